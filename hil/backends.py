@@ -1,0 +1,159 @@
+"""How each rig kind runs one vector.
+
+- ``sim``: one Verilator simulation per vector (the endpoint is reset and enumerated afresh),
+  started through cocotb's runner from a build cached by HDL sources and parameters.
+- ``fake``: asyncio, in this process, against :mod:`hil.fake`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import tempfile
+import time
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+
+from .errors import RigError
+from .fake import FakeConfigSpace
+from .rigs import Rig
+from .transport import AsyncioTimebase
+from .vectors import Outcome, Vector, VectorContext, VectorResult, execute
+
+__all__ = ["Backend", "FakeBackend", "SimBackend", "backend_for"]
+
+
+class Backend(ABC):
+    def __init__(self, rig: Rig) -> None:
+        self.rig = rig
+
+    @abstractmethod
+    def run_vector(self, vec: Vector, *, artifacts_dir: Path, waves: bool) -> VectorResult:
+        """Run ``vec``; artifacts worth keeping go under ``artifacts_dir``."""
+
+    def info(self) -> dict[str, Any]:
+        """What run.json records about this rig (simulator, versions...)."""
+        return {}
+
+
+class FakeBackend(Backend):
+    def run_vector(self, vec: Vector, *, artifacts_dir: Path, waves: bool) -> VectorResult:
+        config = FakeConfigSpace()
+        ctx = VectorContext(
+            rig_name=self.rig.name,
+            rig_kind=self.rig.kind,
+            provides=self.rig.provides,
+            timebase=AsyncioTimebase(),
+            config=config,
+            settings=self.rig.settings,
+        )
+        return asyncio.run(execute(vec, ctx))
+
+    def info(self) -> dict[str, Any]:
+        return {"simulator": None, "device": "hil.fake.FakeDoe"}
+
+
+class SimBackend(Backend):
+    def __init__(self, rig: Rig) -> None:
+        super().__init__(rig)
+        from .sim import ENDPOINT_TOP
+
+        self.top = ENDPOINT_TOP
+        self._build_dir: Path | None = None
+
+    def build(self) -> Path:
+        from .sim import build_hdl, rtl_sources
+
+        if self._build_dir is None:
+            self._build_dir = build_hdl(
+                self.top, rtl_sources(self.top), self.rig.sim.get("parameters", {})
+            )
+        return self._build_dir
+
+    def info(self) -> dict[str, Any]:
+        from .sim import build_key, rtl_sources, verilator_version
+
+        return {
+            "simulator": "verilator",
+            "simulator_version": verilator_version(),
+            "hdl_top": self.top,
+            "hdl_build": build_key(
+                self.top, rtl_sources(self.top), self.rig.sim.get("parameters", {}), True
+            ),
+            "hdl_parameters": self.rig.sim.get("parameters", {}),
+            "firmware": None,
+        }
+
+    def run_vector(self, vec: Vector, *, artifacts_dir: Path, waves: bool) -> VectorResult:
+        from cocotb_tools.runner import get_runner
+
+        build_dir = self.build()
+        work = Path(tempfile.mkdtemp(prefix=f"hil-{vec.id}-"))
+        try:
+            job = {
+                "vector": vec.id,
+                "rig": self.rig.name,
+                "kind": self.rig.kind,
+                "provides": sorted(self.rig.provides),
+                "settings": self.rig.settings,
+                "clock_period_ns": self.rig.sim.get("clock_period_ns", 4.0),
+                "wall_timeout_s": self.rig.sim.get("wall_timeout_s", 600),
+                "result": str(work / "result.json"),
+            }
+            (work / "job.json").write_text(json.dumps(job))
+            log = work / "sim.log"
+            start = time.perf_counter()
+            crashed = None
+            try:
+                get_runner("verilator").test(
+                    test_module="hil.sim.entry",
+                    hdl_toplevel=self.top,
+                    hdl_toplevel_lang="verilog",
+                    build_dir=build_dir,
+                    test_dir=work,
+                    extra_env={"HIL_JOB": str(work / "job.json")},
+                    waves=waves,
+                    log_file=log,
+                    timescale=("1ns", "1ps"),
+                )
+            except (RuntimeError, SystemExit) as exc:
+                crashed = exc
+            result_path = work / "result.json"
+            if result_path.exists():
+                result = VectorResult.from_json(json.loads(result_path.read_text()))
+            else:
+                tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+                result = VectorResult(
+                    Outcome.ERROR,
+                    f"the simulator ended without a result ({crashed!r}); log tail:\n{tail}",
+                    duration_s=time.perf_counter() - start,
+                )
+            if result.outcome in (Outcome.FAIL, Outcome.ERROR):
+                result.artifacts += _keep(work, artifacts_dir, vec.id, waves)
+            return result
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _keep(work: Path, artifacts_dir: Path, vector_id: str, waves: bool) -> list[str]:
+    """Copy a failed vector's log (and waveform with --waves) into the run's artifacts."""
+    kept = []
+    dest = artifacts_dir / vector_id
+    names = ["sim.log"] + (["dump.fst"] if waves else [])
+    for name in names:
+        src = work / name
+        if src.exists():
+            dest.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / name)
+            kept.append(f"artifacts/{vector_id}/{name}")
+    return kept
+
+
+def backend_for(rig: Rig) -> Backend:
+    if rig.kind == "sim":
+        return SimBackend(rig)
+    if rig.kind == "fake":
+        return FakeBackend(rig)
+    raise RigError(f"rig {rig.name}: no backend for kind {rig.kind!r}")

@@ -1,0 +1,144 @@
+"""The ``hil`` command: run, rigs, report, lint, regen."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+from .errors import RigConfigError
+
+__all__ = ["main"]
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    import pytest
+
+    pytest_args = ["--rig", args.rig, "-p", "no:cacheprovider", "-q", "-rN"]
+    if args.k:
+        pytest_args += ["-k", args.k]
+    if args.n is not None and args.n != "0":
+        pytest_args += ["-n", args.n]
+    if args.results:
+        pytest_args += ["--results", args.results]
+    if args.waves:
+        pytest_args.append("--waves")
+    code = pytest.main(pytest_args)
+    return int(code)
+
+
+def _cmd_rigs(args: argparse.Namespace) -> int:
+    from .rigs import list_rigs
+
+    rigs = list_rigs()
+    if not rigs:
+        print("no rigs found (looked in $HIL_RIGS_DIR, ./rigs and the source tree's rigs/)")
+        return 1
+    bad = 0
+    for rig in rigs:
+        if isinstance(rig, RigConfigError):
+            print(f"BROKEN  {rig}")
+            bad += 1
+        else:
+            print(f"{rig.name:<18} {rig.kind:<6} {rig.description}")
+            print(f"{'':<18} provides: {', '.join(sorted(rig.provides))}   ({rig.path})")
+    return 1 if bad else 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    root = Path(args.results)
+    if not root.is_dir():
+        print(f"no results directory at {root}", file=sys.stderr)
+        return 1
+    summary = write_report(root)
+    print(f"{len(summary['rigs'])} rigs, {len(summary['vectors'])} vectors")
+    print(f"wrote {root / 'summary.json'} and {root / 'summary.md'}")
+    for problem in summary["problems"]:
+        print(f"warning: {problem}", file=sys.stderr)
+    return 0
+
+
+def _cmd_lint(args: argparse.Namespace) -> int:
+    from .sim import RTL_TOPS, lint_waivers, rtl_sources, verilator_env
+
+    verilator_env()
+    failed = []
+    for top in args.tops or RTL_TOPS:
+        if top not in RTL_TOPS:
+            print(f"unknown RTL top {top!r}; known: {', '.join(RTL_TOPS)}", file=sys.stderr)
+            return 2
+        cmd = [
+            "verilator",
+            "--lint-only",
+            "-Wall",
+            "--top-module",
+            top,
+            *map(str, lint_waivers(top)),
+            *map(str, rtl_sources(top)),
+        ]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        out = (proc.stdout + proc.stderr).strip()
+        ok = proc.returncode == 0 and "%Warning" not in out and "%Error" not in out
+        print(f"{'clean' if ok else 'FAIL '}  {top}")
+        if not ok:
+            print(out)
+            failed.append(top)
+    return 1 if failed else 0
+
+
+def _cmd_regen(args: argparse.Namespace) -> int:
+    from . import regmap
+
+    root = Path(__file__).resolve().parents[1]
+    changed = regmap.generate(root)
+    for path in changed:
+        print(f"regenerated {path.relative_to(root)}")
+    if args.check and changed:
+        print("generated files were out of date", file=sys.stderr)
+        return 1
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hil", description="PCIe device security vectors on rigs")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the vector suite on a rig")
+    run.add_argument("--rig", default="sim-verilator", help="rig name or path to a rig file")
+    run.add_argument("-k", default=None, help="only vectors matching this pytest -k expression")
+    run.add_argument("-n", default=None, help="parallel workers (pytest-xdist), e.g. 2 or auto")
+    run.add_argument("--results", default=None, help="results root (default ./results)")
+    run.add_argument("--waves", action="store_true", help="keep FST waveforms of failed vectors")
+    run.set_defaults(func=_cmd_run)
+
+    rigs = sub.add_parser("rigs", help="list the rigs found")
+    rigs.set_defaults(func=_cmd_rigs)
+
+    report = sub.add_parser("report", help="aggregate every run into summary.json/summary.md")
+    report.add_argument("--results", default="results", help="results root (default ./results)")
+    report.set_defaults(func=_cmd_report)
+
+    lint = sub.add_parser("lint", help="verilator --lint-only -Wall over every RTL top")
+    lint.add_argument("tops", nargs="*", help="only these tops")
+    lint.set_defaults(func=_cmd_lint)
+
+    regen = sub.add_parser("regen", help="regenerate register constants, package and docs")
+    regen.add_argument("--check", action="store_true", help="exit 1 if anything changed")
+    regen.set_defaults(func=_cmd_regen)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except RigConfigError as exc:
+        print(f"hil: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

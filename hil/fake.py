@@ -1,0 +1,179 @@
+"""An in-memory endpoint with a DOE mailbox: the ``fake`` rig kind's device.
+
+It follows the DOE rules of PCIe 6.x §6.30 as the project reads them, written independently of
+the HDL, so that vectors, the DOE driver and the asyncio path can be exercised without a
+simulator.  Tests and users share it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+
+from . import _regs as R
+from .codec.doe import PCI_SIG_VENDOR_ID, DataObject, DiscoveryResponse, DoeType, decode_length
+from .errors import PeerProtocolError
+from .transport import ConfigSpace
+
+__all__ = ["FakeConfigSpace", "FakeDoe"]
+
+Responder = Callable[[DataObject], DataObject | None]
+
+
+class FakeDoe:
+    """The DOE mailbox model: registers at ``offset`` of a 4 KiB configuration space."""
+
+    def __init__(
+        self,
+        offset: int = R.DOE_CAP_OFFSET,
+        *,
+        depth_dw: int = 1024,
+        features: tuple[tuple[int, int], ...] = (
+            (PCI_SIG_VENDOR_ID, DoeType.DISCOVERY),
+            (PCI_SIG_VENDOR_ID, DoeType.CMA_SPDM),
+            (PCI_SIG_VENDOR_ID, DoeType.SECURED_CMA_SPDM),
+        ),
+        responder: Responder | None = None,
+    ) -> None:
+        self.offset = offset
+        self.depth_dw = depth_dw
+        self.features = features
+        self.responder = responder
+        self.wmbx: list[int] = []
+        self.rmbx: deque[int] = deque()
+        self.error = False
+        self.int_en = False
+        self.int_status = False
+        self.busy_request: DataObject | None = None  # a CMA object no responder took
+
+    # -- the object path ------------------------------------------------------------------------
+    def _go(self) -> None:
+        words, self.wmbx = self.wmbx, []
+        if self.busy_request is not None or self.error or len(words) < 2:
+            return
+        if decode_length(words[1]) != len(words):
+            return  # §6.30.2: DW count differs from Length -> discard silently
+        try:
+            obj = DataObject.from_words(words)
+        except PeerProtocolError:
+            return
+        if (obj.vendor_id, obj.type) == (PCI_SIG_VENDOR_ID, DoeType.DISCOVERY):
+            if len(obj.payload) < 4:
+                return
+            index = obj.payload[0]
+            if index < len(self.features):
+                vid, typ = self.features[index]
+                nxt = index + 1 if index + 1 < len(self.features) else 0
+                rsp = DiscoveryResponse(vid, typ, nxt)
+            else:
+                rsp = DiscoveryResponse(0xFFFF, 0, 0)
+            self._queue(rsp.to_object())
+        elif (obj.vendor_id, obj.type) in self.features:
+            if self.responder is None:
+                self.busy_request = obj  # nobody serves it: Busy until Abort
+                return
+            answer = self.responder(obj)
+            if answer is not None:
+                self._queue(answer)
+
+    def _queue(self, obj: DataObject) -> None:
+        was_ready = bool(self.rmbx)
+        self.rmbx.extend(obj.words())
+        if not was_ready and self.int_en:
+            self.int_status = True
+
+    def _set_error(self) -> None:
+        if not self.error and self.int_en:
+            self.int_status = True
+        self.error = True
+
+    def _abort(self) -> None:
+        self.wmbx.clear()
+        self.rmbx.clear()
+        self.error = False
+        self.busy_request = None
+
+    # -- registers ------------------------------------------------------------------------------
+    def read(self, reg: int) -> int:
+        if reg == R.DOE_HEADER:
+            return R.DOE_CAP_ID | (R.DOE_CAP_VERSION << 16) | (R.DOE_CAP_NEXT << 20)
+        if reg == R.DOE_CAP:
+            return R.DOE_CAP_INT_SUPPORT
+        if reg == R.DOE_CTRL:
+            return R.DOE_CTRL_INT_EN if self.int_en else 0
+        if reg == R.DOE_STATUS:
+            return (
+                (R.DOE_STATUS_BUSY if self.busy_request is not None else 0)
+                | (R.DOE_STATUS_INT_STATUS if self.int_status else 0)
+                | (R.DOE_STATUS_ERROR if self.error else 0)
+                | (R.DOE_STATUS_READY if self.rmbx else 0)
+            )
+        if reg == R.DOE_RMBX:
+            return self.rmbx[0] if self.rmbx else 0
+        return 0
+
+    def write(self, reg: int, value: int, byte_enable: int = 0xF) -> None:
+        if reg in (R.DOE_HEADER, R.DOE_CAP):
+            return
+        if byte_enable != 0xF:
+            self._set_error()
+            return
+        if reg == R.DOE_CTRL:
+            self.int_en = bool(value & R.DOE_CTRL_INT_EN)
+            if value & R.DOE_CTRL_ABORT:
+                self._abort()
+            elif value & R.DOE_CTRL_GO:
+                self._go()
+        elif reg == R.DOE_STATUS:
+            if value & R.DOE_STATUS_INT_STATUS:
+                self.int_status = False
+        elif reg == R.DOE_WMBX:
+            if self.error or self.busy_request is not None:
+                return
+            if len(self.wmbx) >= self.depth_dw:
+                self._set_error()
+                self.wmbx.clear()
+                return
+            self.wmbx.append(value & 0xFFFFFFFF)
+        elif reg == R.DOE_RMBX and self.rmbx:
+            self.rmbx.popleft()
+
+
+class FakeConfigSpace(ConfigSpace):
+    """A configuration space holding one extended capability chain: a DSN at 0x100, then DOE."""
+
+    def __init__(self, doe: FakeDoe | None = None) -> None:
+        self.doe = doe or FakeDoe()
+        self.accesses = 0
+
+    def _dsn(self, offset: int) -> int:
+        # Device Serial Number capability (ID 0003h, §7.9.3), next pointer to the DOE capability.
+        return {0x100: 0x0003 | (1 << 16) | (self.doe.offset << 20), 0x104: 0x1D5EC0DE}.get(
+            offset, 0
+        )
+
+    async def read32(self, offset: int) -> int:
+        self.check_offset(offset)
+        self.accesses += 1
+        if self.doe.offset <= offset < self.doe.offset + 0x18:
+            return self.doe.read(offset - self.doe.offset)
+        if offset < 0x10C and offset >= 0x100:
+            return self._dsn(offset)
+        if offset == 0:
+            return 0x1234 | (0x0E11 << 16)
+        return 0
+
+    async def write32(self, offset: int, value: int) -> None:
+        self.check_offset(offset)
+        self.accesses += 1
+        if self.doe.offset <= offset < self.doe.offset + 0x18:
+            self.doe.write(offset - self.doe.offset, value)
+
+    async def write_bytes(self, offset: int, data: bytes) -> None:
+        self.check_offset(offset, len(data))
+        self.accesses += 1
+        base = offset & ~3
+        if self.doe.offset <= base < self.doe.offset + 0x18:
+            be = ((1 << len(data)) - 1) << (offset & 3)
+            value = int.from_bytes(data, "little") << (8 * (offset & 3))
+            self.doe.write(base - self.doe.offset, value, be)

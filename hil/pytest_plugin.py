@@ -1,0 +1,234 @@
+"""The pytest plugin: ``pytest --rig NAME`` runs the vector suite on a rig.
+
+Each vector becomes one pytest item (so ``-k`` selects and pytest-xdist's ``-n`` spreads them).
+The vector runs in the item's setup: a rig or vector that breaks is a pytest *error*; a device
+that breaks the spec is a *failure*; ``skip`` and ``n/a`` are skips with their reason.  The
+controlling process records every report in ``results/<rig>/<run-id>/`` as it arrives.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .backends import Backend, backend_for
+from .errors import RigConfigError
+from .results import RunWriter, utc_now
+from .rigs import Rig, find_rig
+from .vectors import Outcome, Vector, VectorResult, default_suite
+
+_RIG = pytest.StashKey[Rig]()
+_WRITER = pytest.StashKey[RunWriter]()
+_BACKEND = pytest.StashKey[Backend]()
+_RESULT_KEY = "hil_result"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("hil", "hil vector suite")
+    group.addoption("--rig", default=None, help="run the hil vectors on this rig (name or path)")
+    group.addoption(
+        "--results",
+        default=None,
+        help="results root (default: $HIL_RESULTS or ./results)",
+    )
+    group.addoption(
+        "--waves", action="store_true", help="keep the waveform (FST) of each failed vector"
+    )
+
+
+def _results_root(config: pytest.Config) -> Path:
+    value = config.getoption("--results") or os.environ.get("HIL_RESULTS") or "results"
+    return Path(value).resolve()
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    name = config.getoption("--rig")
+    if not name:
+        return
+    try:
+        rig = find_rig(name)
+    except RigConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[_RIG] = rig
+    config.stash[_BACKEND] = backend_for(rig)
+    config.addinivalue_line("markers", "hil_vector: a hil vector run on a rig")
+    if _is_worker(config):
+        return
+    writer = RunWriter(_results_root(config), rig.name, rig.kind, config.stash[_BACKEND].info())
+    config.stash[_WRITER] = writer
+    config.pluginmanager.register(_Recorder(writer), "hil-recorder")
+    if not config.option.xmlpath:
+        config.option.xmlpath = str(writer.run_dir / ".junit.xml.partial")
+
+
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist: tell each worker where this run's artifacts go."""
+    writer = node.config.stash.get(_WRITER, None)
+    if writer is not None:
+        node.workerinput["hil_artifacts"] = str(writer.artifacts_dir)
+
+
+def _artifacts_dir(config: pytest.Config) -> Path:
+    if _is_worker(config):
+        return Path(config.workerinput["hil_artifacts"])
+    return config.stash[_WRITER].artifacts_dir
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    config = session.config
+    if _RIG in config.stash and not _is_worker(config):
+        backend = config.stash[_BACKEND]
+        if hasattr(backend, "build"):
+            backend.build()  # once, before workers start, so no vector pays for it
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """With ``--rig``, the session holds the vector suite and nothing else."""
+    if _RIG in config.stash:
+        return True
+    return None
+
+
+class VectorSuite(pytest.Collector):
+    def collect(self) -> list[pytest.Item]:  # items are made in pytest_collection_modifyitems
+        return []
+
+
+class VectorItem(pytest.Item):
+    def __init__(self, *, vector: Vector, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.vector = vector
+        self.result: VectorResult | None = None
+        self.add_marker("hil_vector")
+        for part in vector.id.split("."):
+            self.keywords[part] = True
+
+    def setup(self) -> None:
+        config = self.config
+        started = utc_now()
+        try:
+            result = config.stash[_BACKEND].run_vector(
+                self.vector,
+                artifacts_dir=_artifacts_dir(config),
+                waves=bool(config.getoption("--waves")),
+            )
+        except Exception as exc:
+            result = VectorResult(Outcome.ERROR, f"the rig failed to run the vector: {exc!r}")
+        self.result = result
+        self.user_properties.append((_RESULT_KEY, json.dumps({**result.to_json(), "started": started})))
+        if result.outcome is Outcome.ERROR:
+            raise VectorError(result.message)
+        if result.outcome is Outcome.SKIP:
+            pytest.skip(result.message or "skipped")
+        if result.outcome is Outcome.NA:
+            pytest.skip(f"n/a: {result.message}")
+
+    def runtest(self) -> None:
+        assert self.result is not None
+        if self.result.outcome is Outcome.FAIL:
+            raise VectorFailure(self.result.message)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style=None) -> str:  # type: ignore[override]
+        if isinstance(excinfo.value, VectorFailure | VectorError):
+            return f"{self.vector.id}: {excinfo.value}"
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[str, int | None, str]:
+        return self.vector.spec, None, f"{self.vector.id}: {self.vector.title}"
+
+
+class VectorFailure(Exception):
+    """The device broke the spec."""
+
+
+class VectorError(Exception):
+    """The rig or the vector broke."""
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    rig = config.stash.get(_RIG, None)
+    if rig is None:
+        return
+    suite = VectorSuite.from_parent(session, name=f"rig-{rig.name}")
+    items[:] = [
+        VectorItem.from_parent(suite, name=vid, vector=vec) for vid, vec in default_suite().items()
+    ]
+
+
+def _record_for(report: pytest.TestReport, vectors: dict[str, Vector]) -> dict[str, Any] | None:
+    props = dict(report.user_properties)
+    vid = report.nodeid.rsplit("::", 1)[-1]
+    vec = vectors.get(vid)
+    if _RESULT_KEY in props:
+        data = json.loads(props[_RESULT_KEY])
+    elif report.failed:  # e.g. a pytest-xdist worker died under the vector
+        data = {
+            "outcome": "error",
+            "message": f"no result from the worker: {report.longreprtext[-2000:]}",
+            "duration_s": report.duration,
+            "measurements": [],
+            "artifacts": [],
+            "started": utc_now(),
+        }
+    else:
+        return None
+    return {
+        "vector": vid,
+        "title": vec.title if vec else "",
+        "spec": vec.spec if vec else "",
+        "needs": sorted(vec.needs) if vec else [],
+        "outcome": data["outcome"],
+        "duration_s": round(float(data.get("duration_s", 0.0)), 6),
+        "started": data.get("started"),
+        "message": data.get("message", ""),
+        "measurements": data.get("measurements", []),
+        "artifacts": data.get("artifacts", []),
+    }
+
+
+class _Recorder:
+    """Registered in the controlling process of a ``--rig`` session: records as reports come."""
+
+    def __init__(self, writer: RunWriter) -> None:
+        self.writer = writer
+        self.vectors = default_suite()
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        # One record per vector: from the setup report unless setup passed, else from the call.
+        if report.when == "teardown" or (report.when == "setup" and report.passed):
+            return
+        record = _record_for(report, self.vectors)
+        if record is not None:
+            self.writer.add(record)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        writer, tr = self.writer, terminalreporter
+        tr.section(f"hil vectors on {writer.rig}")
+        width = max([len(r["vector"]) for r in writer.records] + [6])
+        tr.write_line(f"{'vector':<{width}}  {'outcome':<7}  {'time':>8}  message")
+        for rec in sorted(writer.records, key=lambda r: r["vector"]):
+            msg = rec["message"].splitlines()[0][:80] if rec["message"] else ""
+            tr.write_line(
+                f"{rec['vector']:<{width}}  {rec['outcome']:<7}  {rec['duration_s']:>7.2f}s  {msg}"
+            )
+        totals = ", ".join(f"{n} {k}" for k, n in writer.totals().items() if n)
+        tr.write_line(f"totals: {totals or 'no vectors'}")
+        tr.write_line(f"results: {writer.run_dir}")
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        partial = self.writer.run_dir / ".junit.xml.partial"
+        if partial.exists():
+            os.replace(partial, self.writer.run_dir / "junit.xml")
+        self.writer.finish()

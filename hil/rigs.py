@@ -1,0 +1,164 @@
+"""Rig files: where vectors run, described as data (``rigs/<name>.toml``).
+
+A rig file holds no secrets.  Layout::
+
+    [rig]
+    name = "sim-verilator"          # defaults to the file's stem
+    kind = "sim"                    # sim | fake (virtual, lab, spdm-socket come with the lab path)
+    description = "..."
+    provides = ["config", "doe"]    # the needs this rig meets
+
+    [sim]                           # kind = "sim" only
+    clock_period_ns = 4.0
+    wall_timeout_s = 600
+    parameters = { WR_DEPTH_DW = 1024 }
+
+    [settings]                      # handed to every vector as ctx.settings
+    doe_timeout_s = 1.0
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import RigConfigError
+from .vectors import KNOWN_NEEDS
+
+__all__ = ["KINDS", "Rig", "find_rig", "list_rigs", "load_rig", "rig_dirs"]
+
+KINDS = ("sim", "fake")
+_SECTIONS = {"rig", "sim", "settings"}
+_RIG_KEYS = {"name", "kind", "description", "provides"}
+_SIM_KEYS = {"clock_period_ns", "wall_timeout_s", "parameters"}
+
+
+@dataclass(frozen=True)
+class Rig:
+    name: str
+    kind: str
+    path: Path | None
+    description: str = ""
+    provides: frozenset[str] = frozenset()
+    sim: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+def _fail(path: Path | str, message: str) -> RigConfigError:
+    return RigConfigError(f"rig file {path}: {message}")
+
+
+def parse_rig(text: str, path: Path) -> Rig:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise _fail(path, f"not valid TOML: {exc}") from None
+    extra = set(data) - _SECTIONS
+    if extra:
+        raise _fail(path, f"unknown sections {sorted(extra)} (allowed: {sorted(_SECTIONS)})")
+    rig = data.get("rig")
+    if not isinstance(rig, dict):
+        raise _fail(path, "missing the [rig] table")
+    extra = set(rig) - _RIG_KEYS
+    if extra:
+        raise _fail(path, f"unknown [rig] keys {sorted(extra)}")
+    kind = rig.get("kind")
+    if kind not in KINDS:
+        raise _fail(path, f"[rig] kind = {kind!r}; expected one of {', '.join(KINDS)}")
+    name = rig.get("name", path.stem)
+    if not isinstance(name, str) or not name or "/" in name or name.startswith("."):
+        raise _fail(path, f"[rig] name {name!r} is not a plain name")
+    provides = rig.get("provides", [])
+    if not isinstance(provides, list) or not all(isinstance(p, str) for p in provides):
+        raise _fail(path, "[rig] provides must be a list of strings")
+    unknown = set(provides) - KNOWN_NEEDS
+    if unknown:
+        raise _fail(path, f"[rig] provides unknown needs {sorted(unknown)}")
+    sim = data.get("sim", {})
+    if not isinstance(sim, dict) or set(sim) - _SIM_KEYS:
+        raise _fail(path, f"[sim] keys must be among {sorted(_SIM_KEYS)}")
+    if kind != "sim" and sim:
+        raise _fail(path, "[sim] is only for kind = 'sim'")
+    for key in ("clock_period_ns", "wall_timeout_s"):
+        if key in sim and not (isinstance(sim[key], int | float) and sim[key] > 0):
+            raise _fail(path, f"[sim] {key} must be a positive number")
+    params = sim.get("parameters", {})
+    if not isinstance(params, dict) or not all(isinstance(v, int) for v in params.values()):
+        raise _fail(path, "[sim] parameters must map HDL parameter names to integers")
+    settings = data.get("settings", {})
+    if not isinstance(settings, dict):
+        raise _fail(path, "[settings] must be a table")
+    return Rig(
+        name=name,
+        kind=kind,
+        path=path,
+        description=str(rig.get("description", "")),
+        provides=frozenset(provides),
+        sim=sim,
+        settings=settings,
+    )
+
+
+def load_rig(path: Path) -> Rig:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise _fail(path, f"cannot be read: {exc.strerror}") from None
+    return parse_rig(text, path)
+
+
+def rig_dirs() -> list[Path]:
+    """Where rig files are looked for: $HIL_RIGS_DIR, ./rigs, then the source tree's rigs/."""
+    dirs = []
+    if env := os.environ.get("HIL_RIGS_DIR"):
+        dirs.append(Path(env))
+    dirs.append(Path.cwd() / "rigs")
+    dirs.append(Path(__file__).resolve().parents[1] / "rigs")
+    seen: list[Path] = []
+    for d in dirs:
+        if d.is_dir() and d.resolve() not in [s.resolve() for s in seen]:
+            seen.append(d)
+    return seen
+
+
+def list_rigs() -> list[Rig | RigConfigError]:
+    """Every rig file found, parsed; a broken one is listed as its error."""
+    found: list[Rig | RigConfigError] = []
+    names: set[str] = set()
+    for d in rig_dirs():
+        for path in sorted(d.glob("*.toml")):
+            try:
+                rig = load_rig(path)
+            except RigConfigError as exc:
+                found.append(exc)
+                continue
+            if rig.name not in names:
+                names.add(rig.name)
+                found.append(rig)
+    return found
+
+
+def find_rig(name_or_path: str) -> Rig:
+    """A rig by name (searched in :func:`rig_dirs`) or by the path of its file."""
+    candidate = Path(name_or_path)
+    if candidate.suffix == ".toml" or os.sep in name_or_path:
+        if not candidate.exists():
+            raise RigConfigError(f"no rig file at {candidate}")
+        return load_rig(candidate)
+    for d in rig_dirs():
+        for path in sorted(d.glob("*.toml")):
+            if path.stem == name_or_path:
+                return load_rig(path)
+    for d in rig_dirs():
+        for path in sorted(d.glob("*.toml")):
+            try:
+                rig = load_rig(path)
+            except RigConfigError:
+                continue
+            if rig.name == name_or_path:
+                return rig
+    where = ", ".join(str(d) for d in rig_dirs()) or "(no rigs/ directory found)"
+    raise RigConfigError(f"no rig named {name_or_path!r} in {where}")

@@ -1,0 +1,33 @@
+"""The simulated rig: the project's endpoint under Verilator, driven by cocotb.
+
+Importing this package does not import cocotb's simulator side; the cocotb parts
+(``hil.sim.hardip``, ``hil.sim.dsm``, ``hil.sim.harness``, ``hil.sim.entry``) run inside the
+simulator.
+"""
+
+from ._build import BUILD_ROOT, build_hdl, build_key, last_build_seconds
+from ._env import (
+    ENDPOINT_TOP,
+    REPO_ROOT,
+    RTL_TOPS,
+    hdl_root,
+    lint_waivers,
+    rtl_sources,
+    verilator_env,
+    verilator_version,
+)
+
+__all__ = [
+    "BUILD_ROOT",
+    "ENDPOINT_TOP",
+    "REPO_ROOT",
+    "RTL_TOPS",
+    "build_hdl",
+    "build_key",
+    "hdl_root",
+    "last_build_seconds",
+    "lint_waivers",
+    "rtl_sources",
+    "verilator_env",
+    "verilator_version",
+]

@@ -1,0 +1,73 @@
+"""The simulated endpoint as a host sees it: clock, reset, hard IP, root complex, enumeration."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import cocotb
+from cocotb.clock import Clock
+from cocotb.handle import HierarchyObject
+from cocotb.triggers import ClockCycles, RisingEdge
+from cocotbext.pcie.core import Device, RootComplex
+
+from .dsm import DsmPort, Firmware
+from .hardip import UspHardIp
+from .transport import CocotbTimebase, RcConfigSpace
+
+__all__ = ["EndpointHarness"]
+
+
+def _quiet_pcie_logs() -> None:
+    for name in ("cocotb.pcie", "cocotb.pcie.RootComplex"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+@dataclass
+class EndpointHarness:
+    dut: HierarchyObject
+    rc: RootComplex
+    hardip: UspHardIp
+    dsm: DsmPort
+    config: RcConfigSpace
+    timebase: CocotbTimebase
+    msi_count: int = 0
+
+    @classmethod
+    async def start(
+        cls,
+        dut: HierarchyObject,
+        *,
+        clock_period_ns: float = 4.0,
+        firmware: Firmware | None = None,
+        dsm_backpressure: float = 0.0,
+    ) -> EndpointHarness:
+        _quiet_pcie_logs()
+        Clock(dut.clk_i, clock_period_ns, unit="ns").start()
+        hardip = UspHardIp(dut)
+        dsm = DsmPort(dut, firmware, backpressure=dsm_backpressure)
+        dut.rst_ni.value = 0
+        await ClockCycles(dut.clk_i, 8)
+        dut.rst_ni.value = 1
+        await ClockCycles(dut.clk_i, 2)
+
+        rc = RootComplex()
+        rc.log.setLevel(logging.WARNING)
+        rc.make_port().connect(Device(hardip))
+        await rc.enumerate()
+        harness = cls(
+            dut=dut,
+            rc=rc,
+            hardip=hardip,
+            dsm=dsm,
+            config=RcConfigSpace(rc, hardip.pcie_id),
+            timebase=CocotbTimebase(),
+        )
+        cocotb.start_soon(harness._count_msi())
+        return harness
+
+    async def _count_msi(self) -> None:
+        while True:
+            await RisingEdge(self.dut.clk_i)
+            if int(self.dut.msi_req_o.value):
+                self.msi_count += 1

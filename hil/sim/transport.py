@@ -1,0 +1,53 @@
+"""Transports for the simulated rig: cocotbext-pcie's root complex and simulated time."""
+
+from __future__ import annotations
+
+from cocotb.triggers import Timer
+from cocotb.utils import get_sim_time
+from cocotbext.pcie.core import RootComplex
+from cocotbext.pcie.core.utils import PcieId
+
+from ..errors import RigError
+from ..transport import ConfigSpace, Timebase
+
+__all__ = ["CocotbTimebase", "RcConfigSpace"]
+
+
+class CocotbTimebase(Timebase):
+    """Simulated time: a DOE deadline of 1 s is 1 s of the device's time."""
+
+    def now(self) -> float:
+        return get_sim_time("ps") * 1e-12
+
+    async def sleep(self, seconds: float) -> None:
+        await Timer(max(1, round(seconds * 1e12)), "ps")
+
+
+class RcConfigSpace(ConfigSpace):
+    """A function's configuration space through the root complex: CfgRd/CfgWr TLPs."""
+
+    def __init__(self, rc: RootComplex, function: PcieId, *, timeout_ns: int = 100_000) -> None:
+        self.rc = rc
+        self.function = function
+        self.timeout_ns = timeout_ns
+        self.accesses = 0
+
+    async def read32(self, offset: int) -> int:
+        self.check_offset(offset)
+        self.accesses += 1
+        data = await self.rc.config_read(self.function, offset, 4, self.timeout_ns, "ns")
+        return int.from_bytes(data, "little")
+
+    async def write32(self, offset: int, value: int) -> None:
+        self.check_offset(offset)
+        self.accesses += 1
+        await self.rc.config_write(
+            self.function, offset, (value & 0xFFFFFFFF).to_bytes(4, "little"), self.timeout_ns, "ns"
+        )
+
+    async def write_bytes(self, offset: int, data: bytes) -> None:
+        self.check_offset(offset, len(data))
+        if not 1 <= len(data) <= 2:
+            raise RigError("a partial config write is 1 or 2 bytes")
+        self.accesses += 1
+        await self.rc.config_write(self.function, offset, data, self.timeout_ns, "ns")

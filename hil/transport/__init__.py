@@ -1,0 +1,65 @@
+"""Transports: small async interfaces between the host roles and a rig's implementation.
+
+Because they are async, the same vector runs under cocotb's scheduler (simulation) and under
+asyncio (lab, fake).  Each interface is a few abstract methods; implementations live with their
+rig kind (``hil.sim``, ``hil.fake``, and the lab path).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from abc import ABC, abstractmethod
+
+__all__ = ["AsyncioTimebase", "ConfigSpace", "Timebase"]
+
+
+class Timebase(ABC):
+    """Where a rig's time comes from: wall time in the lab, simulated time in a simulator."""
+
+    @abstractmethod
+    def now(self) -> float:
+        """Seconds since an arbitrary origin."""
+
+    @abstractmethod
+    async def sleep(self, seconds: float) -> None:
+        """Let ``seconds`` of this timebase pass."""
+
+
+class AsyncioTimebase(Timebase):
+    """Wall-clock time for rigs driven by asyncio."""
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+class ConfigSpace(ABC):
+    """A function's configuration space, as a host reaches it (4 KiB, little-endian DWs)."""
+
+    size = 4096
+
+    @abstractmethod
+    async def read32(self, offset: int) -> int:
+        """Read the DW at ``offset`` (a multiple of 4)."""
+
+    @abstractmethod
+    async def write32(self, offset: int, value: int) -> None:
+        """Write the whole DW at ``offset`` (a multiple of 4)."""
+
+    async def write_bytes(self, offset: int, data: bytes) -> None:
+        """Write 1 or 2 bytes inside one DW (a partial access).
+
+        Rigs that cannot make partial accesses do not override this; vectors that need them
+        declare the ``config_partial`` need.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot make partial config writes")
+
+    @staticmethod
+    def check_offset(offset: int, size: int = 4) -> None:
+        if offset < 0 or offset + size > ConfigSpace.size or (size == 4 and offset % 4):
+            raise ValueError(f"config offset {offset:#x} (size {size}) out of range or unaligned")
+        if offset // 4 != (offset + size - 1) // 4:
+            raise ValueError(f"config access at {offset:#x} of {size} bytes crosses a DW")

@@ -1,0 +1,170 @@
+"""What a vector is, and what it is given when it runs."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import DeviceFailure, NotApplicable
+from ..host.doe import DoeMailbox
+from ..host.pci import find_ext_capabilities
+from ..transport import ConfigSpace, Timebase
+
+__all__ = [
+    "KNOWN_NEEDS",
+    "Measurement",
+    "Vector",
+    "VectorContext",
+    "VectorFn",
+    "vector",
+]
+
+#: Every need a vector may declare.  A rig lists those it provides.
+KNOWN_NEEDS = frozenset(
+    {
+        "config",  # read32/write32 of the function's configuration space
+        "config_partial",  # sub-DW configuration writes
+        "doe",  # a DOE mailbox reachable through config space
+        "spdm",
+        "ide_km",
+        "ide_traffic",
+        "tdisp",
+        "tsm",
+        "power",
+        "telemetry",
+    }
+)
+
+VectorFn = Callable[["VectorContext"], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Vector:
+    """One check, written once: an async function and what it is about."""
+
+    id: str
+    title: str
+    spec: str
+    needs: frozenset[str]
+    fn: VectorFn = field(compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        parts = self.id.split(".")
+        if len(parts) < 2 or not all(p and p.replace("_", "").isalnum() for p in parts):
+            raise ValueError(f"vector id {self.id!r} is not dotted lower_snake words")
+        unknown = self.needs - KNOWN_NEEDS
+        if unknown:
+            raise ValueError(f"vector {self.id}: unknown needs {sorted(unknown)}")
+
+    @property
+    def group(self) -> str:
+        return self.id.split(".", 1)[0]
+
+
+def vector(id: str, *, title: str, spec: str, needs: Iterable[str]) -> Callable[[VectorFn], Vector]:
+    """Decorate an async function ``fn(ctx)`` as a :class:`Vector`.  Nothing is registered."""
+
+    def wrap(fn: VectorFn) -> Vector:
+        return Vector(id=id, title=title, spec=spec, needs=frozenset(needs), fn=fn)
+
+    return wrap
+
+
+@dataclass(frozen=True)
+class Measurement:
+    name: str
+    value: float
+    unit: str
+    low: float | None = None
+    high: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        if isinstance(self.value, float) and math.isnan(self.value):
+            return False
+        if self.low is not None and self.value < self.low:
+            return False
+        return not (self.high is not None and self.value > self.high)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "value": self.value,
+            "unit": self.unit,
+            "low": self.low,
+            "high": self.high,
+            "ok": self.ok,
+        }
+
+
+class VectorContext:
+    """What a running vector can reach.  Built by the rig; the vector never knows which rig."""
+
+    def __init__(
+        self,
+        *,
+        rig_name: str,
+        rig_kind: str,
+        provides: frozenset[str],
+        timebase: Timebase,
+        config: ConfigSpace | None = None,
+        settings: dict[str, Any] | None = None,
+        log: logging.Logger | None = None,
+    ) -> None:
+        self.rig_name = rig_name
+        self.rig_kind = rig_kind
+        self.provides = provides
+        self.timebase = timebase
+        self._config = config
+        self.settings = dict(settings or {})
+        self.log = log or logging.getLogger("hil.vector")
+        self.measurements: list[Measurement] = []
+        self.artifacts: list[str] = []
+
+    # -- what the rig gives ---------------------------------------------------------------------
+    @property
+    def config(self) -> ConfigSpace:
+        if self._config is None:
+            raise NotApplicable(f"rig {self.rig_name} has no configuration-space access")
+        return self._config
+
+    async def doe(self, *, init: bool = True) -> DoeMailbox:
+        """The function's first DOE mailbox, found by walking the extended capabilities."""
+        caps = await find_ext_capabilities(self.config, 0x002E)
+        if not caps:
+            raise DeviceFailure("no DOE extended capability (ID 0x002E) in the capability list")
+        mbx = DoeMailbox(
+            self.config,
+            caps[0].offset,
+            self.timebase,
+            timeout_s=float(self.settings.get("doe_timeout_s", 1.0)),
+            poll_interval_s=float(self.settings.get("doe_poll_interval_s", 1 / 128)),
+        )
+        if init:
+            await mbx.init()
+        return mbx
+
+    async def sleep(self, seconds: float) -> None:
+        await self.timebase.sleep(seconds)
+
+    # -- what the vector reports ----------------------------------------------------------------
+    def measure(
+        self,
+        name: str,
+        value: float,
+        unit: str = "",
+        *,
+        low: float | None = None,
+        high: float | None = None,
+    ) -> Measurement:
+        m = Measurement(name, value, unit, low, high)
+        self.measurements.append(m)
+        return m
+
+    def expect(self, condition: object, message: str) -> None:
+        """Fail the vector (the device broke the spec) unless ``condition`` holds."""
+        if not condition:
+            raise DeviceFailure(message)
