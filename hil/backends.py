@@ -26,12 +26,16 @@ __all__ = ["Backend", "FakeBackend", "SimBackend", "backend_for"]
 
 
 class Backend(ABC):
-    def __init__(self, rig: Rig) -> None:
+    def __init__(self, rig: Rig, vector_modules: list[str] | None = None) -> None:
         self.rig = rig
+        self.vector_modules = list(vector_modules or [])
 
     @abstractmethod
     def run_vector(self, vec: Vector, *, artifacts_dir: Path, waves: bool) -> VectorResult:
         """Run ``vec``; artifacts worth keeping go under ``artifacts_dir``."""
+
+    def prepare(self) -> None:
+        """Anything to do once per run before the first vector."""
 
     def info(self) -> dict[str, Any]:
         """What run.json records about this rig (simulator, versions...)."""
@@ -56,12 +60,15 @@ class FakeBackend(Backend):
 
 
 class SimBackend(Backend):
-    def __init__(self, rig: Rig) -> None:
-        super().__init__(rig)
+    def __init__(self, rig: Rig, vector_modules: list[str] | None = None) -> None:
+        super().__init__(rig, vector_modules)
         from .sim import ENDPOINT_TOP
 
         self.top = ENDPOINT_TOP
         self._build_dir: Path | None = None
+
+    def prepare(self) -> None:
+        self.build()
 
     def build(self) -> Path:
         from .sim import build_hdl, rtl_sources
@@ -73,7 +80,7 @@ class SimBackend(Backend):
         return self._build_dir
 
     def info(self) -> dict[str, Any]:
-        from .sim import build_key, rtl_sources, verilator_version
+        from .sim import build_key, rtl_sources, verilator_version, wave_format
 
         return {
             "simulator": "verilator",
@@ -83,6 +90,7 @@ class SimBackend(Backend):
                 self.top, rtl_sources(self.top), self.rig.sim.get("parameters", {}), True
             ),
             "hdl_parameters": self.rig.sim.get("parameters", {}),
+            "wave_format": wave_format(),
             "firmware": None,
         }
 
@@ -94,6 +102,7 @@ class SimBackend(Backend):
         try:
             job = {
                 "vector": vec.id,
+                "vector_modules": self.vector_modules,
                 "rig": self.rig.name,
                 "kind": self.rig.kind,
                 "provides": sorted(self.rig.provides),
@@ -141,7 +150,7 @@ def _keep(work: Path, artifacts_dir: Path, vector_id: str, waves: bool) -> list[
     """Copy a failed vector's log (and waveform with --waves) into the run's artifacts."""
     kept = []
     dest = artifacts_dir / vector_id
-    names = ["sim.log"] + (["dump.fst"] if waves else [])
+    names = ["sim.log"] + (["dump.fst", "dump.vcd"] if waves else [])
     for name in names:
         src = work / name
         if src.exists():
@@ -151,9 +160,9 @@ def _keep(work: Path, artifacts_dir: Path, vector_id: str, waves: bool) -> list[
     return kept
 
 
-def backend_for(rig: Rig) -> Backend:
+def backend_for(rig: Rig, vector_modules: list[str] | None = None) -> Backend:
     if rig.kind == "sim":
-        return SimBackend(rig)
+        return SimBackend(rig, vector_modules)
     if rig.kind == "fake":
-        return FakeBackend(rig)
+        return FakeBackend(rig, vector_modules)
     raise RigError(f"rig {rig.name}: no backend for kind {rig.kind!r}")

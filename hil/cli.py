@@ -24,6 +24,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         pytest_args += ["--results", args.results]
     if args.waves:
         pytest_args.append("--waves")
+    if args.vectors:
+        pytest_args += ["--vectors", args.vectors]
     code = pytest.main(pytest_args)
     return int(code)
 
@@ -112,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-n", default=None, help="parallel workers (pytest-xdist), e.g. 2 or auto")
     run.add_argument("--results", default=None, help="results root (default ./results)")
     run.add_argument("--waves", action="store_true", help="keep FST waveforms of failed vectors")
+    run.add_argument("--vectors", default=None, help="modules whose vectors replace the suite")
     run.set_defaults(func=_cmd_run)
 
     rigs = sub.add_parser("rigs", help="list the rigs found")

@@ -16,14 +16,15 @@ from typing import Any
 import pytest
 
 from .backends import Backend, backend_for
-from .errors import RigConfigError
+from .errors import RigConfigError, RigError
 from .results import RunWriter, utc_now
 from .rigs import Rig, find_rig
-from .vectors import Outcome, Vector, VectorResult, default_suite
+from .vectors import Outcome, Vector, VectorResult, load_suite
 
 _RIG = pytest.StashKey[Rig]()
 _WRITER = pytest.StashKey[RunWriter]()
 _BACKEND = pytest.StashKey[Backend]()
+_SUITE = pytest.StashKey[dict[str, Vector]]()
 _RESULT_KEY = "hil_result"
 
 
@@ -38,6 +39,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--waves", action="store_true", help="keep the waveform (FST) of each failed vector"
     )
+    group.addoption(
+        "--vectors",
+        default=None,
+        help="comma-separated modules whose vectors replace the project's suite",
+    )
+
+
+def _vector_modules(config: pytest.Config) -> list[str]:
+    value = config.getoption("--vectors") or ""
+    return [m.strip() for m in value.split(",") if m.strip()]
 
 
 def _results_root(config: pytest.Config) -> Path:
@@ -58,14 +69,19 @@ def pytest_configure(config: pytest.Config) -> None:
         rig = find_rig(name)
     except RigConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
+    try:
+        suite = load_suite(_vector_modules(config))
+    except (ImportError, ValueError) as exc:
+        raise pytest.UsageError(f"--vectors: {exc}") from None
     config.stash[_RIG] = rig
-    config.stash[_BACKEND] = backend_for(rig)
+    config.stash[_SUITE] = suite
+    config.stash[_BACKEND] = backend_for(rig, _vector_modules(config))
     config.addinivalue_line("markers", "hil_vector: a hil vector run on a rig")
     if _is_worker(config):
         return
     writer = RunWriter(_results_root(config), rig.name, rig.kind, config.stash[_BACKEND].info())
     config.stash[_WRITER] = writer
-    config.pluginmanager.register(_Recorder(writer), "hil-recorder")
+    config.pluginmanager.register(_Recorder(writer, suite), "hil-recorder")
     if not config.option.xmlpath:
         config.option.xmlpath = str(writer.run_dir / ".junit.xml.partial")
 
@@ -87,8 +103,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
     if _RIG in config.stash and not _is_worker(config):
         backend = config.stash[_BACKEND]
-        if hasattr(backend, "build"):
-            backend.build()  # once, before workers start, so no vector pays for it
+        try:
+            backend.prepare()  # e.g. build the HDL once, before workers start
+        except RigError as exc:
+            pytest.exit(f"rig {config.stash[_RIG].name} is not usable: {exc}", returncode=3)
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
@@ -163,7 +181,8 @@ def pytest_collection_modifyitems(
         return
     suite = VectorSuite.from_parent(session, name=f"rig-{rig.name}")
     items[:] = [
-        VectorItem.from_parent(suite, name=vid, vector=vec) for vid, vec in default_suite().items()
+        VectorItem.from_parent(suite, name=vid, vector=vec)
+        for vid, vec in config.stash[_SUITE].items()
     ]
 
 
@@ -201,9 +220,9 @@ def _record_for(report: pytest.TestReport, vectors: dict[str, Vector]) -> dict[s
 class _Recorder:
     """Registered in the controlling process of a ``--rig`` session: records as reports come."""
 
-    def __init__(self, writer: RunWriter) -> None:
+    def __init__(self, writer: RunWriter, vectors: dict[str, Vector]) -> None:
         self.writer = writer
-        self.vectors = default_suite()
+        self.vectors = vectors
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         # One record per vector: from the setup report unless setup passed, else from the call.

@@ -11,7 +11,7 @@ A rig file holds no secrets.  Layout::
     [sim]                           # kind = "sim" only
     clock_period_ns = 4.0
     wall_timeout_s = 600
-    parameters = { WR_DEPTH_DW = 1024 }
+    parameters = { DOE_WR_DEPTH_DW = 1024 }
 
     [settings]                      # handed to every vector as ctx.settings
     doe_timeout_s = 1.0

@@ -82,6 +82,7 @@ class DoeMailbox:
         self.timebase = timebase
         self.timeout_s = timeout_s
         self.poll_interval_s = poll_interval_s
+        self.interrupts = False  # keep Interrupt Enable set in every Control write
         self.exchanges = 0
         self.bytes_sent = 0
         self.bytes_received = 0
@@ -94,7 +95,13 @@ class DoeMailbox:
         return await self.config.read32(self.offset + R.DOE_CTRL)
 
     async def write_control(self, value: int) -> None:
+        if self.interrupts:
+            value |= R.DOE_CTRL_INT_EN
         await self.config.write32(self.offset + R.DOE_CTRL, value)
+
+    async def enable_interrupts(self, enable: bool = True) -> None:
+        self.interrupts = enable
+        await self.config.write32(self.offset + R.DOE_CTRL, R.DOE_CTRL_INT_EN if enable else 0)
 
     async def go(self) -> None:
         await self.write_control(R.DOE_CTRL_GO)

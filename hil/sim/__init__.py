@@ -5,7 +5,7 @@ Importing this package does not import cocotb's simulator side; the cocotb parts
 simulator.
 """
 
-from ._build import BUILD_ROOT, build_hdl, build_key, last_build_seconds
+from ._build import BUILD_ROOT, build_hdl, build_key, last_build_seconds, run_cocotb_tests, wave_format
 from ._env import (
     ENDPOINT_TOP,
     REPO_ROOT,
@@ -28,6 +28,8 @@ __all__ = [
     "last_build_seconds",
     "lint_waivers",
     "rtl_sources",
+    "run_cocotb_tests",
     "verilator_env",
     "verilator_version",
+    "wave_format",
 ]

@@ -11,13 +11,24 @@ import fcntl
 import hashlib
 import json
 import os
+import subprocess
+import tempfile
 import time
+from functools import cache
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from ..errors import RigError
 from ._env import REPO_ROOT, verilator_env
 
-__all__ = ["BUILD_ROOT", "build_hdl", "build_key", "last_build_seconds"]
+__all__ = [
+    "BUILD_ROOT",
+    "build_hdl",
+    "build_key",
+    "last_build_seconds",
+    "run_cocotb_tests",
+    "wave_format",
+]
 
 BUILD_ROOT = Path(os.environ.get("HIL_BUILD_DIR", REPO_ROOT / "build" / "sim"))
 _BUILD_ARGS = ("-Wno-fatal", "--assert", "-O2", "--x-assign", "fast", "--x-initial", "fast")
@@ -25,11 +36,37 @@ _TIMESCALE = ("1ns", "1ps")
 _last_build_seconds: float | None = None
 
 
+@cache
+def wave_format() -> str:
+    """``fst`` when the C++ toolchain has lz4 (Verilator's FST writer needs it), else ``vcd``.
+
+    ``HIL_WAVE_FORMAT`` (fst or vcd) overrides the probe.
+    """
+    forced = os.environ.get("HIL_WAVE_FORMAT", "").lower()
+    if forced in ("fst", "vcd"):
+        return forced
+    probe = subprocess.run(
+        ["g++", "-E", "-x", "c++", "-"],
+        input="#include <lz4.h>\n#include <zlib.h>\n",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return "fst" if probe.returncode == 0 else "vcd"
+
+
+def _build_args(waves: bool) -> list[str]:
+    if not waves:
+        return list(_BUILD_ARGS)
+    fmt = ["--trace-fst"] if wave_format() == "fst" else []
+    return [*_BUILD_ARGS, *fmt, "--trace-structs"]
+
+
 def build_key(
     toplevel: str, sources: Sequence[Path], parameters: Mapping[str, object], waves: bool
 ) -> str:
     h = hashlib.sha256()
-    h.update(json.dumps([toplevel, sorted(parameters.items()), waves, _BUILD_ARGS]).encode())
+    h.update(json.dumps([toplevel, sorted(parameters.items()), _build_args(waves)]).encode())
     for src in sources:
         h.update(str(Path(src).name).encode())
         h.update(Path(src).read_bytes())
@@ -69,16 +106,57 @@ def build_hdl(
             return build_dir
         start = time.perf_counter()
         runner = get_runner("verilator")
-        runner.build(
-            sources=[Path(s) for s in sources],
-            hdl_toplevel=toplevel,
-            parameters=parameters,
-            build_args=list(_BUILD_ARGS),
-            build_dir=build_dir,
-            waves=waves,
-            timescale=_TIMESCALE,
-            log_file=build_dir / "build.log",
-        )
+        try:
+            runner.build(
+                sources=[Path(s) for s in sources],
+                hdl_toplevel=toplevel,
+                parameters=parameters,
+                build_args=_build_args(waves),
+                build_dir=build_dir,
+                waves=waves,
+                timescale=_TIMESCALE,
+                log_file=build_dir / "build.log",
+            )
+        except RuntimeError as exc:
+            log = (build_dir / "build.log").read_text(errors="replace")[-3000:]
+            raise RigError(f"Verilator build of {toplevel} failed ({exc}):\n{log}") from None
         _last_build_seconds = time.perf_counter() - start
         done.write_text(json.dumps({"seconds": _last_build_seconds, "parameters": parameters}))
     return build_dir
+
+
+def run_cocotb_tests(
+    toplevel: str,
+    build_dir: Path,
+    test_module: str,
+    test_dir: Path,
+    *,
+    extra_env: Mapping[str, str] | None = None,
+    waves: bool = False,
+    seed: int | None = None,
+) -> tuple[int, int]:
+    """Run the cocotb tests of ``test_module`` (importable from ``test_dir``) on a build.
+
+    Each call runs in its own results directory under the build, so pytest-xdist workers do
+    not collide.  Returns (tests, failed); raises AssertionError if any failed or none ran.
+    """
+    from cocotb_tools.runner import get_results, get_runner
+
+    verilator_env()
+    work = Path(tempfile.mkdtemp(prefix=f"{test_module}-", dir=build_dir))
+    env = {"PYTHONPATH": os.pathsep.join([str(test_dir), os.environ.get("PYTHONPATH", "")])}
+    results = get_runner("verilator").test(
+        test_module=test_module,
+        hdl_toplevel=toplevel,
+        hdl_toplevel_lang="verilog",
+        build_dir=build_dir,
+        test_dir=work,
+        extra_env={**env, **(extra_env or {})},
+        waves=waves,
+        seed=seed,
+        timescale=_TIMESCALE,
+    )
+    tests, failed = get_results(results)
+    assert tests > 0, f"no cocotb test ran from {test_module}"
+    assert failed == 0, f"{failed} of {tests} cocotb tests in {test_module} failed ({results})"
+    return tests, failed

@@ -16,7 +16,7 @@ from pathlib import Path
 import cocotb
 
 from ..results import atomic_write_text
-from ..vectors import Measurement, Outcome, VectorContext, VectorResult, default_suite, execute
+from ..vectors import Measurement, Outcome, VectorContext, VectorResult, execute, load_suite
 from .harness import EndpointHarness
 
 
@@ -44,7 +44,7 @@ async def run_vector(dut) -> None:
     timer = _watchdog(out, float(job.get("wall_timeout_s", 600)))
     start = time.perf_counter()
     try:
-        vec = default_suite()[job["vector"]]
+        vec = load_suite(job.get("vector_modules"))[job["vector"]]
         harness = await EndpointHarness.start(
             dut, clock_period_ns=float(job.get("clock_period_ns", 4.0))
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from types import ModuleType
 
 from ._execute import Outcome, Skip, VectorResult, classify, execute, missing_needs
@@ -18,6 +19,7 @@ __all__ = [
     "classify",
     "default_suite",
     "execute",
+    "load_suite",
     "missing_needs",
     "suite_from_modules",
     "vector",
@@ -41,3 +43,10 @@ def default_suite() -> dict[str, Vector]:
     from . import doe, pcie
 
     return suite_from_modules(pcie, doe)
+
+
+def load_suite(modules: list[str] | None = None) -> dict[str, Vector]:
+    """The project's suite, or the vectors of the named modules (``pkg.module`` names)."""
+    if not modules:
+        return default_suite()
+    return suite_from_modules(*(importlib.import_module(m) for m in modules))

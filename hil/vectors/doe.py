@@ -187,7 +187,9 @@ async def length_mismatch_discarded(ctx: VectorContext) -> None:
 )
 async def oversize_sets_error(ctx: VectorContext) -> None:
     mbx = await ctx.doe()
-    limit = int(ctx.settings.get("doe_oversize_probe_dw", 4096))
+    # The rig may state the mailbox's capacity; then more than that must set Error.
+    declared = ctx.settings.get("doe_max_object_dw")
+    limit = int(declared) + 64 if declared else int(ctx.settings.get("doe_oversize_probe_dw", 4096))
     header = DataObject(PCI_SIG_VENDOR_ID, DoeType.CMA_SPDM).words()
     await mbx.write_words([header[0], 0])  # Length 0: 2^18 DW
     written = 2
@@ -198,8 +200,12 @@ async def oversize_sets_error(ctx: VectorContext) -> None:
         st = await mbx.status()
     if not st.error:
         await mbx.abort()
+        if declared:
+            ctx.expect(False, f"{written} DW written to a {declared}-DW mailbox and no Error")
         raise Skip(f"the mailbox took {written} DW without Error; raise doe_oversize_probe_dw")
-    ctx.measure("dw_accepted_before_error", written, "DW")
+    ctx.measure(
+        "dw_accepted_before_error", written, "DW", high=int(declared) + 16 if declared else None
+    )
     # Error must survive everything but Abort: Go, an RW1C write of Status, more data.
     await mbx.go()
     await ctx.config.write32(mbx.offset + R.DOE_STATUS, 0xFFFFFFFF)
