@@ -24,7 +24,7 @@ from ..codec.doe import (
     decode_length,
 )
 from ..errors import DoeTimeout, PeerProtocolError
-from ..transport import ConfigSpace, Timebase
+from ..transport import ConfigSpace, DoeTransport, Timebase
 
 __all__ = ["DoeBusy", "DoeError", "DoeMailbox", "DoeStatus"]
 
@@ -65,7 +65,7 @@ class DoeStatus:
         return f"{self.raw:#010x} ({', '.join(flags) or 'idle'})"
 
 
-class DoeMailbox:
+class DoeMailbox(DoeTransport):
     """One DOE instance of a function, reached through a config-space transport."""
 
     def __init__(
@@ -131,9 +131,7 @@ class DoeMailbox:
     async def abort(self) -> None:
         """Abort, then wait (1 s) for Busy, Error and Data Object Ready to clear."""
         await self.write_control(R.DOE_CTRL_ABORT)
-        await self.wait_for(
-            "idle after Abort", lambda s: not (s.busy or s.error or s.ready)
-        )
+        await self.wait_for("idle after Abort", lambda s: not (s.busy or s.error or s.ready))
 
     async def init(self) -> None:
         """What the kernel does when it creates the mailbox."""

@@ -10,8 +10,12 @@ from __future__ import annotations
 import asyncio
 import time
 from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING
 
-__all__ = ["AsyncioTimebase", "ConfigSpace", "Timebase"]
+if TYPE_CHECKING:
+    from ..codec.doe import DataObject
+
+__all__ = ["AsyncioTimebase", "ConfigSpace", "DoeTransport", "Timebase"]
 
 
 class Timebase(ABC):
@@ -63,3 +67,11 @@ class ConfigSpace(ABC):
             raise ValueError(f"config offset {offset:#x} (size {size}) out of range or unaligned")
         if offset // 4 != (offset + size - 1) // 4:
             raise ValueError(f"config access at {offset:#x} of {size} bytes crosses a DW")
+
+
+class DoeTransport(ABC):
+    """Somewhere DOE data objects go and come back from: a mailbox, a socket, a firmware."""
+
+    @abstractmethod
+    async def exchange(self, request: DataObject) -> DataObject:
+        """Send one object and return the response object."""

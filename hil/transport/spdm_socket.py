@@ -1,0 +1,204 @@
+"""DOE objects over the DMTF spdm-emu socket protocol (PCI_DOE transport), with asyncio.
+
+The client side (what ``spdm_requester_emu`` and QEMU do) and the serving side (what
+``spdm_responder_emu`` does) share the framing in :mod:`hil.codec.spdm_socket`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Awaitable, Callable
+
+from ..codec.doe import DataObject
+from ..codec.spdm_socket import (
+    CLIENT_HELLO,
+    SERVER_HELLO,
+    Command,
+    Frame,
+    FrameReader,
+    Transport,
+)
+from ..errors import PeerProtocolError, RigError
+from . import DoeTransport
+
+__all__ = ["DoeService", "SocketResponder", "SpdmSocketClient", "serve"]
+
+#: What serves DOE objects: a request in, a response (or None: no answer) out.
+DoeService = Callable[[DataObject], Awaitable[DataObject | None]]
+
+log = logging.getLogger("hil.spdm_socket")
+
+
+def _nodelay(sock: socket.socket | None) -> None:
+    # A request/response protocol on loopback stalls on delayed ACKs without this.
+    if sock is not None:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class SpdmSocketClient(DoeTransport):
+    """Connects to a responder (spdm_responder_emu, ``hil serve``) and exchanges DOE objects."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 2323, *, timeout_s: float = 10.0):
+        self.host = host
+        self.port = port
+        self.timeout_s = timeout_s
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._frames = FrameReader()
+        self._queue: list[Frame] = []
+
+    async def connect(self) -> None:
+        try:
+            self._reader, self._writer = await asyncio.wait_for(
+                asyncio.open_connection(self.host, self.port), self.timeout_s
+            )
+        except (OSError, TimeoutError) as exc:
+            raise RigError(f"no SPDM responder at {self.host}:{self.port}: {exc}") from None
+        _nodelay(self._writer.get_extra_info("socket"))
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            try:
+                await self._writer.wait_closed()
+            except OSError:
+                pass
+            self._writer = self._reader = None
+
+    async def __aenter__(self) -> SpdmSocketClient:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _send(self, frame: Frame) -> None:
+        if self._writer is None:
+            raise RigError("the SPDM socket is not connected")
+        self._writer.write(frame.encode())  # one write per frame
+        await self._writer.drain()
+
+    async def _recv(self) -> Frame:
+        if self._reader is None:
+            raise RigError("the SPDM socket is not connected")
+        while not self._queue:
+            try:
+                data = await asyncio.wait_for(self._reader.read(65536), self.timeout_s)
+            except TimeoutError:
+                raise PeerProtocolError(f"no frame from the responder in {self.timeout_s} s")
+            if not data:
+                raise RigError("the SPDM responder closed the connection")
+            self._queue.extend(self._frames.feed(data))
+        return self._queue.pop(0)
+
+    async def request(self, command: int, payload: bytes = b"") -> Frame:
+        await self._send(Frame(command, Transport.PCI_DOE, payload))
+        reply = await self._recv()
+        if reply.transport != Transport.PCI_DOE:
+            raise PeerProtocolError(f"reply on transport {reply.transport}, expected PCI_DOE (2)")
+        return reply
+
+    async def hello(self) -> None:
+        reply = await self.request(Command.TEST, CLIENT_HELLO)
+        if reply.command != Command.TEST or reply.payload != SERVER_HELLO:
+            raise PeerProtocolError(f"TEST answered by {reply.command:#x} {reply.payload!r}")
+
+    async def exchange(self, request: DataObject) -> DataObject:
+        reply = await self.request(Command.NORMAL, request.encode())
+        if reply.command != Command.NORMAL:
+            raise PeerProtocolError(f"NORMAL answered by command {reply.command:#x}")
+        if not reply.payload:
+            raise PeerProtocolError("the responder sent no response object")
+        return DataObject.decode(reply.payload)
+
+    async def shutdown(self) -> None:
+        reply = await self.request(Command.SHUTDOWN)
+        if reply.command != Command.SHUTDOWN:
+            raise PeerProtocolError(f"SHUTDOWN answered by command {reply.command:#x}")
+        await self.close()
+
+
+class SocketResponder:
+    """The responder's side of one connection, as spdm_responder_emu behaves.
+
+    TEST -> "Server Hello!"; CONTINUE echoed; SHUTDOWN echoed, then the server stops; NORMAL on
+    PCI_DOE -> the service's response object (an empty payload when there is none); any other
+    command -> UNKNOWN.  A frame on another transport, or a payload that is not a DOE object,
+    ends the connection with a logged reason.
+    """
+
+    def __init__(self, service: DoeService) -> None:
+        self.service = service
+        self.shutdown = False
+
+    async def handle(self, frame: Frame) -> tuple[Frame | None, bool]:
+        """The reply to ``frame`` and whether to close the connection afterwards."""
+        if frame.transport != Transport.PCI_DOE:
+            log.warning(
+                "closing: frame on transport %d, this responder speaks PCI_DOE (2)", frame.transport
+            )
+            return None, True
+        if frame.command == Command.TEST:
+            return Frame(Command.TEST, Transport.PCI_DOE, SERVER_HELLO), False
+        if frame.command == Command.CONTINUE:
+            return Frame(Command.CONTINUE, Transport.PCI_DOE), False
+        if frame.command == Command.SHUTDOWN:
+            self.shutdown = True
+            return Frame(Command.SHUTDOWN, Transport.PCI_DOE), True
+        if frame.command != Command.NORMAL:
+            return Frame(Command.UNKNOWN, Transport.PCI_DOE), False
+        try:
+            request = DataObject.decode(frame.payload)
+        except PeerProtocolError as exc:
+            log.warning("closing: payload is not a DOE object: %s", exc)
+            return None, True
+        response = await self.service(request)
+        payload = response.encode() if response is not None else b""
+        return Frame(Command.NORMAL, Transport.PCI_DOE, payload), False
+
+
+async def serve(
+    service: DoeService,
+    host: str = "127.0.0.1",
+    port: int = 2323,
+    *,
+    ready: Callable[[int], None] | None = None,
+) -> None:
+    """Serve ``service`` on ``host:port`` with asyncio until a peer sends SHUTDOWN."""
+    stopped = asyncio.Event()
+
+    async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        _nodelay(writer.get_extra_info("socket"))
+        responder = SocketResponder(service)
+        frames = FrameReader()
+        try:
+            while True:
+                data = await reader.read(65536)
+                if not data:
+                    log.info("%s disconnected", peer)
+                    return
+                for frame in frames.feed(data):
+                    reply, close = await responder.handle(frame)
+                    if reply is not None:
+                        writer.write(reply.encode())
+                        await writer.drain()
+                    if close:
+                        return
+        except PeerProtocolError as exc:
+            log.warning("closing %s: %s", peer, exc)
+        except (ConnectionError, OSError) as exc:
+            log.info("%s: connection ended: %s", peer, exc)
+        finally:
+            writer.close()
+            if responder.shutdown:
+                stopped.set()
+
+    server = await asyncio.start_server(connection, host, port)
+    bound = server.sockets[0].getsockname()[1]
+    if ready is not None:
+        ready(bound)
+    async with server:
+        await stopped.wait()
