@@ -6,13 +6,13 @@ CFG_EXT_NUM_REGS = 32
 
 # DOE extended capability (PCIe 6.x §7.9.24)
 DOE_CAP_OFFSET = 0x480
-DOE_CAP_ID = 0x002e
+DOE_CAP_ID = 0x002E
 DOE_CAP_VERSION = 2
 DOE_CAP_NEXT = 0x000
 DOE_HEADER = 0x00  # Extended Capability Header
 DOE_CAP = 0x04  # DOE Capabilities
 DOE_CTRL = 0x08  # DOE Control
-DOE_STATUS = 0x0c  # DOE Status
+DOE_STATUS = 0x0C  # DOE Status
 DOE_WMBX = 0x10  # DOE Write Data Mailbox
 DOE_RMBX = 0x14  # DOE Read Data Mailbox
 DOE_CAP_INT_SUPPORT = 1 << 0  # Interrupt Support (MSI/MSI-X)

@@ -34,7 +34,7 @@ class Backend(ABC):
     def run_vector(self, vec: Vector, *, artifacts_dir: Path, waves: bool) -> VectorResult:
         """Run ``vec``; artifacts worth keeping go under ``artifacts_dir``."""
 
-    def prepare(self) -> None:
+    def prepare(self) -> None:  # noqa: B027 - most rigs have nothing to prepare
         """Anything to do once per run before the first vector."""
 
     def info(self) -> dict[str, Any]:

@@ -142,7 +142,9 @@ class VectorItem(pytest.Item):
         except Exception as exc:
             result = VectorResult(Outcome.ERROR, f"the rig failed to run the vector: {exc!r}")
         self.result = result
-        self.user_properties.append((_RESULT_KEY, json.dumps({**result.to_json(), "started": started})))
+        self.user_properties.append(
+            (_RESULT_KEY, json.dumps({**result.to_json(), "started": started}))
+        )
         if result.outcome is Outcome.ERROR:
             raise VectorError(result.message)
         if result.outcome is Outcome.SKIP:

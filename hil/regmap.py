@@ -157,7 +157,7 @@ def _py() -> str:
         _HEADER_PY,
         '"""Register constants of the endpoint (see hil/regmap.py)."""',
         "",
-        f"CFG_EXT_BASE_REG = {w.base_reg:#05x}",
+        f"CFG_EXT_BASE_REG = 0x{w.base_reg:03X}",
         f"CFG_EXT_NUM_REGS = {w.num_regs}",
     ]
     for cap in CAPABILITIES:
@@ -165,13 +165,13 @@ def _py() -> str:
         out += [
             "",
             f"# {cap.title} ({cap.spec})",
-            f"{p}_CAP_OFFSET = {cap.offset:#05x}",
-            f"{p}_CAP_ID = {cap.cap_id:#06x}",
+            f"{p}_CAP_OFFSET = 0x{cap.offset:03X}",
+            f"{p}_CAP_ID = 0x{cap.cap_id:04X}",
             f"{p}_CAP_VERSION = {cap.version}",
-            f"{p}_CAP_NEXT = {cap.next_offset:#05x}",
+            f"{p}_CAP_NEXT = 0x{cap.next_offset:03X}",
         ]
         for reg in cap.registers:
-            out.append(f"{p}_{reg.name} = {reg.index * 4:#04x}  # {reg.title}")
+            out.append(f"{p}_{reg.name} = 0x{reg.index * 4:02X}  # {reg.title}")
         for reg in cap.registers:
             for f in reg.fields:
                 out.append(f"{p}_{reg.name}_{f.name} = 1 << {f.bit}  # {f.doc}")
@@ -192,9 +192,7 @@ def _md() -> str:
             "|---|---|---|---|",
         ]
         for reg in cap.registers:
-            bits = "; ".join(
-                f"[{f.bit}] {f.name} ({f.access}): {f.doc}" for f in reg.fields
-            ) or "—"
+            bits = "; ".join(f"[{f.bit}] {f.name} ({f.access}): {f.doc}" for f in reg.fields) or "—"
             out.append(f"| {reg.index * 4:#04x} | {reg.title} | {reg.access} | {bits} |")
         out.append("")
     return "\n".join(out)

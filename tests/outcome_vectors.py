@@ -38,8 +38,9 @@ async def not_applicable(ctx: VectorContext) -> None:
     raise AssertionError("never runs")
 
 
-@vector("selftest.kills_process", title="the process under the vector dies", spec="-",
-        needs={"config"})
+@vector(
+    "selftest.kills_process", title="the process under the vector dies", spec="-", needs={"config"}
+)
 async def kills_process(ctx: VectorContext) -> None:
     if os.environ.get("HIL_SELFTEST_KILL") == "1":
         os._exit(9)

@@ -17,8 +17,9 @@ from hil.transport import AsyncioTimebase
 
 def _mailbox(doe: FakeDoe | None = None, timeout_s: float = 0.05) -> tuple[DoeMailbox, FakeDoe]:
     config = FakeConfigSpace(doe)
-    mbx = DoeMailbox(config, config.doe.offset, AsyncioTimebase(), timeout_s=timeout_s,
-                     poll_interval_s=0.001)
+    mbx = DoeMailbox(
+        config, config.doe.offset, AsyncioTimebase(), timeout_s=timeout_s, poll_interval_s=0.001
+    )
     return mbx, config.doe
 
 
@@ -72,7 +73,7 @@ def test_discovery_that_goes_back_is_rejected() -> None:
             super()._queue(obj)
 
     mbx, _ = _mailbox(Backwards())
-    with pytest.raises(PeerProtocolError, match="loops|goes back"):
+    with pytest.raises(PeerProtocolError, match=r"loops|goes back"):
         run(mbx.discover())
 
 

@@ -23,7 +23,19 @@ def test_generated_python_agrees_with_the_map() -> None:
 
 
 def test_hil_lint_is_clean(repo: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "hil.cli", "lint"], cwd=repo,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "hil.cli", "lint"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "clean  hil_ep" in proc.stdout and "clean  doe_mbx" in proc.stdout
+
+
+def test_ruff_is_clean(repo: Path) -> None:
+    for args in (["check", "."], ["format", "--check", "."]):
+        proc = subprocess.run([sys.executable, "-m", "ruff", *args], cwd=repo,
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -63,8 +63,18 @@ def test_every_outcome_is_recorded(tmp_path: Path, tests_on_path: Path, workers)
         {"name": "answer", "value": 42, "unit": "", "low": 0, "high": 100, "ok": True}
     ]
     for rec in records.values():
-        for key in ("run_id", "rig", "vector", "title", "outcome", "duration_s", "started",
-                    "message", "measurements", "artifacts"):
+        for key in (
+            "run_id",
+            "rig",
+            "vector",
+            "title",
+            "outcome",
+            "duration_s",
+            "started",
+            "message",
+            "measurements",
+            "artifacts",
+        ):
             assert key in rec, key
     run = json.loads((run_dir / "run.json").read_text())
     assert run["totals"] == {"pass": 2, "fail": 2, "error": 1, "skip": 1, "n/a": 1}
@@ -79,9 +89,19 @@ def test_every_outcome_is_recorded(tmp_path: Path, tests_on_path: Path, workers)
 
 def test_a_dead_worker_still_leaves_an_error_record(tmp_path: Path, tests_on_path: Path) -> None:
     proc = _hil(
-        "run", "--rig", "fake", "--vectors", "outcome_vectors", "--results", str(tmp_path),
-        "-n", "2", "-k", "passes or kills_process or fails",
-        cwd=tmp_path, env_extra={"HIL_SELFTEST_KILL": "1"},
+        "run",
+        "--rig",
+        "fake",
+        "--vectors",
+        "outcome_vectors",
+        "--results",
+        str(tmp_path),
+        "-n",
+        "2",
+        "-k",
+        "passes or kills_process or fails",
+        cwd=tmp_path,
+        env_extra={"HIL_SELFTEST_KILL": "1"},
     )
     assert proc.returncode == 1
     records = _records(_only_run(tmp_path, "fake"))
@@ -91,17 +111,40 @@ def test_a_dead_worker_still_leaves_an_error_record(tmp_path: Path, tests_on_pat
 
 
 def test_all_passing_exits_zero_and_k_selects(tmp_path: Path, tests_on_path: Path) -> None:
-    proc = _hil("run", "--rig", "fake", "--vectors", "outcome_vectors", "-k", "passes or skips",
-                "--results", str(tmp_path), cwd=tmp_path)
+    proc = _hil(
+        "run",
+        "--rig",
+        "fake",
+        "--vectors",
+        "outcome_vectors",
+        "-k",
+        "passes or skips",
+        "--results",
+        str(tmp_path),
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stdout
     assert set(_records(_only_run(tmp_path, "fake"))) == {"selftest.passes", "selftest.skips"}
 
 
 def test_pytest_rig_option_runs_the_project_suite(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "--rig", "fake", "--results", str(tmp_path), "-q",
-         "-p", "no:cacheprovider"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--rig",
+            "fake",
+            "--results",
+            str(tmp_path),
+            "-q",
+            "-p",
+            "no:cacheprovider",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stdout
     records = _records(_only_run(tmp_path, "fake"))

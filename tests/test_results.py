@@ -30,8 +30,18 @@ def test_run_json_has_the_fields(tmp_path: Path) -> None:
     w.add({"vector": "x.y", "outcome": "n/a"})
     w.finish()
     run = json.loads((w.run_dir / "run.json").read_text())
-    for key in ("run_id", "rig", "kind", "started", "finished", "hil_version", "git_sha",
-                "host", "simulator", "totals"):
+    for key in (
+        "run_id",
+        "rig",
+        "kind",
+        "started",
+        "finished",
+        "hil_version",
+        "git_sha",
+        "host",
+        "simulator",
+        "totals",
+    ):
         assert key in run, key
     assert run["totals"]["n/a"] == 1
     assert run["finished"] >= run["started"]
@@ -68,8 +78,7 @@ def test_report_takes_the_latest_run_per_rig(tmp_path: Path) -> None:
     assert summary["rigs"]["a"]["runs"] == 2
     assert summary["vectors"]["v.one"] == {
         "a": {"outcome": "pass", "run_id": latest.run_id, "duration_s": None},
-        "b": {"outcome": "error", "run_id": summary["rigs"]["b"]["latest_run"],
-              "duration_s": None},
+        "b": {"outcome": "error", "run_id": summary["rigs"]["b"]["latest_run"], "duration_s": None},
     }
     assert summary["vectors"]["v.two"]["a"]["outcome"] == "pass"  # from the earlier run
     assert any("garbage" in p for p in summary["problems"])

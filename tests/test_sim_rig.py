@@ -16,7 +16,11 @@ def _hil(*args: str, cwd: Path, env_extra: dict[str, str] | None = None):
     env = {**os.environ, **(env_extra or {})}
     return subprocess.run(
         [sys.executable, "-m", "hil.cli", *args],
-        cwd=cwd, capture_output=True, text=True, env=env, timeout=1200,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=1200,
     )
 
 
@@ -26,7 +30,10 @@ def _run_dir(results: Path, rig: str) -> Path:
 
 
 def _records(run_dir: Path) -> dict[str, dict]:
-    return {r["vector"]: r for r in map(json.loads, (run_dir / "records.jsonl").read_text().splitlines())}
+    return {
+        r["vector"]: r
+        for r in map(json.loads, (run_dir / "records.jsonl").read_text().splitlines())
+    }
 
 
 def test_hil_run_default_rig_passes_everything(tmp_path: Path, repo: Path) -> None:
@@ -52,11 +59,21 @@ def test_waves_of_a_failed_vector_are_kept(tmp_path: Path, repo: Path) -> None:
     rig = tmp_path / "sim-wrong.toml"
     text = (repo / "rigs" / "sim-verilator.toml").read_text()
     # This rig claims the endpoint lists one feature: the discovery vector must fail.
-    text = text.replace('doe_features = ["0001:00", "0001:01", "0001:02"]',
-                        'doe_features = ["0001:00"]')
+    text = text.replace(
+        'doe_features = ["0001:00", "0001:01", "0001:02"]', 'doe_features = ["0001:00"]'
+    )
     rig.write_text(text)
-    proc = _hil("run", "--rig", str(rig), "-k", "lists_features or well_formed", "--waves",
-                "--results", str(tmp_path / "res"), cwd=repo)
+    proc = _hil(
+        "run",
+        "--rig",
+        str(rig),
+        "-k",
+        "lists_features or well_formed",
+        "--waves",
+        "--results",
+        str(tmp_path / "res"),
+        cwd=repo,
+    )
     assert proc.returncode == 1, proc.stdout[-3000:]
     run_dir = _run_dir(tmp_path / "res", "sim-wrong")
     records = _records(run_dir)
@@ -76,8 +93,17 @@ def test_waves_of_a_failed_vector_are_kept(tmp_path: Path, repo: Path) -> None:
 def test_a_dying_simulator_is_an_error_and_the_run_goes_on(
     tmp_path: Path, repo: Path, tests_on_path: Path
 ) -> None:
-    proc = _hil("run", "--vectors", "outcome_vectors", "-k", "kills_process or passes",
-                "--results", str(tmp_path), cwd=repo, env_extra={"HIL_SELFTEST_KILL": "1"})
+    proc = _hil(
+        "run",
+        "--vectors",
+        "outcome_vectors",
+        "-k",
+        "kills_process or passes",
+        "--results",
+        str(tmp_path),
+        cwd=repo,
+        env_extra={"HIL_SELFTEST_KILL": "1"},
+    )
     assert proc.returncode == 1
     records = _records(_run_dir(tmp_path, "sim-verilator"))
     assert records["selftest.kills_process"]["outcome"] == "error"
@@ -90,6 +116,7 @@ def test_run_json_records_the_git_sha(tmp_path: Path, repo: Path) -> None:
     proc = _hil("run", "-k", "well_formed", "--results", str(tmp_path), cwd=repo)
     assert proc.returncode == 0, proc.stdout[-2000:]
     run = json.loads((_run_dir(tmp_path, "sim-verilator") / "run.json").read_text())
-    head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True,
-                          text=True).stdout.strip()
+    head = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
     assert run["git_sha"].startswith(head)

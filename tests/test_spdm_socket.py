@@ -36,7 +36,7 @@ def test_reader_reassembles_any_split(payloads: list[bytes], chunk: int) -> None
 
 
 def test_reader_rejects_oversize() -> None:
-    with pytest.raises(PeerProtocolError, match="more than"):
+    with pytest.raises(PeerProtocolError, match="at most"):
         FrameReader(max_payload=16).feed(struct.pack(">III", 1, 2, 17))
 
 

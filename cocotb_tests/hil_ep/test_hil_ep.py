@@ -38,8 +38,9 @@ def expected_answer(request: DataObject) -> bytes:
 
 
 async def mailbox(harness: EndpointHarness) -> DoeMailbox:
-    mbx = DoeMailbox(harness.config, R.DOE_CAP_OFFSET, harness.timebase, timeout_s=1e-3,
-                     poll_interval_s=1e-7)
+    mbx = DoeMailbox(
+        harness.config, R.DOE_CAP_OFFSET, harness.timebase, timeout_s=1e-3, poll_interval_s=1e-7
+    )
     await mbx.init()
     return mbx
 

@@ -37,10 +37,10 @@ __all__ = [
     "DiscoveryRequest",
     "DiscoveryResponse",
     "DoeType",
+    "bytes_to_words",
     "decode_length",
     "encode_length",
     "words_to_bytes",
-    "bytes_to_words",
 ]
 
 PCI_SIG_VENDOR_ID = 0x0001

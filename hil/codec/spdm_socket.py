@@ -20,14 +20,14 @@ from enum import IntEnum
 from ..errors import LocalProtocolError, PeerProtocolError
 
 __all__ = [
+    "CLIENT_HELLO",
     "DEFAULT_PORT",
     "HEADER_SIZE",
     "MAX_PAYLOAD",
+    "SERVER_HELLO",
     "Command",
     "Frame",
     "FrameReader",
-    "SERVER_HELLO",
-    "CLIENT_HELLO",
     "Transport",
 ]
 
@@ -80,7 +80,7 @@ class FrameReader:
             command, transport, size = struct.unpack_from(">III", self._buf)
             if size > self.max_payload:
                 raise PeerProtocolError(
-                    f"frame announces {size} payload bytes, more than the {self.max_payload} allowed"
+                    f"frame announces {size} payload bytes; at most {self.max_payload} allowed"
                 )
             if len(self._buf) < HEADER_SIZE + size:
                 break

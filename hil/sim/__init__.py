@@ -5,7 +5,14 @@ Importing this package does not import cocotb's simulator side; the cocotb parts
 simulator.
 """
 
-from ._build import BUILD_ROOT, build_hdl, build_key, last_build_seconds, run_cocotb_tests, wave_format
+from ._build import (
+    BUILD_ROOT,
+    build_hdl,
+    build_key,
+    last_build_seconds,
+    run_cocotb_tests,
+    wave_format,
+)
 from ._env import (
     ENDPOINT_TOP,
     REPO_ROOT,

@@ -12,10 +12,11 @@ import hashlib
 import json
 import os
 import subprocess
+import sys
 import tempfile
 import time
-from functools import cache
 from collections.abc import Mapping, Sequence
+from functools import cache
 from pathlib import Path
 
 from ..errors import RigError
@@ -144,18 +145,23 @@ def run_cocotb_tests(
 
     verilator_env()
     work = Path(tempfile.mkdtemp(prefix=f"{test_module}-", dir=build_dir))
-    env = {"PYTHONPATH": os.pathsep.join([str(test_dir), os.environ.get("PYTHONPATH", "")])}
-    results = get_runner("verilator").test(
-        test_module=test_module,
-        hdl_toplevel=toplevel,
-        hdl_toplevel_lang="verilog",
-        build_dir=build_dir,
-        test_dir=work,
-        extra_env={**env, **(extra_env or {})},
-        waves=waves,
-        seed=seed,
-        timescale=_TIMESCALE,
-    )
+    # cocotb's runner hands the simulator this process's sys.path as PYTHONPATH.
+    test_path = str(Path(test_dir).resolve())
+    sys.path.insert(0, test_path)
+    try:
+        results = get_runner("verilator").test(
+            test_module=test_module,
+            hdl_toplevel=toplevel,
+            hdl_toplevel_lang="verilog",
+            build_dir=build_dir,
+            test_dir=work,
+            extra_env=dict(extra_env or {}),
+            waves=waves,
+            seed=seed,
+            timescale=_TIMESCALE,
+        )
+    finally:
+        sys.path.remove(test_path)
     tests, failed = get_results(results)
     assert tests > 0, f"no cocotb test ran from {test_module}"
     assert failed == 0, f"{failed} of {tests} cocotb tests in {test_module} failed ({results})"

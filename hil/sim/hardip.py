@@ -29,7 +29,7 @@ XILINX_VENDOR_ID = 0x10EE
 READ_RESPONSE_CYCLES = 16  # how long the model waits for cfg_ext_read_data_valid
 
 
-class CfgExtTimeout(Exception):  # noqa: N818 - a named condition, not a generic error
+class CfgExtTimeout(Exception):
     """User logic did not answer a read in its window."""
 
 
@@ -134,7 +134,9 @@ class UspHardIp(Endpoint):
             self._drive(write=0, reg=reg, data=data, be=mask)
             self.cfg_ext_writes += 1
 
-    def _drive(self, *, reg: int, read: int = 0, write: int = 0, data: int = 0, be: int = 0) -> None:
+    def _drive(
+        self, *, reg: int, read: int = 0, write: int = 0, data: int = 0, be: int = 0
+    ) -> None:
         d = self.dut
         d.cfg_ext_read_received_i.value = read
         d.cfg_ext_write_received_i.value = write

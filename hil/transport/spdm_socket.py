@@ -87,7 +87,9 @@ class SpdmSocketClient(DoeTransport):
             try:
                 data = await asyncio.wait_for(self._reader.read(65536), self.timeout_s)
             except TimeoutError:
-                raise PeerProtocolError(f"no frame from the responder in {self.timeout_s} s")
+                raise PeerProtocolError(
+                    f"no frame from the responder in {self.timeout_s} s"
+                ) from None
             if not data:
                 raise RigError("the SPDM responder closed the connection")
             self._queue.extend(self._frames.feed(data))

@@ -22,7 +22,7 @@ class Outcome(StrEnum):
     NA = "n/a"  # the rig lacks what the vector needs
 
 
-class Skip(Exception):  # noqa: N818 - the name says what it does
+class Skip(Exception):
     """Raised by a vector that decides, with a reason, not to run."""
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from ..host.pci import EXT_CAP_START, walk_ext_capabilities
 from ._model import VectorContext, vector
 
@@ -22,7 +24,7 @@ async def ext_caps_well_formed(ctx: VectorContext) -> None:
     # Capabilities must not overlap: each one's header is at least 4 bytes long.
     ordered = sorted(offsets)
     ctx.expect(
-        all(b - a >= 4 for a, b in zip(ordered, ordered[1:], strict=False)),
+        all(b - a >= 4 for a, b in itertools.pairwise(ordered)),
         f"overlapping capabilities at {[hex(o) for o in offsets]}",
     )
     doe = [c for c in caps if c.cap_id == 0x002E]
