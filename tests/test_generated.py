@@ -36,6 +36,11 @@ def test_hil_lint_is_clean(repo: Path) -> None:
 
 def test_ruff_is_clean(repo: Path) -> None:
     for args in (["check", "."], ["format", "--check", "."]):
-        proc = subprocess.run([sys.executable, "-m", "ruff", *args], cwd=repo,
-                              capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [sys.executable, "-m", "ruff", *args],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert proc.returncode == 0, proc.stdout + proc.stderr

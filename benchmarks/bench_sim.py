@@ -1,0 +1,98 @@
+"""Simulation figures on this machine.
+
+    python benchmarks/bench_sim.py            # everything
+    python benchmarks/bench_sim.py --quick    # skip the cold build and the suite runs
+
+Prints: the HDL build time cold and warm; DOE discovery exchanges per second and configuration
+accesses per second through the TLP path (wall time); the vector suite's wall time with -n 1
+and -n 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PARAMS = {"DOE_WR_DEPTH_DW": 1024, "DOE_RD_DEPTH_DW": 1024}
+
+
+def _build_time(build_dir: str | None) -> float:
+    env = {**os.environ}
+    if build_dir:
+        env["HIL_BUILD_DIR"] = build_dir
+    code = (
+        "import time; from hil.sim import build_hdl, rtl_sources, ENDPOINT_TOP as T;"
+        f"t=time.perf_counter(); build_hdl(T, rtl_sources(T), {PARAMS!r});"
+        "print(time.perf_counter()-t)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def _in_sim(n: int) -> dict:
+    from hil.sim import ENDPOINT_TOP, build_hdl, rtl_sources, run_cocotb_tests
+
+    build = build_hdl(ENDPOINT_TOP, rtl_sources(ENDPOINT_TOP), PARAMS)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "bench.json"
+        run_cocotb_tests(
+            ENDPOINT_TOP,
+            build,
+            "cocotb_bench",
+            Path(__file__).parent,
+            extra_env={"HIL_BENCH_OUT": str(out), "HIL_BENCH_N": str(n)},
+        )
+        return json.loads(out.read_text())
+
+
+def _suite(workers: int) -> tuple[float, str]:
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-m", "hil.cli", "run", "-n", str(workers), "--results", tmp],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+        )
+        elapsed = time.perf_counter() - t
+        last = [ln for ln in proc.stdout.splitlines() if "passed" in ln or "failed" in ln]
+        return elapsed, (last[-1] if last else f"exit {proc.returncode}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("-n", type=int, default=2000, help="config reads per loop")
+    args = ap.parse_args()
+    print(f"machine: {os.cpu_count()} cores")
+    if not args.quick:
+        with tempfile.TemporaryDirectory() as cold:
+            print(f"HDL build, cold:           {_build_time(cold):8.1f} s")
+    print(f"HDL build, warm (cached):  {_build_time(None):8.3f} s")
+    sim = _in_sim(args.n)
+    for name, label in (
+        ("config_reads", "config reads (CfgRd0 TLP)"),
+        ("discovery_exchanges", "DOE discovery exchanges"),
+    ):
+        r = sim[name]
+        print(
+            f"{label + ' per second:':<40}{r['count'] / r['wall_s']:10.1f}"
+            f"   ({r['count']} in {r['wall_s']:.2f} s wall, {r['sim_s'] * 1e6:.1f} us sim)"
+        )
+    if not args.quick:
+        for workers in (1, 2):
+            elapsed, line = _suite(workers)
+            print(f"vector suite, -n {workers}:        {elapsed:8.1f} s   ({line})")
+
+
+if __name__ == "__main__":
+    main()
