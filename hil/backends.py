@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import RigError
-from .fake import FakeConfigSpace
+from .fake import FakeConfigSpace, FakeDoe
 from .rigs import Rig
 from .transport import AsyncioTimebase
 from .vectors import Outcome, Vector, VectorContext, VectorResult, execute
@@ -44,7 +44,12 @@ class Backend(ABC):
 
 class FakeBackend(Backend):
     def run_vector(self, vec: Vector, *, artifacts_dir: Path, waves: bool) -> VectorResult:
-        config = FakeConfigSpace()
+        responder = None
+        if self.rig.firmware == "dsm":
+            from .firmware import Dsm
+
+            responder = Dsm(hdl_build="fake").handle
+        config = FakeConfigSpace(FakeDoe(responder=responder))
         ctx = VectorContext(
             rig_name=self.rig.name,
             rig_kind=self.rig.kind,
@@ -91,7 +96,7 @@ class SimBackend(Backend):
             ),
             "hdl_parameters": self.rig.sim.get("parameters", {}),
             "wave_format": wave_format(),
-            "firmware": None,
+            "firmware": self.rig.firmware,
         }
 
     def run_vector(self, vec: Vector, *, artifacts_dir: Path, waves: bool) -> VectorResult:
@@ -108,6 +113,9 @@ class SimBackend(Backend):
                 "provides": sorted(self.rig.provides),
                 "settings": self.rig.settings,
                 "clock_period_ns": self.rig.sim.get("clock_period_ns", 4.0),
+                "dsm_latency_ns": self.rig.sim.get("dsm_latency_ns", 0.0),
+                "firmware": self.rig.firmware,
+                "hdl_build": self.info()["hdl_build"],
                 "wall_timeout_s": self.rig.sim.get("wall_timeout_s", 600),
                 "result": str(work / "result.json"),
             }

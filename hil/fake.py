@@ -8,7 +8,7 @@ simulator.  Tests and users share it.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from . import _regs as R
 from .codec.doe import PCI_SIG_VENDOR_ID, DataObject, DiscoveryResponse, DoeType, decode_length
@@ -17,7 +17,8 @@ from .transport import ConfigSpace
 
 __all__ = ["FakeConfigSpace", "FakeDoe"]
 
-Responder = Callable[[DataObject], DataObject | None]
+#: The firmware behind the fake mailbox: a request object in, a response (or None) out.
+Responder = Callable[[DataObject], Awaitable[DataObject | None]]
 
 
 class FakeDoe:
@@ -45,6 +46,7 @@ class FakeDoe:
         self.int_en = False
         self.int_status = False
         self.busy_request: DataObject | None = None  # a CMA object no responder took
+        self.pending: DataObject | None = None  # a CMA object for the responder to answer
 
     # -- the object path ------------------------------------------------------------------------
     def _go(self) -> None:
@@ -72,9 +74,7 @@ class FakeDoe:
             if self.responder is None:
                 self.busy_request = obj  # nobody serves it: Busy until Abort
                 return
-            answer = self.responder(obj)
-            if answer is not None:
-                self._queue(answer)
+            self.pending = obj  # the config space awaits the responder after this write
 
     def _queue(self, obj: DataObject) -> None:
         was_ready = bool(self.rmbx)
@@ -87,7 +87,15 @@ class FakeDoe:
             self.int_status = True
         self.error = True
 
+    async def serve_pending(self) -> None:
+        obj, self.pending = self.pending, None
+        if obj is not None and self.responder is not None:
+            answer = await self.responder(obj)
+            if answer is not None:
+                self._queue(answer)
+
     def _abort(self) -> None:
+        self.pending = None
         self.wmbx.clear()
         self.rmbx.clear()
         self.error = False
@@ -168,6 +176,7 @@ class FakeConfigSpace(ConfigSpace):
         self.accesses += 1
         if self.doe.offset <= offset < self.doe.offset + 0x18:
             self.doe.write(offset - self.doe.offset, value)
+            await self.doe.serve_pending()
 
     async def write_bytes(self, offset: int, data: bytes) -> None:
         self.check_offset(offset, len(data))

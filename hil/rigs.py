@@ -7,6 +7,7 @@ A rig file holds no secrets.  Layout::
     kind = "sim"                    # sim | fake (virtual, lab, spdm-socket come with the lab path)
     description = "..."
     provides = ["config", "doe"]    # the needs this rig meets
+    firmware = "dsm"                # what serves the device's DSM port: "dsm" or "none"
 
     [sim]                           # kind = "sim" only
     clock_period_ns = 4.0
@@ -32,8 +33,9 @@ __all__ = ["KINDS", "Rig", "find_rig", "list_rigs", "load_rig", "rig_dirs"]
 
 KINDS = ("sim", "fake")
 _SECTIONS = {"rig", "sim", "settings"}
-_RIG_KEYS = {"name", "kind", "description", "provides"}
-_SIM_KEYS = {"clock_period_ns", "wall_timeout_s", "parameters"}
+_RIG_KEYS = {"name", "kind", "description", "provides", "firmware"}
+_SIM_KEYS = {"clock_period_ns", "wall_timeout_s", "parameters", "dsm_latency_ns"}
+FIRMWARES = ("none", "dsm")
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ class Rig:
     path: Path | None
     description: str = ""
     provides: frozenset[str] = frozenset()
+    firmware: str = "none"
     sim: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
 
@@ -77,12 +80,15 @@ def parse_rig(text: str, path: Path) -> Rig:
     unknown = set(provides) - KNOWN_NEEDS
     if unknown:
         raise _fail(path, f"[rig] provides unknown needs {sorted(unknown)}")
+    firmware = rig.get("firmware", "none")
+    if firmware not in FIRMWARES:
+        raise _fail(path, f"[rig] firmware = {firmware!r}; expected one of {', '.join(FIRMWARES)}")
     sim = data.get("sim", {})
     if not isinstance(sim, dict) or set(sim) - _SIM_KEYS:
         raise _fail(path, f"[sim] keys must be among {sorted(_SIM_KEYS)}")
     if kind != "sim" and sim:
         raise _fail(path, "[sim] is only for kind = 'sim'")
-    for key in ("clock_period_ns", "wall_timeout_s"):
+    for key in ("clock_period_ns", "wall_timeout_s", "dsm_latency_ns"):
         if key in sim and not (isinstance(sim[key], int | float) and sim[key] > 0):
             raise _fail(path, f"[sim] {key} must be a positive number")
     params = sim.get("parameters", {})
@@ -97,6 +103,7 @@ def parse_rig(text: str, path: Path) -> Rig:
         path=path,
         description=str(rig.get("description", "")),
         provides=frozenset(provides),
+        firmware=firmware,
         sim=sim,
         settings=settings,
     )

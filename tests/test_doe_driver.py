@@ -34,7 +34,10 @@ def test_discovery_follows_next_index() -> None:
 
 
 def test_exchange_through_a_responder() -> None:
-    doe = FakeDoe(responder=lambda obj: DataObject(obj.vendor_id, obj.type, obj.payload[::-1]))
+    async def reverse(obj: DataObject) -> DataObject:
+        return DataObject(obj.vendor_id, obj.type, obj.payload[::-1])
+
+    doe = FakeDoe(responder=reverse)
     mbx, _ = _mailbox(doe)
     rsp = run(mbx.exchange(DataObject(1, DoeType.CMA_SPDM, b"\x01\x02\x03\x04")))
     assert rsp.payload == b"\x04\x03\x02\x01"
@@ -59,7 +62,10 @@ def test_error_before_write_aborts() -> None:
 
 
 def test_wrong_response_type_is_the_peers_error() -> None:
-    doe = FakeDoe(responder=lambda obj: DataObject(1, DoeType.DISCOVERY, bytes(4)))
+    async def wrong_type(obj: DataObject) -> DataObject:
+        return DataObject(1, DoeType.DISCOVERY, bytes(4))
+
+    doe = FakeDoe(responder=wrong_type)
     mbx, _ = _mailbox(doe)
     with pytest.raises(PeerProtocolError, match="response is vendor"):
         run(mbx.exchange(DataObject(1, DoeType.CMA_SPDM, b"")))

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 
 import cocotb
 from cocotb.handle import HierarchyObject
-from cocotb.triggers import RisingEdge
+from cocotb.triggers import RisingEdge, Timer
 
 from ..codec.doe import DataObject
 from ..errors import PeerProtocolError
@@ -33,12 +33,14 @@ class DsmPort:
         firmware: Firmware | None,
         *,
         backpressure: float = 0.0,
+        latency_ns: float = 0.0,
         seed: int = 0,
     ) -> None:
         self.dut = dut
         self.clk = dut.clk_i
         self.firmware = firmware
         self.backpressure = backpressure
+        self.latency_ns = latency_ns  # firmware time per request, in simulated time
         self.rng = random.Random(seed)
         self.log = logging.getLogger("hil.sim.dsm")
         self.requests: list[DataObject] = []
@@ -49,7 +51,13 @@ class DsmPort:
         dut.dsm_rsp_last_i.value = 0
         dut.dsm_rsp_data_i.value = 0
         if firmware is not None:
+            self._watch = cocotb.start_soon(self._watch_aborts())
             self._task = cocotb.start_soon(self._serve())
+
+    async def _watch_aborts(self) -> None:
+        while True:
+            await RisingEdge(self.dut.dsm_abort_o)
+            self.aborts += 1
 
     def _ready(self) -> int:
         return int(self.rng.random() >= self.backpressure)
@@ -61,12 +69,13 @@ class DsmPort:
         """
         words: list[int] = []
         d = self.dut
+        epoch = self.aborts
         while True:
             ready = self._ready()
             d.dsm_req_ready_i.value = ready
             await RisingEdge(self.clk)
-            if int(d.dsm_abort_o.value):
-                self.aborts += 1
+            if self.aborts != epoch or int(d.dsm_abort_o.value):
+                epoch = self.aborts
                 words = []
                 continue
             if ready and int(d.dsm_req_valid_o.value):
@@ -101,6 +110,12 @@ class DsmPort:
                 self.log.error("DSM port delivered a malformed object: %s", exc)
                 continue
             self.requests.append(request)
+            epoch = self.aborts
+            if self.latency_ns:
+                # A firmware serves one request at a time: ready stays low meanwhile.
+                await Timer(self.latency_ns, "ns")
             response = await self.firmware(request)
+            if self.aborts != epoch:
+                continue  # the host aborted meanwhile: this answer must not reach the mailbox
             if response is not None:
                 await self._send(response)

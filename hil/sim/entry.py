@@ -45,8 +45,16 @@ async def run_vector(dut) -> None:
     start = time.perf_counter()
     try:
         vec = load_suite(job.get("vector_modules"))[job["vector"]]
+        firmware = None
+        if job.get("firmware") == "dsm":
+            from ..firmware import Dsm
+
+            firmware = Dsm(hdl_build=job.get("hdl_build", "")).handle
         harness = await EndpointHarness.start(
-            dut, clock_period_ns=float(job.get("clock_period_ns", 4.0))
+            dut,
+            clock_period_ns=float(job.get("clock_period_ns", 4.0)),
+            firmware=firmware,
+            dsm_latency_ns=float(job.get("dsm_latency_ns", 0.0)),
         )
     except Exception as exc:
         _write(out, VectorResult(Outcome.ERROR, f"simulated rig did not come up: {exc!r}"))

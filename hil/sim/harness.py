@@ -41,11 +41,12 @@ class EndpointHarness:
         clock_period_ns: float = 4.0,
         firmware: Firmware | None = None,
         dsm_backpressure: float = 0.0,
+        dsm_latency_ns: float = 0.0,
     ) -> EndpointHarness:
         _quiet_pcie_logs()
         Clock(dut.clk_i, clock_period_ns, unit="ns").start()
         hardip = UspHardIp(dut)
-        dsm = DsmPort(dut, firmware, backpressure=dsm_backpressure)
+        dsm = DsmPort(dut, firmware, backpressure=dsm_backpressure, latency_ns=dsm_latency_ns)
         dut.rst_ni.value = 0
         await ClockCycles(dut.clk_i, 8)
         dut.rst_ni.value = 1

@@ -6,12 +6,16 @@ import logging
 import math
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from cryptography import x509
 
 from ..errors import DeviceFailure, NotApplicable
 from ..host.doe import DoeMailbox
 from ..host.pci import find_ext_capabilities
-from ..transport import ConfigSpace, Timebase
+from ..host.spdm import SpdmRequester
+from ..transport import ConfigSpace, DoeTransport, Timebase
 
 __all__ = [
     "KNOWN_NEEDS",
@@ -113,12 +117,14 @@ class VectorContext:
         config: ConfigSpace | None = None,
         settings: dict[str, Any] | None = None,
         log: logging.Logger | None = None,
+        doe_transport: Callable[[], Awaitable[DoeTransport]] | None = None,
     ) -> None:
         self.rig_name = rig_name
         self.rig_kind = rig_kind
         self.provides = provides
         self.timebase = timebase
         self._config = config
+        self._doe_transport = doe_transport
         self.settings = dict(settings or {})
         self.log = log or logging.getLogger("hil.vector")
         self.measurements: list[Measurement] = []
@@ -146,6 +152,30 @@ class VectorContext:
         if init:
             await mbx.init()
         return mbx
+
+    async def doe_transport(self) -> DoeTransport:
+        """Where DOE objects go on this rig: the function's DOE mailbox by default."""
+        if self._doe_transport is not None:
+            return await self._doe_transport()
+        return await self.doe()
+
+    def trust_anchor(self) -> x509.Certificate | None:
+        """The root the rig trusts (settings ``trust_anchor``: "test-pki" or a PEM/DER path)."""
+        value = self.settings.get("trust_anchor")
+        if not value:
+            return None
+        if value == "test-pki":
+            from ..firmware import test_pki
+
+            return test_pki().trust_anchor
+        data = Path(value).read_bytes()
+        if b"-----BEGIN" in data:
+            return x509.load_pem_x509_certificate(data)
+        return x509.load_der_x509_certificate(data)
+
+    async def spdm(self) -> SpdmRequester:
+        """A fresh SPDM requester on this rig's DOE transport, trusting the rig's anchor."""
+        return SpdmRequester(await self.doe_transport(), trust_anchor=self.trust_anchor())
 
     async def sleep(self, seconds: float) -> None:
         await self.timebase.sleep(seconds)

@@ -6,6 +6,7 @@ import struct
 
 from .. import _regs as R
 from ..codec.doe import PCI_SIG_VENDOR_ID, DataObject, DiscoveryRequest, DoeType
+from ..errors import DoeTimeout
 from ..host.doe import DoeMailbox, DoeStatus
 from ._execute import Skip
 from ._model import VectorContext, vector
@@ -244,13 +245,20 @@ async def go_while_busy(ctx: VectorContext) -> None:
     features = await mbx.discover()
     if (PCI_SIG_VENDOR_ID, DoeType.CMA_SPDM) not in features:
         raise Skip("the mailbox lists no CMA/SPDM feature, so no object keeps it Busy")
-    # SPDM GET_VERSION (DSP0274): version 1.0, code 0x84.
+    # SPDM GET_VERSION (DSP0274): version 1.0, code 0x84.  The first object keeps whatever
+    # serves CMA busy; a second one then waits in the mailbox, which shows Busy.
     request = DataObject(PCI_SIG_VENDOR_ID, DoeType.CMA_SPDM, bytes([0x10, 0x84, 0, 0]))
     await mbx.send(request)
+    try:
+        await mbx.wait_for("the first object taken", lambda s: not s.busy)
+    except DoeTimeout:
+        pass  # nothing takes CMA objects: the first one keeps the mailbox Busy by itself
+    await mbx.write_words(request.words())
+    await mbx.go()
     st = await mbx.status()
     if not st.busy:
         await mbx.abort()
-        raise Skip(f"the mailbox was not Busy after Go (Status {st}); cannot provoke the case")
+        raise Skip(f"the mailbox was not Busy after two objects (Status {st}); cannot provoke it")
     await mbx.write_words(request.words())
     await mbx.go()
     await _abort_and_time(ctx, mbx)

@@ -1,0 +1,325 @@
+"""SPDM vectors any responder can be held to (DSP0274 1.2, DSP0277, PCIe 6.x §6.31 CMA)."""
+
+from __future__ import annotations
+
+from ..codec import spdm as S
+from ..codec.doe import PCI_SIG_VENDOR_ID, DataObject, DoeType
+from ..errors import DoeTimeout, PeerProtocolError
+from ..host.spdm import SpdmErrorResponse, SpdmRequester
+from ._model import VectorContext, vector
+
+NEEDS = {"spdm"}
+
+
+async def _expect_error(ctx: VectorContext, coro, code: int, what: str) -> None:
+    try:
+        await coro
+    except SpdmErrorResponse as exc:
+        ctx.expect(
+            exc.code == code,
+            f"{what}: ERROR {S.ErrorCode(exc.code).name}, expected {S.ErrorCode(code).name}",
+        )
+        return
+    ctx.expect(False, f"{what}: answered normally, expected ERROR {S.ErrorCode(code).name}")
+
+
+@vector(
+    "spdm.version.well_formed",
+    title="VERSION lists 1.2 among well-formed, ascending, distinct entries in a 1.0 header",
+    spec="DSP0274 1.2 §10.3 (GET_VERSION)",
+    needs=NEEDS,
+)
+async def version_well_formed(ctx: VectorContext) -> None:
+    req = await ctx.spdm()
+    rsp = await req.get_version()
+    entries = [e.to_int() for e in rsp.entries]
+    ctx.measure("version_entries", len(entries), "", low=1)
+    ctx.expect(rsp.version == S.SpdmVersion.V10, f"VERSION header version {rsp.version:#x}")
+    ctx.expect(len(set(entries)) == len(entries), f"duplicate entries {entries}")
+    ctx.expect(any(e.version == 0x12 for e in rsp.entries), f"no SPDM 1.2 in {entries}")
+
+
+@vector(
+    "spdm.capabilities.flag_rules",
+    title="CAPABILITIES flags are consistent and meet the PCIe CMA and TEE-IO minimum",
+    spec="DSP0274 1.2 §10.4; PCIe 6.x §6.31.3-4",
+    needs=NEEDS,
+)
+async def capabilities_flag_rules(ctx: VectorContext) -> None:
+    req = await ctx.spdm()
+    await req.get_version()
+    caps = await req.get_capabilities()
+    f = S.CapFlag(caps.flags)
+    ctx.expect(
+        not (f & S.CapFlag.MEAS_NO_SIG and f & S.CapFlag.MEAS_SIG), "MEAS_CAP is 11b (reserved)"
+    )
+    secure = bool(f & (S.CapFlag.ENCRYPT | S.CapFlag.MAC))
+    ctx.expect(secure == bool(f & S.CapFlag.KEY_EX), f"ENCRYPT/MAC and KEY_EX disagree: {f!r}")
+    for need in (S.CapFlag.CERT, S.CapFlag.MEAS_SIG, S.CapFlag.ENCRYPT, S.CapFlag.MAC):
+        ctx.expect(f & need, f"a TEE-IO device needs {need.name}: flags {caps.flags:#x}")
+    ctx.measure("ct_exponent", caps.ct_exponent, "", high=23)
+    ctx.measure("data_transfer_size", caps.data_transfer_size, "B", low=42)
+    ctx.expect(
+        caps.max_spdm_msg_size >= caps.data_transfer_size,
+        f"MaxSPDMmsgSize {caps.max_spdm_msg_size} below DataTransferSize",
+    )
+
+
+@vector(
+    "spdm.capabilities.second_request",
+    title="A second GET_CAPABILITIES after CAPABILITIES is an unexpected request",
+    spec="DSP0274 1.2 §10.4, §9 (request ordering)",
+    needs=NEEDS,
+)
+async def capabilities_second_request(ctx: VectorContext) -> None:
+    req = await ctx.spdm()
+    await req.get_version()
+    await req.get_capabilities()
+    different = S.GetCapabilities(
+        ct_exponent=10, flags=S.CapFlag.CERT, data_transfer_size=1024, max_spdm_msg_size=1024
+    )
+    await _expect_error(
+        ctx, req.request(different), S.ErrorCode.UNEXPECTED_REQUEST, "second GET_CAPABILITIES"
+    )
+
+
+@vector(
+    "spdm.algorithms.selected_from_offer",
+    title="ALGORITHMS selects exactly one of each offered algorithm, PCIe CMA minimum met",
+    spec="DSP0274 1.2 §10.5; PCIe 6.x §6.31.3",
+    needs=NEEDS,
+)
+async def algorithms_selected_from_offer(ctx: VectorContext) -> None:
+    req = await ctx.spdm()
+    await req.get_version()
+    await req.get_capabilities()
+    rsp = await req.negotiate_algorithms()
+    structs = {s.alg_type: s.supported for s in rsp.alg_structs}
+    ctx.expect(
+        structs.get(S.AlgType.AEAD) == S.AeadSuite.AES_256_GCM,
+        f"AEAD selection {structs.get(S.AlgType.AEAD)!r}: PCIe CMA needs AES-256-GCM",
+    )
+    dhe = structs.get(S.AlgType.DHE, 0)
+    ctx.expect(dhe in (S.DheGroup.SECP256R1, S.DheGroup.SECP384R1), f"DHE selection {dhe:#x}")
+    ctx.expect(structs.get(S.AlgType.KEY_SCHEDULE) == S.KeySchedule.SPDM, "key schedule not SPDM")
+    ctx.expect(
+        rsp.measurement_specification_sel == S.MeasurementSpec.DMTF,
+        f"MeasurementSpecificationSel {rsp.measurement_specification_sel:#x}",
+    )
+
+
+async def _authenticated(ctx: VectorContext) -> SpdmRequester:
+    req = await ctx.spdm()
+    await req.connect()
+    return req
+
+
+@vector(
+    "spdm.digests.match_chain",
+    title="DIGESTS slot 0 is the hash of the certificate chain CERTIFICATE returns",
+    spec="DSP0274 1.2 §10.6-10.7",
+    needs=NEEDS,
+)
+async def digests_match_chain(ctx: VectorContext) -> None:
+    req = await _authenticated(ctx)
+    digests = await req.get_digests()
+    ctx.expect(digests.slot_mask & 1, f"slot 0 not provisioned (mask {digests.slot_mask:#x})")
+    chain = await req.get_certificate()
+    ctx.measure("cert_chain_bytes", len(chain), "B")
+    ctx.expect(digests.digests[0] == req.hash_alg.digest(chain), "slot 0 digest is not H(chain)")
+
+
+@vector(
+    "spdm.certificate.chain_valid",
+    title="The certificate chain is well formed and valid to the rig's trust anchor",
+    spec="DSP0274 1.2 §10.7; PCIe 6.x §6.31.3 (leaf SAN)",
+    needs=NEEDS,
+)
+async def certificate_chain_valid(ctx: VectorContext) -> None:
+    req = await _authenticated(ctx)
+    if req.trust_anchor is None:
+        ctx.log.warning("rig names no trust_anchor: the chain is checked for form only")
+    await req.get_digests()
+    await req.get_certificate()  # validates against the anchor when there is one
+    ctx.measure("certificates", len(req.certificates), "", low=1)
+    leaf = req.certificates[-1]
+    ctx.expect(leaf.public_key() is not None, "leaf without a public key")
+
+
+@vector(
+    "spdm.challenge.signature",
+    title="CHALLENGE_AUTH is signed by the leaf key over the M1 transcript",
+    spec="DSP0274 1.2 §10.8, §15 (signing)",
+    needs=NEEDS,
+)
+async def challenge_signature(ctx: VectorContext) -> None:
+    req = await _authenticated(ctx)
+    await req.get_digests()
+    await req.get_certificate()
+    rsp = await req.challenge()  # raises if the signature does not verify
+    ctx.expect(len(rsp.nonce) == 32, "CHALLENGE_AUTH nonce is not 32 bytes")
+
+
+@vector(
+    "spdm.measurements.signed",
+    title="MEASUREMENTS are well-formed DMTF blocks, signed over the L1 transcript",
+    spec="DSP0274 1.2 §10.11",
+    needs=NEEDS,
+)
+async def measurements_signed(ctx: VectorContext) -> None:
+    req = await _authenticated(ctx)
+    await req.get_digests()
+    await req.get_certificate()
+    count = await req.get_measurements(signed=False, operation=S.MEASUREMENT_OP_COUNT)
+    rsp = await req.get_measurements(signed=True)
+    indices = [b.index for b in rsp.blocks]
+    ctx.measure("measurement_blocks", len(indices), "", low=1)
+    ctx.expect(len(indices) == count.total_count, f"{count.total_count} counted, got {indices}")
+    ctx.expect(len(set(indices)) == len(indices), f"duplicate measurement indices {indices}")
+
+
+@vector(
+    "spdm.session.established_and_used",
+    title="KEY_EXCHANGE and FINISH open a session that carries HEARTBEAT and KEY_UPDATE",
+    spec="DSP0274 1.2 §10.12-10.16; DSP0277",
+    needs=NEEDS,
+)
+async def session_established_and_used(ctx: VectorContext) -> None:
+    req = await _authenticated(ctx)
+    await req.get_digests()
+    await req.get_certificate()
+    start = ctx.timebase.now()
+    session = await req.key_exchange()
+    ctx.measure("session_setup_time", ctx.timebase.now() - start, "s")
+    await req.heartbeat(session)
+    await req.key_update(session)
+    await req.heartbeat(session)
+    await req.key_update(session, all_keys=True)
+    await req.heartbeat(session)
+    await req.end_session(session)
+    ctx.measure("doe_exchanges", req.exchanges, "")
+    ctx.measure("doe_bytes", req.bytes_sent + req.bytes_received, "B")
+
+
+@vector(
+    "spdm.session.end_session",
+    title="After END_SESSION the session's keys no longer open anything",
+    spec="DSP0274 1.2 §10.17",
+    needs=NEEDS,
+)
+async def session_end(ctx: VectorContext) -> None:
+    req = await _authenticated(ctx)
+    await req.get_digests()
+    await req.get_certificate()
+    session = await req.key_exchange()
+    await req.end_session(session)
+    try:
+        answer = await req.secured_exchange(session, S.Heartbeat().encode())
+    except (DoeTimeout, PeerProtocolError):
+        return  # no answer, or nothing the old keys open: the session is gone
+    ctx.expect(answer is None, "a HEARTBEAT after END_SESSION was answered inside the session")
+
+
+@vector(
+    "spdm.negative.version_mismatch",
+    title="A request with a version other than the negotiated one gets VersionMismatch",
+    spec="DSP0274 1.2 §10.2 (ERROR), §9",
+    needs=NEEDS,
+)
+async def negative_version_mismatch(ctx: VectorContext) -> None:
+    req = await _authenticated(ctx)
+    await _expect_error(
+        ctx,
+        req.request(S.GetDigests(version=S.SpdmVersion.V11)),
+        S.ErrorCode.VERSION_MISMATCH,
+        "GET_DIGESTS at 1.1 after negotiating 1.2",
+    )
+
+
+@vector(
+    "spdm.negative.invalid_request",
+    title="A request with invalid fields gets InvalidRequest",
+    spec="DSP0274 1.2 §10.2 (ERROR)",
+    needs=NEEDS,
+)
+async def negative_invalid_request(ctx: VectorContext) -> None:
+    req = await _authenticated(ctx)
+    digests = await req.get_digests()
+    empty = next((s for s in range(8) if not digests.slot_mask & (1 << s)), None)
+    if empty is not None:
+        await _expect_error(
+            ctx,
+            req.request(S.GetCertificate(slot_id=empty, length=16)),
+            S.ErrorCode.INVALID_REQUEST,
+            f"GET_CERTIFICATE of empty slot {empty}",
+        )
+    raw = await req.send_raw(bytes([S.SpdmVersion.V12, S.RequestCode.GET_CERTIFICATE]))
+    ctx.expect(
+        len(raw) >= 4 and raw[1] == S.ResponseCode.ERROR and raw[2] == S.ErrorCode.INVALID_REQUEST,
+        f"a 2-byte GET_CERTIFICATE answered {raw[:4].hex()}, expected ERROR InvalidRequest",
+    )
+
+
+@vector(
+    "spdm.negative.unexpected_request",
+    title="A request out of order (GET_DIGESTS before ALGORITHMS) gets UnexpectedRequest",
+    spec="DSP0274 1.2 §9 (ordering)",
+    needs=NEEDS,
+)
+async def negative_unexpected_request(ctx: VectorContext) -> None:
+    req = await ctx.spdm()
+    await req.get_version()
+    await _expect_error(
+        ctx,
+        req.request(S.GetDigests()),
+        S.ErrorCode.UNEXPECTED_REQUEST,
+        "GET_DIGESTS right after VERSION",
+    )
+
+
+@vector(
+    "spdm.negative.bad_mac",
+    title="A secured message with a bad MAC is dropped or answered DecryptError",
+    spec="DSP0277 §5 (record processing); DSP0274 1.2 §10.2",
+    needs=NEEDS,
+)
+async def negative_bad_mac(ctx: VectorContext) -> None:
+    req = await _authenticated(ctx)
+    await req.get_digests()
+    await req.get_certificate()
+    session = await req.key_exchange()
+    sealed = bytearray(session.secured.seal(S.Heartbeat().encode()))
+    sealed[-1] ^= 0x80  # the last MAC byte
+    try:
+        rsp = await req.transport.exchange(
+            DataObject(PCI_SIG_VENDOR_ID, DoeType.SECURED_CMA_SPDM, bytes(sealed))
+        )
+    except (DoeTimeout, PeerProtocolError):
+        return  # dropped
+    if rsp.type == DoeType.CMA_SPDM and len(rsp.payload) >= 4:
+        ctx.expect(
+            rsp.payload[1] == S.ResponseCode.ERROR and rsp.payload[2] == S.ErrorCode.DECRYPT_ERROR,
+            f"bad MAC answered {rsp.payload[:4].hex()}",
+        )
+        return
+    ctx.expect(False, f"a record with a bad MAC got a DOE type {rsp.type} answer")
+
+
+@vector(
+    "spdm.negative.survives_garbage",
+    title="After malformed requests the responder still completes a full authentication",
+    spec="DSP0274 1.2 §10.2",
+    needs=NEEDS,
+)
+async def negative_survives_garbage(ctx: VectorContext) -> None:
+    req = await ctx.spdm()
+    for junk in (b"\x12", b"\x12\xe1", bytes(64), b"\x12\xe3\x04\x00", b"\xff" * 9):
+        raw = await req.send_raw(junk)
+        ctx.expect(
+            len(raw) >= 4 and raw[1] == S.ResponseCode.ERROR,
+            f"{junk[:8].hex()} answered {raw[:4].hex()}, expected ERROR",
+        )
+    await req.connect()
+    await req.get_digests()
+    await req.get_certificate()
+    await req.challenge()
