@@ -3,6 +3,7 @@
 - ``sim``: one Verilator simulation per vector (the endpoint is reset and enumerated afresh),
   started through cocotb's runner from a build cached by HDL sources and parameters.
 - ``fake``: asyncio, in this process, against :mod:`hil.fake`.
+- ``spdm-socket``: asyncio, in this process, to a responder on the spdm-emu socket protocol.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from .rigs import Rig
 from .transport import AsyncioTimebase
 from .vectors import Outcome, Vector, VectorContext, VectorResult, execute
 
-__all__ = ["Backend", "FakeBackend", "SimBackend", "backend_for"]
+__all__ = ["Backend", "FakeBackend", "SimBackend", "SocketBackend", "backend_for"]
 
 
 class Backend(ABC):
@@ -99,26 +100,61 @@ class SimBackend(Backend):
             "firmware": self.rig.firmware,
         }
 
+    def _job(self, **extra: Any) -> dict[str, Any]:
+        return {
+            "rig": self.rig.name,
+            "kind": self.rig.kind,
+            "provides": sorted(self.rig.provides),
+            "settings": self.rig.settings,
+            "clock_period_ns": self.rig.sim.get("clock_period_ns", 4.0),
+            "dsm_latency_ns": self.rig.sim.get("dsm_latency_ns", 0.0),
+            "firmware": self.rig.firmware,
+            "hdl_build": self.info()["hdl_build"],
+            "wall_timeout_s": self.rig.sim.get("wall_timeout_s", 600),
+            **extra,
+        }
+
+    def serve(
+        self, host: str, port: int, *, cert_chain: Path | None = None, key: Path | None = None
+    ) -> int:
+        """Run the simulated endpoint as an spdm-emu socket responder (``hil serve``)."""
+        from cocotb_tools.runner import get_runner
+
+        build_dir = self.build()
+        work = Path(tempfile.mkdtemp(prefix="hil-serve-"))
+        try:
+            job = self._job(
+                serve={"host": host, "port": port},
+                cert_chain=str(cert_chain) if cert_chain else None,
+                key=str(key) if key else None,
+                wall_timeout_s=None,
+            )
+            (work / "job.json").write_text(json.dumps(job))
+            get_runner("verilator").test(
+                test_module="hil.sim.entry",
+                testcase="serve_socket",
+                hdl_toplevel=self.top,
+                hdl_toplevel_lang="verilog",
+                build_dir=build_dir,
+                test_dir=work,
+                extra_env={"HIL_JOB": str(work / "job.json")},
+                timescale=("1ns", "1ps"),
+            )
+            return 0
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
     def run_vector(self, vec: Vector, *, artifacts_dir: Path, waves: bool) -> VectorResult:
         from cocotb_tools.runner import get_runner
 
         build_dir = self.build()
         work = Path(tempfile.mkdtemp(prefix=f"hil-{vec.id}-"))
         try:
-            job = {
-                "vector": vec.id,
-                "vector_modules": self.vector_modules,
-                "rig": self.rig.name,
-                "kind": self.rig.kind,
-                "provides": sorted(self.rig.provides),
-                "settings": self.rig.settings,
-                "clock_period_ns": self.rig.sim.get("clock_period_ns", 4.0),
-                "dsm_latency_ns": self.rig.sim.get("dsm_latency_ns", 0.0),
-                "firmware": self.rig.firmware,
-                "hdl_build": self.info()["hdl_build"],
-                "wall_timeout_s": self.rig.sim.get("wall_timeout_s", 600),
-                "result": str(work / "result.json"),
-            }
+            job = self._job(
+                vector=vec.id,
+                vector_modules=self.vector_modules,
+                result=str(work / "result.json"),
+            )
             (work / "job.json").write_text(json.dumps(job))
             log = work / "sim.log"
             start = time.perf_counter()
@@ -126,6 +162,7 @@ class SimBackend(Backend):
             try:
                 get_runner("verilator").test(
                     test_module="hil.sim.entry",
+                    testcase="run_vector",
                     hdl_toplevel=self.top,
                     hdl_toplevel_lang="verilog",
                     build_dir=build_dir,
@@ -168,9 +205,55 @@ def _keep(work: Path, artifacts_dir: Path, vector_id: str, waves: bool) -> list[
     return kept
 
 
+class SocketBackend(Backend):
+    """A responder on the DMTF spdm-emu socket protocol; a new connection per vector."""
+
+    def run_vector(self, vec: Vector, *, artifacts_dir: Path, waves: bool) -> VectorResult:
+        from .transport.spdm_socket import SpdmSocketClient
+
+        sock = self.rig.socket
+        clients: list[SpdmSocketClient] = []
+
+        async def connect() -> SpdmSocketClient:
+            client = SpdmSocketClient(
+                sock.get("host", "127.0.0.1"),
+                int(sock.get("port", 2323)),
+                timeout_s=float(sock.get("timeout_s", 10.0)),
+            )
+            await client.connect()
+            clients.append(client)
+            return client
+
+        async def run() -> VectorResult:
+            ctx = VectorContext(
+                rig_name=self.rig.name,
+                rig_kind=self.rig.kind,
+                provides=self.rig.provides,
+                timebase=AsyncioTimebase(),
+                settings=self.rig.settings,
+                doe_transport=connect,
+            )
+            try:
+                return await execute(vec, ctx)
+            finally:
+                for client in clients:
+                    await client.close()
+
+        return asyncio.run(run())
+
+    def info(self) -> dict[str, Any]:
+        sock = self.rig.socket
+        return {
+            "simulator": None,
+            "peer": f"{sock.get('host', '127.0.0.1')}:{sock.get('port', 2323)}",
+        }
+
+
 def backend_for(rig: Rig, vector_modules: list[str] | None = None) -> Backend:
     if rig.kind == "sim":
         return SimBackend(rig, vector_modules)
     if rig.kind == "fake":
         return FakeBackend(rig, vector_modules)
+    if rig.kind == "spdm-socket":
+        return SocketBackend(rig, vector_modules)
     raise RigError(f"rig {rig.name}: no backend for kind {rig.kind!r}")

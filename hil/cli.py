@@ -7,7 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .errors import RigConfigError
+from .errors import RigConfigError, RigError
+from .pki import IdentityError
 
 __all__ = ["main"]
 
@@ -26,8 +27,30 @@ def _cmd_run(args: argparse.Namespace) -> int:
         pytest_args.append("--waves")
     if args.vectors:
         pytest_args += ["--vectors", args.vectors]
+    if args.trust_anchor:
+        pytest_args += ["--trust-anchor", args.trust_anchor]
     code = pytest.main(pytest_args)
     return int(code)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from .rigs import find_rig
+    from .serve import serve_rig
+
+    rig = find_rig(args.rig)
+    try:
+        return serve_rig(
+            rig,
+            args.host,
+            args.port,
+            cert_chain=Path(args.cert_chain) if args.cert_chain else None,
+            key=Path(args.key) if args.key else None,
+        )
+    except (RigError, IdentityError) as exc:
+        print(f"hil serve: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
 
 
 def _cmd_rigs(args: argparse.Namespace) -> int:
@@ -115,7 +138,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--results", default=None, help="results root (default ./results)")
     run.add_argument("--waves", action="store_true", help="keep FST waveforms of failed vectors")
     run.add_argument("--vectors", default=None, help="modules whose vectors replace the suite")
+    run.add_argument("--trust-anchor", default=None, help="root certificate (PEM/DER) to trust")
     run.set_defaults(func=_cmd_run)
+
+    serve = sub.add_parser(
+        "serve", help="serve a rig's device on the DMTF spdm-emu socket protocol (PCI_DOE)"
+    )
+    serve.add_argument("--rig", default="sim-verilator", help="rig name or path (sim or fake)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=2323, help="TCP port (default 2323)")
+    serve.add_argument(
+        "--cert-chain", default=None, help="device chain: PEM bundle or DER, root first"
+    )
+    serve.add_argument("--key", default=None, help="device private key (PEM or DER)")
+    serve.set_defaults(func=_cmd_serve)
 
     rigs = sub.add_parser("rigs", help="list the rigs found")
     rigs.set_defaults(func=_cmd_rigs)

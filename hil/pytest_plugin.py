@@ -8,6 +8,7 @@ controlling process records every report in ``results/<rig>/<run-id>/`` as it ar
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -40,6 +41,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--waves", action="store_true", help="keep the waveform (FST) of each failed vector"
     )
     group.addoption(
+        "--trust-anchor",
+        default=None,
+        help="root certificate (PEM or DER) the run trusts; overrides the rig's trust_anchor",
+    )
+    group.addoption(
         "--vectors",
         default=None,
         help="comma-separated modules whose vectors replace the project's suite",
@@ -69,6 +75,13 @@ def pytest_configure(config: pytest.Config) -> None:
         rig = find_rig(name)
     except RigConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
+    anchor = config.getoption("--trust-anchor")
+    if anchor:
+        if not Path(anchor).is_file():
+            raise pytest.UsageError(f"--trust-anchor: no file at {anchor}")
+        rig = dataclasses.replace(
+            rig, settings={**rig.settings, "trust_anchor": str(Path(anchor).resolve())}
+        )
     try:
         suite = load_suite(_vector_modules(config))
     except (ImportError, ValueError) as exc:

@@ -4,7 +4,7 @@ A rig file holds no secrets.  Layout::
 
     [rig]
     name = "sim-verilator"          # defaults to the file's stem
-    kind = "sim"                    # sim | fake (virtual, lab, spdm-socket come with the lab path)
+    kind = "sim"                    # sim | fake | spdm-socket
     description = "..."
     provides = ["config", "doe"]    # the needs this rig meets
     firmware = "dsm"                # what serves the device's DSM port: "dsm" or "none"
@@ -13,6 +13,10 @@ A rig file holds no secrets.  Layout::
     clock_period_ns = 4.0
     wall_timeout_s = 600
     parameters = { DOE_WR_DEPTH_DW = 1024 }
+
+    [socket]                        # kind = "spdm-socket" only: a DMTF spdm-emu socket peer
+    host = "127.0.0.1"
+    port = 2323
 
     [settings]                      # handed to every vector as ctx.settings
     doe_timeout_s = 1.0
@@ -31,10 +35,11 @@ from .vectors import KNOWN_NEEDS
 
 __all__ = ["KINDS", "Rig", "find_rig", "list_rigs", "load_rig", "rig_dirs"]
 
-KINDS = ("sim", "fake")
-_SECTIONS = {"rig", "sim", "settings"}
+KINDS = ("sim", "fake", "spdm-socket")
+_SECTIONS = {"rig", "sim", "socket", "settings"}
 _RIG_KEYS = {"name", "kind", "description", "provides", "firmware"}
 _SIM_KEYS = {"clock_period_ns", "wall_timeout_s", "parameters", "dsm_latency_ns"}
+_SOCKET_KEYS = {"host", "port", "timeout_s"}
 FIRMWARES = ("none", "dsm")
 
 
@@ -47,6 +52,7 @@ class Rig:
     provides: frozenset[str] = frozenset()
     firmware: str = "none"
     sim: dict[str, Any] = field(default_factory=dict)
+    socket: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
 
 
@@ -94,6 +100,17 @@ def parse_rig(text: str, path: Path) -> Rig:
     params = sim.get("parameters", {})
     if not isinstance(params, dict) or not all(isinstance(v, int) for v in params.values()):
         raise _fail(path, "[sim] parameters must map HDL parameter names to integers")
+    sock = data.get("socket", {})
+    if not isinstance(sock, dict) or set(sock) - _SOCKET_KEYS:
+        raise _fail(path, f"[socket] keys must be among {sorted(_SOCKET_KEYS)}")
+    if (kind == "spdm-socket") != bool(sock):
+        raise _fail(path, "[socket] is required for kind = 'spdm-socket' and only for it")
+    if sock:
+        port = sock.get("port", 2323)
+        if not isinstance(port, int) or not 0 < port < 65536:
+            raise _fail(path, f"[socket] port {port!r} is not a TCP port")
+        if not isinstance(sock.get("host", "127.0.0.1"), str):
+            raise _fail(path, "[socket] host must be a string")
     settings = data.get("settings", {})
     if not isinstance(settings, dict):
         raise _fail(path, "[settings] must be a table")
@@ -105,6 +122,7 @@ def parse_rig(text: str, path: Path) -> Rig:
         provides=frozenset(provides),
         firmware=firmware,
         sim=sim,
+        socket=sock,
         settings=settings,
     )
 

@@ -37,25 +37,57 @@ def _watchdog(path: Path, seconds: float) -> threading.Timer:
     return timer
 
 
+def _firmware(job: dict):
+    if job.get("firmware") != "dsm":
+        return None
+    from ..firmware import Dsm
+    from ..pki import Identity
+
+    if job.get("cert_chain"):
+        identity = Identity.load(job["cert_chain"], job["key"])
+        return Dsm(identity=identity, hdl_build=job.get("hdl_build", "")).handle
+    return Dsm(hdl_build=job.get("hdl_build", "")).handle
+
+
+async def _start(dut, job: dict) -> EndpointHarness:
+    return await EndpointHarness.start(
+        dut,
+        clock_period_ns=float(job.get("clock_period_ns", 4.0)),
+        firmware=_firmware(job),
+        dsm_latency_ns=float(job.get("dsm_latency_ns", 0.0)),
+    )
+
+
+@cocotb.test()
+async def serve_socket(dut) -> None:
+    """``hil serve``: the endpoint behind the spdm-emu socket protocol until SHUTDOWN."""
+    from .. import _regs as R
+    from ..host.doe import DoeMailbox
+    from ..serve import mailbox_service, serve_blocking
+
+    job = json.loads(Path(os.environ["HIL_JOB"]).read_text())
+    harness = await _start(dut, job)
+    settings = job.get("settings", {})
+    mbx = DoeMailbox(
+        harness.config,
+        R.DOE_CAP_OFFSET,
+        harness.timebase,
+        timeout_s=float(settings.get("doe_timeout_s", 1.0)),
+        poll_interval_s=float(settings.get("doe_poll_interval_s", 1 / 128)),
+    )
+    await mbx.init()
+    await serve_blocking(mailbox_service(mbx), job["serve"]["host"], int(job["serve"]["port"]))
+
+
 @cocotb.test()
 async def run_vector(dut) -> None:
     job = json.loads(Path(os.environ["HIL_JOB"]).read_text())
     out = Path(job["result"])
-    timer = _watchdog(out, float(job.get("wall_timeout_s", 600)))
+    timer = _watchdog(out, float(job.get("wall_timeout_s") or 600))
     start = time.perf_counter()
     try:
         vec = load_suite(job.get("vector_modules"))[job["vector"]]
-        firmware = None
-        if job.get("firmware") == "dsm":
-            from ..firmware import Dsm
-
-            firmware = Dsm(hdl_build=job.get("hdl_build", "")).handle
-        harness = await EndpointHarness.start(
-            dut,
-            clock_period_ns=float(job.get("clock_period_ns", 4.0)),
-            firmware=firmware,
-            dsm_latency_ns=float(job.get("dsm_latency_ns", 0.0)),
-        )
+        harness = await _start(dut, job)
     except Exception as exc:
         _write(out, VectorResult(Outcome.ERROR, f"simulated rig did not come up: {exc!r}"))
         timer.cancel()
