@@ -116,3 +116,39 @@ def test_a_bad_signature_is_caught(pki: TestPki) -> None:
     dsm.spdm.identity = forged
     with pytest.raises(PeerProtocolError, match="signature"):
         run(req.challenge())
+
+
+def test_response_not_ready_is_followed_by_respond_if_ready(pki: TestPki) -> None:
+    """A responder that needs time for CHALLENGE: ERROR ResponseNotReady, then the answer."""
+    dsm = Dsm(identity=pki.identity)
+    parked: dict[int, DataObject] = {}
+    waits: list[float] = []
+
+    async def slow_handle(obj: DataObject) -> DataObject | None:
+        code = obj.payload[1]
+        if code == S.RequestCode.CHALLENGE:
+            parked[7] = await dsm.handle(obj)
+            err = S.ErrorResponse(
+                error_code=S.ErrorCode.RESPONSE_NOT_READY,
+                extended=S.ResponseNotReadyData(
+                    rd_exponent=3, request_code=S.RequestCode.CHALLENGE, token=7, rdtm=2
+                ),
+            )
+            return DataObject(PCI_SIG_VENDOR_ID, DoeType.CMA_SPDM, err.encode())
+        if code == S.RequestCode.RESPOND_IF_READY:
+            assert obj.payload[2:4] == bytes([S.RequestCode.CHALLENGE, 7])
+            return parked.pop(7)
+        return await dsm.handle(obj)
+
+    class Slow(FirmwareTransport):
+        async def exchange(self, request: DataObject) -> DataObject:
+            rsp = await slow_handle(request)
+            assert rsp is not None
+            return rsp
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    req = SpdmRequester(Slow(dsm), trust_anchor=pki.trust_anchor, sleep=sleep)
+    run(req.authenticate())  # the CHALLENGE signature still verifies over the right transcript
+    assert waits == [8e-6]

@@ -7,7 +7,9 @@ mailbox in config space, the spdm-emu socket, an in-memory firmware).  It keeps 
 
 from __future__ import annotations
 
+import asyncio
 import os
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from cryptography import x509
@@ -66,6 +68,8 @@ class SpdmRequester:
 
     transport: DoeTransport
     trust_anchor: x509.Certificate | None = None
+    #: How to wait (ResponseNotReady): the rig's timebase; asyncio's sleep by default.
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     asym: int = S.BaseAsymAlgo.ECDSA_P384 | S.BaseAsymAlgo.ECDSA_P256
     hashes: int = S.BaseHashAlgo.SHA_384 | S.BaseHashAlgo.SHA_256
     dhe: int = S.DheGroup.SECP384R1 | S.DheGroup.SECP256R1
@@ -113,16 +117,48 @@ class SpdmRequester:
         raise last
 
     async def request(self, request: S.Request) -> tuple[S.Response, bytes, bytes]:
-        """Send ``request`` in the clear; return (response, response bytes, request bytes)."""
+        """Send ``request`` in the clear; return (response, response bytes, request bytes).
+
+        ERROR ResponseNotReady is followed up as DSP0274 says: wait 2^RDExponent us, then
+        RESPOND_IF_READY with the token, at most RDTM times.
+        """
         raw_req = request.encode()
         data = await self._exchange_raw(raw_req)
-        rsp, raw_rsp = self._decode(data, request)
+        try:
+            rsp, raw_rsp = self._decode(data, request)
+        except SpdmErrorResponse as exc:
+            if exc.code != S.ErrorCode.RESPONSE_NOT_READY:
+                raise
+            rsp, raw_rsp = await self._respond_if_ready(request, exc.response)
         expected = S.ResponseCode(request.CODE & 0x7F)
         if rsp.CODE != expected:
             raise PeerProtocolError(
                 f"{type(request).__name__} answered by {S.ResponseCode(rsp.CODE).name}"
             )
         return rsp, raw_rsp, raw_req
+
+    async def _respond_if_ready(
+        self, request: S.Request, error: S.ErrorResponse
+    ) -> tuple[S.Response, bytes]:
+        info = error.extended
+        if not isinstance(info, S.ResponseNotReadyData):
+            raise PeerProtocolError("ResponseNotReady without its extended data")
+        if info.request_code != request.CODE:
+            raise PeerProtocolError(
+                f"ResponseNotReady for request code {info.request_code:#x}, sent {request.CODE:#x}"
+            )
+        for _ in range(max(1, info.rdtm)):
+            await self.sleep((1 << info.rd_exponent) * 1e-6)
+            follow = S.RespondIfReady(
+                version=request.version, request_code=info.request_code, token=info.token
+            )
+            data = await self._exchange_raw(follow.encode())
+            try:
+                return self._decode(data, request)
+            except SpdmErrorResponse as exc:
+                if exc.code != S.ErrorCode.RESPONSE_NOT_READY:
+                    raise
+        raise PeerProtocolError(f"still not ready after {info.rdtm} RESPOND_IF_READY")
 
     async def send_raw(self, data: bytes) -> bytes:
         """Send arbitrary bytes as a CMA/SPDM object and return the raw response payload."""

@@ -175,7 +175,9 @@ class VectorContext:
 
     async def spdm(self) -> SpdmRequester:
         """A fresh SPDM requester on this rig's DOE transport, trusting the rig's anchor."""
-        return SpdmRequester(await self.doe_transport(), trust_anchor=self.trust_anchor())
+        return SpdmRequester(
+            await self.doe_transport(), trust_anchor=self.trust_anchor(), sleep=self.sleep
+        )
 
     async def sleep(self, seconds: float) -> None:
         await self.timebase.sleep(seconds)
