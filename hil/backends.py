@@ -114,13 +114,27 @@ class SimBackend(Backend):
             **extra,
         }
 
+    def _simulate(self, testcase: str, work: Path, job: dict[str, Any], **kwargs: Any) -> None:
+        """Run one test of :mod:`hil.sim.entry` on the cached build, with ``job`` as its input."""
+        from cocotb_tools.runner import get_runner
+
+        (work / "job.json").write_text(json.dumps(job))
+        get_runner("verilator").test(
+            test_module="hil.sim.entry",
+            testcase=testcase,
+            hdl_toplevel=self.top,
+            hdl_toplevel_lang="verilog",
+            build_dir=self.build(),
+            test_dir=work,
+            extra_env={"HIL_JOB": str(work / "job.json")},
+            timescale=("1ns", "1ps"),
+            **kwargs,
+        )
+
     def serve(
         self, host: str, port: int, *, cert_chain: Path | None = None, key: Path | None = None
     ) -> int:
         """Run the simulated endpoint as an spdm-emu socket responder (``hil serve``)."""
-        from cocotb_tools.runner import get_runner
-
-        build_dir = self.build()
         work = Path(tempfile.mkdtemp(prefix="hil-serve-"))
         try:
             job = self._job(
@@ -129,25 +143,12 @@ class SimBackend(Backend):
                 key=str(key) if key else None,
                 wall_timeout_s=None,
             )
-            (work / "job.json").write_text(json.dumps(job))
-            get_runner("verilator").test(
-                test_module="hil.sim.entry",
-                testcase="serve_socket",
-                hdl_toplevel=self.top,
-                hdl_toplevel_lang="verilog",
-                build_dir=build_dir,
-                test_dir=work,
-                extra_env={"HIL_JOB": str(work / "job.json")},
-                timescale=("1ns", "1ps"),
-            )
+            self._simulate("serve_socket", work, job)
             return 0
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
     def run_vector(self, vec: Vector, *, artifacts_dir: Path, waves: bool) -> VectorResult:
-        from cocotb_tools.runner import get_runner
-
-        build_dir = self.build()
         work = Path(tempfile.mkdtemp(prefix=f"hil-{vec.id}-"))
         try:
             job = self._job(
@@ -155,23 +156,11 @@ class SimBackend(Backend):
                 vector_modules=self.vector_modules,
                 result=str(work / "result.json"),
             )
-            (work / "job.json").write_text(json.dumps(job))
             log = work / "sim.log"
             start = time.perf_counter()
             crashed = None
             try:
-                get_runner("verilator").test(
-                    test_module="hil.sim.entry",
-                    testcase="run_vector",
-                    hdl_toplevel=self.top,
-                    hdl_toplevel_lang="verilog",
-                    build_dir=build_dir,
-                    test_dir=work,
-                    extra_env={"HIL_JOB": str(work / "job.json")},
-                    waves=waves,
-                    log_file=log,
-                    timescale=("1ns", "1ps"),
-                )
+                self._simulate("run_vector", work, job, waves=waves, log_file=log)
             except (RuntimeError, SystemExit) as exc:
                 crashed = exc
             result_path = work / "result.json"

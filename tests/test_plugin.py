@@ -9,6 +9,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from helpers import hil, only_run
+from helpers import records as read_records
 
 OUTCOMES = {
     "selftest.passes": "pass",
@@ -21,40 +23,15 @@ OUTCOMES = {
 }
 
 
-def _hil(*args: str, cwd: Path, env_extra: dict[str, str] | None = None):
-    import os
-
-    env = {**os.environ, **(env_extra or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "hil.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
-
-
-def _only_run(results: Path, rig: str) -> Path:
-    runs = list((results / rig).iterdir())
-    assert len(runs) == 1, runs
-    return runs[0]
-
-
-def _records(run_dir: Path) -> dict[str, dict]:
-    lines = (run_dir / "records.jsonl").read_text().splitlines()
-    return {r["vector"]: r for r in map(json.loads, lines)}
-
-
 @pytest.mark.parametrize("workers", [None, "2"])
 def test_every_outcome_is_recorded(tmp_path: Path, tests_on_path: Path, workers) -> None:
     args = ["run", "--rig", "fake", "--vectors", "outcome_vectors", "--results", str(tmp_path)]
     if workers:
         args += ["-n", workers]
-    proc = _hil(*args, cwd=tmp_path)
+    proc = hil(*args, cwd=tmp_path)
     assert proc.returncode == 1, proc.stdout + proc.stderr  # a fail and an error
-    run_dir = _only_run(tmp_path, "fake")
-    records = _records(run_dir)
+    run_dir = only_run(tmp_path, "fake")
+    records = read_records(run_dir)
     assert {v: r["outcome"] for v, r in records.items()} == OUTCOMES
     assert records["selftest.fails"]["message"] == "the device said no"
     assert "ZeroDivisionError" in records["selftest.crashes"]["message"]
@@ -88,7 +65,7 @@ def test_every_outcome_is_recorded(tmp_path: Path, tests_on_path: Path, workers)
 
 
 def test_a_dead_worker_still_leaves_an_error_record(tmp_path: Path, tests_on_path: Path) -> None:
-    proc = _hil(
+    proc = hil(
         "run",
         "--rig",
         "fake",
@@ -104,14 +81,14 @@ def test_a_dead_worker_still_leaves_an_error_record(tmp_path: Path, tests_on_pat
         env_extra={"HIL_SELFTEST_KILL": "1"},
     )
     assert proc.returncode == 1
-    records = _records(_only_run(tmp_path, "fake"))
+    records = read_records(only_run(tmp_path, "fake"))
     assert records["selftest.kills_process"]["outcome"] == "error"
     assert records["selftest.passes"]["outcome"] == "pass"
     assert records["selftest.fails"]["outcome"] == "fail"
 
 
 def test_all_passing_exits_zero_and_k_selects(tmp_path: Path, tests_on_path: Path) -> None:
-    proc = _hil(
+    proc = hil(
         "run",
         "--rig",
         "fake",
@@ -124,7 +101,7 @@ def test_all_passing_exits_zero_and_k_selects(tmp_path: Path, tests_on_path: Pat
         cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stdout
-    assert set(_records(_only_run(tmp_path, "fake"))) == {"selftest.passes", "selftest.skips"}
+    assert set(read_records(only_run(tmp_path, "fake"))) == {"selftest.passes", "selftest.skips"}
 
 
 def test_pytest_rig_option_runs_the_project_suite(tmp_path: Path) -> None:
@@ -147,7 +124,7 @@ def test_pytest_rig_option_runs_the_project_suite(tmp_path: Path) -> None:
         timeout=300,
     )
     assert proc.returncode == 0, proc.stdout
-    records = _records(_only_run(tmp_path, "fake"))
+    records = read_records(only_run(tmp_path, "fake"))
     assert "doe.discovery.lists_features" in records and "spdm.challenge.signature" in records
     # The fake firmware answers within the Go write, so nothing can be caught Busy.
     assert {v for v, r in records.items() if r["outcome"] != "pass"} == {"doe.go_while_busy"}
@@ -157,18 +134,18 @@ def test_pytest_rig_option_runs_the_project_suite(tmp_path: Path) -> None:
 def test_a_broken_rig_file_is_a_usage_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("[rig]\nkind = 'warp'\n")
-    proc = _hil("run", "--rig", str(bad), "--results", str(tmp_path), cwd=tmp_path)
+    proc = hil("run", "--rig", str(bad), "--results", str(tmp_path), cwd=tmp_path)
     assert proc.returncode != 0
     assert "kind = 'warp'" in proc.stdout + proc.stderr
     assert not (tmp_path / "bad").exists()
 
 
 def test_hil_rigs_and_report(tmp_path: Path, repo: Path) -> None:
-    proc = _hil("rigs", cwd=repo)
+    proc = hil("rigs", cwd=repo)
     assert proc.returncode == 0
     assert "sim-verilator" in proc.stdout and "fake" in proc.stdout
-    assert _hil("run", "--rig", "fake", "--results", str(tmp_path), cwd=tmp_path).returncode == 0
-    proc = _hil("report", "--results", str(tmp_path), cwd=tmp_path)
+    assert hil("run", "--rig", "fake", "--results", str(tmp_path), cwd=tmp_path).returncode == 0
+    proc = hil("report", "--results", str(tmp_path), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads((tmp_path / "summary.json").read_text())
     totals = summary["rigs"]["fake"]["totals"]

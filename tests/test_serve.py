@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import only_run
+from helpers import records as read_records
 
 from hil.pki import TestPki
 from hil.transport.spdm_socket import SpdmSocketClient
@@ -81,12 +83,6 @@ def _run(repo: Path, rig: Path, results: Path, *extra: str):
     )
 
 
-def _records(results: Path) -> dict[str, dict]:
-    (run,) = list((results / "peer").iterdir())
-    lines = (run / "records.jsonl").read_text().splitlines()
-    return {r["vector"]: r for r in map(json.loads, lines)}
-
-
 @pytest.mark.parametrize("served_rig", ["fake", "sim-verilator"])
 def test_spdm_vectors_pass_against_hil_serve(tmp_path: Path, repo: Path, served_rig: str) -> None:
     server = Server(repo, "--rig", served_rig)
@@ -94,7 +90,7 @@ def test_spdm_vectors_pass_against_hil_serve(tmp_path: Path, repo: Path, served_
         args = ["-k", "spdm"] if served_rig == "fake" else ["-k", "challenge or established"]
         proc = _run(repo, _socket_rig(tmp_path, server.port), tmp_path / "res", *args)
         assert proc.returncode == 0, proc.stdout[-3000:]
-        records = _records(tmp_path / "res")
+        records = read_records(only_run(tmp_path / "res", "peer"))
         assert records and {r["outcome"] for r in records.values()} == {"pass"}
     finally:
         assert server.shutdown() == 0  # SHUTDOWN ends the server

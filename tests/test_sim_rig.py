@@ -3,44 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-
-def _hil(*args: str, cwd: Path, env_extra: dict[str, str] | None = None):
-    env = {**os.environ, **(env_extra or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "hil.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=1200,
-    )
-
-
-def _run_dir(results: Path, rig: str) -> Path:
-    (run,) = list((results / rig).iterdir())
-    return run
-
-
-def _records(run_dir: Path) -> dict[str, dict]:
-    return {
-        r["vector"]: r
-        for r in map(json.loads, (run_dir / "records.jsonl").read_text().splitlines())
-    }
+from helpers import hil, only_run
+from helpers import records as read_records
 
 
 def test_hil_run_default_rig_passes_everything(tmp_path: Path, repo: Path) -> None:
-    proc = _hil("run", "-n", "2", "--results", str(tmp_path), cwd=repo)
+    proc = hil("run", "-n", "2", "--results", str(tmp_path), cwd=repo)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    run_dir = _run_dir(tmp_path, "sim-verilator")
-    records = _records(run_dir)
+    run_dir = only_run(tmp_path, "sim-verilator")
+    records = read_records(run_dir)
     assert len(records) >= 12
     assert {r["outcome"] for r in records.values()} == {"pass"}, {
         v: r["message"] for v, r in records.items() if r["outcome"] != "pass"
@@ -63,7 +39,7 @@ def test_waves_of_a_failed_vector_are_kept(tmp_path: Path, repo: Path) -> None:
         'doe_features = ["0001:00", "0001:01", "0001:02"]', 'doe_features = ["0001:00"]'
     )
     rig.write_text(text)
-    proc = _hil(
+    proc = hil(
         "run",
         "--rig",
         str(rig),
@@ -75,8 +51,8 @@ def test_waves_of_a_failed_vector_are_kept(tmp_path: Path, repo: Path) -> None:
         cwd=repo,
     )
     assert proc.returncode == 1, proc.stdout[-3000:]
-    run_dir = _run_dir(tmp_path / "res", "sim-wrong")
-    records = _records(run_dir)
+    run_dir = only_run(tmp_path / "res", "sim-wrong")
+    records = read_records(run_dir)
     failed = records["doe.discovery.lists_features"]
     assert failed["outcome"] == "fail"
     assert "0001:01" in failed["message"]
@@ -93,7 +69,7 @@ def test_waves_of_a_failed_vector_are_kept(tmp_path: Path, repo: Path) -> None:
 def test_a_dying_simulator_is_an_error_and_the_run_goes_on(
     tmp_path: Path, repo: Path, tests_on_path: Path
 ) -> None:
-    proc = _hil(
+    proc = hil(
         "run",
         "--vectors",
         "outcome_vectors",
@@ -105,7 +81,7 @@ def test_a_dying_simulator_is_an_error_and_the_run_goes_on(
         env_extra={"HIL_SELFTEST_KILL": "1"},
     )
     assert proc.returncode == 1
-    records = _records(_run_dir(tmp_path, "sim-verilator"))
+    records = read_records(only_run(tmp_path, "sim-verilator"))
     assert records["selftest.kills_process"]["outcome"] == "error"
     assert "without a result" in records["selftest.kills_process"]["message"]
     assert records["selftest.passes"]["outcome"] == "pass"
@@ -113,9 +89,9 @@ def test_a_dying_simulator_is_an_error_and_the_run_goes_on(
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="git is needed to read the project SHA")
 def test_run_json_records_the_git_sha(tmp_path: Path, repo: Path) -> None:
-    proc = _hil("run", "-k", "well_formed", "--results", str(tmp_path), cwd=repo)
+    proc = hil("run", "-k", "well_formed", "--results", str(tmp_path), cwd=repo)
     assert proc.returncode == 0, proc.stdout[-2000:]
-    run = json.loads((_run_dir(tmp_path, "sim-verilator") / "run.json").read_text())
+    run = json.loads((only_run(tmp_path, "sim-verilator") / "run.json").read_text())
     head = subprocess.run(
         ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True
     ).stdout.strip()

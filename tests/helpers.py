@@ -1,0 +1,32 @@
+"""Shared by the tests that drive the `hil` command in a child process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def hil(*args: str, cwd: Path, env_extra: dict[str, str] | None = None, timeout: float = 1200):
+    env = {**os.environ, **(env_extra or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "hil.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
+
+
+def only_run(results: Path, rig: str) -> Path:
+    runs = list((results / rig).iterdir())
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def records(run_dir: Path) -> dict[str, dict]:
+    lines = (run_dir / "records.jsonl").read_text().splitlines()
+    return {r["vector"]: r for r in map(json.loads, lines)}
