@@ -1,0 +1,169 @@
+"""The lab transports against a sysfs tree laid out in a temporary directory."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hil import _regs as R
+from hil.errors import RigConfigError
+from hil.host import walk_ext_capabilities
+from hil.lab import Bdf, KernelTsm, RigLock, RigLocked, SysfsConfigSpace, SysfsError
+
+BDF = "0000:01:00.0"
+
+
+def make_sysfs(root: Path, *, with_tsm: bool = True) -> Path:
+    """root/devices/pci0000:00/0000:00:01.0/<bdf> with bus/pci/devices/<bdf> linking to it."""
+    bridge = root / "devices" / "pci0000:00"
+    dev = bridge / "0000:00:01.0" / BDF
+    dev.mkdir(parents=True)
+    image = bytearray(4096)
+    image[0:4] = (0x10EE | (0x9048 << 16)).to_bytes(4, "little")
+    image[0x100:0x104] = (0x0003 | (1 << 16) | (R.DOE_CAP_OFFSET << 20)).to_bytes(4, "little")
+    image[R.DOE_CAP_OFFSET : R.DOE_CAP_OFFSET + 4] = (0x002E | (2 << 16)).to_bytes(4, "little")
+    (dev / "config").write_bytes(bytes(image))
+    (dev / "doe_features").mkdir()
+    for name in ("0001:01", "0001:02"):
+        (dev / "doe_features" / name).write_text("")
+    (dev / "doe_features" / "doe_discovery").write_text("0001:00\n")
+    links = root / "bus" / "pci" / "devices"
+    links.mkdir(parents=True)
+    (links / BDF).symlink_to(dev)
+    if with_tsm:
+        (root / "class" / "tsm" / "tsm0").mkdir(parents=True)
+        (root / "class" / "tsm" / "tsm1").mkdir(parents=True)
+        (dev / "tsm").mkdir()
+        for name in ("connect", "disconnect", "dsm", "bound"):
+            (dev / "tsm" / name).write_text("\n")
+        (dev / "authenticated").write_text("\n")
+        (bridge / "available_secure_streams").write_text("4\n")
+    return dev
+
+
+def test_bdf_validation_guards_paths() -> None:
+    assert str(Bdf.parse("0000:01:00.0")) == "0000:01:00.0"
+    assert Bdf.parse("0000:c1:1f.7").requester_id == (0xC1 << 8) | (0x1F << 3) | 7
+    for bad in ("../../etc", "0000:01:00", "0000:01:20.0", "0000:01:00.8", "1:2:3.4", ""):
+        with pytest.raises(RigConfigError):
+            Bdf.parse(bad)
+
+
+def test_config_space_reads_writes_and_walks(tmp_path: Path) -> None:
+    make_sysfs(tmp_path)
+    with SysfsConfigSpace(BDF, tmp_path) as cfg:
+        assert asyncio.run(cfg.read32(0)) == 0x904810EE
+        caps = asyncio.run(walk_ext_capabilities(cfg))
+        assert [(c.cap_id, c.offset) for c in caps] == [(3, 0x100), (0x2E, R.DOE_CAP_OFFSET)]
+        asyncio.run(cfg.write32(0x500, 0xA5A5_1234))
+        assert asyncio.run(cfg.read32(0x500)) == 0xA5A51234
+        asyncio.run(cfg.write_bytes(0x501, b"\xff"))
+        assert asyncio.run(cfg.read32(0x500)) == 0xA5A5_FF34
+        assert cfg.doe_features() == [(1, 0), (1, 1), (1, 2)]
+        with pytest.raises(ValueError):
+            asyncio.run(cfg.read32(0x1002))
+
+
+def test_missing_device_and_truncated_reads(tmp_path: Path, monkeypatch) -> None:
+    with pytest.raises(SysfsError, match="no PCI device"):
+        SysfsConfigSpace(BDF, tmp_path).open()
+    make_sysfs(tmp_path)
+    real_pread = os.pread
+
+    def unprivileged(fd: int, n: int, offset: int) -> bytes:  # what a non-root reader gets
+        return real_pread(fd, n, offset) if offset < 64 else b""
+
+    monkeypatch.setattr(os, "pread", unprivileged)
+    with pytest.raises(SysfsError, match="not root"):
+        SysfsConfigSpace(BDF, tmp_path).open()
+
+
+def test_lockdown_eperm_is_named(tmp_path: Path, monkeypatch) -> None:
+    make_sysfs(tmp_path)
+    cfg = SysfsConfigSpace(BDF, tmp_path)
+    cfg.open()
+
+    def locked_down(fd: int, data: bytes, offset: int) -> int:
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "pwrite", locked_down)
+    with pytest.raises(SysfsError, match="locked down"):
+        asyncio.run(cfg.write32(0x488, 1))
+
+
+def test_doe_refused_while_tsm_connected(tmp_path: Path) -> None:
+    dev = make_sysfs(tmp_path)
+    cfg = SysfsConfigSpace(BDF, tmp_path)
+    cfg.check_doe_free()
+    (dev / "tsm" / "connect").write_text("tsm0\n")
+    with pytest.raises(SysfsError, match="connected to tsm0"):
+        cfg.check_doe_free()
+
+
+def test_tsm_files(tmp_path: Path, monkeypatch) -> None:
+    dev = make_sysfs(tmp_path)
+    tsm = KernelTsm(BDF, tmp_path)
+    assert tsm.tsms() == ["tsm0", "tsm1"]
+    assert tsm.connected() == "" and not tsm.authenticated()
+    tsm.connect("tsm0")
+    assert (dev / "tsm" / "connect").read_text() == "tsm0\n"
+    (dev / "authenticated").write_text("tsm0\n")
+    assert tsm.authenticated()
+    (dev / "authenticated").write_text("0\n")  # the native-CMA form
+    assert not tsm.authenticated()
+    assert tsm.available_secure_streams() == 4
+    (dev.parents[1] / "stream0.0.0").symlink_to(dev)
+    assert tsm.streams() == [(0, 0, 0)]
+    assert not tsm.supports("lock") and tsm.pci_mode("tsm0") is None
+    with pytest.raises(Exception, match="not a TSM name"):
+        tsm.connect("../x")
+    import builtins
+
+    real_open = builtins.open
+
+    def busy(path, *a, **k):
+        if str(path).endswith("tsm/connect") and a and "w" in a[0]:
+            raise OSError(errno.EBUSY, "Device or resource busy")
+        return real_open(path, *a, **k)
+
+    monkeypatch.setattr(builtins, "open", busy)
+    with pytest.raises(Exception, match="already connected") as e:
+        tsm.connect("tsm0")
+    assert e.value.errno == errno.EBUSY
+
+
+def test_tsm_without_tsm_dir(tmp_path: Path) -> None:
+    make_sysfs(tmp_path, with_tsm=False)
+    with pytest.raises(Exception, match="no tsm/ directory"):
+        KernelTsm(BDF, tmp_path).connected()
+
+
+def test_rig_lock_one_run_at_a_time(tmp_path: Path) -> None:
+    with RigLock("lab-1", tmp_path) as lock:
+        assert json.loads(lock.path.read_text())["pid"] == os.getpid()
+        with pytest.raises(RigLocked, match="held by pid"):
+            RigLock("lab-1", tmp_path).acquire()
+    assert not (tmp_path / "lab-1.lock").exists()
+
+
+def test_a_stale_lock_is_taken_over(tmp_path: Path) -> None:
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout.strip()
+    import socket
+
+    (tmp_path / "lab-2.lock").write_text(
+        json.dumps({"pid": int(dead), "host": socket.gethostname()})
+    )
+    with RigLock("lab-2", tmp_path):
+        pass
+    (tmp_path / "lab-3.lock").write_text("{garbage")
+    with RigLock("lab-3", tmp_path):
+        pass
