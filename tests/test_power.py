@@ -30,5 +30,7 @@ def test_identify_measure_and_power_cycle() -> None:
 
 
 def test_a_missing_instrument_is_a_clear_error() -> None:
-    with pytest.raises(PowerSupplyError, match="cannot open VISA resource|failed|not a SCPI identity"):
+    with pytest.raises(
+        PowerSupplyError, match=r"cannot open VISA resource|failed|not a SCPI identity"
+    ):
         open_power_supply("TCPIP::nowhere::INSTR", f"{SIM_PSU}@sim")
