@@ -23,7 +23,14 @@ from .rigs import Rig
 from .transport import AsyncioTimebase
 from .vectors import Outcome, Vector, VectorContext, VectorResult, execute
 
-__all__ = ["Backend", "FakeBackend", "SimBackend", "SocketBackend", "backend_for"]
+__all__ = [
+    "Backend",
+    "FakeBackend",
+    "LabBackend",
+    "SimBackend",
+    "SocketBackend",
+    "backend_for",
+]
 
 
 class Backend(ABC):
@@ -130,6 +137,16 @@ class SimBackend(Backend):
             timescale=("1ns", "1ps"),
             **kwargs,
         )
+
+    def serve_config(self, socket_path: Path) -> None:
+        """Run the simulated endpoint serving config accesses on ``socket_path`` (the virtual
+        rig's device), until a client ends it."""
+        work = Path(tempfile.mkdtemp(prefix="hil-virtual-"))
+        try:
+            job = self._job(config_socket=str(socket_path), wall_timeout_s=None)
+            self._simulate("serve_config", work, job, log_file=work / "sim.log")
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
 
     def serve(
         self, host: str, port: int, *, cert_chain: Path | None = None, key: Path | None = None
@@ -245,4 +262,64 @@ def backend_for(rig: Rig, vector_modules: list[str] | None = None) -> Backend:
         return FakeBackend(rig, vector_modules)
     if rig.kind == "spdm-socket":
         return SocketBackend(rig, vector_modules)
+    if rig.kind in ("lab", "virtual"):
+        return LabBackend(rig, vector_modules)
     raise RigError(f"rig {rig.name}: no backend for kind {rig.kind!r}")
+
+
+class LabBackend(Backend):
+    """A Linux host's sysfs (``lab``), or the virtual FPGA rig's FUSE tree (``virtual``)."""
+
+    def __init__(self, rig: Rig, vector_modules: list[str] | None = None) -> None:
+        super().__init__(rig, vector_modules)
+        from .lab.bdf import Bdf
+
+        self.bdf = Bdf.parse(rig.lab.get("bdf", "0000:01:00.0"))
+        self.virtual = None
+        self.lock = None
+
+    def prepare(self) -> None:
+        if self.rig.kind == "lab":
+            from .lab.lock import RigLock
+
+            self.lock = RigLock(self.rig.name, self.rig.lab.get("lock_dir", "/run/lock/hil"))
+            self.lock.acquire()
+
+    def sysfs_root(self) -> Path:
+        if self.rig.kind == "virtual":
+            if self.virtual is None:
+                from .lab.virtual import VirtualFpga
+
+                self.virtual = VirtualFpga(self.rig, self.bdf)
+                self.virtual.start()
+            return self.virtual.root
+        return Path(self.rig.lab.get("sysfs_root", "/sys"))
+
+    def run_vector(self, vec: Vector, *, artifacts_dir: Path, waves: bool) -> VectorResult:
+        from .lab.sysfs import SysfsConfigSpace
+        from .lab.tsm import KernelTsm
+
+        root = self.sysfs_root()
+        config = SysfsConfigSpace(self.bdf, root)
+        resources: dict[str, Any] = {"tsm": KernelTsm(self.bdf, root), "bdf": self.bdf}
+        if self.virtual is not None:
+            resources["power_cycle"] = self.virtual.power_cycle
+        ctx = VectorContext(
+            rig_name=self.rig.name,
+            rig_kind=self.rig.kind,
+            provides=self.rig.provides,
+            timebase=AsyncioTimebase(),
+            config=config,
+            settings=self.rig.settings,
+            resources=resources,
+        )
+        try:
+            return asyncio.run(execute(vec, ctx))
+        finally:
+            config.close()
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "simulator": "verilator" if self.rig.kind == "virtual" else None,
+            "bdf": str(self.bdf),
+        }

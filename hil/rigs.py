@@ -35,11 +35,21 @@ from .vectors import KNOWN_NEEDS
 
 __all__ = ["KINDS", "Rig", "find_rig", "list_rigs", "load_rig", "rig_dirs"]
 
-KINDS = ("sim", "fake", "spdm-socket")
-_SECTIONS = {"rig", "sim", "socket", "settings"}
+KINDS = ("sim", "fake", "spdm-socket", "lab", "virtual")
+_SECTIONS = {"rig", "sim", "socket", "lab", "settings"}
 _RIG_KEYS = {"name", "kind", "description", "provides", "firmware"}
 _SIM_KEYS = {"clock_period_ns", "wall_timeout_s", "parameters", "dsm_latency_ns"}
 _SOCKET_KEYS = {"host", "port", "timeout_s"}
+_LAB_KEYS = {
+    "bdf",
+    "sysfs_root",
+    "tsm",
+    "lock_dir",
+    "serial",
+    "baudrate",
+    "visa_resource",
+    "visa_library",
+}
 FIRMWARES = ("none", "dsm")
 
 
@@ -53,6 +63,7 @@ class Rig:
     firmware: str = "none"
     sim: dict[str, Any] = field(default_factory=dict)
     socket: dict[str, Any] = field(default_factory=dict)
+    lab: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
 
 
@@ -92,8 +103,8 @@ def parse_rig(text: str, path: Path) -> Rig:
     sim = data.get("sim", {})
     if not isinstance(sim, dict) or set(sim) - _SIM_KEYS:
         raise _fail(path, f"[sim] keys must be among {sorted(_SIM_KEYS)}")
-    if kind != "sim" and sim:
-        raise _fail(path, "[sim] is only for kind = 'sim'")
+    if kind not in ("sim", "virtual") and sim:
+        raise _fail(path, "[sim] is only for kind = 'sim' or 'virtual'")
     for key in ("clock_period_ns", "wall_timeout_s", "dsm_latency_ns"):
         if key in sim and not (isinstance(sim[key], int | float) and sim[key] > 0):
             raise _fail(path, f"[sim] {key} must be a positive number")
@@ -111,6 +122,18 @@ def parse_rig(text: str, path: Path) -> Rig:
             raise _fail(path, f"[socket] port {port!r} is not a TCP port")
         if not isinstance(sock.get("host", "127.0.0.1"), str):
             raise _fail(path, "[socket] host must be a string")
+    lab = data.get("lab", {})
+    if not isinstance(lab, dict) or set(lab) - _LAB_KEYS:
+        raise _fail(path, f"[lab] keys must be among {sorted(_LAB_KEYS)}")
+    if kind in ("lab", "virtual"):
+        from .lab.bdf import Bdf
+
+        try:
+            Bdf.parse(lab.get("bdf", "0000:01:00.0"))
+        except RigConfigError as exc:
+            raise _fail(path, f"[lab] bdf: {exc}") from None
+    elif lab:
+        raise _fail(path, "[lab] is only for kind = 'lab' or 'virtual'")
     settings = data.get("settings", {})
     if not isinstance(settings, dict):
         raise _fail(path, "[settings] must be a table")
@@ -123,6 +146,7 @@ def parse_rig(text: str, path: Path) -> Rig:
         firmware=firmware,
         sim=sim,
         socket=sock,
+        lab=lab,
         settings=settings,
     )
 

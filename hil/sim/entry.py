@@ -49,6 +49,21 @@ def _firmware(job: dict):
     return Dsm(hdl_build=job.get("hdl_build", "")).handle
 
 
+@cocotb.test()
+async def serve_config(dut) -> None:
+    """The virtual rig: configuration accesses from another process over a Unix socket."""
+    from .config_server import serve_config as serve
+
+    job = json.loads(Path(os.environ["HIL_JOB"]).read_text())
+    harness = await _start(dut, job)
+
+    async def power_cycle() -> None:
+        await harness.reset()
+        harness.dsm.firmware = _firmware(job)  # the firmware restarts with the board
+
+    await serve(harness.config, Path(job["config_socket"]), power_cycle)
+
+
 async def _start(dut, job: dict) -> EndpointHarness:
     return await EndpointHarness.start(
         dut,

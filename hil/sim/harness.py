@@ -67,6 +67,13 @@ class EndpointHarness:
         cocotb.start_soon(harness._count_msi())
         return harness
 
+    async def reset(self, cycles: int = 8) -> None:
+        """A conventional reset of the endpoint's user logic (what a power cycle does to it)."""
+        self.dut.rst_ni.value = 0
+        await ClockCycles(self.dut.clk_i, cycles)
+        self.dut.rst_ni.value = 1
+        await ClockCycles(self.dut.clk_i, 2)
+
     async def _count_msi(self) -> None:
         while True:
             await RisingEdge(self.dut.clk_i)

@@ -118,6 +118,7 @@ class VectorContext:
         settings: dict[str, Any] | None = None,
         log: logging.Logger | None = None,
         doe_transport: Callable[[], Awaitable[DoeTransport]] | None = None,
+        resources: dict[str, Any] | None = None,
     ) -> None:
         self.rig_name = rig_name
         self.rig_kind = rig_kind
@@ -125,6 +126,7 @@ class VectorContext:
         self.timebase = timebase
         self._config = config
         self._doe_transport = doe_transport
+        self._resources = dict(resources or {})
         self.settings = dict(settings or {})
         self.log = log or logging.getLogger("hil.vector")
         self.measurements: list[Measurement] = []
@@ -137,8 +139,17 @@ class VectorContext:
             raise NotApplicable(f"rig {self.rig_name} has no configuration-space access")
         return self._config
 
+    def resource(self, name: str) -> Any:
+        """A rig resource beyond config space (``tsm``, ``power``, ``serial``...)."""
+        if name not in self._resources:
+            raise NotApplicable(f"rig {self.rig_name} has no {name}")
+        return self._resources[name]
+
     async def doe(self, *, init: bool = True) -> DoeMailbox:
         """The function's first DOE mailbox, found by walking the extended capabilities."""
+        check = getattr(self.config, "check_doe_free", None)
+        if check is not None:
+            check()  # never touch a mailbox the kernel's TSM is using
         caps = await find_ext_capabilities(self.config, 0x002E)
         if not caps:
             raise DeviceFailure("no DOE extended capability (ID 0x002E) in the capability list")

@@ -1,0 +1,123 @@
+"""The virtual FPGA rig: the lab code path, unchanged, against the simulated endpoint.
+
+It starts the simulation as a separate process serving configuration accesses, mounts a
+FUSE sysfs tree backed by it (``hil.lab.virtual_fs``), and hands out that tree as the rig's
+sysfs root.  Each pytest-xdist worker gets its own copy.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from ..errors import RigError
+from ..rigs import Rig
+from .bdf import Bdf
+
+__all__ = ["VirtualFpga", "fuse_available"]
+
+
+def fuse_available() -> str | None:
+    """Why a FUSE mount cannot work here, or None when it can."""
+    if not Path("/dev/fuse").exists():
+        return "no /dev/fuse on this machine"
+    try:
+        import fuse  # noqa: F401  (fusepy loads libfuse.so.2)
+    except (ImportError, OSError) as exc:
+        return f"fusepy cannot load libfuse 2 ({exc}); install Debian's libfuse2"
+    if os.geteuid() != 0 and shutil.which("fusermount") is None:
+        return "not root and no fusermount to mount FUSE as a user"
+    return None
+
+
+class VirtualFpga:
+    def __init__(self, rig: Rig, bdf: Bdf) -> None:
+        self.rig = rig
+        self.bdf = bdf
+        self.dir = Path(tempfile.mkdtemp(prefix="hil-vfpga-"))
+        self.socket = self.dir / "config.sock"
+        self.root = self.dir / "sys"
+        self.root.mkdir()
+        self.sim: subprocess.Popen | None = None
+        self.fs: subprocess.Popen | None = None
+
+    def start(self, timeout_s: float = 300.0) -> None:
+        why = fuse_available()
+        if why:
+            raise RigError(f"virtual rig {self.rig.name}: {why}")
+        code = (
+            "import sys; from pathlib import Path; from hil.rigs import load_rig;"
+            "from hil.backends import SimBackend;"
+            f"SimBackend(load_rig(Path({str(self.rig.path)!r}))).serve_config(Path(sys.argv[1]))"
+        )
+        self.sim = subprocess.Popen(
+            [sys.executable, "-c", code, str(self.socket)],
+            stdout=open(self.dir / "sim.log", "w"),
+            stderr=subprocess.STDOUT,
+        )
+        self._wait(lambda: self.socket.exists(), timeout_s, "the simulation to listen")
+        self.fs = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "hil.lab.virtual_fs",
+                "--socket",
+                str(self.socket),
+                "--mount",
+                str(self.root),
+                "--bdf",
+                str(self.bdf),
+            ],
+            stdout=open(self.dir / "fuse.log", "w"),
+            stderr=subprocess.STDOUT,
+        )
+        self._wait(lambda: (self.root / "bus").exists(), 120, "the sysfs tree to mount")
+        atexit.register(self.stop)
+
+    def _wait(self, ready, timeout_s: float, what: str) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not ready():
+            for proc in (self.sim, self.fs):
+                if proc is not None and proc.poll() is not None:
+                    log = (self.dir / "sim.log").read_text(errors="replace")[-1500:]
+                    self.stop()
+                    raise RigError(f"virtual rig: a process died waiting for {what}:\n{log}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RigError(f"virtual rig: timed out waiting for {what}")
+            time.sleep(0.05)
+
+    def power_cycle(self) -> None:
+        """What the rig's power supply does to the board: reset the simulated endpoint."""
+        from .virtual_fs import ConfigClient
+
+        client = ConfigClient(self.socket)
+        client.reset()
+        client.sock.close()
+
+    def stop(self) -> None:
+        if self.fs is not None:
+            subprocess.run(["umount", "-l", str(self.root)], capture_output=True, check=False)
+            self.fs.terminate()
+            self.fs.wait(timeout=10)
+            self.fs = None
+        if self.sim is not None:
+            if self.sim.poll() is None and self.socket.exists():
+                from .virtual_fs import ConfigClient
+
+                try:
+                    ConfigClient(self.socket, timeout_s=5).end()
+                except OSError:
+                    pass
+            try:
+                self.sim.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.sim.kill()
+            self.sim = None
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -1,0 +1,85 @@
+"""Configuration accesses to the simulated endpoint from another process (the virtual rig).
+
+The simulation listens on a Unix socket; each request is one access, each answer one DW::
+
+    request  (8 bytes): op (u8) | size (u8) | offset (u16) | value (u32)     little-endian
+    response (5 bytes): status (u8: 0 ok, 1 error) | value (u32)
+
+ops: 1 read32, 2 write32, 3 write ``size`` (1 or 2) bytes of ``value`` at ``offset``,
+4 reset the device (a power cycle), 5 end the simulation.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from ..transport import ConfigSpace
+
+__all__ = [
+    "OP_END",
+    "OP_READ",
+    "OP_RESET",
+    "OP_WRITE",
+    "OP_WRITE_BYTES",
+    "REQUEST",
+    "RESPONSE",
+    "serve_config",
+]
+
+REQUEST = struct.Struct("<BBHI")
+RESPONSE = struct.Struct("<BI")
+OP_READ, OP_WRITE, OP_WRITE_BYTES, OP_RESET, OP_END = 1, 2, 3, 4, 5
+
+
+def _recv_exact(conn: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = conn.recv(n - len(data))
+        if not chunk:
+            return b""
+        data += chunk
+    return data
+
+
+async def serve_config(
+    config: ConfigSpace,
+    path: Path,
+    reset: Callable[[], Awaitable[None]],
+    ready: Callable[[], None] | None = None,
+) -> None:
+    """Serve accesses until OP_END (blocking sockets: the simulator waits while idle)."""
+    path.unlink(missing_ok=True)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+        server.bind(str(path))
+        server.listen(4)
+        if ready is not None:
+            ready()
+        while True:
+            conn, _ = server.accept()
+            with conn:
+                while True:
+                    raw = _recv_exact(conn, REQUEST.size)
+                    if not raw:
+                        break
+                    op, size, offset, value = REQUEST.unpack(raw)
+                    status, out = 0, 0
+                    try:
+                        if op == OP_READ:
+                            out = await config.read32(offset)
+                        elif op == OP_WRITE:
+                            await config.write32(offset, value)
+                        elif op == OP_WRITE_BYTES:
+                            await config.write_bytes(offset, value.to_bytes(4, "little")[:size])
+                        elif op == OP_RESET:
+                            await reset()
+                        elif op == OP_END:
+                            conn.sendall(RESPONSE.pack(0, 0))
+                            return
+                        else:
+                            status = 1
+                    except (ValueError, NotImplementedError):
+                        status = 1
+                    conn.sendall(RESPONSE.pack(status, out))

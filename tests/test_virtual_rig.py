@@ -1,0 +1,36 @@
+"""The virtual FPGA rig: the lab path (sysfs over FUSE, the kernel TSM ABI) on the simulation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from helpers import hil, only_run
+from helpers import records as read_records
+
+from hil.lab.virtual import fuse_available
+
+WHY = fuse_available()
+pytestmark = pytest.mark.skipif(WHY is not None, reason=f"virtual rig unavailable: {WHY}")
+
+
+def test_lab_path_vectors_pass_on_the_virtual_rig(tmp_path: Path, repo: Path) -> None:
+    proc = hil(
+        "run",
+        "--rig",
+        "virtual-fpga",
+        "-k",
+        "tsm or discovery or well_formed or partial_write or challenge or established",
+        "--results",
+        str(tmp_path),
+        cwd=repo,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    records = read_records(only_run(tmp_path, "virtual-fpga"))
+    assert {
+        "tsm.connect.authenticates",
+        "tsm.connect.bad_names",
+        "doe.discovery.lists_features",
+        "spdm.challenge.signature",
+    } <= set(records)
+    assert {r["outcome"] for r in records.values()} == {"pass"}
