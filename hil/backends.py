@@ -45,6 +45,9 @@ class Backend(ABC):
     def prepare(self) -> None:  # noqa: B027 - most rigs have nothing to prepare
         """Anything to do once per run before the first vector."""
 
+    def finish(self) -> None:  # noqa: B027 - most rigs have nothing to release
+        """Anything to release once the run is over (locks, processes, mounts)."""
+
     def info(self) -> dict[str, Any]:
         """What run.json records about this rig (simulator, versions...)."""
         return {}
@@ -284,6 +287,13 @@ class LabBackend(Backend):
 
             self.lock = RigLock(self.rig.name, self.rig.lab.get("lock_dir", "/run/lock/hil"))
             self.lock.acquire()
+
+    def finish(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
+        if self.virtual is not None:
+            self.virtual.stop()
+            self.virtual = None
 
     def sysfs_root(self) -> Path:
         if self.rig.kind == "virtual":

@@ -54,7 +54,18 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_rigs(args: argparse.Namespace) -> int:
-    from .rigs import list_rigs
+    from .rigs import find_rig, list_rigs
+
+    if args.action == "check":
+        if not args.name:
+            print("hil rigs check NAME: which rig?", file=sys.stderr)
+            return 2
+        from .health import check_rig
+
+        checks = check_rig(find_rig(args.name))
+        for c in checks:
+            print(f"{'ok  ' if c.ok else 'FAIL'}  {c.name:<22} {c.detail}")
+        return 0 if all(c.ok for c in checks) else 1
 
     rigs = list_rigs()
     if not rigs:
@@ -153,7 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--key", default=None, help="device private key (PEM or DER)")
     serve.set_defaults(func=_cmd_serve)
 
-    rigs = sub.add_parser("rigs", help="list the rigs found")
+    rigs = sub.add_parser("rigs", help="list the rigs found; `hil rigs check NAME` probes one")
+    rigs.add_argument("action", nargs="?", choices=["list", "check"], default="list")
+    rigs.add_argument("name", nargs="?", help="the rig to check")
     rigs.set_defaults(func=_cmd_rigs)
 
     report = sub.add_parser("report", help="aggregate every run into summary.json/summary.md")

@@ -94,7 +94,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     writer = RunWriter(_results_root(config), rig.name, rig.kind, config.stash[_BACKEND].info())
     config.stash[_WRITER] = writer
-    config.pluginmanager.register(_Recorder(writer, suite), "hil-recorder")
+    config.pluginmanager.register(_Recorder(writer, suite, config.stash[_BACKEND]), "hil-recorder")
     if not config.option.xmlpath:
         config.option.xmlpath = str(writer.run_dir / ".junit.xml.partial")
 
@@ -235,9 +235,10 @@ def _record_for(report: pytest.TestReport, vectors: dict[str, Vector]) -> dict[s
 class _Recorder:
     """Registered in the controlling process of a ``--rig`` session: records as reports come."""
 
-    def __init__(self, writer: RunWriter, vectors: dict[str, Vector]) -> None:
+    def __init__(self, writer: RunWriter, vectors: dict[str, Vector], backend: Backend) -> None:
         self.writer = writer
         self.vectors = vectors
+        self.backend = backend
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         # One record per vector: from the setup report unless setup passed, else from the call.
@@ -262,6 +263,7 @@ class _Recorder:
         tr.write_line(f"results: {writer.run_dir}")
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
+        self.backend.finish()
         partial = self.writer.run_dir / ".junit.xml.partial"
         if partial.exists():
             os.replace(partial, self.writer.run_dir / "junit.xml")

@@ -167,3 +167,42 @@ def test_a_stale_lock_is_taken_over(tmp_path: Path) -> None:
     (tmp_path / "lab-3.lock").write_text("{garbage")
     with RigLock("lab-3", tmp_path):
         pass
+
+
+def test_rigs_check_probes_a_lab_rig(tmp_path: Path, repo: Path) -> None:
+    """`hil rigs check` on a lab rig whose sysfs root, UART and supply are all stand-ins."""
+    import pty
+    import tty
+
+    from hil.lab.power import SIM_PSU
+
+    make_sysfs(tmp_path / "sys")
+    master, slave = pty.openpty()
+    tty.setraw(slave)
+    rig = tmp_path / "bench.toml"
+    rig.write_text(
+        "[rig]\nkind = 'lab'\nprovides = ['config', 'doe', 'tsm']\n"
+        f"[lab]\nbdf = '{BDF}'\nsysfs_root = '{tmp_path / 'sys'}'\n"
+        f"lock_dir = '{tmp_path / 'locks'}'\nserial = '{os.ttyname(slave)}'\n"
+        f"visa_resource = 'USB0::0x2A8D::0x1002::SIM0001::INSTR'\n"
+        f"visa_library = '{SIM_PSU}@sim'\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "hil.cli", "rigs", "check", str(rig)],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    os.close(master)
+    os.close(slave)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for probe in (
+        "device present",
+        "capabilities found",
+        "TSM present",
+        "serial answering",
+        "instrument identified",
+    ):
+        assert f"ok    {probe}" in proc.stdout, proc.stdout
+    assert "10ee" in proc.stdout and "hil,SIM-PSU-1" in proc.stdout

@@ -1,0 +1,117 @@
+"""``hil rigs check NAME``: is the rig ready?  Each probe says what it found."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .errors import HilError
+from .rigs import Rig
+
+__all__ = ["Check", "check_rig"]
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+def _probe(name: str, fn: Callable[[], str]) -> Check:
+    try:
+        return Check(name, True, fn())
+    except (HilError, OSError, ValueError) as exc:
+        return Check(name, False, str(exc))
+
+
+def _lab_checks(rig: Rig, root_fn: Callable[[], object]) -> list[Check]:
+    from .host.pci import walk_ext_capabilities
+    from .lab.bdf import Bdf
+    from .lab.sysfs import SysfsConfigSpace
+    from .lab.tsm import KernelTsm
+
+    bdf = Bdf.parse(rig.lab.get("bdf", "0000:01:00.0"))
+    root = root_fn()
+    checks = []
+    cfg = SysfsConfigSpace(bdf, root)  # type: ignore[arg-type]
+
+    def device() -> str:
+        cfg.open()
+        vid_did = asyncio.run(cfg.read32(0))
+        return f"{bdf}: vendor {vid_did & 0xFFFF:04x} device {vid_did >> 16:04x}"
+
+    checks.append(_probe("device present", device))
+
+    def caps() -> str:
+        found = asyncio.run(walk_ext_capabilities(cfg))
+        ids = [f"{c.cap_id:04x}@{c.offset:#x}" for c in found]
+        if not any(c.cap_id == 0x002E for c in found):
+            raise HilError(f"no DOE capability among {ids}")
+        return ", ".join(ids)
+
+    checks.append(_probe("capabilities found", caps))
+    tsm = KernelTsm(bdf, root)  # type: ignore[arg-type]
+
+    def tsm_present() -> str:
+        names = tsm.tsms()
+        if not names:
+            raise HilError("no /sys/class/tsm/tsm* (kernel without CONFIG_PCI_TSM, or no TSM)")
+        state = tsm.connected() if tsm.has_tsm_dir() else "(no tsm/ dir on the device)"
+        return f"{', '.join(names)}; device connected to: {state or 'none'}"
+
+    checks.append(_probe("TSM present", tsm_present))
+    if rig.lab.get("serial"):
+        from .lab.serial_link import SerialLink
+
+        def serial_ok() -> str:
+            link = SerialLink(rig.lab["serial"], int(rig.lab.get("baudrate", 3_000_000)))
+            link.close()
+            return f"{rig.lab['serial']} opens"
+
+        checks.append(_probe("serial answering", serial_ok))
+    if rig.lab.get("visa_resource"):
+        from .lab.power import open_power_supply
+
+        def visa_ok() -> str:
+            psu = open_power_supply(rig.lab["visa_resource"], rig.lab.get("visa_library", "@py"))
+            return psu.identify()
+
+        checks.append(_probe("instrument identified", visa_ok))
+    cfg.close()
+    return checks
+
+
+def check_rig(rig: Rig) -> list[Check]:
+    if rig.kind == "lab":
+        from pathlib import Path
+
+        return _lab_checks(rig, lambda: Path(rig.lab.get("sysfs_root", "/sys")))
+    if rig.kind == "virtual":
+        from .lab.bdf import Bdf
+        from .lab.virtual import VirtualFpga
+
+        vf = VirtualFpga(rig, Bdf.parse(rig.lab.get("bdf", "0000:01:00.0")))
+        start = _probe("virtual rig started", lambda: (vf.start(), str(vf.root))[1])
+        if not start.ok:
+            return [start]
+        try:
+            return [start, *_lab_checks(rig, lambda: vf.root)]
+        finally:
+            vf.stop()
+    if rig.kind == "spdm-socket":
+        from .transport.spdm_socket import SpdmSocketClient
+
+        async def hello() -> str:
+            host, port = rig.socket.get("host", "127.0.0.1"), int(rig.socket.get("port", 2323))
+            async with SpdmSocketClient(host, port, timeout_s=5) as client:
+                await client.hello()
+            return f"{host}:{port} answers TEST"
+
+        return [_probe("responder answering", lambda: asyncio.run(hello()))]
+    if rig.kind == "sim":
+        from .backends import SimBackend
+
+        return [_probe("HDL builds", lambda: str(SimBackend(rig).build()))]
+    return [Check("in-memory device", True, "nothing to probe")]
