@@ -20,7 +20,7 @@ from .backends import Backend, backend_for
 from .errors import RigConfigError, RigError
 from .results import RunWriter, utc_now
 from .rigs import Rig, find_rig
-from .vectors import Outcome, Vector, VectorResult, load_suite
+from .vectors import Outcome, Vector, VectorResult, load_suite, missing_needs
 
 _RIG = pytest.StashKey[Rig]()
 _WRITER = pytest.StashKey[RunWriter]()
@@ -146,12 +146,18 @@ class VectorItem(pytest.Item):
     def setup(self) -> None:
         config = self.config
         started = utc_now()
+        missing = missing_needs(self.vector, config.stash[_RIG].provides)
         try:
-            result = config.stash[_BACKEND].run_vector(
-                self.vector,
-                artifacts_dir=_artifacts_dir(config),
-                waves=bool(config.getoption("--waves")),
-            )
+            if missing:  # no need to start a simulator or touch a device to know this
+                result = VectorResult(
+                    Outcome.NA, f"rig {config.stash[_RIG].name} lacks {', '.join(sorted(missing))}"
+                )
+            else:
+                result = config.stash[_BACKEND].run_vector(
+                    self.vector,
+                    artifacts_dir=_artifacts_dir(config),
+                    waves=bool(config.getoption("--waves")),
+                )
         except Exception as exc:
             result = VectorResult(Outcome.ERROR, f"the rig failed to run the vector: {exc!r}")
         self.result = result

@@ -18,17 +18,24 @@ def test_hil_run_default_rig_passes_everything(tmp_path: Path, repo: Path) -> No
     run_dir = only_run(tmp_path, "sim-verilator")
     records = read_records(run_dir)
     assert len(records) >= 12
-    assert {r["outcome"] for r in records.values()} == {"pass"}, {
-        v: r["message"] for v, r in records.items() if r["outcome"] != "pass"
+    # Everything the rig can run passes; what needs a kernel TSM is n/a here.
+    bad = {
+        v: r["message"]
+        for v, r in records.items()
+        if r["outcome"] != "pass" and not (r["outcome"] == "n/a" and v.startswith("tsm."))
     }
+    assert not bad, bad
     # Every vector reached the HDL through the TLP path.
     for rec in records.values():
+        if rec["outcome"] == "n/a":
+            assert not rec["measurements"], rec["vector"]  # no simulation was started for it
+            continue
         accesses = {m["name"]: m["value"] for m in rec["measurements"]}["config_accesses"]
         assert accesses > 0, rec["vector"]
     run = json.loads((run_dir / "run.json").read_text())
     assert run["simulator"] == "verilator" and "5." in run["simulator_version"]
     assert run["hdl_top"] == "hil_ep" and run["hdl_build"]
-    assert run["totals"]["pass"] == len(records)
+    assert run["totals"]["pass"] + run["totals"]["n/a"] == len(records)
 
 
 def test_waves_of_a_failed_vector_are_kept(tmp_path: Path, repo: Path) -> None:

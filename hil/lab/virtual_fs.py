@@ -43,6 +43,10 @@ __all__ = ["ConfigClient", "SocketConfigSpace", "VirtualSysfs", "main"]
 
 log = logging.getLogger("hil.lab.virtual_fs")
 
+#: The kernel waits 1 s for a DOE response; the simulated device runs slower than silicon and
+#: shares the machine, so its emulated TSM waits longer in wall time.
+SIM_DOE_TIMEOUT_S = 20.0
+
 
 class ConfigClient:
     """Blocking client of the simulation's configuration socket (thread-safe)."""
@@ -271,7 +275,13 @@ class VirtualSysfs(Operations):
         from ..firmware import test_pki
 
         config = SocketConfigSpace(self.client)
-        mbx = DoeMailbox(config, R.DOE_CAP_OFFSET, AsyncioTimebase(), poll_interval_s=0.0)
+        mbx = DoeMailbox(
+            config,
+            R.DOE_CAP_OFFSET,
+            AsyncioTimebase(),
+            timeout_s=SIM_DOE_TIMEOUT_S,
+            poll_interval_s=0.0,
+        )
 
         async def run() -> None:
             await mbx.init()

@@ -86,6 +86,7 @@ ENDPOINT_TOP = "hil_ep"
 RTL_TOPS: dict[str, tuple[str, ...]] = {
     "doe_mbx": ("pkg/hil_ep_regs_pkg.sv", "doe_mbx/doe_mbx.sv"),
     "hil_ep": ("pkg/hil_ep_regs_pkg.sv", "doe_mbx/doe_mbx.sv", "hil_ep/hil_ep.sv"),
+    "ide_cap": ("ide_cap/ide_cap_pkg.sv", "ide_cap/ide_cap.sv"),
 }
 
 

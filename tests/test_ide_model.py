@@ -1,0 +1,816 @@
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+
+import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hil.codec.ide_km import (
+    IdeStreamState,
+    KeyDirection,
+    KeyProg,
+    KeySet,
+    KeySlot,
+    KGostopAck,
+    KpAck,
+    KpAckStatus,
+    KSetGo,
+    KSetStop,
+    decode,
+)
+from hil.codec.ide_tlp import (
+    Attr,
+    Completion,
+    CplStatus,
+    IdePrefix,
+    IdeTlp,
+    MemRead,
+    MemWrite,
+    SubStream,
+    Tlp,
+    TlpDecodeError,
+    decode_tlp,
+)
+from hil.errors import LocalProtocolError
+from hil.ide_model import (
+    PR_SENT_SYNC_LIMIT,
+    IdeCheckFailed,
+    IdeFailReason,
+    IdeKeyUnusable,
+    IdeMisrouted,
+    IdeStreamModel,
+    PortSide,
+    StreamKind,
+    establish,
+    ide_iv,
+    program_keys,
+)
+
+STREAM = 0x2C
+RP_RID = 0x0000
+EP_RID = 0x0100
+
+
+def hx(text: str) -> bytes:
+    return bytes.fromhex(text.replace(" ", ""))
+
+
+def counting_keys() -> Callable[[int], bytes]:
+    """A deterministic key source: key n is 32 bytes of n (keys differ per slot)."""
+    counter = itertools.count(1)
+    return lambda size: bytes([next(counter)]) * size
+
+
+def pair(kind: StreamKind = StreamKind.SELECTIVE) -> tuple[IdeStreamModel, IdeStreamModel]:
+    rp = IdeStreamModel(STREAM, side=PortSide.ROOT_PORT, kind=kind)
+    ep = IdeStreamModel(STREAM, side=PortSide.ENDPOINT, kind=kind)
+    establish(rp, ep, key_source=counting_keys())
+    return rp, ep
+
+
+def send(end: IdeStreamModel, tlp: Tlp, *, t: bool = False) -> IdeTlp:
+    """Protect ``tlp`` at ``end``, which must be Secure."""
+    ide = end.protect(tlp, t=t)
+    assert ide is not None
+    return ide
+
+
+def write(size: int = 16, address: int = 0x1000_0000, tag: int = 0) -> MemWrite:
+    return MemWrite.for_bytes(address, bytes(range(size)), requester_id=EP_RID, tag=tag)
+
+
+def read(tag: int = 1) -> MemRead:
+    return MemRead.for_bytes(0x1000_0000, 64, requester_id=EP_RID, tag=tag)
+
+
+def completion(size: int = 16, tag: int = 1) -> Completion:
+    return Completion(
+        completer_id=RP_RID,
+        requester_id=EP_RID,
+        tag=tag,
+        byte_count=max(size, 1),
+        payload=bytes(i & 0xFF for i in range(size)),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# TLP codec: byte-exact layouts
+# --------------------------------------------------------------------------------------------
+
+
+def test_mem_write_3dw_layout() -> None:
+    tlp = MemWrite(
+        address=0x1000,
+        requester_id=0x0100,
+        tag=0x12,
+        first_be=0xF,
+        last_be=0xF,
+        payload=bytes(range(8)),
+    )
+    assert tlp.encode() == hx("40000002 010012ff 00001000") + bytes(range(8))
+    assert decode_tlp(tlp.encode()) == tlp
+    assert tlp.sub_stream is SubStream.POSTED
+
+
+def test_mem_read_4dw_layout_with_10_bit_tag_and_attributes() -> None:
+    tlp = MemRead(
+        address=0x1_0000_0000,
+        requester_id=0xABCD,
+        tag=0x305,
+        tc=2,
+        attr=Attr.IDO | Attr.RO,
+    )
+    # byte 1: T9 | TC=2 | T8 | Attr[2];  byte 2: Attr[1:0] = RO
+    assert tlp.encode() == hx("20ac2001 abcd050f 00000001 00000000")
+    assert decode_tlp(tlp.encode()) == tlp
+    assert tlp.sub_stream is SubStream.NON_POSTED
+
+
+def test_completion_layouts() -> None:
+    cpld = Completion(
+        completer_id=0x0200,
+        requester_id=0x0100,
+        tag=7,
+        byte_count=8,
+        lower_address=0x10,
+        payload=bytes(8),
+    )
+    assert cpld.encode() == hx("4a000002 02000008 01000710") + bytes(8)
+    cpl = Completion(completer_id=0x0200, requester_id=0x0100, tag=7, status=CplStatus.UR)
+    assert cpl.encode() == hx("0a000000 02002004 01000700")
+    big = Completion(completer_id=1, requester_id=2, tag=3, byte_count=4096, payload=bytes(4096))
+    assert big.encode()[:8] == hx("4a000000 00010000")  # Length 0 = 1024 DW, Byte Count 0 = 4096
+    for tlp in (cpld, cpl, big):
+        assert decode_tlp(tlp.encode()) == tlp
+        assert tlp.sub_stream is SubStream.COMPLETION
+
+
+def test_ide_prefix_layout() -> None:
+    prefix = IdePrefix(
+        stream_id=0x5A, sub_stream=SubStream.NON_POSTED, pr_sent_counter=7, k=1, t=True
+    )
+    # byte 1 PR_Sent_Counter, byte 2 Stream_ID, byte 3 {R, Sub-Stream[2:0], P, M, K, T}
+    assert prefix.encode() == hx("92 07 5a 17")
+    assert IdePrefix.decode(hx("92 07 5a 17")) == prefix
+    assert IdePrefix(stream_id=1, sub_stream=2, m=True, p=True).encode() == hx("92 00 01 2c")
+
+
+def test_ide_tlp_layout_and_aad() -> None:
+    local = hx("8e 00 00 01")  # a Local prefix (Type bit 4 clear)
+    e2e = hx("91 00 00 02")  # another End-End prefix (Type 1_0001b)
+    tlp = write(8, address=0x2000)
+    ide = IdeTlp(
+        prefix=IdePrefix(stream_id=3),
+        tlp=tlp,
+        mac=bytes(range(12)),
+        local_prefixes=(local,),
+        e2e_prefixes=(e2e,),
+    )
+    wire = ide.encode()
+    assert wire == local + hx("92 00 03 04") + e2e + tlp.encode() + bytes(range(12))
+    assert IdeTlp.decode(wire) == ide
+    assert ide.aad() == hx("92 00 03 04") + e2e + tlp.header()
+    assert ide.aad(link=True) == local + hx("92 00 03 04") + e2e + tlp.header()
+
+
+def test_byte_enable_builders() -> None:
+    w = MemWrite.for_bytes(0x1003, b"abcde")
+    assert (w.address, w.length_dw, w.first_be, w.last_be) == (0x1000, 2, 0b1000, 0b1111)
+    assert w.payload == b"\0\0\0abcde" and w.data == b"abcde"
+    one = MemWrite.for_bytes(0x1001, b"xy")
+    assert (one.length_dw, one.first_be, one.last_be, one.data) == (1, 0b0110, 0, b"xy")
+    zero = MemWrite.for_bytes(0x1000, b"")
+    assert (zero.length_dw, zero.first_be, zero.data) == (1, 0, b"")
+    r = MemRead.for_bytes(0x1002, 7)
+    assert (r.length, r.first_be, r.last_be) == (3, 0b1100, 0b0001)
+
+
+@pytest.mark.parametrize(
+    ("make", "why"),
+    [
+        (lambda: MemWrite(address=0xFFC, payload=bytes(8)), "4 KB"),
+        (lambda: MemWrite(address=0x1000, payload=bytes(8), first_be=0xF, last_be=0), "non-zero"),
+        (lambda: MemWrite(address=0x1000, payload=bytes(4), last_be=1), "0000b"),
+        (
+            lambda: MemWrite(address=0x1000, payload=bytes(12), first_be=0b0101, last_be=0xF),
+            "contig",
+        ),
+        (lambda: MemWrite(address=0x1002, payload=bytes(4)), "DW-aligned"),
+        (lambda: MemWrite(address=0x1000, payload=bytes(3)), "whole DWs"),
+        (lambda: MemRead(address=0x1000, length=1025), "1..1024"),
+        (lambda: Completion(completer_id=0, requester_id=0, tag=0, status=3), "reserved"),
+        (lambda: IdePrefix(stream_id=1, m=False, p=True), "P"),
+        (lambda: IdeTlp(prefix=IdePrefix(stream_id=1), tlp=write()), "mac"),
+        (
+            lambda: IdeTlp(
+                prefix=IdePrefix(stream_id=1, pr_sent_counter=1), tlp=write(), mac=bytes(12)
+            ),
+            "Posted",
+        ),
+    ],
+)
+def test_tlp_construction_refuses(make: Callable[[], object], why: str) -> None:
+    with pytest.raises(LocalProtocolError, match=why):
+        make()
+
+
+def test_qw_aligned_two_dw_requests_may_have_sparse_byte_enables() -> None:
+    tlp = MemWrite(address=0x1000, payload=bytes(8), first_be=0b0101, last_be=0b1010)
+    assert decode_tlp(tlp.encode()) == tlp
+    with pytest.raises(LocalProtocolError, match="contig"):
+        MemWrite(address=0x1004, payload=bytes(8), first_be=0b0101, last_be=0b1010)
+
+
+@pytest.mark.parametrize(
+    ("wire", "why"),
+    [
+        (hx("20000001 0000000f 00000000 00001000"), "below 4 GB"),
+        (hx("00000001 0000000f 00001001"), "PH bits"),
+        (hx("00008001 0000000f 00001000"), "TD"),
+        (hx("00010001 0000000f 00001000"), "TH"),
+        (hx("00020001 0000000f 00001000"), "LN"),
+        (hx("40000002 000000ff 00001000 00000000"), "payload bytes"),
+        (hx("40000001 0000000f 00001000 00000000 00"), "trailing"),
+        (hx("0a000000 0000e004 00000000"), "Status"),
+        (hx("0a000001 00000004 00000000"), "Length"),
+        (hx("0a000400 00000004 00000000"), "AT"),
+        (hx("0a000000 00000004 00000080"), "reserved"),
+        (hx("04000001 00000000 00000000"), "not a TLP kind"),
+        (hx("92000000"), "prefix"),
+        (hx("000000"), "shorter"),
+        (hx("00000001 0000"), "truncated"),
+    ],
+)
+def test_tlp_decoder_rejects(wire: bytes, why: str) -> None:
+    with pytest.raises(TlpDecodeError, match=why):
+        decode_tlp(wire)
+
+
+@pytest.mark.parametrize(
+    ("wire", "why"),
+    [
+        (hx("8e000001") + write().encode(), "no IDE prefix"),
+        (hx("92000084") + write().encode() + bytes(12), "bit 7"),
+        (hx("92000004") + write().encode() + bytes(11), "needs exactly 12"),
+        (hx("9200000c") + write().encode() + bytes(12), "needs exactly 16"),
+        (hx("92000004 8e000001") + write().encode() + bytes(12), "Local prefix after"),
+        (hx("92000004 92000004") + write().encode() + bytes(12), "second IDE prefix"),
+        (hx("92010004") + write().encode() + bytes(12), "Posted"),
+    ],
+)
+def test_ide_tlp_decoder_rejects(wire: bytes, why: str) -> None:
+    with pytest.raises(TlpDecodeError, match=why):
+        IdeTlp.decode(wire)
+
+
+# --------------------------------------------------------------------------------------------
+# The model back to back
+# --------------------------------------------------------------------------------------------
+
+
+def test_iv_construction() -> None:
+    assert ide_iv(1) == hx("00000000 00000000 00000001")
+    assert ide_iv(0x0102030405060708) == hx("00000000 0102030405060708")
+    with pytest.raises(LocalProtocolError):
+        ide_iv(2**64)
+
+
+def test_back_to_back_every_payload_size_and_every_sub_stream() -> None:
+    rp, ep = pair()
+    for size in range(0, 1025):
+        address = 0x4000_0000 + (size * 4099) % 0x800  # varying alignment, never crossing 4 KB
+        data = bytes((size + i) & 0xFF for i in range(size))
+        tag = size & 0x3FF
+        for sender, receiver in ((rp, ep), (ep, rp)):
+            posted = MemWrite.for_bytes(address, data, requester_id=RP_RID, tag=tag)
+            non_posted = MemRead.for_bytes(address, size, requester_id=RP_RID, tag=tag)
+            cpl = completion(size - size % 4, tag=tag)
+            for tlp in (posted, non_posted, cpl):
+                ide = sender.protect(tlp)
+                assert ide is not None and ide.prefix.sub_stream == tlp.sub_stream
+                got = receiver.receive(ide.encode())
+                assert got is not None and got.tlp == tlp
+            assert posted.data == data
+    assert rp.secure and ep.secure and not rp.failures and not ep.failures
+    for end in (rp, ep):
+        for ss in SubStream:
+            assert end.tx.invocation(ss, KeySet.K0) == 1026  # IFV 1 + 1025 TLPs
+            assert end.rx.invocation(ss, KeySet.K0) == 1026
+
+
+def test_payload_is_encrypted_and_t_bit_carried() -> None:
+    rp, ep = pair()
+    tlp = write(64)
+    ide = rp.protect(tlp, t=True)
+    assert ide is not None and ide.prefix.t
+    assert ide.tlp.payload != tlp.payload and ide.tlp.header() == tlp.header()
+    got = ep.receive(ide)
+    assert got is not None and got.t and got.key_set == KeySet.K0
+
+
+def test_mac_matches_an_independent_aes_gcm() -> None:
+    rp = IdeStreamModel(STREAM)
+    ep = IdeStreamModel(STREAM, side=PortSide.ENDPOINT)
+    keys = {ss: bytes([0x10 + ss]) * 32 for ss in SubStream}
+    for ss, key in keys.items():
+        rp.key_prog(KeySlot(KeySet.K0, KeyDirection.TX, ss), key, ifv=1)
+        ep.key_prog(KeySlot(KeySet.K0, KeyDirection.RX, ss), key, ifv=1)
+        rp.k_set_go(KeySlot(KeySet.K0, KeyDirection.TX, ss))
+        ep.k_set_go(KeySlot(KeySet.K0, KeyDirection.RX, ss))
+    rp.set_enabled(True)
+    ep.set_enabled(True)
+    cases: list[tuple[Tlp, int, int]] = [  # TLP, header bytes, invocation field (from IFV 1)
+        (write(100), 12, 1),
+        (write(40, address=0x2_0000_0000), 16, 2),
+        (read(), 12, 1),
+        (completion(32), 12, 1),
+        (write(4), 12, 3),
+    ]
+    for tlp, header_len, invocation in cases:
+        wire = send(rp, tlp).encode()
+        ss = tlp.sub_stream
+        iv = bytes(4) + invocation.to_bytes(8, "big")
+        aad = wire[: 4 + header_len]
+        payload = tlp.payload
+        sealed = AESGCM(keys[ss]).encrypt(iv, payload, aad)
+        assert wire[-12:] == sealed[-16:][:12]
+        assert wire[4 + header_len : -12] == sealed[:-16]
+        assert ep.receive(wire) is not None
+
+
+def test_link_stream_covers_local_prefixes_selective_does_not() -> None:
+    local = hx("8e 00 00 01")
+    for kind, covered in ((StreamKind.LINK, True), (StreamKind.SELECTIVE, False)):
+        rp, ep = pair(kind)
+        ide = rp.tx.protect(write(), local_prefixes=(local,), e2e_prefixes=(hx("91 00 00 00"),))
+        assert ide is not None
+        tampered = IdeTlp(
+            prefix=ide.prefix,
+            tlp=ide.tlp,
+            mac=ide.mac,
+            local_prefixes=(hx("8e 00 00 02"),),
+            e2e_prefixes=ide.e2e_prefixes,
+        )
+        if covered:
+            with pytest.raises(IdeCheckFailed):
+                ep.receive(tampered.encode())
+        else:
+            got = ep.receive(tampered.encode())
+            assert got is not None and got.tlp == write()
+
+
+def test_end_end_prefixes_are_authenticated() -> None:
+    rp, ep = pair()
+    ide = rp.tx.protect(write(), e2e_prefixes=(hx("91 00 00 00"),))
+    assert ide is not None
+    wire = bytearray(ide.encode())
+    wire[7] ^= 1  # last byte of the second End-End prefix
+    with pytest.raises(IdeCheckFailed, match="MAC"):
+        ep.receive(bytes(wire))
+
+
+# --------------------------------------------------------------------------------------------
+# Tampering, replay, reordering
+# --------------------------------------------------------------------------------------------
+
+
+def _flip(wire: bytes, bit: int) -> bytes:
+    out = bytearray(wire)
+    out[bit // 8] ^= 0x80 >> (bit % 8)
+    return bytes(out)
+
+
+def _outcome(
+    tlp: Tlp, bit: int
+) -> tuple[type[Exception] | None, IdeFailReason | None, IdeStreamState]:
+    rp, ep = pair()
+    ide = rp.protect(tlp)
+    assert ide is not None
+    try:
+        ep.receive(_flip(ide.encode(), bit))
+    except IdeCheckFailed as exc:
+        assert not ep.secure and ep.failures[-1] == exc.failure
+        assert ep.receive(send(rp, tlp)) is None  # Insecure discards, reports nothing more
+        return IdeCheckFailed, exc.failure.reason, ep.state
+    except (IdeMisrouted, TlpDecodeError) as exc:
+        return type(exc), None, ep.state
+    return None, None, ep.state
+
+
+@pytest.mark.parametrize("bit", range(8, 32))
+def test_flipped_prefix_bit_is_detected(bit: int) -> None:
+    kind, reason, state = _outcome(read(), bit)  # an NPR, so PR_Sent_Counter is meaningful
+    byte, pos = divmod(bit, 8)
+    if byte == 2:  # Stream_ID: another stream's TLP; this one is untouched
+        assert kind is IdeMisrouted and state is IdeStreamState.SECURE
+    elif byte == 3 and pos in (0, 4, 5):  # reserved bit 7, P, M: no longer a valid layout
+        assert kind is TlpDecodeError and state is IdeStreamState.SECURE
+    else:
+        assert kind is IdeCheckFailed and state is IdeStreamState.INSECURE
+        expected = {
+            (3, 1): IdeFailReason.RESERVED_SUB_STREAM,  # Sub-Stream 001b -> 101b
+            (3, 2): IdeFailReason.RESERVED_SUB_STREAM,  # 001b -> 011b
+            (3, 3): IdeFailReason.SUB_STREAM_MISMATCH,  # 001b -> 000b (posted) for an MRd
+            (3, 6): IdeFailReason.KEY_SET_INVALID,  # K: set K1 has no keys
+        }.get((byte, pos), IdeFailReason.MAC_CHECK)  # PR_Sent_Counter and T: authenticated
+        assert reason is expected
+
+
+def test_flipped_header_bits_are_detected() -> None:
+    tlp = write(16, address=0x1234_5670)
+    header_bits = range(32, 32 + 12 * 8)
+    outcomes = {bit: _outcome(tlp, bit) for bit in header_bits}
+    for bit, (kind, _, state) in outcomes.items():
+        assert kind in (IdeCheckFailed, TlpDecodeError), bit
+        if kind is IdeCheckFailed:
+            assert state is IdeStreamState.INSECURE
+    address_bits = range(32 + 64, 32 + 94)  # Address[31:2]
+    assert all(outcomes[bit][1] is IdeFailReason.MAC_CHECK for bit in address_bits)
+    requester_bits = range(32 + 32, 32 + 56)  # Requester ID and Tag
+    assert all(outcomes[bit][1] is IdeFailReason.MAC_CHECK for bit in requester_bits)
+
+
+@pytest.mark.parametrize("region", ["payload", "mac"])
+def test_flipped_payload_or_mac_bit_makes_the_stream_insecure(region: str) -> None:
+    tlp = write(16)
+    start = (4 + 12) * 8 if region == "payload" else (4 + 12 + 16) * 8
+    for bit in range(start, start + (16 if region == "payload" else 12) * 8, 5):
+        kind, reason, state = _outcome(tlp, bit)
+        assert kind is IdeCheckFailed and reason is IdeFailReason.MAC_CHECK
+        assert state is IdeStreamState.INSECURE
+
+
+def test_replayed_tlp_is_detected() -> None:
+    rp, ep = pair()
+    first, second = send(rp, write(tag=1)), send(rp, write(tag=2))
+    assert ep.receive(first) is not None
+    with pytest.raises(IdeCheckFailed) as info:
+        ep.receive(first.encode())
+    assert info.value.failure.reason is IdeFailReason.REPLAY
+    assert info.value.failure.direction is KeyDirection.RX
+    assert not ep.secure and ep.receive(second) is None
+
+
+def test_reordered_pair_in_a_sub_stream_is_detected() -> None:
+    rp, ep = pair()
+    first, second = send(rp, read(tag=1)), send(rp, read(tag=2))
+    with pytest.raises(IdeCheckFailed) as info:
+        ep.receive(second)
+    assert info.value.failure.reason is IdeFailReason.REORDER
+    assert ep.state is IdeStreamState.INSECURE
+    assert ep.receive(first) is None  # the stream is Insecure: discarded, nothing reported
+
+
+def test_in_order_pair_passes_where_the_reordered_one_fails() -> None:
+    rp, ep = pair()
+    first, second = send(rp, read(tag=1)), send(rp, read(tag=2))
+    assert ep.receive(first) is not None and ep.receive(second) is not None
+
+
+def test_non_posted_overtaking_a_posted_request_underflows_the_counter() -> None:
+    rp, ep = pair()
+    posted, non_posted = send(rp, write()), send(rp, read())
+    assert non_posted.prefix.pr_sent_counter == 1
+    with pytest.raises(IdeCheckFailed) as info:
+        ep.receive(non_posted)
+    assert info.value.failure.reason is IdeFailReason.PR_COUNTER_UNDERFLOW
+    assert "PR_Sent_Counter 1 but 0 Posted Requests received" in str(info.value)
+    assert ep.receive(posted) is None
+
+
+def test_posted_requests_may_pass_non_posted_and_completions() -> None:
+    rp, ep = pair()
+    sent = [send(rp, t) for t in (read(1), write(tag=1), write(tag=2), read(2), write(tag=3))]
+    assert [s.prefix.pr_sent_counter for s in sent] == [0, 0, 0, 2, 0]
+    # the fabric lets the writes bypass the first read; counters still balance
+    for index in (1, 2, 0, 3, 4):
+        assert ep.receive(sent[index]) is not None
+    assert (ep.rx.pr_received_npr, ep.rx.pr_received_cpl) == (1, 3)
+    cpl = ep.protect(completion())
+    assert cpl is not None and cpl.prefix.pr_sent_counter == 0
+    assert rp.receive(cpl) is not None
+
+
+def test_completion_counter_is_separate() -> None:
+    rp, ep = pair()
+    for tag in range(3):
+        assert ep.receive(send(rp, write(tag=tag))) is not None
+    cpl = rp.protect(completion())
+    assert cpl is not None and cpl.prefix.pr_sent_counter == 3
+    assert ep.receive(cpl) is not None
+    assert (ep.rx.pr_received_npr, ep.rx.pr_received_cpl) == (3, 0)
+
+
+def test_ide_sync_limit() -> None:
+    rp, ep = pair()
+    for tag in range(PR_SENT_SYNC_LIMIT):
+        assert ep.receive(send(rp, write(tag=tag & 0x3FF))) is not None
+    with pytest.raises(LocalProtocolError, match="IDE Sync"):
+        rp.protect(write())
+    assert ep.receive(send(rp, read())) is not None
+    assert ep.receive(send(rp, completion())) is not None
+    assert ep.receive(send(rp, write())) is not None
+
+
+def test_reserved_sub_stream_and_aggregation_pcrc_bits() -> None:
+    for prefix, reason in [
+        (IdePrefix(stream_id=STREAM, sub_stream=0b110), IdeFailReason.RESERVED_SUB_STREAM),
+        (IdePrefix(stream_id=STREAM, sub_stream=0b111), IdeFailReason.RESERVED_SUB_STREAM),
+        (IdePrefix(stream_id=STREAM, m=False), IdeFailReason.NO_MAC),
+        (IdePrefix(stream_id=STREAM, p=True), IdeFailReason.PCRC_UNSUPPORTED),
+    ]:
+        _, ep = pair()
+        forged = IdeTlp(
+            prefix=prefix,
+            tlp=write(),
+            mac=bytes(12) if prefix.m else b"",
+            pcrc=bytes(4) if prefix.p else b"",
+        )
+        with pytest.raises(IdeCheckFailed) as info:
+            ep.receive(forged.encode())
+        assert info.value.failure.reason is reason and not ep.secure
+
+
+# --------------------------------------------------------------------------------------------
+# Key sets: refresh, K_SET_STOP, state
+# --------------------------------------------------------------------------------------------
+
+
+def _traffic(rp: IdeStreamModel, ep: IdeStreamModel, n: int, expect_k: int) -> None:
+    for i in range(n):
+        for sender, receiver, tlp in (
+            (rp, ep, write(8 * i + 4, tag=i)),
+            (rp, ep, read(tag=i)),
+            (ep, rp, completion(4 * i, tag=i)),
+        ):
+            ide = sender.protect(tlp)
+            assert ide is not None and ide.prefix.k == expect_k
+            got = receiver.receive(ide)
+            assert got is not None and got.tlp == tlp
+
+
+def _go(end: IdeStreamModel, key_set: int, direction: KeyDirection) -> None:
+    for ss in SubStream:
+        end.k_set_go(KeySlot(key_set, direction, ss))
+
+
+def test_key_refresh_k0_to_k1_with_traffic_flowing() -> None:
+    rp, ep = pair()
+    _traffic(rp, ep, 3, KeySet.K0)
+    program_keys(rp, ep, KeySet.K1, key_source=counting_keys())
+    _traffic(rp, ep, 2, KeySet.K0)  # programmed but not in use yet
+    for end in (rp, ep):
+        _go(end, KeySet.K1, KeyDirection.RX)
+    _traffic(rp, ep, 2, KeySet.K0)  # receivers accept both sets now
+    # Tx GO for the posted sub-stream only: once K toggles there, the other sub-streams follow.
+    rp.k_set_go(KeySlot(KeySet.K1, KeyDirection.TX, SubStream.POSTED))
+    k0_read = rp.protect(read(tag=99))  # still K0: nothing sent with K1 yet
+    assert k0_read is not None and k0_read.prefix.k == KeySet.K0
+    k1_write = rp.protect(write(tag=98))
+    k1_read = rp.protect(read(tag=97))
+    assert k1_write is not None and k1_write.prefix.k == KeySet.K1
+    assert k1_read is not None and k1_read.prefix.k == KeySet.K1
+    for ide in (k0_read, k1_write, k1_read):
+        assert ep.receive(ide) is not None
+    assert ep.rx.current_key_set(SubStream.POSTED) == KeySet.K1
+    assert not ep.rx.programmed(SubStream.POSTED, KeySet.K0)  # old set invalidated on switch
+    assert ep.rx.programmed(SubStream.COMPLETION, KeySet.K0)  # other sub-streams unaffected
+    _go(rp, KeySet.K1, KeyDirection.TX)
+    _go(ep, KeySet.K1, KeyDirection.TX)
+    _traffic(rp, ep, 3, KeySet.K1)
+    # K_SET_STOP for the old set is harmless now
+    for end in (rp, ep):
+        for slot in KeySlot.all(KeySet.K0):
+            end.k_set_stop(slot)
+    _traffic(rp, ep, 2, KeySet.K1)
+    # and back again to K0, IFV restarting at 1
+    program_keys(rp, ep, KeySet.K0, key_source=counting_keys())
+    for direction in (KeyDirection.RX, KeyDirection.TX):
+        for end in (rp, ep):
+            _go(end, KeySet.K0, direction)
+    assert rp.tx.invocation(SubStream.POSTED, KeySet.K0) == 1
+    _traffic(rp, ep, 2, KeySet.K0)
+    assert rp.secure and ep.secure and not rp.failures and not ep.failures
+
+
+def test_old_key_set_tlp_after_the_switch_is_rejected() -> None:
+    rp, ep = pair()
+    program_keys(rp, ep, KeySet.K1, key_source=counting_keys())
+    _go(ep, KeySet.K1, KeyDirection.RX)
+    late = rp.protect(write(tag=1))  # K0, held back in the fabric
+    _go(rp, KeySet.K1, KeyDirection.TX)
+    new = rp.protect(write(tag=2))
+    assert late is not None and late.prefix.k == KeySet.K0
+    assert new is not None and new.prefix.k == KeySet.K1
+    assert ep.receive(new) is not None  # K1 has its own invocation counter, starting at 1
+    with pytest.raises(IdeCheckFailed) as info:
+        ep.receive(late)  # the switch to K1 invalidated K0 for this sub-stream
+    assert info.value.failure.reason is IdeFailReason.KEY_SET_INVALID
+    assert info.value.failure.key_set == KeySet.K0
+
+
+def test_k1_not_armed_by_k_set_go_is_rejected() -> None:
+    rp, ep = pair()
+    program_keys(rp, ep, KeySet.K1, key_source=counting_keys())
+    _go(rp, KeySet.K1, KeyDirection.TX)  # wrong order: Tx before the partner's Rx
+    ide = rp.protect(write())
+    assert ide is not None and ide.prefix.k == KeySet.K1
+    with pytest.raises(IdeCheckFailed) as info:
+        ep.receive(ide)
+    assert info.value.failure.reason is IdeFailReason.KEY_SET_INVALID
+    assert "not armed" in str(info.value)
+
+
+def test_k_set_stop_of_the_tx_key_set_makes_the_stream_insecure() -> None:
+    rp, ep = pair()
+    _traffic(rp, ep, 1, KeySet.K0)
+    rp.k_set_stop(KeySlot(KeySet.K0, KeyDirection.TX, SubStream.POSTED))
+    assert ep.receive(send(rp, read())) is not None  # other sub-streams keep working
+    with pytest.raises(IdeKeyUnusable) as info:
+        rp.protect(write())
+    assert info.value.failure.reason is IdeFailReason.KEY_SET_INVALID
+    assert info.value.failure.direction is KeyDirection.TX
+    assert not rp.secure and rp.protect(read()) is None
+
+
+def test_k_set_stop_of_the_rx_key_set_makes_the_stream_insecure() -> None:
+    rp, ep = pair()
+    ep.k_set_stop(KeySlot(KeySet.K0, KeyDirection.RX, SubStream.COMPLETION))
+    assert ep.receive(send(rp, write())) is not None
+    with pytest.raises(IdeCheckFailed) as info:
+        ep.receive(send(rp, completion()))
+    assert info.value.failure.reason is IdeFailReason.KEY_SET_INVALID
+    assert not ep.secure
+
+
+def test_secure_needs_enable_and_k_set_go_in_either_order() -> None:
+    rp, ep = IdeStreamModel(STREAM), IdeStreamModel(STREAM, side=PortSide.ENDPOINT)
+    program_keys(rp, ep, KeySet.K0)
+    assert rp.protect(write()) is None  # not Secure: not transmitted on the stream
+    rp.set_enabled(True)
+    assert not rp.secure
+    _go(rp, KeySet.K0, KeyDirection.TX)  # GO after Enable
+    _go(ep, KeySet.K0, KeyDirection.RX)  # GO before Enable
+    assert rp.secure and not ep.secure
+    ide = rp.protect(write())
+    assert ide is not None and ep.receive(ide) is None  # discarded while Insecure
+    ep.set_enabled(True)
+    assert ep.secure
+
+
+def test_failure_latches_until_enable_is_cleared_and_keys_reprogrammed() -> None:
+    rp, ep = pair()
+    ide = rp.protect(write())
+    assert ide is not None
+    with pytest.raises(IdeCheckFailed):
+        ep.receive(_flip(ide.encode(), 8 * 20))
+    _go(ep, KeySet.K0, KeyDirection.RX)  # a K_SET_GO alone does not re-secure
+    assert not ep.secure
+    for end in (rp, ep):
+        end.set_enabled(False)
+    establish(rp, ep, key_source=counting_keys())
+    assert rp.secure and ep.secure
+    _traffic(rp, ep, 2, KeySet.K0)
+    assert len(ep.failures) == 1
+
+
+def test_reset_erases_keys() -> None:
+    _, ep = pair()
+    ep.reset()
+    assert not ep.secure and not ep.rx.programmed(SubStream.POSTED, KeySet.K0)
+    ep.set_enabled(True)
+    with pytest.raises(LocalProtocolError, match="unprogrammed"):
+        ep.k_set_go(KeySlot(KeySet.K0, KeyDirection.RX, SubStream.POSTED))
+
+
+def test_misrouted_tlp_leaves_the_stream_alone() -> None:
+    rp, ep = pair()
+    other = IdeStreamModel(STREAM + 1, side=PortSide.ENDPOINT)
+    ide = send(rp, write())
+    with pytest.raises(IdeMisrouted):
+        other.receive(ide)
+    assert ep.receive(ide) is not None
+
+
+# --------------------------------------------------------------------------------------------
+# IDE_KM messages drive the model
+# --------------------------------------------------------------------------------------------
+
+
+def test_handle_ide_km_requests() -> None:
+    ep = IdeStreamModel(STREAM, side=PortSide.ENDPOINT)
+    slot = KeySlot(KeySet.K0, KeyDirection.RX, SubStream.POSTED)
+    request = KeyProg(stream_id=STREAM, slot=slot, key=bytes(range(32)), port_index=0)
+    answer = ep.handle(decode(request.encode()))  # type: ignore[arg-type]
+    assert isinstance(answer, KpAck) and answer.outcome is KpAckStatus.SUCCESS
+    assert answer.encode() == bytes((0, 3, 0, 0, STREAM, 0, slot.encode(), 0))
+    assert ep.rx.programmed(SubStream.POSTED, KeySet.K0)
+    wrong = KeyProg(stream_id=STREAM + 1, slot=slot, key=bytes(32))
+    assert ep.handle(wrong) == KpAck(
+        stream_id=STREAM + 1, slot=slot, status=KpAckStatus.UNSUPPORTED_VALUE
+    )
+    reserved = KeyProg(stream_id=STREAM, slot=KeySlot(0, 0, 5), key=bytes(32))
+    assert ep.handle(reserved).status == KpAckStatus.UNSUPPORTED_VALUE  # type: ignore[union-attr]
+    go = KSetGo(stream_id=STREAM, slot=slot)
+    assert ep.handle(go) == KGostopAck(stream_id=STREAM, slot=slot)
+    unprogrammed = KSetGo(stream_id=STREAM, slot=KeySlot(KeySet.K1, KeyDirection.RX, 0))
+    assert ep.handle(unprogrammed) is None  # §6.33.3: no ACK for a bad K_SET_GO
+    assert ep.handle(KSetGo(stream_id=9, slot=slot)) is None
+    assert ep.handle(KSetStop(stream_id=STREAM, slot=slot)) == KGostopAck(
+        stream_id=STREAM, slot=slot
+    )
+    assert not ep.rx.programmed(SubStream.POSTED, KeySet.K0)
+
+
+def test_key_material_not_in_reprs() -> None:
+    rp, _ = pair()
+    text = repr(rp) + repr(rp.tx._slots)
+    assert "\\x01\\x01" not in text and "0101010101" not in text
+
+
+# --------------------------------------------------------------------------------------------
+# Fuzzing
+# --------------------------------------------------------------------------------------------
+
+u16 = st.integers(0, 0xFFFF)
+tags = st.integers(0, 0x3FF)
+
+
+@st.composite
+def tlps(draw: st.DrawFn) -> Tlp:
+    kind = draw(st.sampled_from(["mrd", "mwr", "cpl"]))
+    common = {"tc": draw(st.integers(0, 7)), "attr": draw(st.integers(0, 7)), "tag": draw(tags)}
+    if kind == "cpl":
+        size = draw(st.integers(0, 64)) * 4
+        return Completion(
+            completer_id=draw(u16),
+            requester_id=draw(u16),
+            status=draw(st.sampled_from(list(CplStatus))),
+            byte_count=draw(st.integers(1, 4096)),
+            lower_address=draw(st.integers(0, 127)),
+            bcm=draw(st.booleans()),
+            ep=draw(st.booleans()),
+            payload=draw(st.binary(min_size=size, max_size=size)),
+            **common,
+        )
+    base = draw(st.sampled_from([0, 0xFFFF_F000, 0x1_0000_0000, 2**64 - 4096]))
+    address = base + draw(st.integers(0, 4095))
+    size = draw(st.integers(0, 4096 - address % 4096))
+    fields = {"requester_id": draw(u16), "at": draw(st.integers(0, 3)), **common}
+    if kind == "mrd":
+        return MemRead.for_bytes(address, size, **fields)
+    return MemWrite.for_bytes(address, draw(st.binary(min_size=size, max_size=size)), **fields)
+
+
+@settings(max_examples=150, deadline=None)
+@given(tlps())
+def test_tlp_round_trip(tlp: Tlp) -> None:
+    assert decode_tlp(tlp.encode()) == tlp
+
+
+@settings(max_examples=100, deadline=None)
+@given(tlps(), st.integers(0, 255), st.integers(0, 2), st.booleans(), st.booleans())
+def test_ide_tlp_round_trip(tlp: Tlp, stream_id: int, counter: int, k: bool, t: bool) -> None:
+    prefix = IdePrefix(
+        stream_id=stream_id,
+        sub_stream=tlp.sub_stream,
+        pr_sent_counter=0 if tlp.sub_stream == SubStream.POSTED else counter,
+        k=int(k),
+        t=t,
+    )
+    ide = IdeTlp(prefix=prefix, tlp=tlp, mac=bytes(range(12)))
+    assert IdeTlp.decode(ide.encode()) == ide
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=64))
+def test_tlp_decoders_fuzz_only_typed_errors_escape(data: bytes) -> None:
+    for decoder in (decode_tlp, IdeTlp.decode, IdePrefix.decode):
+        try:
+            decoder(data)
+        except TlpDecodeError:
+            pass
+    try:
+        IdeTlp.decode(b"\x92" + data)
+    except TlpDecodeError:
+        pass
+
+
+@settings(max_examples=150, deadline=None)
+@given(tlps(), st.data())
+def test_receiver_fuzz_only_typed_errors_escape(tlp: Tlp, data: st.DataObject) -> None:
+    rp, ep = pair()
+    ide = rp.protect(tlp)
+    assert ide is not None
+    wire = bytearray(ide.encode())
+    for _ in range(data.draw(st.integers(0, 3))):
+        wire[data.draw(st.integers(0, len(wire) - 1))] ^= data.draw(st.integers(1, 255))
+    cut = data.draw(st.integers(max(0, len(wire) - 8), len(wire)))
+    try:
+        got = ep.receive(bytes(wire[:cut]))
+    except (IdeCheckFailed, IdeMisrouted, TlpDecodeError):
+        return
+    assert got is not None and got.tlp == tlp and bytes(wire[:cut]) == ide.encode()
