@@ -8,7 +8,7 @@ CFG_EXT_NUM_REGS = 32
 DOE_CAP_OFFSET = 0x480
 DOE_CAP_ID = 0x002E
 DOE_CAP_VERSION = 2
-DOE_CAP_NEXT = 0x000
+DOE_CAP_NEXT = 0x498
 DOE_HEADER = 0x00  # Extended Capability Header
 DOE_CAP = 0x04  # DOE Capabilities
 DOE_CTRL = 0x08  # DOE Control
@@ -23,3 +23,15 @@ DOE_STATUS_BUSY = 1 << 0  # DOE Busy: an object is being consumed
 DOE_STATUS_INT_STATUS = 1 << 1  # DOE Interrupt Status
 DOE_STATUS_ERROR = 1 << 2  # DOE Error: cleared only by Abort
 DOE_STATUS_READY = 1 << 31  # Data Object Ready
+
+# IDE extended capability (PCIe 6.x §7.9.26)
+IDE_CAP_OFFSET = 0x498
+IDE_CAP_ID = 0x0030
+IDE_CAP_VERSION = 1
+IDE_CAP_NEXT = 0x000
+IDE_HEADER = 0x00  # Extended Capability Header
+IDE_CAP = 0x04  # IDE Capability
+IDE_CTRL = 0x08  # IDE Control
+IDE_SEL0_CAP = 0x0C  # Selective IDE Stream 0 Capability
+IDE_SEL0_CTRL = 0x10  # Selective IDE Stream 0 Control
+IDE_SEL0_STATUS = 0x14  # Selective IDE Stream 0 Status

@@ -43,7 +43,15 @@ module hil_ep
 
   // Events
   output logic        dsm_abort_o,  // one-cycle pulse: the DOE mailbox was aborted
-  output logic        msi_req_o     // one-cycle pulse: request an MSI (DOE interrupt)
+  output logic        msi_req_o,    // one-cycle pulse: request an MSI (DOE interrupt)
+
+  // Firmware register port (the DSM programs IDE keys and stream state here)
+  input  logic        fw_wr_i,
+  input  logic        fw_rd_i,
+  input  logic [11:0] fw_addr_i,    // DW address (hdl/ide_cap/README.md)
+  input  logic [31:0] fw_wdata_i,
+  output logic [31:0] fw_rdata_o,   // valid with fw_rvalid_o
+  output logic        fw_rvalid_o   // one cycle after fw_rd_i
 );
 
   ////////////
@@ -53,6 +61,9 @@ module hil_ep
   // Capabilities in the window, by first register number and size in DW.
   localparam logic [9:0]  DoeBaseReg = DOE_CAP_OFFSET[11:2];
   localparam int unsigned DoeNumRegs = 6;  // 0x18 bytes (§7.9.24)
+  localparam logic [9:0]  IdeBaseReg = IDE_CAP_OFFSET[11:2];
+  localparam int unsigned IdeNumRegs = 26;  // 0x498..0x4FF: the rest of the window
+  localparam int unsigned IdeStreams = 2;   // Selective IDE streams (all that fit in 26 DW)
 
   // Every capability lies inside the window.
   if (32'(DoeBaseReg) < 32'(CFG_EXT_BASE_REG) ||
@@ -67,6 +78,10 @@ module hil_ep
   logic [2:0]  doe_idx;
   logic [31:0] doe_rdata;
   logic        doe_rvalid;
+  logic        ide_hit;
+  logic [5:0]  ide_idx;
+  logic [31:0] ide_rdata;
+  logic        ide_rvalid;
 
   // True if register number reg_num lies in [base, base + num).
   function automatic logic reg_in(logic [9:0] reg_num, logic [9:0] base, int unsigned num);
@@ -78,6 +93,8 @@ module hil_ep
   // One line per capability; the IDE capability goes after DOE at 0x498.
   assign doe_hit = win_hit && reg_in(cfg_ext_register_number_i, DoeBaseReg, DoeNumRegs);
   assign doe_idx = 3'(cfg_ext_register_number_i - DoeBaseReg);
+  assign ide_hit = win_hit && reg_in(cfg_ext_register_number_i, IdeBaseReg, IdeNumRegs);
+  assign ide_idx = 6'(cfg_ext_register_number_i - IdeBaseReg);
 
   ////////////////////
   // DOE capability //
@@ -109,6 +126,51 @@ module hil_ep
     .irq_o          (msi_req_o)
   );
 
+  ////////////////////
+  // IDE capability //
+  ////////////////////
+
+  // The TLP path (IDE on the link) is not built yet: no check failures, no IDE Fail Messages
+  // arrive, and nothing reads the key slots.  Their outputs stay unconnected (lint.vlt).
+  ide_cap #(
+    .NUM_STREAMS    (IdeStreams),
+    .NUM_ADDR_BLOCKS(1),
+    .NEXT_CAP_OFFSET(IDE_CAP_NEXT)
+  ) u_ide_cap (
+    .clk_i,
+    .rst_ni,
+    .reg_wr_i            (cfg_ext_write_received_i && ide_hit),
+    .reg_rd_i            (cfg_ext_read_received_i && ide_hit),
+    .reg_idx_i           (ide_idx),
+    .reg_wdata_i         (cfg_ext_write_data_i),
+    .reg_be_i            (cfg_ext_write_byte_enable_i),
+    .reg_rdata_o         (ide_rdata),
+    .reg_rvalid_o        (ide_rvalid),
+    .fw_wr_i,
+    .fw_rd_i,
+    .fw_addr_i,
+    .fw_wdata_i,
+    .fw_rdata_o,
+    .fw_rvalid_o,
+    .check_failed_i      ('0),
+    .fail_msg_rx_i       ('0),
+    .fail_msg_tx_o       (),
+    .stream_id_o         (),
+    .stream_enable_o     (),
+    .stream_secure_o     (),
+    .stream_tc_o         (),
+    .stream_default_o    (),
+    .stream_tee_limited_o(),
+    .stream_slot_go_o    (),
+    .tlp_key_rd_i        (1'b0),
+    .tlp_key_stream_i    ('0),
+    .tlp_key_slot_i      ('0),
+    .tlp_key_o           (),
+    .tlp_ifv_o           (),
+    .tlp_key_go_o        (),
+    .tlp_key_rvalid_o    ()
+  );
+
   ///////////////
   // Read data //
   ///////////////
@@ -123,7 +185,8 @@ module hil_ep
   end
 
   assign cfg_ext_read_data_valid_o = win_rd_q;
-  assign cfg_ext_read_data_o       = doe_rvalid ? doe_rdata : '0;
+  assign cfg_ext_read_data_o       = doe_rvalid ? doe_rdata :
+                                     ide_rvalid ? ide_rdata : '0;
 
   ////////////////
   // Assertions //
@@ -132,7 +195,7 @@ module hil_ep
 `ifndef SYNTHESIS
   // A capability answers only reads of the window, exactly one cycle after the strobe.
   CapRvalid_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
-      doe_rvalid |-> win_rd_q);
+      (doe_rvalid || ide_rvalid) |-> win_rd_q);
   ReadValidKnown_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
       !$isunknown({cfg_ext_read_data_valid_o, msi_req_o, dsm_abort_o}));
   ReadDataKnown_A: assert property (@(posedge clk_i) disable iff (!rst_ni)

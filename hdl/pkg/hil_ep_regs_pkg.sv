@@ -11,7 +11,7 @@ package hil_ep_regs_pkg;
   localparam logic [11:0] DOE_CAP_OFFSET = 12'h480;
   localparam logic [15:0] DOE_CAP_ID = 16'h002E;
   localparam logic [3:0] DOE_CAP_VERSION = 4'h2;
-  localparam logic [11:0] DOE_CAP_NEXT = 12'h000;
+  localparam logic [11:0] DOE_CAP_NEXT = 12'h498;
 
   // DOE register DW index from the capability base
   localparam logic [2:0] DOE_REG_HEADER = 3'd0;  // 0x00 Extended Capability Header
@@ -32,6 +32,21 @@ package hil_ep_regs_pkg;
   localparam int unsigned DOE_STATUS_INT_STATUS_BIT = 1;
   localparam int unsigned DOE_STATUS_ERROR_BIT = 2;
   localparam int unsigned DOE_STATUS_READY_BIT = 31;
+
+  // IDE extended capability (PCIe 6.x §7.9.26)
+  localparam logic [11:0] IDE_CAP_OFFSET = 12'h498;
+  localparam logic [15:0] IDE_CAP_ID = 16'h0030;
+  localparam logic [3:0] IDE_CAP_VERSION = 4'h1;
+  localparam logic [11:0] IDE_CAP_NEXT = 12'h000;
+
+  // IDE register DW index from the capability base
+  localparam logic [2:0] IDE_REG_HEADER = 3'd0;  // 0x00 Extended Capability Header
+  localparam logic [2:0] IDE_REG_CAP = 3'd1;  // 0x04 IDE Capability
+  localparam logic [2:0] IDE_REG_CTRL = 3'd2;  // 0x08 IDE Control
+  localparam logic [2:0] IDE_REG_SEL0_CAP = 3'd3;  // 0x0C Selective IDE Stream 0 Capability
+  localparam logic [2:0] IDE_REG_SEL0_CTRL = 3'd4;  // 0x10 Selective IDE Stream 0 Control
+  localparam logic [2:0] IDE_REG_SEL0_STATUS = 3'd5;  // 0x14 Selective IDE Stream 0 Status
+
 
 endpackage
 

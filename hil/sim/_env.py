@@ -85,7 +85,13 @@ ENDPOINT_TOP = "hil_ep"
 #: RTL tops and their sources, in compile order (package first).  ``hil lint`` lints each.
 RTL_TOPS: dict[str, tuple[str, ...]] = {
     "doe_mbx": ("pkg/hil_ep_regs_pkg.sv", "doe_mbx/doe_mbx.sv"),
-    "hil_ep": ("pkg/hil_ep_regs_pkg.sv", "doe_mbx/doe_mbx.sv", "hil_ep/hil_ep.sv"),
+    "hil_ep": (
+        "pkg/hil_ep_regs_pkg.sv",
+        "doe_mbx/doe_mbx.sv",
+        "ide_cap/ide_cap_pkg.sv",
+        "ide_cap/ide_cap.sv",
+        "hil_ep/hil_ep.sv",
+    ),
     "ide_cap": ("ide_cap/ide_cap_pkg.sv", "ide_cap/ide_cap.sv"),
 }
 

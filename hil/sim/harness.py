@@ -12,6 +12,7 @@ from cocotb.triggers import ClockCycles, RisingEdge
 from cocotbext.pcie.core import Device, RootComplex
 
 from .dsm import DsmPort, Firmware
+from .fwregs import SimFirmwareRegs
 from .hardip import UspHardIp
 from .transport import CocotbTimebase, RcConfigSpace
 
@@ -31,6 +32,7 @@ class EndpointHarness:
     dsm: DsmPort
     config: RcConfigSpace
     timebase: CocotbTimebase
+    fw_regs: SimFirmwareRegs
     msi_count: int = 0
 
     @classmethod
@@ -46,6 +48,7 @@ class EndpointHarness:
         _quiet_pcie_logs()
         Clock(dut.clk_i, clock_period_ns, unit="ns").start()
         hardip = UspHardIp(dut)
+        fw_regs = SimFirmwareRegs(dut)
         dsm = DsmPort(dut, firmware, backpressure=dsm_backpressure, latency_ns=dsm_latency_ns)
         dut.rst_ni.value = 0
         await ClockCycles(dut.clk_i, 8)
@@ -63,6 +66,7 @@ class EndpointHarness:
             dsm=dsm,
             config=RcConfigSpace(rc, hardip.pcie_id),
             timebase=CocotbTimebase(),
+            fw_regs=fw_regs,
         )
         cocotb.start_soon(harness._count_msi())
         return harness
