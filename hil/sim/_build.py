@@ -34,7 +34,16 @@ __all__ = [
 BUILD_ROOT = Path(os.environ.get("HIL_BUILD_DIR", REPO_ROOT / "build" / "sim"))
 # -Wno-fatal keeps lint warnings from failing a test build (hil lint is strict), but a
 # parameter check's $fatal must still stop elaboration.
-_BUILD_ARGS = ("-Wno-fatal", "-Werror-USERFATAL", "--assert", "-O2", "--x-assign", "fast", "--x-initial", "fast")
+_BUILD_ARGS = (
+    "-Wno-fatal",
+    "-Werror-USERFATAL",
+    "--assert",
+    "-O2",
+    "--x-assign",
+    "fast",
+    "--x-initial",
+    "fast",
+)
 _TIMESCALE = ("1ns", "1ps")
 _last_build_seconds: float | None = None
 
