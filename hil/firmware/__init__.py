@@ -12,9 +12,11 @@ from functools import cache
 
 from .._version import __version__
 from ..codec.doe import DataObject
-from ..codec.spdm import DmtfMeasurementType
+from ..codec.spdm import DmtfMeasurementType, PciProtocolId, VendorDefinedRequest
 from ..pki import Identity, TestPki
 from ..transport import DoeTransport
+from .ide_km import IdeKmResponder
+from .regs import FirmwareRegisterPort
 from .spdm_responder import Measurement, SpdmResponder
 
 __all__ = [
@@ -59,10 +61,25 @@ class Dsm:
 
     identity: Identity = field(default_factory=lambda: test_pki().identity)
     hdl_build: str = ""
+    #: The hardware's firmware register port; without one there is no IDE_KM.
+    regs: FirmwareRegisterPort | None = None
+    requester_id: int = 0x0100  # bus 1, device 0, function 0 until the host says otherwise
     spdm: SpdmResponder = field(init=False)
+    ide_km: IdeKmResponder | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.spdm = SpdmResponder(self.identity, device_measurements(self.hdl_build))
+        if self.regs is not None:
+            self.ide_km = IdeKmResponder(
+                self.regs, bus=self.requester_id >> 8, dev_func=self.requester_id & 0xFF
+            )
+            self.spdm.vendor_handler = self._vendor
+            self.spdm.on_session_end = self.ide_km.session_ended
+
+    async def _vendor(self, session_id: int, request: VendorDefinedRequest) -> bytes | None:
+        if request.pci_protocol_id == PciProtocolId.IDE_KM and self.ide_km is not None:
+            return await self.ide_km.handle(session_id, request)
+        return None
 
     async def handle(self, obj: DataObject) -> DataObject | None:
         return await self.spdm.handle(obj)

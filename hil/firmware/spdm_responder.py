@@ -169,6 +169,8 @@ class SpdmResponder:
             return None
         if obj.type == DoeType.CMA_SPDM:
             rsp = await self._plain(obj.payload)
+            if rsp is None:
+                return None
             return DataObject(PCI_SIG_VENDOR_ID, DoeType.CMA_SPDM, rsp)
         if obj.type == DoeType.SECURED_CMA_SPDM:
             rsp = await self._secured(obj.payload)
@@ -178,9 +180,16 @@ class SpdmResponder:
         return None
 
     # -- plain (type 01h) -----------------------------------------------------------------------
-    async def _plain(self, data: bytes) -> bytes:
+    async def _plain(self, data: bytes) -> bytes | None:
         try:
             request, raw = self._decode(data)
+            if isinstance(request, S.VendorDefinedRequest) and request.pci_protocol_id in (
+                S.PciProtocolId.IDE_KM,
+                S.PciProtocolId.TDISP,
+            ):
+                # PCIe §6.33.3, §11.2.2: IDE_KM and TDISP outside a secured session are ignored.
+                log.info("PCI-SIG protocol %d outside a session ignored", request.pci_protocol_id)
+                return None
             if request.CODE not in ALLOWED[self.state]:
                 raise _SpdmError(
                     S.ErrorCode.UNEXPECTED_REQUEST,

@@ -37,16 +37,41 @@ def _watchdog(path: Path, seconds: float) -> threading.Timer:
     return timer
 
 
-def _firmware(job: dict):
-    if job.get("firmware") != "dsm":
-        return None
+def _make_dsm(job: dict, harness: EndpointHarness):
     from ..firmware import Dsm
     from ..pki import Identity
 
+    kwargs = {"hdl_build": job.get("hdl_build", ""), "regs": harness.fw_regs}
     if job.get("cert_chain"):
-        identity = Identity.load(job["cert_chain"], job["key"])
-        return Dsm(identity=identity, hdl_build=job.get("hdl_build", "")).handle
-    return Dsm(hdl_build=job.get("hdl_build", "")).handle
+        kwargs["identity"] = Identity.load(job["cert_chain"], job["key"])
+    pcie_id = harness.hardip.pcie_id
+    kwargs["requester_id"] = (pcie_id.bus << 8) | (pcie_id.device << 3) | pcie_id.function
+    return Dsm(**kwargs)
+
+
+class _FirmwareSlot:
+    """The DSM port's firmware, made once the harness (and its register port) exists, and
+    replaced when the board is power-cycled."""
+
+    def __init__(self) -> None:
+        self.dsm = None
+
+    async def __call__(self, obj):
+        return await self.dsm.handle(obj) if self.dsm is not None else None
+
+
+async def _start(dut, job: dict) -> EndpointHarness:
+    slot = _FirmwareSlot() if job.get("firmware") == "dsm" else None
+    harness = await EndpointHarness.start(
+        dut,
+        clock_period_ns=float(job.get("clock_period_ns", 4.0)),
+        firmware=slot,
+        dsm_latency_ns=float(job.get("dsm_latency_ns", 0.0)),
+    )
+    if slot is not None:
+        slot.dsm = _make_dsm(job, harness)
+    harness.firmware_slot = slot
+    return harness
 
 
 @cocotb.test()
@@ -59,18 +84,10 @@ async def serve_config(dut) -> None:
 
     async def power_cycle() -> None:
         await harness.reset()
-        harness.dsm.firmware = _firmware(job)  # the firmware restarts with the board
+        if harness.firmware_slot is not None:  # the firmware restarts with the board
+            harness.firmware_slot.dsm = _make_dsm(job, harness)
 
     await serve(harness.config, Path(job["config_socket"]), power_cycle)
-
-
-async def _start(dut, job: dict) -> EndpointHarness:
-    return await EndpointHarness.start(
-        dut,
-        clock_period_ns=float(job.get("clock_period_ns", 4.0)),
-        firmware=_firmware(job),
-        dsm_latency_ns=float(job.get("dsm_latency_ns", 0.0)),
-    )
 
 
 @cocotb.test()

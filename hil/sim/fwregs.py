@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cocotb.handle import HierarchyObject
-from cocotb.triggers import Lock, ReadOnly, RisingEdge
+from cocotb.triggers import Lock, RisingEdge
 
 from ..errors import RigError
 from ..firmware.regs import FirmwareRegisterPort
@@ -36,9 +36,11 @@ class SimFirmwareRegs(FirmwareRegisterPort):
             self.dut.fw_rd_i.value = 1
             await RisingEdge(self.dut.clk_i)
             self.dut.fw_rd_i.value = 0
+            # Values read right after an edge are those the edge sampled: the registered
+            # answer to the strobe shows at the next edge.  (No ReadOnly: the caller may go
+            # on to drive signals in this time step.)
             for _ in range(4):
-                await ReadOnly()
+                await RisingEdge(self.dut.clk_i)
                 if int(self.dut.fw_rvalid_o.value):
                     return int(self.dut.fw_rdata_o.value)
-                await RisingEdge(self.dut.clk_i)
             raise RigError(f"firmware register read of {addr:#x}: no fw_rvalid_o")

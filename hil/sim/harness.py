@@ -34,6 +34,7 @@ class EndpointHarness:
     timebase: CocotbTimebase
     fw_regs: SimFirmwareRegs
     msi_count: int = 0
+    firmware_slot: object = None  # what serves the DSM port, when the rig has firmware
 
     @classmethod
     async def start(

@@ -1,0 +1,150 @@
+"""IDE_KM from the host: what a platform TSM does to key a Selective IDE stream (§6.33.3).
+
+QUERY (with the downgrade check against configuration space), KEY_PROG of every slot with
+fresh random keys, K_SET_GO (receivers first, then transmitters), Enable in config space, the
+check that the stream reads Secure, key refresh to the other key set, K_SET_STOP.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from .. import _regs as R
+from ..codec import ide_km as K
+from ..codec import spdm as S
+from ..errors import PeerProtocolError
+from ..transport import ConfigSpace
+from .spdm import SpdmRequester, SpdmSession
+
+__all__ = ["IdeKmRequester", "StreamRegs"]
+
+SEL_BLOCK_DW = 5 + 3  # one Selective IDE block with one address association block
+
+
+@dataclass(frozen=True)
+class StreamRegs:
+    """Where Selective IDE stream ``index``'s registers are in configuration space."""
+
+    cap_offset: int
+    index: int
+
+    @property
+    def base(self) -> int:
+        return self.cap_offset + 0x0C + 4 * SEL_BLOCK_DW * self.index
+
+    @property
+    def control(self) -> int:
+        return self.base + 0x04
+
+    @property
+    def status(self) -> int:
+        return self.base + 0x08
+
+    @property
+    def rid2(self) -> int:
+        return self.base + 0x10
+
+
+@dataclass
+class IdeKmRequester:
+    spdm: SpdmRequester
+    session: SpdmSession
+    config: ConfigSpace | None = None
+    port_index: int = 0
+    keys: dict[tuple[int, int], bytes] = field(default_factory=dict, repr=False)
+
+    async def request(self, msg: K.IdeKmMessage) -> K.IdeKmMessage | None:
+        """Send one IDE_KM request in the session; its response (None: no answer)."""
+        payload = await self._send(msg.encode())
+        if payload is None:
+            return None
+        return K.decode(payload)
+
+    async def _send(self, message: bytes) -> bytes | None:
+        req = S.VendorDefinedRequest(
+            standard_id=S.PCI_SIG_STANDARD_ID,
+            vendor_id=S.PCI_SIG_VENDOR_ID.to_bytes(2, "little"),
+            payload=message,
+        )
+        try:
+            data = await self.spdm.secured_exchange(self.session, req.encode())
+        except PeerProtocolError:
+            return None
+        if data is None:
+            return None
+        rsp, _ = self.spdm._decode(data, req)
+        if not isinstance(rsp, S.VendorDefinedResponse):
+            raise PeerProtocolError(f"IDE_KM answered by {type(rsp).__name__}")
+        return rsp.payload
+
+    async def query(self) -> K.QueryResp:
+        rsp = await self.request(K.Query(port_index=self.port_index))
+        if not isinstance(rsp, K.QueryResp):
+            raise PeerProtocolError(f"QUERY answered by {rsp!r}")
+        if self.config is not None:
+            await self._downgrade_check(rsp)
+        return rsp
+
+    async def _downgrade_check(self, rsp: K.QueryResp) -> None:
+        """§6.33.3: what QUERY_RESP reports must be what configuration space says."""
+        assert self.config is not None
+        cap = await self.config.read32(R.IDE_CAP_OFFSET + 4)
+        if rsp.capability.value != cap:
+            raise PeerProtocolError(
+                f"QUERY_RESP IDE Capability {rsp.capability.value:#010x}, config space {cap:#010x}"
+            )
+        for i, block in enumerate(rsp.selective_blocks):
+            regs = StreamRegs(R.IDE_CAP_OFFSET, i)
+            ctl = await self.config.read32(regs.control)
+            if block.control != ctl:
+                raise PeerProtocolError(
+                    f"QUERY_RESP stream {i} Control {block.control:#010x}, config {ctl:#010x}"
+                )
+
+    async def key_prog(self, stream_id: int, slot: K.KeySlot, key: bytes, ifv: int = 1) -> K.KpAck:
+        rsp = await self.request(
+            K.KeyProg(stream_id=stream_id, slot=slot, key=key, ifv=ifv, port_index=self.port_index)
+        )
+        if not isinstance(rsp, K.KpAck):
+            raise PeerProtocolError(f"KEY_PROG answered by {rsp!r}")
+        return rsp
+
+    async def program_all(self, stream_id: int, key_set: int = 0) -> list[K.KpAck]:
+        """Every slot of one key set (Rx and Tx x PR/NPR/CPL) with fresh, distinct keys."""
+        acks = []
+        for slot in K.KeySlot.all(key_set):
+            key = os.urandom(32)
+            self.keys[(stream_id, slot.encode())] = key
+            acks.append(await self.key_prog(stream_id, slot, key))
+        return acks
+
+    async def go_stop(self, stream_id: int, slot: K.KeySlot, *, go: bool) -> bool:
+        cls = K.KSetGo if go else K.KSetStop
+        rsp = await self.request(cls(stream_id=stream_id, slot=slot, port_index=self.port_index))
+        return isinstance(rsp, K.KGostopAck)
+
+    async def go_all(self, stream_id: int, key_set: int = 0) -> None:
+        slots = K.KeySlot.all(key_set)
+        ordered = [s for s in slots if s.direction == K.KeyDirection.RX] + [
+            s for s in slots if s.direction == K.KeyDirection.TX
+        ]
+        for slot in ordered:
+            if not await self.go_stop(stream_id, slot, go=True):
+                raise PeerProtocolError(f"no K_GOSTOP_ACK for K_SET_GO {slot}")
+
+    async def setup_stream(self, index: int, stream_id: int, partner_rid: int = 0) -> StreamRegs:
+        """What Linux's pci_ide_stream_setup does on the endpoint: RID association, the Stream
+        ID with Enable=0 (the device may need it before KEY_PROG)."""
+        assert self.config is not None
+        regs = StreamRegs(R.IDE_CAP_OFFSET, index)
+        await self.config.write32(regs.rid2, 1 | (partner_rid << 8))  # V=1, RID Base
+        await self.config.write32(regs.base + 0x0C, (partner_rid & 0xFFFF) << 8)  # RID Limit
+        await self.config.write32(regs.control, stream_id << 24)
+        return regs
+
+    async def enable(self, regs: StreamRegs, stream_id: int) -> int:
+        """Set Enable; return the stream's State (0010b Secure)."""
+        assert self.config is not None
+        await self.config.write32(regs.control, (stream_id << 24) | 1)
+        return (await self.config.read32(regs.status)) & 0xF
