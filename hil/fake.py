@@ -35,8 +35,10 @@ class FakeDoe:
             (PCI_SIG_VENDOR_ID, DoeType.SECURED_CMA_SPDM),
         ),
         responder: Responder | None = None,
+        next_offset: int = 0,  # the fake has no IDE capability after DOE
     ) -> None:
         self.offset = offset
+        self.next_offset = next_offset
         self.depth_dw = depth_dw
         self.features = features
         self.responder = responder
@@ -104,7 +106,7 @@ class FakeDoe:
     # -- registers ------------------------------------------------------------------------------
     def read(self, reg: int) -> int:
         if reg == R.DOE_HEADER:
-            return R.DOE_CAP_ID | (R.DOE_CAP_VERSION << 16) | (R.DOE_CAP_NEXT << 20)
+            return R.DOE_CAP_ID | (R.DOE_CAP_VERSION << 16) | (self.next_offset << 20)
         if reg == R.DOE_CAP:
             return R.DOE_CAP_INT_SUPPORT
         if reg == R.DOE_CTRL:

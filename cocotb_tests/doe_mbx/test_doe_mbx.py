@@ -1211,6 +1211,7 @@ PARAMETER_SETS = [
 @pytest.mark.parametrize("parameters", PARAMETER_SETS)
 def test_doe_mbx(parameters: dict[str, int]) -> None:
     """Build doe_mbx for one parameter set (cached) and run the cocotb tests above."""
+    from hil import _regs as R
     from hil.sim import build_hdl, rtl_sources, run_cocotb_tests
 
     build_dir = build_hdl("doe_mbx", rtl_sources("doe_mbx"), parameters)
@@ -1222,6 +1223,7 @@ def test_doe_mbx(parameters: dict[str, int]) -> None:
         extra_env={
             "DOE_WR_DEPTH_DW": str(parameters.get("WR_DEPTH_DW", 1024)),
             "DOE_RD_DEPTH_DW": str(parameters.get("RD_DEPTH_DW", 1024)),
-            "DOE_NEXT_CAP_OFFSET": str(parameters.get("NEXT_CAP_OFFSET", 0)),
+            # The RTL's default next pointer is the register map's (DOE, then IDE).
+            "DOE_NEXT_CAP_OFFSET": str(parameters.get("NEXT_CAP_OFFSET", R.DOE_CAP_NEXT)),
         },
     )
