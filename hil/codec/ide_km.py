@@ -39,9 +39,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any, ClassVar, Self, TypeAlias, TypeVar
+from typing import Any, ClassVar, Self, TypeAlias
 
 from ..errors import LocalProtocolError, PeerProtocolError
+from ._fields import build as _build_with
+from ._fields import known as _known
+from ._fields import uint as _uint
 from .ide_tlp import SubStream
 from .spdm import (
     PCI_SIG_STANDARD_ID,
@@ -184,28 +187,6 @@ def ifv_from_wire(wire: bytes) -> int:
 # --------------------------------------------------------------------------------------------
 # Checks
 # --------------------------------------------------------------------------------------------
-
-
-def _uint(name: str, value: int, bits: int) -> None:
-    if not isinstance(value, int) or not 0 <= value < (1 << bits):
-        raise LocalProtocolError(f"{name} = {value!r} is not a {bits}-bit unsigned value")
-
-
-def _known(enum: type[IntEnum], value: int) -> int:
-    try:
-        return enum(value)
-    except ValueError:
-        return value
-
-
-_T = TypeVar("_T")
-
-
-def _build(cls: type[_T], **fields: Any) -> _T:
-    try:
-        return cls(**fields)
-    except LocalProtocolError as exc:
-        raise IdeKmDecodeError(f"{cls.__name__}: {exc}") from None
 
 
 def _u32(data: bytes, pos: int) -> int:
@@ -919,3 +900,8 @@ def from_vendor_defined(
             f"{'REQUEST' if isinstance(message, VendorDefinedRequest) else 'RESPONSE'}"
         )
     return decoded
+
+
+def _build(cls: Any, **fields: Any) -> Any:
+    """Construct a decoded object; a value the constructor refuses is the peer's fault."""
+    return _build_with(cls, IdeKmDecodeError, cls.__name__, **fields)

@@ -67,9 +67,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from enum import IntEnum, IntFlag
-from typing import Any, Self, TypeAlias, TypeVar
+from typing import Any, Self, TypeAlias
 
 from ..errors import LocalProtocolError, PeerProtocolError
+from ._fields import build as _build_with
+from ._fields import known as _known
+from ._fields import uint as _uint
 
 __all__ = [
     "IDE_PREFIX_BYTE0",
@@ -143,34 +146,11 @@ class Attr(IntFlag):
 # --------------------------------------------------------------------------------------------
 
 
-def _uint(name: str, value: int, bits: int) -> None:
-    if not isinstance(value, int) or not 0 <= value < (1 << bits):
-        raise LocalProtocolError(f"{name} = {value!r} is not a {bits}-bit unsigned value")
-
-
 def _blob(name: str, value: bytes, *, sizes: tuple[int, ...]) -> None:
     if not isinstance(value, bytes | bytearray):
         raise LocalProtocolError(f"{name} must be bytes, not {type(value).__name__}")
     if len(value) not in sizes:
         raise LocalProtocolError(f"{name} is {len(value)} bytes, must be one of {sizes}")
-
-
-def _known(enum: type[IntEnum], value: int) -> int:
-    try:
-        return enum(value)
-    except ValueError:
-        return value
-
-
-_T = TypeVar("_T")
-
-
-def _build(cls: type[_T], **fields: Any) -> _T:
-    """Construct a decoded object; a value the constructor refuses is the peer's fault."""
-    try:
-        return cls(**fields)
-    except LocalProtocolError as exc:
-        raise TlpDecodeError(f"{cls.__name__}: {exc}") from None
 
 
 def _check_payload(payload: bytes, *, allow_empty: bool) -> None:
@@ -779,3 +759,8 @@ class IdeTlp:
             local_prefixes=tuple(local),
             e2e_prefixes=tuple(e2e),
         )
+
+
+def _build(cls: Any, **fields: Any) -> Any:
+    """Construct a decoded object; a value the constructor refuses is the peer's fault."""
+    return _build_with(cls, TlpDecodeError, cls.__name__, **fields)
