@@ -314,6 +314,7 @@ class LabBackend(Backend):
         resources: dict[str, Any] = {"tsm": KernelTsm(self.bdf, root), "bdf": self.bdf}
         if self.virtual is not None:
             resources["power_cycle"] = self.virtual.power_cycle
+            resources["virtual_rig"] = self.virtual  # for fault injection
         ctx = VectorContext(
             rig_name=self.rig.name,
             rig_kind=self.rig.kind,

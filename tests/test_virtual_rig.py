@@ -34,3 +34,28 @@ def test_lab_path_vectors_pass_on_the_virtual_rig(tmp_path: Path, repo: Path) ->
         "spdm.challenge.signature",
     } <= set(records)
     assert {r["outcome"] for r in records.values()} == {"pass"}
+
+
+def test_the_simulation_killed_mid_run(tmp_path: Path, repo: Path, tests_on_path: Path) -> None:
+    """The affected vectors are errors that name the cause; nothing recorded before is lost."""
+    proc = hil(
+        "run",
+        "--rig",
+        "virtual-fpga",
+        "--vectors",
+        "fault_vectors",
+        "--results",
+        str(tmp_path),
+        cwd=repo,
+    )
+    assert proc.returncode == 1, proc.stdout[-2000:]
+    run_dir = only_run(tmp_path, "virtual-fpga")
+    records = read_records(run_dir)
+    assert records["fault.a_before"]["outcome"] == "pass"
+    for vid in ("fault.b_kill_simulation", "fault.c_after"):
+        assert records[vid]["outcome"] == "error", records[vid]
+        assert "gone" in records[vid]["message"], records[vid]["message"]
+    import json
+
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["finished"] and run["totals"]["error"] == 2

@@ -53,7 +53,11 @@ class SysfsConfigSpace(ConfigSpace):
             raise SysfsError(f"{self.path}: {exc.strerror}") from None
         self.size = os.fstat(self._fd).st_size or 4096
         # A reader without CAP_SYS_ADMIN gets only the first 64 bytes, whatever the file size.
-        probe = os.pread(self._fd, 4, 0x100) if self.size > 0x100 else b""
+        try:
+            probe = os.pread(self._fd, 4, 0x100) if self.size > 0x100 else b""
+        except OSError as exc:
+            self.close()
+            raise self._error("read", 0x100, exc) from None
         if self.size > 0x100 and len(probe) < 4:
             self.close()
             raise SysfsError(

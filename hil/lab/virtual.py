@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -60,6 +61,7 @@ class VirtualFpga:
             [sys.executable, "-c", code, str(self.socket)],
             stdout=open(self.dir / "sim.log", "w"),
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # the simulator binary is its child: one group to signal
         )
         self._wait(lambda: self.socket.exists(), timeout_s, "the simulation to listen")
         self.fs = subprocess.Popen(
@@ -101,6 +103,12 @@ class VirtualFpga:
         client.reset()
         client.sock.close()
 
+    def kill_simulation(self) -> None:
+        """Fault injection: the simulation dies under the running vectors."""
+        if self.sim is not None:
+            os.killpg(self.sim.pid, signal.SIGKILL)
+            self.sim.wait(timeout=30)
+
     def stop(self) -> None:
         if self.fs is not None:
             subprocess.run(["umount", "-l", str(self.root)], capture_output=True, check=False)
@@ -118,6 +126,10 @@ class VirtualFpga:
             try:
                 self.sim.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                self.sim.kill()
+                pass
+            try:
+                os.killpg(self.sim.pid, signal.SIGKILL)  # whatever is left of the group
+            except ProcessLookupError:
+                pass
             self.sim = None
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -59,13 +59,17 @@ class ConfigClient:
 
     def _call(self, op: int, offset: int = 0, value: int = 0, size: int = 4) -> int:
         with self._lock:
-            self.sock.sendall(REQUEST.pack(op, size, offset, value & 0xFFFFFFFF))
-            data = b""
-            while len(data) < RESPONSE.size:
-                chunk = self.sock.recv(RESPONSE.size - len(data))
-                if not chunk:
-                    raise OSError(errno.EIO, "the simulation went away")
-                data += chunk
+            try:
+                self.sock.sendall(REQUEST.pack(op, size, offset, value & 0xFFFFFFFF))
+                data = b""
+                while len(data) < RESPONSE.size:
+                    chunk = self.sock.recv(RESPONSE.size - len(data))
+                    if not chunk:
+                        raise OSError(errno.EIO, "the simulation went away")
+                    data += chunk
+            except OSError as exc:
+                # Whatever broke the socket, the host sees what a vanished device gives: EIO.
+                raise OSError(errno.EIO, f"the simulation went away ({exc})") from None
         status, out = RESPONSE.unpack(data)
         if status:
             raise OSError(errno.EINVAL, f"config op {op} at {offset:#x} refused")
