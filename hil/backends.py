@@ -280,6 +280,7 @@ class LabBackend(Backend):
         self.bdf = Bdf.parse(rig.lab.get("bdf", "0000:01:00.0"))
         self.virtual = None
         self.lock = None
+        self._psu = None
 
     def prepare(self) -> None:
         if self.rig.kind == "lab":
@@ -313,8 +314,11 @@ class LabBackend(Backend):
         config = SysfsConfigSpace(self.bdf, root)
         resources: dict[str, Any] = {"tsm": KernelTsm(self.bdf, root), "bdf": self.bdf}
         if self.virtual is not None:
-            resources["power_cycle"] = self.virtual.power_cycle
             resources["virtual_rig"] = self.virtual  # for fault injection
+        power = self.power()
+        if power is not None:
+            resources["power"] = power
+        events = self._power_events()
         ctx = VectorContext(
             rig_name=self.rig.name,
             rig_kind=self.rig.kind,
@@ -325,9 +329,43 @@ class LabBackend(Backend):
             resources=resources,
         )
         try:
-            return asyncio.run(execute(vec, ctx))
+            result = asyncio.run(execute(vec, ctx))
         finally:
             config.close()
+        if (
+            self._power_events() != events
+            and "power" not in vec.needs
+            and result.outcome
+            in (
+                Outcome.FAIL,
+                Outcome.ERROR,
+            )
+        ):
+            # Not the device's fault: the board lost power under the vector.
+            result.outcome = Outcome.ERROR
+            result.message = f"the board was power-cycled during the vector: {result.message}"
+        return result
+
+    def _power_events(self) -> int:
+        return self.virtual.power_events if self.virtual is not None else 0
+
+    def power(self):  # type: ignore[no-untyped-def]
+        """The rig's bench supply (``[lab] visa_resource``), or None."""
+        resource = self.rig.lab.get("visa_resource")
+        if not resource:
+            return None
+        if self._psu is None:
+            from .lab.power import SIM_PSU, open_power_supply
+
+            library = self.rig.lab.get("visa_library", "@py")
+            if library == "@sim-psu":
+                library = f"{SIM_PSU}@sim"
+            self._psu = open_power_supply(resource, library)
+            if self.virtual is not None:
+                from .lab.virtual import VirtualPower
+
+                self._psu = VirtualPower(self._psu, self.virtual)
+        return self._psu
 
     def info(self) -> dict[str, Any]:
         return {

@@ -22,3 +22,18 @@ async def b_kill_simulation(ctx: VectorContext) -> None:
 @vector("fault.c_after", title="runs after the fault", spec="-", needs={"config"})
 async def c_after(ctx: VectorContext) -> None:
     await ctx.config.read32(0)
+
+
+@vector(
+    "fault.d_power_cycle_mid_exchange",
+    title="the board loses power mid-exchange",
+    spec="-",
+    needs={"doe"},
+)
+async def d_power_cycle(ctx: VectorContext) -> None:
+    from hil.codec.doe import DataObject
+
+    mbx = await ctx.doe()
+    await mbx.send(DataObject(1, 1, bytes([0x10, 0x84, 0, 0])))
+    ctx.resource("virtual_rig").power_cycle()  # behind the vector's back
+    await mbx.receive()  # the request died with the power

@@ -44,6 +44,8 @@ def test_the_simulation_killed_mid_run(tmp_path: Path, repo: Path, tests_on_path
         "virtual-fpga",
         "--vectors",
         "fault_vectors",
+        "-k",
+        "a_before or b_kill or c_after",
         "--results",
         str(tmp_path),
         cwd=repo,
@@ -59,3 +61,34 @@ def test_the_simulation_killed_mid_run(tmp_path: Path, repo: Path, tests_on_path
 
     run = json.loads((run_dir / "run.json").read_text())
     assert run["finished"] and run["totals"]["error"] == 2
+
+
+def test_a_power_cycle_mid_vector_is_an_error_naming_it(
+    tmp_path: Path, repo: Path, tests_on_path: Path
+) -> None:
+    proc = hil(
+        "run",
+        "--rig",
+        "virtual-fpga",
+        "--vectors",
+        "fault_vectors",
+        "-k",
+        "a_before or d_power",
+        "--results",
+        str(tmp_path),
+        cwd=repo,
+    )
+    assert proc.returncode == 1, proc.stdout[-2000:]
+    records = read_records(only_run(tmp_path, "virtual-fpga"))
+    assert records["fault.a_before"]["outcome"] == "pass"
+    rec = records["fault.d_power_cycle_mid_exchange"]
+    assert rec["outcome"] == "error" and "power-cycled" in rec["message"], rec
+
+
+def test_power_vector_on_the_virtual_rig(tmp_path: Path, repo: Path) -> None:
+    proc = hil("run", "--rig", "virtual-fpga", "-k", "power", "--results", str(tmp_path), cwd=repo)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert (
+        read_records(only_run(tmp_path, "virtual-fpga"))["power.cycle.recovers"]["outcome"]
+        == "pass"
+    )

@@ -21,7 +21,7 @@ from ..errors import RigError
 from ..rigs import Rig
 from .bdf import Bdf
 
-__all__ = ["VirtualFpga", "fuse_available"]
+__all__ = ["VirtualFpga", "VirtualPower", "fuse_available"]
 
 
 def fuse_available() -> str | None:
@@ -47,6 +47,7 @@ class VirtualFpga:
         self.root.mkdir()
         self.sim: subprocess.Popen | None = None
         self.fs: subprocess.Popen | None = None
+        self.power_events = 0
 
     def start(self, timeout_s: float = 300.0) -> None:
         why = fuse_available()
@@ -99,6 +100,7 @@ class VirtualFpga:
         """What the rig's power supply does to the board: reset the simulated endpoint."""
         from .virtual_fs import ConfigClient
 
+        self.power_events += 1
         client = ConfigClient(self.socket)
         client.reset()
         client.sock.close()
@@ -133,3 +135,22 @@ class VirtualFpga:
                 pass
             self.sim = None
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class VirtualPower:
+    """The virtual rig's bench supply: a pyvisa-sim instrument whose power cycle resets the
+    simulated board (output off: the board loses power; on: it boots again)."""
+
+    def __init__(self, psu, board: VirtualFpga) -> None:
+        self.psu = psu
+        self.board = board
+
+    def identify(self) -> str:
+        return self.psu.identify()
+
+    async def power_cycle(self, *, off_s: float = 0.05, settle_s: float = 0.05) -> None:
+        self.psu.set_output(False)
+        self.board.power_cycle()
+        await self.psu.sleep(off_s)
+        self.psu.set_output(True)
+        await self.psu.sleep(settle_s)

@@ -11,6 +11,7 @@ ops: 1 read32, 2 write32, 3 write ``size`` (1 or 2) bytes of ``value`` at ``offs
 
 from __future__ import annotations
 
+import select
 import socket
 import struct
 from collections.abc import Awaitable, Callable
@@ -50,36 +51,44 @@ async def serve_config(
     reset: Callable[[], Awaitable[None]],
     ready: Callable[[], None] | None = None,
 ) -> None:
-    """Serve accesses until OP_END (blocking sockets: the simulator waits while idle)."""
+    """Serve accesses from any number of clients until OP_END (blocking: the simulator
+    waits while nobody asks anything)."""
     path.unlink(missing_ok=True)
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
         server.bind(str(path))
         server.listen(4)
         if ready is not None:
             ready()
+        clients: list[socket.socket] = []  # the FUSE tree, and the rig's power control
         while True:
-            conn, _ = server.accept()
-            with conn:
-                while True:
-                    raw = _recv_exact(conn, REQUEST.size)
-                    if not raw:
-                        break
-                    op, size, offset, value = REQUEST.unpack(raw)
-                    status, out = 0, 0
-                    try:
-                        if op == OP_READ:
-                            out = await config.read32(offset)
-                        elif op == OP_WRITE:
-                            await config.write32(offset, value)
-                        elif op == OP_WRITE_BYTES:
-                            await config.write_bytes(offset, value.to_bytes(4, "little")[:size])
-                        elif op == OP_RESET:
-                            await reset()
-                        elif op == OP_END:
-                            conn.sendall(RESPONSE.pack(0, 0))
-                            return
-                        else:
-                            status = 1
-                    except (ValueError, NotImplementedError):
+            readable, _, _ = select.select([server, *clients], [], [])
+            for sock in readable:
+                if sock is server:
+                    clients.append(server.accept()[0])
+                    continue
+                raw = _recv_exact(sock, REQUEST.size)
+                if not raw:
+                    clients.remove(sock)
+                    sock.close()
+                    continue
+                op, size, offset, value = REQUEST.unpack(raw)
+                status, out = 0, 0
+                try:
+                    if op == OP_READ:
+                        out = await config.read32(offset)
+                    elif op == OP_WRITE:
+                        await config.write32(offset, value)
+                    elif op == OP_WRITE_BYTES:
+                        await config.write_bytes(offset, value.to_bytes(4, "little")[:size])
+                    elif op == OP_RESET:
+                        await reset()
+                    elif op == OP_END:
+                        sock.sendall(RESPONSE.pack(0, 0))
+                        for c in clients:
+                            c.close()
+                        return
+                    else:
                         status = 1
-                    conn.sendall(RESPONSE.pack(status, out))
+                except (ValueError, NotImplementedError):
+                    status = 1
+                sock.sendall(RESPONSE.pack(status, out))
