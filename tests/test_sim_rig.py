@@ -18,11 +18,17 @@ def test_hil_run_default_rig_passes_everything(tmp_path: Path, repo: Path) -> No
     run_dir = only_run(tmp_path, "sim-verilator")
     records = read_records(run_dir)
     assert len(records) >= 12
-    # Everything the rig can run passes; what needs a kernel TSM is n/a here.
+    # Everything the rig can run passes; what needs more than it provides is n/a.
+    from hil.rigs import find_rig
+    from hil.vectors import default_suite
+
+    provides = find_rig("sim-verilator").provides
+    expected_na = {v for v, vec in default_suite().items() if not vec.needs <= provides}
+    assert {v for v, r in records.items() if r["outcome"] == "n/a"} == expected_na
     bad = {
         v: r["message"]
         for v, r in records.items()
-        if r["outcome"] != "pass" and not (r["outcome"] == "n/a" and v.startswith("tsm."))
+        if r["outcome"] != "pass" and v not in expected_na
     }
     assert not bad, bad
     # Every vector reached the HDL through the TLP path.
