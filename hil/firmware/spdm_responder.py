@@ -259,10 +259,12 @@ class SpdmResponder:
 
     # -- VCA ------------------------------------------------------------------------------------
     def _reset(self) -> None:
+        """GET_VERSION starts the connection again; the sessions it held end with it."""
         self.state = ConnectionState.NOT_STARTED
         self._vca = self._m1 = self._l1 = b""
         self._neg = None
-        self.sessions.clear()
+        for session_id in list(self.sessions):
+            self._end_session(session_id)
 
     def _version(self, request: S.GetVersion, raw: bytes) -> bytes:
         if request.version != S.SpdmVersion.V10:
