@@ -32,6 +32,7 @@ Nothing else escapes a decoder.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import IntEnum, IntFlag
 from typing import Any, ClassVar, Self, TypeVar
@@ -114,6 +115,7 @@ __all__ = [
     "VendorDefinedResponse",
     "VersionNumberEntry",
     "VersionResponse",
+    "decode_doe_padded",
     "decode_request",
     "decode_response",
     "dhe_size",
@@ -3107,3 +3109,29 @@ def decode_response(data: bytes, ctx: NegotiatedSizes | None = None) -> Response
         ErrorCode.INVALID_RESPONSE_CODE,
         hdr.code,
     )
+
+
+_R = TypeVar("_R")
+
+
+def decode_doe_padded(
+    decode: Callable[[bytes, NegotiatedSizes], _R], data: bytes, ctx: NegotiatedSizes
+) -> tuple[_R, bytes]:
+    """Decode a message that came in a DOE object, zero-padded to a whole DW (PCIe §6.30.1).
+
+    The bytes are tried as they are, then without one to three trailing zero bytes.  Returns
+    the message and its exact bytes (what transcripts take); raises the first decode error.
+    """
+    first: SpdmDecodeError | None = None
+    for trim in range(4):
+        if trim and (len(data) < trim or data[-trim] != 0):
+            break
+        raw = data[: len(data) - trim]
+        try:
+            return decode(raw, ctx), raw
+        except SpdmDecodeError as exc:
+            first = first or exc
+            if exc.error_code != ErrorCode.INVALID_REQUEST:
+                break  # not a length problem: padding is not the cause
+    assert first is not None
+    raise first

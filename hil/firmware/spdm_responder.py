@@ -197,30 +197,22 @@ class SpdmResponder:
                 )
             return self._dispatch(request, raw)
         except _SpdmError as exc:
-            return self._error(exc, data)
+            return self._error(exc)
 
     def _decode(self, data: bytes) -> tuple[S.Request, bytes]:
         """Decode a request, trimming the DOE DW padding (up to 3 zero bytes) it may carry."""
         sizes = self._neg.sizes if self._neg else S.NegotiatedSizes()
-        last: S.SpdmDecodeError | None = None
-        for trim in range(4):
-            if trim and (len(data) < trim or data[-trim] != 0):
-                break
-            raw = data[: len(data) - trim]
-            try:
-                return S.decode_request(raw, sizes), raw
-            except S.SpdmDecodeError as exc:
-                last = last or exc
-                if exc.error_code != S.ErrorCode.INVALID_REQUEST:
-                    break
-        assert last is not None
+        try:
+            return S.decode_doe_padded(S.decode_request, data, sizes)
+        except S.SpdmDecodeError as exc:
+            last = exc
         if last.error_code == S.ErrorCode.VERSION_MISMATCH or (
-            len(data) >= 1 and data[0] != VERSION and len(data) >= 2 and data[1] != 0x84
+            len(data) >= 2 and data[0] != VERSION and data[1] != S.RequestCode.GET_VERSION
         ):
-            raise _SpdmError(S.ErrorCode.VERSION_MISMATCH, why=str(last))
-        raise _SpdmError(last.error_code, last.error_data, str(last))
+            raise _SpdmError(S.ErrorCode.VERSION_MISMATCH, why=str(last)) from None
+        raise _SpdmError(last.error_code, last.error_data, str(last)) from None
 
-    def _error(self, exc: _SpdmError, request: bytes) -> bytes:
+    def _error(self, exc: _SpdmError) -> bytes:
         self.errors_sent += 1
         log.info("SPDM ERROR %s: %s", S.ErrorCode(exc.code).name, exc)
         version = VERSION if self.state is not ConnectionState.NOT_STARTED else S.SpdmVersion.V10
@@ -557,7 +549,7 @@ class SpdmResponder:
                     return await self._vendor(session, request)
             raise _SpdmError(S.ErrorCode.UNEXPECTED_REQUEST)  # pragma: no cover
         except _SpdmError as exc:
-            return self._error(exc, data)
+            return self._error(exc)
 
     def _finish(self, session: _Session, request: S.Finish, raw: bytes) -> bytes:
         h = self.neg.hash_alg

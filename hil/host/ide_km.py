@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 
 from .. import _regs as R
 from ..codec import ide_km as K
-from ..codec import spdm as S
 from ..errors import PeerProtocolError
 from ..transport import ConfigSpace
 from .spdm import SpdmRequester, SpdmSession
@@ -56,27 +55,18 @@ class IdeKmRequester:
 
     async def request(self, msg: K.IdeKmMessage) -> K.IdeKmMessage | None:
         """Send one IDE_KM request in the session; its response (None: no answer)."""
-        payload = await self._send(msg.encode())
+        payload = await self.send_payload(msg.encode())
         if payload is None:
             return None
         return K.decode(payload)
 
-    async def _send(self, message: bytes) -> bytes | None:
-        req = S.VendorDefinedRequest(
-            standard_id=S.PCI_SIG_STANDARD_ID,
-            vendor_id=S.PCI_SIG_VENDOR_ID.to_bytes(2, "little"),
-            payload=message,
-        )
+    async def send_payload(self, payload: bytes) -> bytes | None:
+        """Raw IDE_KM bytes (Protocol ID first) in the session; the response payload, or None
+        when the device gave no answer."""
         try:
-            data = await self.spdm.secured_exchange(self.session, req.encode())
-        except PeerProtocolError:
+            return await self.spdm.vendor_request(self.session, payload[0], payload[1:])
+        except PeerProtocolError:  # DOE timeout or an unopenable answer: nothing usable came
             return None
-        if data is None:
-            return None
-        rsp, _ = self.spdm._decode(data, req)
-        if not isinstance(rsp, S.VendorDefinedResponse):
-            raise PeerProtocolError(f"IDE_KM answered by {type(rsp).__name__}")
-        return rsp.payload
 
     async def query(self) -> K.QueryResp:
         rsp = await self.request(K.Query(port_index=self.port_index))

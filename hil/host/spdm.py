@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from ..codec import spdm as S
 from ..codec.doe import PCI_SIG_VENDOR_ID, DataObject, DoeType
@@ -99,22 +100,12 @@ class SpdmRequester:
 
     def _decode(self, data: bytes, request: S.Request) -> tuple[S.Response, bytes]:
         """Decode a response, trimming DOE DW padding; ERROR becomes SpdmErrorResponse."""
-        sizes = self._sizes.for_response_to(request)
-        last: Exception | None = None
-        for trim in range(4):
-            if trim and (len(data) < trim or data[-trim] != 0):
-                break
-            raw = data[: len(data) - trim]
-            try:
-                rsp = S.decode_response(raw, sizes)
-            except S.SpdmDecodeError as exc:
-                last = last or exc
-                continue
-            if isinstance(rsp, S.ErrorResponse):
-                raise SpdmErrorResponse(rsp, type(request).__name__)
-            return rsp, raw
-        assert last is not None
-        raise last
+        rsp, raw = S.decode_doe_padded(
+            S.decode_response, data, self._sizes.for_response_to(request)
+        )
+        if isinstance(rsp, S.ErrorResponse):
+            raise SpdmErrorResponse(rsp, type(request).__name__)
+        return rsp, raw
 
     async def request(self, request: S.Request) -> tuple[S.Response, bytes, bytes]:
         """Send ``request`` in the clear; return (response, response bytes, request bytes).
@@ -254,7 +245,7 @@ class SpdmRequester:
                 raise PeerProtocolError("certificate chain grows past 64 KiB")
         parsed = S.CertChain.decode(chain, hash_size=self.hash_alg.size)
         certs = [x509.load_der_x509_certificate(d) for d in parsed.der_certificates()]
-        if parsed.root_hash != self.hash_alg.digest(certs[0].public_bytes(_DER)):
+        if parsed.root_hash != self.hash_alg.digest(certs[0].public_bytes(Encoding.DER)):
             raise PeerProtocolError("certificate chain RootHash is not the hash of its root")
         if self.trust_anchor is not None:
             validate_chain(certs, self.trust_anchor)
@@ -433,8 +424,3 @@ class SpdmRequester:
         await self.get_digests()
         await self.get_certificate()
         await self.challenge()
-
-
-from cryptography.hazmat.primitives.serialization import Encoding  # noqa: E402
-
-_DER = Encoding.DER

@@ -138,13 +138,15 @@ async def key_prog_bad_fields(ctx: VectorContext) -> None:
                 isinstance(ack, K.KpAck) and ack.status == want,
                 f"KEY_PROG with {what} answered {ack!r}, expected status {want.name}",
             )
-        raw = await km._send(bytes(reserved))
+        raw = await km.send_payload(bytes(reserved))
         ack = K.decode(raw, strict=False) if raw else None
         ctx.expect(
             isinstance(ack, K.KpAck) and ack.status == K.KpAckStatus.UNSUPPORTED_VALUE,
             f"KEY_PROG with reserved sub-stream answered {ack!r}",
         )
-        raw = await km._send(K.KeyProg(stream_id=STREAM_ID, slot=slot, key=key).encode()[:40])
+        raw = await km.send_payload(
+            K.KeyProg(stream_id=STREAM_ID, slot=slot, key=key).encode()[:40]
+        )
         ack = K.decode(raw, strict=False) if raw else None
         ctx.expect(
             isinstance(ack, K.KpAck) and ack.status == K.KpAckStatus.INCORRECT_LENGTH,
@@ -161,11 +163,7 @@ async def key_prog_bad_fields(ctx: VectorContext) -> None:
 async def outside_session_ignored(ctx: VectorContext) -> None:
     req = await ctx.spdm()
     await req.authenticate()
-    query = S.VendorDefinedRequest(
-        standard_id=S.PCI_SIG_STANDARD_ID,
-        vendor_id=S.PCI_SIG_VENDOR_ID.to_bytes(2, "little"),
-        payload=K.Query().encode(),
-    )
+    query = S.VendorDefinedRequest.pci_sig(S.PciProtocolId.IDE_KM, K.Query().encode()[1:])
     try:
         raw = await req.send_raw(query.encode())
     except (DoeTimeout, PeerProtocolError):
