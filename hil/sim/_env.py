@@ -101,6 +101,7 @@ RTL_TOPS: dict[str, tuple[str, ...]] = {
         "hil_ep/hil_ep.sv",
     ),
     "ide_cap": ("ide_cap/ide_cap_pkg.sv", "ide_cap/ide_cap.sv"),
+    "tdi": ("tdi/tdi_pkg.sv", "tdi/tdi.sv"),
     "uart_bridge": ("uart_bridge/uart_bridge.sv",),
 }
 
