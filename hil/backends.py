@@ -55,12 +55,12 @@ class Backend(ABC):
 
 class FakeBackend(Backend):
     def run_vector(self, vec: Vector, *, artifacts_dir: Path, waves: bool) -> VectorResult:
-        responder = None
+        config = FakeConfigSpace(FakeDoe())
         if self.rig.firmware == "dsm":
             from .firmware import Dsm
 
-            responder = Dsm(hdl_build="fake").handle
-        config = FakeConfigSpace(FakeDoe(responder=responder))
+            # The firmware drives the fake IDE capability and TDI through their register port.
+            config.doe.responder = Dsm(hdl_build="fake", regs=config.firmware_regs()).handle
         ctx = VectorContext(
             rig_name=self.rig.name,
             rig_kind=self.rig.kind,
@@ -72,7 +72,7 @@ class FakeBackend(Backend):
         return asyncio.run(execute(vec, ctx))
 
     def info(self) -> dict[str, Any]:
-        return {"simulator": None, "device": "hil.fake.FakeDoe"}
+        return {"simulator": None, "device": "hil.fake.FakeConfigSpace"}
 
 
 class SimBackend(Backend):

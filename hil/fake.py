@@ -1,8 +1,9 @@
-"""An in-memory endpoint with a DOE mailbox: the ``fake`` rig kind's device.
+"""An in-memory endpoint: the ``fake`` rig kind's device.
 
-It follows the DOE rules of PCIe 6.x §6.30 as the project reads them, written independently of
-the HDL, so that vectors, the DOE driver and the asyncio path can be exercised without a
-simulator.  Tests and users share it.
+Its DOE mailbox follows the DOE rules of PCIe 6.x §6.30 as the project reads them; its IDE
+capability, key slots and TDI follow the hardware's register maps (:mod:`hil._fake_hw`).  Both
+are written independently of the HDL, so that vectors, the DOE driver, the firmware and the
+asyncio path can be exercised without a simulator.  Tests and users share them.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 
 from . import _regs as R
+from ._fake_hw import FakeFirmwareRegs, FakeIdeCap, FakeTdi
 from .codec.doe import PCI_SIG_VENDOR_ID, DataObject, DiscoveryResponse, DoeType, decode_length
 from .errors import PeerProtocolError
 from .transport import ConfigSpace
 
-__all__ = ["FakeConfigSpace", "FakeDoe"]
+__all__ = ["FakeConfigSpace", "FakeDoe", "FakeFirmwareRegs", "FakeIdeCap", "FakeTdi"]
 
 #: The firmware behind the fake mailbox: a request object in, a response (or None) out.
 Responder = Callable[[DataObject], Awaitable[DataObject | None]]
@@ -35,7 +37,7 @@ class FakeDoe:
             (PCI_SIG_VENDOR_ID, DoeType.SECURED_CMA_SPDM),
         ),
         responder: Responder | None = None,
-        next_offset: int = 0,  # the fake has no IDE capability after DOE
+        next_offset: int = R.DOE_CAP_NEXT,  # the IDE capability follows, as in the HDL
     ) -> None:
         self.offset = offset
         self.next_offset = next_offset
@@ -150,11 +152,29 @@ class FakeDoe:
 
 
 class FakeConfigSpace(ConfigSpace):
-    """A configuration space holding one extended capability chain: a DSN at 0x100, then DOE."""
+    """Function 0's configuration space: a type 0 header with Command and a 64-bit 4 KiB BAR0,
+    and one extended capability chain: a DSN at 0x100, then DOE, then IDE.
 
-    def __init__(self, doe: FakeDoe | None = None) -> None:
+    Every configuration write is shown to the TDI first (its enforcement and its shadows of
+    Command and BAR0, which header reads return), then reaches the capability it hits.
+    """
+
+    def __init__(self, doe: FakeDoe | None = None, *, tdi: FakeTdi | None = None) -> None:
         self.doe = doe or FakeDoe()
+        self.tdi = tdi or FakeTdi(FakeIdeCap())
+        self.ide = self.tdi.ide
         self.accesses = 0
+
+    def firmware_regs(self) -> FakeFirmwareRegs:
+        """The firmware register port into this endpoint's IDE capability and TDI."""
+        return FakeFirmwareRegs(self.ide, self.tdi)
+
+    def reset(self) -> None:
+        """Conventional reset: the mailbox emptied, the header, IDE capability and TDI back to
+        their power-on values, every key wiped."""
+        self.doe._abort()
+        self.doe.int_en = self.doe.int_status = False
+        self.tdi.reset()
 
     def _dsn(self, offset: int) -> int:
         # Device Serial Number capability (ID 0003h, §7.9.3), next pointer to the DOE capability.
@@ -162,20 +182,32 @@ class FakeConfigSpace(ConfigSpace):
             offset, 0
         )
 
+    def _in_ide(self, offset: int) -> bool:
+        return self.ide.offset <= offset < self.ide.offset + 4 * self.ide.size_dw
+
     async def read32(self, offset: int) -> int:
         self.check_offset(offset)
         self.accesses += 1
         if self.doe.offset <= offset < self.doe.offset + 0x18:
             return self.doe.read(offset - self.doe.offset)
+        if self._in_ide(offset):
+            return self.ide.read(offset - self.ide.offset)
         if offset < 0x10C and offset >= 0x100:
             return self._dsn(offset)
         if offset == 0:
             return 0x1234 | (0x0E11 << 16)
-        return 0
+        header = self.tdi.header_read(offset // 4) if offset < 0x40 else None
+        return header if header is not None else 0
+
+    def _write(self, base: int, value: int, byte_enable: int) -> None:
+        self.tdi.config_write(base // 4, value, byte_enable)
+        if self._in_ide(base):
+            self.ide.write(base - self.ide.offset, value, byte_enable)
 
     async def write32(self, offset: int, value: int) -> None:
         self.check_offset(offset)
         self.accesses += 1
+        self._write(offset, value, 0xF)
         if self.doe.offset <= offset < self.doe.offset + 0x18:
             self.doe.write(offset - self.doe.offset, value)
             await self.doe.serve_pending()
@@ -184,7 +216,8 @@ class FakeConfigSpace(ConfigSpace):
         self.check_offset(offset, len(data))
         self.accesses += 1
         base = offset & ~3
+        be = ((1 << len(data)) - 1) << (offset & 3)
+        value = int.from_bytes(data, "little") << (8 * (offset & 3))
+        self._write(base, value, be)
         if self.doe.offset <= base < self.doe.offset + 0x18:
-            be = ((1 << len(data)) - 1) << (offset & 3)
-            value = int.from_bytes(data, "little") << (8 * (offset & 3))
             self.doe.write(base - self.doe.offset, value, be)

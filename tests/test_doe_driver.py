@@ -86,7 +86,11 @@ def test_discovery_that_goes_back_is_rejected() -> None:
 def test_capability_walk_finds_doe() -> None:
     config = FakeConfigSpace()
     caps = run(walk_ext_capabilities(config))
-    assert [(c.cap_id, c.offset) for c in caps] == [(0x0003, 0x100), (0x002E, R.DOE_CAP_OFFSET)]
+    assert [(c.cap_id, c.offset) for c in caps] == [
+        (0x0003, 0x100),
+        (0x002E, R.DOE_CAP_OFFSET),
+        (0x0030, R.IDE_CAP_OFFSET),
+    ]
 
 
 def test_capability_walk_rejects_a_loop() -> None:

@@ -26,7 +26,7 @@ SETTINGS = {
     "doe_features": ["0001:00", "0001:01", "0001:02"],
     "doe_max_object_dw": 1024,
 }
-PROVIDES = frozenset({"config", "config_partial", "doe", "spdm"})
+PROVIDES = frozenset({"config", "config_partial", "doe", "spdm", "ide_km"})
 
 
 def run_vector(vid: str, config: FakeConfigSpace, provides=PROVIDES, settings=SETTINGS):
@@ -42,11 +42,12 @@ def run_vector(vid: str, config: FakeConfigSpace, provides=PROVIDES, settings=SE
 
 
 def good_device(vid: str) -> FakeConfigSpace:
-    """DOE vectors get a mailbox nobody serves CMA on (so it can be kept Busy); SPDM vectors
-    get the project's firmware behind it."""
-    if vid.startswith("spdm."):
-        return FakeConfigSpace(FakeDoe(responder=Dsm(hdl_build="test").handle))
-    return FakeConfigSpace()
+    """DOE vectors get a mailbox nobody serves CMA on (so it can be kept Busy); SPDM and IDE_KM
+    vectors get the project's firmware behind it, driving the fake IDE hardware."""
+    config = FakeConfigSpace()
+    if vid.startswith(("spdm.", "ide_km.")):
+        config.doe.responder = Dsm(hdl_build="test", regs=config.firmware_regs()).handle
+    return config
 
 
 @pytest.mark.parametrize(

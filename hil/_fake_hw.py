@@ -1,0 +1,633 @@
+"""The endpoint's security hardware in memory: IDE capability, key slots, stream and TDI state.
+
+A model of what ``hdl/ide_cap`` and ``hdl/tdi`` do, written from their register maps and
+rules (hdl/ide_cap/README.md; the TDI map in :class:`FakeTdi`), not from their RTL, so that
+the ``fake`` rig runs IDE_KM and TDISP in memory and the HDL has something independent to be
+compared with.  :mod:`hil.fake` re-exports the public names.
+
+- :class:`FakeIdeCap`: the IDE extended capability's registers (config side), the firmware
+  map's IDE part, the 12 write-only key slots per stream and each stream's Insecure/Secure
+  state.
+- :class:`FakeTdi`: the TDI state machine with its enforcement, and its shadows of the Command
+  register and BAR0 (which the fake configuration space also answers reads from).
+- :class:`FakeFirmwareRegs`: the firmware register port, decoding addresses as the hardware
+  does (0x000-0x07F and 0x800-0xFFF: IDE; 0x100-0x11F: TDI; anything else reads 0).
+
+Key material is held only in the slots: no register read, ``repr`` or exception shows it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import IntEnum
+
+from . import _regs as R
+from .firmware.regs import FirmwareRegisterPort
+
+__all__ = [
+    "BAR0_SIZE_LOG2",
+    "FakeFirmwareRegs",
+    "FakeIdeCap",
+    "FakeTdi",
+    "IdeCmdStatus",
+    "TdiCause",
+    "TdiCmdStatus",
+    "TdiOp",
+    "TdiState",
+]
+
+_MASK32 = 0xFFFFFFFF
+
+# -- IDE capability constants (hdl/ide_cap/README.md) -----------------------------------------
+IDE_CAP_MAX_DW = 26  # room between IDE_CAP_OFFSET and the end of the cfg_ext window
+NUM_SLOTS = 12  # 2 key sets x 2 directions x 3 sub-streams
+SLOT_DW = 10  # 8 key DW, 2 IFV DW
+_ALL_DW = (1 << SLOT_DW) - 1
+
+# Selective IDE Stream Control fields
+_CTL_ENABLE = 1 << 0
+_CTL_ALG = 0x1F << 14
+_CTL_TC = 0x7 << 19
+_CTL_DEFAULT = 1 << 22
+_CTL_TEE = 1 << 23
+_CTL_STREAM_ID = 0xFF << 24
+_CTL_FIXED = _CTL_ALG | _CTL_TEE  # sampled while Enable = 1
+_CTL_FREE = _CTL_TC | _CTL_DEFAULT | _CTL_STREAM_ID  # writable whatever Enable is
+_STATUS_FAIL_RX = 1 << 31
+_STATE_SECURE = 0b0010
+_RID1_MASK = 0xFFFF << 8
+_RID2_MASK = (0xFFFF << 8) | 1
+_ADDR1_MASK = 0xFFFFFF01
+
+# Firmware map
+FW_INFO = 0x000
+FW_CMD = 0x001
+FW_STREAM = 0x010
+FW_CAP = 0x040
+FW_KEY = 0x800
+FW_MAP_VERSION = 0x01
+
+
+class IdeCmdStatus(IntEnum):
+    """Status of the last IDE firmware command (firmware map, CMD read)."""
+
+    DONE = 0
+    UNKNOWN_OP = 1
+    BAD_STREAM = 2
+    BAD_SUB_STREAM = 3
+    NOT_LOADED = 4
+
+
+class _IdeOp(IntEnum):
+    K_SET_GO = 1
+    K_SET_STOP = 2
+    WIPE = 3
+
+
+def _merge(old: int, value: int, byte_enable: int) -> int:
+    """``old`` with the enabled bytes of ``value`` written over it."""
+    mask = 0
+    for byte in range(4):
+        if byte_enable >> byte & 1:
+            mask |= 0xFF << (8 * byte)
+    return (old & ~mask) | (value & mask)
+
+
+class _Slot:
+    """One key slot: 8 key DW and 2 IFV DW, which DW were written, whether it is armed."""
+
+    __slots__ = ("armed", "words", "written")
+
+    def __init__(self) -> None:
+        self.words = [0] * SLOT_DW
+        self.written = 0  # bit d: DW d written since the last wipe
+        self.armed = False
+
+    def __repr__(self) -> str:  # never the key
+        return f"_Slot(loaded={self.loaded}, armed={self.armed})"
+
+    @property
+    def loaded(self) -> bool:
+        return self.written == _ALL_DW
+
+    def wipe(self) -> None:
+        self.words = [0] * SLOT_DW
+        self.written = 0
+        self.armed = False
+
+
+class _Stream:
+    """One Selective IDE stream's registers, slots and state."""
+
+    def __init__(self, num_addr_blocks: int) -> None:
+        self.control = 0
+        self.rid1 = 0
+        self.rid2 = 0
+        self.addr = [[0, 0, 0] for _ in range(num_addr_blocks)]
+        self.fail_rx = False  # Status: Received IDE Fail Message
+        self.secure = False
+        self.failed = False  # a failure since Enable was last written 0
+        self.slots = [_Slot() for _ in range(NUM_SLOTS)]
+
+    def __repr__(self) -> str:
+        return f"_Stream(control={self.control:#010x}, secure={self.secure})"
+
+    @property
+    def enable(self) -> bool:
+        return bool(self.control & _CTL_ENABLE)
+
+    @property
+    def armed(self) -> int:
+        return sum(1 << c for c, s in enumerate(self.slots) if s.armed)
+
+    @property
+    def loaded(self) -> int:
+        return sum(1 << c for c, s in enumerate(self.slots) if s.loaded)
+
+    def may_be_secure(self) -> bool:
+        """The five conditions for Insecure -> Secure (README, "Stream state")."""
+        key_set_armed = any(
+            all(self.slots[c].armed for c in range(k, NUM_SLOTS, 2)) for k in (0, 1)
+        )
+        return (
+            self.enable
+            and bool(self.rid2 & 1)
+            and self.control & _CTL_ALG == 0
+            and not self.failed
+            and key_set_armed
+        )
+
+    def wipe(self) -> None:
+        for slot in self.slots:
+            slot.wipe()
+
+
+#: Called with a stream index when that stream leaves Secure (not on reset).
+SecureExitHook = Callable[[int], None]
+
+
+class FakeIdeCap:
+    """The IDE extended capability for Selective IDE Streams, its key slots and stream state.
+
+    Config side: :meth:`read` / :meth:`write` take the byte offset from the capability base.
+    Firmware side: :meth:`fw_read` / :meth:`fw_write` take firmware DW addresses of the IDE
+    part of the map.  Events from the TLP path: :meth:`check_failed` and
+    :meth:`fail_message_received`; the IDE Fail Messages the port would send are appended to
+    :attr:`fail_messages_sent` (stream indices).
+    """
+
+    def __init__(
+        self,
+        offset: int = R.IDE_CAP_OFFSET,
+        *,
+        num_streams: int = 2,
+        num_addr_blocks: int = 1,
+        next_offset: int = R.IDE_CAP_NEXT,
+        max_cap_dw: int = IDE_CAP_MAX_DW,
+    ) -> None:
+        if not 2 <= num_streams <= 8:
+            raise ValueError(f"num_streams {num_streams}: 2 .. 8")
+        if not 1 <= num_addr_blocks <= 15:
+            raise ValueError(f"num_addr_blocks {num_addr_blocks}: 1 .. 15")
+        if next_offset and (next_offset < 0x100 or next_offset % 4):
+            raise ValueError(f"next_offset {next_offset:#x}: 0 or DW aligned >= 0x100")
+        self.offset = offset
+        self.next_offset = next_offset
+        self.num_streams = num_streams
+        self.num_addr_blocks = num_addr_blocks
+        self.block_dw = 5 + 3 * num_addr_blocks
+        self.size_dw = 3 + num_streams * self.block_dw
+        if not self.size_dw <= max_cap_dw <= 64:
+            raise ValueError(
+                f"an IDE capability of {self.size_dw} DW does not fit in {max_cap_dw} DW"
+            )
+        self.secure_exit_hooks: list[SecureExitHook] = []
+        self.fail_messages_sent: list[int] = []
+        self.cmd_status = IdeCmdStatus.DONE
+        self.streams = [_Stream(num_addr_blocks) for _ in range(num_streams)]
+
+    def __repr__(self) -> str:
+        return f"FakeIdeCap(offset={self.offset:#x}, streams={self.streams!r})"
+
+    # -- reset ----------------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Conventional reset or FLR: registers to power-on values, every slot zeroed, every
+        stream Insecure.  The TDI, reset at the same moment, is not told of the exits."""
+        self.cmd_status = IdeCmdStatus.DONE
+        self.streams = [_Stream(self.num_addr_blocks) for _ in range(self.num_streams)]
+
+    # -- what the rest of the endpoint sees -----------------------------------------------------
+    def is_secure(self, stream: int) -> bool:
+        return 0 <= stream < self.num_streams and self.streams[stream].secure
+
+    def stream_block(self, stream: int) -> range:
+        """Byte offsets (in configuration space) of a stream's Selective IDE register block."""
+        base = self.offset + 4 * (3 + stream * self.block_dw)
+        return range(base, base + 4 * self.block_dw)
+
+    def tlp_key(self, stream: int, slot: int) -> tuple[bytes, int, bool]:
+        """The TLP path's key port: (key, IFV, armed) of a slot; zeros for a wiped slot.
+
+        This is the only reader of key material and is meant for a model of the IDE TLP
+        engine; the config and firmware ports never return it.
+        """
+        if not (0 <= stream < self.num_streams and 0 <= slot < NUM_SLOTS):
+            return bytes(32), 0, False
+        s = self.streams[stream].slots[slot]
+        key = b"".join(w.to_bytes(4, "big") for w in s.words[:8])
+        return key, (s.words[8] << 32) | s.words[9], s.armed
+
+    # -- stream state ---------------------------------------------------------------------------
+    def _leave_secure(self, j: int, *, failure: bool, send_fail_message: bool) -> None:
+        stream = self.streams[j]
+        stream.secure = False
+        stream.wipe()  # every exit from Secure zeroes and disarms the stream's slots
+        if failure:
+            stream.failed = True
+        if send_fail_message:
+            self.fail_messages_sent.append(j)
+        for hook in list(self.secure_exit_hooks):
+            hook(j)
+
+    def _evaluate(self, j: int) -> None:
+        stream = self.streams[j]
+        if not stream.secure and stream.may_be_secure():
+            stream.secure = True
+
+    def check_failed(self, stream: int) -> None:
+        """IDE Check Failed on ``stream``: Secure -> Insecure, and an IDE Fail Message."""
+        if self.is_secure(stream):
+            self._leave_secure(stream, failure=True, send_fail_message=True)
+
+    def fail_message_received(self, stream: int) -> None:
+        """An IDE Fail Message arrived for ``stream``: Received IDE Fail Message is set, and a
+        Secure stream becomes Insecure without sending one back."""
+        if not 0 <= stream < self.num_streams:
+            return
+        self.streams[stream].fail_rx = True
+        if self.streams[stream].secure:
+            self._leave_secure(stream, failure=True, send_fail_message=False)
+
+    # -- config registers -----------------------------------------------------------------------
+    def _locate(self, index: int) -> tuple[int, int] | None:
+        """(stream, register index within its block) for a capability DW index."""
+        if index < 3 or index >= self.size_dw:
+            return None
+        return divmod(index - 3, self.block_dw)
+
+    def read_index(self, index: int) -> int:
+        """Capability DW ``index`` as the config port reads it (past the end: 0)."""
+        if index == 0:
+            return R.IDE_CAP_ID | (R.IDE_CAP_VERSION << 16) | (self.next_offset << 20)
+        if index == 1:
+            return (1 << 1) | (1 << 6) | ((self.num_streams - 1) << 16) | (1 << 24)
+        located = self._locate(index)
+        if located is None:
+            return 0  # IDE Control (all reserved for endpoints) and past the end
+        j, reg = located
+        s = self.streams[j]
+        if reg == 0:
+            return self.num_addr_blocks
+        if reg == 1:
+            return s.control
+        if reg == 2:
+            return (_STATE_SECURE if s.secure else 0) | (_STATUS_FAIL_RX if s.fail_rx else 0)
+        if reg == 3:
+            return s.rid1
+        if reg == 4:
+            return s.rid2
+        block, word = divmod(reg - 5, 3)
+        return s.addr[block][word]
+
+    def read(self, offset: int) -> int:
+        """The config DW at byte ``offset`` from the capability base."""
+        return self.read_index(offset // 4)
+
+    def write(self, offset: int, value: int, byte_enable: int = 0xF) -> None:
+        """A config write at byte ``offset`` from the capability base; enabled bytes only."""
+        located = self._locate(offset // 4)
+        if located is None or not byte_enable & 0xF:
+            return  # header, IDE Capability and IDE Control are read-only; past the end
+        j, reg = located
+        s = self.streams[j]
+        if reg == 1:
+            self._write_control(j, _merge(s.control, value, byte_enable), byte_enable)
+        elif reg == 2:
+            if byte_enable & 0b1000 and value & _STATUS_FAIL_RX:
+                s.fail_rx = False
+        elif reg == 3 and not s.enable:
+            s.rid1 = _merge(s.rid1, value, byte_enable) & _RID1_MASK
+        elif reg == 4 and not s.enable:
+            s.rid2 = _merge(s.rid2, value, byte_enable) & _RID2_MASK
+        elif reg >= 5:
+            block, word = divmod(reg - 5, 3)
+            mask = _ADDR1_MASK if word == 0 else _MASK32
+            s.addr[block][word] = _merge(s.addr[block][word], value, byte_enable) & mask
+        self._evaluate(j)
+
+    def _write_control(self, j: int, merged: int, byte_enable: int) -> None:
+        s = self.streams[j]
+        was_enabled = s.enable
+        # Algorithm and TEE-Limited are sampled by the write that sets Enable and fixed while
+        # it is set; the write that clears Enable does not change them yet.
+        fixed = (s.control if was_enabled else merged) & _CTL_FIXED
+        s.control = fixed | (merged & (_CTL_FREE | _CTL_ENABLE))
+        if byte_enable & 1 and not merged & _CTL_ENABLE:
+            s.failed = False  # Enable written 0: the stream may become Secure again
+            if s.secure:
+                self._leave_secure(j, failure=False, send_fail_message=False)
+
+    # -- firmware map ---------------------------------------------------------------------------
+    def fw_read(self, addr: int) -> int:
+        """A firmware read of the IDE part of the map; key slots and unlisted addresses: 0."""
+        if addr == FW_INFO:
+            return (
+                self.num_streams
+                | (self.num_addr_blocks << 8)
+                | (self.size_dw << 16)
+                | (FW_MAP_VERSION << 24)
+            )
+        if addr == FW_CMD:
+            return int(self.cmd_status)
+        if FW_STREAM <= addr < FW_STREAM + 2 * self.num_streams:
+            j, which = divmod(addr - FW_STREAM, 2)
+            s = self.streams[j]
+            if which:
+                return s.armed | (s.loaded << 16)
+            return (
+                (_STATE_SECURE if s.secure else 0)
+                | (int(s.enable) << 4)
+                | (int(s.failed) << 5)
+                | (s.control & _CTL_STREAM_ID)
+            )
+        if FW_CAP <= addr < FW_CAP + 64:
+            return self.read_index(addr - FW_CAP)
+        return 0  # the key region is write-only
+
+    def fw_write(self, addr: int, value: int) -> None:
+        """A firmware write (whole DW) to the IDE part of the map."""
+        value &= _MASK32
+        if addr == FW_CMD:
+            self.cmd_status = self._command(value)
+        elif FW_KEY <= addr <= 0xFFF:
+            j, slot, dw = (addr >> 8) & 0x7, (addr >> 4) & 0xF, addr & 0xF
+            if j >= self.num_streams or slot >= NUM_SLOTS or dw >= SLOT_DW:
+                return
+            s = self.streams[j].slots[slot]
+            if s.armed:
+                return  # an armed slot is not overwritten: K_SET_STOP it first
+            s.words[dw] = value
+            s.written |= 1 << dw
+
+    def _command(self, value: int) -> IdeCmdStatus:
+        op, j, kss = (value >> 16) & 0xF, (value >> 8) & 0xFF, value & 0xFF
+        if op not in tuple(_IdeOp):
+            return IdeCmdStatus.UNKNOWN_OP
+        if j >= self.num_streams:
+            return IdeCmdStatus.BAD_STREAM
+        stream = self.streams[j]
+        if op == _IdeOp.WIPE:
+            if stream.secure:
+                self._leave_secure(j, failure=True, send_fail_message=True)
+            else:
+                stream.wipe()
+            return IdeCmdStatus.DONE
+        if kss >> 4 > 2:
+            return IdeCmdStatus.BAD_SUB_STREAM
+        slot = stream.slots[(kss & 0x3) | ((kss >> 2) & 0xC)]
+        if op == _IdeOp.K_SET_GO:
+            if not slot.loaded:
+                return IdeCmdStatus.NOT_LOADED
+            slot.armed = True
+            self._evaluate(j)
+        else:
+            slot.wipe()  # K_SET_STOP: disarmed, zeroed; the state does not change by itself
+        return IdeCmdStatus.DONE
+
+
+# -- the TDI ----------------------------------------------------------------------------------
+BAR0_SIZE_LOG2 = 12  # 4 KiB
+_BAR0_TYPE = 0b0100  # memory, 64-bit, non-prefetchable
+_CMD_MEM = 1 << 1  # Command: Memory Space Enable
+_CMD_BME = 1 << 2  # Command: Bus Master Enable
+TDI_MAP_BASE = 0x100
+TDI_MAP_DW = 0x20
+TDI_MAP_VERSION = 0x01
+
+
+class TdiState(IntEnum):
+    """The TDISP TDI_STATE codes."""
+
+    CONFIG_UNLOCKED = 0
+    CONFIG_LOCKED = 1
+    RUN = 2
+    ERROR = 3
+
+
+class TdiCause(IntEnum):
+    """Why the TDI last entered ERROR (TDI_STATE [15:8])."""
+
+    NONE = 0
+    CONFIG_WRITE = 1
+    STREAM_INSECURE = 2
+    FIRMWARE_FAIL = 3
+    POISONED_TLP = 4
+
+
+class TdiOp(IntEnum):
+    LOCK = 1
+    START = 2
+    STOP = 3
+    FAIL = 4
+
+
+class TdiCmdStatus(IntEnum):
+    DONE = 0
+    NOT_ALLOWED = 1
+    UNKNOWN_OP = 2
+    BAD_STREAM = 3
+
+
+class _TdiReg(IntEnum):
+    STATE = 0
+    CMD = 1
+    BAR0_LO = 2
+    BAR0_HI = 3
+    BAR0_INFO = 4
+    NUM_STREAMS = 5
+
+
+# Type 0 header registers (DW numbers) a configuration write to which breaks a locked TDI.
+_REG_COMMAND = 1
+_REGS_BARS = range(4, 10)
+_REG_ROM = 12
+
+
+class FakeTdi:
+    """The TDI state machine of function 0, its enforcement, and its header shadows.
+
+    Firmware map (DW ``0x100 + offset``): 0 TDI_STATE (RO: [1:0] state, [6:4] bound stream,
+    b7 bound, [15:8] cause of the last entry into ERROR, [31:24] map version 01h); 1 TDI_CMD
+    (write: [3:0] op 1 LOCK / 2 START / 3 STOP / 4 FAIL, [10:8] stream index for LOCK; read:
+    status 0 done, 1 not allowed in this state, 2 unknown op, 3 LOCK of a stream that does
+    not exist or is not Secure); 2/3 BAR0 low/high as the host programmed them; 4 BAR0_INFO
+    ([5:0] size log2, b8 Memory Space Enable, b9 Bus Master Enable); 5 NUM_STREAMS.
+
+    The configuration space reports every config write to :meth:`config_write`; while
+    CONFIG_LOCKED or RUN, a write to Command (byte 0 or 1), BAR0-5, the Expansion ROM BAR or
+    the bound stream's Selective IDE registers forces ERROR, as does the bound stream leaving
+    Secure and :meth:`poisoned_request`.  ERROR holds until STOP or :meth:`reset`.
+    """
+
+    def __init__(self, ide: FakeIdeCap) -> None:
+        self.ide = ide
+        ide.secure_exit_hooks.append(self._stream_left_secure)
+        self._power_on()
+
+    def _power_on(self) -> None:
+        self.state = TdiState.CONFIG_UNLOCKED
+        self.bound: int | None = None
+        self.cause = TdiCause.NONE
+        self.cmd_status = TdiCmdStatus.DONE
+        self.command = 0  # Command register: Memory Space Enable, Bus Master Enable
+        self.bar0_lo = _BAR0_TYPE
+        self.bar0_hi = 0
+
+    def __repr__(self) -> str:
+        return f"FakeTdi(state={self.state.name}, bound={self.bound}, cause={self.cause.name})"
+
+    def reset(self) -> None:
+        """Conventional reset or FLR of function 0: CONFIG_UNLOCKED, header registers to their
+        power-on values, and the IDE capability reset with every key wiped."""
+        self.ide.reset()
+        self._power_on()
+
+    # -- enforcement ----------------------------------------------------------------------------
+    @property
+    def locked(self) -> bool:
+        return self.state in (TdiState.CONFIG_LOCKED, TdiState.RUN)
+
+    def _error(self, cause: TdiCause) -> None:
+        if self.locked:
+            self.state = TdiState.ERROR
+            self.cause = cause
+
+    def _stream_left_secure(self, stream: int) -> None:
+        if stream == self.bound:
+            self._error(TdiCause.STREAM_INSECURE)
+
+    def poisoned_request(self) -> None:
+        """A poisoned request reached the interface."""
+        self._error(TdiCause.POISONED_TLP)
+
+    def _breaks_lock(self, reg: int, byte_enable: int) -> bool:
+        if reg == _REG_COMMAND:
+            return bool(byte_enable & 0b0011)
+        if reg in _REGS_BARS or reg == _REG_ROM:
+            return True
+        if self.bound is not None:
+            return 4 * reg in self.ide.stream_block(self.bound)
+        return False
+
+    def config_write(self, reg: int, value: int, byte_enable: int = 0xF) -> None:
+        """A configuration write to function 0's DW ``reg`` (it completes normally)."""
+        byte_enable &= 0xF
+        if not byte_enable:
+            return
+        if self._breaks_lock(reg, byte_enable):
+            self._error(TdiCause.CONFIG_WRITE)
+        if reg == _REG_COMMAND:
+            self.command = _merge(self.command, value, byte_enable) & (_CMD_MEM | _CMD_BME)
+        elif reg == 4:
+            address = _merge(self.bar0_lo, value, byte_enable)
+            self.bar0_lo = (address & ~((1 << BAR0_SIZE_LOG2) - 1) & _MASK32) | _BAR0_TYPE
+        elif reg == 5:
+            self.bar0_hi = _merge(self.bar0_hi, value, byte_enable)
+
+    # -- header reads (the hard IP's registers, which the shadows equal) -----------------------
+    def header_read(self, reg: int) -> int | None:
+        """Command (Status reads 0), BAR0 and BAR1; None for the other header registers."""
+        return {_REG_COMMAND: self.command, 4: self.bar0_lo, 5: self.bar0_hi}.get(reg)
+
+    # -- firmware map ---------------------------------------------------------------------------
+    def fw_read(self, offset: int) -> int:
+        """Firmware read of TDI register ``offset`` (address - 0x100)."""
+        if offset == _TdiReg.STATE:
+            bound = self.bound if self.bound is not None else 0
+            return (
+                int(self.state)
+                | (bound << 4)
+                | (int(self.bound is not None) << 7)
+                | (int(self.cause) << 8)
+                | (TDI_MAP_VERSION << 24)
+            )
+        if offset == _TdiReg.CMD:
+            return int(self.cmd_status)
+        if offset == _TdiReg.BAR0_LO:
+            return self.bar0_lo
+        if offset == _TdiReg.BAR0_HI:
+            return self.bar0_hi
+        if offset == _TdiReg.BAR0_INFO:
+            return (
+                BAR0_SIZE_LOG2
+                | (int(bool(self.command & _CMD_MEM)) << 8)
+                | (int(bool(self.command & _CMD_BME)) << 9)
+            )
+        if offset == _TdiReg.NUM_STREAMS:
+            return self.ide.num_streams & 0xF
+        return 0
+
+    def fw_write(self, offset: int, value: int) -> None:
+        if offset == _TdiReg.CMD:
+            self.cmd_status = self._command(value & 0xF, (value >> 8) & 0x7)
+
+    def _command(self, op: int, stream: int) -> TdiCmdStatus:
+        if op == TdiOp.LOCK:
+            if self.state != TdiState.CONFIG_UNLOCKED:
+                return TdiCmdStatus.NOT_ALLOWED
+            if not self.ide.is_secure(stream):
+                return TdiCmdStatus.BAD_STREAM
+            self.state, self.bound = TdiState.CONFIG_LOCKED, stream
+        elif op == TdiOp.START:
+            if self.state != TdiState.CONFIG_LOCKED:
+                return TdiCmdStatus.NOT_ALLOWED
+            self.state = TdiState.RUN
+        elif op == TdiOp.STOP:
+            self.state, self.bound, self.cause = TdiState.CONFIG_UNLOCKED, None, TdiCause.NONE
+        elif op == TdiOp.FAIL:
+            if not self.locked:
+                return TdiCmdStatus.NOT_ALLOWED
+            self._error(TdiCause.FIRMWARE_FAIL)
+        else:
+            return TdiCmdStatus.UNKNOWN_OP
+        return TdiCmdStatus.DONE
+
+
+class FakeFirmwareRegs(FirmwareRegisterPort):
+    """The firmware register port: 0x000-0x07F and 0x800-0xFFF go to the IDE capability,
+    0x100-0x11F to the TDI; every other address reads 0 and ignores writes."""
+
+    def __init__(self, ide: FakeIdeCap, tdi: FakeTdi) -> None:
+        if tdi.ide is not ide:
+            raise ValueError("the TDI must watch the same IDE capability")
+        self.ide = ide
+        self.tdi = tdi
+        self.reads = 0
+        self.writes = 0
+
+    async def read(self, addr: int) -> int:
+        self.reads += 1
+        addr &= 0xFFF
+        if addr < 0x080 or addr >= FW_KEY:
+            return self.ide.fw_read(addr)
+        if TDI_MAP_BASE <= addr < TDI_MAP_BASE + TDI_MAP_DW:
+            return self.tdi.fw_read(addr - TDI_MAP_BASE)
+        return 0
+
+    async def write(self, addr: int, value: int) -> None:
+        self.writes += 1
+        addr &= 0xFFF
+        if addr < 0x080 or addr >= FW_KEY:
+            self.ide.fw_write(addr, value)
+        elif TDI_MAP_BASE <= addr < TDI_MAP_BASE + TDI_MAP_DW:
+            self.tdi.fw_write(addr - TDI_MAP_BASE, value & _MASK32)
