@@ -13,11 +13,13 @@ from functools import cache
 from .._version import __version__
 from ..codec.doe import DataObject
 from ..codec.spdm import DmtfMeasurementType, PciProtocolId, VendorDefinedRequest
+from ..codec.tdisp import InterfaceId
 from ..pki import Identity, TestPki
 from ..transport import DoeTransport
 from .ide_km import IdeKmResponder
 from .regs import FirmwareRegisterPort
 from .spdm_responder import Measurement, SpdmResponder
+from .tdisp import TdispResponder
 
 __all__ = [
     "TEST_PKI_LABEL",
@@ -66,6 +68,8 @@ class Dsm:
     requester_id: int = 0x0100  # bus 1, device 0, function 0 until the host says otherwise
     spdm: SpdmResponder = field(init=False)
     ide_km: IdeKmResponder | None = field(init=False, default=None)
+    tdisp: TdispResponder | None = field(init=False, default=None)
+    _ended: list[int] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
         self.spdm = SpdmResponder(self.identity, device_measurements(self.hdl_build))
@@ -73,16 +77,30 @@ class Dsm:
             self.ide_km = IdeKmResponder(
                 self.regs, bus=self.requester_id >> 8, dev_func=self.requester_id & 0xFF
             )
+            # The one TDI is function 0 itself: its INTERFACE_ID is the Requester ID.
+            self.tdisp = TdispResponder(self.regs, self.ide_km, InterfaceId(rid=self.requester_id))
             self.spdm.vendor_handler = self._vendor
-            self.spdm.on_session_end = self.ide_km.session_ended
+            self.spdm.on_session_end = self._session_ended
+
+    def _session_ended(self, session_id: int) -> None:
+        assert self.ide_km is not None
+        self.ide_km.session_ended(session_id)
+        self._ended.append(session_id)  # TDISP's part needs the hardware: done in handle()
 
     async def _vendor(self, session_id: int, request: VendorDefinedRequest) -> bytes | None:
         if request.pci_protocol_id == PciProtocolId.IDE_KM and self.ide_km is not None:
             return await self.ide_km.handle(session_id, request)
+        if request.pci_protocol_id == PciProtocolId.TDISP and self.tdisp is not None:
+            return await self.tdisp.handle(session_id, request)
         return None
 
     async def handle(self, obj: DataObject) -> DataObject | None:
-        return await self.spdm.handle(obj)
+        response = await self.spdm.handle(obj)
+        # Sessions that ended in this request (END_SESSION, GET_VERSION): a TDI they locked
+        # goes to ERROR before the response leaves (PCIe §11.4.5).
+        while self._ended and self.tdisp is not None:
+            await self.tdisp.session_ended(self._ended.pop(0))
+        return response
 
 
 class FirmwareTransport(DoeTransport):

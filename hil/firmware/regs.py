@@ -14,6 +14,16 @@ __all__ = [
     "CMD_K_SET_STOP",
     "CMD_WIPE",
     "INFO",
+    "TDI_BAR0_HI",
+    "TDI_BAR0_INFO",
+    "TDI_BAR0_LO",
+    "TDI_CMD",
+    "TDI_NUM_STREAMS",
+    "TDI_OP_FAIL",
+    "TDI_OP_LOCK",
+    "TDI_OP_START",
+    "TDI_OP_STOP",
+    "TDI_STATE",
     "FirmwareRegisterPort",
     "cap_word",
     "key_dw",
@@ -25,6 +35,19 @@ INFO = 0x000
 CMD = 0x001
 CMD_K_SET_GO, CMD_K_SET_STOP, CMD_WIPE = 1, 2, 3
 CMD_STATUS = ("ok", "bad op", "bad stream", "bad sub-stream", "slot not loaded")
+
+
+# The TDI block's map (hdl/tdi): TDI_STATE [1:0] state (the TDISP TDI_STATE codes), [6:4] bound
+# stream index, b7 bound, [15:8] cause of the last entry into ERROR, [31:24] map version.
+# TDI_CMD write: [3:0] op, [10:8] stream index (LOCK); read: status of the last command
+# (0 done, 1 not allowed in this state, 2 unknown op, 3 LOCK: no such stream or not Secure).
+TDI_STATE = 0x100
+TDI_CMD = 0x101
+TDI_BAR0_LO = 0x102  # BAR0 as the host programmed it
+TDI_BAR0_HI = 0x103
+TDI_BAR0_INFO = 0x104  # [5:0] size log2, b8 Memory Space Enable, b9 Bus Master Enable
+TDI_NUM_STREAMS = 0x105
+TDI_OP_LOCK, TDI_OP_START, TDI_OP_STOP, TDI_OP_FAIL = 1, 2, 3, 4
 
 
 def stream_state(stream: int) -> int:

@@ -11,7 +11,8 @@ from typing import Any
 
 from cryptography import x509
 
-from ..errors import DeviceFailure, NotApplicable
+from ..codec.tdisp import InterfaceId
+from ..errors import DeviceFailure, NotApplicable, RigConfigError
 from ..host.doe import DoeMailbox
 from ..host.pci import find_ext_capabilities
 from ..host.spdm import SpdmRequester
@@ -144,6 +145,33 @@ class VectorContext:
         if name not in self._resources:
             raise NotApplicable(f"rig {self.rig_name} has no {name}")
         return self._resources[name]
+
+    def interface_id(self) -> InterfaceId:
+        """The TDISP INTERFACE_ID of the function under test (its FUNCTION_ID, PCIe §11.2).
+
+        From the rig setting ``function_id`` (the 32-bit FUNCTION_ID: bits 15:0 Requester ID,
+        23:16 segment, 24 segment valid; needed where nothing enumerates the device, e.g. an
+        spdm-socket rig), else the backend's ``function_id`` resource (the Requester ID the
+        host enumerated), else the Requester ID of the rig's ``bdf`` resource.
+        """
+        value = self.settings.get("function_id")
+        if value is None:
+            value = self._resources.get("function_id")
+        if value is None and "bdf" in self._resources:
+            value = self._resources["bdf"].requester_id
+        if value is None:
+            raise NotApplicable(f"rig {self.rig_name} knows no function_id for TDISP")
+        try:
+            fid = int(value, 0) if isinstance(value, str) else int(value)
+            return InterfaceId(fid & 0xFFFF, (fid >> 16) & 0xFF, bool(fid >> 24 & 1))
+        except (TypeError, ValueError) as exc:
+            raise RigConfigError(f"rig {self.rig_name}: function_id {value!r}: {exc}") from None
+
+    @property
+    def ide_km_port_index(self) -> int:
+        """IDE_KM PortIndex of the port under test (rig setting ``ide_km_port_index``,
+        default 0: the port hosting the responder, as on every endpoint)."""
+        return int(self.settings.get("ide_km_port_index", 0))
 
     async def doe(self, *, init: bool = True) -> DoeMailbox:
         """The function's first DOE mailbox, found by walking the extended capabilities."""
