@@ -3,7 +3,8 @@
 The bench plays the lab controller on the UART pins with a bit-level 8N1 model, and encodes
 and decodes every frame with :mod:`hil.codec.uart` (the independent model of the wire format).
 On the endpoint side it drives the DSM request stream and the abort pulse, takes the DSM
-response stream, and answers the firmware register port from a dictionary.
+response stream, answers the firmware register port from a dictionary, and drives the telemetry
+inputs (whose frames are decoded with :class:`hil.codec.uart.Telemetry`).
 
 Run with ``python -m pytest cocotb_tests/uart_bridge`` (one cached Verilator build per
 parameter set).
@@ -24,8 +25,9 @@ from cocotb.clock import Clock
 from cocotb.handle import SimHandleBase
 from cocotb.queue import Queue
 from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge, with_timeout
+from cocotb.utils import get_sim_time
 
-from hil.codec.uart import Channel, Deframer, Frame
+from hil.codec.uart import Channel, Deframer, Frame, Telemetry
 
 CLOCK_NS = 10
 RD_LATENCY = 2  # cycles from fw_rd_o to fw_rvalid_i in the register model
@@ -47,6 +49,10 @@ class Bench:
         self.clk = dut.clk_i
         self.cpb = int(os.environ["UART_CLKS_PER_BIT"])
         self.max_obj_dw = int(os.environ["UART_MAX_OBJ_DW"])
+        self.num_streams = int(os.environ["UART_NUM_STREAMS"])
+        self.cycles_per_ms = int(os.environ["UART_CLK_HZ"]) // 1000
+        self.tel_gap = int(os.environ["UART_TEL_GAP_CYCLES"])
+        self.reset_ns = 0.0
         self.rng = random.Random(zlib.crc32(name.encode()))
         self.deframer = Deframer()
         self.frames: Queue[Frame] = Queue()
@@ -66,10 +72,12 @@ class Bench:
         d.dsm_abort_i.value = 0
         d.fw_rdata_i.value = 0
         d.fw_rvalid_i.value = 0
+        self.set_telemetry(Telemetry(0, (0,) * self.num_streams, 0, 0, 0))
         Clock(self.clk, CLOCK_NS, unit="ns").start()
         d.rst_ni.value = 0
         await ClockCycles(self.clk, 3)
         d.rst_ni.value = 1
+        self.reset_ns = get_sim_time("ns")
         cocotb.start_soon(self._uart_sink())
         cocotb.start_soon(self._rsp_sink())
         cocotb.start_soon(self._reg_port())
@@ -164,6 +172,50 @@ class Bench:
                 self.reg_writes.append((addr, value))
             if rd:
                 pending.append((RD_LATENCY, self.regs.get(addr, 0xDEAD0000 | addr)))
+
+    def set_telemetry(self, t: Telemetry) -> None:
+        """Drive the telemetry inputs with ``t``'s values (its uptime is the bridge's own)."""
+        d = self.dut
+        d.tel_tdi_state_i.value = t.tdi_state
+        d.tel_stream_state_i.value = int.from_bytes(bytes(t.streams), "little")
+        d.tel_doe_errors_i.value = t.doe_errors
+        d.tel_ide_check_failures_i.value = t.ide_check_failures
+
+    def uptime_bounds(self, since_ns: float) -> tuple[int, int]:
+        """The uptime a frame may carry if it was taken between ``since_ns`` and now."""
+        ms_ns = self.cycles_per_ms * CLOCK_NS
+        return (
+            int((since_ns - self.reset_ns) // ms_ns) - 1,
+            int((get_sim_time("ns") - self.reset_ns) // ms_ns),
+        )
+
+    def random_telemetry(self) -> Telemetry:
+        r = self.rng
+        return Telemetry(
+            tdi_state=r.randrange(4),
+            streams=tuple(r.choice((0, 2, r.randrange(256))) for _ in range(self.num_streams)),
+            doe_errors=r.choice((0, 1, r.getrandbits(32), 0xFFFFFFFF)),
+            ide_check_failures=r.choice((0, r.getrandbits(32))),
+            uptime_ms=0,
+        )
+
+    def frame_cycles(self) -> int:
+        """Cycles a TELEMETRY frame takes on the line, at most (COBS, CRC and delimiter)."""
+        return 10 * self.cpb * (14 + self.num_streams + 12)
+
+    async def settle_telemetry(self) -> list[Telemetry]:
+        """Wait out the gap and two telemetry frames (one on the line, one due); the telemetry
+        frames that came."""
+        await self.quiet(self.tel_gap + 2 * self.frame_cycles())
+        got = []
+        while not self.frames.empty():
+            got.append(await self.recv_telemetry())
+        return got
+
+    async def recv_telemetry(self, timeout_us: float = 2000) -> Telemetry:
+        frame = await self.recv_frame(timeout_us)
+        assert frame.channel == Channel.TELEMETRY, f"channel {frame.channel:#x}"
+        return Telemetry.decode(frame.payload)
 
     def fit(self, n: int) -> int:
         """n DW, or as many as the buffers take."""
@@ -361,7 +413,7 @@ async def test_both_directions(dut: SimHandleBase) -> None:
     expected: list[tuple[int, bytes]] = []
     rsp_expected: list[list[int]] = []
     for i in range(12):
-        action = b.rng.choice(("req", "rsp", "read", "abort"))
+        action = b.rng.choice(("req", "rsp", "read", "abort", "tel"))
         if action == "req":
             words = random_words(b.rng, b.rng.randint(1, b.fit(16)))
             cocotb.start_soon(b.send_object(words))
@@ -372,6 +424,12 @@ async def test_both_directions(dut: SimHandleBase) -> None:
             words = random_words(b.rng, b.rng.randint(1, b.fit(16)))
             rsp_expected.append(words)
             await b.send_frame(Channel.DSM_RESPONSE, words_to_bytes(words), seq=i)
+        elif action == "tel":
+            want = b.random_telemetry()
+            b.set_telemetry(want)
+            assert all(same_values(t, want) for t in await b.settle_telemetry())
+            await b.send_frame(Channel.TELEMETRY_REQ, seq=i)
+            assert same_values(await b.recv_telemetry(), want)
         elif action == "read":
             addr = b.rng.randrange(0x1000)
             await b.send_frame(Channel.REG_READ, struct.pack("<I", addr), seq=i)
@@ -387,13 +445,120 @@ async def test_both_directions(dut: SimHandleBase) -> None:
     assert b.drops() == 0
 
 
+def same_values(got: Telemetry, want: Telemetry) -> bool:
+    return (got.tdi_state, got.streams, got.doe_errors, got.ide_check_failures) == (
+        want.tdi_state,
+        want.streams,
+        want.doe_errors,
+        want.ide_check_failures,
+    )
+
+
+@cocotb.test()
+async def test_telemetry_request(dut: SimHandleBase) -> None:
+    """TELEMETRY_REQ is answered with the current values, decoded by hil.codec.uart."""
+    b = await new_bench(dut, "test_telemetry_request")
+    await b.quiet(b.cycles_per_ms * 3)
+    for i in range(4):
+        want = b.random_telemetry()
+        b.set_telemetry(want)
+        # The change is sent by itself (unless the draw equals the last one).
+        assert all(same_values(t, want) for t in await b.settle_telemetry())
+        asked = get_sim_time("ns")
+        await b.send_frame(Channel.TELEMETRY_REQ, seq=i)
+        got = await b.recv_telemetry()
+        assert same_values(got, want), (got, want)
+        assert len(got.streams) == b.num_streams
+        low, high = b.uptime_bounds(asked)
+        assert low <= got.uptime_ms <= high, (got.uptime_ms, low, high)
+    # A request with a payload is not a request.
+    await b.send_frame(Channel.TELEMETRY_REQ, b"\x00")
+    assert await b.settle_telemetry() == []
+    assert b.drops() == 1
+
+
+@cocotb.test()
+async def test_telemetry_on_change(dut: SimHandleBase) -> None:
+    """A change is sent unasked, at most one frame per TEL_GAP_CYCLES, the last with the
+    final values; no change, no frame."""
+    b = await new_bench(dut, "test_telemetry_on_change")
+    assert await b.settle_telemetry() == [], "telemetry without a change"
+    for _ in range(3):
+        want = b.random_telemetry()
+        if same_values(want, Telemetry(0, (0,) * b.num_streams, 0, 0, 0)):
+            continue
+        b.set_telemetry(want)
+        got = await b.recv_telemetry()
+        assert same_values(got, want), (got, want)
+        await b.quiet(b.tel_gap)
+        b.set_telemetry(Telemetry(0, (0,) * b.num_streams, 0, 0, 0))
+        assert same_values(await b.recv_telemetry(), Telemetry(0, (0,) * b.num_streams, 0, 0, 0))
+        await b.quiet(b.tel_gap)
+    # A counter that moves every cycle for a while.
+    window = 4 * b.tel_gap + 2 * b.frame_cycles()
+    start = b.random_telemetry()
+    for n in range(window):
+        b.set_telemetry(Telemetry(start.tdi_state, start.streams, n + 1, 7, 0))
+        await RisingEdge(b.clk)
+    final = Telemetry(start.tdi_state, start.streams, window, 7, 0)
+    got = await b.settle_telemetry()
+    limit = window // b.tel_gap + 2
+    assert 1 <= len(got) <= limit, f"{len(got)} frames for {window} cycles of changes"
+    assert same_values(got[-1], final), got[-1]
+    assert [t.doe_errors for t in got] == sorted(t.doe_errors for t in got)
+    assert await b.settle_telemetry() == []
+    assert b.drops() == 0
+
+
+@cocotb.test()
+async def test_telemetry_request_not_held_by_the_gap(dut: SimHandleBase) -> None:
+    """A request is answered at once, even right after a change-triggered frame."""
+    b = await new_bench(dut, "test_telemetry_request_not_held_by_the_gap")
+    first = Telemetry(1, (2,) * b.num_streams, 3, 4, 0)
+    b.set_telemetry(first)
+    assert same_values(await b.recv_telemetry(), first)
+    sent = get_sim_time("ns")
+    second = Telemetry(2, (0,) * b.num_streams, 3, 4, 0)
+    b.set_telemetry(second)
+    await b.send_frame(Channel.TELEMETRY_REQ)
+    got = await b.recv_telemetry()
+    answer_cycles = (get_sim_time("ns") - sent) / CLOCK_NS
+    assert same_values(got, second)
+    later = await b.settle_telemetry()
+    if b.tel_gap > 2 * (answer_cycles + b.frame_cycles()):
+        # The answer came long before the gap ended, and it sent the change: nothing follows.
+        assert answer_cycles < b.tel_gap
+        assert later == [], "the change was sent again after the answer"
+    else:
+        # A gap this short let the change go out by itself too, with the same values.
+        assert all(same_values(t, second) for t in later) and len(later) <= 1
+
+
 #######################
 # pytest entry point  #
 #######################
 
 PARAMETER_SETS = [
-    pytest.param({"CLKS_PER_BIT": 4, "MAX_OBJ_DW": 80}, id="cpb4-obj80"),
-    pytest.param({"CLKS_PER_BIT": 5, "MAX_OBJ_DW": 2}, id="cpb5-obj2"),
+    pytest.param(
+        {
+            "CLKS_PER_BIT": 4,
+            "MAX_OBJ_DW": 80,
+            "NUM_STREAMS": 2,
+            "CLK_HZ": 100_000,  # 100 cycles per millisecond of uptime
+            "TEL_GAP_CYCLES": 3000,
+        },
+        id="cpb4-obj80",
+    ),
+    pytest.param(
+        {
+            "CLKS_PER_BIT": 5,
+            "MAX_OBJ_DW": 2,
+            "NUM_STREAMS": 8,
+            "CLK_HZ": 1000,  # uptime counts cycles
+            "TEL_GAP_CYCLES": 1,
+        },
+        id="cpb5-obj2-str8",
+    ),
 ]
 
 
@@ -411,5 +576,8 @@ def test_uart_bridge(parameters: dict[str, int]) -> None:
         extra_env={
             "UART_CLKS_PER_BIT": str(parameters["CLKS_PER_BIT"]),
             "UART_MAX_OBJ_DW": str(parameters["MAX_OBJ_DW"]),
+            "UART_NUM_STREAMS": str(parameters["NUM_STREAMS"]),
+            "UART_CLK_HZ": str(parameters["CLK_HZ"]),
+            "UART_TEL_GAP_CYCLES": str(parameters["TEL_GAP_CYCLES"]),
         },
     )

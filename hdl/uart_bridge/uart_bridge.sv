@@ -3,8 +3,10 @@
 // Speaks the frames of hil/codec/uart.py: COBS({channel, seq, length u16 LE, payload,
 // CRC-32 IEEE u32 LE}) followed by 0x00.  Device to controller: each object on the DSM request
 // stream becomes a DSM_REQUEST frame, a dsm_abort_i pulse a DSM_ABORT frame, the answer to a
-// REG_READ a REG_DATA frame.  Controller to device: a DSM_RESPONSE payload streams out on the
-// DSM response port, REG_WRITE/REG_READ drive the firmware register port.  Received frames
+// REG_READ a REG_DATA frame, and the telemetry inputs a TELEMETRY frame when they change
+// (rate-limited) or when a TELEMETRY_REQ asks.  Controller to device: a DSM_RESPONSE payload
+// streams out on the DSM response port, REG_WRITE/REG_READ drive the firmware register port,
+// TELEMETRY_REQ asks for telemetry.  Received frames
 // that fail the COBS, CRC or length checks (or are not acted on) are counted and dropped; the
 // receiver resynchronises at every 0x00.  Limits: README.md.
 
@@ -14,7 +16,13 @@ module uart_bridge #(
   // Clock cycles per UART bit (8N1 on both lines); >= 4.
   parameter int unsigned CLKS_PER_BIT = 4,
   // Largest DOE object in DW, per direction (one buffer each); 2 .. 4096 (MAX_PAYLOAD).
-  parameter int unsigned MAX_OBJ_DW   = 1024
+  parameter int unsigned MAX_OBJ_DW   = 1024,
+  // IDE streams reported in telemetry; 1 .. 8.
+  parameter int unsigned NUM_STREAMS  = 2,
+  // Clock frequency in Hz: CLK_HZ / 1000 cycles make one millisecond of uptime; >= 1000.
+  parameter int unsigned CLK_HZ       = 250_000_000,
+  // Fewest cycles from one telemetry frame to the next one sent for a change; >= 1.
+  parameter int unsigned TEL_GAP_CYCLES = CLK_HZ / 100
 ) (
   input  logic        clk_i,
   input  logic        rst_ni,
@@ -46,6 +54,12 @@ module uart_bridge #(
   input  logic [31:0] fw_rdata_i,      // valid with fw_rvalid_i
   input  logic        fw_rvalid_i,     // some cycles after fw_rd_o
 
+  // Telemetry from the endpoint: any change sends a TELEMETRY frame (hil.codec.uart.Telemetry)
+  input  logic [7:0]               tel_tdi_state_i,
+  input  logic [8*NUM_STREAMS-1:0] tel_stream_state_i,        // stream j at [8j+7:8j]
+  input  logic [31:0]              tel_doe_errors_i,
+  input  logic [31:0]              tel_ide_check_failures_i,
+
   // Status
   output logic [15:0] drop_count_o     // frames received and dropped (saturating)
 );
@@ -60,6 +74,15 @@ module uart_bridge #(
   if (MAX_OBJ_DW < 2 || MAX_OBJ_DW > 4096) begin : gen_bad_max_obj_dw
     $fatal(1, "uart_bridge: MAX_OBJ_DW must lie in 2 .. 4096 (hil.codec.uart.MAX_PAYLOAD)");
   end
+  if (NUM_STREAMS < 1 || NUM_STREAMS > 8) begin : gen_bad_num_streams
+    $fatal(1, "uart_bridge: NUM_STREAMS must lie in 1 .. 8");
+  end
+  if (CLK_HZ < 1000) begin : gen_bad_clk_hz
+    $fatal(1, "uart_bridge: CLK_HZ must be at least 1000");
+  end
+  if (TEL_GAP_CYCLES < 1) begin : gen_bad_tel_gap
+    $fatal(1, "uart_bridge: TEL_GAP_CYCLES must be at least 1");
+  end
 
   localparam int unsigned AW = (MAX_OBJ_DW > 1) ? $clog2(MAX_OBJ_DW) : 1;  // buffer address
   localparam int unsigned CW = $clog2(CLKS_PER_BIT * 3 / 2 + 1);            // bit timer
@@ -70,10 +93,16 @@ module uart_bridge #(
   localparam logic [7:0]  ChRegWrite    = 8'h10;
   localparam logic [7:0]  ChRegRead     = 8'h11;
   localparam logic [7:0]  ChRegData     = 8'h12;
+  localparam logic [7:0]  ChTelemetry   = 8'h20;
+  localparam logic [7:0]  ChTelemetryReq = 8'h21;
   localparam logic [31:0] CrcInit       = 32'hFFFF_FFFF;
   // Raw CRC register after running over a message and its own (inverted, LE) CRC.
   localparam logic [31:0] CrcResidue    = 32'hDEBB_20E3;
   localparam logic [16:0] MaxObjBytes   = 17'(MAX_OBJ_DW * 4);
+  // TELEMETRY payload: tdi_state, n, n stream states, DOE errors, IDE failures, uptime.
+  localparam int unsigned TelBytes      = 14 + NUM_STREAMS;
+  localparam int unsigned TelValueBits  = 8 + 8 * NUM_STREAMS + 64;  // all but n and uptime
+  localparam int unsigned CyclesPerMs   = CLK_HZ / 1000;
 
   // CRC-32 IEEE (reflected, polynomial 0xEDB88320), one byte.
   function automatic logic [31:0] crc32_byte(logic [31:0] crc, logic [7:0] data);
@@ -263,6 +292,8 @@ module uart_bridge #(
   logic [11:0]     fw_addr_d, fw_addr_q;
   logic [31:0]     fw_wdata_d, fw_wdata_q;
   logic            reg_data_sent;                 // from the transmit FSM
+  logic            tel_req_d, tel_req_q;          // a TELEMETRY_REQ waits for its answer
+  logic            tel_taken;                     // from the transmit FSM: telemetry started
 
   assign pay_idx = rx_idx_q - 17'd4;
 
@@ -355,6 +386,7 @@ module uart_bridge #(
     fw_rd_d       = 1'b0;
     fw_addr_d     = fw_addr_q;
     fw_wdata_d    = fw_wdata_q;
+    tel_req_d     = tel_req_q && !tel_taken;
 
     // Delivery of a buffered response, one DW per accepted beat.
     if (dsm_rsp_valid_o && dsm_rsp_ready_i) begin
@@ -405,6 +437,12 @@ module uart_bridge #(
               rd_wait_d = 1'b1;
             end
           end
+          ChTelemetryReq: begin
+            if (rx_len_q == '0) begin
+              rx_drop   = 1'b0;
+              tel_req_d = 1'b1;
+            end
+          end
           default: ;  // a channel this side does not take
         endcase
       end
@@ -443,6 +481,7 @@ module uart_bridge #(
       fw_rd_q       <= 1'b0;
       fw_addr_q     <= '0;
       fw_wdata_q    <= '0;
+      tel_req_q     <= 1'b0;
     end else begin
       rx_cnt_q      <= rx_cnt_d;
       rx_code_q     <= rx_code_d;
@@ -466,6 +505,7 @@ module uart_bridge #(
       fw_rd_q       <= fw_rd_d;
       fw_addr_q     <= fw_addr_d;
       fw_wdata_q    <= fw_wdata_d;
+      tel_req_q     <= tel_req_d;
     end
   end
 
@@ -553,6 +593,61 @@ module uart_bridge #(
     end
   end
 
+  ///////////////
+  // Telemetry //
+  ///////////////
+
+  // The values as the TELEMETRY payload carries them, tdi_state in the low byte: a frame is
+  // due when they differ from those last sent (zeros after reset) and TEL_GAP_CYCLES have
+  // passed since the last telemetry frame, or at once when the controller asked.
+  logic [TelValueBits-1:0] tel_cur;
+  logic [TelValueBits-1:0] tel_sent_d, tel_sent_q;  // values of the last frame
+  logic [31:0]             tel_up_d, tel_up_q;      // uptime of the last frame
+  logic [31:0]             uptime_d, uptime_q;      // ms since reset (wraps)
+  logic [31:0]             ms_div_d, ms_div_q;      // cycles into this millisecond
+  logic [31:0]             tel_gap_d, tel_gap_q;    // cycles until a change may be sent
+  logic                    tel_due;                 // a telemetry frame should go out
+  logic [255:0]            tel_payload;             // payload byte k at [8k+7:8k]
+
+  assign tel_cur = {tel_ide_check_failures_i, tel_doe_errors_i, tel_stream_state_i,
+                    tel_tdi_state_i};
+  assign tel_due = tel_req_q || (tel_cur != tel_sent_q && tel_gap_q == '0);
+  assign tel_payload = 256'({tel_up_q, tel_sent_q[TelValueBits-1:8], 8'(NUM_STREAMS),
+                             tel_sent_q[7:0]});
+
+  always_comb begin
+    ms_div_d   = ms_div_q + 1'b1;
+    uptime_d   = uptime_q;
+    tel_gap_d  = (tel_gap_q != '0) ? tel_gap_q - 1'b1 : '0;
+    tel_sent_d = tel_sent_q;
+    tel_up_d   = tel_up_q;
+    if (ms_div_q == 32'(CyclesPerMs - 1)) begin
+      ms_div_d = '0;
+      uptime_d = uptime_q + 1'b1;
+    end
+    if (tel_taken) begin
+      tel_sent_d = tel_cur;
+      tel_up_d   = uptime_q;
+      tel_gap_d  = 32'(TEL_GAP_CYCLES - 1);
+    end
+  end
+
+  always_ff @(posedge clk_i or negedge rst_ni) begin : p_tel
+    if (!rst_ni) begin
+      tel_sent_q <= '0;
+      tel_up_q   <= '0;
+      uptime_q   <= '0;
+      ms_div_q   <= '0;
+      tel_gap_q  <= '0;
+    end else begin
+      tel_sent_q <= tel_sent_d;
+      tel_up_q   <= tel_up_d;
+      uptime_q   <= uptime_d;
+      ms_div_q   <= ms_div_d;
+      tel_gap_q  <= tel_gap_d;
+    end
+  end
+
   ////////////////////////////////////////
   // Transmit: CRC, COBS encode, 0x00   //
   ////////////////////////////////////////
@@ -569,7 +664,8 @@ module uart_bridge #(
   typedef enum logic [1:0] {
     SrcNone,  // empty payload (DSM_ABORT)
     SrcMem,   // the request buffer (DSM_REQUEST)
-    SrcRegs   // address and read data (REG_DATA)
+    SrcRegs,  // address and read data (REG_DATA)
+    SrcTel    // the telemetry snapshot (TELEMETRY)
   } tx_src_e;
 
   tx_state_e     tx_state_d, tx_state_q;
@@ -603,8 +699,11 @@ module uart_bridge #(
         default: tx_raw = tx_len_q[15:8];
       endcase
     end else if (tx_pay_idx < {1'b0, tx_len_q}) begin
-      tx_raw = (tx_src_q == SrcMem) ? tx_mem_rdata_q[8*tx_pay_idx[1:0] +: 8]
-                                    : reg_data_payload[8*tx_pay_idx[2:0] +: 8];
+      unique case (tx_src_q)
+        SrcMem:  tx_raw = tx_mem_rdata_q[8*tx_pay_idx[1:0] +: 8];
+        SrcTel:  tx_raw = tel_payload[8*tx_pay_idx[4:0] +: 8];
+        default: tx_raw = reg_data_payload[8*tx_pay_idx[2:0] +: 8];
+      endcase
     end else begin
       tx_raw = tx_crc_q[8*tx_crc_idx +: 8];
     end
@@ -627,8 +726,9 @@ module uart_bridge #(
     abort_taken   = 1'b0;
     req_sent      = 1'b0;
     reg_data_sent = 1'b0;
+    tel_taken     = 1'b0;
     unique case (tx_state_q)
-      // Abort notices first, then register data, then requests.
+      // Abort notices first, then register data, telemetry, requests.
       TxIdle: begin
         tx_idx_d = '0;
         tx_crc_d = CrcInit;
@@ -643,6 +743,12 @@ module uart_bridge #(
           tx_src_d   = SrcRegs;
           tx_chan_d  = ChRegData;
           tx_len_d   = 16'd8;
+        end else if (tel_due) begin
+          tel_taken  = 1'b1;
+          tx_state_d = TxCrc;
+          tx_src_d   = SrcTel;
+          tx_chan_d  = ChTelemetry;
+          tx_len_d   = 16'(TelBytes);
         end else if (req_state_q == ReqFull && !dsm_abort_i) begin
           tx_state_d = TxCrc;
           tx_src_d   = SrcMem;

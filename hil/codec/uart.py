@@ -9,7 +9,8 @@ after line noise or a lost byte the receiver resynchronises at the next 0x00.  I
       1 byte    1 B     little-endian   length bytes      over channel..payload, LE
 
 Channels: DSM requests (device to controller: a whole DOE object), DSM responses (controller to
-device), firmware register writes/reads and their data, telemetry, and the device's abort notice.
+device), firmware register writes/reads and their data, telemetry (sent by the device when a
+value changes, and when the controller asks), and the device's abort notice.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class Channel(IntEnum):
     REG_READ = 0x11  # controller -> device: address (u32)
     REG_DATA = 0x12  # device -> controller: address (u32) + data (u32)
     TELEMETRY = 0x20  # device -> controller: a Telemetry record
+    TELEMETRY_REQ = 0x21  # controller -> device: send a Telemetry record now (empty payload)
 
 
 @dataclass(frozen=True)
@@ -104,10 +106,17 @@ class Deframer:
 
 @dataclass(frozen=True)
 class Telemetry:
-    """What the board reports: TDI state, IDE stream states and error counters.
+    """What the board reports: TDI state, IDE stream states and error counters::
 
-    Payload: tdi_state (u8), number of streams n (u8), n stream states (u8 each),
-    DOE errors (u32), IDE check failures (u32), uptime in ms (u32).
+        +-----------+-----+-------------------+------------+-------------+-------------+
+        | tdi_state | n   | stream states     | DOE errors | IDE check   | uptime (ms) |
+        |           |     | (n x u8)          |            | failures    |             |
+        +-----------+-----+-------------------+------------+-------------+-------------+
+          u8          u8    stream 0 first      u32 LE       u32 LE        u32 LE
+
+    tdi_state is the TDISP TDI_STATE code, a stream state the IDE Stream Status register's
+    State field (0 Insecure, 2 Secure); the counters count since reset and saturate; the
+    uptime counts from reset and wraps.
     """
 
     tdi_state: int
