@@ -104,6 +104,8 @@ RTL_TOPS: dict[str, tuple[str, ...]] = {
     "tdi": ("tdi/tdi_pkg.sv", "tdi/tdi.sv"),
     "uart_bridge": ("uart_bridge/uart_bridge.sv",),
 }
+# The FPGA top: the endpoint and its UART bridge (hdl/hil_fpga/README.md).
+RTL_TOPS["hil_fpga"] = (*RTL_TOPS["hil_ep"], "uart_bridge/uart_bridge.sv", "hil_fpga/hil_fpga.sv")
 
 
 def rtl_sources(top: str) -> list[Path]:
