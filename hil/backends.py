@@ -56,11 +56,14 @@ class Backend(ABC):
 class FakeBackend(Backend):
     def run_vector(self, vec: Vector, *, artifacts_dir: Path, waves: bool) -> VectorResult:
         config = FakeConfigSpace(FakeDoe())
+        resources: dict[str, Any] = {}
         if self.rig.firmware == "dsm":
             from .firmware import Dsm
 
             # The firmware drives the fake IDE capability and TDI through their register port.
-            config.doe.responder = Dsm(hdl_build="fake", regs=config.firmware_regs()).handle
+            dsm = Dsm(hdl_build="fake", regs=config.firmware_regs())
+            config.doe.responder = dsm.handle
+            resources["function_id"] = dsm.requester_id  # the TDI's INTERFACE_ID (bus 1, 0.0)
         ctx = VectorContext(
             rig_name=self.rig.name,
             rig_kind=self.rig.kind,
@@ -68,6 +71,7 @@ class FakeBackend(Backend):
             timebase=AsyncioTimebase(),
             config=config,
             settings=self.rig.settings,
+            resources=resources,
         )
         return asyncio.run(execute(vec, ctx))
 

@@ -1,0 +1,470 @@
+"""TDISP vectors (PCIe 6.x chapter 11): the TDI state machine, driven as a platform TSM would.
+
+Each vector opens its own secured session, keys a Selective IDE stream over it with IDE_KM
+(QUERY, KEY_PROG of the six slots of key set 0, K_SET_GO, Enable: the stream reads Secure), and
+uses that stream as the TDI's default stream.  The keys must come over the session that sends
+LOCK (§11.3.8), so IDE_KM and TDISP share it.  On the way out a vector STOPs the TDI and ends
+its session, so that the next vector (on a long-lived board) finds it CONFIG_UNLOCKED and the
+streams unbound.
+
+The INTERFACE_ID is :meth:`VectorContext.interface_id` (the rig's ``function_id`` setting, or
+the Requester ID the backend enumerated); the IDE_KM PortIndex is the rig's
+``ide_km_port_index`` (default 0).
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..codec import ide_km as K
+from ..codec import spdm as S
+from ..codec import tdisp as T
+from ..errors import DoeTimeout, PeerProtocolError
+from ..host.ide_km import IdeKmRequester
+from ..host.spdm import SpdmRequester, SpdmSession
+from ..host.tdisp import (
+    TdispErrorResponse,
+    TdispInvalidInterface,
+    TdispInvalidInterfaceState,
+    TdispInvalidNonce,
+    TdispRequester,
+)
+from ._model import VectorContext, vector
+
+NEEDS = {"spdm", "ide_km", "tdisp", "config"}
+STREAM_ID = 0x2A
+STREAM_INDEX = 0
+SPEC = "PCIe 6.x §11.3, §11.2 (TDI states)"
+_COMMAND = 0x04  # Type 0 header Command register
+
+
+class _Tsm:
+    """A secured session with an IDE_KM and a TDISP requester on it.
+
+    ``async with _Tsm(ctx) as tsm`` opens it; leaving STOPs the TDI (unless told not to) and
+    ends the session, logging rather than raising, since the vector's own outcome matters more.
+    """
+
+    def __init__(self, ctx: VectorContext, *, session_id: int = 0xB00C) -> None:
+        self.ctx = ctx
+        self.session_id = session_id
+        self.spdm: SpdmRequester | None = None
+        self.session: SpdmSession | None = None
+        self.km: IdeKmRequester
+        self.tdisp: TdispRequester
+        self.stop_on_exit = True
+
+    async def __aenter__(self) -> _Tsm:
+        self.spdm = await self.ctx.spdm()
+        await self.spdm.authenticate()
+        await self.open(self.session_id)
+        return self
+
+    async def open(self, session_id: int) -> None:
+        """A (new) session on the same connection, with fresh requesters on it."""
+        assert self.spdm is not None
+        self.session = await self.spdm.key_exchange(req_session_id=session_id)
+        self.km = IdeKmRequester(
+            self.spdm, self.session, self.ctx.config, port_index=self.ctx.ide_km_port_index
+        )
+        self.tdisp = TdispRequester(
+            self.spdm, self.session, self.ctx.interface_id(), self.ctx.config
+        )
+
+    async def secure_stream(self) -> None:
+        """Key stream STREAM_INDEX with Stream ID STREAM_ID over this session: Secure."""
+        await self.km.query()
+        regs = await self.km.setup_stream(STREAM_INDEX, STREAM_ID)
+        acks = await self.km.program_all(STREAM_ID, 0)
+        bad = [a.slot for a in acks if a.outcome != K.KpAckStatus.SUCCESS]
+        self.ctx.expect(not bad, f"KP_ACK failures for {bad}")
+        await self.km.go_all(STREAM_ID, 0)
+        state = await self.km.enable(regs, STREAM_ID)
+        self.ctx.expect(state == K.IdeStreamState.SECURE, f"stream state {state:#x} after GO")
+
+    async def lock(self, **kwargs: int) -> bytes:
+        """Version, then a Secure default stream, then LOCK: the nonce."""
+        await self.tdisp.get_version()
+        await self.secure_stream()
+        return await self.tdisp.lock(STREAM_ID, **kwargs)
+
+    async def end(self) -> None:
+        assert self.spdm is not None and self.session is not None
+        await self.spdm.end_session(self.session)
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.spdm is None or self.session is None or not self.session.open:
+            return
+        try:
+            if self.stop_on_exit:
+                await self.tdisp.stop()
+            await self.end()
+        except Exception as err:
+            self.ctx.log.warning("clean-up on the way out failed: %s", err)
+
+
+async def _expect_error(
+    ctx: VectorContext, what: str, awaitable: object, want: type[TdispErrorResponse]
+) -> TdispErrorResponse:
+    """Await ``awaitable``, which must raise TDISP_ERROR of class ``want``."""
+    try:
+        await awaitable  # type: ignore[misc]
+    except TdispErrorResponse as err:
+        ctx.expect(isinstance(err, want), f"{what}: {err}; expected {want.__doc__}")
+        return err
+    ctx.expect(False, f"{what} succeeded; expected TDISP_ERROR {want.__doc__}")
+    raise AssertionError  # pragma: no cover - expect() raised
+
+
+async def _state(ctx: VectorContext, tsm: _Tsm, want: T.TdiState, when: str) -> None:
+    state = await tsm.tdisp.get_state()
+    ctx.measure(f"state_{when}", int(state), "", low=int(want), high=int(want))
+    ctx.expect(state == want, f"TDI {state.name} {when.replace('_', ' ')}, expected {want.name}")
+
+
+# --------------------------------------------------------------------------------------------
+# The flow
+# --------------------------------------------------------------------------------------------
+
+
+@vector(
+    "tdisp.flow.lock_start_stop",
+    title="Version, capabilities, IDE keys, LOCK, report, START, RUN, STOP, CONFIG_UNLOCKED",
+    spec="PCIe 6.x §11.3.4-§11.3.17, §11.2; §6.33.3 (IDE_KM)",
+    needs=NEEDS,
+)
+async def flow(ctx: VectorContext) -> None:
+    async with _Tsm(ctx) as tsm:
+        td = tsm.tdisp
+        clock = ctx.timebase.now
+
+        async def step(name: str, coro: object) -> object:
+            start = clock()
+            result = await coro  # type: ignore[misc]
+            ctx.measure(f"{name}_s", clock() - start, "s")
+            return result
+
+        versions = await step("version", td.get_version())
+        ctx.measure("versions", len(versions), "", low=1)  # type: ignore[arg-type]
+        caps = await step("capabilities", td.get_capabilities())
+        assert isinstance(caps, T.TdispCapabilities)
+        ctx.measure("lock_flags_supported", caps.lock_flags_supported, "")
+        ctx.expect(
+            caps.lock_flags_supported & 0xFFE0 == 0, "reserved LOCK_INTERFACE_FLAGS_SUPPORTED bits"
+        )
+        await _state(ctx, tsm, T.TdiState.CONFIG_UNLOCKED, "at_start")
+        await step("ide_keys_go", tsm.secure_stream())
+        nonce = await step("lock", td.lock(STREAM_ID, mmio_reporting_offset=0))
+        ctx.expect(nonce != bytes(T.NONCE_SIZE), "an all-zero START_INTERFACE_NONCE")
+        await _state(ctx, tsm, T.TdiState.CONFIG_LOCKED, "after_lock")
+        report = await step("report", td.get_report())  # checked against the BARs
+        assert isinstance(report, T.TdiReport)
+        ctx.measure("report_portions", td.portions, "", low=1)
+        ctx.measure("mmio_ranges", len(report.mmio_ranges), "", low=1)
+        await step("start", td.start())
+        await _state(ctx, tsm, T.TdiState.RUN, "after_start")
+        await step("stop", td.stop())
+        await _state(ctx, tsm, T.TdiState.CONFIG_UNLOCKED, "after_stop")
+
+
+# --------------------------------------------------------------------------------------------
+# Illegal transitions
+# --------------------------------------------------------------------------------------------
+
+
+@vector(
+    "tdisp.start.from_unlocked",
+    title="START_INTERFACE_REQUEST in CONFIG_UNLOCKED is refused with INVALID_INTERFACE_STATE",
+    spec="PCIe 6.x §11.3.14, Table 11-19",
+    needs=NEEDS,
+)
+async def start_from_unlocked(ctx: VectorContext) -> None:
+    async with _Tsm(ctx) as tsm:
+        await tsm.tdisp.get_version()
+        await tsm.tdisp.stop()  # CONFIG_UNLOCKED whatever came before
+        start = tsm.tdisp.start(os.urandom(T.NONCE_SIZE))
+        await _expect_error(ctx, "START in CONFIG_UNLOCKED", start, TdispInvalidInterfaceState)
+        await _state(ctx, tsm, T.TdiState.CONFIG_UNLOCKED, "after_refusal")
+
+
+@vector(
+    "tdisp.lock.twice",
+    title="A second LOCK_INTERFACE_REQUEST in CONFIG_LOCKED is refused; the TDI stays locked",
+    spec="PCIe 6.x §11.3.8, Table 11-12",
+    needs=NEEDS,
+)
+async def lock_twice(ctx: VectorContext) -> None:
+    async with _Tsm(ctx) as tsm:
+        await tsm.lock()
+        again = tsm.tdisp.lock(STREAM_ID)
+        await _expect_error(ctx, "LOCK in CONFIG_LOCKED", again, TdispInvalidInterfaceState)
+        await _state(ctx, tsm, T.TdiState.CONFIG_LOCKED, "after_refusal")
+
+
+@vector(
+    "tdisp.report.before_lock",
+    title="GET_DEVICE_INTERFACE_REPORT in CONFIG_UNLOCKED is refused with INVALID_INTERFACE_STATE",
+    spec="PCIe 6.x §11.3.10, Table 11-16",
+    needs=NEEDS,
+)
+async def report_before_lock(ctx: VectorContext) -> None:
+    async with _Tsm(ctx) as tsm:
+        await tsm.tdisp.get_version()
+        await tsm.tdisp.stop()
+        report = tsm.tdisp.get_report()
+        await _expect_error(ctx, "report before LOCK", report, TdispInvalidInterfaceState)
+
+
+@vector(
+    "tdisp.start.in_run",
+    title="START_INTERFACE_REQUEST in RUN is refused; the TDI stays in RUN",
+    spec="PCIe 6.x §11.3.14, Table 11-19",
+    needs=NEEDS,
+)
+async def start_in_run(ctx: VectorContext) -> None:
+    async with _Tsm(ctx) as tsm:
+        nonce = await tsm.lock()
+        await tsm.tdisp.start()
+        again = tsm.tdisp.start(nonce)
+        await _expect_error(ctx, "START in RUN", again, TdispInvalidInterfaceState)
+        await _state(ctx, tsm, T.TdiState.RUN, "after_refusal")
+
+
+@vector(
+    "tdisp.lock.stream_not_keyed",
+    title="LOCK naming a Stream ID no Secure, keyed stream carries is refused",
+    spec="PCIe 6.x §11.3.8, Table 11-12 (keys for all sub-streams of the default stream)",
+    needs=NEEDS,
+)
+async def lock_stream_not_keyed(ctx: VectorContext) -> None:
+    async with _Tsm(ctx) as tsm:
+        await tsm.tdisp.get_version()
+        await tsm.secure_stream()
+        other = tsm.tdisp.lock((STREAM_ID + 1) & 0xFF)
+        err = await _expect_error(ctx, "LOCK of an unkeyed stream", other, TdispErrorResponse)
+        ctx.expect(
+            err.code in (T.ErrorCode.INVALID_REQUEST, T.ErrorCode.INVALID_DEVICE_CONFIGURATION),
+            f"LOCK of an unkeyed stream answered {err}",
+        )
+        await _state(ctx, tsm, T.TdiState.CONFIG_UNLOCKED, "after_refusal")
+
+
+# --------------------------------------------------------------------------------------------
+# The start nonce
+# --------------------------------------------------------------------------------------------
+
+
+@vector(
+    "tdisp.start.wrong_nonce",
+    title="START with a nonce other than LOCK's is refused with INVALID_NONCE",
+    spec="PCIe 6.x §11.3.14, Table 11-19",
+    needs=NEEDS,
+)
+async def start_wrong_nonce(ctx: VectorContext) -> None:
+    async with _Tsm(ctx) as tsm:
+        nonce = await tsm.lock()
+        wrong = bytes(b ^ 0xFF for b in nonce)
+        await _expect_error(ctx, "START, wrong nonce", tsm.tdisp.start(wrong), TdispInvalidNonce)
+        await _state(ctx, tsm, T.TdiState.CONFIG_LOCKED, "after_refusal")
+        await tsm.tdisp.start(nonce)  # the right one still works
+        await _state(ctx, tsm, T.TdiState.RUN, "after_start")
+
+
+@vector(
+    "tdisp.start.nonce_reused",
+    title="A START nonce works once: after STOP and a new LOCK the old nonce is INVALID_NONCE",
+    spec="PCIe 6.x §11.3.9 (nonce destroyed), §11.3.14 (invalidated before RUN)",
+    needs=NEEDS,
+)
+async def start_nonce_reused(ctx: VectorContext) -> None:
+    async with _Tsm(ctx) as tsm:
+        old = await tsm.lock()
+        await tsm.tdisp.start(old)
+        await tsm.tdisp.stop()
+        await tsm.secure_stream()  # STOP left the stream Secure; re-key anyway, as a TSM would
+        new = await tsm.tdisp.lock(STREAM_ID)
+        ctx.expect(new != old, "LOCK gave the same START_INTERFACE_NONCE twice")
+        await _expect_error(
+            ctx, "START with the used nonce", tsm.tdisp.start(old), TdispInvalidNonce
+        )
+        await _state(ctx, tsm, T.TdiState.CONFIG_LOCKED, "after_refusal")
+
+
+# --------------------------------------------------------------------------------------------
+# Events that force ERROR
+# --------------------------------------------------------------------------------------------
+
+
+@vector(
+    "tdisp.config_write.error",
+    title="A configuration write to Command while RUN sends the TDI to ERROR; STOP recovers",
+    spec="PCIe 6.x §11.2 (TDI state machine: configuration changes), §11.3.16",
+    needs=NEEDS,
+)
+async def config_write_error(ctx: VectorContext) -> None:
+    async with _Tsm(ctx) as tsm:
+        await tsm.lock()
+        await tsm.tdisp.start()
+        command = await ctx.config.read32(_COMMAND)
+        await ctx.config.write32(_COMMAND, command)  # the same value: a write is still a change
+        await _state(ctx, tsm, T.TdiState.ERROR, "after_config_write")
+        await _expect_error(
+            ctx, "START in ERROR", tsm.tdisp.start(os.urandom(32)), TdispInvalidInterfaceState
+        )
+        await tsm.tdisp.stop()
+        await _state(ctx, tsm, T.TdiState.CONFIG_UNLOCKED, "after_stop")
+
+
+@vector(
+    "tdisp.session_end.error",
+    title="Ending the session that locked a TDI in RUN sends it to ERROR; a new session sees it",
+    spec="PCIe 6.x §11.4.5 (session termination), §6.33.3 (session binding)",
+    needs=NEEDS,
+)
+async def session_end_error(ctx: VectorContext) -> None:
+    """How the new session may look: while the locking session is open it owns the streams, and
+    TDISP from any other session is ignored.  Once it has ended, a new session binds itself with
+    IDE_KM QUERY (which, by §6.33.3, first wipes the old session's keys, making the stream
+    Insecure; the TDI is already in ERROR and stays there).  It then reads the state, and STOPs
+    the TDI, which any session that may talk is allowed to do."""
+    async with _Tsm(ctx) as tsm:
+        await tsm.lock()
+        await tsm.tdisp.start()
+        await _state(ctx, tsm, T.TdiState.RUN, "before_end")
+        await tsm.end()
+        await tsm.open(0xC0DE)
+        await tsm.km.query()
+        await _state(ctx, tsm, T.TdiState.ERROR, "from_new_session")
+        await tsm.tdisp.stop()
+        await _state(ctx, tsm, T.TdiState.CONFIG_UNLOCKED, "after_stop")
+
+
+@vector(
+    "tdisp.reset.unlocks",
+    title="A power cycle takes a TDI in RUN back to CONFIG_UNLOCKED",
+    spec="PCIe 6.x §11.2 (conventional reset: all TDIs CONFIG_UNLOCKED, secrets cleared)",
+    needs=NEEDS | {"power"},
+)
+async def reset_unlocks(ctx: VectorContext) -> None:
+    power = ctx.resource("power")
+    async with _Tsm(ctx) as tsm:
+        await tsm.lock()
+        await tsm.tdisp.start()
+        await power.power_cycle()
+        tsm.session = None  # gone with the reset: nothing to clean up on the way out
+    async with _Tsm(ctx) as fresh:
+        await fresh.tdisp.get_version()
+        await _state(ctx, fresh, T.TdiState.CONFIG_UNLOCKED, "after_power_cycle")
+
+
+# --------------------------------------------------------------------------------------------
+# Who may talk, and about what
+# --------------------------------------------------------------------------------------------
+
+
+@vector(
+    "tdisp.outside_session.ignored",
+    title="TDISP outside a secured session gets no answer",
+    spec="PCIe 6.x §11.2.2",
+    needs=NEEDS,
+)
+async def outside_session_ignored(ctx: VectorContext) -> None:
+    req = await ctx.spdm()
+    await req.authenticate()
+    msg = T.GetTdispVersion(interface_id=ctx.interface_id()).encode()
+    vdm = S.VendorDefinedRequest.pci_sig(S.PciProtocolId.TDISP, msg[1:])
+    try:
+        raw = await req.send_raw(vdm.encode())
+    except (DoeTimeout, PeerProtocolError):
+        return  # no response: right
+    ctx.expect(False, f"GET_TDISP_VERSION in the clear was answered: {raw[:8].hex()}")
+
+
+@vector(
+    "tdisp.session_binding.other_session_ignored",
+    title="While one session owns the IDE streams, TDISP from another session gets no answer",
+    spec="PCIe 6.x §11.4.5, §6.33.3 (session binding)",
+    needs=NEEDS,
+)
+async def other_session_ignored(ctx: VectorContext) -> None:
+    async with _Tsm(ctx) as tsm:
+        await tsm.km.query()  # binds the streams to this session
+        assert tsm.spdm is not None
+        other = await tsm.spdm.key_exchange(req_session_id=0xC0DE)
+        intruder = TdispRequester(tsm.spdm, other, ctx.interface_id(), ctx.config)
+        answer = await intruder.request(T.GetTdispVersion(interface_id=ctx.interface_id()))
+        ctx.expect(answer is None, f"another session's GET_TDISP_VERSION was answered: {answer}")
+        await tsm.tdisp.get_version()  # the owner still may
+
+
+@vector(
+    "tdisp.interface_id.wrong",
+    title="A request naming another function's INTERFACE_ID gets INVALID_INTERFACE",
+    spec="PCIe 6.x §11.3.3 Table 11-6, §11.3.8",
+    needs=NEEDS,
+)
+async def wrong_interface_id(ctx: VectorContext) -> None:
+    async with _Tsm(ctx) as tsm:
+        await tsm.tdisp.get_version()
+        iid = ctx.interface_id()
+        wrong = T.InterfaceId(iid.rid ^ 0x7, iid.segment, iid.segment_valid)  # another function
+        assert tsm.spdm is not None and tsm.session is not None
+        other = TdispRequester(tsm.spdm, tsm.session, wrong, ctx.config)
+        await _expect_error(
+            ctx, "GET_DEVICE_INTERFACE_STATE", other.get_state(), TdispInvalidInterface
+        )
+        await _expect_error(ctx, "LOCK", other.lock(STREAM_ID), TdispInvalidInterface)
+
+
+@vector(
+    "tdisp.version.mismatch",
+    title="A request with TDISPVersion 2.0 after version 1.0 was agreed gets VERSION_MISMATCH",
+    spec="PCIe 6.x §11.3.3 Table 11-6",
+    needs=NEEDS,
+)
+async def version_mismatch(ctx: VectorContext) -> None:
+    async with _Tsm(ctx) as tsm:
+        await tsm.tdisp.get_version()
+        msg = T.GetDeviceInterfaceState(interface_id=ctx.interface_id(), version=0x20)
+        rsp = await tsm.tdisp.request(msg)
+        ctx.expect(
+            isinstance(rsp, T.TdispError) and rsp.error_code == T.ErrorCode.VERSION_MISMATCH,
+            f"a TDISP 2.0 request answered {rsp!r}",
+        )
+
+
+@vector(
+    "tdisp.optional.unsupported",
+    title="An optional request the device lists as unsupported gets UNSUPPORTED_REQUEST",
+    spec="PCIe 6.x §11.3.7 (REQ_MSGS_SUPPORTED), Table 11-27",
+    needs=NEEDS,
+)
+async def optional_unsupported(ctx: VectorContext) -> None:
+    async with _Tsm(ctx) as tsm:
+        await tsm.tdisp.get_version()
+        caps = await tsm.tdisp.get_capabilities()
+        iid = ctx.interface_id()
+        optional = {
+            T.RequestCode.BIND_P2P_STREAM_REQUEST: T.BindP2pStreamRequest(
+                interface_id=iid, p2p_stream_id=1
+            ),
+            T.RequestCode.UNBIND_P2P_STREAM_REQUEST: T.UnbindP2pStreamRequest(
+                interface_id=iid, p2p_stream_id=1
+            ),
+            T.RequestCode.SET_MMIO_ATTRIBUTE_REQUEST: T.SetMmioAttributeRequest(
+                interface_id=iid, mmio_range=T.MmioRange(first_page=0, num_pages=1)
+            ),
+            T.RequestCode.VDM_REQUEST: T.VdmRequest(
+                interface_id=iid, vendor=T.VendorData(T.RegistryId.PCI_SIG, b"\xff\xff")
+            ),
+        }
+        unsupported = [code for code in optional if not caps.supports(code)]
+        ctx.measure("optional_unsupported", len(unsupported), "")
+        for code in unsupported:
+            rsp = await tsm.tdisp.request(optional[code])
+            ctx.expect(
+                isinstance(rsp, T.TdispError)
+                and rsp.error_code == T.ErrorCode.UNSUPPORTED_REQUEST
+                and rsp.error_data == code,
+                f"{code.name}, unsupported per REQ_MSGS_SUPPORTED, answered {rsp!r}",
+            )
