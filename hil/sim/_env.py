@@ -103,6 +103,7 @@ RTL_TOPS: dict[str, tuple[str, ...]] = {
     "ide_cap": ("ide_cap/ide_cap_pkg.sv", "ide_cap/ide_cap.sv"),
     "tdi": ("tdi/tdi_pkg.sv", "tdi/tdi.sv"),
     "uart_bridge": ("uart_bridge/uart_bridge.sv",),
+    "usp_cq_cc_adapter": ("boards/vcu118/usp_cq_cc_adapter.sv",),
 }
 # The FPGA top: the endpoint and its UART bridge (hdl/hil_fpga/README.md).
 RTL_TOPS["hil_fpga"] = (*RTL_TOPS["hil_ep"], "uart_bridge/uart_bridge.sv", "hil_fpga/hil_fpga.sv")
@@ -116,5 +117,5 @@ def rtl_sources(top: str) -> list[Path]:
 
 def lint_waivers(top: str) -> list[Path]:
     root = hdl_root()
-    blocks = {Path(rel).parts[0] for rel in RTL_TOPS[top]}
+    blocks = {Path(rel).parent for rel in RTL_TOPS[top]}
     return sorted(p for b in blocks if (p := root / b / "lint.vlt").exists())
