@@ -84,7 +84,10 @@ class SimBackend(Backend):
         super().__init__(rig, vector_modules)
         from .sim import ENDPOINT_TOP
 
-        self.top = ENDPOINT_TOP
+        self.top = rig.sim.get("top", ENDPOINT_TOP)
+        # hil_fpga carries the DSM and firmware register ports on its UART: the firmware runs
+        # at the far end of a pseudo-terminal (the virtual rig's lab controller).
+        self.uart = self.top == "hil_fpga"
         self._build_dir: Path | None = None
 
     def prepare(self) -> None:
@@ -128,6 +131,16 @@ class SimBackend(Backend):
             **extra,
         }
 
+    def uart_clks_per_bit(self) -> int:
+        """The UART's bit time in clock cycles: the ``CLKS_PER_BIT`` the rig builds with."""
+        cpb = self.rig.sim.get("parameters", {}).get("CLKS_PER_BIT")
+        if not isinstance(cpb, int) or cpb < 4:
+            raise RigError(
+                f"rig {self.rig.name}: [sim] parameters must set CLKS_PER_BIT (>= 4) for "
+                f"{self.top}'s UART"
+            )
+        return cpb
+
     def _simulate(self, testcase: str, work: Path, job: dict[str, Any], **kwargs: Any) -> None:
         """Run one test of :mod:`hil.sim.entry` on the cached build, with ``job`` as its input."""
         from cocotb_tools.runner import get_runner
@@ -145,12 +158,17 @@ class SimBackend(Backend):
             **kwargs,
         )
 
-    def serve_config(self, socket_path: Path) -> None:
+    def serve_config(self, socket_path: Path, uart_link: Path | None = None) -> None:
         """Run the simulated endpoint serving config accesses on ``socket_path`` (the virtual
-        rig's device), until a client ends it."""
+        rig's device), until a client ends it.  A top with a UART gets a pseudo-terminal on its
+        pins, published as the symlink ``uart_link``."""
         work = Path(tempfile.mkdtemp(prefix="hil-virtual-"))
         try:
             job = self._job(config_socket=str(socket_path), wall_timeout_s=None)
+            if self.uart:
+                if uart_link is None:
+                    raise RigError(f"{self.top} has a UART: serve_config needs uart_link")
+                job["uart"] = {"clks_per_bit": self.uart_clks_per_bit(), "link": str(uart_link)}
             self._simulate("serve_config", work, job, log_file=work / "sim.log")
         finally:
             shutil.rmtree(work, ignore_errors=True)

@@ -9,7 +9,8 @@ A rig file holds no secrets.  Layout::
     provides = ["config", "doe"]    # the needs this rig meets
     firmware = "dsm"                # what serves the device's DSM port: "dsm" or "none"
 
-    [sim]                           # kind = "sim" only
+    [sim]                           # kind = "sim" or "virtual"
+    top = "hil_ep"                  # or "hil_fpga" (virtual only: the endpoint behind its UART)
     clock_period_ns = 4.0
     wall_timeout_s = 600
     parameters = { DOE_WR_DEPTH_DW = 1024 }
@@ -38,7 +39,10 @@ __all__ = ["KINDS", "Rig", "find_rig", "list_rigs", "load_rig", "rig_dirs"]
 KINDS = ("sim", "fake", "spdm-socket", "lab", "virtual")
 _SECTIONS = {"rig", "sim", "socket", "lab", "settings"}
 _RIG_KEYS = {"name", "kind", "description", "provides", "firmware"}
-_SIM_KEYS = {"clock_period_ns", "wall_timeout_s", "parameters", "dsm_latency_ns"}
+_SIM_KEYS = {"clock_period_ns", "wall_timeout_s", "parameters", "dsm_latency_ns", "top"}
+#: What a simulated rig may simulate: the endpoint, or the FPGA top with its UART (whose
+#: firmware the virtual rig's lab controller serves over a pseudo-terminal).
+SIM_TOPS = {"hil_ep": ("sim", "virtual"), "hil_fpga": ("virtual",)}
 _SOCKET_KEYS = {"host", "port", "timeout_s"}
 _LAB_KEYS = {
     "bdf",
@@ -108,6 +112,10 @@ def parse_rig(text: str, path: Path) -> Rig:
     for key in ("clock_period_ns", "wall_timeout_s", "dsm_latency_ns"):
         if key in sim and not (isinstance(sim[key], int | float) and sim[key] > 0):
             raise _fail(path, f"[sim] {key} must be a positive number")
+    top = sim.get("top", "hil_ep")
+    if "top" in sim and (top not in SIM_TOPS or kind not in SIM_TOPS[top]):
+        tops = [t for t, kinds in SIM_TOPS.items() if kind in kinds]
+        raise _fail(path, f"[sim] top = {top!r}; a {kind} rig simulates one of {tops}")
     params = sim.get("parameters", {})
     if not isinstance(params, dict) or not all(isinstance(v, int) for v in params.values()):
         raise _fail(path, "[sim] parameters must map HDL parameter names to integers")

@@ -596,7 +596,7 @@ class LockInterfaceRequest(_Message):
         )
         _reserved_zero("LOCK_INTERFACE_REQUEST byte 19", payload[3], strict)
         return {
-            "flags": _known(LockFlags, flags & ~_LOCK_FLAGS_RESERVED),
+            "flags": LockFlags(flags & ~_LOCK_FLAGS_RESERVED),
             "default_stream_id": payload[2],
             "mmio_reporting_offset": int.from_bytes(payload[4:12], "little", signed=True),
             "bind_p2p_address_mask": _get(payload, 12, 8),
@@ -886,7 +886,7 @@ class MmioRange:
         return cls(
             first_page=_get(data, 0, 8),
             num_pages=_get(data, 8, 4),
-            attributes=_known(MmioAttr, attributes & 0xF),
+            attributes=MmioAttr(attributes & 0xF),
             range_id=_get(data, 14, 2),
         )
 
@@ -1000,7 +1000,7 @@ class TdiReport:
             )
         return _build(
             cls,
-            interface_info=_known(InterfaceInfo, info & 0x1F),
+            interface_info=InterfaceInfo(info & 0x1F),
             msi_x_message_control=_get(data, 4, 2),
             lnr_control=_get(data, 6, 2),
             tph_control=_get(data, 8, 4),

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ..codec.doe import DataObject
+    from ..codec.uart import Telemetry
 
-__all__ = ["AsyncioTimebase", "ConfigSpace", "DoeTransport", "Timebase"]
+__all__ = ["AsyncioTimebase", "ConfigSpace", "DoeTransport", "TelemetrySource", "Timebase"]
 
 
 class Timebase(ABC):
@@ -67,6 +68,19 @@ class ConfigSpace(ABC):
             raise ValueError(f"config offset {offset:#x} (size {size}) out of range or unaligned")
         if offset // 4 != (offset + size - 1) // 4:
             raise ValueError(f"config access at {offset:#x} of {size} bytes crosses a DW")
+
+
+class TelemetrySource(ABC):
+    """A board's telemetry: :class:`hil.codec.uart.Telemetry` records as the board sends them
+    (by itself when a value changes, and when asked)."""
+
+    @abstractmethod
+    def received(self) -> list[Telemetry]:
+        """Every record received so far, oldest first."""
+
+    @abstractmethod
+    async def request(self, timeout_s: float = 1.0) -> Telemetry:
+        """Ask the board for a record now, and return the first record that arrives after."""
 
 
 class DoeTransport(ABC):

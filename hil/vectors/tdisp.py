@@ -444,7 +444,7 @@ async def optional_unsupported(ctx: VectorContext) -> None:
         await tsm.tdisp.get_version()
         caps = await tsm.tdisp.get_capabilities()
         iid = ctx.interface_id()
-        optional = {
+        optional: dict[T.RequestCode, T.TdispMessage] = {
             T.RequestCode.BIND_P2P_STREAM_REQUEST: T.BindP2pStreamRequest(
                 interface_id=iid, p2p_stream_id=1
             ),
