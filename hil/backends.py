@@ -292,6 +292,11 @@ def backend_for(rig: Rig, vector_modules: list[str] | None = None) -> Backend:
     raise RigError(f"rig {rig.name}: no backend for kind {rig.kind!r}")
 
 
+#: What a board serves over its UART (the firmware on the lab controller, the telemetry): a
+#: vector that needs one of these cannot run once the UART is gone.
+SERIAL_NEEDS = frozenset({"spdm", "ide_km", "tdisp", "tsm", "telemetry"})
+
+
 class LabBackend(Backend):
     """A Linux host's sysfs (``lab``), or the virtual FPGA rig's FUSE tree (``virtual``)."""
 
@@ -303,6 +308,8 @@ class LabBackend(Backend):
         self.virtual = None
         self.lock = None
         self._psu = None
+        self._serial = None  # a lab rig's SerialFirmwareHost on [lab] serial
+        self._serial_error: RigError | None = None
 
     def prepare(self) -> None:
         if self.rig.kind == "lab":
@@ -312,6 +319,9 @@ class LabBackend(Backend):
             self.lock.acquire()
 
     def finish(self) -> None:
+        if self._serial is not None:
+            self._serial.stop()
+            self._serial = None
         if self.lock is not None:
             self.lock.release()
         if self.virtual is not None:
@@ -328,15 +338,57 @@ class LabBackend(Backend):
             return self.virtual.root
         return Path(self.rig.lab.get("sysfs_root", "/sys"))
 
+    def serial_host(self):  # type: ignore[no-untyped-def]
+        """The lab controller's end of the board's UART, serving the firmware and keeping the
+        telemetry: on ``[lab] serial``, or the virtual rig's pseudo-terminal; None without."""
+        if self.virtual is not None:
+            return self.virtual.firmware_host
+        port = self.rig.lab.get("serial")
+        if self.rig.kind != "lab" or not port or self._serial_error is not None:
+            return None
+        if self._serial is None:
+            from .lab.serial_link import SerialFirmwareHost, SerialVanished
+
+            make_firmware = None
+            if self.rig.firmware == "dsm":
+                from .firmware import Dsm
+
+                rid = self.bdf.requester_id
+
+                def make_firmware(regs):  # type: ignore[no-untyped-def]
+                    return Dsm(regs=regs, requester_id=rid).handle
+
+            try:
+                self._serial = SerialFirmwareHost(
+                    port,
+                    baudrate=int(self.rig.lab.get("baudrate", 3_000_000)),
+                    make_firmware=make_firmware,
+                ).start()
+            except SerialVanished as exc:
+                self._serial_error = exc
+                return None
+        return self._serial
+
+    def _uart_lost(self) -> RigError | None:
+        """Why the board's UART is gone, if it went (it stays gone for the rest of the run)."""
+        host = self.serial_host()
+        return host.error if host is not None else self._serial_error
+
     def run_vector(self, vec: Vector, *, artifacts_dir: Path, waves: bool) -> VectorResult:
         from .lab.sysfs import SysfsConfigSpace
         from .lab.tsm import KernelTsm
 
         root = self.sysfs_root()
+        lost = self._uart_lost()
+        if lost is not None and vec.needs & SERIAL_NEEDS:
+            return VectorResult(Outcome.ERROR, f"the board's UART is gone: {lost}")
         config = SysfsConfigSpace(self.bdf, root)
         resources: dict[str, Any] = {"tsm": KernelTsm(self.bdf, root), "bdf": self.bdf}
         if self.virtual is not None:
             resources["virtual_rig"] = self.virtual  # for fault injection
+        host = self.serial_host()
+        if host is not None:
+            resources["telemetry"] = host
         power = self.power()
         if power is not None:
             resources["power"] = power
@@ -366,6 +418,11 @@ class LabBackend(Backend):
             # Not the device's fault: the board lost power under the vector.
             result.outcome = Outcome.ERROR
             result.message = f"the board was power-cycled during the vector: {result.message}"
+        lost = self._uart_lost()
+        if lost is not None and result.outcome in (Outcome.FAIL, Outcome.ERROR):
+            # Not the device's fault either: its firmware and telemetry went with the UART.
+            result.outcome = Outcome.ERROR
+            result.message = f"the board's UART is gone ({lost}): {result.message}"
         return result
 
     def _power_events(self) -> int:

@@ -107,6 +107,16 @@ RTL_TOPS: dict[str, tuple[str, ...]] = {
 }
 # The FPGA top: the endpoint and its UART bridge (hdl/hil_fpga/README.md).
 RTL_TOPS["hil_fpga"] = (*RTL_TOPS["hil_ep"], "uart_bridge/uart_bridge.sv", "hil_fpga/hil_fpga.sv")
+# The VCU118 board top, with lint-only stubs of the PCIe4 hard IP and the clock primitives
+# (hdl/boards/vcu118/README.md).
+RTL_TOPS["vcu118_top"] = (
+    *RTL_TOPS["hil_fpga"],
+    "boards/vcu118/stubs/pcie4_uscale_plus_0.sv",
+    "boards/vcu118/stubs/ibufds_gte4.sv",
+    "boards/vcu118/stubs/bufg_gt.sv",
+    "boards/vcu118/usp_cq_cc_adapter.sv",
+    "boards/vcu118/vcu118_top.sv",
+)
 
 
 def rtl_sources(top: str) -> list[Path]:
