@@ -313,7 +313,7 @@ class FakeIdeCap:
         if reg == 1:
             self._write_control(j, _merge(s.control, value, byte_enable), byte_enable)
         elif reg == 2:
-            if byte_enable & 0b1000 and value & _STATUS_FAIL_RX:
+            if _merge(0, value, byte_enable) & _STATUS_FAIL_RX:  # RW1C, byte 3
                 s.fail_rx = False
         elif reg == 3 and not s.enable:
             s.rid1 = _merge(s.rid1, value, byte_enable) & _RID1_MASK

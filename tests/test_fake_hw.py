@@ -1,0 +1,888 @@
+"""The fake endpoint's security hardware: IDE capability, key slots, stream state and the TDI.
+
+The rules checked here are those of hdl/ide_cap/README.md and the TDI firmware map; the fake
+rig's IDE_KM and TDISP results are only as good as this model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hil import _regs as R
+from hil._fake_hw import IdeCmdStatus, TdiCause, TdiCmdStatus, TdiOp, TdiState
+from hil.fake import FakeConfigSpace, FakeDoe, FakeFirmwareRegs, FakeIdeCap, FakeTdi
+from hil.firmware import Dsm
+from hil.host.pci import walk_ext_capabilities
+from hil.transport import AsyncioTimebase
+from hil.vectors import Outcome, VectorContext, default_suite, execute
+
+T = TypeVar("T")
+
+GO, STOP, WIPE = 1, 2, 3
+ST_DONE, ST_OP, ST_STREAM, ST_SUB, ST_NOT_LOADED = 0, 1, 2, 3, 4
+SECURE = 0b0010
+ENABLE = 1
+FAIL_RX = 1 << 31
+TDI = 0x100
+TDI_STATE, TDI_CMD, TDI_BAR0_LO, TDI_BAR0_HI, TDI_BAR0_INFO, TDI_NUM_STREAMS = range(6)
+BLOCK_DW = 8  # one Selective IDE register block with one address association block
+
+
+def sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine of the fake, which never waits for anything, to its end."""
+    try:
+        coro.send(None)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+    coro.close()
+    raise AssertionError("the fake hardware awaited something")
+
+
+def kss(key_set: int, rxtx: int, sub: int) -> int:
+    """The IDE_KM KeySubStream byte."""
+    return key_set | (rxtx << 1) | (sub << 4)
+
+
+def slot_code(key_set: int, rxtx: int, sub: int) -> int:
+    return 4 * sub + 2 * rxtx + key_set
+
+
+def key_addr(stream: int, slot: int, dw: int) -> int:
+    return 0x800 | (stream << 8) | (slot << 4) | dw
+
+
+def block(stream: int) -> int:
+    """Byte offset of stream ``stream``'s Selective IDE register block."""
+    return R.IDE_CAP_OFFSET + 0x0C + 4 * BLOCK_DW * stream
+
+
+def ctl(stream: int) -> int:
+    return block(stream) + 4
+
+
+def status(stream: int) -> int:
+    return block(stream) + 8
+
+
+def rid1(stream: int) -> int:
+    return block(stream) + 0x0C
+
+
+def rid2(stream: int) -> int:
+    return block(stream) + 0x10
+
+
+class Bench:
+    """The fake hardware with synchronous accessors for its two ports."""
+
+    def __init__(self, ide: FakeIdeCap | None = None) -> None:
+        self.ide = ide or FakeIdeCap()
+        self.tdi = FakeTdi(self.ide)
+        self.cfg = FakeConfigSpace(tdi=self.tdi)
+        self.fw = FakeFirmwareRegs(self.ide, self.tdi)
+        self.counter = 0
+
+    def cr(self, offset: int) -> int:
+        return sync(self.cfg.read32(offset))
+
+    def cw(self, offset: int, value: int) -> None:
+        sync(self.cfg.write32(offset, value))
+
+    def cwb(self, offset: int, data: bytes) -> None:
+        sync(self.cfg.write_bytes(offset, data))
+
+    def fr(self, addr: int) -> int:
+        return sync(self.fw.read(addr))
+
+    def fw_write(self, addr: int, value: int) -> None:
+        sync(self.fw.write(addr, value))
+
+    def cmd(self, op: int, stream: int, key_sub_stream: int = 0) -> int:
+        self.fw_write(0x001, (op << 16) | (stream << 8) | key_sub_stream)
+        return self.fr(0x001)
+
+    def tdi_cmd(self, op: int, stream: int = 0) -> int:
+        self.fw_write(TDI + TDI_CMD, op | (stream << 8))
+        return self.fr(TDI + TDI_CMD)
+
+    def tdi_state(self) -> int:
+        return self.fr(TDI + TDI_STATE)
+
+    def program(self, stream: int, slot: int, words: list[int] | None = None) -> list[int]:
+        if words is None:
+            words = [(self.counter << 8 | d) + 0x11111111 for d in range(10)]
+            self.counter += 1
+        for d, w in enumerate(words):
+            self.fw_write(key_addr(stream, slot, d), w)
+        return words
+
+    def arm(self, stream: int, key_set: int) -> None:
+        for sub in range(3):
+            for rxtx in range(2):
+                self.program(stream, slot_code(key_set, rxtx, sub))
+                assert self.cmd(GO, stream, kss(key_set, rxtx, sub)) == ST_DONE
+
+    def setup(self, stream: int, stream_id: int = 0x17) -> None:
+        self.cw(rid2(stream), 1)  # V
+        self.cw(ctl(stream), stream_id << 24)
+
+    def secure(self, stream: int, stream_id: int = 0x17) -> None:
+        self.setup(stream, stream_id)
+        self.arm(stream, 0)
+        self.cw(ctl(stream), (stream_id << 24) | ENABLE)
+        assert self.state(stream) == SECURE
+
+    def state(self, stream: int) -> int:
+        return self.cr(status(stream)) & 0xF
+
+    def slots(self, stream: int) -> tuple[int, int]:
+        """(armed, loaded) slot masks."""
+        value = self.fr(0x011 + 2 * stream)
+        return value & 0xFFF, value >> 16
+
+    def stream_state(self, stream: int) -> int:
+        return self.fr(0x010 + 2 * stream)
+
+    def snapshot(self) -> tuple[list[int], list[int]]:
+        """Everything both ports can read (config reads and firmware reads have no effects)."""
+        return (
+            [self.cr(o) for o in range(0, 0x1000, 4)],
+            [self.fr(a) for a in range(0x1000)],
+        )
+
+
+# -- the capability's config registers ----------------------------------------------------------
+def test_chain_header_and_capability() -> None:
+    b = Bench()
+    caps = sync(walk_ext_capabilities(b.cfg))
+    assert [(c.cap_id, c.offset) for c in caps] == [
+        (0x0003, 0x100),
+        (0x002E, R.DOE_CAP_OFFSET),
+        (0x0030, R.IDE_CAP_OFFSET),
+    ]
+    assert b.cr(R.IDE_CAP_OFFSET) == 0x0030 | (1 << 16)  # version 1, last capability
+    # Selective streams, IDE_KM, AES-GCM-256 only, 2 streams, TEE-Limited supported.
+    assert b.cr(R.IDE_CAP_OFFSET + 4) == 0x01010042
+    assert b.cr(R.IDE_CAP_OFFSET + 8) == 0
+    b.cw(R.IDE_CAP_OFFSET + 8, 0xFFFFFFFF)
+    b.cw(R.IDE_CAP_OFFSET + 4, 0)
+    assert b.cr(R.IDE_CAP_OFFSET + 8) == 0 and b.cr(R.IDE_CAP_OFFSET + 4) == 0x01010042
+    for j in range(2):
+        assert b.cr(block(j)) == 1  # one address association block
+        b.cw(block(j), 0xF)
+        assert b.cr(block(j)) == 1
+    # 3 + 2 x 8 = 19 DW; the rest of the window reads 0 and ignores writes.
+    for o in range(R.IDE_CAP_OFFSET + 19 * 4, 0x500, 4):
+        b.cw(o, 0xFFFFFFFF)
+        assert b.cr(o) == 0
+    assert b.fr(0x000) == 2 | (1 << 8) | (19 << 16) | (1 << 24)
+
+
+def test_a_capability_that_does_not_fit_is_refused() -> None:
+    with pytest.raises(ValueError, match="does not fit"):
+        FakeIdeCap(num_streams=3)
+    FakeIdeCap(num_addr_blocks=2)  # 25 DW fits
+    with pytest.raises(ValueError):
+        FakeIdeCap(num_streams=1)
+
+
+def test_reserved_bits_read_zero() -> None:
+    b = Bench()
+    b.cw(ctl(0), 0xFFFFFFFE)  # everything but Enable
+    assert b.cr(ctl(0)) == 0xFFFFC000
+    b.cw(rid1(0), 0xFFFFFFFF)
+    b.cw(rid2(0), 0xFFFFFFFF)
+    assert b.cr(rid1(0)) == 0x00FFFF00
+    assert b.cr(rid2(0)) == 0x00FFFF01
+    for off, want in ((0x14, 0xFFFFFF01), (0x18, 0xFFFFFFFF), (0x1C, 0xFFFFFFFF)):
+        b.cw(block(0) + off, 0xFFFFFFFF)
+        assert b.cr(block(0) + off) == want
+    b.cw(status(0), 0xFFFFFFFF)
+    assert b.cr(status(0)) == 0
+
+
+def test_sampled_and_read_only_while_enabled() -> None:
+    b = Bench()
+    alg, tee = 0x1F << 14, 1 << 23
+    b.cw(rid1(0), 0x00123400)
+    b.cw(rid2(0), 0x00120001)
+    # The write that sets Enable samples the Algorithm and TEE-Limited it carries.
+    b.cw(ctl(0), 0x17000000 | tee | ENABLE)
+    assert b.cr(ctl(0)) == 0x17000000 | tee | ENABLE
+    # While enabled: Algorithm, TEE-Limited, RID Limit, RID Base and V are fixed...
+    b.cw(ctl(0), 0x18000000 | alg | (5 << 19) | (1 << 22) | ENABLE)
+    assert b.cr(ctl(0)) == 0x18000000 | tee | (5 << 19) | (1 << 22) | ENABLE  # ...TC etc. not
+    b.cw(rid1(0), 0x00FFFF00)
+    b.cw(rid2(0), 0x00FFFF00)
+    assert (b.cr(rid1(0)), b.cr(rid2(0))) == (0x00123400, 0x00120001)
+    b.cw(block(0) + 0x14, 0x12345601)  # the address association stays writable
+    assert b.cr(block(0) + 0x14) == 0x12345601
+    # The write that clears Enable does not yet change them; the next one does.
+    b.cw(ctl(0), 0x18000000 | alg)
+    assert b.cr(ctl(0)) == 0x18000000 | tee
+    b.cw(ctl(0), 0x18000000 | alg)
+    assert b.cr(ctl(0)) == 0x18000000 | alg
+    b.cw(rid2(0), 0)
+    assert b.cr(rid2(0)) == 0
+
+
+def test_byte_enables_are_honoured() -> None:
+    b = Bench()
+    b.cw(ctl(0), 0x17000000)
+    b.cwb(ctl(0) + 3, b"\x42")  # Stream ID only
+    assert b.cr(ctl(0)) == 0x42000000
+    b.cwb(ctl(0) + 2, b"\xff")  # TC, Default, TEE-Limited, Algorithm[18:16]
+    assert b.cr(ctl(0)) == 0x42FF0000
+    b.cwb(ctl(0) + 1, b"\x00")  # clears Algorithm[15:14] only; byte 0 untouched
+    assert b.cr(ctl(0)) == 0x42FF0000
+    assert b.stream_state(0) >> 24 == 0x42
+
+
+def test_received_fail_message_is_rw1c() -> None:
+    b = Bench()
+    b.ide.fail_message_received(1)
+    assert b.cr(status(1)) == FAIL_RX and b.cr(status(0)) == 0
+    b.cw(status(1), 0x7FFFFFFF)  # 0 to bit 31: no effect
+    b.cwb(status(1), b"\xff\xff")  # byte 3 not enabled: no effect
+    b.ide.write(status(1) - R.IDE_CAP_OFFSET, FAIL_RX, byte_enable=0b0111)
+    assert b.cr(status(1)) == FAIL_RX
+    b.cwb(status(1) + 3, b"\x80")
+    assert b.cr(status(1)) == 0
+    b.ide.fail_message_received(1)
+    b.cw(status(1), FAIL_RX)
+    assert b.cr(status(1)) == 0
+    assert b.ide.fail_messages_sent == []  # a received Fail Message is not answered
+
+
+# -- stream state -------------------------------------------------------------------------------
+@settings(max_examples=150, deadline=None)
+@given(
+    enable=st.booleans(),
+    valid=st.booleans(),
+    alg=st.sampled_from([0, 0, 0, 1, 0x1F]),
+    armed=st.sets(st.integers(0, 11)),
+    go_first=st.booleans(),
+)
+def test_secure_exactly_when_the_rules_hold(
+    enable: bool, valid: bool, alg: int, armed: set[int], go_first: bool
+) -> None:
+    b = Bench()
+    b.cw(rid2(0), int(valid))
+
+    def arm() -> None:
+        for c in sorted(armed):
+            b.program(0, c)
+            assert b.cmd(GO, 0, (c & 3) | ((c >> 2) << 4)) == ST_DONE
+
+    if go_first:
+        arm()
+    b.cw(ctl(0), 0x17000000 | (alg << 14) | int(enable))
+    if not go_first:
+        arm()
+    evens, odds = set(range(0, 12, 2)), set(range(1, 12, 2))
+    want = enable and valid and alg == 0 and (evens <= armed or odds <= armed)
+    assert b.state(0) == (SECURE if want else 0)
+    assert b.stream_state(0) & 0xF == b.state(0)
+    assert b.stream_state(0) >> 4 & 1 == int(enable)
+    assert b.state(1) == 0  # the other stream is untouched
+    assert b.slots(0)[0] == sum(1 << c for c in armed)
+
+
+def test_mixed_key_sets_do_not_make_a_stream_secure() -> None:
+    b = Bench()
+    b.setup(0)
+    b.cw(ctl(0), 0x17000000 | ENABLE)
+    for sub in range(3):
+        for rxtx in range(2):
+            k = (sub + rxtx) % 2
+            b.program(0, slot_code(k, rxtx, sub))
+            assert b.cmd(GO, 0, kss(k, rxtx, sub)) == ST_DONE
+    assert bin(b.slots(0)[0]).count("1") == 6
+    assert b.state(0) == 0
+
+
+def test_once_secure_stop_and_key_refresh_keep_the_state() -> None:
+    b = Bench()
+    b.secure(0)
+    b.arm(0, 1)  # key refresh to K1
+    assert b.state(0) == SECURE
+    for sub in range(3):
+        for rxtx in range(2):
+            assert b.cmd(STOP, 0, kss(0, rxtx, sub)) == ST_DONE
+    assert b.state(0) == SECURE
+    assert b.slots(0) == (0xAAA, 0xAAA)  # K1 armed and loaded; K0 zeroed
+    assert b.ide.tlp_key(0, 0) == (bytes(32), 0, False)
+
+
+def _exit_by(b: Bench, how: str) -> None:
+    if how == "enable cleared":
+        b.cw(ctl(0), 0x17000000)
+    elif how == "check failed":
+        b.ide.check_failed(0)
+    elif how == "fail message received":
+        b.ide.fail_message_received(0)
+    elif how == "wipe":
+        assert b.cmd(WIPE, 0, 0xFF) == ST_DONE  # sub-stream bits ignored
+    else:
+        raise AssertionError(how)
+
+
+@pytest.mark.parametrize(
+    ("how", "failure", "sends"),
+    [
+        ("enable cleared", False, False),
+        ("check failed", True, True),
+        ("fail message received", True, False),
+        ("wipe", True, True),
+    ],
+)
+def test_every_exit_from_secure_wipes_the_stream(how: str, failure: bool, sends: bool) -> None:
+    b = Bench()
+    b.secure(0)
+    b.secure(1, 0x18)
+    b.arm(0, 1)
+    _exit_by(b, how)
+    assert b.state(0) == 0
+    assert b.slots(0) == (0, 0)
+    assert all(b.ide.tlp_key(0, c) == (bytes(32), 0, False) for c in range(12))
+    assert b.ide.fail_messages_sent == ([0] if sends else [])
+    assert b.stream_state(0) >> 5 & 1 == int(failure)
+    # The other stream keeps its state and keys.
+    assert b.state(1) == SECURE and b.slots(1) == (0x555, 0x555)
+    # Re-keying: after a failure, Enable must be written 0 before Secure again.
+    b.arm(0, 0)
+    b.cw(ctl(0), 0x17000000 | ENABLE)
+    assert b.state(0) == (0 if failure else SECURE)
+    if failure:
+        b.cw(ctl(0), 0x17000000)
+        assert b.stream_state(0) >> 5 & 1 == 0
+        assert b.slots(0)[0] == 0x555, "clearing Enable of an Insecure stream keeps its keys"
+        b.cw(ctl(0), 0x17000000 | ENABLE)
+        assert b.state(0) == SECURE
+
+
+def test_a_failure_on_an_insecure_stream_is_ignored() -> None:
+    b = Bench()
+    b.setup(0)
+    b.arm(0, 0)  # armed, Enable still 0
+    b.ide.check_failed(0)
+    b.ide.fail_message_received(0)
+    assert b.slots(0) == (0x555, 0x555)
+    assert b.ide.fail_messages_sent == []
+    assert b.stream_state(0) >> 5 & 1 == 0
+    b.cw(ctl(0), 0x17000000 | ENABLE)
+    assert b.state(0) == SECURE
+
+
+def test_wipe_of_an_insecure_stream_zeroes_its_slots_without_a_fail_message() -> None:
+    b = Bench()
+    b.arm(1, 1)
+    assert b.cmd(WIPE, 1) == ST_DONE
+    assert b.slots(1) == (0, 0)
+    assert b.ide.fail_messages_sent == []
+
+
+# -- key slots and commands ---------------------------------------------------------------------
+def test_k_set_go_needs_all_ten_dw() -> None:
+    b = Bench()
+    c = slot_code(1, 0, 2)
+    for d in range(9):
+        b.fw_write(key_addr(0, c, d), 0xA5A5A5A5)
+    b.fw_write(key_addr(0, c, 10), 1)  # DW 10..15 are not slot DW
+    b.fw_write(key_addr(0, c, 15), 1)
+    assert b.slots(0) == (0, 0)
+    assert b.cmd(GO, 0, kss(1, 0, 2)) == ST_NOT_LOADED
+    assert b.slots(0) == (0, 0)
+    b.fw_write(key_addr(0, c, 9), 0)  # any value counts as written
+    assert b.slots(0) == (0, 1 << c)
+    assert b.cmd(GO, 0, kss(1, 0, 2)) == ST_DONE
+    assert b.slots(0) == (1 << c, 1 << c)
+    # K_SET_STOP zeroes it: loaded again only after ten fresh DW.
+    assert b.cmd(STOP, 0, kss(1, 0, 2) | 0b1100) == ST_DONE  # bits 3:2 ignored
+    assert b.slots(0) == (0, 0)
+    assert b.cmd(GO, 0, kss(1, 0, 2)) == ST_NOT_LOADED
+
+
+def test_writes_outside_the_slots_are_ignored() -> None:
+    b = Bench()
+    for c in (12, 13, 15):
+        b.program(0, c)
+    for s in range(2, 8):
+        b.program(s, 0)
+    assert b.slots(0) == (0, 0) and b.slots(1) == (0, 0)
+    assert all(b.ide.tlp_key(0, c)[0] == bytes(32) for c in range(12))
+
+
+def test_an_armed_slot_is_not_overwritten() -> None:
+    b = Bench()
+    c = slot_code(0, 1, 1)
+    words = b.program(0, c)
+    assert b.cmd(GO, 0, kss(0, 1, 1)) == ST_DONE
+    before = b.ide.tlp_key(0, c)
+    b.program(0, c, [0xDEADBEEF] * 10)
+    assert b.ide.tlp_key(0, c) == before
+    key, ifv, armed = before
+    assert key == b"".join(w.to_bytes(4, "big") for w in words[:8])
+    assert ifv == (words[8] << 32) | words[9] and armed
+
+
+def test_slot_codes_follow_the_key_sub_stream_byte() -> None:
+    b = Bench()
+    for sub in range(3):
+        for rxtx in range(2):
+            for k in range(2):
+                c = slot_code(k, rxtx, sub)
+                b.program(1, c)
+                assert b.cmd(GO, 1, kss(k, rxtx, sub)) == ST_DONE
+                assert b.slots(1)[0] & (1 << c)
+    assert b.slots(1) == (0xFFF, 0xFFF)
+
+
+@pytest.mark.parametrize(
+    ("op", "stream", "key_sub_stream", "want"),
+    [
+        (0, 0, 0, ST_OP),
+        (4, 0, 0, ST_OP),
+        (15, 0, 0, ST_OP),
+        (GO, 2, 0, ST_STREAM),
+        (STOP, 0xFF, 0, ST_STREAM),
+        (WIPE, 2, 0, ST_STREAM),
+        (GO, 0, 0x30, ST_SUB),
+        (STOP, 0, 0xF0, ST_SUB),
+        (GO, 0, kss(1, 1, 1), ST_NOT_LOADED),
+    ],
+)
+def test_command_statuses_and_nothing_changes_on_error(
+    op: int, stream: int, key_sub_stream: int, want: int
+) -> None:
+    b = Bench()
+    b.secure(0)
+    b.program(0, slot_code(1, 0, 0))
+    before = b.snapshot()
+    assert b.cmd(op, stream, key_sub_stream) == want
+    cfg, fw = b.snapshot()
+    assert cfg == before[0]
+    assert [v for a, v in enumerate(fw) if a != 0x001] == [
+        v for a, v in enumerate(before[1]) if a != 0x001
+    ]
+    assert b.ide.fail_messages_sent == []
+    assert b.cmd(STOP, 0, kss(1, 0, 0)) == ST_DONE  # the status is that of the last command
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    keys=st.lists(st.binary(min_size=40, max_size=40), min_size=12, max_size=12),
+    other=st.lists(st.binary(min_size=40, max_size=40), min_size=12, max_size=12),
+)
+def test_no_key_byte_is_readable_through_either_port(keys: list[bytes], other: list[bytes]) -> None:
+    """Two endpoints that differ only in their key bytes read the same everywhere."""
+
+    def endpoint(material: list[bytes]) -> Bench:
+        b = Bench()
+        for j in range(2):
+            b.setup(j, 0x20 + j)
+            for c, slot in enumerate(material):
+                b.program(j, c, [int.from_bytes(slot[i : i + 4], "big") for i in range(0, 40, 4)])
+            for c in range(12):
+                assert b.cmd(GO, j, (c & 3) | ((c >> 2) << 4)) == ST_DONE
+            b.cw(ctl(j), ((0x20 + j) << 24) | ENABLE)
+            assert b.state(j) == SECURE
+        return b
+
+    a, z = endpoint(keys), endpoint(other)
+    snap_a, snap_z = a.snapshot(), z.snapshot()
+    assert snap_a == snap_z
+    assert all(v == 0 for v in snap_a[1][0x800:])  # the key region reads 0
+    # The keys are there: only the TLP path's port returns them.
+    assert a.ide.tlp_key(1, 5)[0] == keys[5][:32]
+    assert keys[5][:4].hex() not in repr(a.ide) + repr(a.tdi) + repr(a.cfg.ide.streams)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    ops=st.lists(
+        st.tuples(
+            st.sampled_from(
+                ["prog", "go", "stop", "wipe", "enable", "disable", "v", "fail", "fail_rx"]
+            ),
+            st.integers(0, 1),
+            st.integers(0, 11),
+        ),
+        max_size=60,
+    )
+)
+def test_random_sequences_keep_the_invariants(ops: list[tuple[str, int, int]]) -> None:
+    b = Bench()
+    was_secure = [False, False]
+    for op, j, c in ops:
+        code = (c & 3) | ((c >> 2) << 4)
+        if op == "prog":
+            b.program(j, c)
+        elif op in ("go", "stop"):
+            assert b.cmd(GO if op == "go" else STOP, j, code) in (ST_DONE, ST_NOT_LOADED)
+        elif op == "wipe":
+            assert b.cmd(WIPE, j) == ST_DONE
+        elif op in ("enable", "disable"):
+            b.cw(ctl(j), (0x30 + j) << 24 | int(op == "enable"))
+        elif op == "v":
+            b.cw(rid2(j), c & 1)
+        elif op == "fail":
+            b.ide.check_failed(j)
+        else:
+            b.ide.fail_message_received(j)
+        for k in range(2):
+            state, armed_loaded = b.stream_state(k), b.slots(k)
+            secure = state & 0xF == SECURE
+            assert state & 0xF in (0, SECURE)
+            assert not secure or state >> 4 & 1, "Secure with Enable = 0"
+            armed, loaded = armed_loaded
+            assert armed & ~loaded == 0, "an armed slot that is not loaded"
+            if was_secure[k] and not secure:
+                assert armed_loaded == (0, 0), "left Secure without wiping"
+            was_secure[k] = secure
+        assert all(b.fr(a) == 0 for a in (0x800, 0x8FF, 0x955, 0xFFF))
+
+
+# -- the firmware port --------------------------------------------------------------------------
+def test_firmware_port_decodes_as_the_hardware() -> None:
+    b = Bench()
+    b.secure(1, 0x42)
+    b.cw(block(1) + 0x1C, 0x89ABCDEF)  # the capability's last DW: Memory Base Upper
+    assert b.fr(0x040) == b.cr(R.IDE_CAP_OFFSET)
+    for i in range(64):  # the CAP window: past the capability's 19 DW, 0 as in config space
+        assert b.fr(0x040 + i) == b.cr(R.IDE_CAP_OFFSET + 4 * i)
+    assert b.fr(0x040 + 18) == 0x89ABCDEF and b.fr(0x040 + 19) == 0
+    assert b.stream_state(1) == SECURE | (1 << 4) | (0x42 << 24)
+    assert b.stream_state(0) == 0
+    assert b.fr(0x014) == 0  # no third stream
+    assert b.fr(TDI + TDI_STATE) >> 24 == 0x01
+    assert b.fr(TDI + TDI_NUM_STREAMS) == 2
+    for addr in (0x080, 0x0FF, 0x120, 0x200, 0x7FF, 0x106):
+        b.fw_write(addr, 0xFFFFFFFF)
+        assert b.fr(addr) == 0
+    assert b.state(1) == SECURE
+    with pytest.raises(ValueError):
+        FakeFirmwareRegs(FakeIdeCap(), b.tdi)
+
+
+# -- the TDI --------------------------------------------------------------------------------------
+def tdi_in(state: TdiState, stream: int = 0) -> Bench:
+    b = Bench()
+    b.secure(0)
+    b.secure(1, 0x18)
+    if state != TdiState.CONFIG_UNLOCKED:
+        assert b.tdi_cmd(TdiOp.LOCK, stream) == TdiCmdStatus.DONE
+    if state == TdiState.RUN:
+        assert b.tdi_cmd(TdiOp.START) == TdiCmdStatus.DONE
+    if state == TdiState.ERROR:
+        assert b.tdi_cmd(TdiOp.FAIL) == TdiCmdStatus.DONE
+    assert b.tdi_state() & 3 == state
+    return b
+
+
+U, L, RUN, E = (
+    TdiState.CONFIG_UNLOCKED,
+    TdiState.CONFIG_LOCKED,
+    TdiState.RUN,
+    TdiState.ERROR,
+)
+
+
+@pytest.mark.parametrize(
+    ("start", "op", "status", "end"),
+    [
+        (U, TdiOp.LOCK, TdiCmdStatus.DONE, L),
+        (L, TdiOp.LOCK, TdiCmdStatus.NOT_ALLOWED, L),
+        (RUN, TdiOp.LOCK, TdiCmdStatus.NOT_ALLOWED, RUN),
+        (E, TdiOp.LOCK, TdiCmdStatus.NOT_ALLOWED, E),
+        (U, TdiOp.START, TdiCmdStatus.NOT_ALLOWED, U),
+        (L, TdiOp.START, TdiCmdStatus.DONE, RUN),
+        (RUN, TdiOp.START, TdiCmdStatus.NOT_ALLOWED, RUN),
+        (E, TdiOp.START, TdiCmdStatus.NOT_ALLOWED, E),
+        (U, TdiOp.STOP, TdiCmdStatus.DONE, U),
+        (L, TdiOp.STOP, TdiCmdStatus.DONE, U),
+        (RUN, TdiOp.STOP, TdiCmdStatus.DONE, U),
+        (E, TdiOp.STOP, TdiCmdStatus.DONE, U),
+        (U, TdiOp.FAIL, TdiCmdStatus.NOT_ALLOWED, U),
+        (L, TdiOp.FAIL, TdiCmdStatus.DONE, E),
+        (RUN, TdiOp.FAIL, TdiCmdStatus.DONE, E),
+        (E, TdiOp.FAIL, TdiCmdStatus.NOT_ALLOWED, E),
+        (U, 0, TdiCmdStatus.UNKNOWN_OP, U),
+        (RUN, 5, TdiCmdStatus.UNKNOWN_OP, RUN),
+        (L, 15, TdiCmdStatus.UNKNOWN_OP, L),
+    ],
+)
+def test_tdi_transitions(start: TdiState, op: int, status: int, end: TdiState) -> None:
+    b = tdi_in(start, stream=1)
+    before = b.tdi_state()
+    assert b.tdi_cmd(op, 1) == status
+    after = b.tdi_state()
+    assert after & 3 == end
+    if status != TdiCmdStatus.DONE:
+        assert after == before, "a refused command changed something"
+    elif end == U:
+        assert after == 0x01000000, "STOP clears the binding and the cause"
+    elif end == E:
+        assert after >> 8 & 0xFF == TdiCause.FIRMWARE_FAIL
+    if end != U:
+        assert after >> 4 & 0xF == 0x8 | 1, "bound to stream 1"
+
+
+@pytest.mark.parametrize("stream", [0, 1, 2, 7])
+def test_lock_needs_a_secure_stream(stream: int) -> None:
+    b = Bench()
+    if stream == 1:
+        b.setup(1)
+        b.arm(1, 0)  # armed but not enabled: Insecure
+    assert b.tdi_cmd(TdiOp.LOCK, stream) == TdiCmdStatus.BAD_STREAM
+    assert b.tdi_state() == 0x01000000
+    if stream < 2:
+        b.secure(stream)
+        assert b.tdi_cmd(TdiOp.LOCK, stream) == TdiCmdStatus.DONE
+        assert b.tdi_state() == 0x01000000 | L | ((0x8 | stream) << 4)
+
+
+def _header_writes() -> list[tuple[str, int, bytes | None]]:
+    writes: list[tuple[str, int, bytes | None]] = [
+        ("Command", 0x04, None),
+        ("Command byte 0", 0x04, b"\x06"),
+        ("Command byte 1", 0x05, b"\x00"),
+        ("ROM BAR", 0x30, None),
+    ]
+    writes += [(f"BAR{i}", 0x10 + 4 * i, None) for i in range(6)]
+    writes += [(f"BAR{i} byte 2", 0x12 + 4 * i, b"\x00") for i in range(6)]
+    writes += [(f"bound stream DW {i}", block(1) + 4 * i, None) for i in range(BLOCK_DW)]
+    writes += [("bound Status byte 3", status(1) + 3, b"\x80")]
+    return writes
+
+
+@pytest.mark.parametrize(("what", "offset", "data"), _header_writes())
+@pytest.mark.parametrize("state", [L, RUN])
+def test_config_writes_that_break_a_locked_tdi(
+    what: str, offset: int, data: bytes | None, state: TdiState
+) -> None:
+    b = tdi_in(state, stream=1)
+    value = b.cr(offset & ~3)  # writing back what is there still counts
+    if data is None:
+        b.cw(offset, value)
+    else:
+        b.cwb(offset, data)
+    got = b.tdi_state()
+    assert got & 3 == E, what
+    assert got >> 8 & 0xFF == TdiCause.CONFIG_WRITE
+    assert got >> 4 & 0xF == 0x8 | 1, "ERROR keeps the binding until STOP"
+
+
+@pytest.mark.parametrize(
+    ("what", "offset", "data"),
+    [
+        ("Status register", 0x06, b"\xff\xff"),
+        ("Vendor/Device ID", 0x00, None),
+        ("Cache Line Size", 0x0C, None),
+        ("CardBus CIS", 0x28, None),
+        ("Interrupt Line", 0x3C, None),
+        ("DSN", 0x104, None),
+        ("DOE Control", R.DOE_CAP_OFFSET + 8, None),
+        ("IDE Control", R.IDE_CAP_OFFSET + 8, None),
+        ("the other stream's Control", ctl(0), None),
+        ("the other stream's RID 2", rid2(0), None),
+    ],
+)
+def test_config_writes_that_do_not_break_it(what: str, offset: int, data: bytes | None) -> None:
+    b = tdi_in(RUN, stream=1)
+    if data is None:
+        b.cw(offset, b.cr(offset))
+    else:
+        b.cwb(offset, data)
+    assert b.tdi_state() & 3 == RUN, what
+
+
+def test_config_writes_while_unlocked_change_nothing() -> None:
+    b = tdi_in(U)
+    for _, offset, _data in _header_writes():
+        b.cw(offset & ~3, b.cr(offset & ~3))
+    assert b.tdi_state() == 0x01000000
+
+
+@pytest.mark.parametrize("how", ["check failed", "fail message received", "wipe"])
+def test_the_bound_stream_leaving_secure_is_an_error(how: str) -> None:
+    for bound, hit in ((0, True), (1, False)):
+        b = tdi_in(RUN, stream=bound)
+        _exit_by(b, how)  # stream 0 leaves Secure
+        got = b.tdi_state()
+        if hit:
+            assert got & 3 == E and got >> 8 & 0xFF == TdiCause.STREAM_INSECURE
+        else:
+            assert got & 3 == RUN
+
+
+def test_clearing_enable_of_the_bound_stream_is_a_config_write_error() -> None:
+    b = tdi_in(L)
+    _exit_by(b, "enable cleared")
+    assert b.tdi_state() >> 8 & 0xFF == TdiCause.CONFIG_WRITE
+
+
+def test_poisoned_request_and_error_is_sticky() -> None:
+    b = tdi_in(U)
+    b.tdi.poisoned_request()
+    assert b.tdi_state() & 3 == U
+    b = tdi_in(RUN)
+    b.tdi.poisoned_request()
+    assert b.tdi_state() >> 8 & 0xFF == TdiCause.POISONED_TLP
+    # Nothing moves ERROR but STOP or reset; the cause is that of the entry.
+    b.cw(0x10, 0)
+    b.ide.check_failed(0)
+    assert b.tdi_cmd(TdiOp.START) == TdiCmdStatus.NOT_ALLOWED
+    assert b.tdi_state() & 0xFF03 == (TdiCause.POISONED_TLP << 8) | E
+    assert b.tdi_cmd(TdiOp.STOP) == TdiCmdStatus.DONE
+    assert b.tdi_state() == 0x01000000
+
+
+def test_stop_leaves_the_stream_and_keys_alone() -> None:
+    b = tdi_in(RUN)
+    assert b.tdi_cmd(TdiOp.STOP) == TdiCmdStatus.DONE
+    assert b.state(0) == SECURE and b.slots(0) == (0x555, 0x555)
+
+
+# -- BAR0, Command, reset -----------------------------------------------------------------------
+def test_bar0_sizing_and_programming() -> None:
+    b = Bench()
+    assert b.cr(0x10) == 0b0100 and b.cr(0x14) == 0
+    b.cw(0x10, 0xFFFFFFFF)
+    b.cw(0x14, 0xFFFFFFFF)
+    assert (b.cr(0x10), b.cr(0x14)) == (0xFFFFF004, 0xFFFFFFFF)
+    size = (~(b.cr(0x10) & ~0xF) & 0xFFFFFFFF) + 1
+    assert size == 4096
+    b.cw(0x10, 0xFEDC_B9A8)
+    b.cw(0x14, 0x0000_0012)
+    assert (b.cr(0x10), b.cr(0x14)) == (0xFEDCB004, 0x12)
+    b.cwb(0x11, b"\xff")  # bits 15:8: only 15:12 exist
+    assert b.cr(0x10) == 0xFEDCF004
+    assert (b.fr(TDI + TDI_BAR0_LO), b.fr(TDI + TDI_BAR0_HI)) == (0xFEDCF004, 0x12)
+    for off in (0x18, 0x1C, 0x20, 0x24, 0x30):  # no other BAR, no ROM
+        b.cw(off, 0xFFFFFFFF)
+        assert b.cr(off) == 0
+
+
+@settings(max_examples=100, deadline=None)
+@given(value=st.integers(0, 0xFFFFFFFF), high=st.integers(0, 0xFFFFFFFF))
+def test_bar0_low_bits_are_fixed(value: int, high: int) -> None:
+    b = Bench()
+    b.cw(0x10, value)
+    b.cw(0x14, high)
+    assert b.cr(0x10) == (value & 0xFFFFF000) | 0b0100
+    assert b.cr(0x14) == high == b.fr(TDI + TDI_BAR0_HI)
+
+
+def test_command_register_shadow() -> None:
+    b = Bench()
+    assert b.fr(TDI + TDI_BAR0_INFO) == 12
+    b.cw(0x04, 0xFFFFFFFF)
+    assert b.cr(0x04) == 0b110  # Memory Space and Bus Master Enable; Status reads 0
+    assert b.fr(TDI + TDI_BAR0_INFO) == 12 | 1 << 8 | 1 << 9
+    b.cwb(0x04, b"\x02")
+    assert b.fr(TDI + TDI_BAR0_INFO) == 12 | 1 << 8
+    b.cwb(0x06, b"\xff\xff")
+    assert b.cr(0x04) == 0b010
+
+
+def test_reset_returns_everything_to_power_on() -> None:
+    fresh = Bench().snapshot()
+    b = tdi_in(RUN)
+    b.cw(0x10, 0xABCDE000)
+    b.cw(0x04, 0x6)
+    b.ide.fail_message_received(1)
+    b.program(1, 3)
+    assert b.snapshot() != fresh
+    b.cfg.reset()
+    assert b.snapshot() == fresh
+    assert all(b.ide.tlp_key(j, c) == (bytes(32), 0, False) for j in range(2) for c in range(12))
+    # The TDI keeps watching the capability after the reset.
+    b.secure(0)
+    assert b.tdi_cmd(TdiOp.LOCK, 0) == TdiCmdStatus.DONE
+    b.ide.check_failed(0)
+    assert b.tdi_state() >> 8 & 0xFF == TdiCause.STREAM_INSECURE
+
+
+def test_tdi_reset_alone_wipes_the_keys() -> None:
+    b = tdi_in(L)
+    b.tdi.reset()
+    assert b.tdi_state() == 0x01000000
+    assert b.state(0) == 0 and b.slots(0) == (0, 0)
+    assert b.cr(0x10) == 0b0100
+
+
+# -- the fake rig's IDE_KM, and vectors that catch a broken model -------------------------------
+SETTINGS = {
+    "trust_anchor": "test-pki",
+    "doe_timeout_s": 0.2,
+    "doe_poll_interval_s": 0.0,
+    "doe_quiet_s": 0.001,
+}
+
+
+def run_on(vid: str, ide: FakeIdeCap) -> Outcome:
+    config = FakeConfigSpace(FakeDoe(), tdi=FakeTdi(ide))
+    config.doe.responder = Dsm(hdl_build="test", regs=config.firmware_regs()).handle
+    ctx = VectorContext(
+        rig_name="test",
+        rig_kind="fake",
+        provides=frozenset({"config", "doe", "spdm", "ide_km"}),
+        timebase=AsyncioTimebase(),
+        config=config,
+        settings=SETTINGS,
+    )
+    result = asyncio.run(execute(default_suite()[vid], ctx))
+    return result.outcome
+
+
+class NeverSecure(FakeIdeCap):
+    def _evaluate(self, j: int) -> None:
+        pass
+
+
+class StaysSecureOnDisable(FakeIdeCap):
+    def _write_control(self, j: int, merged: int, byte_enable: int) -> None:
+        secure = self.streams[j].secure
+        super()._write_control(j, merged, byte_enable)
+        self.streams[j].secure = secure
+
+
+class DropsTheLastIfvDw(FakeIdeCap):
+    def fw_write(self, addr: int, value: int) -> None:
+        if addr >= 0x800 and addr & 0xF == 9:
+            return
+        super().fw_write(addr, value)
+
+
+class RefusesStop(FakeIdeCap):
+    def fw_write(self, addr: int, value: int) -> None:
+        if addr == 0x001 and (value >> 16) & 0xF == STOP:
+            self.cmd_status = IdeCmdStatus.UNKNOWN_OP
+            return
+        super().fw_write(addr, value)
+
+
+@pytest.mark.parametrize(
+    ("ide", "vid"),
+    [
+        (FakeIdeCap, "ide_km.k_set_go.secure"),
+        (NeverSecure, "ide_km.k_set_go.secure"),
+        (StaysSecureOnDisable, "ide_km.k_set_go.secure"),
+        (FakeIdeCap, "ide_km.key_prog.all_slots"),
+        (DropsTheLastIfvDw, "ide_km.key_prog.all_slots"),
+        (FakeIdeCap, "ide_km.k_set_stop.acknowledged"),
+        (RefusesStop, "ide_km.k_set_stop.acknowledged"),
+    ],
+)
+def test_ide_km_vectors_pass_on_the_model_and_fail_on_a_broken_one(
+    ide: type[FakeIdeCap], vid: str
+) -> None:
+    want = Outcome.PASS if ide is FakeIdeCap else Outcome.FAIL
+    assert run_on(vid, ide()) is want
