@@ -35,7 +35,7 @@ def test_every_outcome_is_recorded(tmp_path: Path, tests_on_path: Path, workers)
     assert {v: r["outcome"] for v, r in records.items()} == OUTCOMES
     assert records["selftest.fails"]["message"] == "the device said no"
     assert "ZeroDivisionError" in records["selftest.crashes"]["message"]
-    assert "tdisp" in records["selftest.not_applicable"]["message"]
+    assert "ide_traffic" in records["selftest.not_applicable"]["message"]
     assert records["selftest.passes"]["measurements"] == [
         {"name": "answer", "value": 42, "unit": "", "low": 0, "high": 100, "ok": True}
     ]
