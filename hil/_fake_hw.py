@@ -162,7 +162,7 @@ class _Stream:
             slot.wipe()
 
 
-#: Called with a stream index when that stream leaves Secure (not on reset).
+#: Called with a stream index when that stream leaves Secure.
 SecureExitHook = Callable[[int], None]
 
 
@@ -212,9 +212,14 @@ class FakeIdeCap:
     # -- reset ----------------------------------------------------------------------------------
     def reset(self) -> None:
         """Conventional reset or FLR: registers to power-on values, every slot zeroed, every
-        stream Insecure.  The TDI, reset at the same moment, is not told of the exits."""
+        stream Insecure.  Watchers hear of the streams that were Secure (a TDI reset with the
+        capability, as :meth:`FakeTdi.reset` does, ends CONFIG_UNLOCKED all the same)."""
+        was_secure = [j for j, s in enumerate(self.streams) if s.secure]
         self.cmd_status = IdeCmdStatus.DONE
         self.streams = [_Stream(self.num_addr_blocks) for _ in range(self.num_streams)]
+        for j in was_secure:
+            for hook in list(self.secure_exit_hooks):
+                hook(j)
 
     # -- what the rest of the endpoint sees -----------------------------------------------------
     def is_secure(self, stream: int) -> bool:

@@ -810,6 +810,12 @@ def test_reset_returns_everything_to_power_on() -> None:
     assert b.tdi_state() >> 8 & 0xFF == TdiCause.STREAM_INSECURE
 
 
+def test_a_capability_reset_under_a_locked_tdi_is_its_stream_leaving_secure() -> None:
+    b = tdi_in(RUN)
+    b.ide.reset()
+    assert b.tdi_state() & 0xFF03 == (TdiCause.STREAM_INSECURE << 8) | E
+
+
 def test_tdi_reset_alone_wipes_the_keys() -> None:
     b = tdi_in(L)
     b.tdi.reset()
