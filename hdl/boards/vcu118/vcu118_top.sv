@@ -136,6 +136,9 @@ module vcu118_top #(
   logic [31:0]  cfg_ext_read_data;
   logic         cfg_ext_read_data_valid;
 
+  // The bus number the hard IP captured from the host's CfgWr0 (an endpoint is device 0)
+  logic [7:0]   cfg_bus_number;
+
   // FLR and interrupts
   logic [3:0]   cfg_flr_in_process;
   logic         flr_done;
@@ -247,7 +250,7 @@ module vcu118_top #(
     .cfg_fc_sel                                   ('0),
     // Control
     .cfg_dsn                                      (DSN),
-    .cfg_bus_number                               (),
+    .cfg_bus_number                               (cfg_bus_number),
     .cfg_power_state_change_ack                   (1'b1),
     .cfg_power_state_change_interrupt             (),
     .cfg_err_cor_in                               (1'b0),
@@ -383,6 +386,7 @@ module vcu118_top #(
     .tlp_tx_valid_o             (tlp_tx_valid),
     .tlp_tx_last_o              (tlp_tx_last),
     .tlp_tx_ready_i             (tlp_tx_ready),
+    .cfg_completer_id_i         ({cfg_bus_number, 5'd0, 3'd0}),
     .cfg_flr_in_process_i       (cfg_flr_in_process[0]),
     .cfg_flr_done_o             (flr_done),
     .msi_req_o                  (msi_req),
