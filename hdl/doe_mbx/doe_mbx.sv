@@ -45,7 +45,8 @@ module doe_mbx
 
   // Events
   output logic        dsm_abort_o,  // one-cycle pulse: the mailbox was aborted
-  output logic        irq_o         // one-cycle pulse: Interrupt Status went 0 -> 1
+  output logic        irq_o,        // one-cycle pulse: Interrupt Status went 0 -> 1
+  output logic        err_o         // DOE Status.Error (set by a protocol error, cleared by Abort)
 );
 
   ///////////////////////////
@@ -425,6 +426,7 @@ module doe_mbx
   assign reg_rvalid_o = rvalid_q;
   assign dsm_abort_o  = abort_q;
   assign irq_o        = irq_q;
+  assign err_o        = err_q;
 
   ///////////////
   // Registers //

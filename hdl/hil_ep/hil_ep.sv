@@ -4,7 +4,10 @@
 // extension interface (PG213 cfg_ext_*). This block owns the register window
 // CFG_EXT_BASE_REG .. CFG_EXT_BASE_REG + CFG_EXT_NUM_REGS - 1 of function 0: it answers every
 // read in the window exactly one cycle later (0 where no capability sits) and leaves all other
-// accesses to the hard IP. The window holds the DOE capability at DOE_CAP_OFFSET.
+// accesses to the hard IP. The window holds the DOE capability at DOE_CAP_OFFSET and the IDE
+// capability after it. Behind them: the IDE TLP path on the hard IP's TLP streams (ide_tlp,
+// with BAR0's memory), the TDISP interface state (tdi), the firmware register port that the
+// device firmware uses for both, Function Level Reset, and telemetry.
 
 `default_nettype none
 
@@ -14,7 +17,12 @@ module hil_ep
   // DOE write mailbox depth in DW (largest request object); power of 2, 8 .. 2^18.
   parameter int unsigned DOE_WR_DEPTH_DW = 1024,
   // DOE read buffer depth in DW (queued response objects); power of 2, >= 8.
-  parameter int unsigned DOE_RD_DEPTH_DW = 1024
+  parameter int unsigned DOE_RD_DEPTH_DW = 1024,
+  // BAR0 size, log2 bytes (12 .. 16): a 64-bit memory BAR with a memory of that size behind it.
+  // The hard IP's BAR0 must be configured the same.
+  parameter int unsigned BAR0_SIZE_LOG2 = 12,
+  // Largest TLP data payload the IDE TLP path takes or sends, in DW (power of 2, 4 .. 256).
+  parameter int unsigned MAX_PAYLOAD_DW = 64
 ) (
   input  logic        clk_i,
   input  logic        rst_ni,
@@ -51,7 +59,35 @@ module hil_ep
   input  logic [11:0] fw_addr_i,    // DW address (hdl/ide_cap/README.md)
   input  logic [31:0] fw_wdata_i,
   output logic [31:0] fw_rdata_o,   // valid with fw_rvalid_o
-  output logic        fw_rvalid_o   // one cycle after fw_rd_i
+  output logic        fw_rvalid_o,  // one cycle after fw_rd_i
+
+  // TLP receive stream from the hard IP: memory requests, one TLP per packet, wire byte order
+  // (byte k of the TLP in bits [8k+7:8k] of the beat; hdl/ide_tlp/README.md)
+  input  logic [127:0] tlp_rx_data_i,
+  input  logic [15:0]  tlp_rx_keep_i,
+  input  logic         tlp_rx_valid_i,
+  input  logic         tlp_rx_last_i,
+  output logic         tlp_rx_ready_o,
+
+  // TLP transmit stream to the hard IP: completions, same format
+  output logic [127:0] tlp_tx_data_o,
+  output logic [15:0]  tlp_tx_keep_o,
+  output logic         tlp_tx_valid_o,
+  output logic         tlp_tx_last_o,
+  input  logic         tlp_tx_ready_i,
+
+  // The function's own ID {bus, device, function}, as the hard IP captured it from CfgWr0
+  input  logic [15:0]  cfg_completer_id_i,
+
+  // Function Level Reset of function 0 (PG213 cfg_flr_in_process / cfg_flr_done)
+  input  logic         cfg_flr_in_process_i,
+  output logic         cfg_flr_done_o,     // one-cycle pulse: the function's reset is done
+
+  // Telemetry (to the UART bridge on a board)
+  output logic [1:0]   tel_tdi_state_o,         // TDISP TDI_STATE code
+  output logic [7:0]   tel_stream_state_o,      // 4 bits per IDE stream: Status.State
+  output logic [31:0]  tel_doe_errors_o,        // DOE Error events since reset, saturating
+  output logic [31:0]  tel_ide_check_failures_o // IDE Check Failed events since reset, saturating
 );
 
   ////////////
@@ -96,9 +132,48 @@ module hil_ep
   assign ide_hit = win_hit && reg_in(cfg_ext_register_number_i, IdeBaseReg, IdeNumRegs);
   assign ide_idx = 6'(cfg_ext_register_number_i - IdeBaseReg);
 
+  /////////////////////////////
+  // Function Level Reset    //
+  /////////////////////////////
+
+  // FLR (§6.6.2) resets the function's state: DOE, the IDE streams and their keys, the TDI
+  // and the TLP path. The hard IP raises cfg_flr_in_process; the reset is held for
+  // FlrCycles clocks, then cfg_flr_done pulses. rst_fn_n comes from a flop (glitch free).
+  localparam int unsigned FlrCycles = 8;
+
+  logic       flr_in_q;       // cfg_flr_in_process_i last clock
+  logic       flr_active_q;   // the function is held in reset
+  logic [3:0] flr_cnt_q;
+  logic       flr_done_q;
+  logic       rst_fn_n;       // conventional reset or FLR
+
+  always_ff @(posedge clk_i or negedge rst_ni) begin : p_flr
+    if (!rst_ni) begin
+      flr_in_q     <= 1'b0;
+      flr_active_q <= 1'b0;
+      flr_cnt_q    <= '0;
+      flr_done_q   <= 1'b0;
+    end else begin
+      flr_in_q     <= cfg_flr_in_process_i;
+      flr_done_q   <= flr_active_q && (flr_cnt_q == 4'(FlrCycles - 1));
+      if (cfg_flr_in_process_i && !flr_in_q) begin
+        flr_active_q <= 1'b1;
+        flr_cnt_q    <= '0;
+      end else if (flr_active_q) begin
+        flr_cnt_q    <= flr_cnt_q + 4'd1;
+        flr_active_q <= (flr_cnt_q != 4'(FlrCycles - 1));
+      end
+    end
+  end
+
+  assign rst_fn_n       = rst_ni && !flr_active_q;
+  assign cfg_flr_done_o = flr_done_q;
+
   ////////////////////
   // DOE capability //
   ////////////////////
+
+  logic doe_err;
 
   doe_mbx #(
     .WR_DEPTH_DW    (DOE_WR_DEPTH_DW),
@@ -106,7 +181,7 @@ module hil_ep
     .NEXT_CAP_OFFSET(DOE_CAP_NEXT)
   ) u_doe_mbx (
     .clk_i,
-    .rst_ni,
+    .rst_ni         (rst_fn_n),
     .reg_wr_i       (cfg_ext_write_received_i && doe_hit),
     .reg_rd_i       (cfg_ext_read_received_i && doe_hit),
     .reg_idx_i      (doe_idx),
@@ -123,22 +198,70 @@ module hil_ep
     .dsm_rsp_last_i,
     .dsm_rsp_ready_o,
     .dsm_abort_o,
-    .irq_o          (msi_req_o)
+    .irq_o          (msi_req_o),
+    .err_o          (doe_err)
   );
+
+  ////////////////////////////
+  // Firmware register port //
+  ////////////////////////////
+
+  // DW address map: 0x000..0x0FF and 0x800.. ide_cap, 0x100..0x11F tdi, 0x200..0x23F
+  // ide_tlp (counters); the rest reads 0 (hdl/hil_ep/README.md).
+  logic        fw_tdi, fw_tlp, fw_ide;
+  logic [31:0] fw_ide_rdata, fw_tdi_rdata, fw_tlp_rdata;
+  logic        fw_ide_rvalid, fw_tdi_rvalid, fw_tlp_rvalid;
+
+  assign fw_tdi = (fw_addr_i[11:5] == 7'b0001_000);
+  assign fw_tlp = (fw_addr_i[11:6] == 6'b0010_00);
+  assign fw_ide = (fw_addr_i[11:8] == 4'h0) || fw_addr_i[11];
+
+  assign fw_rdata_o  = (fw_ide_rvalid ? fw_ide_rdata : '0) |
+                       (fw_tdi_rvalid ? fw_tdi_rdata : '0) |
+                       (fw_tlp_rvalid ? fw_tlp_rdata : '0);
+  assign fw_rvalid_o = fw_rd_q;
+
+  logic fw_rd_q;  // any firmware read answers the next clock (0 where nothing is mapped)
+
+  always_ff @(posedge clk_i or negedge rst_ni) begin : p_fw_rd
+    if (!rst_ni) begin
+      fw_rd_q <= 1'b0;
+    end else begin
+      fw_rd_q <= fw_rd_i;
+    end
+  end
 
   ////////////////////
   // IDE capability //
   ////////////////////
 
-  // The TLP path (IDE on the link) is not built yet: no check failures, no IDE Fail Messages
-  // arrive, and nothing reads the key slots.  Their outputs stay unconnected (lint.vlt).
+  localparam int unsigned IdeBlockDw = 5 + 3 * 1;  // Selective stream block, 1 address block
+
+  logic [8*IdeStreams-1:0]  stream_id;
+  logic [IdeStreams-1:0]    stream_enable, stream_secure, check_failed, ide_stream_wr;
+  logic [12*IdeStreams-1:0] stream_slot_go;
+  logic                     key_rd, key_go, key_rvalid;
+  logic [2:0]               key_stream;
+  logic [3:0]               key_slot;
+  logic [255:0]             key;
+  logic [63:0]              ifv;
+
+  // A config write to stream j's Selective IDE register block (for the TDI's rules).
+  always_comb begin
+    for (int j = 0; j < IdeStreams; j++) begin
+      ide_stream_wr[j] = cfg_ext_write_received_i && ide_hit &&
+                         (32'(ide_idx) >= 3 + j * IdeBlockDw) &&
+                         (32'(ide_idx) < 3 + (j + 1) * IdeBlockDw);
+    end
+  end
+
   ide_cap #(
     .NUM_STREAMS    (IdeStreams),
     .NUM_ADDR_BLOCKS(1),
     .NEXT_CAP_OFFSET(IDE_CAP_NEXT)
   ) u_ide_cap (
     .clk_i,
-    .rst_ni,
+    .rst_ni              (rst_fn_n),
     .reg_wr_i            (cfg_ext_write_received_i && ide_hit),
     .reg_rd_i            (cfg_ext_read_received_i && ide_hit),
     .reg_idx_i           (ide_idx),
@@ -146,30 +269,145 @@ module hil_ep
     .reg_be_i            (cfg_ext_write_byte_enable_i),
     .reg_rdata_o         (ide_rdata),
     .reg_rvalid_o        (ide_rvalid),
-    .fw_wr_i,
-    .fw_rd_i,
+    .fw_wr_i             (fw_wr_i && fw_ide),
+    .fw_rd_i             (fw_rd_i && fw_ide),
     .fw_addr_i,
     .fw_wdata_i,
-    .fw_rdata_o,
-    .fw_rvalid_o,
-    .check_failed_i      ('0),
-    .fail_msg_rx_i       ('0),
-    .fail_msg_tx_o       (),
-    .stream_id_o         (),
-    .stream_enable_o     (),
-    .stream_secure_o     (),
-    .stream_tc_o         (),
-    .stream_default_o    (),
+    .fw_rdata_o          (fw_ide_rdata),
+    .fw_rvalid_o         (fw_ide_rvalid),
+    .check_failed_i      (check_failed),
+    .fail_msg_rx_i       ('0),   // IDE Fail Messages are not received (no Msg TLPs taken)
+    .fail_msg_tx_o       (),     // nor sent: README "Limits"
+    .stream_id_o         (stream_id),
+    .stream_enable_o     (stream_enable),
+    .stream_secure_o     (stream_secure),
+    .stream_tc_o         (),     // TC and Default Stream select streams for a transmitter's
+    .stream_default_o    (),     // own requests; the endpoint makes none
     .stream_tee_limited_o(),
-    .stream_slot_go_o    (),
-    .tlp_key_rd_i        (1'b0),
-    .tlp_key_stream_i    ('0),
-    .tlp_key_slot_i      ('0),
-    .tlp_key_o           (),
-    .tlp_ifv_o           (),
-    .tlp_key_go_o        (),
-    .tlp_key_rvalid_o    ()
+    .stream_slot_go_o    (stream_slot_go),
+    .tlp_key_rd_i        (key_rd),
+    .tlp_key_stream_i    (key_stream),
+    .tlp_key_slot_i      (key_slot),
+    .tlp_key_o           (key),
+    .tlp_ifv_o           (ifv),
+    .tlp_key_go_o        (key_go),
+    .tlp_key_rvalid_o    (key_rvalid)
   );
+
+  /////////
+  // TDI //
+  /////////
+
+  logic [1:0]  tdi_state;
+  logic [2:0]  tdi_bound_stream;
+  logic        tdi_bound, mem_enable, tlp_poisoned;
+  logic [63:0] bar0_base;
+
+  tdi #(
+    .NUM_STREAMS   (IdeStreams),
+    .BAR0_SIZE_LOG2(BAR0_SIZE_LOG2)
+  ) u_tdi (
+    .clk_i,
+    .rst_ni             (rst_fn_n),
+    .cfg_wr_i           (cfg_ext_write_received_i),
+    .cfg_func_i         (cfg_ext_function_number_i),
+    .cfg_reg_i          (cfg_ext_register_number_i),
+    .cfg_be_i           (cfg_ext_write_byte_enable_i),
+    .cfg_wdata_i        (cfg_ext_write_data_i),
+    .ide_stream_reg_wr_i(ide_stream_wr),
+    .stream_secure_i    (stream_secure),
+    .tlp_poisoned_i     (tlp_poisoned),
+    .fw_wr_i            (fw_wr_i && fw_tdi),
+    .fw_rd_i            (fw_rd_i && fw_tdi),
+    .fw_addr_i          (fw_addr_i[4:0]),
+    .fw_wdata_i,
+    .fw_rdata_o         (fw_tdi_rdata),
+    .fw_rvalid_o        (fw_tdi_rvalid),
+    .tdi_state_o        (tdi_state),
+    .bound_stream_o     (tdi_bound_stream),
+    .bound_o            (tdi_bound),
+    .bar0_base_o        (bar0_base),
+    .mem_enable_o       (mem_enable)
+  );
+
+  //////////////////
+  // IDE TLP path //
+  //////////////////
+
+  logic [31:0] ide_check_failures;
+
+  ide_tlp #(
+    .NUM_STREAMS   (IdeStreams),
+    .BAR0_SIZE_LOG2(BAR0_SIZE_LOG2),
+    .MAX_PAYLOAD_DW(MAX_PAYLOAD_DW)
+  ) u_ide_tlp (
+    .clk_i,
+    .rst_ni            (rst_fn_n),
+    .rx_data_i         (tlp_rx_data_i),
+    .rx_keep_i         (tlp_rx_keep_i),
+    .rx_valid_i        (tlp_rx_valid_i),
+    .rx_last_i         (tlp_rx_last_i),
+    .rx_ready_o        (tlp_rx_ready_o),
+    .tx_data_o         (tlp_tx_data_o),
+    .tx_keep_o         (tlp_tx_keep_o),
+    .tx_valid_o        (tlp_tx_valid_o),
+    .tx_last_o         (tlp_tx_last_o),
+    .tx_ready_i        (tlp_tx_ready_i),
+    .completer_id_i    (cfg_completer_id_i),
+    .bar0_base_i       (bar0_base),
+    .mem_enable_i      (mem_enable),
+    .tdi_state_i       (tdi_state),
+    .tdi_bound_i       (tdi_bound),
+    .tdi_bound_stream_i(tdi_bound_stream),
+    .tlp_poisoned_o    (tlp_poisoned),
+    .stream_id_i       (stream_id),
+    .stream_enable_i   (stream_enable),
+    .stream_secure_i   (stream_secure),
+    .stream_slot_go_i  (stream_slot_go),
+    .check_failed_o    (check_failed),
+    .key_rd_o          (key_rd),
+    .key_stream_o      (key_stream),
+    .key_slot_o        (key_slot),
+    .key_i             (key),
+    .ifv_i             (ifv),
+    .key_go_i          (key_go),
+    .key_rvalid_i      (key_rvalid),
+    .fw_rd_i           (fw_rd_i && fw_tlp),
+    .fw_addr_i         (fw_addr_i[5:0]),
+    .fw_rdata_o        (fw_tlp_rdata),
+    .fw_rvalid_o       (fw_tlp_rvalid),
+    .check_failures_o  (ide_check_failures)
+  );
+
+  ///////////////
+  // Telemetry //
+  ///////////////
+
+  logic        doe_err_q;
+  logic [31:0] doe_errors_q;
+
+  always_ff @(posedge clk_i or negedge rst_ni) begin : p_tel
+    if (!rst_ni) begin
+      doe_err_q    <= 1'b0;
+      doe_errors_q <= '0;
+    end else begin
+      doe_err_q <= doe_err;
+      if (doe_err && !doe_err_q && doe_errors_q != '1) begin
+        doe_errors_q <= doe_errors_q + 32'd1;
+      end
+    end
+  end
+
+  always_comb begin
+    tel_stream_state_o = '0;
+    for (int j = 0; j < IdeStreams; j++) begin
+      tel_stream_state_o[4*j +: 4] = stream_secure[j] ? 4'b0010 : 4'b0000;
+    end
+  end
+
+  assign tel_tdi_state_o          = tdi_state;
+  assign tel_doe_errors_o         = doe_errors_q;
+  assign tel_ide_check_failures_o = ide_check_failures;
 
   ///////////////
   // Read data //

@@ -53,6 +53,9 @@ module hil_fpga #(
   output logic         tlp_tx_last_o,
   input  logic         tlp_tx_ready_i,
 
+  // The function's own ID {bus, device, function}, as the hard IP captured it
+  input  logic [15:0]  cfg_completer_id_i,
+
   // Function Level Reset of function 0 (PG213)
   input  logic         cfg_flr_in_process_i,
   output logic         cfg_flr_done_o,               // one-cycle pulse: the reset is done
@@ -144,6 +147,7 @@ module hil_fpga #(
     .tlp_tx_valid_o,
     .tlp_tx_last_o,
     .tlp_tx_ready_i,
+    .cfg_completer_id_i,
     .cfg_flr_in_process_i,
     .cfg_flr_done_o,
     .tel_tdi_state_o         (tel_tdi_state),

@@ -83,24 +83,35 @@ def verilator_version() -> str:
 ENDPOINT_TOP = "hil_ep"
 
 #: RTL tops and their sources, in compile order (package first).  ``hil lint`` lints each.
+_AES_GCM = (
+    "aes_gcm/aes_gcm_pkg.sv",
+    "aes_gcm/aes_sbox.sv",
+    "aes_gcm/aes256_round.sv",
+    "aes_gcm/aes256_enc.sv",
+    "aes_gcm/ghash.sv",
+    "aes_gcm/aes_gcm.sv",
+)
 RTL_TOPS: dict[str, tuple[str, ...]] = {
-    "aes_gcm": (
-        "aes_gcm/aes_gcm_pkg.sv",
-        "aes_gcm/aes_sbox.sv",
-        "aes_gcm/aes256_round.sv",
-        "aes_gcm/aes256_enc.sv",
-        "aes_gcm/ghash.sv",
-        "aes_gcm/aes_gcm.sv",
-    ),
+    "aes_gcm": _AES_GCM,
     "doe_mbx": ("pkg/hil_ep_regs_pkg.sv", "doe_mbx/doe_mbx.sv"),
     "hil_ep": (
         "pkg/hil_ep_regs_pkg.sv",
         "doe_mbx/doe_mbx.sv",
         "ide_cap/ide_cap_pkg.sv",
         "ide_cap/ide_cap.sv",
+        "tdi/tdi_pkg.sv",
+        "tdi/tdi.sv",
+        *_AES_GCM,
+        "ide_tlp/ide_tlp_pkg.sv",
+        "ide_tlp/ide_tlp.sv",
         "hil_ep/hil_ep.sv",
     ),
     "ide_cap": ("ide_cap/ide_cap_pkg.sv", "ide_cap/ide_cap.sv"),
+    "ide_tlp": (
+        *_AES_GCM,
+        "ide_tlp/ide_tlp_pkg.sv",
+        "ide_tlp/ide_tlp.sv",
+    ),
     "tdi": ("tdi/tdi_pkg.sv", "tdi/tdi.sv"),
     "uart_bridge": ("uart_bridge/uart_bridge.sv",),
     "usp_cq_cc_adapter": ("boards/vcu118/usp_cq_cc_adapter.sv",),

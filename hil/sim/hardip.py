@@ -9,24 +9,40 @@ capabilities.
 
 cocotbext-pcie's RootComplex sends CfgRd0/CfgWr0 TLPs to this function through its root port;
 the TLP side is cocotbext-pcie's, the configuration side is this module's.
+
+BAR0 (64-bit memory, ``BAR0_SIZE`` bytes) is the hard IP's too: the root complex sizes and
+assigns it.  Memory requests to it reach user logic on the TLP streams (``tlp_rx_*`` /
+``tlp_tx_*``, wire-order bytes, hdl/ide_tlp/README.md): a cocotbext-pcie MRd/MWr is turned
+into bytes and its completion back into a cocotbext-pcie TLP.  cocotbext-pcie's TLPs carry no
+prefixes, so IDE TLPs (IDE TLP Prefix, MAC) take :meth:`UspHardIp.send_tlp` /
+:meth:`UspHardIp.recv_tlp` instead: raw bytes in and out of the same streams, the way a hard IP
+that passes End-End prefixes through would hand them over.  A write to Device Control's
+Initiate FLR raises ``cfg_flr_in_process_i`` until user logic pulses ``cfg_flr_done_o``.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import deque
 
+import cocotb
 from cocotb.handle import HierarchyObject
-from cocotb.triggers import Lock, ReadOnly, RisingEdge
+from cocotb.triggers import Event, First, Lock, ReadOnly, RisingEdge, Timer
 from cocotbext.pcie.core import Endpoint
 from cocotbext.pcie.core.caps import AerExtendedCapability
 from cocotbext.pcie.core.caps.common import PciExtCap, PciExtCapId
+from cocotbext.pcie.core.tlp import Tlp, TlpType
 
 from .. import _regs as R
+from .tlpstream import TlpSink, TlpSource
 
 __all__ = ["CfgExtTimeout", "DsnExtendedCapability", "UspHardIp"]
 
 XILINX_VENDOR_ID = 0x10EE
 READ_RESPONSE_CYCLES = 16  # how long the model waits for cfg_ext_read_data_valid
+BAR0_SIZE = 4096  # hil_ep BAR0_SIZE_LOG2 = 12
+FLR_DONE_CYCLES = 64  # how long the model waits for cfg_flr_done_o
+IDE_PREFIX_BYTE0 = 0x92
 
 
 class CfgExtTimeout(Exception):
@@ -84,6 +100,26 @@ class UspHardIp(Endpoint):
         dut.cfg_ext_function_number_i.value = 0
         dut.cfg_ext_write_data_i.value = 0
         dut.cfg_ext_write_byte_enable_i.value = 0
+        # BAR0 and the TLP streams
+        self.configure_bar(0, BAR0_SIZE, ext=True, prefetch=False)
+        self.register_rx_tlp_handler(TlpType.MEM_READ, self._mem_read)
+        self.register_rx_tlp_handler(TlpType.MEM_READ_64, self._mem_read)
+        self.register_rx_tlp_handler(TlpType.MEM_WRITE, self._mem_write)
+        self.register_rx_tlp_handler(TlpType.MEM_WRITE_64, self._mem_write)
+        self._tlp_src = TlpSource(dut, "tlp_rx", self.clk)
+        self._tlp_sink = TlpSink(dut, "tlp_tx", self.clk)
+        self._tlp_lock = Lock()
+        self._cpl_wait: dict[int, tuple[Event, list[bytes]]] = {}
+        self._raw: deque[bytes] = deque()
+        self._raw_event = Event()
+        dut.cfg_completer_id_i.value = 0
+        # FLR
+        dut.cfg_flr_in_process_i.value = 0
+        self.pcie_cap.function_level_reset_capability = True
+        self.pcie_cap.initiate_function_level_reset = self._flr
+        self.flr_count = 0
+        cocotb.start_soon(self._tlp_sink.run())
+        cocotb.start_soon(self._route())
 
     # -- configuration space: the hard IP's own registers, then the user window ---------------
     async def read_config_register(self, reg: int) -> int:
@@ -144,3 +180,58 @@ class UspHardIp(Endpoint):
         d.cfg_ext_function_number_i.value = self.function_num
         d.cfg_ext_write_data_i.value = data
         d.cfg_ext_write_byte_enable_i.value = be
+
+    # -- memory TLPs and the TLP streams ---------------------------------------------------------
+    async def send_tlp(self, tlp: bytes) -> None:
+        """Hand one TLP (wire-order bytes, prefixes included) to user logic."""
+        async with self._tlp_lock:
+            self.dut.cfg_completer_id_i.value = int(self.pcie_id)
+            await self._tlp_src.send(bytes(tlp))
+
+    async def recv_tlp(self, timeout_ns: float = 100_000) -> bytes | None:
+        """The next TLP user logic sent that no cocotbext-pcie request is waiting for."""
+        if not self._raw:
+            self._raw_event.clear()
+            await First(self._raw_event.wait(), Timer(timeout_ns, unit="ns"))
+        return self._raw.popleft() if self._raw else None
+
+    async def _route(self) -> None:
+        """Completions for cocotbext-pcie's reads go to them; everything else to recv_tlp."""
+        while True:
+            packet = await self._tlp_sink.recv(timeout_ns=1e9)
+            if packet is None:
+                continue
+            tag = packet[6] if len(packet) >= 12 else -1
+            waiter = self._cpl_wait.get(tag) if packet[0] != IDE_PREFIX_BYTE0 else None
+            if waiter is not None:
+                waiter[1].append(packet)
+                waiter[0].set()
+            else:
+                self._raw.append(packet)
+                self._raw_event.set()
+
+    async def _mem_write(self, tlp: Tlp) -> None:
+        await self.send_tlp(bytes(tlp.pack()))
+
+    async def _mem_read(self, tlp: Tlp) -> None:
+        event, box = Event(), []
+        self._cpl_wait[tlp.tag] = (event, box)
+        try:
+            await self.send_tlp(bytes(tlp.pack()))
+            await event.wait()
+        finally:
+            del self._cpl_wait[tlp.tag]
+        cpl = Tlp.unpack(box[0])
+        await self.send(cpl)
+
+    async def _flr(self) -> None:
+        """Initiate FLR (§6.6.2): user logic resets the function, then says it is done."""
+        self.flr_count += 1
+        self.dut.cfg_flr_in_process_i.value = 1
+        for _ in range(FLR_DONE_CYCLES):
+            await RisingEdge(self.clk)
+            if int(self.dut.cfg_flr_done_o.value):
+                break
+        else:
+            self.log.error("FLR: no cfg_flr_done_o from user logic")
+        self.dut.cfg_flr_in_process_i.value = 0

@@ -8,9 +8,10 @@ from cocotbext.pcie.core import RootComplex
 from cocotbext.pcie.core.utils import PcieId
 
 from ..errors import RigError
-from ..transport import ConfigSpace, Timebase
+from ..transport import ConfigSpace, Timebase, TlpPort
+from .hardip import UspHardIp
 
-__all__ = ["CocotbTimebase", "RcConfigSpace"]
+__all__ = ["CocotbTimebase", "HardIpTlpPort", "RcConfigSpace"]
 
 
 class CocotbTimebase(Timebase):
@@ -51,3 +52,23 @@ class RcConfigSpace(ConfigSpace):
             raise RigError("a partial config write is 1 or 2 bytes")
         self.accesses += 1
         await self.rc.config_write(self.function, offset, data, self.timeout_ns, "ns")
+
+
+class HardIpTlpPort(TlpPort):
+    """TLPs straight into the hard-IP model's streams (IDE TLPs need their prefix, which
+    cocotbext-pcie's TLPs cannot carry)."""
+
+    def __init__(self, hardip: UspHardIp) -> None:
+        self.hardip = hardip
+        self.sent = 0
+        self.received = 0
+
+    async def send(self, tlp: bytes) -> None:
+        self.sent += 1
+        await self.hardip.send_tlp(tlp)
+
+    async def recv(self, timeout_s: float) -> bytes | None:
+        tlp = await self.hardip.recv_tlp(timeout_ns=max(1.0, timeout_s * 1e9))
+        if tlp is not None:
+            self.received += 1
+        return tlp

@@ -16,7 +16,14 @@ if TYPE_CHECKING:
     from ..codec.doe import DataObject
     from ..codec.uart import Telemetry
 
-__all__ = ["AsyncioTimebase", "ConfigSpace", "DoeTransport", "TelemetrySource", "Timebase"]
+__all__ = [
+    "AsyncioTimebase",
+    "ConfigSpace",
+    "DoeTransport",
+    "TelemetrySource",
+    "Timebase",
+    "TlpPort",
+]
 
 
 class Timebase(ABC):
@@ -89,3 +96,17 @@ class DoeTransport(ABC):
     @abstractmethod
     async def exchange(self, request: DataObject) -> DataObject:
         """Send one object and return the response object."""
+
+
+class TlpPort(ABC):
+    """The link as the root port sees it: whole TLPs (wire-order bytes, prefixes and MAC
+    included) to the device, and the TLPs it sends back.  What a root port's IDE engine, or
+    a protocol analyser with injection, gives a test."""
+
+    @abstractmethod
+    async def send(self, tlp: bytes) -> None:
+        """Deliver one TLP to the device."""
+
+    @abstractmethod
+    async def recv(self, timeout_s: float) -> bytes | None:
+        """The next TLP from the device, or None if none comes within ``timeout_s``."""

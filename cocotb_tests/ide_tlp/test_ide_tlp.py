@@ -1,0 +1,530 @@
+"""Block tests of ide_tlp: the endpoint's TLP path with IDE, checked against hil.ide_model.
+
+The root port's end of each stream is ``hil.ide_model.IdeStreamModel`` (AES-GCM from
+``cryptography``): it protects the requests the test sends and checks and decrypts the
+completions the block returns.  The block's memory is checked against a bytearray.  The test
+bench plays ide_cap: a table of key slots answers the block's key-read port, and the stream
+registers (Stream ID, Enable, Secure, armed slots) are driven from it.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cocotb
+import pytest
+from cocotb.clock import Clock
+from cocotb.handle import SimHandleBase
+from cocotb.triggers import ClockCycles, RisingEdge
+
+from hil.codec.ide_km import KeyDirection, KeySet, KeySlot
+from hil.codec.ide_tlp import (
+    Completion,
+    CplStatus,
+    MemRead,
+    MemWrite,
+    SubStream,
+    decode_tlp,
+)
+from hil.ide_model import IdeStreamModel, PortSide, establish, program_keys
+from hil.sim.tlpstream import TlpSink, TlpSource
+
+CLOCK_NS = 4
+BAR0 = 0x9000_0000
+BAR_SIZE = 4096
+RID = 0x0010  # the root port's requester ID
+CPL_ID = 0x0100  # the endpoint's ID
+STREAM_IDS = (0x17, 0x42)
+
+# ide_tlp firmware counters (hdl/ide_tlp/README.md)
+RX_OK, TX, CHECK_FAILED, LAST_FAIL = 0, 1, 2, 3
+MISROUTED, DISCARDED, PLAIN, UR, MALFORMED = 0x20, 0x21, 0x22, 0x23, 0x24
+FAIL_MAC, FAIL_PR, FAIL_SUB, FAIL_SUB_MISMATCH, FAIL_KEYSET, FAIL_NO_MAC, FAIL_PCRC = range(1, 8)
+
+
+def slot_code(sub: int, direction: int, key_set: int) -> int:
+    return 4 * sub + 2 * direction + key_set
+
+
+@dataclass
+class Stream:
+    """What ide_cap holds for one stream, and the root port's model of the other end."""
+
+    stream_id: int
+    slots: dict[int, tuple[bytes, int]] = field(default_factory=dict)  # code -> (key, ifv)
+    armed: set[int] = field(default_factory=set)
+    enabled: bool = False
+    secure: bool = False
+    rp: IdeStreamModel | None = None
+
+
+class Bench:
+    def __init__(self, dut: SimHandleBase) -> None:
+        self.dut = dut
+        self.clk = dut.clk_i
+        self.streams = [Stream(sid) for sid in STREAM_IDS]
+        self.mem = bytearray(BAR_SIZE)
+        self.fails: list[int] = [0, 0]
+        self.poisoned = 0
+        self.tag = 0
+        self.src = TlpSource(dut, "rx", self.clk)
+        self.sink = TlpSink(dut, "tx", self.clk)
+
+    async def start(self) -> None:
+        d = self.dut
+        Clock(self.clk, CLOCK_NS, unit="ns").start()
+        d.completer_id_i.value = CPL_ID
+        d.bar0_base_i.value = BAR0
+        d.mem_enable_i.value = 1
+        d.tdi_state_i.value = 0
+        d.tdi_bound_i.value = 0
+        d.tdi_bound_stream_i.value = 0
+        d.fw_rd_i.value = 0
+        d.fw_addr_i.value = 0
+        d.key_i.value = 0
+        d.ifv_i.value = 0
+        d.key_go_i.value = 0
+        d.key_rvalid_i.value = 0
+        self.drive_streams()
+        d.rst_ni.value = 0
+        await ClockCycles(self.clk, 4)
+        d.rst_ni.value = 1
+        await ClockCycles(self.clk, 2)
+        cocotb.start_soon(self.sink.run())
+        cocotb.start_soon(self._key_port())
+        cocotb.start_soon(self._events())
+
+    # -- ide_cap's part ---------------------------------------------------------------------
+    def drive_streams(self) -> None:
+        ids = en = sec = go = 0
+        for j, s in enumerate(self.streams):
+            ids |= s.stream_id << (8 * j)
+            en |= int(s.enabled) << j
+            sec |= int(s.secure) << j
+            for code in s.armed:
+                go |= 1 << (12 * j + code)
+        d = self.dut
+        d.stream_id_i.value = ids
+        d.stream_enable_i.value = en
+        d.stream_secure_i.value = sec
+        d.stream_slot_go_i.value = go
+
+    async def _key_port(self) -> None:
+        d = self.dut
+        while True:
+            await RisingEdge(self.clk)
+            if int(d.key_rd_o.value):
+                s = self.streams[int(d.key_stream_o.value)]
+                code = int(d.key_slot_o.value)
+                key, ifv = s.slots.get(code, (bytes(32), 0))
+                d.key_i.value = int.from_bytes(key, "big")
+                d.ifv_i.value = ifv
+                d.key_go_i.value = int(code in s.armed)
+                d.key_rvalid_i.value = 1
+            else:
+                d.key_i.value = 0
+                d.ifv_i.value = 0
+                d.key_go_i.value = 0
+                d.key_rvalid_i.value = 0
+
+    async def _events(self) -> None:
+        """IDE Check Failed makes the stream Insecure and wipes its keys, as ide_cap does."""
+        d = self.dut
+        while True:
+            await RisingEdge(self.clk)
+            failed = int(d.check_failed_o.value)
+            if int(d.tlp_poisoned_o.value):
+                self.poisoned += 1
+            for j, s in enumerate(self.streams):
+                if failed >> j & 1:
+                    self.fails[j] += 1
+                    if s.secure:
+                        s.secure = False
+                        s.slots.clear()
+                        s.armed.clear()
+                        self.drive_streams()
+
+    def establish(self, j: int, key_set: int = KeySet.K0) -> IdeStreamModel:
+        """Keys for both ends (the root port model and the block's slots), GO, Enable."""
+        s = self.streams[j]
+        if s.rp is None:
+            s.rp = IdeStreamModel(s.stream_id, side=PortSide.ROOT_PORT)
+        ep = IdeStreamModel(s.stream_id, side=PortSide.ENDPOINT)
+        keys: list[bytes] = []
+
+        def source(n: int) -> bytes:
+            keys.append(os.urandom(n))
+            return keys[-1]
+
+        if key_set == KeySet.K0 and not s.rp.secure:
+            establish(s.rp, ep, key_set, key_source=source)
+        else:
+            program_keys(s.rp, ep, key_set, key_source=source)
+        # program_keys: root port Tx / endpoint Rx first, then endpoint Tx / root port Rx.
+        for i, sub in enumerate(SubStream):
+            s.slots[slot_code(sub, KeyDirection.RX, key_set)] = (keys[i], 1)
+            s.slots[slot_code(sub, KeyDirection.TX, key_set)] = (keys[3 + i], 1)
+        return s.rp
+
+    def arm(self, j: int, key_set: int, direction: int | None = None) -> None:
+        s = self.streams[j]
+        for sub in SubStream:
+            for dr in (KeyDirection.RX, KeyDirection.TX):
+                if direction is None or dr == direction:
+                    s.armed.add(slot_code(sub, dr, key_set))
+        s.enabled = True
+        s.secure = True
+        self.drive_streams()
+
+    # -- traffic --------------------------------------------------------------------------
+    def next_tag(self) -> int:
+        self.tag = (self.tag + 1) & 0xFF
+        return self.tag
+
+    def write_tlp(self, offset: int, data: bytes) -> MemWrite:
+        return MemWrite.for_bytes(BAR0 + offset, data, requester_id=RID, tag=0)
+
+    def read_tlp(self, offset: int, size: int) -> MemRead:
+        return MemRead.for_bytes(BAR0 + offset, size, requester_id=RID, tag=self.next_tag())
+
+    async def counter(self, index: int) -> int:
+        d = self.dut
+        await RisingEdge(self.clk)
+        d.fw_addr_i.value = index
+        d.fw_rd_i.value = 1
+        await RisingEdge(self.clk)
+        d.fw_rd_i.value = 0
+        await RisingEdge(self.clk)
+        return int(d.fw_rdata_o.value)
+
+    async def idle(self, cycles: int = 400) -> None:
+        await ClockCycles(self.clk, cycles)
+
+    async def read_plain(self, offset: int, size: int) -> Completion:
+        req = self.read_tlp(offset, size)
+        await self.src.send(req.encode())
+        raw = await self.sink.recv()
+        assert raw is not None, "no completion"
+        cpl = decode_tlp(raw)
+        assert isinstance(cpl, Completion)
+        assert (cpl.tag, cpl.requester_id, cpl.completer_id) == (req.tag, RID, CPL_ID)
+        return cpl
+
+    async def read_ide(
+        self, j: int, offset: int, size: int, *, t: bool = False
+    ) -> tuple[Completion, bool]:
+        rp = self.streams[j].rp
+        req = self.read_tlp(offset, size)
+        ide = rp.protect(req, t=t)
+        await self.src.send(ide.encode())
+        raw = await self.sink.recv()
+        assert raw is not None, "no completion"
+        got = rp.receive(raw)  # checks the block's MAC, IV and counters
+        assert got is not None
+        cpl = got.tlp
+        assert isinstance(cpl, Completion)
+        assert got.prefix.stream_id == self.streams[j].stream_id
+        assert (cpl.tag, cpl.requester_id, cpl.completer_id) == (req.tag, RID, CPL_ID)
+        return cpl, got.t
+
+
+def expected_read(mem: bytearray, offset: int, size: int) -> bytes:
+    start = offset & ~3
+    end = (offset + size + 3) & ~3
+    return bytes(mem[start:end])
+
+
+async def fresh(dut: SimHandleBase) -> Bench:
+    """A reset block; the memory model starts from what BAR0 holds (reset keeps memory)."""
+    bench = Bench(dut)
+    await bench.start()
+    for offset in range(0, BAR_SIZE, 256):
+        cpl = await bench.read_plain(offset, 256)
+        bench.mem[offset : offset + 256] = cpl.payload
+    return bench
+
+
+@cocotb.test()
+async def test_plain_write_read(dut: SimHandleBase) -> None:
+    """Without IDE: writes land in BAR0 with their byte enables, reads return them."""
+    b = await fresh(dut)
+    rng = random.Random(1)
+    for _ in range(40):
+        size = rng.randint(1, 252)
+        offset = rng.randrange(0, BAR_SIZE - size)
+        data = rng.randbytes(size)
+        await b.src.send(b.write_tlp(offset, data).encode())
+        b.mem[offset : offset + size] = data
+        rsize = rng.randint(1, 252)
+        roff = rng.randrange(0, BAR_SIZE - rsize)
+        cpl = await b.read_plain(roff, rsize)
+        assert cpl.status == CplStatus.SC
+        assert cpl.payload == expected_read(b.mem, roff, rsize)
+        assert cpl.byte_count == rsize
+        assert cpl.lower_address == roff & 0x7F
+    assert await b.counter(PLAIN) == 80 + BAR_SIZE // 256
+
+
+@cocotb.test()
+async def test_ide_write_read_many_sizes(dut: SimHandleBase) -> None:
+    """IDE MWr/MRd of 1..256 bytes on both streams; completions are IDE on the same stream."""
+    b = await fresh(dut)
+    for j in (0, 1):
+        b.establish(j)
+        b.arm(j, KeySet.K0)
+    rng = random.Random(2)
+    b.sink.stall_probability = 0.3
+    for n in range(60):
+        j = n % 2
+        rp = b.streams[j].rp
+        size = rng.choice([1, 2, 3, 4, 5, 15, 16, 17, 31, 32, 33, 64, 100, 255, 256])
+        offset = rng.randrange(0, BAR_SIZE - size)
+        if size > 252:
+            offset &= ~3  # at most 64 DW (MAX_PAYLOAD_DW)
+        data = rng.randbytes(size)
+        await b.src.send(rp.protect(b.write_tlp(offset, data)).encode(), gap_probability=0.2)
+        b.mem[offset : offset + size] = data
+        cpl, t = await b.read_ide(j, offset, size)
+        assert cpl.payload == expected_read(b.mem, offset, size)
+        assert not t
+    for j in (0, 1):
+        assert await b.counter(4 * j + RX_OK) == 60
+        assert await b.counter(4 * j + TX) == 30
+        assert await b.counter(4 * j + CHECK_FAILED) == 0
+    assert b.fails == [0, 0]
+
+
+async def _tamper(b: Bench, where: str) -> None:
+    rp = b.streams[0].rp
+    data = bytes(range(64))
+    wire = bytearray(rp.protect(b.write_tlp(0x100, data)).encode())
+    pos = {"prefix": 1, "header": 4 + 5, "payload": 4 + 12 + 20, "mac": len(wire) - 3}[where]
+    wire[pos] ^= 0x10
+    await b.src.send(bytes(wire))
+    await b.idle()
+
+
+@cocotb.test()
+async def test_tamper_detected(dut: SimHandleBase) -> None:
+    """A flipped bit in the prefix, header, payload or MAC fails the MAC; the stream fails."""
+    for where in ("prefix", "header", "payload", "mac"):
+        b = await fresh(dut)
+        b.establish(0)
+        b.arm(0, KeySet.K0)
+        before = bytes(b.mem)
+        await _tamper(b, where)
+        assert b.fails[0] == 1, where
+        assert await b.counter(CHECK_FAILED) == 1
+        last = await b.counter(LAST_FAIL)
+        # The prefix byte flipped is PR_Sent_Counter: MAC checked after the prefix checks.
+        assert last & 0xF == FAIL_MAC, (where, hex(last))
+        cpl = await b.read_plain(0x100, 64)  # the memory was not written
+        assert cpl.payload == before[0x100:0x140], where
+
+
+@cocotb.test()
+async def test_replay_and_reorder(dut: SimHandleBase) -> None:
+    """A replayed TLP, and two TLPs swapped, fail the MAC check (the IV moved on)."""
+    b = await fresh(dut)
+    b.establish(0)
+    b.arm(0, KeySet.K0)
+    rp = b.streams[0].rp
+    first = rp.protect(b.write_tlp(0x40, b"\x11" * 8)).encode()
+    await b.src.send(first)
+    await b.src.send(first)
+    await b.idle()
+    assert b.fails[0] == 1
+    assert await b.counter(RX_OK) == 1
+    # Re-establish and swap two writes.
+    b.streams[0].rp = None
+    b.establish(0)
+    b.arm(0, KeySet.K0)
+    rp = b.streams[0].rp
+    one = rp.protect(b.write_tlp(0x40, b"\x22" * 8)).encode()
+    two = rp.protect(b.write_tlp(0x48, b"\x33" * 8)).encode()
+    await b.src.send(two)
+    await b.src.send(one)
+    await b.idle()
+    assert b.fails[0] == 2
+    assert (await b.counter(LAST_FAIL)) & 0xF == FAIL_MAC
+
+
+@cocotb.test()
+async def test_prefix_checks(dut: SimHandleBase) -> None:
+    """Reserved Sub-Stream, a request on the wrong Sub-Stream, M = 0, P = 1, PR counter."""
+    cases = [
+        ("reserved sub-stream", FAIL_SUB),
+        ("wrong sub-stream", FAIL_SUB_MISMATCH),
+        ("no MAC", FAIL_NO_MAC),
+        ("PCRC", FAIL_PCRC),
+        ("PR counter", FAIL_PR),
+    ]
+    for what, reason in cases:
+        b = await fresh(dut)
+        b.establish(0)
+        b.arm(0, KeySet.K0)
+        rp = b.streams[0].rp
+        if what == "PR counter":
+            # One Posted Request sent, two claimed by the read: an underflow (§6.33.5).
+            await b.src.send(rp.protect(b.write_tlp(0, b"\0" * 4)).encode())
+            rp.tx.pr_sent_npr += 1  # a Posted Request the block never received
+            ide = rp.protect(b.read_tlp(0, 4))
+            assert ide.prefix.pr_sent_counter == 2
+            wire = bytearray(ide.encode())
+        else:
+            wire = bytearray(rp.protect(b.write_tlp(0, b"\0" * 4)).encode())
+            if what == "reserved sub-stream":
+                wire[3] = (wire[3] & 0x0F) | (5 << 4)
+            elif what == "wrong sub-stream":
+                wire[3] = (wire[3] & 0x0F) | (1 << 4)
+            elif what == "no MAC":
+                wire[3] &= ~0x04
+            else:
+                wire[3] |= 0x08
+        await b.src.send(bytes(wire))
+        await b.idle()
+        assert b.fails[0] == 1, what
+        assert (await b.counter(LAST_FAIL)) & 0xF == reason, what
+
+
+@cocotb.test()
+async def test_key_refresh_with_traffic(dut: SimHandleBase) -> None:
+    """K0 -> K1 while traffic flows: the first K1 TLP retires K0; K0 TLPs then fail."""
+    b = await fresh(dut)
+    b.establish(0)
+    b.arm(0, KeySet.K0)
+    rp = b.streams[0].rp
+    for i in range(4):
+        await b.src.send(rp.protect(b.write_tlp(4 * i, bytes([i]) * 4)).encode())
+        b.mem[4 * i : 4 * i + 4] = bytes([i]) * 4
+    stale = rp.protect(b.write_tlp(0x200, b"\xee" * 4))  # made with K0, sent late
+    rp.tx.pr_sent_npr -= 1  # not delivered before the reads below: not in their counter
+    # Refresh: program K1, GO Rx at both ends, then Tx at both (§6.33.3).
+    b.establish(0, KeySet.K1)
+    for sub in SubStream:
+        rp.k_set_go(KeySlot(KeySet.K1, KeyDirection.RX, sub))
+    b.arm(0, KeySet.K1, KeyDirection.RX)
+    for sub in SubStream:
+        rp.k_set_go(KeySlot(KeySet.K1, KeyDirection.TX, sub))
+    b.arm(0, KeySet.K1, KeyDirection.TX)
+    for i in range(4):
+        ide = rp.protect(b.write_tlp(0x40 + 4 * i, bytes([0x80 + i]) * 4))
+        assert ide.prefix.k == 1
+        await b.src.send(ide.encode())
+        b.mem[0x40 + 4 * i : 0x44 + 4 * i] = bytes([0x80 + i]) * 4
+    cpl, _ = await b.read_ide(0, 0, 0x50)
+    assert cpl.payload == bytes(b.mem[0:0x50])
+    assert b.fails[0] == 0
+    await b.src.send(stale.encode())
+    await b.idle()
+    assert b.fails[0] == 1
+    assert (await b.counter(LAST_FAIL)) & 0xF == FAIL_KEYSET
+
+
+@cocotb.test()
+async def test_stopped_key_set(dut: SimHandleBase) -> None:
+    """A TLP with a key set that was never armed (or stopped) fails: key set invalid."""
+    b = await fresh(dut)
+    b.establish(0)
+    b.arm(0, KeySet.K0)
+    rp = b.streams[0].rp
+    ide = rp.protect(b.write_tlp(0, b"\1" * 4))
+    wire = bytearray(ide.encode())
+    wire[3] |= 0x02  # K1, never programmed
+    await b.src.send(bytes(wire))
+    await b.idle()
+    assert b.fails[0] == 1
+    assert (await b.counter(LAST_FAIL)) & 0xF == FAIL_KEYSET
+
+
+@cocotb.test()
+async def test_misrouted_and_insecure(dut: SimHandleBase) -> None:
+    """Unknown Stream ID: misrouted, dropped.  Stream not Secure: discarded, nothing logged."""
+    b = await fresh(dut)
+    b.establish(0)
+    b.arm(0, KeySet.K0)
+    rp = b.streams[0].rp
+    wire = bytearray(rp.protect(b.write_tlp(0, b"\7" * 4)).encode())
+    wire[2] = 0x99
+    await b.src.send(bytes(wire))
+    b.streams[0].secure = False
+    b.drive_streams()
+    await b.src.send(rp.protect(b.write_tlp(0, b"\7" * 4)).encode())
+    await b.src.send(rp.protect(b.read_tlp(0, 4)).encode())
+    await b.idle()
+    assert await b.counter(MISROUTED) == 1
+    assert await b.counter(DISCARDED) == 2
+    assert b.fails == [0, 0]
+    assert not b.sink.packets
+    assert (await b.read_plain(0, 4)).payload == bytes(b.mem[0:4])
+
+
+@cocotb.test()
+async def test_tdisp_rules(dut: SimHandleBase) -> None:
+    """T = 1 outside RUN is refused; in RUN only T = 1 on the bound stream reaches BAR0."""
+    b = await fresh(dut)
+    for j in (0, 1):
+        b.establish(j)
+        b.arm(j, KeySet.K0)
+    d = b.dut
+    cpl, t = await b.read_ide(0, 0, 4, t=True)  # CONFIG_UNLOCKED: T = 1 refused
+    assert cpl.status == CplStatus.UR and t
+    d.tdi_state_i.value = 2  # RUN, bound to stream 1
+    d.tdi_bound_i.value = 1
+    d.tdi_bound_stream_i.value = 1
+    cpl = await b.read_plain(0, 4)
+    assert cpl.status == CplStatus.UR
+    cpl, t = await b.read_ide(0, 0, 4, t=True)  # wrong stream
+    assert cpl.status == CplStatus.UR
+    cpl, t = await b.read_ide(1, 0, 4, t=False)  # bound stream without T
+    assert cpl.status == CplStatus.UR
+    rp = b.streams[1].rp
+    await b.src.send(rp.protect(b.write_tlp(8, b"\x5a" * 8), t=True).encode())
+    cpl, t = await b.read_ide(1, 8, 8, t=True)
+    assert cpl.status == CplStatus.SC and t and cpl.payload == b"\x5a" * 8
+    # A write without T in RUN is dropped.
+    await b.src.send(rp.protect(b.write_tlp(8, b"\x00" * 8)).encode())
+    cpl, _ = await b.read_ide(1, 8, 8, t=True)
+    assert cpl.payload == b"\x5a" * 8
+    assert b.fails == [0, 0]
+
+
+@cocotb.test()
+async def test_bar_and_malformed(dut: SimHandleBase) -> None:
+    """Outside BAR0 or with memory disabled: UR; a length mismatch: dropped as malformed;
+    a poisoned write to BAR0 is dropped and reported."""
+    b = await fresh(dut)
+    req = MemRead.for_bytes(BAR0 + BAR_SIZE, 4, requester_id=RID, tag=9)
+    await b.src.send(req.encode())
+    cpl = decode_tlp(await b.sink.recv())
+    assert cpl.status == CplStatus.UR and cpl.tag == 9
+    b.dut.mem_enable_i.value = 0
+    assert (await b.read_plain(0, 4)).status == CplStatus.UR
+    b.dut.mem_enable_i.value = 1
+    wire = b.write_tlp(0, b"\1" * 8).encode()
+    await b.src.send(wire[:-4])  # one DW short
+    await b.src.send(MemWrite(address=BAR0, requester_id=RID, payload=b"\2" * 4, ep=True).encode())
+    await b.idle()
+    assert await b.counter(MALFORMED) == 1
+    assert b.poisoned == 1
+    assert (await b.read_plain(0, 8)).payload == bytes(b.mem[0:8])
+
+
+# ----------------------------------------------------------------------------------------
+# pytest entry point
+# ----------------------------------------------------------------------------------------
+
+
+def test_ide_tlp() -> None:
+    """Build ide_tlp (cached) and run the cocotb tests above."""
+    from hil.sim import build_hdl, rtl_sources, run_cocotb_tests
+
+    build = build_hdl("ide_tlp", rtl_sources("ide_tlp"), {})
+    run_cocotb_tests("ide_tlp", build, Path(__file__).stem, Path(__file__).parent)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    pytest.main([__file__, "-q"])

@@ -1,0 +1,1076 @@
+// ide_tlp: the endpoint's TLP path: IDE on received requests and on sent completions, BAR0.
+//
+// One TLP at a time, store and forward. A received TLP is taken whole into a DW buffer, its
+// header parsed, and, when it carries the IDE TLP Prefix, checked and decrypted in place by the
+// AES-256-GCM engine with the Rx key the prefix's Stream_ID, Sub-Stream and K select. A request
+// that passes (IDE checks, BAR0 range, the TDISP rules) is executed on the BAR0 memory; a read
+// gets a completion, protected on the stream the read came on with the Tx key set of that
+// stream's Completion sub-stream. Failures pulse check_failed_o for the stream (ide_cap makes it
+// Insecure and wipes its keys). See README.md for the stream format, the checks and counters.
+
+`default_nettype none
+
+module ide_tlp
+  import ide_tlp_pkg::*;
+#(
+  // IDE streams (ide_cap NUM_STREAMS); 1 .. 8.
+  parameter int unsigned NUM_STREAMS = 2,
+  // BAR0 size, log2 bytes; 12 .. 16 (the memory behind it is BAR0-sized).
+  parameter int unsigned BAR0_SIZE_LOG2 = 12,
+  // Largest data payload of a request or completion, in DW; power of 2, 4 .. 256.
+  parameter int unsigned MAX_PAYLOAD_DW = 64
+) (
+  input  logic                       clk_i,
+  input  logic                       rst_ni,
+
+  // Receive stream (requests from the hard IP), one TLP per packet, wire byte order
+  input  logic [127:0]               rx_data_i,
+  input  logic [15:0]                rx_keep_i,
+  input  logic                       rx_valid_i,
+  input  logic                       rx_last_i,
+  output logic                       rx_ready_o,
+
+  // Transmit stream (completions to the hard IP), same format
+  output logic [127:0]               tx_data_o,
+  output logic [15:0]                tx_keep_o,
+  output logic                       tx_valid_o,
+  output logic                       tx_last_o,
+  input  logic                       tx_ready_i,
+
+  // The function: its ID for completions, BAR0, Memory Space Enable
+  input  logic [15:0]                completer_id_i,
+  input  logic [63:0]                bar0_base_i,
+  input  logic                       mem_enable_i,
+
+  // TDISP interface state (tdi)
+  input  logic [1:0]                 tdi_state_i,       // TDISP TDI_STATE code
+  input  logic                       tdi_bound_i,
+  input  logic [2:0]                 tdi_bound_stream_i,
+  output logic                       tlp_poisoned_o,    // pulse: poisoned request to BAR0
+
+  // IDE streams (ide_cap)
+  input  logic [8*NUM_STREAMS-1:0]   stream_id_i,
+  input  logic [NUM_STREAMS-1:0]     stream_enable_i,
+  input  logic [NUM_STREAMS-1:0]     stream_secure_i,
+  input  logic [12*NUM_STREAMS-1:0]  stream_slot_go_i,
+  output logic [NUM_STREAMS-1:0]     check_failed_o,    // pulse per stream: IDE Check Failed
+
+  // Key slot read port (ide_cap tlp_key_*)
+  output logic                       key_rd_o,
+  output logic [2:0]                 key_stream_o,
+  output logic [3:0]                 key_slot_o,
+  input  logic [255:0]               key_i,             // first key DW in bits 255:224
+  input  logic [63:0]                ifv_i,
+  input  logic                       key_go_i,
+  input  logic                       key_rvalid_i,
+
+  // Firmware register port, counters region (DW index; hdl/ide_tlp/README.md)
+  input  logic                       fw_rd_i,
+  input  logic [5:0]                 fw_addr_i,
+  output logic [31:0]                fw_rdata_o,
+  output logic                       fw_rvalid_o,
+
+  // Telemetry
+  output logic [31:0]                check_failures_o   // IDE Check Failed events, saturating
+);
+
+  ////////////////
+  // Parameters //
+  ////////////////
+
+  if (NUM_STREAMS < 1 || NUM_STREAMS > 8) begin : gen_bad_streams
+    $fatal(1, "ide_tlp: NUM_STREAMS must be 1 .. 8");
+  end
+  if (BAR0_SIZE_LOG2 < 12 || BAR0_SIZE_LOG2 > 16) begin : gen_bad_bar
+    $fatal(1, "ide_tlp: BAR0_SIZE_LOG2 must be 12 .. 16");
+  end
+  if (MAX_PAYLOAD_DW < 4 || MAX_PAYLOAD_DW > 256 ||
+      (MAX_PAYLOAD_DW & (MAX_PAYLOAD_DW - 1)) != 0) begin : gen_bad_payload
+    $fatal(1, "ide_tlp: MAX_PAYLOAD_DW must be a power of 2 in 4 .. 256");
+  end
+
+  // A TLP: IDE prefix (1 DW), header (<= 4 DW), payload, MAC (3 DW); rounded up to beats.
+  localparam int unsigned BufDw    = ((1 + 4 + MAX_PAYLOAD_DW + MAC_DW + 3) / 4) * 4;
+  localparam int unsigned BufBeats = BufDw / 4;
+  localparam int unsigned IdxW     = $clog2(BufDw + 4);
+  localparam int unsigned MemDw    = (1 << BAR0_SIZE_LOG2) / 4;
+  localparam int unsigned MemAw    = BAR0_SIZE_LOG2 - 2;
+  localparam int unsigned LenW     = $clog2(MAX_PAYLOAD_DW + 1);
+  localparam int unsigned StrW     = NUM_STREAMS > 1 ? $clog2(NUM_STREAMS) : 1;
+
+  /////////////
+  // Buffers //
+  /////////////
+
+  // Received TLP, DW n = wire bytes 4n .. 4n+3 (byte 4n in bits 7:0); decrypted in place.
+  logic [31:0] rbuf_q [BufDw];
+  // Completion being built and sent, same layout.
+  logic [31:0] tbuf_q [BufDw];
+  // BAR0 memory, DW n = bytes 4n .. 4n+3 of BAR0 (byte 4n in bits 7:0).
+  logic [31:0] mem_q [MemDw];
+
+  // Four consecutive DWs of a buffer from DW index i, as one 16-byte beat.
+  function automatic logic [127:0] rbuf_beat(logic [IdxW-1:0] i);
+    logic [127:0] b;
+    for (int k = 0; k < 4; k++) begin
+      b[32*k +: 32] = (32'(i) + 32'(k) < BufDw) ? rbuf_q[32'(i) + 32'(k)] : '0;
+    end
+    return b;
+  endfunction
+
+  function automatic logic [127:0] tbuf_beat(logic [IdxW-1:0] i);
+    logic [127:0] b;
+    for (int k = 0; k < 4; k++) begin
+      b[32*k +: 32] = (32'(i) + 32'(k) < BufDw) ? tbuf_q[32'(i) + 32'(k)] : '0;
+    end
+    return b;
+  endfunction
+
+  // Keep mask for n bytes (0 .. 16) of a beat.
+  function automatic logic [15:0] keep_bytes(logic [IdxW+2:0] n);
+    return (n >= 16) ? 16'hFFFF : 16'((17'h1 << n) - 17'h1);
+  endfunction
+
+  //////////////////
+  // State machine //
+  //////////////////
+
+  typedef enum logic [3:0] {
+    StIdle,      // wait for a TLP
+    StRecv,      // take the TLP's beats into rbuf (or drain one too long)
+    StParse,     // decode prefix and header, classify
+    StRxKey,     // read the Rx key slot
+    StRxAes,     // feed the engine, write plaintext back into rbuf
+    StRxCheck,   // tag and counters
+    StExec,      // TDISP and BAR checks, decide the answer
+    StWrite,     // memory write, one DW per clock
+    StRead,      // memory read into tbuf, one DW per clock
+    StCplHdr,    // build the completion header (and prefix)
+    StTxKey,     // read the Tx key slot
+    StTxAes,     // encrypt the completion payload in place, append the MAC
+    StSend       // stream tbuf out
+  } state_e;
+
+  state_e state_q, state_d;
+
+  // Receive bookkeeping
+  logic [IdxW-1:0]  rx_beat_q, rx_beat_d;       // beats taken
+  logic [IdxW+2:0]  rx_bytes_q, rx_bytes_d;     // bytes taken
+  logic             rx_long_q, rx_long_d;       // more beats than the buffer holds
+
+  // Parsed request
+  logic             ide_q, ide_d;               // IDE prefix present
+  logic [2:0]       sub_q, sub_d;               // prefix Sub-Stream
+  logic             kset_q, kset_d;             // prefix K
+  logic             tee_q, tee_d;               // prefix T
+  logic [7:0]       prs_q, prs_d;               // prefix PR_Sent_Counter
+  logic [StrW-1:0]  str_q, str_d;               // stream index (IDE)
+  logic             write_q, write_d;           // MWr (else MRd)
+  logic [LenW-1:0]  len_q, len_d;               // payload / read length in DW
+  logic [IdxW-1:0]  pay_q, pay_d;               // payload start DW in rbuf
+  logic [15:0]      rid_q, rid_d;               // requester ID
+  logic [7:0]       tag_q, tag_d;
+  logic [2:0]       tc_q, tc_d;
+  logic [2:0]       attr_q, attr_d;             // {Attr[2], Attr[1:0]}
+  logic [3:0]       fbe_q, fbe_d, lbe_q, lbe_d;
+  logic [63:0]      addr_q, addr_d;
+  logic             poison_q, poison_d;
+
+  // AES feeding
+  logic [IdxW-1:0]  feed_q, feed_d;             // input beats handed over
+  logic [IdxW-1:0]  drain_q, drain_d;           // output text beats taken
+  logic [IdxW-1:0]  aad_dw_q, aad_dw_d;         // AAD length in DW
+  logic [255:0]     key_q, key_d;               // the AES key, byte k in [8k+7:8k]
+  logic [95:0]      iv_q, iv_d;                 // the IV, byte k in [8k+7:8k]
+  logic             tag_ok_q, tag_ok_d;
+
+  // Execution
+  logic [LenW-1:0]  cnt_q, cnt_d;               // DWs done (write / read)
+  logic             rd_pend_q, rd_pend_d;       // a memory read is in flight
+  logic [LenW-1:0]  rd_idx_q, rd_idx_d;         // its payload DW index
+  logic             ur_q, ur_d;                 // answer with Unsupported Request
+  logic [IdxW-1:0]  tx_dw_q, tx_dw_d;           // completion length in DW
+  logic [IdxW-1:0]  tx_beat_q, tx_beat_d;
+
+  // Per-stream IDE receive state (PR and NPR sub-streams, key sets 0/1)
+  logic [63:0]      rx_ctr_q [NUM_STREAMS][2][2];
+  logic             rx_ctr_ld_q [NUM_STREAMS][2][2];   // counter loaded from the IFV
+  logic             rx_retired_q [NUM_STREAMS][2][2];  // replaced by the other key set
+  logic             rx_cur_q [NUM_STREAMS][2];         // key set in use
+  logic             rx_cur_vld_q [NUM_STREAMS][2];
+  logic [31:0]      rx_pr_q [NUM_STREAMS];             // Posted Requests received (NPR view)
+  // Per-stream IDE transmit state (Completion sub-stream)
+  logic [63:0]      tx_ctr_q [NUM_STREAMS][2];
+  logic             tx_ctr_ld_q [NUM_STREAMS][2];
+  logic             tx_k_q [NUM_STREAMS];              // Tx key set (last armed)
+  logic [12*NUM_STREAMS-1:0] slot_go_q;                // stream_slot_go_i last clock
+
+  // Counters
+  logic [31:0]      cnt_rx_ok_q [NUM_STREAMS];
+  logic [31:0]      cnt_tx_q [NUM_STREAMS];
+  logic [31:0]      cnt_fail_q [NUM_STREAMS];
+  logic [8:0]       last_fail_q [NUM_STREAMS];
+  logic [31:0]      cnt_misrouted_q, cnt_discard_q, cnt_plain_q, cnt_ur_q, cnt_malformed_q;
+  logic [31:0]      fail_total_q;
+
+  // Events of this clock (set by the FSM)
+  logic             ev_fail;
+  fail_e            ev_fail_reason;
+  logic [2:0]       ev_fail_sub;
+  logic             ev_fail_k;
+  logic [StrW-1:0]  ev_fail_str;
+  logic             ev_rx_ok, ev_tx, ev_misrouted, ev_discard, ev_plain, ev_ur, ev_malformed;
+  logic             ev_ctr_commit;               // StRxCheck passed: advance Rx state
+  logic             ev_tx_commit;                // a protected completion went out
+
+  // Buffer writes of this clock
+  logic             rb_wr;                       // write up to 4 DWs of rbuf
+  logic [IdxW-1:0]  rb_idx;
+  logic [127:0]     rb_data;
+  logic [3:0]       rb_dwen;
+  logic             tb_wr;
+  logic [IdxW-1:0]  tb_idx;
+  logic [127:0]     tb_data;
+  logic [3:0]       tb_dwen;
+
+  // Memory port
+  logic             mem_we, mem_re;
+  logic [MemAw-1:0] mem_addr;
+  logic [31:0]      mem_wdata;
+  logic [3:0]       mem_be;
+  logic [31:0]      mem_rdata_q;
+
+  // AES engine
+  logic             aes_s_valid, aes_s_ready, aes_s_last, aes_s_decrypt;
+  logic [1:0]       aes_s_kind;
+  logic [127:0]     aes_s_data, aes_s_tag;
+  logic [15:0]      aes_s_keep;
+  logic             aes_m_valid, aes_m_last, aes_m_tag_ok;
+  logic [127:0]     aes_m_data;
+  logic [15:0]      aes_m_keep;
+
+  //////////////////////
+  // Header decoding  //
+  //////////////////////
+
+  // Wire DW n of rbuf as the spec draws it (byte 0 in bits 31:24).
+  function automatic logic [31:0] rwire(logic [IdxW-1:0] n);
+    return bswap32(rbuf_q[n]);
+  endfunction
+
+  logic [31:0] w_pfx, w_dw0, w_dw1, w_dw2, w_dw3;
+  logic        p_ide, p_4dw, p_data, p_mem, p_len_ok;
+  logic [IdxW-1:0] p_hdr;                         // first header DW
+  logic [10:0] p_len;                             // Length in DW (0 -> 1024)
+  logic [IdxW+2:0] p_bytes;                       // bytes the TLP must have
+  logic [StrW-1:0] p_str;
+  logic        p_str_hit;
+
+  always_comb begin
+    w_pfx  = rwire('0);
+    p_ide  = (w_pfx[31:24] == IDE_PREFIX_BYTE0);
+    p_hdr  = p_ide ? IdxW'(1) : '0;
+    w_dw0  = rwire(p_hdr);
+    w_dw1  = rwire(p_hdr + IdxW'(1));
+    w_dw2  = rwire(p_hdr + IdxW'(2));
+    w_dw3  = rwire(p_hdr + IdxW'(3));
+    p_4dw  = w_dw0[29];                            // Fmt bit 0: 4 DW header
+    p_data = w_dw0[30];                            // Fmt bit 1: with data
+    p_mem  = (w_dw0[31] == 1'b0) && (w_dw0[28:24] == 5'b00000);   // MRd / MWr
+    p_len  = (w_dw0[9:0] == 10'd0) ? 11'd1024 : {1'b0, w_dw0[9:0]};
+    p_len_ok = (p_len <= 11'(MAX_PAYLOAD_DW));
+    p_bytes = (IdxW+3)'(4 * (32'(p_hdr) + (p_4dw ? 4 : 3) +
+                             (p_data ? 32'(p_len) : 0) + (p_ide ? MAC_DW : 0)));
+    // The enabled stream with the prefix's Stream ID (the lowest index if several).
+    p_str     = '0;
+    p_str_hit = 1'b0;
+    for (int j = NUM_STREAMS - 1; j >= 0; j--) begin
+      if (stream_enable_i[j] && stream_id_i[8*j +: 8] == w_pfx[15:8]) begin
+        p_str     = StrW'(j);
+        p_str_hit = 1'b1;
+      end
+    end
+  end
+
+  //////////////////////////////////
+  // Request checks and answers   //
+  //////////////////////////////////
+
+  logic [63:0]  bar_mask;
+  logic [63:0]  x_end;                             // one past the last byte addressed
+  logic         x_bar_hit, x_tee_ok, x_accept;
+  logic [11:0]  x_byte_count;
+  logic [6:0]   x_lower_addr;
+  logic [MemAw-1:0] x_dw;                          // first memory DW
+
+  assign bar_mask = ~((64'd1 << BAR0_SIZE_LOG2) - 64'd1);
+  assign x_end    = addr_q + 64'(4 * 32'(len_q));
+  assign x_dw     = addr_q[BAR0_SIZE_LOG2-1:2];
+
+  always_comb begin
+    x_bar_hit = mem_enable_i && ((addr_q & bar_mask) == (bar0_base_i & bar_mask)) &&
+                (((x_end - 64'd1) & bar_mask) == (bar0_base_i & bar_mask));
+    // TDISP (§11.2, protocols.md §5 "TLP rules"): outside RUN a request with T = 1 is
+    // rejected; in RUN the interface's MMIO (all of BAR0) takes only T = 1 requests that
+    // arrived on the bound stream.
+    if (tdi_state_i == TDI_RUN) begin
+      x_tee_ok = ide_q && tee_q && tdi_bound_i && (32'(str_q) == 32'(tdi_bound_stream_i));
+    end else begin
+      x_tee_ok = !tee_q;
+    end
+    x_accept = x_bar_hit && x_tee_ok && !poison_q;
+    x_byte_count = byte_count(len_q == LenW'(1), fbe_q, lbe_q, 11'(len_q));
+    x_lower_addr = {addr_q[6:2], first_byte(fbe_q)};
+  end
+
+  // Beat arithmetic of the engine's packets.
+  logic [IdxW-1:0] aad_beats, pay_beats, p, tx_plen, tx_pay_beats, tx_p, hd;
+  logic [31:0]     h0, h1, h2, pfx;
+
+  always_comb begin
+    aad_beats    = (aad_dw_q + IdxW'(3)) >> 2;
+    pay_beats    = write_q ? IdxW'((32'(len_q) + 3) / 4) : '0;
+    p            = feed_q - IdxW'(1) - aad_beats;          // Rx payload beat being fed
+    tx_plen      = ur_q ? '0 : IdxW'(len_q);
+    tx_pay_beats = (tx_plen + IdxW'(3)) >> 2;
+    tx_p         = feed_q - IdxW'(2);                      // Tx payload beat being fed
+    hd           = ide_q ? IdxW'(1) : '0;
+    // The completion's header (§2.2.9) and IDE prefix (§6.33.4).
+    h0 = {ur_q ? 3'b000 : 3'b010, 5'b01010, 1'b0, tc_q, 1'b0, attr_q[2], 1'b0, 1'b0,
+          1'b0, 1'b0, attr_q[1:0], 2'b00, ur_q ? 10'd0 : 10'(len_q)};
+    h1 = {completer_id_i, ur_q ? 3'b001 : 3'b000, 1'b0, x_byte_count};
+    h2 = {rid_q, tag_q, 1'b0, ur_q ? 7'd0 : x_lower_addr};
+    pfx = {IDE_PREFIX_BYTE0, 8'd0, stream_id_i[8*str_q +: 8],
+           1'b0, 3'(SUB_CPL), 1'b0, 1'b1, tx_k_q[str_q], tee_q};
+  end
+
+  ///////////////////
+  // Main process  //
+  ///////////////////
+
+  always_comb begin
+    state_d    = state_q;
+    rx_beat_d  = rx_beat_q;
+    rx_bytes_d = rx_bytes_q;
+    rx_long_d  = rx_long_q;
+    ide_d      = ide_q;
+    sub_d      = sub_q;
+    kset_d     = kset_q;
+    tee_d      = tee_q;
+    prs_d      = prs_q;
+    str_d      = str_q;
+    write_d    = write_q;
+    len_d      = len_q;
+    pay_d      = pay_q;
+    rid_d      = rid_q;
+    tag_d      = tag_q;
+    tc_d       = tc_q;
+    attr_d     = attr_q;
+    fbe_d      = fbe_q;
+    lbe_d      = lbe_q;
+    addr_d     = addr_q;
+    poison_d   = poison_q;
+    feed_d     = feed_q;
+    drain_d    = drain_q;
+    aad_dw_d   = aad_dw_q;
+    key_d      = key_q;
+    iv_d       = iv_q;
+    tag_ok_d   = tag_ok_q;
+    cnt_d      = cnt_q;
+    rd_pend_d  = 1'b0;
+    rd_idx_d   = rd_idx_q;
+    ur_d       = ur_q;
+    tx_dw_d    = tx_dw_q;
+    tx_beat_d  = tx_beat_q;
+
+    rx_ready_o = 1'b0;
+    tx_valid_o = 1'b0;
+    tx_data_o  = '0;
+    tx_keep_o  = '0;
+    tx_last_o  = 1'b0;
+    key_rd_o     = 1'b0;
+    key_stream_o = 3'(str_q);
+    key_slot_o   = '0;
+    tlp_poisoned_o = 1'b0;
+
+    ev_fail        = 1'b0;
+    ev_fail_reason = FailMac;
+    ev_fail_sub    = sub_q;
+    ev_fail_k      = kset_q;
+    ev_fail_str    = str_q;
+    ev_rx_ok       = 1'b0;
+    ev_tx          = 1'b0;
+    ev_misrouted   = 1'b0;
+    ev_discard     = 1'b0;
+    ev_plain       = 1'b0;
+    ev_ur          = 1'b0;
+    ev_malformed   = 1'b0;
+    ev_ctr_commit  = 1'b0;
+    ev_tx_commit   = 1'b0;
+
+    rb_wr   = 1'b0;
+    rb_idx  = '0;
+    rb_data = '0;
+    rb_dwen = '0;
+    tb_wr   = 1'b0;
+    tb_idx  = '0;
+    tb_data = '0;
+    tb_dwen = '0;
+
+    mem_we    = 1'b0;
+    mem_re    = 1'b0;
+    mem_addr  = x_dw + MemAw'(cnt_q);
+    mem_wdata = '0;
+    mem_be    = '0;
+
+    aes_s_valid   = 1'b0;
+    aes_s_kind    = KIND_HDR;
+    aes_s_last    = 1'b0;
+    aes_s_data    = '0;
+    aes_s_keep    = '0;
+    aes_s_decrypt = 1'b0;
+    aes_s_tag     = '0;
+
+    unique case (state_q)
+      // Wait for the first beat of a TLP.
+      StIdle: begin
+        rx_beat_d  = '0;
+        rx_bytes_d = '0;
+        rx_long_d  = 1'b0;
+        if (rx_valid_i) begin
+          state_d = StRecv;
+        end
+      end
+
+      // Take beats until the last one; beats past the buffer are drained and the TLP dropped.
+      StRecv: begin
+        rx_ready_o = 1'b1;
+        if (rx_valid_i) begin
+          if (32'(rx_beat_q) < BufBeats) begin
+            rb_wr   = 1'b1;
+            rb_idx  = IdxW'(4 * 32'(rx_beat_q));
+            rb_data = rx_data_i;
+            rb_dwen = 4'hF;
+            rx_beat_d = rx_beat_q + IdxW'(1);
+          end else begin
+            rx_long_d = 1'b1;
+          end
+          rx_bytes_d = rx_bytes_q + (IdxW+3)'(popcount16(rx_keep_i));
+          if (rx_last_i) begin
+            state_d = StParse;
+          end
+        end
+      end
+
+      // Decode. Malformed TLPs and TLPs this function does not take are dropped and counted;
+      // an IDE TLP is first matched to a stream and its prefix checked (§6.33.4, §6.33.8).
+      StParse: begin
+        ide_d    = p_ide;
+        sub_d    = w_pfx[6:4];
+        kset_d   = w_pfx[1];
+        tee_d    = p_ide && w_pfx[0];
+        prs_d    = w_pfx[23:16];
+        str_d    = p_str;
+        write_d  = p_data;
+        len_d    = LenW'(p_len_ok ? p_len : 11'd1);
+        pay_d    = p_hdr + (p_4dw ? IdxW'(4) : IdxW'(3));
+        rid_d    = w_dw1[31:16];
+        tag_d    = w_dw1[15:8];
+        tc_d     = w_dw0[22:20];
+        attr_d   = {w_dw0[18], w_dw0[13:12]};
+        fbe_d    = w_dw1[3:0];
+        lbe_d    = w_dw1[7:4];
+        addr_d   = p_4dw ? {w_dw2, w_dw3[31:2], 2'b00} : {32'd0, w_dw2[31:2], 2'b00};
+        poison_d = w_dw0[14];
+        aad_dw_d = p_hdr + (p_4dw ? IdxW'(4) : IdxW'(3));
+        ur_d     = !p_len_ok;                      // a read longer than one completion
+        state_d  = StIdle;
+        if (rx_long_q || rx_bytes_q != p_bytes) begin
+          ev_malformed = 1'b1;                     // the length does not match the header
+        end else if (!p_mem) begin
+          ev_ur = 1'b1;                            // not a memory request: not taken here
+        end else if (p_data && !p_len_ok) begin
+          ev_malformed = 1'b1;                     // more payload than any we accept
+        end else if (!p_ide) begin
+          state_d = p_len_ok ? StExec : StCplHdr;
+        end else if (!p_str_hit) begin
+          ev_misrouted = 1'b1;                     // Misrouted IDE TLP: no such stream
+        end else if (!stream_secure_i[p_str]) begin
+          ev_discard = 1'b1;                       // Insecure: discarded, nothing logged
+        end else begin
+          // IDE checks on the prefix itself (§6.33.4, §6.33.8), then the key.
+          ev_fail_sub = w_pfx[6:4];
+          ev_fail_k   = w_pfx[1];
+          ev_fail_str = p_str;
+          if (w_pfx[6:4] > 3'(SUB_CPL)) begin
+            ev_fail = 1'b1;
+            ev_fail_reason = FailSubStream;
+          end else if (w_pfx[6:4] != (p_data ? 3'(SUB_PR) : 3'(SUB_NPR))) begin
+            ev_fail = 1'b1;
+            ev_fail_reason = FailSubMismatch;
+          end else if (!w_pfx[2]) begin
+            ev_fail = 1'b1;
+            ev_fail_reason = FailNoMac;
+          end else if (w_pfx[3]) begin
+            ev_fail = 1'b1;
+            ev_fail_reason = FailPcrc;
+          end else begin
+            state_d = StRxKey;
+          end
+        end
+      end
+
+      // Read the Rx key of (stream, sub-stream, K); the answer comes the next clock.
+      StRxKey: begin
+        key_rd_o   = 1'b1;
+        key_slot_o = slot_code(sub_q[1:0], 1'b0, kset_q);
+        if (key_rvalid_i) begin
+          if (!key_go_i || rx_retired_q[str_q][sub_q[0]][kset_q]) begin
+            ev_fail = 1'b1;                        // stopped, never armed, or replaced
+            ev_fail_reason = FailKeySet;
+            state_d = StIdle;
+          end else begin
+            key_d   = key_bytes(key_i);
+            iv_d    = iv_bytes(rx_ctr_ld_q[str_q][sub_q[0]][kset_q] ?
+                               rx_ctr_q[str_q][sub_q[0]][kset_q] : ifv_i);
+            feed_d  = '0;
+            drain_d = '0;
+            state_d = StRxAes;
+          end
+        end
+      end
+
+      // Header beat, AAD beats (prefix + header), payload beats; plaintext comes back in place.
+      StRxAes: begin
+        begin
+          aes_s_decrypt = 1'b1;
+          if (32'(feed_q) <= 32'(aad_beats) + 32'(pay_beats)) begin
+            aes_s_valid = 1'b1;
+            aes_s_last  = (32'(feed_q) == 32'(aad_beats) + 32'(pay_beats));
+            aes_s_tag   = rbuf_beat(pay_q + (write_q ? IdxW'(len_q) : '0));
+            aes_s_tag[127:96] = '0;
+            if (feed_q == '0) begin
+              aes_s_kind = KIND_HDR;
+            end else if (feed_q <= aad_beats) begin
+              aes_s_kind = KIND_AAD;
+              aes_s_data = rbuf_beat(IdxW'(4) * (feed_q - IdxW'(1)));
+              aes_s_keep = keep_bytes((IdxW+3)'(4 * (32'(aad_dw_q) - 4 * (32'(feed_q) - 1))));
+            end else begin
+              aes_s_kind = KIND_TEXT;
+              aes_s_data = rbuf_beat(pay_q + IdxW'(4) * p);
+              aes_s_keep = keep_bytes((IdxW+3)'(4 * (32'(len_q) - 4 * 32'(p))));
+            end
+            if (aes_s_ready) begin
+              feed_d = feed_q + IdxW'(1);
+            end
+          end
+          if (aes_m_valid) begin
+            if (aes_m_last) begin
+              tag_ok_d = aes_m_tag_ok;
+              state_d  = StRxCheck;
+            end else begin
+              rb_wr   = 1'b1;
+              rb_idx  = pay_q + IdxW'(4) * drain_q;
+              rb_data = aes_m_data;
+              rb_dwen = {|aes_m_keep[15:12], |aes_m_keep[11:8], |aes_m_keep[7:4],
+                         |aes_m_keep[3:0]};
+              drain_d = drain_q + IdxW'(1);
+            end
+          end
+        end
+      end
+
+      // MAC, then the PR_Sent_Counter rule (§6.33.5): an NPR may not claim more Posted
+      // Requests than were received since the last one.
+      StRxCheck: begin
+        state_d = StIdle;
+        if (!tag_ok_q) begin
+          ev_fail = 1'b1;
+          ev_fail_reason = FailMac;
+        end else if (sub_q[0] && 32'(prs_q) > rx_pr_q[str_q]) begin
+          ev_fail = 1'b1;
+          ev_fail_reason = FailPrCounter;
+        end else begin
+          ev_rx_ok      = 1'b1;
+          ev_ctr_commit = 1'b1;
+          state_d       = ur_q ? StCplHdr : StExec;
+        end
+      end
+
+      // The request is good IDE-wise (or plain): BAR0, TDISP rules, then act.
+      StExec: begin
+        cnt_d = '0;
+        if (!ide_q) begin
+          ev_plain = 1'b1;
+        end
+        if (poison_q && x_bar_hit) begin
+          tlp_poisoned_o = 1'b1;                   // §11.2: may send the TDI to ERROR
+        end
+        if (x_accept) begin
+          state_d = write_q ? StWrite : StRead;
+        end else begin
+          ev_ur   = 1'b1;
+          ur_d    = 1'b1;
+          state_d = write_q ? StIdle : StCplHdr;   // posted: dropped; non-posted: UR
+        end
+      end
+
+      // One DW per clock, byte enables on the first and last DW (§2.2.5).
+      StWrite: begin
+        mem_we    = 1'b1;
+        mem_wdata = rbuf_q[pay_q + IdxW'(cnt_q)];
+        mem_be    = (cnt_q == '0) ? fbe_q :
+                    (cnt_q == len_q - LenW'(1)) ? lbe_q : 4'hF;
+        cnt_d     = cnt_q + LenW'(1);
+        if (cnt_q == len_q - LenW'(1)) begin
+          state_d = StIdle;
+        end
+      end
+
+      // Synchronous reads: the data of read n lands in tbuf the clock after.
+      StRead: begin
+        if (cnt_q < len_q) begin
+          mem_re    = 1'b1;
+          rd_pend_d = 1'b1;
+          rd_idx_d  = cnt_q;
+          cnt_d     = cnt_q + LenW'(1);
+        end else if (!rd_pend_q) begin
+          state_d = StCplHdr;
+        end
+      end
+
+      // Prefix and header of the completion (§2.2.9): CplD with the data read, or Cpl with
+      // status UR. Protected on the request's stream, Completion sub-stream, T as requested.
+      StCplHdr: begin
+        begin
+          tb_wr   = 1'b1;
+          tb_idx  = '0;
+          tb_dwen = ide_q ? 4'hF : 4'h7;
+          tb_data = ide_q ? {bswap32(h2), bswap32(h1), bswap32(h0), bswap32(pfx)} :
+                            {32'd0, bswap32(h2), bswap32(h1), bswap32(h0)};
+          tx_dw_d   = hd + IdxW'(3) + (ur_q ? '0 : IdxW'(len_q)) + (ide_q ? IdxW'(MAC_DW) : '0);
+          tx_beat_d = '0;
+          aad_dw_d  = hd + IdxW'(3);
+          if (!ide_q) begin
+            state_d = StSend;
+          end else if (!stream_secure_i[str_q]) begin
+            ev_discard = 1'b1;                     // the stream went Insecure: dropped
+            state_d    = StIdle;
+          end else begin
+            state_d = StTxKey;
+          end
+        end
+      end
+
+      StTxKey: begin
+        key_rd_o   = 1'b1;
+        key_slot_o = slot_code(2'(SUB_CPL), 1'b1, tx_k_q[str_q]);
+        if (key_rvalid_i) begin
+          if (!key_go_i) begin
+            ev_discard = 1'b1;                     // no armed Tx key: nothing is sent
+            state_d    = StIdle;
+          end else begin
+            key_d   = key_bytes(key_i);
+            iv_d    = iv_bytes(tx_ctr_ld_q[str_q][tx_k_q[str_q]] ?
+                               tx_ctr_q[str_q][tx_k_q[str_q]] : ifv_i);
+            feed_d  = '0;
+            drain_d = '0;
+            state_d = StTxAes;
+          end
+        end
+      end
+
+      // AAD = prefix + 3 DW header (one beat); payload beats are encrypted in place and the
+      // tag goes right after the payload.
+      StTxAes: begin
+        begin
+          if (32'(feed_q) <= 1 + 32'(tx_pay_beats)) begin
+            aes_s_valid = 1'b1;
+            aes_s_last  = (32'(feed_q) == 1 + 32'(tx_pay_beats));
+            if (feed_q == '0) begin
+              aes_s_kind = KIND_HDR;
+            end else if (feed_q == IdxW'(1)) begin
+              aes_s_kind = KIND_AAD;
+              aes_s_data = tbuf_beat('0);
+              aes_s_keep = 16'hFFFF;
+            end else begin
+              aes_s_kind = KIND_TEXT;
+              aes_s_data = tbuf_beat(IdxW'(4) + IdxW'(4) * tx_p);
+              aes_s_keep = keep_bytes((IdxW+3)'(4 * (32'(tx_plen) - 4 * 32'(tx_p))));
+            end
+            if (aes_s_ready) begin
+              feed_d = feed_q + IdxW'(1);
+            end
+          end
+          if (aes_m_valid) begin
+            tb_wr = 1'b1;
+            if (aes_m_last) begin
+              tb_idx  = IdxW'(4) + tx_plen;
+              tb_data = aes_m_data;
+              tb_dwen = 4'h7;
+              ev_tx_commit = 1'b1;
+              state_d = StSend;
+            end else begin
+              tb_idx  = IdxW'(4) + IdxW'(4) * drain_q;
+              tb_data = aes_m_data;
+              tb_dwen = {|aes_m_keep[15:12], |aes_m_keep[11:8], |aes_m_keep[7:4],
+                         |aes_m_keep[3:0]};
+              drain_d = drain_q + IdxW'(1);
+            end
+          end
+        end
+      end
+
+      // Four DWs per beat.
+      StSend: begin
+        tx_valid_o = 1'b1;
+        tx_data_o  = tbuf_beat(IdxW'(4) * tx_beat_q);
+        tx_keep_o  = keep_bytes((IdxW+3)'(4 * (32'(tx_dw_q) - 4 * 32'(tx_beat_q))));
+        tx_last_o  = (4 * (32'(tx_beat_q) + 1) >= 32'(tx_dw_q));
+        if (tx_ready_i) begin
+          tx_beat_d = tx_beat_q + IdxW'(1);
+          if (tx_last_o) begin
+            ev_tx   = 1'b1;
+            state_d = StIdle;
+          end
+        end
+      end
+
+      default: state_d = StIdle;
+    endcase
+
+  end
+
+  ///////////////////
+  // AES engine    //
+  ///////////////////
+
+  aes_gcm #(
+    .OUT_DEPTH(32)
+  ) u_aes_gcm (
+    .clk_i,
+    .rst_ni,
+    .s_valid_i  (aes_s_valid),
+    .s_ready_o  (aes_s_ready),
+    .s_kind_i   (aes_s_kind),
+    .s_last_i   (aes_s_last),
+    .s_data_i   (aes_s_data),
+    .s_keep_i   (aes_s_keep),
+    .s_key_i    (key_q),
+    .s_iv_i     (iv_q),
+    .s_decrypt_i(aes_s_decrypt),
+    .s_tag96_i  (1'b1),
+    .s_tag_i    (aes_s_tag),
+    .m_valid_o  (aes_m_valid),
+    .m_ready_i  (1'b1),
+    .m_data_o   (aes_m_data),
+    .m_keep_o   (aes_m_keep),
+    .m_last_o   (aes_m_last),
+    .m_tag_ok_o (aes_m_tag_ok)
+  );
+
+  ///////////////
+  // Registers //
+  ///////////////
+
+  always_ff @(posedge clk_i or negedge rst_ni) begin : p_fsm
+    if (!rst_ni) begin
+      state_q    <= StIdle;
+      rx_beat_q  <= '0;
+      rx_bytes_q <= '0;
+      rx_long_q  <= 1'b0;
+      ide_q      <= 1'b0;
+      sub_q      <= '0;
+      kset_q     <= 1'b0;
+      tee_q      <= 1'b0;
+      prs_q      <= '0;
+      str_q      <= '0;
+      write_q    <= 1'b0;
+      len_q      <= '0;
+      pay_q      <= '0;
+      rid_q      <= '0;
+      tag_q      <= '0;
+      tc_q       <= '0;
+      attr_q     <= '0;
+      fbe_q      <= '0;
+      lbe_q      <= '0;
+      addr_q     <= '0;
+      poison_q   <= 1'b0;
+      feed_q     <= '0;
+      drain_q    <= '0;
+      aad_dw_q   <= '0;
+      key_q      <= '0;
+      iv_q       <= '0;
+      tag_ok_q   <= 1'b0;
+      cnt_q      <= '0;
+      rd_pend_q  <= 1'b0;
+      rd_idx_q   <= '0;
+      ur_q       <= 1'b0;
+      tx_dw_q    <= '0;
+      tx_beat_q  <= '0;
+    end else begin
+      state_q    <= state_d;
+      rx_beat_q  <= rx_beat_d;
+      rx_bytes_q <= rx_bytes_d;
+      rx_long_q  <= rx_long_d;
+      ide_q      <= ide_d;
+      sub_q      <= sub_d;
+      kset_q     <= kset_d;
+      tee_q      <= tee_d;
+      prs_q      <= prs_d;
+      str_q      <= str_d;
+      write_q    <= write_d;
+      len_q      <= len_d;
+      pay_q      <= pay_d;
+      rid_q      <= rid_d;
+      tag_q      <= tag_d;
+      tc_q       <= tc_d;
+      attr_q     <= attr_d;
+      fbe_q      <= fbe_d;
+      lbe_q      <= lbe_d;
+      addr_q     <= addr_d;
+      poison_q   <= poison_d;
+      feed_q     <= feed_d;
+      drain_q    <= drain_d;
+      aad_dw_q   <= aad_dw_d;
+      // The key leaves the register when the packet is done (no copy outlives its use).
+      key_q      <= (state_d == StRxAes || state_d == StTxAes) ? key_d : '0;
+      iv_q       <= iv_d;
+      tag_ok_q   <= tag_ok_d;
+      cnt_q      <= cnt_d;
+      rd_pend_q  <= rd_pend_d;
+      rd_idx_q   <= rd_idx_d;
+      ur_q       <= ur_d;
+      tx_dw_q    <= tx_dw_d;
+      tx_beat_q  <= tx_beat_d;
+    end
+  end
+
+  // Buffers and memory: no reset (contents are written before they are read).
+  always_ff @(posedge clk_i) begin : p_rbuf
+    if (rb_wr) begin
+      for (int k = 0; k < 4; k++) begin
+        if (rb_dwen[k] && 32'(rb_idx) + 32'(k) < BufDw) begin
+          rbuf_q[32'(rb_idx) + 32'(k)] <= rb_data[32*k +: 32];
+        end
+      end
+    end
+  end
+
+  always_ff @(posedge clk_i) begin : p_tbuf
+    if (tb_wr) begin
+      for (int k = 0; k < 4; k++) begin
+        if (tb_dwen[k] && 32'(tb_idx) + 32'(k) < BufDw) begin
+          tbuf_q[32'(tb_idx) + 32'(k)] <= tb_data[32*k +: 32];
+        end
+      end
+    end else if (rd_pend_q) begin
+      tbuf_q[(ide_q ? 4 : 3) + 32'(rd_idx_q)] <= mem_rdata_q;
+    end
+  end
+
+  always_ff @(posedge clk_i) begin : p_bar_mem
+    if (mem_we) begin
+      for (int b = 0; b < 4; b++) begin
+        if (mem_be[b]) begin
+          mem_q[mem_addr][8*b +: 8] <= mem_wdata[8*b +: 8];
+        end
+      end
+    end
+    if (mem_re) begin
+      mem_rdata_q <= mem_q[mem_addr];
+    end
+  end
+
+  ///////////////////////////////
+  // IDE stream state, counters //
+  ///////////////////////////////
+
+  logic [NUM_STREAMS-1:0] fail_pulse;
+
+  always_comb begin
+    fail_pulse = '0;
+    if (ev_fail) begin
+      fail_pulse[ev_fail_str] = 1'b1;
+    end
+  end
+
+  assign check_failed_o   = fail_pulse;
+  assign check_failures_o = fail_total_q;
+
+  always_ff @(posedge clk_i or negedge rst_ni) begin : p_streams
+    if (!rst_ni) begin
+      for (int j = 0; j < NUM_STREAMS; j++) begin
+        for (int s = 0; s < 2; s++) begin
+          for (int k = 0; k < 2; k++) begin
+            rx_ctr_q[j][s][k]     <= '0;
+            rx_ctr_ld_q[j][s][k]  <= 1'b0;
+            rx_retired_q[j][s][k] <= 1'b0;
+          end
+          rx_cur_q[j][s]     <= 1'b0;
+          rx_cur_vld_q[j][s] <= 1'b0;
+        end
+        for (int k = 0; k < 2; k++) begin
+          tx_ctr_q[j][k]    <= '0;
+          tx_ctr_ld_q[j][k] <= 1'b0;
+        end
+        rx_pr_q[j] <= '0;
+        tx_k_q[j]  <= 1'b0;
+      end
+      slot_go_q <= '0;
+    end else begin
+      slot_go_q <= stream_slot_go_i;
+      // A good IDE TLP advances its key set's invocation counter and, on a new K, retires
+      // the old set for that sub-stream (§6.33.3).
+      if (ev_ctr_commit) begin
+        rx_ctr_q[str_q][sub_q[0]][kset_q] <=
+            (rx_ctr_ld_q[str_q][sub_q[0]][kset_q] ? rx_ctr_q[str_q][sub_q[0]][kset_q] :
+                                                    iv_counter(iv_q)) + 64'd1;
+        rx_ctr_ld_q[str_q][sub_q[0]][kset_q] <= 1'b1;
+        if (rx_cur_vld_q[str_q][sub_q[0]] && rx_cur_q[str_q][sub_q[0]] != kset_q) begin
+          rx_retired_q[str_q][sub_q[0]][!kset_q] <= 1'b1;
+        end
+        rx_cur_q[str_q][sub_q[0]]     <= kset_q;
+        rx_cur_vld_q[str_q][sub_q[0]] <= 1'b1;
+        if (sub_q[0]) begin
+          rx_pr_q[str_q] <= rx_pr_q[str_q] - 32'(prs_q);
+        end else if (rx_pr_q[str_q] != '1) begin
+          rx_pr_q[str_q] <= rx_pr_q[str_q] + 32'd1;
+        end
+      end
+      if (ev_tx_commit) begin
+        tx_ctr_q[str_q][tx_k_q[str_q]] <=
+            (tx_ctr_ld_q[str_q][tx_k_q[str_q]] ? tx_ctr_q[str_q][tx_k_q[str_q]] :
+                                                 iv_counter(iv_q)) + 64'd1;
+        tx_ctr_ld_q[str_q][tx_k_q[str_q]] <= 1'b1;
+      end
+      for (int j = 0; j < NUM_STREAMS; j++) begin
+        // A slot armed anew starts from its IFV; a Tx Completion slot armed anew is the
+        // key set the transmitter uses from now on.
+        for (int s = 0; s < 2; s++) begin
+          for (int k = 0; k < 2; k++) begin
+            if (stream_slot_go_i[12*j + 4*s + k] && !slot_go_q[12*j + 4*s + k]) begin
+              rx_ctr_ld_q[j][s][k]  <= 1'b0;
+              rx_retired_q[j][s][k] <= 1'b0;
+            end
+          end
+        end
+        for (int k = 0; k < 2; k++) begin
+          if (stream_slot_go_i[12*j + 4*SUB_CPL + 2 + k] &&
+              !slot_go_q[12*j + 4*SUB_CPL + 2 + k]) begin
+            tx_ctr_ld_q[j][k] <= 1'b0;
+            tx_k_q[j]         <= k[0];
+          end
+        end
+        // Insecure: every piece of receive and transmit state of the stream starts over.
+        if (!stream_secure_i[j]) begin
+          for (int s = 0; s < 2; s++) begin
+            for (int k = 0; k < 2; k++) begin
+              rx_ctr_ld_q[j][s][k]  <= 1'b0;
+              rx_retired_q[j][s][k] <= 1'b0;
+            end
+            rx_cur_vld_q[j][s] <= 1'b0;
+          end
+          rx_pr_q[j] <= '0;
+          for (int k = 0; k < 2; k++) begin
+            tx_ctr_ld_q[j][k] <= 1'b0;
+          end
+        end
+      end
+    end
+  end
+
+  // Saturating increment.
+  function automatic logic [31:0] sat_inc(logic [31:0] v);
+    return (v == '1) ? v : v + 32'd1;
+  endfunction
+
+  always_ff @(posedge clk_i or negedge rst_ni) begin : p_counters
+    if (!rst_ni) begin
+      for (int j = 0; j < NUM_STREAMS; j++) begin
+        cnt_rx_ok_q[j] <= '0;
+        cnt_tx_q[j]    <= '0;
+        cnt_fail_q[j]  <= '0;
+        last_fail_q[j] <= '0;
+      end
+      cnt_misrouted_q <= '0;
+      cnt_discard_q   <= '0;
+      cnt_plain_q     <= '0;
+      cnt_ur_q        <= '0;
+      cnt_malformed_q <= '0;
+      fail_total_q    <= '0;
+    end else begin
+      if (ev_rx_ok)     cnt_rx_ok_q[str_q] <= sat_inc(cnt_rx_ok_q[str_q]);
+      if (ev_tx && ide_q) cnt_tx_q[str_q]  <= sat_inc(cnt_tx_q[str_q]);
+      if (ev_fail) begin
+        cnt_fail_q[ev_fail_str]  <= sat_inc(cnt_fail_q[ev_fail_str]);
+        last_fail_q[ev_fail_str] <= {ev_fail_k, 1'b0, ev_fail_sub, ev_fail_reason};
+        fail_total_q       <= sat_inc(fail_total_q);
+      end
+      if (ev_misrouted) cnt_misrouted_q <= sat_inc(cnt_misrouted_q);
+      if (ev_discard)   cnt_discard_q   <= sat_inc(cnt_discard_q);
+      if (ev_plain)     cnt_plain_q     <= sat_inc(cnt_plain_q);
+      if (ev_ur)        cnt_ur_q        <= sat_inc(cnt_ur_q);
+      if (ev_malformed) cnt_malformed_q <= sat_inc(cnt_malformed_q);
+    end
+  end
+
+  //////////////////////////////
+  // Firmware counter reads   //
+  //////////////////////////////
+
+  logic [31:0]     fw_rdata_d;
+  logic [StrW-1:0] fw_str;
+
+  always_comb begin
+    fw_rdata_d = '0;
+    fw_str     = StrW'(fw_addr_i[4:2]);
+    if (fw_addr_i[5] == 1'b0) begin
+      if (32'(fw_addr_i[4:2]) < NUM_STREAMS) begin
+        unique case (fw_addr_i[1:0])
+          2'd0:    fw_rdata_d = cnt_rx_ok_q[fw_str];
+          2'd1:    fw_rdata_d = cnt_tx_q[fw_str];
+          2'd2:    fw_rdata_d = cnt_fail_q[fw_str];
+          default: fw_rdata_d = 32'(last_fail_q[fw_str]);
+        endcase
+      end
+    end else begin
+      unique case (fw_addr_i[4:0])
+        5'h00:   fw_rdata_d = cnt_misrouted_q;
+        5'h01:   fw_rdata_d = cnt_discard_q;
+        5'h02:   fw_rdata_d = cnt_plain_q;
+        5'h03:   fw_rdata_d = cnt_ur_q;
+        5'h04:   fw_rdata_d = cnt_malformed_q;
+        5'h05:   fw_rdata_d = {8'(BAR0_SIZE_LOG2), 8'(MAX_PAYLOAD_DW / 4), 8'h00,
+                               8'(NUM_STREAMS)};
+        default: fw_rdata_d = '0;
+      endcase
+    end
+  end
+
+  always_ff @(posedge clk_i or negedge rst_ni) begin : p_fw
+    if (!rst_ni) begin
+      fw_rdata_o  <= '0;
+      fw_rvalid_o <= 1'b0;
+    end else begin
+      fw_rdata_o  <= fw_rd_i ? fw_rdata_d : '0;
+      fw_rvalid_o <= fw_rd_i;
+    end
+  end
+
+  ////////////////
+  // Assertions //
+  ////////////////
+
+`ifndef SYNTHESIS
+  TxKnown_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
+      !$isunknown({tx_valid_o, rx_ready_o, check_failed_o, tlp_poisoned_o}));
+  TxData_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
+      tx_valid_o |-> !$isunknown({tx_data_o, tx_keep_o, tx_last_o}));
+  OneFail_A: assert property (@(posedge clk_i) disable iff (!rst_ni)
+      $onehot0(check_failed_o));
+`endif
+
+endmodule
+
+`default_nettype wire

@@ -1,0 +1,118 @@
+// ide_tlp: constants and pure functions of the endpoint's TLP path.
+
+`default_nettype none
+
+package ide_tlp_pkg;
+
+  // IDE TLP Prefix byte 0: Fmt 100b, Type 1_0010b (End-End prefix E[3:0] = 0010b, §6.33.4).
+  localparam logic [7:0] IDE_PREFIX_BYTE0 = 8'h92;
+  // The IDE MAC: 96 bits, 3 DW, after the payload (§6.33.4).
+  localparam int unsigned MAC_DW = 3;
+
+  // Sub-Streams (§6.33.4): 011b .. 111b are reserved.
+  localparam int unsigned SUB_PR  = 0;
+  localparam int unsigned SUB_NPR = 1;
+  localparam int unsigned SUB_CPL = 2;
+
+  // TDISP TDI_STATE codes (§11.3.13).
+  localparam logic [1:0] TDI_UNLOCKED = 2'd0;
+  localparam logic [1:0] TDI_LOCKED   = 2'd1;
+  localparam logic [1:0] TDI_RUN      = 2'd2;
+  localparam logic [1:0] TDI_ERROR    = 2'd3;
+
+  // aes_gcm beat kinds (aes_gcm_pkg::kind_e values).
+  localparam logic [1:0] KIND_HDR  = 2'd0;
+  localparam logic [1:0] KIND_AAD  = 2'd1;
+  localparam logic [1:0] KIND_TEXT = 2'd2;
+
+  // Why an IDE TLP failed its checks (IDE Check Failed, §6.33.8); LAST_FAIL[3:0].
+  typedef enum logic [3:0] {
+    FailNone        = 4'd0,
+    FailMac         = 4'd1,  // the MAC did not match (tampering, replay, reordering)
+    FailPrCounter   = 4'd2,  // PR_Sent_Counter larger than the Posted Requests received
+    FailSubStream   = 4'd3,  // reserved Sub-Stream value
+    FailSubMismatch = 4'd4,  // a request on the wrong Sub-Stream (MWr not on PR, MRd not NPR)
+    FailKeySet      = 4'd5,  // K selects a key set that is not armed, stopped or replaced
+    FailNoMac       = 4'd6,  // M = 0: no aggregation here, every IDE TLP carries a MAC
+    FailPcrc        = 4'd7   // P = 1: PCRC is not supported
+  } fail_e;
+
+  // A 32-bit word as the wire has it (byte 0 first) <-> as the spec draws it (byte 0 in 31:24).
+  function automatic logic [31:0] bswap32(logic [31:0] v);
+    return {v[7:0], v[15:8], v[23:16], v[31:24]};
+  endfunction
+
+  function automatic logic [4:0] popcount16(logic [15:0] v);
+    logic [4:0] n;
+    n = '0;
+    for (int i = 0; i < 16; i++) begin
+      n = n + 5'(v[i]);
+    end
+    return n;
+  endfunction
+
+  // ide_cap slot code: {sub-stream[1:0], RxTxB, key set}.
+  function automatic logic [3:0] slot_code(logic [1:0] sub, logic rxtxb, logic kset);
+    return {sub, rxtxb, kset};
+  endfunction
+
+  // ide_cap's key (first key DW in bits 255:224, k[0] in 255:248) as aes_gcm wants it
+  // (k[0] in bits 7:0).
+  function automatic logic [255:0] key_bytes(logic [255:0] key);
+    logic [255:0] b;
+    for (int i = 0; i < 32; i++) begin
+      b[8*i +: 8] = key[255 - 8*i -: 8];
+    end
+    return b;
+  endfunction
+
+  // The IDE IV for an invocation counter (§6.33.5): bytes 0..3 zero (fixed field), bytes
+  // 4..11 the counter, most significant byte first; byte k in bits [8k+7:8k].
+  function automatic logic [95:0] iv_bytes(logic [63:0] ctr);
+    logic [95:0] b;
+    b = '0;
+    for (int i = 0; i < 8; i++) begin
+      b[8*(4 + i) +: 8] = ctr[63 - 8*i -: 8];
+    end
+    return b;
+  endfunction
+
+  // The counter an IV was made from.
+  function automatic logic [63:0] iv_counter(logic [95:0] iv);
+    logic [63:0] c;
+    for (int i = 0; i < 8; i++) begin
+      c[63 - 8*i -: 8] = iv[8*(4 + i) +: 8];
+    end
+    return c;
+  endfunction
+
+  // Offset of the first enabled byte of a First DW BE (0 when none is enabled).
+  function automatic logic [1:0] first_byte(logic [3:0] be);
+    return be[0] ? 2'd0 : be[1] ? 2'd1 : be[2] ? 2'd2 : be[3] ? 2'd3 : 2'd0;
+  endfunction
+
+  // Byte Count of a memory read's completion (§2.2.9, Table "Calculating Byte Count").
+  function automatic logic [11:0] byte_count(logic one_dw, logic [3:0] fbe, logic [3:0] lbe,
+                                             logic [10:0] len);
+    logic [11:0] n;  // 4096 bytes wraps to 0, which is how Byte Count encodes it
+    if (one_dw) begin
+      casez (fbe)
+        4'b1??1: n = 12'd4;
+        4'b01?1: n = 12'd3;
+        4'b1?10: n = 12'd3;
+        4'b0011: n = 12'd2;
+        4'b0110: n = 12'd2;
+        4'b1100: n = 12'd2;
+        default: n = 12'd1;
+      endcase
+    end else begin
+      // Last DW BE 0000b is illegal with Length > 1 (§2.2.5) and counts as 0001b.
+      n = 12'(4 * 32'(len)) - 12'(first_byte(fbe)) -
+          (lbe[3] ? 12'd0 : lbe[2] ? 12'd1 : lbe[1] ? 12'd2 : lbe[0] ? 12'd3 : 12'd3);
+    end
+    return n;
+  endfunction
+
+endpackage
+
+`default_nettype wire
