@@ -18,6 +18,7 @@ import cocotb
 from ..results import atomic_write_text
 from ..vectors import Measurement, Outcome, VectorContext, VectorResult, execute, load_suite
 from .harness import EndpointHarness
+from .transport import HardIpTlpPort
 
 
 def _write(path: Path, result: VectorResult) -> None:
@@ -131,6 +132,10 @@ async def run_vector(dut) -> None:
         timebase=harness.timebase,
         config=harness.config,
         settings=job.get("settings", {}),
+        resources={
+            "tlp": HardIpTlpPort(harness.hardip),  # the root port's side of the link
+            "function_id": int(harness.hardip.pcie_id),  # the TDI's INTERFACE_ID
+        },
     )
     sim_start = harness.timebase.now()
     result = await execute(vec, ctx)

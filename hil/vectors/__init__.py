@@ -40,9 +40,9 @@ def suite_from_modules(*modules: ModuleType) -> dict[str, Vector]:
 
 def default_suite() -> dict[str, Vector]:
     """Every vector of the project."""
-    from . import doe, ide_km, pcie, power, spdm, tdisp, tsm
+    from . import doe, ide, ide_km, pcie, power, spdm, tdisp, telemetry, tsm
 
-    return suite_from_modules(pcie, doe, spdm, ide_km, tdisp, tsm, power)
+    return suite_from_modules(pcie, doe, spdm, ide_km, ide, tdisp, tsm, power, telemetry)
 
 
 def load_suite(modules: list[str] | None = None) -> dict[str, Vector]:

@@ -1,0 +1,203 @@
+"""The root port's end of a Selective IDE stream: keys by IDE_KM, TLPs through a TlpPort.
+
+A platform with IDE keys a stream at both ports and then protects its memory traffic.  Here the
+device's port is keyed over IDE_KM (:class:`~hil.host.ide_km.IdeKmRequester`), the root port's
+end is the reference model (:class:`hil.ide_model.IdeStreamModel`, AES-GCM from
+``cryptography``), and TLPs travel through the rig's :class:`~hil.transport.TlpPort`.  Each
+slot gets its own fresh key (§6.33.3); the device's Rx key of a sub-stream is the root port's
+Tx key and the other way round.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from ..codec import ide_km as K
+from ..codec.ide_tlp import (
+    Completion,
+    IdeTlp,
+    MemRead,
+    MemWrite,
+    SubStream,
+    TlpDecodeError,
+    decode_tlp,
+)
+from ..errors import DeviceFailure, PeerProtocolError
+from ..ide_model import IFV_INITIAL, IdeStreamModel, PortSide, Received
+from ..transport import ConfigSpace, TlpPort
+from .ide_km import IdeKmRequester, StreamRegs
+
+__all__ = ["IdeRootPort", "NoCompletion", "bar0_address", "enable_memory"]
+
+STATE_SECURE = 0b0010
+
+
+class NoCompletion(PeerProtocolError):
+    """A read got no completion in time (the device dropped it, or the stream is Insecure)."""
+
+
+async def enable_memory(config: ConfigSpace) -> None:
+    """Command.Memory Space Enable, as a driver's pci_enable_device sets it (§7.5.1.1.3)."""
+    command = await config.read32(0x04) & 0xFFFF
+    if not command & 0x2:
+        await config.write32(0x04, command | 0x2)  # the Status half: RW1C, written as 0
+
+
+async def bar0_address(config: ConfigSpace) -> int:
+    """BAR0's address as configuration space holds it (a 32- or 64-bit memory BAR)."""
+    low = await config.read32(0x10)
+    if low & 1:
+        raise DeviceFailure("BAR0 is an I/O BAR; the IDE vectors need memory")
+    high = await config.read32(0x14) if (low >> 1) & 0b11 == 0b10 else 0
+    return (high << 32) | (low & ~0xF)
+
+
+class IdeRootPort:
+    """One Selective IDE stream from the root port's side."""
+
+    def __init__(
+        self,
+        km: IdeKmRequester,
+        port: TlpPort,
+        config: ConfigSpace,
+        *,
+        stream_id: int,
+        index: int = 0,
+        requester_id: int = 0x0000,
+        timeout_s: float = 1e-4,
+        key_source: Callable[[int], bytes] = os.urandom,
+    ) -> None:
+        self.km = km
+        self.port = port
+        self.config = config
+        self.stream_id = stream_id
+        self.index = index
+        self.requester_id = requester_id
+        self.timeout_s = timeout_s
+        self.key_source = key_source
+        self.model = IdeStreamModel(stream_id, side=PortSide.ROOT_PORT)
+        self.regs: StreamRegs | None = None
+        self.key_set = 0
+        self.bar0 = 0
+        self._tag = 0
+
+    # -- keys ---------------------------------------------------------------------------------
+    async def program(self, key_set: int) -> None:
+        """KEY_PROG every slot of ``key_set`` at the device, and the same keys in the model."""
+        for sub in K.SubStream:
+            for direction in (K.KeyDirection.RX, K.KeyDirection.TX):
+                key = self.key_source(K.KEY_SIZE)
+                slot = K.KeySlot(key_set, direction, sub)
+                ack = await self.km.key_prog(self.stream_id, slot, key, IFV_INITIAL)
+                if ack.status != K.KpAckStatus.SUCCESS:
+                    raise DeviceFailure(f"KEY_PROG {slot}: KP_ACK status {ack.status!r}")
+                mine = K.KeySlot(key_set, 1 - direction, sub)  # the partner's direction
+                self.model.key_prog(mine, key, IFV_INITIAL)
+
+    async def go(self, key_set: int, direction: int) -> None:
+        """K_SET_GO for one direction (of the device) at both ends, every sub-stream."""
+        for sub in K.SubStream:
+            slot = K.KeySlot(key_set, direction, sub)
+            if not await self.km.go_stop(self.stream_id, slot, go=True):
+                raise DeviceFailure(f"no K_GOSTOP_ACK for K_SET_GO {slot}")
+            self.model.k_set_go(K.KeySlot(key_set, 1 - direction, sub))
+
+    async def establish(self, key_set: int = 0) -> None:
+        """QUERY, stream registers, keys, GO Rx then Tx (§6.33.3), Enable; Secure or fail."""
+        await self.km.query()
+        self.regs = await self.km.setup_stream(self.index, self.stream_id, self.requester_id)
+        await self.program(key_set)
+        await self.go(key_set, K.KeyDirection.RX)
+        await self.go(key_set, K.KeyDirection.TX)
+        state = await self.km.enable(self.regs, self.stream_id)
+        self.model.set_enabled(True)
+        if state != STATE_SECURE:
+            raise DeviceFailure(
+                f"stream {self.stream_id} state {state:04b} after Enable, not Secure"
+            )
+        self.key_set = key_set
+        self.bar0 = await bar0_address(self.config)
+        await enable_memory(self.config)
+
+    async def refresh(self) -> int:
+        """Key refresh (§6.33.3): the other key set programmed, GO Rx, then GO Tx."""
+        new = 1 - self.key_set
+        await self.program(new)
+        await self.go(new, K.KeyDirection.RX)
+        await self.go(new, K.KeyDirection.TX)
+        self.key_set = new
+        return new
+
+    async def stop(self, key_set: int) -> None:
+        """K_SET_STOP of every slot of ``key_set`` at the device (and in the model)."""
+        for sub in K.SubStream:
+            for direction in (K.KeyDirection.RX, K.KeyDirection.TX):
+                slot = K.KeySlot(key_set, direction, sub)
+                if not await self.km.go_stop(self.stream_id, slot, go=False):
+                    raise DeviceFailure(f"no K_GOSTOP_ACK for K_SET_STOP {slot}")
+                self.model.k_set_stop(K.KeySlot(key_set, 1 - direction, sub))
+
+    async def state(self) -> int:
+        """The device's Selective IDE Stream Status.State."""
+        if self.regs is None:
+            raise DeviceFailure("the stream was never set up")
+        return (await self.config.read32(self.regs.status)) & 0xF
+
+    # -- traffic ------------------------------------------------------------------------------
+    def _next_tag(self) -> int:
+        self._tag = (self._tag + 1) & 0xFF
+        return self._tag
+
+    def write_tlp(self, offset: int, data: bytes) -> MemWrite:
+        return MemWrite.for_bytes(self.bar0 + offset, data, requester_id=self.requester_id)
+
+    def read_tlp(self, offset: int, size: int) -> MemRead:
+        return MemRead.for_bytes(
+            self.bar0 + offset, size, requester_id=self.requester_id, tag=self._next_tag()
+        )
+
+    def protect(self, tlp: MemWrite | MemRead, *, t: bool = False) -> IdeTlp:
+        ide = self.model.protect(tlp, t=t)
+        if ide is None:
+            raise DeviceFailure("the root port's end of the stream is not Secure")
+        return ide
+
+    async def write(self, offset: int, data: bytes, *, t: bool = False) -> None:
+        await self.port.send(self.protect(self.write_tlp(offset, data), t=t).encode())
+
+    async def read(self, offset: int, size: int, *, t: bool = False) -> tuple[Completion, bool]:
+        """A protected read; the completion, checked and decrypted, and its T bit."""
+        req = self.read_tlp(offset, size)
+        await self.port.send(self.protect(req, t=t).encode())
+        got = await self.receive_completion(req)
+        return got.tlp, got.t  # type: ignore[return-value]
+
+    async def receive_completion(self, req: MemRead) -> Received:
+        raw = await self.port.recv(self.timeout_s)
+        if raw is None:
+            raise NoCompletion(f"no completion for the read with tag {req.tag}")
+        got = self.model.receive(raw)  # raises IdeCheckFailed on a bad MAC, IV or counter
+        if got is None:
+            raise DeviceFailure("a completion arrived while the root port's end is Insecure")
+        cpl = got.tlp
+        if not isinstance(cpl, Completion) or cpl.tag != req.tag:
+            raise DeviceFailure(f"expected the completion for tag {req.tag}, got {cpl!r}")
+        if got.prefix.stream_id != self.stream_id or got.prefix.sub_stream != SubStream.COMPLETION:
+            raise DeviceFailure(f"completion on the wrong stream or sub-stream: {got.prefix}")
+        return got
+
+    async def read_plain(self, offset: int, size: int) -> Completion:
+        """A read without IDE (the baseline path)."""
+        req = self.read_tlp(offset, size)
+        await self.port.send(req.encode())
+        raw = await self.port.recv(self.timeout_s)
+        if raw is None:
+            raise NoCompletion(f"no completion for the plain read with tag {req.tag}")
+        try:
+            cpl = decode_tlp(raw)
+        except TlpDecodeError as err:
+            raise DeviceFailure(f"malformed completion: {err}") from None
+        if not isinstance(cpl, Completion) or cpl.tag != req.tag:
+            raise DeviceFailure(f"expected the completion for tag {req.tag}, got {cpl!r}")
+        return cpl

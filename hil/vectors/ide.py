@@ -1,0 +1,239 @@
+"""IDE traffic vectors (PCIe 6.x §6.33): protected memory TLPs to BAR0 and back.
+
+The root port's end of the stream is the reference model (hil.ide_model) behind the rig's
+TlpPort; the device's end is keyed over IDE_KM in a secured SPDM session.  Every check reads
+the device's verdict where the spec puts it: completions (their MAC, IV and counters are
+checked by the model), the Selective IDE Stream Status register, and BAR0's contents read
+back over the plain (non-IDE) path.
+"""
+
+from __future__ import annotations
+
+import random
+
+from ..codec.ide_tlp import CplStatus
+from ..host.ide import STATE_SECURE, IdeRootPort, NoCompletion
+from ..transport import TlpPort
+from ._model import VectorContext, vector
+from .ide_km import _km
+
+NEEDS = {"spdm", "ide_km", "ide_traffic", "config"}
+STREAM_ID = 0x33
+STATE_INSECURE = 0b0000
+SIZES = (1, 2, 3, 4, 5, 7, 8, 12, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 128, 200, 252, 256)
+
+
+class _Stream:
+    """A keyed stream for one vector: the session is ended on the way out."""
+
+    def __init__(self, ctx: VectorContext) -> None:
+        self.ctx = ctx
+        self.km_cm = _km(ctx)
+
+    async def __aenter__(self) -> IdeRootPort:
+        km = await self.km_cm.__aenter__()
+        port: TlpPort = self.ctx.resource("tlp")
+        rp = IdeRootPort(
+            km,
+            port,
+            self.ctx.config,
+            stream_id=STREAM_ID,
+            timeout_s=float(self.ctx.settings.get("tlp_timeout_s", 0.01)),
+        )
+        await rp.establish()
+        return rp
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.km_cm.__aexit__(*exc)
+
+
+async def _expect_insecure(ctx: VectorContext, rp: IdeRootPort, what: str) -> None:
+    """The stream's Status must show Insecure within the rig's TLP deadline (the device
+    checks a TLP after it has taken all of it)."""
+    deadline = ctx.timebase.now() + rp.timeout_s
+    while (state := await rp.state()) != STATE_INSECURE and ctx.timebase.now() < deadline:
+        await ctx.sleep(rp.timeout_s / 50)
+    ctx.measure("stream_state_after", state, "", low=STATE_INSECURE, high=STATE_INSECURE)
+    ctx.expect(state == STATE_INSECURE, f"{what}: the stream is still {state:04b}, not Insecure")
+
+
+async def _memory(rp: IdeRootPort, offset: int, size: int) -> bytes:
+    """BAR0 bytes read over the plain path (the TDI is unlocked, so T=0 reads are fine)."""
+    cpl = await rp.read_plain(offset & ~3, (size + (offset & 3) + 3) & ~3)
+    if cpl.status != CplStatus.SC:
+        raise NoCompletion(f"plain read of BAR0 + {offset:#x} completed with {cpl.status!r}")
+    return cpl.payload[offset & 3 : (offset & 3) + size]
+
+
+@vector(
+    "ide.traffic.protected_rw",
+    title="IDE-protected writes and reads of many sizes; completions protected on the stream",
+    spec="PCIe 6.x §6.33.4-6.33.6 (IDE TLPs, AES-GCM, sub-streams), §2.2.9",
+    needs=NEEDS,
+)
+async def protected_rw(ctx: VectorContext) -> None:
+    rng = random.Random(0x1DE)
+    async with _Stream(ctx) as rp:
+        tlps = 0
+        for size in SIZES:
+            offset = rng.randrange(0, 4096 - size)
+            if size > 252:
+                offset &= ~3
+            data = rng.randbytes(size)
+            await rp.write(offset, data)
+            cpl, t = await rp.read(offset, size)
+            tlps += 3
+            ctx.expect(cpl.status == CplStatus.SC, f"read of {size} bytes: status {cpl.status!r}")
+            got = cpl.payload[offset & 3 : (offset & 3) + size]
+            ctx.expect(got == data, f"read back of {size} bytes at {offset:#x} differs")
+            ctx.expect(not t, "a completion for a T=0 read came back with T=1")
+            ctx.expect(cpl.byte_count == size, f"Byte Count {cpl.byte_count}, expected {size}")
+        ctx.measure("protected_tlps", tlps, "TLPs", low=3 * len(SIZES))
+        state = await rp.state()
+        ctx.expect(state == STATE_SECURE, f"stream left Secure ({state:04b}) under good traffic")
+
+
+async def _tamper(ctx: VectorContext, where: str) -> None:
+    async with _Stream(ctx) as rp:
+        before = await _memory(rp, 0x100, 64)
+        wire = bytearray(rp.protect(rp.write_tlp(0x100, bytes(range(64)))).encode())
+        pos = {"header": 4 + 5, "payload": 4 + 12 + 17, "mac": len(wire) - 5}[where]
+        wire[pos] ^= 0x04
+        await rp.port.send(bytes(wire))
+        await _expect_insecure(ctx, rp, f"a flipped bit in the {where}")
+        after = await _memory(rp, 0x100, 64)
+        ctx.expect(after == before, f"the tampered write ({where}) reached BAR0")
+
+
+@vector(
+    "ide.tamper.header",
+    title="A flipped bit in an IDE TLP's header is detected; the stream goes Insecure",
+    spec="PCIe 6.x §6.33.4 (A = prefix + header), §6.33.8",
+    needs=NEEDS,
+)
+async def tamper_header(ctx: VectorContext) -> None:
+    await _tamper(ctx, "header")
+
+
+@vector(
+    "ide.tamper.payload",
+    title="A flipped bit in an IDE TLP's encrypted payload is detected; the stream goes Insecure",
+    spec="PCIe 6.x §6.33.4, §6.33.8",
+    needs=NEEDS,
+)
+async def tamper_payload(ctx: VectorContext) -> None:
+    await _tamper(ctx, "payload")
+
+
+@vector(
+    "ide.tamper.mac",
+    title="A flipped bit in an IDE TLP's MAC is detected; the stream goes Insecure",
+    spec="PCIe 6.x §6.33.4, §6.33.8",
+    needs=NEEDS,
+)
+async def tamper_mac(ctx: VectorContext) -> None:
+    await _tamper(ctx, "mac")
+
+
+@vector(
+    "ide.replay.detected",
+    title="A replayed IDE TLP fails the check (the invocation counter moved on)",
+    spec="PCIe 6.x §6.33.5 (IV), §6.33.8",
+    needs=NEEDS,
+)
+async def replay_detected(ctx: VectorContext) -> None:
+    async with _Stream(ctx) as rp:
+        wire = rp.protect(rp.write_tlp(0x40, b"\x11" * 16)).encode()
+        await rp.port.send(wire)
+        cpl, _ = await rp.read(0x40, 16)
+        ctx.expect(cpl.payload == b"\x11" * 16, "the original write did not land")
+        await rp.port.send(wire)  # the same bytes again
+        await _expect_insecure(ctx, rp, "a replayed TLP")
+
+
+@vector(
+    "ide.reorder.detected",
+    title="Two IDE TLPs delivered out of order fail the check",
+    spec="PCIe 6.x §6.33.5, §6.33.8",
+    needs=NEEDS,
+)
+async def reorder_detected(ctx: VectorContext) -> None:
+    async with _Stream(ctx) as rp:
+        first = rp.protect(rp.write_tlp(0x80, b"\x22" * 8)).encode()
+        second = rp.protect(rp.write_tlp(0x88, b"\x33" * 8)).encode()
+        await rp.port.send(second)
+        await rp.port.send(first)
+        await _expect_insecure(ctx, rp, "reordered TLPs")
+
+
+@vector(
+    "ide.key_refresh.with_traffic",
+    title="Key refresh K0 -> K1 while writes and reads flow; nothing is lost",
+    spec="PCIe 6.x §6.33.3 (key refresh), §6.33.4 (K bit)",
+    needs=NEEDS,
+)
+async def key_refresh_with_traffic(ctx: VectorContext) -> None:
+    rng = random.Random(0xF5)
+    async with _Stream(ctx) as rp:
+        expected = bytearray(await _memory(rp, 0, 256))
+
+        async def traffic(n: int) -> None:
+            for _ in range(n):
+                off, size = rng.randrange(0, 240), rng.randint(1, 16)
+                data = rng.randbytes(size)
+                await rp.write(off, data)
+                expected[off : off + size] = data
+
+        await traffic(4)
+        await rp.program(1)  # the new set is loaded while K0 carries traffic
+        await traffic(4)
+        await rp.go(1, 0)  # Rx at both ports first
+        await traffic(4)
+        await rp.go(1, 1)  # then Tx: the root port switches to K1
+        rp.key_set = 1
+        await traffic(4)
+        cpl, _ = await rp.read(0, 256)
+        ctx.expect(cpl.payload == bytes(expected), "BAR0 differs after the refresh")
+        ctx.expect(rp.model.tx.active_key_set(1) == 1, "the root port did not switch to K1")
+        state = await rp.state()
+        ctx.expect(state == STATE_SECURE, f"stream left Secure ({state:04b}) during the refresh")
+        ctx.measure("key_set", 1, "")
+
+
+@vector(
+    "ide.k_set_stop.old_set_rejected",
+    title="After refresh and K_SET_STOP of K0, K1 traffic flows and a K0 TLP is refused",
+    spec="PCIe 6.x §6.33.3 (K_SET_STOP), §6.33.8 (use of a stopped key set)",
+    needs=NEEDS,
+)
+async def k_set_stop_old_set(ctx: VectorContext) -> None:
+    async with _Stream(ctx) as rp:
+        stale = rp.protect(rp.write_tlp(0x200, b"\xee" * 4))  # made with K0, never delivered
+        rp.model.tx.pr_sent_npr -= 1  # so the next read's PR_Sent_Counter stays honest
+        await rp.refresh()
+        await rp.stop(0)
+        await rp.write(0x204, b"\x5a" * 4)
+        cpl, _ = await rp.read(0x204, 4)
+        ctx.expect(cpl.payload == b"\x5a" * 4, "K1 traffic after K_SET_STOP of K0 failed")
+        state = await rp.state()
+        ctx.expect(state == STATE_SECURE, f"K_SET_STOP changed the stream state to {state:04b}")
+        await rp.port.send(stale.encode())
+        await _expect_insecure(ctx, rp, "a TLP with the stopped key set")
+
+
+@vector(
+    "ide.insecure.discarded",
+    title="Once Insecure, protected requests are discarded: no completion, no write",
+    spec="PCIe 6.x §6.33.8 (TLPs of an Insecure stream are discarded)",
+    needs=NEEDS,
+)
+async def insecure_discarded(ctx: VectorContext) -> None:
+    async with _Stream(ctx) as rp:
+        before = await _memory(rp, 0x300, 8)
+        await rp.port.send(rp.protect(rp.write_tlp(0x300, b"\1" * 8)).encode()[:-1] + b"\0")
+        await _expect_insecure(ctx, rp, "a TLP with a bad MAC")
+        await rp.port.send(rp.protect(rp.write_tlp(0x300, b"\2" * 8)).encode())
+        req = rp.read_tlp(0x300, 8)
+        await rp.port.send(rp.protect(req).encode())
+        ctx.expect(await rp.port.recv(rp.timeout_s) is None, "an Insecure stream answered a read")
+        ctx.expect(await _memory(rp, 0x300, 8) == before, "an Insecure stream's write landed")
