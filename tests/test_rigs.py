@@ -13,6 +13,9 @@ def test_project_rigs_load(repo: Path) -> None:
     assert sim.name == "sim-verilator" and sim.kind == "sim"
     assert {"config", "doe"} <= sim.provides
     assert find_rig("fake").kind == "fake"
+    assert sim.sim.get("top", "hil_ep") == "hil_ep"  # the default rig simulates the endpoint
+    virtual = load_rig(repo / "rigs" / "virtual-fpga.toml")
+    assert virtual.sim["top"] == "hil_fpga" and "telemetry" in virtual.provides
 
 
 @pytest.mark.parametrize(
@@ -30,6 +33,8 @@ def test_project_rigs_load(repo: Path) -> None:
         ("[rig]\nkind = 'sim'\n[sim]\nclock_period_ns = -4", "positive number"),
         ("[rig]\nkind = 'sim'\n[sim]\nparameters = { A = 'x' }", "integers"),
         ("[rig]\nkind = 'sim'\ncolour = 'red'", "unknown \\[rig\\] keys"),
+        ("[rig]\nkind = 'sim'\n[sim]\ntop = 'hil_fpga'", "a sim rig simulates one of \\['hil_ep'\\]"),
+        ("[rig]\nkind = 'virtual'\n[sim]\ntop = 'tdi'", "top = 'tdi'"),
     ],
 )
 def test_broken_rig_files_get_clear_errors(text: str, message: str) -> None:
