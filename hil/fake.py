@@ -151,6 +151,13 @@ class FakeDoe:
             self.rmbx.popleft()
 
 
+# A minimal PCI Express capability at 0x40 (§7.5.3): Capabilities Pointer, header (ID 10h,
+# version 2, endpoint), Device Capabilities with Function Level Reset Capability (bit 28),
+# Device Control/Status reading 0 (Initiate FLR always reads 0).
+_DEVCTL = 0x48
+_PCIE_CAP = {0x34: 0x40, 0x40: 0x0002_0010, 0x44: 1 << 28, _DEVCTL: 0}
+
+
 class FakeConfigSpace(ConfigSpace):
     """Function 0's configuration space: a type 0 header with Command and a 64-bit 4 KiB BAR0,
     and one extended capability chain: a DSN at 0x100, then DOE, then IDE.
@@ -196,10 +203,17 @@ class FakeConfigSpace(ConfigSpace):
             return self._dsn(offset)
         if offset == 0:
             return 0x1234 | (0x0E11 << 16)
+        if offset in _PCIE_CAP:
+            return _PCIE_CAP[offset]
         header = self.tdi.header_read(offset // 4) if offset < 0x40 else None
+        if offset == 0x04:  # Status: Capabilities List (the PCI Express capability)
+            return (header or 0) | (1 << 20)
         return header if header is not None else 0
 
     def _write(self, base: int, value: int, byte_enable: int) -> None:
+        if base == _DEVCTL and byte_enable & 0b10 and value & (1 << 15):
+            self.reset()  # Initiate Function Level Reset (§6.6.2): the function's state goes
+            return
         self.tdi.config_write(base // 4, value, byte_enable)
         if self._in_ide(base):
             self.ide.write(base - self.ide.offset, value, byte_enable)

@@ -235,3 +235,9 @@ class UspHardIp(Endpoint):
         else:
             self.log.error("FLR: no cfg_flr_done_o from user logic")
         self.dut.cfg_flr_in_process_i.value = 0
+        # The hard IP's own part of the function resets too: BAR0 and the Command register
+        # (software restores them, as Linux's pci_restore_state does).
+        self.bar[0] = self.bar[0] & 0xF
+        self.bar[1] = 0
+        self.memory_space_enable = False
+        self.bus_master_enable = False

@@ -19,8 +19,11 @@ import os
 from ..codec import ide_km as K
 from ..codec import spdm as S
 from ..codec import tdisp as T
-from ..errors import DoeTimeout, PeerProtocolError
-from ..host.ide_km import IdeKmRequester
+from ..codec.ide_tlp import CplStatus
+from ..errors import DoeTimeout, NotApplicable, PeerProtocolError
+from ..host.ide import IdeRootPort
+from ..host.ide_km import IdeKmRequester, StreamRegs
+from ..host.pci import find_ext_capabilities
 from ..host.spdm import SpdmRequester, SpdmSession
 from ..host.tdisp import (
     TdispErrorResponse,
@@ -468,3 +471,137 @@ async def optional_unsupported(ctx: VectorContext) -> None:
                 and rsp.error_data == code,
                 f"{code.name}, unsupported per REQ_MSGS_SUPPORTED, answered {rsp!r}",
             )
+
+
+# --------------------------------------------------------------------------------------------
+# The interface's MMIO in RUN: T=1 traffic on the bound stream (needs the rig's TLP port)
+# --------------------------------------------------------------------------------------------
+
+TRAFFIC_NEEDS = NEEDS | {"ide_traffic"}
+
+
+async def _keyed_root_port(ctx: VectorContext, tsm: _Tsm) -> IdeRootPort:
+    """The default stream keyed by this session with the root port's end as the model."""
+    rp = IdeRootPort(
+        tsm.km,
+        ctx.resource("tlp"),
+        ctx.config,
+        stream_id=STREAM_ID,
+        index=STREAM_INDEX,
+        timeout_s=float(ctx.settings.get("tlp_timeout_s", 0.01)),
+    )
+    await rp.establish()
+    return rp
+
+
+@vector(
+    "tdisp.run.protected_mmio",
+    title="In RUN the MMIO takes T=1 requests on the bound stream only; completions carry T",
+    spec="PCIe 6.x §11.2 (TLP rules), §11.3.14; §6.33.4 (T bit)",
+    needs=TRAFFIC_NEEDS,
+)
+async def run_protected_mmio(ctx: VectorContext) -> None:
+    async with _Tsm(ctx) as tsm:
+        td = tsm.tdisp
+        await td.get_version()
+        rp = await _keyed_root_port(ctx, tsm)
+        # CONFIG_UNLOCKED: a T=1 request is refused (UR), a T=0 request is served.
+        cpl, t = await rp.read(0x10, 4, t=True)
+        ctx.expect(cpl.status == CplStatus.UR and t, "T=1 read before LOCK was not refused")
+        await td.lock(STREAM_ID)
+        await td.get_report()
+        await td.start()
+        await _state(ctx, tsm, T.TdiState.RUN, "after_start")
+        data = os.urandom(64)
+        await rp.write(0x40, data, t=True)
+        cpl, t = await rp.read(0x40, 64, t=True)
+        ctx.expect(cpl.status == CplStatus.SC, f"T=1 read in RUN completed {cpl.status!r}")
+        ctx.expect(t, "the completion of a T=1 read has T=0")
+        ctx.expect(cpl.payload == data, "T=1 MMIO data read back differs")
+        cpl, t = await rp.read(0x40, 4, t=False)
+        ctx.expect(cpl.status == CplStatus.UR, "a T=0 read of the TDI's MMIO in RUN was served")
+        plain = await rp.read_plain(0x40, 4)
+        ctx.expect(plain.status == CplStatus.UR, "a non-IDE read of the TDI's MMIO was served")
+        await rp.write(0x40, bytes(64), t=False)  # T=0 write in RUN: dropped
+        cpl, _ = await rp.read(0x40, 64, t=True)
+        ctx.expect(cpl.payload == data, "a T=0 write reached the TDI's MMIO in RUN")
+        await _state(ctx, tsm, T.TdiState.RUN, "after_traffic")
+        await td.stop()
+        cpl, _ = await rp.read(0x40, 4, t=True)
+        ctx.expect(cpl.status == CplStatus.UR, "T=1 read after STOP was served")
+
+
+@vector(
+    "tdisp.run.tampered_tlp_error",
+    title="A tampered IDE TLP in RUN makes the bound stream Insecure and the TDI ERROR",
+    spec="PCIe 6.x §11.2 (bound stream Insecure -> ERROR), §6.33.8",
+    needs=TRAFFIC_NEEDS,
+)
+async def run_tampered_tlp_error(ctx: VectorContext) -> None:
+    async with _Tsm(ctx) as tsm:
+        td = tsm.tdisp
+        await td.get_version()
+        rp = await _keyed_root_port(ctx, tsm)
+        await td.lock(STREAM_ID)
+        await td.start()
+        await rp.write(0x80, b"\x42" * 16, t=True)
+        wire = bytearray(rp.protect(rp.write_tlp(0x80, b"\x43" * 16), t=True).encode())
+        wire[-1] ^= 0x01  # the MAC
+        await rp.port.send(bytes(wire))
+        deadline = ctx.timebase.now() + rp.timeout_s
+        while await rp.state() != 0 and ctx.timebase.now() < deadline:
+            await ctx.sleep(rp.timeout_s / 50)
+        ctx.expect(await rp.state() == 0, "the bound stream is still Secure after a bad MAC")
+        await _state(ctx, tsm, T.TdiState.ERROR, "after_tamper")
+
+
+# --------------------------------------------------------------------------------------------
+# Function Level Reset
+# --------------------------------------------------------------------------------------------
+
+_CAP_PCIE = 0x10
+_DEVCAP_FLR = 1 << 28
+_DEVCTL_FLR = 1 << 15
+
+
+async def _pcie_capability(ctx: VectorContext) -> int:
+    """Offset of the PCI Express capability (standard list from 0x34)."""
+    ptr = (await ctx.config.read32(0x34)) & 0xFC
+    for _ in range(48):
+        if not ptr:
+            break
+        header = await ctx.config.read32(ptr)
+        if header & 0xFF == _CAP_PCIE:
+            return ptr
+        ptr = (header >> 8) & 0xFC
+    raise NotApplicable("the function has no PCI Express capability to request an FLR with")
+
+
+@vector(
+    "tdisp.flr.unlocks",
+    title="FLR returns a locked TDI to CONFIG_UNLOCKED and takes the stream's keys",
+    spec="PCIe 6.x §11.2 (FLR), §6.6.2, §6.33.8 (keys invalidated)",
+    needs=NEEDS,
+)
+async def flr_unlocks(ctx: VectorContext) -> None:
+    async with _Tsm(ctx) as tsm:
+        td = tsm.tdisp
+        await tsm.lock()
+        await _state(ctx, tsm, T.TdiState.CONFIG_LOCKED, "before_flr")
+        cap = await _pcie_capability(ctx)
+        if not (await ctx.config.read32(cap + 4)) & _DEVCAP_FLR:
+            raise NotApplicable("the function does not advertise Function Level Reset")
+        saved = [await ctx.config.read32(off) for off in (0x04, 0x10, 0x14)]
+        control = (await ctx.config.read32(cap + 8)) & 0xFFFF
+        await ctx.config.write32(cap + 8, control | _DEVCTL_FLR)
+        await ctx.sleep(float(ctx.settings.get("flr_wait_s", 0.1)))  # §6.6.2: 100 ms
+        # Restore what FLR cleared, as Linux's pci_restore_state does: BAR0 and Command.
+        await ctx.config.write32(0x10, saved[1])
+        await ctx.config.write32(0x14, saved[2])
+        await ctx.config.write32(0x04, saved[0] & 0xFFFF)
+        await _state(ctx, tsm, T.TdiState.CONFIG_UNLOCKED, "after_flr")
+        ide = await find_ext_capabilities(ctx.config, 0x0030)
+        status = await ctx.config.read32(StreamRegs(ide[0].offset, STREAM_INDEX).status)
+        ctx.expect(status & 0xF == 0, f"IDE stream state {status & 0xF:04b} after FLR")
+        ctx.measure("flr_wait_s", float(ctx.settings.get("flr_wait_s", 0.1)), "s")
+        await td.stop()
