@@ -363,6 +363,7 @@ class LabBackend(Backend):
                     port,
                     baudrate=int(self.rig.lab.get("baudrate", 3_000_000)),
                     make_firmware=make_firmware,
+                    timeout_s=float(self.rig.settings.get("uart_timeout_s", 1.0)),
                 ).start()
             except SerialVanished as exc:
                 self._serial_error = exc

@@ -116,10 +116,14 @@ async def _serve_fake(
     from .firmware import Dsm
     from .transport import AsyncioTimebase
 
-    dsm = Dsm(hdl_build="fake")
+    # The in-memory endpoint's hardware (IDE capability, key slots, TDI) is the firmware's
+    # register port, so a peer gets IDE_KM and TDISP answers as well as SPDM.
+    config = FakeConfigSpace(FakeDoe())
+    kwargs = {"hdl_build": "fake", "regs": config.firmware_regs()}
     if cert_chain is not None and key is not None:
-        dsm = Dsm(identity=Identity.load(cert_chain, key), hdl_build="fake")
-    config = FakeConfigSpace(FakeDoe(responder=dsm.handle))
+        kwargs["identity"] = Identity.load(cert_chain, key)
+    dsm = Dsm(**kwargs)
+    config.doe.responder = dsm.handle
     mbx = DoeMailbox(config, config.doe.offset, AsyncioTimebase(), poll_interval_s=0.0)
     await mbx.init()
     await serve(mailbox_service(mbx), host, port, ready=lambda p: announce(host, p))

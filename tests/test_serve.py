@@ -25,12 +25,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _socket_rig(tmp: Path, port: int, anchor: str = "test-pki") -> Path:
+def _socket_rig(tmp: Path, port: int, anchor: str = "test-pki", provides: str = "['spdm']") -> Path:
     rig = tmp / "peer.toml"
     rig.write_text(
-        "[rig]\nkind = 'spdm-socket'\nprovides = ['spdm']\n"
+        f"[rig]\nkind = 'spdm-socket'\nprovides = {provides}\n"
         f"[socket]\nhost = '127.0.0.1'\nport = {port}\n"
-        f"[settings]\ntrust_anchor = '{anchor}'\n"
+        f"[settings]\ntrust_anchor = '{anchor}'\nfunction_id = 0x0100\n"
     )
     return rig
 
@@ -94,6 +94,29 @@ def test_spdm_vectors_pass_against_hil_serve(tmp_path: Path, repo: Path, served_
         assert records and {r["outcome"] for r in records.values()} == {"pass"}
     finally:
         assert server.shutdown() == 0  # SHUTDOWN ends the server
+
+
+def test_ide_km_and_tdisp_messaging_against_hil_serve(tmp_path: Path, repo: Path) -> None:
+    """An external requester's view: IDE_KM and TDISP over the socket get spec answers; the
+    vectors that need the device's registers are n/a, every other one passes."""
+    from hil.vectors import default_suite
+
+    server = Server(repo, "--rig", "fake")
+    try:
+        rig = _socket_rig(tmp_path, server.port, provides="['spdm', 'ide_km', 'tdisp']")
+        proc = _run(repo, rig, tmp_path / "res", "-k", "ide_km or tdisp")
+        assert proc.returncode == 0, proc.stdout[-3000:]
+        records = read_records(only_run(tmp_path / "res", "peer"))
+        provides = {"spdm", "ide_km", "tdisp"}
+        suite = default_suite()
+        runnable = {v for v in records if suite[v].needs <= provides}
+        assert len(runnable) >= 9, runnable
+        assert {records[v]["outcome"] for v in runnable} == {"pass"}, {
+            v: records[v]["message"] for v in runnable if records[v]["outcome"] != "pass"
+        }
+        assert {r["outcome"] for v, r in records.items() if v not in runnable} == {"n/a"}
+    finally:
+        assert server.shutdown() == 0
 
 
 def test_a_vendor_identity_and_its_trust_anchor(tmp_path: Path, repo: Path) -> None:

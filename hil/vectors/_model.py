@@ -140,6 +140,12 @@ class VectorContext:
             raise NotApplicable(f"rig {self.rig_name} has no configuration-space access")
         return self._config
 
+    @property
+    def config_if_any(self) -> ConfigSpace | None:
+        """Configuration space where the rig has it, None where it does not (a socket rig):
+        for vectors whose protocol checks do not depend on it (IDE_KM and TDISP messaging)."""
+        return self._config
+
     def resource(self, name: str) -> Any:
         """A rig resource beyond config space (``tsm``, ``power``, ``serial``...)."""
         if name not in self._resources:

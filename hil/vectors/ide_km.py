@@ -9,6 +9,10 @@ from ..host.ide_km import IdeKmRequester
 from ._model import VectorContext, vector
 
 NEEDS = {"spdm", "ide_km", "config"}
+#: IDE_KM messaging alone: these run on a peer with no configuration space (a socket rig).
+#: Keying a stream needs its Stream ID in the device's registers first (Linux writes it
+#: before KEY_PROG: devices may need it), so those vectors need config.
+MESSAGING = {"spdm", "ide_km"}
 STREAM_ID = 0x17
 
 
@@ -24,7 +28,9 @@ class _Km:
         req = await self.ctx.spdm()
         await req.authenticate()
         session = await req.key_exchange()
-        self.km = IdeKmRequester(req, session, self.ctx.config)
+        self.km = IdeKmRequester(
+            req, session, self.ctx.config_if_any, port_index=self.ctx.ide_km_port_index
+        )
         return self.km
 
     async def __aexit__(self, *exc: object) -> None:
@@ -110,7 +116,7 @@ async def k_set_stop_acknowledged(ctx: VectorContext) -> None:
     "ide_km.key_prog.bad_fields",
     title="KEY_PROG with a bad port, stream or sub-stream gets the KP_ACK status for it",
     spec="PCIe 6.x §6.33.3 (KP_ACK Status)",
-    needs=NEEDS,
+    needs=MESSAGING,
 )
 async def key_prog_bad_fields(ctx: VectorContext) -> None:
     async with _km(ctx) as km:
@@ -158,7 +164,7 @@ async def key_prog_bad_fields(ctx: VectorContext) -> None:
     "ide_km.outside_session.ignored",
     title="IDE_KM outside a secured session gets no answer",
     spec="PCIe 6.x §6.33.3",
-    needs=NEEDS,
+    needs=MESSAGING,
 )
 async def outside_session_ignored(ctx: VectorContext) -> None:
     req = await ctx.spdm()
@@ -175,13 +181,13 @@ async def outside_session_ignored(ctx: VectorContext) -> None:
     "ide_km.session_binding",
     title="While one session owns the streams, IDE_KM from another session is dropped",
     spec="PCIe 6.x §6.33.3 (session binding)",
-    needs=NEEDS,
+    needs=MESSAGING,
 )
 async def session_binding(ctx: VectorContext) -> None:
     async with _km(ctx) as owner:
         await owner.query()
         other_session = await owner.spdm.key_exchange(req_session_id=0xC0DE)
-        intruder = IdeKmRequester(owner.spdm, other_session, ctx.config)
+        intruder = IdeKmRequester(owner.spdm, other_session, ctx.config_if_any)
         answer = await intruder.request(K.Query())
         ctx.expect(answer is None, f"a second session's QUERY was answered: {answer!r}")
         await owner.query()  # the owner still is

@@ -35,6 +35,8 @@ from ..host.tdisp import (
 from ._model import VectorContext, vector
 
 NEEDS = {"spdm", "ide_km", "tdisp", "config"}
+#: TDISP messaging that needs no Secure stream (no LOCK): runs on a socket rig too.
+MESSAGING = {"spdm", "ide_km", "tdisp"}
 STREAM_ID = 0x2A
 STREAM_INDEX = 0
 SPEC = "PCIe 6.x §11.3, §11.2 (TDI states)"
@@ -68,10 +70,10 @@ class _Tsm:
         assert self.spdm is not None
         self.session = await self.spdm.key_exchange(req_session_id=session_id)
         self.km = IdeKmRequester(
-            self.spdm, self.session, self.ctx.config, port_index=self.ctx.ide_km_port_index
+            self.spdm, self.session, self.ctx.config_if_any, port_index=self.ctx.ide_km_port_index
         )
         self.tdisp = TdispRequester(
-            self.spdm, self.session, self.ctx.interface_id(), self.ctx.config
+            self.spdm, self.session, self.ctx.interface_id(), self.ctx.config_if_any
         )
 
     async def secure_stream(self) -> None:
@@ -179,7 +181,7 @@ async def flow(ctx: VectorContext) -> None:
     "tdisp.start.from_unlocked",
     title="START_INTERFACE_REQUEST in CONFIG_UNLOCKED is refused with INVALID_INTERFACE_STATE",
     spec="PCIe 6.x §11.3.14, Table 11-19",
-    needs=NEEDS,
+    needs=MESSAGING,
 )
 async def start_from_unlocked(ctx: VectorContext) -> None:
     async with _Tsm(ctx) as tsm:
@@ -208,7 +210,7 @@ async def lock_twice(ctx: VectorContext) -> None:
     "tdisp.report.before_lock",
     title="GET_DEVICE_INTERFACE_REPORT in CONFIG_UNLOCKED is refused with INVALID_INTERFACE_STATE",
     spec="PCIe 6.x §11.3.10, Table 11-16",
-    needs=NEEDS,
+    needs=MESSAGING,
 )
 async def report_before_lock(ctx: VectorContext) -> None:
     async with _Tsm(ctx) as tsm:
@@ -369,7 +371,7 @@ async def reset_unlocks(ctx: VectorContext) -> None:
     "tdisp.outside_session.ignored",
     title="TDISP outside a secured session gets no answer",
     spec="PCIe 6.x §11.2.2",
-    needs=NEEDS,
+    needs=MESSAGING,
 )
 async def outside_session_ignored(ctx: VectorContext) -> None:
     req = await ctx.spdm()
@@ -387,14 +389,14 @@ async def outside_session_ignored(ctx: VectorContext) -> None:
     "tdisp.session_binding.other_session_ignored",
     title="While one session owns the IDE streams, TDISP from another session gets no answer",
     spec="PCIe 6.x §11.4.5, §6.33.3 (session binding)",
-    needs=NEEDS,
+    needs=MESSAGING,
 )
 async def other_session_ignored(ctx: VectorContext) -> None:
     async with _Tsm(ctx) as tsm:
         await tsm.km.query()  # binds the streams to this session
         assert tsm.spdm is not None
         other = await tsm.spdm.key_exchange(req_session_id=0xC0DE)
-        intruder = TdispRequester(tsm.spdm, other, ctx.interface_id(), ctx.config)
+        intruder = TdispRequester(tsm.spdm, other, ctx.interface_id(), ctx.config_if_any)
         answer = await intruder.request(T.GetTdispVersion(interface_id=ctx.interface_id()))
         ctx.expect(answer is None, f"another session's GET_TDISP_VERSION was answered: {answer}")
         await tsm.tdisp.get_version()  # the owner still may
@@ -412,7 +414,7 @@ async def wrong_interface_id(ctx: VectorContext) -> None:
         iid = ctx.interface_id()
         wrong = T.InterfaceId(iid.rid ^ 0x7, iid.segment, iid.segment_valid)  # another function
         assert tsm.spdm is not None and tsm.session is not None
-        other = TdispRequester(tsm.spdm, tsm.session, wrong, ctx.config)
+        other = TdispRequester(tsm.spdm, tsm.session, wrong, ctx.config_if_any)
         await _expect_error(
             ctx, "GET_DEVICE_INTERFACE_STATE", other.get_state(), TdispInvalidInterface
         )
@@ -423,7 +425,7 @@ async def wrong_interface_id(ctx: VectorContext) -> None:
     "tdisp.version.mismatch",
     title="A request with TDISPVersion 2.0 after version 1.0 was agreed gets VERSION_MISMATCH",
     spec="PCIe 6.x §11.3.3 Table 11-6",
-    needs=NEEDS,
+    needs=MESSAGING,
 )
 async def version_mismatch(ctx: VectorContext) -> None:
     async with _Tsm(ctx) as tsm:
@@ -440,7 +442,7 @@ async def version_mismatch(ctx: VectorContext) -> None:
     "tdisp.optional.unsupported",
     title="An optional request the device lists as unsupported gets UNSUPPORTED_REQUEST",
     spec="PCIe 6.x §11.3.7 (REQ_MSGS_SUPPORTED), Table 11-27",
-    needs=NEEDS,
+    needs=MESSAGING,
 )
 async def optional_unsupported(ctx: VectorContext) -> None:
     async with _Tsm(ctx) as tsm:
