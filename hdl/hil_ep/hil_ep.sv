@@ -211,6 +211,7 @@ module hil_ep
   logic        fw_tdi, fw_tlp, fw_ide;
   logic [31:0] fw_ide_rdata, fw_tdi_rdata, fw_tlp_rdata;
   logic        fw_ide_rvalid, fw_tdi_rvalid, fw_tlp_rvalid;
+  logic        fw_rd_q;  // any firmware read answers the next clock (0 where nothing is mapped)
 
   assign fw_tdi = (fw_addr_i[11:5] == 7'b0001_000);
   assign fw_tlp = (fw_addr_i[11:6] == 6'b0010_00);
@@ -220,8 +221,6 @@ module hil_ep
                        (fw_tdi_rvalid ? fw_tdi_rdata : '0) |
                        (fw_tlp_rvalid ? fw_tlp_rdata : '0);
   assign fw_rvalid_o = fw_rd_q;
-
-  logic fw_rd_q;  // any firmware read answers the next clock (0 where nothing is mapped)
 
   always_ff @(posedge clk_i or negedge rst_ni) begin : p_fw_rd
     if (!rst_ni) begin
