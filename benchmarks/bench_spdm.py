@@ -10,17 +10,12 @@ endpoint's DOE mailbox; and the DOE bytes and exchanges one flow moves.
 from __future__ import annotations
 
 import asyncio
-import json
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
+
+from _vectors import measurements, run_vectors
 
 from hil.firmware import Dsm, FirmwareTransport, test_pki
 from hil.host.spdm import SpdmRequester
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 async def flow(req: SpdmRequester) -> None:
@@ -41,30 +36,9 @@ def in_memory(n: int) -> tuple[float, SpdmRequester]:
 
 
 def simulated() -> dict:
-    with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.perf_counter()
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "hil.cli",
-                "run",
-                "-k",
-                "established_and_used",
-                "--results",
-                tmp,
-            ],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-        )
-        wall = time.perf_counter() - t0
-        if proc.returncode != 0:
-            raise SystemExit(proc.stdout[-2000:])
-        (run,) = list((Path(tmp) / "sim-verilator").iterdir())
-        rec = json.loads((run / "records.jsonl").read_text().splitlines()[0])
-        m = {x["name"]: x["value"] for x in rec["measurements"]}
-        return {"wall": wall, "vector": rec["duration_s"], **m}
+    wall, records = run_vectors("established_and_used")
+    (rec,) = records.values()
+    return {"wall": wall, "vector": rec["duration_s"], **measurements(rec)}
 
 
 def main() -> None:

@@ -87,7 +87,8 @@ class TelemetrySource(ABC):
 
     @abstractmethod
     async def request(self, timeout_s: float = 1.0) -> Telemetry:
-        """Ask the board for a record now, and return the first record that arrives after."""
+        """Ask the board for a record now, and return the first record that arrives after
+        (which may be one the board sent, on a change, just before it saw the request)."""
 
 
 class DoeTransport(ABC):

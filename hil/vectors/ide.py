@@ -80,8 +80,11 @@ async def protected_rw(ctx: VectorContext) -> None:
             if size > 252:
                 offset &= ~3
             data = rng.randbytes(size)
+            start = ctx.timebase.now()
             await rp.write(offset, data)
             cpl, t = await rp.read(offset, size)
+            if size == 256:
+                ctx.measure("round_trip_256B_ns", (ctx.timebase.now() - start) * 1e9, "ns")
             tlps += 3
             ctx.expect(cpl.status == CplStatus.SC, f"read of {size} bytes: status {cpl.status!r}")
             got = cpl.payload[offset & 3 : (offset & 3) + size]

@@ -170,6 +170,9 @@ async def flow(ctx: VectorContext) -> None:
         await _state(ctx, tsm, T.TdiState.RUN, "after_start")
         await step("stop", td.stop())
         await _state(ctx, tsm, T.TdiState.CONFIG_UNLOCKED, "after_stop")
+        assert tsm.spdm is not None
+        ctx.measure("doe_exchanges", tsm.spdm.exchanges, "")
+        ctx.measure("doe_bytes", tsm.spdm.bytes_sent + tsm.spdm.bytes_received, "B")
 
 
 # --------------------------------------------------------------------------------------------
