@@ -6,7 +6,8 @@ Prints the wall time of the whole TDISP flow in memory, both roles in one proces
 firmware driving the in-memory hardware model (hil.fake: IDE key slots and the TDI): SPDM up to
 a secured session, GET_TDISP_VERSION and CAPABILITIES, IDE_KM keying of one stream (QUERY,
 six KEY_PROG, six K_SET_GO, Enable), LOCK, the report in portions, START, STOP, END_SESSION.
-Then the DOE bytes and exchanges the flow moves, in all and for the TDISP part alone.
+Then the DOE bytes and exchanges the flow moves, in all and for the TDISP part alone; then the
+same flow as a vector through the simulated endpoint (``tdisp.flow.lock_start_stop``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
+
+from _vectors import measurements, run_vectors
 
 from hil.codec import tdisp as T
 from hil.fake import FakeConfigSpace
@@ -83,6 +86,15 @@ def main() -> None:
     print(
         f"  of which TDISP:                     {tdisp['bytes']:8d} bytes "
         f"in {tdisp['exchanges']} exchanges (report in {tdisp['portions']} portions)"
+    )
+    wall, records = run_vectors("tdisp.flow")
+    rec = records["tdisp.flow.lock_start_stop"]
+    m = measurements(rec)
+    print(
+        f"tdisp.flow.lock_start_stop through the simulated endpoint (HDL TDI, IDE keys in the "
+        f"hardware): {rec['duration_s']:.2f} s ({wall:.1f} s with start-up), "
+        f"{int(m['doe_exchanges'])} DOE exchanges, {int(m['doe_bytes'])} bytes, "
+        f"{int(m['config_accesses'])} config accesses, {m['sim_time'] * 1e6:.0f} us of device time"
     )
 
 
