@@ -33,7 +33,10 @@ def test_project_rigs_load(repo: Path) -> None:
         ("[rig]\nkind = 'sim'\n[sim]\nclock_period_ns = -4", "positive number"),
         ("[rig]\nkind = 'sim'\n[sim]\nparameters = { A = 'x' }", "integers"),
         ("[rig]\nkind = 'sim'\ncolour = 'red'", "unknown \\[rig\\] keys"),
-        ("[rig]\nkind = 'sim'\n[sim]\ntop = 'hil_fpga'", "a sim rig simulates one of \\['hil_ep'\\]"),
+        (
+            "[rig]\nkind = 'sim'\n[sim]\ntop = 'hil_fpga'",
+            "a sim rig simulates one of \\['hil_ep'\\]",
+        ),
         ("[rig]\nkind = 'virtual'\n[sim]\ntop = 'tdi'", "top = 'tdi'"),
     ],
 )

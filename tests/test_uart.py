@@ -6,6 +6,7 @@ import asyncio
 import os
 import pty
 import struct
+import time
 import tty
 
 import pytest
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 from hil.codec.doe import DataObject
 from hil.codec.uart import Channel, Deframer, Frame, Telemetry
 from hil.firmware import Dsm
-from hil.lab.serial_link import SerialLink, SerialVanished, UartDsm
+from hil.lab.serial_link import SerialFirmwareHost, SerialLink, SerialVanished, UartDsm
 
 
 @given(st.lists(st.binary(max_size=64), max_size=6), st.binary(max_size=30), st.integers(1, 9))
@@ -49,8 +50,11 @@ def pty_pair():
     tty.setraw(master)
     tty.setraw(slave)
     yield master, os.ttyname(slave)
-    os.close(master)
-    os.close(slave)
+    for fd in (master, slave):
+        try:
+            os.close(fd)
+        except OSError:
+            pass  # closed by the test
 
 
 def _device_reads(master: int, deframer: Deframer) -> list[Frame]:
@@ -116,3 +120,84 @@ def test_a_vanished_port_is_named(pty_pair) -> None:
         link.send(Channel.REG_READ, b"\x00\x00\x00\x00")
     with pytest.raises(SerialVanished, match="cannot open"):
         SerialLink("/dev/nonexistent-tty")
+
+
+class _Board:
+    """The device end of a pty, polled by the test: frames in, frames out."""
+
+    def __init__(self, master: int) -> None:
+        self.master = master
+        os.set_blocking(master, False)
+        self.deframer = Deframer()
+        self.seq = 0
+
+    def send(self, channel: int, payload: bytes = b"") -> None:
+        os.write(self.master, Frame(channel, self.seq, payload).encode())
+        self.seq += 1
+
+    async def recv(self, channel: int, timeout_s: float = 5.0) -> Frame:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while loop.time() < deadline:
+            try:
+                data = os.read(self.master, 65536)
+            except BlockingIOError:
+                data = b""
+            for frame in self.deframer.feed(data):
+                if frame.channel == channel:
+                    return frame
+            await asyncio.sleep(0.005)
+        raise AssertionError(f"no frame on channel {channel:#x}")
+
+
+def test_the_firmware_host_serves_registers_and_telemetry(pty_pair) -> None:
+    """The controller's thread: the firmware's register reads go over the line, telemetry is
+    kept and asked for, and a vanished port is named."""
+    master, path = pty_pair
+    board = _Board(master)
+    seen_regs: list[int] = []
+
+    def make_firmware(regs):
+        async def firmware(request: DataObject) -> DataObject:
+            value = await regs.read(0x040)  # the firmware asks the hardware something
+            seen_regs.append(value)
+            return DataObject(1, 1, struct.pack("<I", value))
+
+        return firmware
+
+    host = SerialFirmwareHost(path, make_firmware=make_firmware).start()
+    try:
+
+        async def scenario() -> None:
+            board.send(Channel.DSM_REQUEST, DataObject(1, 1, b"\x10\x84\x00\x00").encode())
+            read = await board.recv(Channel.REG_READ)
+            assert struct.unpack("<I", read.payload) == (0x040,)
+            board.send(Channel.REG_DATA, struct.pack("<II", 0x040, 0xCAFE))
+            rsp = await board.recv(Channel.DSM_RESPONSE)
+            assert DataObject.decode(rsp.payload).payload == struct.pack("<I", 0xCAFE)
+            # Telemetry sent unasked is kept; asking sends TELEMETRY_REQ and returns the answer.
+            board.send(Channel.TELEMETRY, Telemetry(0, (0, 2), 1, 0, 10).encode())
+            for _ in range(500):
+                if host.received():
+                    break
+                await asyncio.sleep(0.01)
+            assert [t.streams for t in host.received()] == [(0, 2)]
+            task = asyncio.ensure_future(host.request(5.0))
+            assert (await board.recv(Channel.TELEMETRY_REQ)).payload == b""
+            board.send(Channel.TELEMETRY, Telemetry(2, (2, 2), 1, 0, 11).encode())
+            assert (await task).tdi_state == 2
+            assert [t.uptime_ms for t in host.received()] == [10, 11]
+
+        asyncio.run(scenario())
+        assert seen_regs == [0xCAFE]
+        # The cable is pulled: the thread ends, and every use names the port.
+        os.close(master)
+        for _ in range(200):
+            if host.error is not None:
+                break
+            time.sleep(0.01)
+        assert host.error is not None and path in str(host.error)
+        with pytest.raises(SerialVanished, match="vanished"):
+            host.received()
+    finally:
+        host.stop()

@@ -1,4 +1,5 @@
-"""The virtual FPGA rig: the lab path (sysfs over FUSE, the kernel TSM ABI) on the simulation."""
+"""The virtual FPGA rig: the lab path (sysfs over FUSE, the kernel TSM ABI, the firmware and
+telemetry over the board's UART on a pseudo-terminal) on the simulation of hil_fpga."""
 
 from __future__ import annotations
 
@@ -92,3 +93,52 @@ def test_power_vector_on_the_virtual_rig(tmp_path: Path, repo: Path) -> None:
         read_records(only_run(tmp_path, "virtual-fpga"))["power.cycle.recovers"]["outcome"]
         == "pass"
     )
+
+
+def test_telemetry_vectors_on_the_virtual_rig(tmp_path: Path, repo: Path) -> None:
+    """Telemetry over the UART: records decode, stream states agree with config space after
+    IDE_KM keyed a stream, a malformed DOE write is counted."""
+    proc = hil(
+        "run", "--rig", "virtual-fpga", "-k", "telemetry", "--results", str(tmp_path), cwd=repo
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    records = read_records(only_run(tmp_path, "virtual-fpga"))
+    assert set(records) == {
+        "telemetry.frames.decode",
+        "telemetry.ide.streams_match_config",
+        "telemetry.doe.error_counted",
+    }
+    assert {r["outcome"] for r in records.values()} == {"pass"}
+    counted = records["telemetry.doe.error_counted"]["measurements"]
+    assert {m["name"]: m["value"] for m in counted}["doe_errors_added"] == 1
+
+
+def test_the_uart_vanishing_mid_run(tmp_path: Path, repo: Path, tests_on_path: Path) -> None:
+    """The pty goes away under a vector: it and the later vectors that need the firmware are
+    errors naming the serial port; the run goes on and keeps what came before."""
+    proc = hil(
+        "run",
+        "--rig",
+        "virtual-fpga",
+        "--vectors",
+        "fault_vectors",
+        "-k",
+        "a_before or e_unplug or f_after or g_config",
+        "--results",
+        str(tmp_path),
+        cwd=repo,
+    )
+    assert proc.returncode == 1, proc.stdout[-2000:]
+    run_dir = only_run(tmp_path, "virtual-fpga")
+    records = read_records(run_dir)
+    assert records["fault.a_before"]["outcome"] == "pass"
+    for vid in ("fault.e_unplug_uart", "fault.f_after_uart"):
+        rec = records[vid]
+        assert rec["outcome"] == "error", rec
+        assert "serial port" in rec["message"] and "/uart" in rec["message"], rec["message"]
+    # The device is still there for what does not need its UART.
+    assert records["fault.g_config_after_uart"]["outcome"] == "pass"
+    import json
+
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["finished"] and run["totals"]["error"] == 2 and run["totals"]["pass"] == 2

@@ -2,7 +2,9 @@
 
 The device firmware runs on the lab controller: DOE objects for the DSM arrive on the UART,
 the firmware answers, and the answer goes back; the firmware programs the hardware through
-register reads and writes on the same line.  Frames: :mod:`hil.codec.uart`.
+register reads and writes on the same line, and the board reports its telemetry there.
+:class:`SerialFirmwareHost` does all of it in a thread of its own, for a lab rig's ``serial``
+port and for the virtual rig's pseudo-terminal alike.  Frames: :mod:`hil.codec.uart`.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
+import threading
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import serial
@@ -17,8 +21,10 @@ import serial
 from ..codec.doe import DataObject
 from ..codec.uart import Channel, Deframer, Frame, Telemetry
 from ..errors import PeerProtocolError, RigError
+from ..firmware.regs import FirmwareRegisterPort
+from ..transport import TelemetrySource
 
-__all__ = ["SerialLink", "SerialVanished", "UartDsm"]
+__all__ = ["SerialFirmwareHost", "SerialLink", "SerialVanished", "UartDsm"]
 
 log = logging.getLogger("hil.lab.serial")
 
@@ -37,21 +43,29 @@ class SerialLink:
             self.port = serial.Serial(port, baudrate=baudrate, timeout=0)
         except (serial.SerialException, OSError) as exc:
             raise SerialVanished(f"cannot open serial port {port}: {exc}") from None
+        try:
+            # A lone delimiter ends whatever the device's receiver holds (line noise from
+            # before we opened): our first frame is then read whole.
+            self.port.write(b"\x00")
+        except (serial.SerialException, OSError) as exc:
+            raise SerialVanished(f"serial port {port} vanished: {exc}") from None
         self.deframer = Deframer()
         self._pending: list[Frame] = []
         self._seq = 0
+        self._send_lock = threading.Lock()  # whole frames, whichever thread sends
         self.capture = bytearray()  # everything received, for the run's artifacts
 
     def close(self) -> None:
         self.port.close()
 
     def send(self, channel: int, payload: bytes = b"") -> None:
-        frame = Frame(channel, self._seq, payload)
-        self._seq = (self._seq + 1) & 0xFF
         try:
-            self.port.write(frame.encode())
-            self.port.flush()
-        except (serial.SerialException, OSError) as exc:
+            with self._send_lock:
+                frame = Frame(channel, self._seq, payload)
+                self._seq = (self._seq + 1) & 0xFF
+                self.port.write(frame.encode())
+                self.port.flush()
+        except (serial.SerialException, OSError, TypeError) as exc:
             raise SerialVanished(f"serial port {self.port_name} vanished: {exc}") from None
 
     def _poll(self) -> None:
@@ -81,9 +95,14 @@ class SerialLink:
                 await asyncio.sleep(self.poll_s)
 
 
+#: The firmware: a request object in, a response object (or None: no answer) out.
+Firmware = Callable[[DataObject], Awaitable[DataObject | None]]
+
+
 @dataclass
-class UartDsm:
-    """The firmware's side of the UART: serves DSM objects, drives the register port."""
+class UartDsm(FirmwareRegisterPort):
+    """The firmware's side of the UART: serves DSM objects, drives the register port (it is the
+    firmware's :class:`FirmwareRegisterPort`)."""
 
     link: SerialLink
     timeout_s: float = 1.0
@@ -102,7 +121,13 @@ class UartDsm:
             raise PeerProtocolError(f"register read of {addr:#x} answered for {got:#x}")
         return value
 
-    async def serve_one(self, firmware, timeout_s: float) -> bool:
+    async def read(self, addr: int) -> int:
+        return await self.reg_read(addr)
+
+    async def write(self, addr: int, value: int) -> None:
+        await self.reg_write(addr, value)
+
+    async def serve_one(self, firmware: Firmware | None, timeout_s: float) -> bool:
         """Serve one DSM request (or note an abort or telemetry); False on timeout."""
         try:
             frame = await self.link.recv(
@@ -124,8 +149,104 @@ class UartDsm:
         except PeerProtocolError as exc:
             log.warning("DSM request that is not a DOE object dropped: %s", exc)
             return True
+        if firmware is None:
+            log.warning("DSM request dropped: no firmware on this controller")
+            return True
         response = await firmware(request)
         if response is not None:
             self.link.send(Channel.DSM_RESPONSE, response.encode())
         self.served += 1
         return True
+
+
+class SerialFirmwareHost(TelemetrySource):
+    """The lab controller's end of the board's UART, served from a thread of its own.
+
+    It runs the device firmware (``make_firmware(register_port)`` builds it; None serves no
+    firmware) on the DSM requests that arrive, and keeps the telemetry the board sends, for
+    vectors to read (:class:`hil.transport.TelemetrySource`) from any thread.  If the port
+    vanishes, the thread ends and :attr:`error` says why; every later use raises it.
+    """
+
+    def __init__(
+        self,
+        port: str,
+        *,
+        baudrate: int = 3_000_000,
+        make_firmware: Callable[[FirmwareRegisterPort], Firmware] | None = None,
+        timeout_s: float = 1.0,
+        poll_s: float = 0.002,
+    ) -> None:
+        self.port = port
+        self._make_firmware = make_firmware
+        self.link = SerialLink(port, baudrate, poll_s=poll_s)
+        self.uart = UartDsm(self.link, timeout_s=timeout_s)
+        self.error: SerialVanished | None = None
+        self.firmware_errors = 0
+        self._stop = threading.Event()
+        self._restart = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"firmware@{port}", daemon=True)
+
+    def start(self) -> SerialFirmwareHost:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+        self.link.close()
+
+    def restart_firmware(self) -> None:
+        """The board was power-cycled: its firmware starts afresh (no sessions, no keys)."""
+        self._restart.set()
+
+    def check(self) -> None:
+        """Raise the port's loss, if it was lost."""
+        if self.error is not None:
+            raise self.error
+
+    # -- TelemetrySource ---------------------------------------------------------------------
+    def received(self) -> list[Telemetry]:
+        self.check()
+        return list(self.uart.telemetry)
+
+    async def request(self, timeout_s: float = 1.0) -> Telemetry:
+        self.check()
+        seen = len(self.uart.telemetry)
+        self.link.send(Channel.TELEMETRY_REQ)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while len(self.uart.telemetry) <= seen:
+            self.check()
+            if loop.time() > deadline:
+                raise PeerProtocolError(
+                    f"no telemetry on {self.port} within {timeout_s} s of asking"
+                )
+            await asyncio.sleep(0.005)
+        return self.uart.telemetry[seen]
+
+    # -- the thread ----------------------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._serve())
+        except SerialVanished as exc:
+            self.error = exc
+            log.error("%s", exc)
+
+    async def _serve(self) -> None:
+        firmware = self._firmware()
+        while not self._stop.is_set():
+            if self._restart.is_set():
+                self._restart.clear()
+                firmware = self._firmware()
+            try:
+                await self.uart.serve_one(firmware, 0.05)
+            except SerialVanished:
+                raise
+            except Exception:  # a firmware fault: the request goes unanswered, serving goes on
+                self.firmware_errors += 1
+                log.exception("the firmware failed on a DSM request")
+
+    def _firmware(self) -> Firmware | None:
+        return self._make_firmware(self.uart) if self._make_firmware is not None else None

@@ -2,7 +2,11 @@
 
 It starts the simulation as a separate process serving configuration accesses, mounts a
 FUSE sysfs tree backed by it (``hil.lab.virtual_fs``), and hands out that tree as the rig's
-sysfs root.  Each pytest-xdist worker gets its own copy.
+sysfs root.  When the rig simulates the FPGA top (``[sim] top = "hil_fpga"``), the board's UART
+is a pseudo-terminal held by the simulation and published as ``<dir>/uart``; this side plays
+the lab controller on it: :class:`hil.lab.serial_link.SerialFirmwareHost` opens it with
+pyserial and serves the device firmware and the telemetry, as on a lab host.  Each
+pytest-xdist worker gets its own copy.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from pathlib import Path
 from ..errors import RigError
 from ..rigs import Rig
 from .bdf import Bdf
+from .serial_link import SerialFirmwareHost
 
 __all__ = ["VirtualFpga", "VirtualPower", "fuse_available"]
 
@@ -45,26 +50,34 @@ class VirtualFpga:
         self.socket = self.dir / "config.sock"
         self.root = self.dir / "sys"
         self.root.mkdir()
+        self.uart_path = self.dir / "uart"  # the board's UART (a symlink to the pty)
         self.sim: subprocess.Popen | None = None
         self.fs: subprocess.Popen | None = None
+        self.firmware_host: SerialFirmwareHost | None = None
         self.power_events = 0
 
     def start(self, timeout_s: float = 300.0) -> None:
         why = fuse_available()
         if why:
             raise RigError(f"virtual rig {self.rig.name}: {why}")
+        from ..backends import SimBackend
+
+        sim = SimBackend(self.rig)
         code = (
             "import sys; from pathlib import Path; from hil.rigs import load_rig;"
             "from hil.backends import SimBackend;"
-            f"SimBackend(load_rig(Path({str(self.rig.path)!r}))).serve_config(Path(sys.argv[1]))"
+            f"SimBackend(load_rig(Path({str(self.rig.path)!r})))"
+            ".serve_config(Path(sys.argv[1]), Path(sys.argv[2]))"
         )
         self.sim = subprocess.Popen(
-            [sys.executable, "-c", code, str(self.socket)],
+            [sys.executable, "-c", code, str(self.socket), str(self.uart_path)],
             stdout=open(self.dir / "sim.log", "w"),
             stderr=subprocess.STDOUT,
             start_new_session=True,  # the simulator binary is its child: one group to signal
         )
         self._wait(lambda: self.socket.exists(), timeout_s, "the simulation to listen")
+        if sim.uart:
+            self._start_firmware_host(sim.info()["hdl_build"])
         self.fs = subprocess.Popen(
             [
                 sys.executable,
@@ -82,6 +95,23 @@ class VirtualFpga:
         )
         self._wait(lambda: (self.root / "bus").exists(), 120, "the sysfs tree to mount")
         atexit.register(self.stop)
+
+    def _start_firmware_host(self, hdl_build: str) -> None:
+        """The lab controller: the firmware served over the board's UART, opened by path."""
+        make_firmware = None
+        if self.rig.firmware == "dsm":
+            from ..firmware import Dsm
+
+            rid = self.bdf.requester_id
+
+            def make_firmware(regs):  # type: ignore[no-untyped-def]
+                return Dsm(hdl_build=hdl_build, regs=regs, requester_id=rid).handle
+
+        self.firmware_host = SerialFirmwareHost(
+            str(self.uart_path),
+            make_firmware=make_firmware,
+            timeout_s=float(self.rig.settings.get("uart_timeout_s", 1.0)),
+        ).start()
 
     def _wait(self, ready, timeout_s: float, what: str) -> None:
         deadline = time.monotonic() + timeout_s
@@ -104,6 +134,16 @@ class VirtualFpga:
         client = ConfigClient(self.socket)
         client.reset()
         client.sock.close()
+        if self.firmware_host is not None:  # the firmware restarts with the board
+            self.firmware_host.restart_firmware()
+
+    def unplug_uart(self) -> None:
+        """Fault injection: the board's UART goes away (the simulation closes its pty)."""
+        from .virtual_fs import ConfigClient
+
+        client = ConfigClient(self.socket)
+        client.unplug_uart()
+        client.sock.close()
 
     def kill_simulation(self) -> None:
         """Fault injection: the simulation dies under the running vectors."""
@@ -112,6 +152,9 @@ class VirtualFpga:
             self.sim.wait(timeout=30)
 
     def stop(self) -> None:
+        if self.firmware_host is not None:
+            self.firmware_host.stop()
+            self.firmware_host = None
         if self.fs is not None:
             subprocess.run(["umount", "-l", str(self.root)], capture_output=True, check=False)
             self.fs.terminate()

@@ -31,6 +31,7 @@ from ..sim.config_server import (
     OP_END,
     OP_READ,
     OP_RESET,
+    OP_UNPLUG,
     OP_WRITE,
     OP_WRITE_BYTES,
     REQUEST,
@@ -88,6 +89,9 @@ class ConfigClient:
 
     def reset(self) -> None:
         self._call(OP_RESET)
+
+    def unplug_uart(self) -> None:
+        self._call(OP_UNPLUG)
 
     def end(self) -> None:
         try:

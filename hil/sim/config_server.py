@@ -6,7 +6,12 @@ The simulation listens on a Unix socket; each request is one access, each answer
     response (5 bytes): status (u8: 0 ok, 1 error) | value (u32)
 
 ops: 1 read32, 2 write32, 3 write ``size`` (1 or 2) bytes of ``value`` at ``offset``,
-4 reset the device (a power cycle), 5 end the simulation.
+4 reset the device (a power cycle), 5 end the simulation, 6 pull the board's UART cable (the
+pseudo-terminal goes away; refused when the simulation has no UART).
+
+Between requests the simulator stands still, unless the board's UART is busy (bits in flight,
+or a write or reset lately that may send some): then simulated time runs on, and the server
+still answers each request as it comes.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import socket
 import struct
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Protocol
 
 from ..transport import ConfigSpace
 
@@ -23,16 +29,42 @@ __all__ = [
     "OP_END",
     "OP_READ",
     "OP_RESET",
+    "OP_UNPLUG",
     "OP_WRITE",
     "OP_WRITE_BYTES",
     "REQUEST",
     "RESPONSE",
+    "Activity",
     "serve_config",
 ]
 
 REQUEST = struct.Struct("<BBHI")
 RESPONSE = struct.Struct("<BI")
-OP_READ, OP_WRITE, OP_WRITE_BYTES, OP_RESET, OP_END = 1, 2, 3, 4, 5
+OP_READ, OP_WRITE, OP_WRITE_BYTES, OP_RESET, OP_END, OP_UNPLUG = 1, 2, 3, 4, 5, 6
+#: Simulated time that passes per turn of the loop while the UART is busy: short, so that a
+#: request waits little for its turn, long enough that the loop's own cost stays small.
+SLICE_NS = 100.0
+
+
+class Activity(Protocol):
+    """Something in the simulation that needs simulated time between requests (the UART)."""
+
+    closed: bool
+
+    def fileno(self) -> int:
+        """Readable when the outside world sent it something."""
+
+    def busy(self) -> bool:
+        """Work is in flight: simulated time must run on."""
+
+    def pump(self) -> None:
+        """Take what the outside world sent, without blocking."""
+
+    def touch(self) -> None:
+        """The device was written to or reset: it may have something to send."""
+
+    def close(self) -> None:
+        """Go away (the fault of a pulled cable)."""
 
 
 def _recv_exact(conn: socket.socket, n: int) -> bytes:
@@ -50,9 +82,12 @@ async def serve_config(
     path: Path,
     reset: Callable[[], Awaitable[None]],
     ready: Callable[[], None] | None = None,
+    activity: Activity | None = None,
 ) -> None:
     """Serve accesses from any number of clients until OP_END (blocking: the simulator
-    waits while nobody asks anything)."""
+    waits while nobody asks anything and ``activity`` is idle)."""
+    from cocotb.triggers import Timer
+
     path.unlink(missing_ok=True)
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
         server.bind(str(path))
@@ -61,8 +96,18 @@ async def serve_config(
             ready()
         clients: list[socket.socket] = []  # the FUSE tree, and the rig's power control
         while True:
-            readable, _, _ = select.select([server, *clients], [], [])
+            waiting: list = [server, *clients]
+            running = activity is not None and not activity.closed
+            if running:
+                waiting.append(activity)
+            busy = running and activity.busy()
+            readable, _, _ = select.select(waiting, [], [], 0 if busy else None)
+            if running and (busy or activity in readable):
+                activity.pump()
+                await Timer(SLICE_NS, "ns")  # the UART's bits move meanwhile
             for sock in readable:
+                if sock is activity:
+                    continue
                 if sock is server:
                     clients.append(server.accept()[0])
                     continue
@@ -82,6 +127,8 @@ async def serve_config(
                         await config.write_bytes(offset, value.to_bytes(4, "little")[:size])
                     elif op == OP_RESET:
                         await reset()
+                    elif op == OP_UNPLUG and activity is not None:
+                        activity.close()
                     elif op == OP_END:
                         sock.sendall(RESPONSE.pack(0, 0))
                         for c in clients:
@@ -91,4 +138,6 @@ async def serve_config(
                         status = 1
                 except (ValueError, NotImplementedError):
                     status = 1
+                if activity is not None and op != OP_READ:
+                    activity.touch()
                 sock.sendall(RESPONSE.pack(status, out))

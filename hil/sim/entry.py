@@ -62,12 +62,15 @@ class _FirmwareSlot:
 
 
 async def _start(dut, job: dict) -> EndpointHarness:
-    slot = _FirmwareSlot() if job.get("firmware") == "dsm" else None
+    # With a UART (hil_fpga) the DSM port is inside the top: the firmware is at the far end.
+    on_dsm_port = "uart" not in job
+    slot = _FirmwareSlot() if job.get("firmware") == "dsm" and on_dsm_port else None
     harness = await EndpointHarness.start(
         dut,
         clock_period_ns=float(job.get("clock_period_ns", 4.0)),
         firmware=slot,
         dsm_latency_ns=float(job.get("dsm_latency_ns", 0.0)),
+        dsm_port=on_dsm_port,
     )
     if slot is not None:
         slot.dsm = _make_dsm(job, harness)
@@ -77,10 +80,21 @@ async def _start(dut, job: dict) -> EndpointHarness:
 
 @cocotb.test()
 async def serve_config(dut) -> None:
-    """The virtual rig: configuration accesses from another process over a Unix socket."""
+    """The virtual rig: configuration accesses from another process over a Unix socket, and
+    the board's UART (``hil_fpga``) on a pseudo-terminal published as ``job["uart"]["link"]``."""
     from .config_server import serve_config as serve
 
     job = json.loads(Path(os.environ["HIL_JOB"]).read_text())
+    uart = None
+    if "uart" in job:  # before the reset: the line idles high, as a cable's does
+        from .uart_pty import UartPty
+
+        uart = UartPty(
+            dut,
+            clks_per_bit=int(job["uart"]["clks_per_bit"]),
+            clock_period_ns=float(job.get("clock_period_ns", 4.0)),
+        )
+        uart.link(Path(job["uart"]["link"]))
     harness = await _start(dut, job)
 
     async def power_cycle() -> None:
@@ -88,7 +102,7 @@ async def serve_config(dut) -> None:
         if harness.firmware_slot is not None:  # the firmware restarts with the board
             harness.firmware_slot.dsm = _make_dsm(job, harness)
 
-    await serve(harness.config, Path(job["config_socket"]), power_cycle)
+    await serve(harness.config, Path(job["config_socket"]), power_cycle, activity=uart)
 
 
 @cocotb.test()

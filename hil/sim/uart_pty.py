@@ -1,0 +1,159 @@
+"""The simulated board's UART on a pseudo-terminal: what a USB-serial cable is in the lab.
+
+The simulation holds the master end of a pty; the lab code opens the slave end by path with
+pyserial (``hil.lab.serial_link``), exactly as it opens ``/dev/ttyUSB1``.  Bits go to and come
+from the DUT's ``uart_rx_i``/``uart_tx_o`` at ``clks_per_bit`` clock cycles per bit (8N1), timed
+with ``Timer`` so no Python runs per clock.  The master is read without blocking: the simulation
+never waits on the controller.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pty
+import tty
+from pathlib import Path
+
+import cocotb
+from cocotb.handle import HierarchyObject
+from cocotb.triggers import Event, FallingEdge, First, Timer
+from cocotb.utils import get_sim_time
+
+__all__ = ["UartPty"]
+
+log = logging.getLogger("hil.sim.uart_pty")
+
+
+class UartPty:
+    """Bridge ``dut.uart_tx_o``/``dut.uart_rx_i`` to a new pseudo-terminal.
+
+    ``busy()`` says whether bits are in flight, or were lately, or the device was written to
+    lately (``linger_ns``: long enough for the bridge to start a frame): the serving loop keeps
+    simulated time running until the line has been quiet that long.
+    """
+
+    def __init__(
+        self,
+        dut: HierarchyObject,
+        *,
+        clks_per_bit: int,
+        clock_period_ns: float,
+        linger_ns: float = 50_000.0,
+        poll_ns: float = 10_000.0,
+    ) -> None:
+        self.dut = dut
+        self.bit_ns = clks_per_bit * clock_period_ns
+        self.linger_ns = linger_ns
+        self.poll_ns = poll_ns
+        self.master, self._slave = pty.openpty()
+        tty.setraw(self.master)
+        tty.setraw(self._slave)
+        os.set_blocking(self.master, False)
+        self.path = os.ttyname(self._slave)
+        self.closed = False
+        self.to_dut = bytearray()  # from the controller, not yet on uart_rx_i
+        self.from_dut = bytearray()  # from uart_tx_o, not yet taken by the pty
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.framing_errors = 0
+        self._last_activity_ns = 0.0
+        self._arrived = Event()  # bytes from the controller wait in to_dut
+        dut.uart_rx_i.value = 1
+        cocotb.start_soon(self._receive())
+        cocotb.start_soon(self._transmit())
+
+    # -- published -------------------------------------------------------------------------
+    def link(self, path: Path) -> None:
+        """Publish the slave's path as the symlink ``path`` (made atomically)."""
+        tmp = path.with_name(path.name + ".new")
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(self.path)
+        tmp.replace(path)
+
+    def fileno(self) -> int:
+        """The master: readable when the controller sent something (for ``select``)."""
+        return self.master
+
+    def busy(self) -> bool:
+        if self.closed:
+            return False
+        if self.to_dut or self.from_dut:
+            return True
+        return get_sim_time("ns") - self._last_activity_ns < self.linger_ns
+
+    def close(self) -> None:
+        """Pull the cable: the controller's port reports a hang-up."""
+        if not self.closed:
+            self.closed = True
+            os.close(self.master)
+            os.close(self._slave)
+
+    # -- the pty side ----------------------------------------------------------------------
+    def pump(self) -> None:
+        """Move bytes between the pty and the queues, without blocking."""
+        if self.closed:
+            return
+        try:
+            while True:
+                data = os.read(self.master, 4096)
+                if not data:
+                    break
+                self.to_dut += data
+                self._arrived.set()
+                self.touch()
+        except BlockingIOError:
+            pass
+        except OSError as exc:  # EIO: no process holds the slave open
+            log.debug("pty read: %s", exc)
+        if self.from_dut:
+            try:
+                n = os.write(self.master, self.from_dut)
+                del self.from_dut[:n]
+            except BlockingIOError:
+                pass  # the controller is not reading: keep the bytes
+            except OSError as exc:
+                log.debug("pty write: %s", exc)
+
+    def touch(self) -> None:
+        self._last_activity_ns = get_sim_time("ns")
+
+    # -- the DUT side ----------------------------------------------------------------------
+    async def _receive(self) -> None:
+        """uart_tx_o to the pty: a falling edge starts a character; sample mid-bit."""
+        line = self.dut.uart_tx_o
+        while True:
+            await FallingEdge(line)
+            self.touch()
+            await Timer(self.bit_ns / 2, "ns")
+            if int(line.value):
+                continue  # a glitch, not a start bit
+            byte = 0
+            for i in range(8):
+                await Timer(self.bit_ns, "ns")
+                byte |= int(line.value) << i
+            await Timer(self.bit_ns, "ns")
+            if not int(line.value):
+                self.framing_errors += 1
+                continue
+            self.bytes_out += 1
+            if not self.closed:
+                self.from_dut.append(byte)
+                self.pump()
+
+    async def _transmit(self) -> None:
+        """The pty to uart_rx_i, one 8N1 character after another; poll while idle."""
+        rx = self.dut.uart_rx_i
+        while not self.closed:
+            self.pump()
+            if not self.to_dut:
+                self._arrived.clear()
+                await First(self._arrived.wait(), Timer(self.poll_ns, "ns"))
+                continue
+            byte = self.to_dut.pop(0)
+            for bit in (0, *((byte >> i) & 1 for i in range(8)), 1):
+                rx.value = bit
+                await Timer(self.bit_ns, "ns")
+            self.bytes_in += 1
+            self.touch()
+        rx.value = 1
