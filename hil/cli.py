@@ -1,4 +1,4 @@
-"""The ``hil`` command: run, rigs, report, lint, regen."""
+"""The ``hil`` command: run, rigs, report, lint, synth, regen."""
 
 from __future__ import annotations
 
@@ -125,6 +125,12 @@ def _cmd_lint(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from . import synth
+
+    return synth.run(args)
+
+
 def _cmd_regen(args: argparse.Namespace) -> int:
     from . import regmap
 
@@ -176,6 +182,14 @@ def build_parser() -> argparse.ArgumentParser:
     lint = sub.add_parser("lint", help="verilator --lint-only -Wall over every RTL top")
     lint.add_argument("tops", nargs="*", help="only these tops")
     lint.set_defaults(func=_cmd_lint)
+
+    from .synth import add_arguments as synth_arguments
+
+    synth = sub.add_parser(
+        "synth", help="Yosys synth_xilinx of an RTL top: LUT/FF/BRAM/DSP, no latches"
+    )
+    synth_arguments(synth)
+    synth.set_defaults(func=_cmd_synth)
 
     regen = sub.add_parser("regen", help="regenerate register constants, package and docs")
     regen.add_argument("--check", action="store_true", help="exit 1 if anything changed")
