@@ -349,21 +349,9 @@ class LabBackend(Backend):
         if self._serial is None:
             from .lab.serial_link import SerialFirmwareHost, SerialVanished
 
-            make_firmware = None
-            if self.rig.firmware == "dsm":
-                from .firmware import Dsm
-
-                rid = self.bdf.requester_id
-
-                def make_firmware(regs):  # type: ignore[no-untyped-def]
-                    return Dsm(regs=regs, requester_id=rid).handle
-
             try:
-                self._serial = SerialFirmwareHost(
-                    port,
-                    baudrate=int(self.rig.lab.get("baudrate", 3_000_000)),
-                    make_firmware=make_firmware,
-                    timeout_s=float(self.rig.settings.get("uart_timeout_s", 1.0)),
+                self._serial = SerialFirmwareHost.for_rig(
+                    self.rig, port, requester_id=self.bdf.requester_id
                 ).start()
             except SerialVanished as exc:
                 self._serial_error = exc

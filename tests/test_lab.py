@@ -206,3 +206,68 @@ def test_rigs_check_probes_a_lab_rig(tmp_path: Path, repo: Path) -> None:
     ):
         assert f"ok    {probe}" in proc.stdout, proc.stdout
     assert "10ee" in proc.stdout and "hil,SIM-PSU-1" in proc.stdout
+
+
+def test_a_lab_rig_with_serial_gives_vectors_the_telemetry(tmp_path: Path) -> None:
+    """The lab backend opens [lab] serial (a pty here, a stand-in board on its master),
+    hands the telemetry to vectors, and errors them naming the port once it is gone."""
+    import pty
+    import select
+    import threading
+    import tty
+
+    from hil.backends import LabBackend
+    from hil.codec.uart import Channel, Deframer, Frame, Telemetry
+    from hil.rigs import parse_rig
+    from hil.vectors import default_suite
+
+    make_sysfs(tmp_path / "sys")
+    master, slave = pty.openpty()
+    tty.setraw(master)
+    tty.setraw(slave)
+    port = os.ttyname(slave)
+    stop = threading.Event()
+
+    def board() -> None:  # answers every TELEMETRY_REQ
+        deframer, seq = Deframer(), 0
+        while not stop.is_set():
+            if not select.select([master], [], [], 0.05)[0]:
+                continue
+            try:
+                data = os.read(master, 4096)
+            except OSError:
+                return
+            for frame in deframer.feed(data):
+                if frame.channel == Channel.TELEMETRY_REQ:
+                    record = Telemetry(0, (0, 2), 3, 0, 1000 + seq).encode()
+                    os.write(master, Frame(Channel.TELEMETRY, seq, record).encode())
+                    seq += 1
+
+    thread = threading.Thread(target=board, daemon=True)
+    thread.start()
+    rig = parse_rig(
+        "[rig]\nkind = 'lab'\nprovides = ['config', 'telemetry']\n"
+        f"[lab]\nbdf = '{BDF}'\nsysfs_root = '{tmp_path / 'sys'}'\n"
+        f"lock_dir = '{tmp_path / 'locks'}'\nserial = '{port}'\n",
+        tmp_path / "bench.toml",
+    )
+    backend = LabBackend(rig)
+    vec = default_suite()["telemetry.frames.decode"]
+    try:
+        backend.prepare()
+        result = backend.run_vector(vec, artifacts_dir=tmp_path, waves=False)
+        assert result.outcome == "pass", result.message
+        stop.set()
+        thread.join()
+        os.close(master)
+        host = backend.serial_host()
+        for _ in range(200):  # the controller's thread notices the hang-up
+            if host.error is not None:
+                break
+            threading.Event().wait(0.01)
+        result = backend.run_vector(vec, artifacts_dir=tmp_path, waves=False)
+        assert result.outcome == "error" and port in result.message, result.message
+    finally:
+        stop.set()
+        backend.finish()
+        os.close(slave)

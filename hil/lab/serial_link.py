@@ -15,6 +15,7 @@ import struct
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Self
 
 import serial
 
@@ -23,6 +24,9 @@ from ..codec.uart import Channel, Deframer, Frame, Telemetry
 from ..errors import PeerProtocolError, RigError
 from ..firmware.regs import FirmwareRegisterPort
 from ..transport import TelemetrySource
+
+if TYPE_CHECKING:
+    from ..rigs import Rig
 
 __all__ = ["SerialFirmwareHost", "SerialLink", "SerialVanished", "UartDsm"]
 
@@ -186,6 +190,24 @@ class SerialFirmwareHost(TelemetrySource):
         self._stop = threading.Event()
         self._restart = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"firmware@{port}", daemon=True)
+
+    @classmethod
+    def for_rig(cls, rig: Rig, port: str, *, requester_id: int, hdl_build: str = "") -> Self:
+        """The host a rig file describes: the project's firmware (``firmware = "dsm"``) as the
+        function ``requester_id``, ``[lab] baudrate``, ``uart_timeout_s`` for register reads."""
+        make_firmware = None
+        if rig.firmware == "dsm":
+            from ..firmware import Dsm
+
+            def make_firmware(regs: FirmwareRegisterPort) -> Firmware:
+                return Dsm(hdl_build=hdl_build, regs=regs, requester_id=requester_id).handle
+
+        return cls(
+            port,
+            baudrate=int(rig.lab.get("baudrate", 3_000_000)),
+            make_firmware=make_firmware,
+            timeout_s=float(rig.settings.get("uart_timeout_s", 1.0)),
+        )
 
     def start(self) -> SerialFirmwareHost:
         self._thread.start()

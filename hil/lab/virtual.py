@@ -76,8 +76,13 @@ class VirtualFpga:
             start_new_session=True,  # the simulator binary is its child: one group to signal
         )
         self._wait(lambda: self.socket.exists(), timeout_s, "the simulation to listen")
-        if sim.uart:
-            self._start_firmware_host(sim.info()["hdl_build"])
+        if sim.uart:  # the lab controller: the firmware over the board's UART, opened by path
+            self.firmware_host = SerialFirmwareHost.for_rig(
+                self.rig,
+                str(self.uart_path),
+                requester_id=self.bdf.requester_id,
+                hdl_build=sim.info()["hdl_build"],
+            ).start()
         self.fs = subprocess.Popen(
             [
                 sys.executable,
@@ -95,23 +100,6 @@ class VirtualFpga:
         )
         self._wait(lambda: (self.root / "bus").exists(), 120, "the sysfs tree to mount")
         atexit.register(self.stop)
-
-    def _start_firmware_host(self, hdl_build: str) -> None:
-        """The lab controller: the firmware served over the board's UART, opened by path."""
-        make_firmware = None
-        if self.rig.firmware == "dsm":
-            from ..firmware import Dsm
-
-            rid = self.bdf.requester_id
-
-            def make_firmware(regs):  # type: ignore[no-untyped-def]
-                return Dsm(hdl_build=hdl_build, regs=regs, requester_id=rid).handle
-
-        self.firmware_host = SerialFirmwareHost(
-            str(self.uart_path),
-            make_firmware=make_firmware,
-            timeout_s=float(self.rig.settings.get("uart_timeout_s", 1.0)),
-        ).start()
 
     def _wait(self, ready, timeout_s: float, what: str) -> None:
         deadline = time.monotonic() + timeout_s
