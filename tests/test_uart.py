@@ -201,3 +201,33 @@ def test_the_firmware_host_serves_registers_and_telemetry(pty_pair) -> None:
             host.received()
     finally:
         host.stop()
+
+
+def test_an_answer_to_an_aborted_request_is_not_sent(pty_pair) -> None:
+    """The host aborted while the firmware worked: that answer would land in the emptied
+    mailbox and be read as the next exchange's, so it is dropped; the next one goes out."""
+    master, path = pty_pair
+    board = _Board(master)
+
+    def make_firmware(regs):
+        async def firmware(request: DataObject) -> DataObject:
+            await asyncio.sleep(0.3)  # long enough for the abort notice to arrive meanwhile
+            return DataObject(1, 1, request.payload)
+
+        return firmware
+
+    host = SerialFirmwareHost(path, make_firmware=make_firmware).start()
+    try:
+
+        async def scenario() -> None:
+            board.send(Channel.DSM_REQUEST, DataObject(1, 1, b"old!").encode())
+            await asyncio.sleep(0.1)
+            board.send(Channel.DSM_ABORT)
+            board.send(Channel.DSM_REQUEST, DataObject(1, 1, b"new!").encode())
+            rsp = await board.recv(Channel.DSM_RESPONSE)
+            assert DataObject.decode(rsp.payload).payload == b"new!"
+
+        asyncio.run(scenario())
+        assert host.uart.served == 2 and host.uart.aborted == 1
+    finally:
+        host.stop()

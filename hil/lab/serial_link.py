@@ -81,6 +81,11 @@ class SerialLink:
             self.capture += data
             self._pending += self.deframer.feed(data)
 
+    def waiting(self, channel: int) -> bool:
+        """Whether a frame of ``channel`` has arrived and waits to be read."""
+        self._poll()
+        return any(frame.channel == channel for frame in self._pending)
+
     async def recv(self, timeout_s: float, channels: set[int] | None = None) -> Frame:
         """The next frame (of ``channels``); other frames stay queued for other readers."""
         loop = asyncio.get_running_loop()
@@ -157,9 +162,11 @@ class UartDsm(FirmwareRegisterPort):
             log.warning("DSM request dropped: no firmware on this controller")
             return True
         response = await firmware(request)
-        if response is not None:
-            self.link.send(Channel.DSM_RESPONSE, response.encode())
         self.served += 1
+        # Frames arrive in order: an abort notice waiting now came after this request, so the
+        # host aborted it meanwhile and the answer must not reach the mailbox.
+        if response is not None and not self.link.waiting(Channel.DSM_ABORT):
+            self.link.send(Channel.DSM_RESPONSE, response.encode())
         return True
 
 
