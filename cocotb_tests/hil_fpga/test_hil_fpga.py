@@ -99,6 +99,7 @@ async def start(dut) -> tuple[EndpointHarness, UartPty, Controller, DoeMailbox]:
     )
     await mbx.init()
     await with_timeout(ctl.recv(Channel.DSM_ABORT), 200, "us")  # the init's abort
+    ctl.send(Channel.DSM_ABORT_ACK)  # read: responses count again
     return harness, uart, ctl, mbx
 
 

@@ -333,6 +333,41 @@ async def test_abort(dut: SimHandleBase) -> None:
 
 
 @cocotb.test()
+async def test_abort_ack(dut: SimHandleBase) -> None:
+    """Responses after an abort answer aborted requests: dropped until every notice is acked."""
+    b = await new_bench(dut, "test_abort_ack")
+    words = random_words(b.rng, b.fit(4))
+
+    async def response_delivered() -> bool:
+        await b.send_frame(Channel.DSM_RESPONSE, words_to_bytes(words))
+        await b.quiet(b.cpb * 40 + 4 * len(words))
+        if b.responses.empty():
+            return False
+        assert await b.responses.get() == words
+        return True
+
+    assert await response_delivered()
+    await b.abort()
+    assert (await b.recv_frame()).channel == Channel.DSM_ABORT
+    assert not await response_delivered()  # sent before the controller read the notice
+    assert b.drops() == 1
+    # Two notices: the first ack leaves the second one due.
+    await b.abort()
+    assert (await b.recv_frame()).channel == Channel.DSM_ABORT
+    await b.send_frame(Channel.DSM_ABORT_ACK)
+    assert not await response_delivered()
+    await b.send_frame(Channel.DSM_ABORT_ACK)
+    assert await response_delivered()
+    # An ack with nothing to acknowledge, or with a payload, is dropped.
+    await b.send_frame(Channel.DSM_ABORT_ACK)
+    await b.abort()
+    assert (await b.recv_frame()).channel == Channel.DSM_ABORT
+    await b.send_frame(Channel.DSM_ABORT_ACK, b"\x00")
+    assert not await response_delivered()
+    assert b.drops() == 5
+
+
+@cocotb.test()
 async def test_drops(dut: SimHandleBase) -> None:
     """Garbage and damaged frames are counted and dropped; the next good frame is handled."""
     b = await new_bench(dut, "test_drops")
@@ -440,6 +475,7 @@ async def test_both_directions(dut: SimHandleBase) -> None:
             await b.abort()
             got = await b.recv_frame()
             assert got.channel == Channel.DSM_ABORT
+            await b.send_frame(Channel.DSM_ABORT_ACK, seq=i)  # responses count again
     for words in rsp_expected:
         assert await with_timeout(b.responses.get(), 100, "us") == words
     assert b.drops() == 0

@@ -5,8 +5,10 @@
 // stream becomes a DSM_REQUEST frame, a dsm_abort_i pulse a DSM_ABORT frame, the answer to a
 // REG_READ a REG_DATA frame, and the telemetry inputs a TELEMETRY frame when they change
 // (rate-limited) or when a TELEMETRY_REQ asks.  Controller to device: a DSM_RESPONSE payload
-// streams out on the DSM response port, REG_WRITE/REG_READ drive the firmware register port,
-// TELEMETRY_REQ asks for telemetry.  Received frames
+// streams out on the DSM response port (unless it answers an aborted request: responses are
+// dropped from an abort until the controller has acknowledged every abort notice with a
+// DSM_ABORT_ACK), REG_WRITE/REG_READ drive the firmware register port, TELEMETRY_REQ asks for
+// telemetry.  Received frames
 // that fail the COBS, CRC or length checks (or are not acted on) are counted and dropped; the
 // receiver resynchronises at every 0x00.  Limits: README.md.
 
@@ -90,6 +92,7 @@ module uart_bridge #(
   localparam logic [7:0]  ChDsmRequest  = 8'h01;
   localparam logic [7:0]  ChDsmResponse = 8'h02;
   localparam logic [7:0]  ChDsmAbort    = 8'h03;
+  localparam logic [7:0]  ChDsmAbortAck = 8'h04;
   localparam logic [7:0]  ChRegWrite    = 8'h10;
   localparam logic [7:0]  ChRegRead     = 8'h11;
   localparam logic [7:0]  ChRegData     = 8'h12;
@@ -293,6 +296,8 @@ module uart_bridge #(
   logic [31:0]     fw_wdata_d, fw_wdata_q;
   logic            reg_data_sent;                 // from the transmit FSM
   logic            tel_req_d, tel_req_q;          // a TELEMETRY_REQ waits for its answer
+  logic            abort_ack;                     // a DSM_ABORT_ACK arrived
+  logic            rsp_stale;                     // a response now answers an aborted request
   logic            tel_taken;                     // from the transmit FSM: telemetry started
 
   assign pay_idx = rx_idx_q - 17'd4;
@@ -387,6 +392,7 @@ module uart_bridge #(
     fw_addr_d     = fw_addr_q;
     fw_wdata_d    = fw_wdata_q;
     tel_req_d     = tel_req_q && !tel_taken;
+    abort_ack     = 1'b0;
 
     // Delivery of a buffered response, one DW per accepted beat.
     if (dsm_rsp_valid_o && dsm_rsp_ready_i) begin
@@ -413,7 +419,7 @@ module uart_bridge #(
         unique case (rx_chan_q)
           ChDsmResponse: begin
             if (rx_to_mem_q && rx_len_q != '0 && rx_len_q[1:0] == 2'b00 &&
-                {1'b0, rx_len_q} <= MaxObjBytes) begin
+                {1'b0, rx_len_q} <= MaxObjBytes && !rsp_stale) begin
               rx_drop       = 1'b0;
               rsp_pending_d = 1'b1;
               rsp_dw_d      = 13'(rx_len_q >> 2);
@@ -435,6 +441,12 @@ module uart_bridge #(
               fw_addr_d = rx_args_q[11:0];
               rd_addr_d = rx_args_q[11:0];
               rd_wait_d = 1'b1;
+            end
+          end
+          ChDsmAbortAck: begin
+            if (rx_len_q == '0 && rsp_stale) begin
+              rx_drop   = 1'b0;
+              abort_ack = 1'b1;
             end
           end
           ChTelemetryReq: begin
@@ -895,6 +907,34 @@ module uart_bridge #(
   end
 
   assign drop_count_o = drop_count_q;
+
+  ///////////////////////////////////
+  // Abort notices not yet acked   //
+  ///////////////////////////////////
+
+  // The controller may have answered a request before it read the abort notice; that answer
+  // must not reach the emptied mailbox.  Frames are ordered on each line, so every response
+  // that arrives before the controller's DSM_ABORT_ACK of the last notice is stale.
+  logic [7:0] acks_due_d, acks_due_q;  // notices sent, not yet acknowledged (saturating)
+
+  always_comb begin
+    acks_due_d = acks_due_q;
+    if (abort_taken && !abort_ack && acks_due_q != '1) begin
+      acks_due_d = acks_due_q + 1'b1;
+    end else if (abort_ack && !abort_taken && acks_due_q != '0) begin
+      acks_due_d = acks_due_q - 1'b1;
+    end
+  end
+
+  always_ff @(posedge clk_i or negedge rst_ni) begin : p_acks
+    if (!rst_ni) begin
+      acks_due_q <= '0;
+    end else begin
+      acks_due_q <= acks_due_d;
+    end
+  end
+
+  assign rsp_stale = abort_pending_q || acks_due_q != '0;
 
   ////////////////
   // Assertions //

@@ -34,6 +34,7 @@ class Channel(IntEnum):
     DSM_REQUEST = 0x01  # device -> controller: a DOE object for the firmware
     DSM_RESPONSE = 0x02  # controller -> device: the firmware's response object
     DSM_ABORT = 0x03  # device -> controller: the DOE mailbox was aborted
+    DSM_ABORT_ACK = 0x04  # controller -> device: abort notice read; responses after are fresh
     REG_WRITE = 0x10  # controller -> device: address (u32) + data (u32)
     REG_READ = 0x11  # controller -> device: address (u32)
     REG_DATA = 0x12  # device -> controller: address (u32) + data (u32)

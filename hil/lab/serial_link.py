@@ -152,6 +152,9 @@ class UartDsm(FirmwareRegisterPort):
             return True
         if frame.channel == Channel.DSM_ABORT:
             self.aborted += 1
+            # Until this arrives the device drops our responses: they may answer an aborted
+            # request, and frames are ordered, so those sent after it cannot.
+            self.link.send(Channel.DSM_ABORT_ACK)
             return True
         try:
             request = DataObject.decode(frame.payload)
