@@ -331,10 +331,15 @@ class LabBackend(Backend):
     def sysfs_root(self) -> Path:
         if self.rig.kind == "virtual":
             if self.virtual is None:
+                from .lab.rig_daemon import AttachedVirtualFpga, running
                 from .lab.virtual import VirtualFpga
 
-                self.virtual = VirtualFpga(self.rig, self.bdf)
-                self.virtual.start()
+                state = running(self.rig.name)
+                if state is not None:  # `hil rig up` has it up: use that one
+                    self.virtual = AttachedVirtualFpga(state)
+                else:  # bring it up for this run, and down at its end
+                    self.virtual = VirtualFpga(self.rig, self.bdf)
+                    self.virtual.start()
             return self.virtual.root
         return Path(self.rig.lab.get("sysfs_root", "/sys"))
 
@@ -436,7 +441,15 @@ class LabBackend(Backend):
         return self._psu
 
     def info(self) -> dict[str, Any]:
-        return {
+        info: dict[str, Any] = {
             "simulator": "verilator" if self.rig.kind == "virtual" else None,
             "bdf": str(self.bdf),
         }
+        if self.rig.kind == "virtual":
+            from .lab.rig_daemon import running
+
+            state = running(self.rig.name)
+            info["virtual_rig"] = (
+                f"hil rig up (process {state['pid']})" if state else "the run's own"
+            )
+        return info

@@ -53,6 +53,30 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         return 130
 
 
+def _cmd_rig(args: argparse.Namespace) -> int:
+    from .lab.rig_daemon import rig_down, rig_up, running, state_dir
+    from .rigs import find_rig
+
+    if args.action == "up":
+        state = rig_up(find_rig(args.name))
+        print(f"{args.name} is up (process {state['pid']})")
+        print(f"  sysfs root: {state['root']}")
+        if state.get("uart"):
+            print(f"  UART:       {state['uart']} (held by the rig's firmware host)")
+        print(f"  log:        {state_dir(args.name) / 'rig.log'}")
+        print(f"`hil run --rig {args.name}` uses it; `hil rig down {args.name}` stops it")
+        return 0
+    if args.action == "down":
+        if rig_down(args.name):
+            print(f"{args.name} is down")
+            return 0
+        print(f"{args.name} was not up")
+        return 1
+    state = running(args.name)
+    print(f"{args.name}: " + (f"up, sysfs root {state['root']}" if state else "not up"))
+    return 0 if state else 1
+
+
 def _cmd_rigs(args: argparse.Namespace) -> int:
     from .rigs import find_rig, list_rigs
 
@@ -175,6 +199,11 @@ def build_parser() -> argparse.ArgumentParser:
     rigs.add_argument("name", nargs="?", help="the rig to check")
     rigs.set_defaults(func=_cmd_rigs)
 
+    rig = sub.add_parser("rig", help="`hil rig up NAME` / `hil rig down NAME`: a virtual rig")
+    rig.add_argument("action", choices=["up", "down", "status"])
+    rig.add_argument("name", help="the virtual rig (e.g. virtual-fpga)")
+    rig.set_defaults(func=_cmd_rig)
+
     report = sub.add_parser("report", help="aggregate every run into summary.json/summary.md")
     report.add_argument("--results", default="results", help="results root (default ./results)")
     report.set_defaults(func=_cmd_report)
@@ -204,6 +233,9 @@ def main(argv: list[str] | None = None) -> int:
     except RigConfigError as exc:
         print(f"hil: {exc}", file=sys.stderr)
         return 2
+    except RigError as exc:
+        print(f"hil: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover
