@@ -47,6 +47,7 @@ log = logging.getLogger("hil.lab.virtual_fs")
 #: The kernel waits 1 s for a DOE response; the simulated device runs slower than silicon and
 #: shares the machine, so its emulated TSM waits longer in wall time.
 SIM_DOE_TIMEOUT_S = 20.0
+IDE_STREAM_BASE = 0x10  # Stream IDs the emulated host bridge hands out
 
 
 class ConfigClient:
@@ -139,6 +140,8 @@ class VirtualSysfs(Operations):
         port = f"{bridge}/{bdf.domain:04x}:00:01.0"
         dev = f"{port}/{bdf}"
         self.dev = dev
+        self.bridge = bridge
+        self.stream: str | None = None  # the streamH.R.E link of the connected device
         for d in (
             "/",
             "/devices",
@@ -275,13 +278,28 @@ class VirtualSysfs(Operations):
                 raise FuseOSError(errno.ENXIO)
             if name != self.connected:
                 raise FuseOSError(errno.EINVAL)
+            try:
+                self._platform_tsm_disconnect()
+            except Exception as exc:  # the device may be gone: the host side is undone anyway
+                log.warning("disconnect: %s", exc)
             self.connected = ""
         return len(data)
 
-    def _platform_tsm_connect(self) -> None:
-        """What a link TSM's ->connect() does: SPDM over the CMA DOE mailbox, then a session."""
-        from ..firmware import test_pki
+    def _remove(self, path: str) -> None:
+        if self.nodes.pop(path, None) is not None:
+            parent, name = path.rsplit("/", 1)
+            self.nodes[parent or "/"].children.remove(name)
 
+    def _platform_tsm_connect(self) -> None:
+        """What a link TSM's ->connect() does: SPDM over the CMA DOE mailbox, a session, then
+        IDE: a Selective stream keyed over IDE_KM and enabled (Linux's pci_ide_stream_setup,
+        the TSM's key programming, pci_ide_stream_enable), and the host bridge's
+        ``streamH.R.E`` link to the device with one secure stream fewer available."""
+        from ..firmware import test_pki
+        from ..host.ide_km import IdeKmRequester
+
+        if self.streams_free < 1:
+            raise OSError(errno.ENOSPC, "no secure stream left at the host bridge")
         config = SocketConfigSpace(self.client)
         mbx = DoeMailbox(
             config,
@@ -290,6 +308,7 @@ class VirtualSysfs(Operations):
             timeout_s=SIM_DOE_TIMEOUT_S,
             poll_interval_s=0.0,
         )
+        stream_id = IDE_STREAM_BASE + self.streams_free - 1  # from the host bridge's pool
 
         async def run() -> None:
             await mbx.init()
@@ -300,6 +319,38 @@ class VirtualSysfs(Operations):
             await req.authenticate()
             session = await req.key_exchange()
             self.session = (req, session)
+            km = IdeKmRequester(req, session, config)
+            await km.query()
+            regs = await km.setup_stream(0, stream_id)
+            await km.program_all(stream_id, 0)
+            await km.go_all(stream_id, 0)
+            state = await km.enable(regs, stream_id)
+            if state != 0b0010:
+                raise OSError(errno.EIO, f"IDE stream state {state:04b} after enable")
+            self.ide = (regs, stream_id)
+
+        asyncio.run(run())
+        self.streams_free -= 1
+        self.stream = f"{self.bridge}/stream0.0.0"  # host bridge, root port, endpoint indexes
+        self._link(self.stream, "./" + self.dev[len(self.bridge) + 1 :])
+
+    def _platform_tsm_disconnect(self) -> None:
+        """->disconnect(): the stream disabled and released, the session ended."""
+        if self.stream is not None:
+            self._remove(self.stream)
+            self.stream = None
+            self.streams_free += 1
+        ide, self.ide = getattr(self, "ide", None), None
+        session, self.session = getattr(self, "session", None), None
+        config = SocketConfigSpace(self.client)
+
+        async def run() -> None:
+            if ide is not None:
+                regs, stream_id = ide
+                await config.write32(regs.control, stream_id << 24)  # Enable = 0
+            if session is not None:
+                req, sess = session
+                await req.end_session(sess)
 
         asyncio.run(run())
 
