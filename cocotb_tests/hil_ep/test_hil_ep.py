@@ -114,6 +114,65 @@ async def interrupt_on_ready(dut) -> None:
     assert not (await mbx.status()).int_status
 
 
+@cocotb.test()
+async def keys_never_readable_from_the_endpoint(dut) -> None:
+    """Every key slot of every stream written with random keys through the firmware port: no
+    DW of a key or IFV comes back at any firmware address (the IDE capability's, the TDI's,
+    the TLP path's counters, the unmapped ones) or any config register the endpoint answers,
+    while a stream is Secure on those keys and after a protected read has used them."""
+    from hil.firmware.regs import CMD, command, key_dw, stream_state
+
+    harness = await EndpointHarness.start(dut)
+    fw = harness.fw_regs
+    rng = random.Random(SEED)
+    secret: set[int] = set()
+    for stream in range(2):
+        for slot in range(12):
+            for dw in range(10):
+                value = rng.getrandbits(32) | 0x0100_0001  # never 0 or a small count
+                secret.add(value)
+                await fw.write(key_dw(stream, slot, dw), value)
+    # Stream 0 Secure on key set 0: Stream ID, RID association V, Enable; GO on six slots.
+    base = R.IDE_CAP_OFFSET + 0x0C
+    await harness.config.write32(base + 0x10, 1)  # RID Association 2: V
+    await harness.config.write32(base + 0x04, (0x21 << 24) | 1)
+    for slot in (0, 2, 4, 6, 8, 10):
+        await fw.write(CMD, command(1, 0, ((slot >> 2) << 4) | (slot & 3)))
+        assert await fw.read(CMD) == 0
+    assert (await fw.read(stream_state(0))) & 0xF == 0b0010
+    leaks = []
+    for addr in range(0x1000):
+        if await fw.read(addr) in secret:
+            leaks.append(f"fw {addr:#05x}")
+    for offset in range(R.CFG_EXT_BASE_REG * 4, (R.CFG_EXT_BASE_REG + R.CFG_EXT_NUM_REGS) * 4, 4):
+        if await harness.config.read32(offset) in secret:
+            leaks.append(f"cfg {offset:#05x}")
+    assert not leaks, f"key material readable at {leaks}"
+
+
+@cocotb.test()
+async def flr_resets_the_function(dut) -> None:
+    """Initiate FLR in Device Control: the IDE stream leaves Secure with its keys gone, the
+    DOE mailbox is idle again, and cfg_flr_done answered the hard IP."""
+    from hil.firmware.regs import key_dw, stream_slots
+
+    harness = await EndpointHarness.start(dut)
+    fw = harness.fw_regs
+    for dw in range(10):
+        await fw.write(key_dw(0, 0, dw), 0x1234_5678 + dw)
+    assert (await fw.read(stream_slots(0))) >> 16 & 1  # slot 0 loaded
+    pcie = harness.hardip.pcie_cap.offset * 4
+    control = await harness.config.read32(pcie + 8)
+    await harness.config.write32(pcie + 8, (control & 0xFFFF) | 1 << 15)
+    await Timer(1, "us")
+    assert harness.hardip.flr_count == 1
+    assert int(dut.cfg_flr_in_process_i.value) == 0, "the model never saw cfg_flr_done"
+    assert (await fw.read(stream_slots(0))) == 0, "keys survived the FLR"
+    mbx = await mailbox(harness)  # the mailbox answers again
+    request = DataObject(PCI_SIG_VENDOR_ID, DoeType.DISCOVERY, bytes(4))
+    assert (await mbx.exchange(request)).type == DoeType.DISCOVERY
+
+
 def test_hil_ep() -> None:
     """pytest entry: build hil_ep (cached) and run the cocotb tests above."""
     from hil.sim import ENDPOINT_TOP, build_hdl, rtl_sources, run_cocotb_tests
