@@ -420,7 +420,13 @@ class LabBackend(Backend):
         return result
 
     def _power_events(self) -> int:
-        return self.virtual.power_events if self.virtual is not None else 0
+        if self.virtual is not None:
+            return self.virtual.power_events
+        return getattr(self._psu, "events", 0)
+
+    def _restart_firmware(self) -> None:
+        if self._serial is not None:
+            self._serial.restart_firmware()
 
     def power(self):  # type: ignore[no-untyped-def]
         """The rig's bench supply (``[lab] visa_resource``), or None."""
@@ -438,6 +444,10 @@ class LabBackend(Backend):
                 from .lab.virtual import VirtualPower
 
                 self._psu = VirtualPower(self._psu, self.virtual)
+            else:
+                from .lab.power import BoardPower
+
+                self._psu = BoardPower(self._psu, self._restart_firmware)
         return self._psu
 
     def info(self) -> dict[str, Any]:

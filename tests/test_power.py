@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from hil.lab.power import SIM_PSU, PowerSupplyError, open_power_supply
+from hil.lab.power import SIM_PSU, BoardPower, PowerSupplyError, open_power_supply
 
 RESOURCE = "TCPIP::psu.lab::INSTR"
 
@@ -34,3 +34,21 @@ def test_a_missing_instrument_is_a_clear_error() -> None:
         PowerSupplyError, match=r"cannot open VISA resource|failed|not a SCPI identity"
     ):
         open_power_supply("TCPIP::nowhere::INSTR", f"{SIM_PSU}@sim")
+
+
+def test_a_lab_board_power_cycle_restarts_the_firmware_and_is_counted() -> None:
+    """BoardPower: the supply cycles, then the controller's firmware starts afresh (the
+    board's DSM state is gone) and the event is counted for the run's fault accounting."""
+    order: list[str] = []
+
+    async def sleep(s: float) -> None:
+        order.append(f"wait {s}")
+
+    psu = open_power_supply(RESOURCE, f"{SIM_PSU}@sim")
+    psu.sleep = sleep
+    board = BoardPower(psu, lambda: order.append("firmware restarted"))
+    assert board.identify().startswith("hil,SIM-PSU-1")
+    assert board.voltage() == psu.voltage()  # the supply's own readings pass through
+    asyncio.run(board.power_cycle(off_s=0.1, settle_s=0.2))
+    assert order == ["wait 0.1", "wait 0.2", "firmware restarted"]
+    assert board.events == 1 and psu.output()

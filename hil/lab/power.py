@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..errors import RigError
 
-__all__ = ["SIM_PSU", "PowerSupply", "PowerSupplyError", "open_power_supply"]
+__all__ = ["SIM_PSU", "BoardPower", "PowerSupply", "PowerSupplyError", "open_power_supply"]
 
 #: The pyvisa-sim library spec for the simulated supply: ``<path>@sim``.
 SIM_PSU = str(resources.files("hil.lab") / "sim_psu.yaml")
@@ -102,3 +102,26 @@ def open_power_supply(resource: str, library: str | Path = "@py") -> PowerSupply
     psu = PowerSupply(inst, name=resource)
     psu.identify()  # an instrument that does not answer is caught here, not mid-vector
     return psu
+
+
+class BoardPower:
+    """A lab rig's bench supply as the board sees it: a power cycle also restarts the device
+    firmware on the lab controller (the DSM's sessions and keys went with the board's power)
+    and is counted, so a vector that fails under it is recorded as the rig's doing."""
+
+    def __init__(self, psu: PowerSupply, on_cycle: Callable[[], None] | None = None) -> None:
+        self.psu = psu
+        self.on_cycle = on_cycle
+        self.events = 0
+
+    def identify(self) -> str:
+        return self.psu.identify()
+
+    def __getattr__(self, name: str) -> object:  # measure(), set_output(), ... as the supply's
+        return getattr(self.psu, name)
+
+    async def power_cycle(self, *, off_s: float = 1.0, settle_s: float = 2.0) -> None:
+        self.events += 1
+        await self.psu.power_cycle(off_s=off_s, settle_s=settle_s)
+        if self.on_cycle is not None:
+            self.on_cycle()
