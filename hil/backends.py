@@ -236,6 +236,17 @@ def _keep(work: Path, artifacts_dir: Path, vector_id: str, waves: bool) -> list[
     return kept
 
 
+def _serial_capture(link: Any, mark: int, artifacts_dir: Path, vector_id: str) -> list[str]:
+    """A failed vector's UART frames (headers only, no register write data) as an artifact."""
+    lines = link.frames_since(mark)
+    if not lines:
+        return []
+    dest = artifacts_dir / vector_id
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / "serial.txt").write_text("\n".join(lines) + "\n")
+    return [f"artifacts/{vector_id}/serial.txt"]
+
+
 class SocketBackend(Backend):
     """A responder on the DMTF spdm-emu socket protocol; a new connection per vector."""
 
@@ -387,6 +398,7 @@ class LabBackend(Backend):
         if power is not None:
             resources["power"] = power
         events = self._power_events()
+        mark = host.link.frames_logged if host is not None and hasattr(host, "link") else None
         ctx = VectorContext(
             rig_name=self.rig.name,
             rig_kind=self.rig.kind,
@@ -412,6 +424,8 @@ class LabBackend(Backend):
             # Not the device's fault: the board lost power under the vector.
             result.outcome = Outcome.ERROR
             result.message = f"the board was power-cycled during the vector: {result.message}"
+        if mark is not None and result.outcome in (Outcome.FAIL, Outcome.ERROR):
+            result.artifacts += _serial_capture(host.link, mark, artifacts_dir, vec.id)
         lost = self._uart_lost()
         if lost is not None and result.outcome in (Outcome.FAIL, Outcome.ERROR):
             # Not the device's fault either: its firmware and telemetry went with the UART.

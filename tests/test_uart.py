@@ -231,3 +231,29 @@ def test_an_answer_to_an_aborted_request_is_not_sent(pty_pair) -> None:
         assert host.uart.served == 2 and host.uart.aborted == 1
     finally:
         host.stop()
+
+
+def test_the_frame_log_keeps_headers_and_never_register_write_data(pty_pair) -> None:
+    """What a failed vector's serial.txt holds: one line a frame each way, a register's
+    address but never the value written (key slots are filled by register writes)."""
+    master, path = pty_pair
+    link = SerialLink(path, 115200)
+    try:
+        mark = link.frames_logged
+        key_dw = 0x5AC3_E11D
+        link.send(Channel.REG_WRITE, struct.pack("<II", 0x812, key_dw))
+        obj = DataObject(1, 1, bytes(range(12)))
+        os.write(master, Frame(Channel.DSM_REQUEST, 7, obj.encode()).encode())
+        for _ in range(200):
+            link._poll()
+            if link.frames_logged - mark == 2:
+                break
+        lines = link.frames_since(mark)
+        assert len(lines) == 2, lines
+        assert "-> REG_WRITE" in lines[0] and "addr=0x812" in lines[0]
+        assert "<- DSM_REQUEST seq=7" in lines[1] and obj.encode()[:8].hex() in lines[1]
+        text = "\n".join(lines)
+        assert f"{key_dw:08x}" not in text and struct.pack("<I", key_dw).hex() not in text
+        assert link.frames_since(link.frames_logged) == []
+    finally:
+        link.close()

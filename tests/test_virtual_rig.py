@@ -136,6 +136,11 @@ def test_the_uart_vanishing_mid_run(tmp_path: Path, repo: Path, tests_on_path: P
         rec = records[vid]
         assert rec["outcome"] == "error", rec
         assert "serial port" in rec["message"] and "/uart" in rec["message"], rec["message"]
+    # The failed vector keeps the UART frames it saw: headers only, no register write data.
+    (capture,) = [a for a in records["fault.e_unplug_uart"]["artifacts"] if "serial" in a]
+    lines = (run_dir / capture).read_text().splitlines()
+    assert any("<- DSM_REQUEST" in line and "doe_header=" in line for line in lines), lines
+    assert any("-> DSM_RESPONSE" in line for line in lines), lines
     # The device is still there for what does not need its UART.
     assert records["fault.g_config_after_uart"]["outcome"] == "pass"
     import json

@@ -13,6 +13,8 @@ import asyncio
 import logging
 import struct
 import threading
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Self
@@ -58,6 +60,11 @@ class SerialLink:
         self._seq = 0
         self._send_lock = threading.Lock()  # whole frames, whichever thread sends
         self.capture = bytearray()  # everything received, for the run's artifacts
+        # One line per frame each way, for the artifacts of failed vectors: channel, seq,
+        # length, and only what cannot be secret (a register address, a DOE header); never the
+        # data of a register write, which is how key slots are filled.
+        self.frame_log: deque[str] = deque(maxlen=100_000)
+        self.frames_logged = 0
 
     def close(self) -> None:
         self.port.close()
@@ -69,6 +76,7 @@ class SerialLink:
                 self._seq = (self._seq + 1) & 0xFF
                 self.port.write(frame.encode())
                 self.port.flush()
+                self._log("->", frame)
         except (serial.SerialException, OSError, TypeError) as exc:
             raise SerialVanished(f"serial port {self.port_name} vanished: {exc}") from None
 
@@ -79,7 +87,32 @@ class SerialLink:
             raise SerialVanished(f"serial port {self.port_name} vanished: {exc}") from None
         if data:
             self.capture += data
-            self._pending += self.deframer.feed(data)
+            frames = self.deframer.feed(data)
+            for frame in frames:
+                self._log("<-", frame)
+            self._pending += frames
+
+    def _log(self, direction: str, frame: Frame) -> None:
+        try:
+            name = Channel(frame.channel).name
+        except ValueError:
+            name = f"channel {frame.channel:#04x}"
+        detail = ""
+        if frame.channel in (Channel.REG_WRITE, Channel.REG_READ, Channel.REG_DATA):
+            if len(frame.payload) >= 4:
+                detail = f" addr={struct.unpack_from('<I', frame.payload)[0]:#05x}"
+        elif frame.channel in (Channel.DSM_REQUEST, Channel.DSM_RESPONSE):
+            detail = f" doe_header={frame.payload[:8].hex()}"
+        self.frame_log.append(
+            f"{time.monotonic():.6f} {direction} {name} seq={frame.seq} "
+            f"len={len(frame.payload)}{detail}"
+        )
+        self.frames_logged += 1
+
+    def frames_since(self, mark: int) -> list[str]:
+        """The frame log lines after ``mark`` (a value of :attr:`frames_logged`) still kept."""
+        n = min(self.frames_logged - mark, len(self.frame_log))
+        return list(self.frame_log)[len(self.frame_log) - n :] if n > 0 else []
 
     def waiting(self, channel: int) -> bool:
         """Whether a frame of ``channel`` has arrived and waits to be read."""
