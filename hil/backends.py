@@ -448,11 +448,9 @@ class LabBackend(Backend):
         if not resource:
             return None
         if self._psu is None:
-            from .lab.power import SIM_PSU, open_power_supply
+            from .lab.power import open_power_supply, visa_library
 
-            library = self.rig.lab.get("visa_library", "@py")
-            if library == "@sim-psu":
-                library = f"{SIM_PSU}@sim"
+            library = visa_library(self.rig.lab.get("visa_library", "@py"))
             self._psu = open_power_supply(resource, library)
             if self.virtual is not None:
                 from .lab.virtual import VirtualPower

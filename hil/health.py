@@ -26,7 +26,9 @@ def _probe(name: str, fn: Callable[[], str]) -> Check:
         return Check(name, False, str(exc))
 
 
-def _lab_checks(rig: Rig, root_fn: Callable[[], object]) -> list[Check]:
+def _lab_checks(
+    rig: Rig, root_fn: Callable[[], object], telemetry: object | None = None
+) -> list[Check]:
     from .host.pci import walk_ext_capabilities
     from .lab.bdf import Bdf
     from .lab.sysfs import SysfsConfigSpace
@@ -62,20 +64,35 @@ def _lab_checks(rig: Rig, root_fn: Callable[[], object]) -> list[Check]:
         return f"{', '.join(names)}; device connected to: {state or 'none'}"
 
     checks.append(_probe("TSM present", tsm_present))
-    if rig.lab.get("serial"):
+    if telemetry is not None:  # the virtual rig's firmware host holds its UART
+
+        def serial_ok() -> str:
+            t = asyncio.run(telemetry.request(5.0))
+            return f"the board answers: TDI state {t.tdi_state}, {len(t.streams)} IDE streams"
+
+        checks.append(_probe("serial answering", serial_ok))
+    elif rig.lab.get("serial"):
+        from .codec.uart import Channel, Telemetry
         from .lab.serial_link import SerialLink
 
         def serial_ok() -> str:
-            link = SerialLink(rig.lab["serial"], int(rig.lab.get("baudrate", 3_000_000)))
-            link.close()
-            return f"{rig.lab['serial']} opens"
+            port = rig.lab["serial"]
+            link = SerialLink(port, int(rig.lab.get("baudrate", 3_000_000)))
+            try:
+                link.send(Channel.TELEMETRY_REQ)
+                frame = asyncio.run(link.recv(5.0, {Channel.TELEMETRY}))
+                t = Telemetry.decode(frame.payload)
+            finally:
+                link.close()
+            return f"{port}: the board answers: TDI state {t.tdi_state}, {len(t.streams)} streams"
 
         checks.append(_probe("serial answering", serial_ok))
     if rig.lab.get("visa_resource"):
-        from .lab.power import open_power_supply
+        from .lab.power import open_power_supply, visa_library
 
         def visa_ok() -> str:
-            psu = open_power_supply(rig.lab["visa_resource"], rig.lab.get("visa_library", "@py"))
+            library = visa_library(rig.lab.get("visa_library", "@py"))
+            psu = open_power_supply(rig.lab["visa_resource"], library)
             return psu.identify()
 
         checks.append(_probe("instrument identified", visa_ok))
@@ -97,7 +114,7 @@ def check_rig(rig: Rig) -> list[Check]:
         if not start.ok:
             return [start]
         try:
-            return [start, *_lab_checks(rig, lambda: vf.root)]
+            return [start, *_lab_checks(rig, lambda: vf.root, vf.firmware_host)]
         finally:
             vf.stop()
     if rig.kind == "spdm-socket":

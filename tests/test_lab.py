@@ -172,30 +172,56 @@ def test_a_stale_lock_is_taken_over(tmp_path: Path) -> None:
 def test_rigs_check_probes_a_lab_rig(tmp_path: Path, repo: Path) -> None:
     """`hil rigs check` on a lab rig whose sysfs root, UART and supply are all stand-ins."""
     import pty
+    import threading
     import tty
 
-    from hil.lab.power import SIM_PSU
+    from hil.codec.uart import Channel, Deframer, Frame, Telemetry
 
     make_sysfs(tmp_path / "sys")
     master, slave = pty.openpty()
+    tty.setraw(master)
     tty.setraw(slave)
+    stop = threading.Event()
+
+    def board() -> None:  # a stand-in board: answers TELEMETRY_REQ as uart_bridge does
+        deframer = Deframer()
+        os.set_blocking(master, False)
+        while not stop.is_set():
+            try:
+                data = os.read(master, 4096)
+            except (BlockingIOError, OSError):
+                stop.wait(0.01)
+                continue
+            for frame in deframer.feed(data):
+                if frame.channel == Channel.TELEMETRY_REQ:
+                    record = Telemetry(
+                        tdi_state=0, streams=(0, 0), doe_errors=0, ide_check_failures=0, uptime_ms=5
+                    )
+                    os.write(master, Frame(Channel.TELEMETRY, 0, record.encode()).encode())
+
+    thread = threading.Thread(target=board, daemon=True)
+    thread.start()
     rig = tmp_path / "bench.toml"
     rig.write_text(
         "[rig]\nkind = 'lab'\nprovides = ['config', 'doe', 'tsm']\n"
         f"[lab]\nbdf = '{BDF}'\nsysfs_root = '{tmp_path / 'sys'}'\n"
         f"lock_dir = '{tmp_path / 'locks'}'\nserial = '{os.ttyname(slave)}'\n"
         f"visa_resource = 'USB0::0x2A8D::0x1002::SIM0001::INSTR'\n"
-        f"visa_library = '{SIM_PSU}@sim'\n"
+        "visa_library = '@sim-psu'\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-m", "hil.cli", "rigs", "check", str(rig)],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    os.close(master)
-    os.close(slave)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "hil.cli", "rigs", "check", str(rig)],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        os.close(master)
+        os.close(slave)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for probe in (
         "device present",
@@ -206,6 +232,7 @@ def test_rigs_check_probes_a_lab_rig(tmp_path: Path, repo: Path) -> None:
     ):
         assert f"ok    {probe}" in proc.stdout, proc.stdout
     assert "10ee" in proc.stdout and "hil,SIM-PSU-1" in proc.stdout
+    assert "the board answers: TDI state 0, 2 streams" in proc.stdout
 
 
 def test_a_lab_rig_with_serial_gives_vectors_the_telemetry(tmp_path: Path) -> None:

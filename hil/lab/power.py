@@ -17,7 +17,14 @@ from pathlib import Path
 
 from ..errors import RigError
 
-__all__ = ["SIM_PSU", "BoardPower", "PowerSupply", "PowerSupplyError", "open_power_supply"]
+__all__ = [
+    "SIM_PSU",
+    "BoardPower",
+    "PowerSupply",
+    "PowerSupplyError",
+    "open_power_supply",
+    "visa_library",
+]
 
 #: The pyvisa-sim library spec for the simulated supply: ``<path>@sim``.
 SIM_PSU = str(resources.files("hil.lab") / "sim_psu.yaml")
@@ -86,6 +93,12 @@ class PowerSupply:
         await self.sleep(off_s)
         self.set_output(True)
         await self.sleep(settle_s)
+
+
+def visa_library(name: str) -> str:
+    """A rig file's ``visa_library``: ``@py`` (pyvisa-py), a pyvisa spec, or ``@sim-psu``,
+    the project's simulated supply (``hil/lab/sim_psu.yaml`` under pyvisa-sim)."""
+    return f"{SIM_PSU}@sim" if name == "@sim-psu" else name
 
 
 def open_power_supply(resource: str, library: str | Path = "@py") -> PowerSupply:
