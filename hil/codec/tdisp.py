@@ -33,7 +33,7 @@ decision is the caller's (:data:`VERSION_10`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import IntEnum, IntFlag
 from typing import Any, ClassVar, Self, TypeAlias
 
@@ -922,6 +922,9 @@ class SetMmioAttributeRequest(_Message):
             rng.attributes & ~MmioAttr.IS_NON_TEE_MEM,
             strict,
         )
+        # Leniently read, the reserved attribute bits are ignored (§11.3.22): dropped here, so
+        # the message re-encodes as one a strict reader takes.
+        rng = replace(rng, attributes=MmioAttr(rng.attributes & MmioAttr.IS_NON_TEE_MEM))
         return {"mmio_range": rng}
 
 
