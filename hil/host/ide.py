@@ -25,7 +25,7 @@ from ..codec.ide_tlp import (
 )
 from ..errors import DeviceFailure, PeerProtocolError
 from ..ide_model import IFV_INITIAL, IdeStreamModel, PortSide, Received
-from ..transport import ConfigSpace, TlpPort
+from ..transport import ConfigSpace, Timebase, TlpPort
 from .ide_km import IdeKmRequester, StreamRegs
 
 __all__ = ["IdeRootPort", "NoCompletion", "bar0_address", "enable_memory"]
@@ -143,6 +143,14 @@ class IdeRootPort:
         if self.regs is None:
             raise DeviceFailure("the stream was never set up")
         return (await self.config.read32(self.regs.status)) & 0xF
+
+    async def settled_state(self, timebase: Timebase, want: int) -> int:
+        """The State once it reads ``want``, or as it reads at the deadline (``timeout_s``):
+        the device checks a TLP only after taking all of it."""
+        deadline = timebase.now() + self.timeout_s
+        while (state := await self.state()) != want and timebase.now() < deadline:
+            await timebase.sleep(self.timeout_s / 50)
+        return state
 
     # -- traffic ------------------------------------------------------------------------------
     def _next_tag(self) -> int:

@@ -77,18 +77,24 @@ def running(name: str) -> dict[str, Any] | None:
 
 
 # -- the control channel ------------------------------------------------------------------------
+def _read_line(sock: socket.socket) -> bytes:
+    """One JSON message: bytes up to a newline (or the peer closing)."""
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
 def _ask(control: Path, request: dict[str, Any], timeout_s: float = 30.0) -> dict[str, Any]:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(timeout_s)
         try:
             s.connect(str(control))
             s.sendall(json.dumps(request).encode() + b"\n")
-            data = b""
-            while not data.endswith(b"\n"):
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
+            data = _read_line(s)
         except OSError as exc:
             raise RigError(f"the running rig's control socket {control}: {exc}") from None
     try:
@@ -160,13 +166,7 @@ def _serve_control(board: Any, path: Path, stop: threading.Event) -> None:
         with conn:
             try:
                 conn.settimeout(60)
-                data = b""
-                while not data.endswith(b"\n"):
-                    chunk = conn.recv(4096)
-                    if not chunk:
-                        break
-                    data += chunk
-                answer = _handle(board, json.loads(data))
+                answer = _handle(board, json.loads(_read_line(conn)))
             except Exception as exc:  # one bad request does not end the rig
                 answer = {"error": str(exc)}
             try:

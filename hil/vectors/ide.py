@@ -13,7 +13,7 @@ import random
 
 from ..codec.ide_tlp import CplStatus
 from ..host.ide import STATE_SECURE, IdeRootPort, NoCompletion
-from ..transport import TlpPort
+from ..host.ide_km import IdeKmRequester
 from ._model import VectorContext, vector
 from .ide_km import _km
 
@@ -21,6 +21,20 @@ NEEDS = {"spdm", "ide_km", "ide_traffic", "config"}
 STREAM_ID = 0x33
 STATE_INSECURE = 0b0000
 SIZES = (1, 2, 3, 4, 5, 7, 8, 12, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 128, 200, 252, 256)
+
+
+def root_port(
+    ctx: VectorContext, km: IdeKmRequester, stream_id: int, index: int = 0
+) -> IdeRootPort:
+    """The root port's end of stream ``index`` on this rig's TLP port and deadline."""
+    return IdeRootPort(
+        km,
+        ctx.resource("tlp"),
+        ctx.config,
+        stream_id=stream_id,
+        index=index,
+        timeout_s=float(ctx.settings.get("tlp_timeout_s", 0.01)),
+    )
 
 
 class _Stream:
@@ -31,15 +45,7 @@ class _Stream:
         self.km_cm = _km(ctx)
 
     async def __aenter__(self) -> IdeRootPort:
-        km = await self.km_cm.__aenter__()
-        port: TlpPort = self.ctx.resource("tlp")
-        rp = IdeRootPort(
-            km,
-            port,
-            self.ctx.config,
-            stream_id=STREAM_ID,
-            timeout_s=float(self.ctx.settings.get("tlp_timeout_s", 0.01)),
-        )
+        rp = root_port(self.ctx, await self.km_cm.__aenter__(), STREAM_ID)
         await rp.establish()
         return rp
 
@@ -48,11 +54,8 @@ class _Stream:
 
 
 async def _expect_insecure(ctx: VectorContext, rp: IdeRootPort, what: str) -> None:
-    """The stream's Status must show Insecure within the rig's TLP deadline (the device
-    checks a TLP after it has taken all of it)."""
-    deadline = ctx.timebase.now() + rp.timeout_s
-    while (state := await rp.state()) != STATE_INSECURE and ctx.timebase.now() < deadline:
-        await ctx.sleep(rp.timeout_s / 50)
+    """The stream's Status must show Insecure within the rig's TLP deadline."""
+    state = await rp.settled_state(ctx.timebase, STATE_INSECURE)
     ctx.measure("stream_state_after", state, "", low=STATE_INSECURE, high=STATE_INSECURE)
     ctx.expect(state == STATE_INSECURE, f"{what}: the stream is still {state:04b}, not Insecure")
 

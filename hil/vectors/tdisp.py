@@ -33,6 +33,7 @@ from ..host.tdisp import (
     TdispRequester,
 )
 from ._model import VectorContext, vector
+from .ide import root_port
 
 NEEDS = {"spdm", "ide_km", "tdisp", "config"}
 #: TDISP messaging that needs no Secure stream (no LOCK): runs on a socket rig too.
@@ -487,14 +488,7 @@ TRAFFIC_NEEDS = NEEDS | {"ide_traffic"}
 
 async def _keyed_root_port(ctx: VectorContext, tsm: _Tsm) -> IdeRootPort:
     """The default stream keyed by this session with the root port's end as the model."""
-    rp = IdeRootPort(
-        tsm.km,
-        ctx.resource("tlp"),
-        ctx.config,
-        stream_id=STREAM_ID,
-        index=STREAM_INDEX,
-        timeout_s=float(ctx.settings.get("tlp_timeout_s", 0.01)),
-    )
+    rp = root_port(ctx, tsm.km, STREAM_ID, STREAM_INDEX)
     await rp.establish()
     return rp
 
@@ -553,10 +547,8 @@ async def run_tampered_tlp_error(ctx: VectorContext) -> None:
         wire = bytearray(rp.protect(rp.write_tlp(0x80, b"\x43" * 16), t=True).encode())
         wire[-1] ^= 0x01  # the MAC
         await rp.port.send(bytes(wire))
-        deadline = ctx.timebase.now() + rp.timeout_s
-        while await rp.state() != 0 and ctx.timebase.now() < deadline:
-            await ctx.sleep(rp.timeout_s / 50)
-        ctx.expect(await rp.state() == 0, "the bound stream is still Secure after a bad MAC")
+        state = await rp.settled_state(ctx.timebase, 0)
+        ctx.expect(state == 0, "the bound stream is still Secure after a bad MAC")
         await _state(ctx, tsm, T.TdiState.ERROR, "after_tamper")
 
 
