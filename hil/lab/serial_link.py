@@ -169,8 +169,17 @@ class UartDsm(FirmwareRegisterPort):
     async def write(self, addr: int, value: int) -> None:
         await self.reg_write(addr, value)
 
-    async def serve_one(self, firmware: Firmware | None, timeout_s: float) -> bool:
-        """Serve one DSM request (or note an abort or telemetry); False on timeout."""
+    async def serve_one(
+        self,
+        firmware: Firmware | None,
+        timeout_s: float,
+        *,
+        current: Callable[[], bool] = lambda: True,
+    ) -> bool:
+        """Serve one DSM request (or note an abort or telemetry); False on timeout.
+
+        ``current()`` false when the answer is ready means the board was reset meanwhile:
+        the request died with it, and its answer must not reach the fresh mailbox."""
         try:
             frame = await self.link.recv(
                 timeout_s, {Channel.DSM_REQUEST, Channel.DSM_ABORT, Channel.TELEMETRY}
@@ -201,7 +210,7 @@ class UartDsm(FirmwareRegisterPort):
         self.served += 1
         # Frames arrive in order: an abort notice waiting now came after this request, so the
         # host aborted it meanwhile and the answer must not reach the mailbox.
-        if response is not None and not self.link.waiting(Channel.DSM_ABORT):
+        if response is not None and current() and not self.link.waiting(Channel.DSM_ABORT):
             self.link.send(Channel.DSM_RESPONSE, response.encode())
         return True
 
@@ -232,6 +241,7 @@ class SerialFirmwareHost(TelemetrySource):
         self.firmware_errors = 0
         self._stop = threading.Event()
         self._restart = threading.Event()
+        self._generation = 0  # board resets so far (restart_firmware)
         self._thread = threading.Thread(target=self._run, name=f"firmware@{port}", daemon=True)
 
     @classmethod
@@ -263,7 +273,9 @@ class SerialFirmwareHost(TelemetrySource):
         self.link.close()
 
     def restart_firmware(self) -> None:
-        """The board was power-cycled: its firmware starts afresh (no sessions, no keys)."""
+        """The board was power-cycled: its firmware starts afresh (no sessions, no keys), and
+        a request taken before the reset gets no answer (it died with the board)."""
+        self._generation += 1
         self._restart.set()
 
     def check(self) -> None:
@@ -305,8 +317,11 @@ class SerialFirmwareHost(TelemetrySource):
             if self._restart.is_set():
                 self._restart.clear()
                 firmware = self._firmware()
+            generation = self._generation
             try:
-                await self.uart.serve_one(firmware, 0.05)
+                await self.uart.serve_one(
+                    firmware, 0.05, current=lambda g=generation: self._generation == g
+                )
             except SerialVanished:
                 raise
             except Exception:  # a firmware fault: the request goes unanswered, serving goes on
