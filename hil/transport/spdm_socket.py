@@ -59,7 +59,19 @@ class SpdmSocketClient(DoeTransport):
         _nodelay(self._writer.get_extra_info("socket"))
 
     async def close(self) -> None:
+        """Say CONTINUE, then close: a responder that sees a bare close stops serving.
+
+        spdm_responder_emu echoes CONTINUE, closes its end and accepts the next connection; a
+        connection closed without CONTINUE or SHUTDOWN makes it exit (see ``SocketResponder``).
+        """
         if self._writer is not None:
+            if not self._writer.is_closing() and self._reader is not None:
+                try:
+                    await self.request(Command.CONTINUE)
+                except (RigError, PeerProtocolError, OSError):
+                    pass  # the peer is gone or broken already: nothing left to keep serving
+            if self._writer is None:
+                return
             self._writer.close()
             try:
                 await self._writer.wait_closed()
