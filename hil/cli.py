@@ -27,8 +27,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         pytest_args.append("--waves")
     if args.vectors:
         pytest_args += ["--vectors", args.vectors]
-    if args.trust_anchor:
-        pytest_args += ["--trust-anchor", args.trust_anchor]
+    for option in ("trust_anchor", "requester_cert_chain", "requester_key", "peer"):
+        value = getattr(args, option)
+        if value:
+            pytest_args += ["--" + option.replace("_", "-"), value]
     code = pytest.main(pytest_args)
     return int(code)
 
@@ -180,6 +182,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--waves", action="store_true", help="keep FST waveforms of failed vectors")
     run.add_argument("--vectors", default=None, help="modules whose vectors replace the suite")
     run.add_argument("--trust-anchor", default=None, help="root certificate (PEM/DER) to trust")
+    run.add_argument(
+        "--requester-cert-chain",
+        default=None,
+        help="the requester's own chain (PEM/DER, root first) for mutual authentication",
+    )
+    run.add_argument("--requester-key", default=None, help="the requester's private key")
+    run.add_argument(
+        "--peer",
+        default=None,
+        help="HOST:PORT of the responder for an spdm-socket rig (default $HIL_PEER, the rig file)",
+    )
     run.set_defaults(func=_cmd_run)
 
     serve = sub.add_parser(

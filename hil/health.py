@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
-from .errors import HilError
+from .errors import HilError, PeerProtocolError, RigConfigError, RigError
 from .rigs import Rig
 
-__all__ = ["Check", "check_rig"]
+__all__ = ["Check", "check_rig", "parse_peer", "preflight"]
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,57 @@ def _lab_checks(
     return checks
 
 
+def parse_peer(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[v6]:PORT`` for IPv6) as a host and a port; RigConfigError otherwise."""
+    host, sep, port = text.strip().rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise RigConfigError(f"peer {text!r} is not HOST:PORT (e.g. 127.0.0.1:2323)")
+    return host, int(port)
+
+
+def _socket_hello(rig: Rig) -> str:
+    """Connect to a socket rig's responder, say TEST, close politely; what answered."""
+    from .transport.spdm_socket import SpdmSocketClient
+
+    host, port = rig.socket.get("host", "127.0.0.1"), int(rig.socket.get("port", 2323))
+
+    async def hello() -> None:
+        async with SpdmSocketClient(host, port, timeout_s=5) as client:
+            await client.hello()
+
+    try:
+        asyncio.run(hello())
+    except PeerProtocolError as exc:
+        raise RigError(f"{host}:{port} is not an spdm-emu socket responder: {exc}") from None
+    return f"{host}:{port} answers TEST"
+
+
+def preflight(rig: Rig) -> None:
+    """What must hold before any vector runs; a RigError says, once, why the run cannot.
+
+    A socket rig's responder must answer; a rig's identity files must be readable.  (The
+    other kinds check themselves as they start.)
+    """
+    if rig.kind == "spdm-socket":
+        _socket_hello(rig)
+    for key in ("trust_anchor", "requester_cert_chain", "requester_key"):
+        value = rig.settings.get(key)
+        if isinstance(value, str) and value and value != "test-pki":
+            if not Path(value).is_file():
+                raise RigConfigError(f"settings {key} = {value!r}: no such file")
+    chain, key = rig.settings.get("requester_cert_chain"), rig.settings.get("requester_key")
+    if bool(chain) != bool(key):
+        raise RigConfigError("requester_cert_chain and requester_key go together")
+    if chain and key:
+        from .pki import Identity, IdentityError
+
+        try:
+            Identity.load(chain, key)
+        except IdentityError as exc:
+            raise RigConfigError(f"requester identity: {exc}") from None
+
+
 def check_rig(rig: Rig) -> list[Check]:
     if rig.kind == "lab":
         from pathlib import Path
@@ -118,15 +170,7 @@ def check_rig(rig: Rig) -> list[Check]:
         finally:
             vf.stop()
     if rig.kind == "spdm-socket":
-        from .transport.spdm_socket import SpdmSocketClient
-
-        async def hello() -> str:
-            host, port = rig.socket.get("host", "127.0.0.1"), int(rig.socket.get("port", 2323))
-            async with SpdmSocketClient(host, port, timeout_s=5) as client:
-                await client.hello()
-            return f"{host}:{port} answers TEST"
-
-        return [_probe("responder answering", lambda: asyncio.run(hello()))]
+        return [_probe("responder answering", lambda: _socket_hello(rig))]
     if rig.kind == "sim":
         from .backends import SimBackend
 

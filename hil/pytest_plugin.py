@@ -18,6 +18,7 @@ import pytest
 
 from .backends import Backend, backend_for
 from .errors import RigConfigError, RigError
+from .health import parse_peer, preflight
 from .results import RunWriter, utc_now
 from .rigs import Rig, find_rig
 from .vectors import Outcome, Vector, VectorResult, load_suite, missing_needs
@@ -46,10 +47,56 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="root certificate (PEM or DER) the run trusts; overrides the rig's trust_anchor",
     )
     group.addoption(
+        "--requester-cert-chain",
+        default=None,
+        help="the requester's own certificate chain (PEM or DER, root first) for mutual "
+        "authentication; overrides the rig's requester_cert_chain",
+    )
+    group.addoption(
+        "--requester-key",
+        default=None,
+        help="the requester's private key (PEM or DER); overrides the rig's requester_key",
+    )
+    group.addoption(
+        "--peer",
+        default=None,
+        help="HOST:PORT of the SPDM responder (spdm-socket rigs; default $HIL_PEER, then the "
+        "rig file's [socket])",
+    )
+    group.addoption(
         "--vectors",
         default=None,
         help="comma-separated modules whose vectors replace the project's suite",
     )
+
+
+#: Settings that name files: a relative path in a rig file is relative to the rig file.
+_PATH_SETTINGS = ("trust_anchor", "requester_cert_chain", "requester_key")
+
+
+def _with_command_line(rig: Rig, config: pytest.Config) -> Rig:
+    """The rig as this run sees it: file settings resolved, command-line overrides applied."""
+    settings = dict(rig.settings)
+    base = rig.path.parent if rig.path is not None else Path.cwd()
+    for key in _PATH_SETTINGS:
+        value = settings.get(key)
+        if isinstance(value, str) and value and value != "test-pki":
+            settings[key] = str((base / value).resolve())
+    for key in _PATH_SETTINGS:
+        given = config.getoption("--" + key.replace("_", "-"))
+        if given:
+            if not Path(given).is_file():
+                raise RigConfigError(f"--{key.replace('_', '-')}: no file at {given}")
+            settings[key] = str(Path(given).resolve())
+    socket = dict(rig.socket)
+    peer = config.getoption("--peer") or os.environ.get("HIL_PEER")
+    if peer:
+        if rig.kind != "spdm-socket":
+            raise RigConfigError(
+                f"--peer: rig {rig.name} is of kind {rig.kind!r}; only spdm-socket rigs have a peer"
+            )
+        socket["host"], socket["port"] = parse_peer(peer)
+    return dataclasses.replace(rig, settings=settings, socket=socket)
 
 
 def _vector_modules(config: pytest.Config) -> list[str]:
@@ -75,17 +122,19 @@ def pytest_configure(config: pytest.Config) -> None:
         rig = find_rig(name)
     except RigConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
-    anchor = config.getoption("--trust-anchor")
-    if anchor:
-        if not Path(anchor).is_file():
-            raise pytest.UsageError(f"--trust-anchor: no file at {anchor}")
-        rig = dataclasses.replace(
-            rig, settings={**rig.settings, "trust_anchor": str(Path(anchor).resolve())}
-        )
+    try:
+        rig = _with_command_line(rig, config)
+    except RigConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
     try:
         suite = load_suite(_vector_modules(config))
     except (ImportError, ValueError) as exc:
         raise pytest.UsageError(f"--vectors: {exc}") from None
+    if not _is_worker(config) and not config.option.collectonly:
+        try:
+            preflight(rig)
+        except RigError as exc:
+            raise pytest.UsageError(f"rig {rig.name}: {exc}") from None
     config.stash[_RIG] = rig
     config.stash[_SUITE] = suite
     config.stash[_BACKEND] = backend_for(rig, _vector_modules(config))

@@ -63,9 +63,13 @@ __all__ = [
     "Certificate",
     "Challenge",
     "ChallengeAuth",
+    "DeliverEncapsulatedResponse",
     "DheGroup",
     "Digests",
     "DmtfMeasurementType",
+    "EncapPayloadType",
+    "EncapsulatedRequest",
+    "EncapsulatedResponseAck",
     "EndSession",
     "EndSessionAck",
     "ErrorCode",
@@ -75,6 +79,7 @@ __all__ = [
     "GetCapabilities",
     "GetCertificate",
     "GetDigests",
+    "GetEncapsulatedRequest",
     "GetMeasurements",
     "GetVersion",
     "Heartbeat",
@@ -2547,6 +2552,149 @@ class FinishRsp(_Message):
 
 
 # --------------------------------------------------------------------------------------------
+# The encapsulated request flow (mutual authentication; DSP0274 1.2 §10.18-10.19)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class GetEncapsulatedRequest(_Bare):
+    """GET_ENCAPSULATED_REQUEST: the requester asks for the responder's next request.
+
+    Wire layout: the header alone (``ver | 0xEA | reserved | reserved``).
+    """
+
+    CODE = RequestCode.GET_ENCAPSULATED_REQUEST
+    NAME = "GET_ENCAPSULATED_REQUEST"
+    IS_REQUEST = True
+    MIN_VERSION = SpdmVersion.V11
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Encapsulating(_Message):
+    """A message that carries another SPDM message, tagged with Param1 RequestID."""
+
+    version: int = SpdmVersion.V12
+    request_id: int = 0
+    payload: bytes = b""
+
+    def _validate(self) -> None:
+        _uint("request_id", self.request_id, 8)
+        _blob("payload", self.payload)
+
+    def encode(self) -> bytes:
+        return self._header(self.request_id) + self.payload
+
+    @classmethod
+    def decode(cls, data: bytes) -> Self:
+        hdr, r = cls._open(data)
+        return _build(
+            cls, version=hdr.version, request_id=hdr.param1, payload=r.take(r.remaining(), "")
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class EncapsulatedRequest(_Encapsulating):
+    """ENCAPSULATED_REQUEST: a request of the responder's (GET_DIGESTS, GET_CERTIFICATE, ...).
+
+    Wire layout::
+
+        +-----+------+-----------------+----------+------------------------------+
+        | ver | 0x6A | Param1 RequestID| reserved | EncapsulatedRequest (SPDM)   |
+        +-----+------+-----------------+----------+------------------------------+
+    """
+
+    CODE = ResponseCode.ENCAPSULATED_REQUEST
+    NAME = "ENCAPSULATED_REQUEST"
+    IS_REQUEST = False
+    MIN_VERSION = SpdmVersion.V11
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeliverEncapsulatedResponse(_Encapsulating):
+    """DELIVER_ENCAPSULATED_RESPONSE: the requester's answer to an encapsulated request.
+
+    Wire layout::
+
+        +-----+------+------------------------------+----------+------------------------+
+        | ver | 0xEB | Param1 RequestID (the one it | reserved | EncapsulatedResponse   |
+        |     |      | answers)                     |          | (SPDM)                 |
+        +-----+------+------------------------------+----------+------------------------+
+    """
+
+    CODE = RequestCode.DELIVER_ENCAPSULATED_RESPONSE
+    NAME = "DELIVER_ENCAPSULATED_RESPONSE"
+    IS_REQUEST = True
+    MIN_VERSION = SpdmVersion.V11
+
+
+class EncapPayloadType(IntEnum):
+    """ENCAPSULATED_RESPONSE_ACK Param2."""
+
+    ABSENT = 0  # the flow is over
+    PRESENT = 1  # another encapsulated request follows
+    REQ_SLOT_NUMBER = 2  # over; one byte follows: the slot the requester signs FINISH with
+
+
+@dataclass(frozen=True, kw_only=True)
+class EncapsulatedResponseAck(_Message):
+    """ENCAPSULATED_RESPONSE_ACK: the responder took the response; maybe the next request.
+
+    Wire layout (AckRequestID and its 3 reserved bytes from 1.2 on)::
+
+        +-----+------+------------------+--------------------+
+        | ver | 0x6B | Param1 RequestID | Param2 PayloadType |
+        +-----+------+------------------+--------------------+
+        | AckRequestID (1) | reserved (3)     (1.2+)          |
+        +------------------------------------------------------+
+        | EncapsulatedRequest (PRESENT) or ReqSlotNumber (1)   |
+        +------------------------------------------------------+
+    """
+
+    CODE = ResponseCode.ENCAPSULATED_RESPONSE_ACK
+    NAME = "ENCAPSULATED_RESPONSE_ACK"
+    IS_REQUEST = False
+    MIN_VERSION = SpdmVersion.V11
+    version: int = SpdmVersion.V12
+    request_id: int = 0
+    payload_type: int = EncapPayloadType.ABSENT
+    ack_request_id: int = 0
+    payload: bytes = b""
+
+    def _validate(self) -> None:
+        _uint("request_id", self.request_id, 8)
+        _uint("ack_request_id", self.ack_request_id, 8)
+        if self.payload_type not in set(EncapPayloadType):
+            raise LocalProtocolError(f"PayloadType {self.payload_type!r} is not 0, 1 or 2")
+        _blob("payload", self.payload)
+        if self.payload_type == EncapPayloadType.ABSENT and self.payload:
+            raise LocalProtocolError("PayloadType ABSENT carries no payload")
+        if self.payload_type == EncapPayloadType.REQ_SLOT_NUMBER and len(self.payload) != 1:
+            raise LocalProtocolError("PayloadType REQ_SLOT_NUMBER carries one byte")
+
+    def encode(self) -> bytes:
+        ack = bytes((self.ack_request_id, 0, 0, 0)) if self.version >= SpdmVersion.V12 else b""
+        return self._header(self.request_id, self.payload_type) + ack + self.payload
+
+    @classmethod
+    def decode(cls, data: bytes) -> Self:
+        hdr, r = cls._open(data)
+        ack_request_id = 0
+        if hdr.version >= SpdmVersion.V12:
+            ack_request_id = r.u8("AckRequestID")
+            r.take(3, "Reserved")
+        if hdr.param2 not in set(EncapPayloadType):
+            raise SpdmDecodeError(f"{cls.NAME}: PayloadType {hdr.param2} is not 0, 1 or 2")
+        return _build(
+            cls,
+            version=hdr.version,
+            request_id=hdr.param1,
+            payload_type=hdr.param2,
+            ack_request_id=ack_request_id,
+            payload=r.take(r.remaining(), "payload"),
+        )
+
+
+# --------------------------------------------------------------------------------------------
 # VENDOR_DEFINED_REQUEST / VENDOR_DEFINED_RESPONSE
 # --------------------------------------------------------------------------------------------
 
@@ -2907,6 +3055,8 @@ Request = (
     | EndSession
     | VendorDefinedRequest
     | RespondIfReady
+    | GetEncapsulatedRequest
+    | DeliverEncapsulatedResponse
 )
 Response = (
     VersionResponse
@@ -2922,6 +3072,8 @@ Response = (
     | KeyUpdateAck
     | EndSessionAck
     | VendorDefinedResponse
+    | EncapsulatedRequest
+    | EncapsulatedResponseAck
     | ErrorResponse
 )
 
@@ -3046,6 +3198,10 @@ def decode_request(data: bytes, ctx: NegotiatedSizes | None = None) -> Request:
             return VendorDefinedRequest.decode(data)
         case RequestCode.RESPOND_IF_READY:
             return RespondIfReady.decode(data)
+        case RequestCode.GET_ENCAPSULATED_REQUEST:
+            return GetEncapsulatedRequest.decode(data)
+        case RequestCode.DELIVER_ENCAPSULATED_RESPONSE:
+            return DeliverEncapsulatedResponse.decode(data)
     raise SpdmDecodeError(
         f"request code {_code_name(RequestCode, hdr.code)} is not supported here",
         ErrorCode.UNSUPPORTED_REQUEST,
@@ -3102,6 +3258,10 @@ def decode_response(data: bytes, ctx: NegotiatedSizes | None = None) -> Response
             return EndSessionAck.decode(data)
         case ResponseCode.VENDOR_DEFINED_RESPONSE:
             return VendorDefinedResponse.decode(data)
+        case ResponseCode.ENCAPSULATED_REQUEST:
+            return EncapsulatedRequest.decode(data)
+        case ResponseCode.ENCAPSULATED_RESPONSE_ACK:
+            return EncapsulatedResponseAck.decode(data)
         case ResponseCode.ERROR:
             return ErrorResponse.decode(data)
     raise SpdmDecodeError(

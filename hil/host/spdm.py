@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from ..codec import spdm as S
 from ..codec.doe import PCI_SIG_VENDOR_ID, DataObject, DoeType
-from ..codec.secured import SecuredSession
+from ..codec.secured import DecryptError, SecuredSession
 from ..codec.spdm_crypto import (
     SHA256,
     SHA384,
@@ -28,10 +28,11 @@ from ..codec.spdm_crypto import (
     HashAlg,
     KeySchedule,
     SigningOperation,
+    sign,
     verify,
 )
 from ..errors import HilError, PeerProtocolError
-from ..pki import validate_chain
+from ..pki import Identity, validate_chain
 from ..transport import DoeTransport
 
 __all__ = ["SpdmErrorResponse", "SpdmRequester", "SpdmSession"]
@@ -40,6 +41,35 @@ VERSION = S.SpdmVersion.V12
 REQUESTER_CAPS = S.CapFlag.CERT | S.CapFlag.CHAL | S.CapFlag.ENCRYPT | S.CapFlag.MAC
 REQUESTER_CAPS |= S.CapFlag.KEY_EX | S.CapFlag.HBEAT | S.CapFlag.KEY_UPD
 MAX_MESSAGE = 4000
+
+
+_EC_ASYM = {
+    "secp256r1": S.BaseAsymAlgo.ECDSA_P256,
+    "secp384r1": S.BaseAsymAlgo.ECDSA_P384,
+    "secp521r1": S.BaseAsymAlgo.ECDSA_P521,
+}
+
+
+def req_asym_algs(identity: Identity) -> int:
+    """The ReqBaseAsymAlg bits the identity's key can sign with."""
+    key = identity.key
+    if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name in _EC_ASYM:
+        return _EC_ASYM[key.curve.name]
+    raise HilError(f"a requester key of type {type(key).__name__} cannot sign SPDM messages")
+
+
+def sign_as(
+    identity: Identity,
+    asym_sel: int,
+    version: int,
+    operation: SigningOperation,
+    transcript_hash: bytes,
+    hash_alg: HashAlg,
+) -> bytes:
+    """The requester's signature with the negotiated ReqBaseAsymAlg."""
+    if not asym_sel & req_asym_algs(identity):
+        raise HilError(f"ReqBaseAsymAlg {asym_sel:#x} is not what the requester key signs with")
+    return sign(identity.key, version, operation, transcript_hash, hash_alg)
 
 
 class SpdmErrorResponse(HilError):
@@ -75,6 +105,10 @@ class SpdmRequester:
     hashes: int = S.BaseHashAlgo.SHA_384 | S.BaseHashAlgo.SHA_256
     dhe: int = S.DheGroup.SECP384R1 | S.DheGroup.SECP256R1
     version: int = VERSION
+    #: The requester's own certificate chain and key: with it, the requester offers mutual
+    #: authentication (MUT_AUTH_CAP, ENCAP_CAP) and answers the responder's encapsulated
+    #: requests (DSP0274 1.2 §10.18-10.19).
+    identity: Identity | None = None
     responder_versions: tuple[S.VersionNumberEntry, ...] = ()
     capabilities: S.Capabilities | None = None
     algorithms: S.Algorithms | None = None
@@ -86,6 +120,9 @@ class SpdmRequester:
     _vca: bytes = b""
     _m1: bytes = b""
     _l1: bytes = b""
+    _mut_b: bytes = b""  # encapsulated GET_DIGESTS/DIGESTS, GET_CERTIFICATE/CERTIFICATE
+    _mut_c: bytes = b""  # encapsulated CHALLENGE/CHALLENGE_AUTH (basic mutual auth)
+    mutual_authentications: int = 0
     _sizes: S.NegotiatedSizes = field(default_factory=S.NegotiatedSizes)
 
     # -- plumbing -------------------------------------------------------------------------------
@@ -126,6 +163,12 @@ class SpdmRequester:
             raise PeerProtocolError(
                 f"{type(request).__name__} answered by {S.ResponseCode(rsp.CODE).name}"
             )
+        return rsp, raw_rsp, raw_req
+
+    async def request_any(self, request: S.Request) -> tuple[S.Response, bytes, bytes]:
+        """Send ``request`` in the clear and return whatever it is answered with (no ERROR)."""
+        raw_req = request.encode()
+        rsp, raw_rsp = self._decode(await self._exchange_raw(raw_req), request)
         return rsp, raw_rsp, raw_req
 
     async def _respond_if_ready(
@@ -171,7 +214,7 @@ class SpdmRequester:
             S.GetCapabilities(
                 version=self.version,
                 ct_exponent=12,
-                flags=REQUESTER_CAPS,
+                flags=self._flags(),
                 data_transfer_size=MAX_MESSAGE,
                 max_spdm_msg_size=MAX_MESSAGE,
             )
@@ -180,6 +223,16 @@ class SpdmRequester:
         self.capabilities = rsp
         self._vca += raw_req + raw_rsp
         return rsp
+
+    def _flags(self) -> int:
+        if self.identity is None:
+            return REQUESTER_CAPS
+        return REQUESTER_CAPS | S.CapFlag.MUT_AUTH | S.CapFlag.ENCAP
+
+    @property
+    def req_asym(self) -> int:
+        """ReqBaseAsymAlg offered: what the requester's key can sign, or ``asym``."""
+        return self.asym if self.identity is None else req_asym_algs(self.identity)
 
     async def negotiate_algorithms(self) -> S.Algorithms:
         req = S.NegotiateAlgorithms(
@@ -190,7 +243,7 @@ class SpdmRequester:
             alg_structs=(
                 S.AlgStruct(S.AlgType.DHE, self.dhe),
                 S.AlgStruct(S.AlgType.AEAD, S.AeadSuite.AES_256_GCM),
-                S.AlgStruct(S.AlgType.REQ_BASE_ASYM_ALG, self.asym),
+                S.AlgStruct(S.AlgType.REQ_BASE_ASYM_ALG, self.req_asym),
                 S.AlgStruct(S.AlgType.KEY_SCHEDULE, S.KeySchedule.SPDM),
             ),
         )
@@ -202,9 +255,15 @@ class SpdmRequester:
         ):
             if bin(selected).count("1") != 1 or not selected & offered:
                 raise PeerProtocolError(f"ALGORITHMS {name} {selected:#x} not one of {offered:#x}")
+        req_sel = rsp.req_base_asym_alg
+        if req_sel and (bin(req_sel).count("1") != 1 or not req_sel & self.req_asym):
+            raise PeerProtocolError(
+                f"ALGORITHMS ReqBaseAsymAlg {int(req_sel):#x} not one of {self.req_asym:#x}"
+            )
         self.algorithms = rsp
         self._vca += raw_req + raw_rsp
         self._m1 = self._l1 = self._vca
+        self._mut_b = self._mut_c = b""
         self._sizes = S.NegotiatedSizes.from_algorithms(rsp)
         return rsp
 
@@ -281,6 +340,12 @@ class SpdmRequester:
         body = raw_rsp[: len(raw_rsp) - len(rsp.signature)]
         self._check(SigningOperation.CHALLENGE_AUTH, self._m1 + raw_req + body, rsp.signature)
         self._m1 = self._vca
+        # BasicMutAuthReq (Param1 bit 7): SPDM 1.1, deprecated from 1.2 on (libspdm still sets
+        # it in 1.2).  The requester then runs the encapsulated flow in the clear, ending with
+        # the responder's CHALLENGE (DSP0274 1.1 §10.19 "basic mutual authentication").
+        if self.identity is not None and self.version <= S.SpdmVersion.V12 and raw_rsp[2] & 0x80:
+            await self._encapsulated_flow(None)
+            self.mutual_authentications += 1
         return rsp
 
     async def get_measurements(
@@ -333,19 +398,216 @@ class SpdmRequester:
             raise PeerProtocolError("KEY_EXCHANGE_RSP ResponderVerifyData does not verify")
         session_id = (rsp.rsp_session_id << 16) | req_session_id
         secured = SecuredSession(session_id, schedule, handshake, requester=True)
-        transcript = self._vca + ct + raw_req + raw_rsp
-        # FINISH: RequesterVerifyData over the transcript up to FINISH's header.
-        header = S.Finish(version=self.version, requester_verify_data=bytes(h.size)).encode()
-        header = header[: len(header) - h.size]
-        verify_data = schedule.verify_data(
-            handshake.request_finished_key, h.digest(transcript + header)
-        )
-        finish = S.Finish(version=self.version, requester_verify_data=verify_data)
         session = SpdmSession(session_id, secured, rsp.heartbeat_period)
+        transcript = self._vca + ct + raw_req + raw_rsp
+        mut = S.MutAuthRequest(rsp.mut_auth_requested)
+        slot: int | None = None
+        if mut:
+            # Mutual authentication (DSP0274 1.2 §10.13 MutAuthRequested): the responder may
+            # first fetch our chain through encapsulated requests, under the handshake keys;
+            # then FINISH carries our signature and the transcript takes our chain's hash.
+            slot = await self._session_mutual_auth(session, mut, rsp.req_slot_id)
+            transcript += h.digest(self._own_chain())
+        # FINISH: [Signature over the transcript up to and with FINISH's header, then]
+        # RequesterVerifyData over the transcript up to the signature's end.
+        blank = S.Finish(
+            version=self.version,
+            signature=bytes(self._req_sig_size()) if slot is not None else b"",
+            req_slot_id=slot or 0,
+            requester_verify_data=bytes(h.size),
+        ).encode()
+        transcript += blank[:4]
+        signature = b""
+        if slot is not None:
+            signature = self._sign(SigningOperation.FINISH, transcript)
+            transcript += signature
+        verify_data = schedule.verify_data(handshake.request_finished_key, h.digest(transcript))
+        finish = S.Finish(
+            version=self.version,
+            signature=signature,
+            req_slot_id=slot or 0,
+            requester_verify_data=verify_data,
+        )
+        transcript = self._vca + ct + raw_req + raw_rsp
+        if slot is not None:
+            transcript += h.digest(self._own_chain())
         frsp, raw_frsp, raw_finish = await self.secured_request(session, finish)
         assert isinstance(frsp, S.FinishRsp)
         secured.enter_data_phase(h.digest(transcript + raw_finish + raw_frsp))
+        if slot is not None:
+            self.mutual_authentications += 1
         return session
+
+    # -- mutual authentication: the requester's own identity ----------------------------------
+    def _require_identity(self) -> Identity:
+        if self.identity is None:
+            raise PeerProtocolError(
+                "the responder asks for mutual authentication, which this requester did not "
+                "offer (no requester identity: MUT_AUTH_CAP was clear)"
+            )
+        return self.identity
+
+    def _own_chain(self) -> bytes:
+        return self._require_identity().spdm_chain(self.hash_alg)
+
+    def _req_sig_size(self) -> int:
+        assert self.algorithms is not None
+        sel = self.algorithms.req_base_asym_alg
+        if not sel:
+            raise PeerProtocolError("mutual authentication without a negotiated ReqBaseAsymAlg")
+        return S.signature_size(sel)
+
+    def _sign(self, operation: SigningOperation, transcript: bytes) -> bytes:
+        assert self.algorithms is not None
+        h = self.hash_alg
+        return sign_as(
+            self._require_identity(),
+            self.algorithms.req_base_asym_alg,
+            self.version,
+            operation,
+            h.digest(transcript),
+            h,
+        )
+
+    async def _session_mutual_auth(
+        self, session: SpdmSession, mut: S.MutAuthRequest, req_slot_id: int
+    ) -> int:
+        """What KEY_EXCHANGE_RSP's MutAuthRequested asks for; the slot FINISH signs with."""
+        self._require_identity()
+        if mut not in (
+            S.MutAuthRequest.REQUESTED,
+            S.MutAuthRequest.WITH_ENCAP_REQUEST,
+            S.MutAuthRequest.WITH_GET_DIGESTS,
+        ):
+            raise PeerProtocolError(
+                f"KEY_EXCHANGE_RSP MutAuthRequested {int(mut):#x}: at most one bit may be set "
+                "(DSP0274 1.2 §10.13)"
+            )
+        slot = req_slot_id & 0xF
+        if mut != S.MutAuthRequest.REQUESTED:
+            given = await self._encapsulated_flow(
+                session, implicit_get_digests=mut == S.MutAuthRequest.WITH_GET_DIGESTS
+            )
+            slot = given if given is not None else slot
+        if slot != 0:
+            raise PeerProtocolError(
+                f"the responder wants the requester's slot {slot}; only slot 0 is provisioned"
+            )
+        return slot
+
+    async def _encap_exchange(self, session: SpdmSession | None, request: S.Request) -> S.Response:
+        if session is None:
+            rsp, _, _ = await self.request_any(request)
+        else:
+            rsp, _, _ = await self.secured_request(session, request)
+        return rsp
+
+    async def _encapsulated_flow(
+        self, session: SpdmSession | None, *, implicit_get_digests: bool = False
+    ) -> int | None:
+        """Answer the responder's encapsulated requests until it says the flow is over.
+
+        DSP0274 1.2 §10.18-10.19: GET_ENCAPSULATED_REQUEST fetches the first request (or, for
+        MutAuthRequested WITH_GET_DIGESTS, an implicit GET_DIGESTS with RequestID 0 is
+        answered straight away); each DELIVER_ENCAPSULATED_RESPONSE is acknowledged with
+        ENCAPSULATED_RESPONSE_ACK carrying the next request, nothing more, or the slot the
+        requester is to sign FINISH with.  Returns that slot, if given.
+        """
+        if implicit_get_digests:
+            request_id, payload = 0, S.GetDigests(version=self.version).encode()
+        else:
+            first = await self._encap_exchange(
+                session, S.GetEncapsulatedRequest(version=self.version)
+            )
+            if not isinstance(first, S.EncapsulatedRequest):
+                raise PeerProtocolError(
+                    f"GET_ENCAPSULATED_REQUEST answered by {type(first).__name__}"
+                )
+            request_id, payload = first.request_id, first.payload
+        for _ in range(64):
+            answer = self._answer_encapsulated(payload)
+            ack = await self._encap_exchange(
+                session,
+                S.DeliverEncapsulatedResponse(
+                    version=self.version, request_id=request_id, payload=answer
+                ),
+            )
+            if not isinstance(ack, S.EncapsulatedResponseAck):
+                raise PeerProtocolError(
+                    f"DELIVER_ENCAPSULATED_RESPONSE answered by {type(ack).__name__}"
+                )
+            if self.version >= S.SpdmVersion.V12 and ack.ack_request_id != request_id:
+                raise PeerProtocolError(
+                    f"ENCAPSULATED_RESPONSE_ACK AckRequestID {ack.ack_request_id} acknowledges "
+                    f"another response than RequestID {request_id} (DSP0274 1.2 §10.19)"
+                )
+            if ack.payload_type == S.EncapPayloadType.ABSENT:
+                return None
+            if ack.payload_type == S.EncapPayloadType.REQ_SLOT_NUMBER:
+                return ack.payload[0]
+            request_id, payload = ack.request_id, ack.payload
+        raise PeerProtocolError("the responder's encapsulated flow did not end in 64 requests")
+
+    def _answer_encapsulated(self, data: bytes) -> bytes:
+        """The requester's response to one encapsulated request (its own chain, CHALLENGE)."""
+        identity = self._require_identity()
+        h = self.hash_alg
+        try:
+            request = S.decode_request(data, self._sizes)
+        except S.SpdmDecodeError as exc:
+            return exc.error_response(self.version).encode()
+        match request:
+            case S.GetDigests():
+                rsp = S.Digests(
+                    version=self.version,
+                    slot_mask=0x01,
+                    digests=(h.digest(self._own_chain()),),
+                    supported_slot_mask=0x01 if self.version >= S.SpdmVersion.V13 else 0,
+                ).encode()
+                self._mut_b += data + rsp
+                return rsp
+            case S.GetCertificate(slot_id=0):
+                chain = self._own_chain()
+                portion = chain[request.offset : request.offset + request.length]
+                if request.offset >= len(chain) and chain:
+                    return self._encap_error(S.ErrorCode.INVALID_REQUEST)
+                rsp = S.Certificate(
+                    version=self.version,
+                    slot_id=0,
+                    portion=portion,
+                    remainder_length=len(chain) - request.offset - len(portion),
+                ).encode()
+                self._mut_b += data + rsp
+                return rsp
+            case S.Challenge(slot_id=0):
+                return self._challenge_auth_as_requester(identity, request, data)
+            case S.GetDigests() | S.GetCertificate() | S.Challenge():
+                return self._encap_error(S.ErrorCode.INVALID_REQUEST)
+        return self._encap_error(S.ErrorCode.UNSUPPORTED_REQUEST, request.CODE)
+
+    def _encap_error(self, code: int, data: int = 0) -> bytes:
+        return S.ErrorResponse(version=self.version, error_code=code, error_data=data).encode()
+
+    def _challenge_auth_as_requester(
+        self, identity: Identity, request: S.Challenge, raw: bytes
+    ) -> bytes:
+        """CHALLENGE_AUTH signed with the requester's key over VCA + mut B + mut C (1.2+)."""
+        h = self.hash_alg
+        fields = dict(
+            version=self.version,
+            slot_id=0,
+            slot_mask=0x01,
+            cert_chain_hash=h.digest(self._own_chain()),
+            nonce=os.urandom(32),
+            requester_context=getattr(request, "requester_context", b""),
+        )
+        unsigned = S.ChallengeAuth(**fields, signature=bytes(self._req_sig_size())).encode()
+        body = unsigned[: len(unsigned) - self._req_sig_size()]
+        self._mut_c = raw + body
+        vca = self._vca if self.version >= S.SpdmVersion.V12 else b""
+        signature = self._sign(SigningOperation.MUT_CHALLENGE_AUTH, vca + self._mut_b + self._mut_c)
+        self._mut_b = self._mut_c = b""
+        return S.ChallengeAuth(**fields, signature=signature).encode()
 
     async def secured_exchange(self, session: SpdmSession, message: bytes) -> bytes | None:
         """Send raw SPDM bytes inside the session; the opened response (None: no answer)."""
@@ -385,12 +647,13 @@ class SpdmRequester:
         rsp = await self.transport.exchange(
             DataObject(PCI_SIG_VENDOR_ID, DoeType.SECURED_CMA_SPDM, sealed)
         )
-        ack, _ = self._decode(secured.open(rsp.payload), S.KeyUpdate(operation=op, tag=tag))
+        ack, _ = self._decode(
+            self._open_key_update_ack(secured, rsp.payload, all_keys=all_keys),
+            S.KeyUpdate(operation=op, tag=tag),
+        )
         if not isinstance(ack, S.KeyUpdateAck) or (ack.operation, ack.tag) != (op, tag):
             secured.rollback_key_update()
             raise PeerProtocolError(f"KEY_UPDATE answered by {ack!r}")
-        if all_keys:
-            secured.response_channel.key_update()
         verify_req = S.KeyUpdate(
             version=self.version, operation=S.KeyUpdateOp.VERIFY_NEW_KEY, tag=tag
         )
@@ -398,6 +661,26 @@ class SpdmRequester:
         if not isinstance(ack2, S.KeyUpdateAck):
             raise PeerProtocolError(f"VerifyNewKey answered by {type(ack2).__name__}")
         secured.commit_key_update()
+
+    @staticmethod
+    def _open_key_update_ack(secured: SecuredSession, record: bytes, *, all_keys: bool) -> bytes:
+        """Open KEY_UPDATE_ACK; after UpdateAllKeys the response direction is updated too.
+
+        For UpdateAllKeys the Responder updates both directions on receipt (DSP0274 1.2
+        §10.16, KEY_UPDATE operations), and libspdm's responder seals the ACK under its new
+        response key; its requester, on a failure, retries with the backup key, so a responder
+        that answers under the old key is met too.  We do the same: new key first, then old.
+        """
+        if not all_keys:
+            return secured.open(record)
+        secured.response_channel.key_update()
+        try:
+            return secured.open(record)
+        except DecryptError:
+            secured.response_channel.rollback()
+        opened = secured.open(record)
+        secured.response_channel.key_update()
+        return opened
 
     async def end_session(self, session: SpdmSession) -> None:
         rsp, _, _ = await self.secured_request(session, S.EndSession(version=self.version))

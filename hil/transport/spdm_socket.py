@@ -20,7 +20,7 @@ from ..codec.spdm_socket import (
     FrameReader,
     Transport,
 )
-from ..errors import PeerProtocolError, RigError
+from ..errors import DoeTimeout, PeerProtocolError, RigError
 from . import DoeTransport
 
 __all__ = ["DoeService", "SocketResponder", "SpdmSocketClient", "serve"]
@@ -35,6 +35,10 @@ def _nodelay(sock: socket.socket | None) -> None:
     # A request/response protocol on loopback stalls on delayed ACKs without this.
     if sock is not None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class _PeerClosed(RigError):
+    """The responder closed the connection (mid-exchange, or between exchanges)."""
 
 
 class SpdmSocketClient(DoeTransport):
@@ -70,14 +74,19 @@ class SpdmSocketClient(DoeTransport):
                     await self.request(Command.CONTINUE)
                 except (RigError, PeerProtocolError, OSError):
                     pass  # the peer is gone or broken already: nothing left to keep serving
-            if self._writer is None:
-                return
+            await self._drop()
+
+    async def _drop(self) -> None:
+        """Close our end without a word (the peer already closed, or CONTINUE was said)."""
+        if self._writer is not None:
             self._writer.close()
             try:
                 await self._writer.wait_closed()
             except OSError:
                 pass
             self._writer = self._reader = None
+            self._frames = FrameReader()
+            self._queue.clear()
 
     async def __aenter__(self) -> SpdmSocketClient:
         await self.connect()
@@ -103,7 +112,7 @@ class SpdmSocketClient(DoeTransport):
                     f"no frame from the responder in {self.timeout_s} s"
                 ) from None
             if not data:
-                raise RigError("the SPDM responder closed the connection")
+                raise _PeerClosed("the SPDM responder closed the connection")
             self._queue.extend(self._frames.feed(data))
         return self._queue.pop(0)
 
@@ -120,11 +129,27 @@ class SpdmSocketClient(DoeTransport):
             raise PeerProtocolError(f"TEST answered by {reply.command:#x} {reply.payload!r}")
 
     async def exchange(self, request: DataObject) -> DataObject:
-        reply = await self.request(Command.NORMAL, request.encode())
+        """One DOE object out, one back.
+
+        A responder with nothing to answer (a record it cannot open, a message it drops) has no
+        way to say so on this protocol: spdm_responder_emu closes the connection, others send
+        an empty NORMAL.  Either is what an unanswered DOE request is on a mailbox, a
+        :class:`DoeTimeout`; the next exchange connects again.
+        """
+        if self._writer is None:
+            await self.connect()
+        try:
+            reply = await self.request(Command.NORMAL, request.encode())
+        except _PeerClosed:
+            await self._drop()
+            raise DoeTimeout(
+                "the responder closed the connection instead of answering "
+                "(spdm-emu's way of leaving a request unanswered)"
+            ) from None
         if reply.command != Command.NORMAL:
             raise PeerProtocolError(f"NORMAL answered by command {reply.command:#x}")
         if not reply.payload:
-            raise PeerProtocolError("the responder sent no response object")
+            raise DoeTimeout("the responder answered NORMAL with no response object")
         return DataObject.decode(reply.payload)
 
     async def shutdown(self) -> None:

@@ -16,6 +16,7 @@ from ..errors import DeviceFailure, NotApplicable, RigConfigError
 from ..host.doe import DoeMailbox
 from ..host.pci import find_ext_capabilities
 from ..host.spdm import SpdmRequester
+from ..pki import Identity, IdentityError
 from ..transport import ConfigSpace, DoeTransport, Timebase
 
 __all__ = [
@@ -218,10 +219,30 @@ class VectorContext:
             return x509.load_pem_x509_certificate(data)
         return x509.load_der_x509_certificate(data)
 
+    def requester_identity(self) -> Identity | None:
+        """The requester's own chain and key for mutual authentication, if the rig names them
+        (settings ``requester_cert_chain`` and ``requester_key``: PEM or DER files)."""
+        chain = self.settings.get("requester_cert_chain")
+        key = self.settings.get("requester_key")
+        if not chain and not key:
+            return None
+        if not (chain and key):
+            raise RigConfigError(
+                "requester_cert_chain and requester_key go together: one is set, not the other"
+            )
+        try:
+            return Identity.load(chain, key)
+        except IdentityError as exc:
+            raise RigConfigError(f"requester identity ({chain}, {key}): {exc}") from None
+
     async def spdm(self) -> SpdmRequester:
-        """A fresh SPDM requester on this rig's DOE transport, trusting the rig's anchor."""
+        """A fresh SPDM requester on this rig's DOE transport, trusting the rig's anchor, with
+        the rig's requester identity (mutual authentication) when it names one."""
         return SpdmRequester(
-            await self.doe_transport(), trust_anchor=self.trust_anchor(), sleep=self.sleep
+            await self.doe_transport(),
+            trust_anchor=self.trust_anchor(),
+            sleep=self.sleep,
+            identity=self.requester_identity(),
         )
 
     async def sleep(self, seconds: float) -> None:
