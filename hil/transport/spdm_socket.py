@@ -35,6 +35,20 @@ def _nodelay(sock: socket.socket | None) -> None:
     # A request/response protocol on loopback stalls on delayed ACKs without this.
     if sock is not None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        _quickack(sock)
+
+
+def _quickack(sock: socket.socket | None) -> None:
+    """ACK what arrived at once (Linux re-arms delayed ACKs, so this is said after each read).
+
+    spdm-emu writes a frame in several send() calls without TCP_NODELAY: Nagle holds the later
+    pieces until the first is acknowledged, and a delayed ACK makes every exchange ~40-90 ms.
+    """
+    if sock is not None and hasattr(socket, "TCP_QUICKACK"):
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+        except OSError:
+            pass
 
 
 class _PeerClosed(RigError):
@@ -105,6 +119,7 @@ class SpdmSocketClient(DoeTransport):
         if self._reader is None:
             raise RigError("the SPDM socket is not connected")
         while not self._queue:
+            _quickack(self._writer.get_extra_info("socket") if self._writer else None)
             try:
                 data = await asyncio.wait_for(self._reader.read(65536), self.timeout_s)
             except TimeoutError:
