@@ -197,6 +197,7 @@ async def session_established_and_used(ctx: VectorContext) -> None:
     await req.key_update(session, all_keys=True)
     await req.heartbeat(session)
     await req.end_session(session)
+    ctx.measure("mutual_authentications", req.mutual_authentications, "")
     ctx.measure("doe_exchanges", req.exchanges, "")
     ctx.measure("doe_bytes", req.bytes_sent + req.bytes_received, "B")
 
