@@ -85,3 +85,43 @@ def test_peer_on_a_rig_without_one(tmp_path: Path, repo: Path) -> None:
     )
     assert proc.returncode not in (0, 1)
     assert "only spdm-socket rigs have a peer" in proc.stdout + proc.stderr
+
+
+def test_a_peer_that_is_not_a_responder_is_one_line(tmp_path: Path, repo: Path) -> None:
+    """Something listens, but it does not speak the spdm-emu socket protocol."""
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+
+    def babble() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(4096)
+                conn.sendall(b"HTTP/1.0 400 Bad Request\r\n\r\n")
+
+    threading.Thread(target=babble, daemon=True).start()
+    try:
+        proc = hil(
+            "run",
+            "--rig",
+            "spdm-emu",
+            "--peer",
+            f"127.0.0.1:{port}",
+            "--results",
+            str(tmp_path),
+            cwd=repo,
+            timeout=120,
+        )
+    finally:
+        server.close()
+    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
+    assert proc.returncode not in (0, 1)
+    assert len(lines) == 1, lines
+    assert f"127.0.0.1:{port} is not an spdm-emu socket responder" in lines[0]
