@@ -34,11 +34,11 @@ def fuse_available() -> str | None:
     if not Path("/dev/fuse").exists():
         return "no /dev/fuse on this machine"
     try:
-        import fuse  # noqa: F401  (fusepy loads libfuse.so.2)
+        import mfusepy  # noqa: F401  (loads libfuse 3, or libfuse 2)
     except (ImportError, OSError) as exc:
-        return f"fusepy cannot load libfuse 2 ({exc}); install Debian's libfuse2"
-    if os.geteuid() != 0 and shutil.which("fusermount") is None:
-        return "not root and no fusermount to mount FUSE as a user"
+        return f"mfusepy cannot load libfuse ({exc}); install Debian's libfuse3-3"
+    if os.geteuid() != 0 and not (shutil.which("fusermount3") or shutil.which("fusermount")):
+        return "not root and no fusermount3 to mount FUSE as a user (Debian's fuse3)"
     return None
 
 

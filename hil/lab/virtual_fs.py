@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fuse import FUSE, FuseOSError, Operations
+from mfusepy import FUSE, FuseOSError, Operations
 
 from .. import _regs as R
 from ..host.doe import DoeMailbox
@@ -128,6 +128,8 @@ class _Node:
 
 class VirtualSysfs(Operations):
     """The tree.  One PCI function (``bdf``) under one host bridge, one link TSM (tsm0)."""
+
+    use_ns = True  # mfusepy: times in nanoseconds (nothing here sets times)
 
     def __init__(self, client: ConfigClient, bdf: Bdf, *, streams: int = 4) -> None:
         self.client = client
@@ -363,7 +365,7 @@ class VirtualSysfs(Operations):
 
     def getattr(self, path: str, fh=None) -> dict:
         node = self._node(path)
-        now = time.time()
+        now = time.time_ns()
         base = {"st_atime": now, "st_mtime": now, "st_ctime": now, "st_uid": 0, "st_gid": 0}
         if node.kind == "dir":
             return {**base, "st_mode": stat.S_IFDIR | node.mode, "st_nlink": 2}
