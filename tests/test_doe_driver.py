@@ -45,20 +45,90 @@ def test_exchange_through_a_responder() -> None:
 
 
 def test_no_answer_times_out_and_aborts() -> None:
+    """drivers/pci/doe.c: a request that times out is aborted before the error is returned,
+    so the mailbox is idle again and the next exchange gets its own response."""
     mbx, doe = _mailbox()  # no responder: a CMA object keeps the mailbox Busy
     with pytest.raises(DoeTimeout):
         run(mbx.exchange(DataObject(1, DoeType.CMA_SPDM, b"\x10\x84\x00\x00")))
-    with pytest.raises(DoeBusy):
-        run(mbx.send(DataObject(1, DoeType.CMA_SPDM, b"")))
-    assert doe.busy_request is None  # the driver aborted after seeing Busy
+    assert doe.busy_request is None  # aborted after the timeout
+    assert not mbx.dead
+    assert run(mbx.discover()) == [(1, 0), (1, 1), (1, 2)]
 
 
-def test_error_before_write_aborts() -> None:
+def test_busy_before_a_write_is_waited_out() -> None:
+    """Busy is polled for up to the deadline before a write (pci_doe_send_req), not failed."""
+    mbx, doe = _mailbox(timeout_s=1.0)
+    doe.busy_request = DataObject(1, DoeType.CMA_SPDM, b"")  # another agent's object
+
+    async def other_agent_finishes() -> None:
+        await asyncio.sleep(0.05)
+        doe.busy_request = None
+
+    async def both() -> list[tuple[int, int]]:
+        task = asyncio.create_task(other_agent_finishes())
+        features = await mbx.discover()
+        await task
+        return features
+
+    assert run(both()) == [(1, 0), (1, 1), (1, 2)]
+
+
+def test_busy_for_the_whole_deadline_fails_and_aborts() -> None:
+    mbx, doe = _mailbox()
+    doe.busy_request = DataObject(1, DoeType.CMA_SPDM, b"")
+    with pytest.raises(DoeBusy, match="still Busy"):
+        run(mbx.exchange(DataObject(1, DoeType.DISCOVERY, bytes(4))))
+    assert doe.busy_request is None  # the failed request was followed by Abort
+
+
+def test_error_before_write_fails_and_aborts() -> None:
     mbx, doe = _mailbox()
     doe.error = True
-    with pytest.raises(DoeError):
-        run(mbx.send(DataObject(1, DoeType.DISCOVERY, bytes(4))))
+    with pytest.raises(DoeError, match="in Error before a write"):
+        run(mbx.exchange(DataObject(1, DoeType.DISCOVERY, bytes(4))))
     assert not doe.error
+
+
+def test_a_failed_abort_marks_the_mailbox_dead() -> None:
+    """An Abort that does not clear Busy within the deadline: PCI_DOE_FLAG_DEAD."""
+
+    class Stuck(FakeDoe):
+        def _abort(self) -> None:
+            pass  # Abort is ignored: Busy stays
+
+    mbx, doe = _mailbox(Stuck())
+    with pytest.raises(DoeTimeout):
+        run(mbx.exchange(DataObject(1, DoeType.CMA_SPDM, b"\x10\x84\x00\x00")))
+    assert mbx.dead
+    writes_before = doe.busy_request
+    with pytest.raises(DoeError, match="dead"):
+        run(mbx.exchange(DataObject(1, DoeType.DISCOVERY, bytes(4))))
+    assert doe.busy_request is writes_before  # nothing was written to a dead mailbox
+
+
+@pytest.mark.parametrize(("cap_version", "request_version"), [(1, 0), (2, 2), (3, 2)])
+def test_discovery_request_version_follows_the_capability(
+    cap_version: int, request_version: int
+) -> None:
+    seen: list[int] = []
+
+    class Versioned(FakeDoe):
+        def read(self, reg: int) -> int:
+            value = super().read(reg)
+            if reg == R.DOE_HEADER:
+                value = (value & ~(0xF << 16)) | (cap_version << 16)
+            return value
+
+        def _go(self) -> None:
+            if len(self.wmbx) == 3:
+                seen.append((self.wmbx[2] >> 8) & 0xFF)  # Discovery request DW: Version
+            super()._go()
+
+    mbx, _ = _mailbox(Versioned())
+    run(mbx.init())
+    assert mbx.cap_version == cap_version
+    run(mbx.discover())
+    assert seen and set(seen) == {request_version}
 
 
 def test_wrong_response_type_is_the_peers_error() -> None:

@@ -1,12 +1,21 @@
 """The host side of a DOE mailbox, with the Linux kernel's semantics (drivers/pci/doe.c).
 
-1. At creation: Abort, then wait for Busy=0 and Error=0 (1 s).
-2. Send: Status.Busy -> busy error, Status.Error -> error (both lead to Abort); write DW0, DW1
-   and the payload to the Write Data Mailbox, then Control.Go.
-3. Poll Status until Data Object Ready (1 s deadline, configurable); Error -> Abort.
-4. Receive: read a DW from the Read Data Mailbox, then write to acknowledge it; re-check Data
-   Object Ready before acknowledging the last DW; check Status.Error at the end.
-5. Any failure -> Abort.
+1. At creation: Abort, then wait for Busy=0 and Error=0 (1 s); the DOE capability's version is
+   read from its header (``pci_doe_create_mb``).
+2. Send (``pci_doe_send_req``): Busy is polled until it clears, for up to 1 s (another agent
+   may be finishing an object; no interrupt says when Busy falls), else the request fails
+   with :class:`DoeBusy`; Status.Error fails it with :class:`DoeError`.  Then DW0, DW1 and the
+   payload go to the Write Data Mailbox, and Control.Go.
+3. Poll Status until Data Object Ready (1 s deadline, configurable); Error fails the request.
+4. Receive (``pci_doe_recv_resp``): read a DW from the Read Data Mailbox, then write to
+   acknowledge it; re-check Data Object Ready before acknowledging the last DW; check
+   Status.Error at the end.
+5. Any failure of an exchange, a timeout included, is followed by Abort
+   (``signal_task_abort``); an Abort that does not finish within 1 s (Busy and Error still
+   set) marks the mailbox dead, and every later exchange fails at once, as the kernel's
+   ``PCI_DOE_FLAG_DEAD`` does.
+6. Discovery (``pci_doe_discovery``) puts version 2 in its request only when the capability's
+   version is 2 or more, else 0.
 """
 
 from __future__ import annotations
@@ -83,6 +92,8 @@ class DoeMailbox(DoeTransport):
         self.timeout_s = timeout_s
         self.poll_interval_s = poll_interval_s
         self.interrupts = False  # keep Interrupt Enable set in every Control write
+        self.dead = False  # an Abort failed: the kernel submits nothing more to this mailbox
+        self.cap_version: int | None = None  # the DOE capability header's version (bits 19:16)
         self.exchanges = 0
         self.bytes_sent = 0
         self.bytes_received = 0
@@ -129,22 +140,38 @@ class DoeMailbox(DoeTransport):
             await self.timebase.sleep(self.poll_interval_s)
 
     async def abort(self) -> None:
-        """Abort, then wait (1 s) for Busy, Error and Data Object Ready to clear."""
+        """Abort, then wait (1 s) for Busy and Error to clear (``pci_doe_abort``)."""
         await self.write_control(R.DOE_CTRL_ABORT)
-        await self.wait_for("idle after Abort", lambda s: not (s.busy or s.error or s.ready))
+        await self.wait_for("Busy and Error clear after Abort", lambda s: not (s.busy or s.error))
+
+    async def read_cap_version(self) -> int:
+        """The DOE extended capability's version, from its header (bits 19:16)."""
+        self.cap_version = (await self.config.read32(self.offset) >> 16) & 0xF
+        return self.cap_version
 
     async def init(self) -> None:
         """What the kernel does when it creates the mailbox."""
+        await self.read_cap_version()
         await self.abort()
+
+    async def _abort_after_failure(self) -> None:
+        """Abort after a failed exchange; if even that fails, the mailbox is dead."""
+        try:
+            await self.abort()
+        except DoeTimeout:
+            self.dead = True
 
     # -- objects --------------------------------------------------------------------------------
     async def send(self, obj: DataObject) -> None:
-        st = await self.status()
-        if st.busy:
-            await self.abort()
-            raise DoeBusy(f"DOE at {self.offset:#x} Busy before a write: {st}")
+        """Write one object and Go, once Busy has cleared (raises without aborting)."""
+        try:
+            st = await self.wait_for("Busy clear before a write", lambda s: not s.busy)
+        except DoeTimeout:
+            raise DoeBusy(
+                f"DOE at {self.offset:#x} still Busy {self.timeout_s} s before a write: another "
+                "agent is using the mailbox"
+            ) from None
         if st.error:
-            await self.abort()
             raise DoeError(f"DOE at {self.offset:#x} in Error before a write: {st}")
         words = obj.words()
         await self.write_words(words)
@@ -152,52 +179,74 @@ class DoeMailbox(DoeTransport):
         self.bytes_sent += 4 * len(words)
 
     async def receive(self) -> DataObject:
-        """Wait for Data Object Ready, then read and acknowledge one whole object."""
+        """Wait for Data Object Ready, then read and acknowledge one whole object.
+
+        Raises without aborting: :meth:`exchange` aborts after any failure.
+        """
         st = await self.wait_for("response", lambda s: s.ready or s.error)
         if st.error:
-            await self.abort()
             raise DoeError(f"DOE at {self.offset:#x} set Error instead of answering: {st}")
-        try:
-            dw0 = await self.read_word()
+        dw0 = await self.read_word()
+        await self.ack_word()
+        dw1 = await self.read_word()
+        await self.ack_word()
+        length = decode_length(dw1)
+        if length < HEADER_DW:
+            raise PeerProtocolError(f"DOE response Length {length} DW is below 2")
+        words = [dw0, dw1]
+        for i in range(length - HEADER_DW):
+            words.append(await self.read_word())
+            if i == length - HEADER_DW - 1 and not (await self.status()).ready:
+                raise PeerProtocolError("Data Object Ready fell before the last DW")
             await self.ack_word()
-            dw1 = await self.read_word()
-            await self.ack_word()
-            length = decode_length(dw1)
-            if length < HEADER_DW:
-                raise PeerProtocolError(f"DOE response Length {length} DW is below 2")
-            words = [dw0, dw1]
-            for i in range(length - HEADER_DW):
-                words.append(await self.read_word())
-                if i == length - HEADER_DW - 1 and not (await self.status()).ready:
-                    raise PeerProtocolError("Data Object Ready fell before the last DW")
-                await self.ack_word()
-            st = await self.status()
-            if st.error:
-                raise DoeError(f"DOE at {self.offset:#x} set Error during the read: {st}")
-            obj = DataObject.from_words(words)
-        except PeerProtocolError:
-            await self.abort()
-            raise
+        st = await self.status()
+        if st.error:
+            raise DoeError(f"DOE at {self.offset:#x} set Error during the read: {st}")
+        obj = DataObject.from_words(words)
         self.bytes_received += 4 * len(words)
         return obj
 
     async def exchange(self, request: DataObject) -> DataObject:
-        """Send ``request`` and return the response, which must be of the same vendor and type."""
-        await self.send(request)
-        response = await self.receive()
-        if (response.vendor_id, response.type) != (request.vendor_id, request.type):
-            raise PeerProtocolError(
-                f"DOE response is vendor {response.vendor_id:#06x} type {response.type:#04x}, "
-                f"request was vendor {request.vendor_id:#06x} type {request.type:#04x}"
+        """Send ``request`` and return the response, which must be of the same vendor and type.
+
+        Any failure (Busy for 1 s, Error, no response within the deadline, a malformed or
+        mismatched response) aborts the mailbox before it is raised, so nothing late is taken
+        as the next exchange's response.
+        """
+        if self.dead:
+            raise DoeError(
+                f"DOE at {self.offset:#x} is dead: an Abort did not complete, so the host "
+                "submits nothing more to it (until the device is reset)"
             )
+        try:
+            await self.send(request)
+            response = await self.receive()
+            if (response.vendor_id, response.type) != (request.vendor_id, request.type):
+                raise PeerProtocolError(
+                    f"DOE response is vendor {response.vendor_id:#06x} type "
+                    f"{response.type:#04x}, request was vendor {request.vendor_id:#06x} type "
+                    f"{request.type:#04x}"
+                )
+        except PeerProtocolError:
+            await self._abort_after_failure()
+            raise
         self.exchanges += 1
         return response
 
-    async def discover_one(self, index: int, version: int = 2) -> DiscoveryResponse:
+    async def discovery_version(self) -> int:
+        """The version field of a Discovery request: 2 when the capability is version 2+."""
+        version = self.cap_version
+        if version is None:
+            version = await self.read_cap_version()
+        return 2 if version >= 2 else 0
+
+    async def discover_one(self, index: int, version: int | None = None) -> DiscoveryResponse:
+        if version is None:
+            version = await self.discovery_version()
         rsp = await self.exchange(DiscoveryRequest(index, version).to_object())
         return DiscoveryResponse.from_object(rsp)
 
-    async def discover(self, version: int = 2) -> list[tuple[int, int]]:
+    async def discover(self, version: int | None = None) -> list[tuple[int, int]]:
         """The (vendor ID, type) pairs the mailbox lists, following Next Index until 0."""
         features: list[tuple[int, int]] = []
         index = 0
