@@ -70,18 +70,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-#: Settings that name files: a relative path in a rig file is relative to the rig file.
+#: Settings that name files, which the command line may override.
 _PATH_SETTINGS = ("trust_anchor", "requester_cert_chain", "requester_key")
 
 
 def _with_command_line(rig: Rig, config: pytest.Config) -> Rig:
     """The rig as this run sees it: file settings resolved, command-line overrides applied."""
-    settings = dict(rig.settings)
-    base = rig.path.parent if rig.path is not None else Path.cwd()
-    for key in _PATH_SETTINGS:
-        value = settings.get(key)
-        if isinstance(value, str) and value and value != "test-pki":
-            settings[key] = str((base / value).resolve())
+    settings = dict(rig.settings)  # file names in it are resolved already (hil.rigs)
     for key in _PATH_SETTINGS:
         given = config.getoption("--" + key.replace("_", "-"))
         if given:

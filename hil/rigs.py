@@ -32,28 +32,14 @@ from pathlib import Path
 from typing import Any
 
 from .errors import RigConfigError
+from .rig_schema import KIND_NEEDS, KINDS, SECTIONS, closest
 from .vectors import KNOWN_NEEDS
 
 __all__ = ["KINDS", "Rig", "find_rig", "list_rigs", "load_rig", "rig_dirs"]
 
-KINDS = ("sim", "fake", "spdm-socket", "lab", "virtual")
-_SECTIONS = {"rig", "sim", "socket", "lab", "settings"}
-_RIG_KEYS = {"name", "kind", "description", "provides", "firmware"}
-_SIM_KEYS = {"clock_period_ns", "wall_timeout_s", "parameters", "dsm_latency_ns", "top"}
 #: What a simulated rig may simulate: the endpoint, or the FPGA top with its UART (whose
 #: firmware the virtual rig's lab controller serves over a pseudo-terminal).
 SIM_TOPS = {"hil_ep": ("sim", "virtual"), "hil_fpga": ("virtual",)}
-_SOCKET_KEYS = {"host", "port", "timeout_s"}
-_LAB_KEYS = {
-    "bdf",
-    "sysfs_root",
-    "tsm",
-    "lock_dir",
-    "serial",
-    "baudrate",
-    "visa_resource",
-    "visa_library",
-}
 FIRMWARES = ("none", "dsm")
 
 
@@ -71,8 +57,70 @@ class Rig:
     settings: dict[str, Any] = field(default_factory=dict)
 
 
-def _fail(path: Path | str, message: str) -> RigConfigError:
-    return RigConfigError(f"rig file {path}: {message}")
+def _fail(path: Path | str, message: str, line: int | None = None) -> RigConfigError:
+    where = f"rig file {path}" + (f", line {line}" if line else "")
+    return RigConfigError(f"{where}: {message}")
+
+
+def _line_of(text: str, section: str, key: str | None = None) -> int | None:
+    """The line of ``[section]`` (or of ``key`` in it) in the file, for messages."""
+    current = None
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if line.startswith("[") and not line.startswith("[["):
+            current = line.strip("[] \t").split("]")[0].strip()
+            if key is None and current == section:
+                return number
+            continue
+        if current == section and key is not None:
+            name = line.split("=", 1)[0].strip().strip('"')
+            if "=" in line and name == key:
+                return number
+    return None
+
+
+def _check_keys(path: Path, text: str, data: dict[str, Any], kind: str) -> None:
+    """Every section and key known, of its type, and meant for this kind of rig."""
+    for section, table in data.items():
+        if section not in SECTIONS:
+            raise _fail(
+                path,
+                f"unknown section [{section}]{closest(section, list(SECTIONS))} "
+                f"(sections: {', '.join(SECTIONS)})",
+                _line_of(text, section),
+            )
+        if not isinstance(table, dict):
+            raise _fail(path, f"[{section}] must be a table", _line_of(text, section))
+        keys = {k.name: k for k in SECTIONS[section]}
+        for name, value in table.items():
+            line = _line_of(text, section, name)
+            key = keys.get(name)
+            if key is None:
+                raise _fail(
+                    path,
+                    f"[{section}] {name} is not a key of this section{closest(name, list(keys))} "
+                    f"(keys: {', '.join(keys)}; see docs/rig-files.md)",
+                    line,
+                )
+            if not key.accepts(value):
+                raise _fail(path, f"[{section}] {name} = {value!r} is not a {key.type}", line)
+            if kind in KINDS and kind not in key.kinds:
+                raise _fail(
+                    path,
+                    f"[{section}] {name} means nothing for a {kind} rig "
+                    f"(only for {', '.join(key.kinds)})",
+                    line,
+                )
+
+
+def _resolve_paths(path: Path, settings: dict[str, Any]) -> dict[str, Any]:
+    """File names in [settings] are relative to the rig file's folder."""
+    out = dict(settings)
+    for key in SECTIONS["settings"]:
+        value = out.get(key.name)
+        if key.path and isinstance(value, str) and value and value != "test-pki":
+            out[key.name] = str((path.parent / Path(value).expanduser()).resolve())
+    return out
 
 
 def parse_rig(text: str, path: Path) -> Rig:
@@ -80,15 +128,10 @@ def parse_rig(text: str, path: Path) -> Rig:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise _fail(path, f"not valid TOML: {exc}") from None
-    extra = set(data) - _SECTIONS
-    if extra:
-        raise _fail(path, f"unknown sections {sorted(extra)} (allowed: {sorted(_SECTIONS)})")
     rig = data.get("rig")
+    _check_keys(path, text, data, str(rig.get("kind")) if isinstance(rig, dict) else "")
     if not isinstance(rig, dict):
         raise _fail(path, "missing the [rig] table")
-    extra = set(rig) - _RIG_KEYS
-    if extra:
-        raise _fail(path, f"unknown [rig] keys {sorted(extra)}")
     kind = rig.get("kind")
     if kind not in KINDS:
         raise _fail(path, f"[rig] kind = {kind!r}; expected one of {', '.join(KINDS)}")
@@ -100,15 +143,24 @@ def parse_rig(text: str, path: Path) -> Rig:
         raise _fail(path, "[rig] provides must be a list of strings")
     unknown = set(provides) - KNOWN_NEEDS
     if unknown:
-        raise _fail(path, f"[rig] provides unknown needs {sorted(unknown)}")
+        raise _fail(
+            path,
+            f"[rig] provides unknown needs {sorted(unknown)} "
+            f"(needs: {', '.join(sorted(KNOWN_NEEDS))})",
+            _line_of(text, "rig", "provides"),
+        )
+    beyond = set(provides) - KIND_NEEDS[kind]
+    if beyond:
+        raise _fail(
+            path,
+            f"[rig] provides {sorted(beyond)}, which a {kind} rig cannot meet "
+            f"(a {kind} rig can provide {', '.join(sorted(KIND_NEEDS[kind]))})",
+            _line_of(text, "rig", "provides"),
+        )
     firmware = rig.get("firmware", "none")
     if firmware not in FIRMWARES:
         raise _fail(path, f"[rig] firmware = {firmware!r}; expected one of {', '.join(FIRMWARES)}")
     sim = data.get("sim", {})
-    if not isinstance(sim, dict) or set(sim) - _SIM_KEYS:
-        raise _fail(path, f"[sim] keys must be among {sorted(_SIM_KEYS)}")
-    if kind not in ("sim", "virtual") and sim:
-        raise _fail(path, "[sim] is only for kind = 'sim' or 'virtual'")
     for key in ("clock_period_ns", "wall_timeout_s", "dsm_latency_ns"):
         if key in sim and not (isinstance(sim[key], int | float) and sim[key] > 0):
             raise _fail(path, f"[sim] {key} must be a positive number")
@@ -120,8 +172,6 @@ def parse_rig(text: str, path: Path) -> Rig:
     if not isinstance(params, dict) or not all(isinstance(v, int) for v in params.values()):
         raise _fail(path, "[sim] parameters must map HDL parameter names to integers")
     sock = data.get("socket", {})
-    if not isinstance(sock, dict) or set(sock) - _SOCKET_KEYS:
-        raise _fail(path, f"[socket] keys must be among {sorted(_SOCKET_KEYS)}")
     if (kind == "spdm-socket") != bool(sock):
         raise _fail(path, "[socket] is required for kind = 'spdm-socket' and only for it")
     if sock:
@@ -131,8 +181,6 @@ def parse_rig(text: str, path: Path) -> Rig:
         if not isinstance(sock.get("host", "127.0.0.1"), str):
             raise _fail(path, "[socket] host must be a string")
     lab = data.get("lab", {})
-    if not isinstance(lab, dict) or set(lab) - _LAB_KEYS:
-        raise _fail(path, f"[lab] keys must be among {sorted(_LAB_KEYS)}")
     if kind in ("lab", "virtual"):
         from .lab.bdf import Bdf
 
@@ -140,11 +188,7 @@ def parse_rig(text: str, path: Path) -> Rig:
             Bdf.parse(lab.get("bdf", "0000:01:00.0"))
         except RigConfigError as exc:
             raise _fail(path, f"[lab] bdf: {exc}") from None
-    elif lab:
-        raise _fail(path, "[lab] is only for kind = 'lab' or 'virtual'")
-    settings = data.get("settings", {})
-    if not isinstance(settings, dict):
-        raise _fail(path, "[settings] must be a table")
+    settings = _resolve_paths(path, data.get("settings", {}))
     return Rig(
         name=name,
         kind=kind,

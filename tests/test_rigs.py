@@ -22,17 +22,28 @@ def test_project_rigs_load(repo: Path) -> None:
     ("text", "message"),
     [
         ("[rig\nkind='sim'", "not valid TOML"),
-        ("[other]\nx=1", "unknown sections"),
-        ("x = 1", "unknown sections"),
-        ("[settings]\na=1", "missing the \\[rig\\] table"),
+        ("[other]\nx=1", "line 1: unknown section \\[other\\]"),
+        ("x = 1", "unknown section \\[x\\]"),
+        ("[settings]\nflr_wait_s = 1.0", "missing the \\[rig\\] table"),
         ("[rig]\nkind = 'bogus'", "kind = 'bogus'"),
         ("[rig]\nkind = 'fake'\nprovides = ['doe', 'teleport']", "unknown needs"),
-        ("[rig]\nkind = 'fake'\nprovides = 'doe'", "list of strings"),
+        ("[rig]\nkind = 'fake'\nprovides = 'doe'", "line 3: .* is not a list\\[str\\]"),
         ("[rig]\nkind = 'fake'\nname = '../x'", "not a plain name"),
-        ("[rig]\nkind = 'fake'\n[sim]\nclock_period_ns = 4", "only for kind = 'sim'"),
+        ("[rig]\nkind = 'fake'\n[sim]\nclock_period_ns = 4", "means nothing for a fake rig"),
         ("[rig]\nkind = 'sim'\n[sim]\nclock_period_ns = -4", "positive number"),
         ("[rig]\nkind = 'sim'\n[sim]\nparameters = { A = 'x' }", "integers"),
-        ("[rig]\nkind = 'sim'\ncolour = 'red'", "unknown \\[rig\\] keys"),
+        ("[rig]\nkind = 'sim'\ncolour = 'red'", "line 3: \\[rig\\] colour is not a key"),
+        (
+            "[rig]\nkind = 'fake'\n\n[settings]\ndoe_timout_s = 0.5",
+            "line 5: \\[settings\\] doe_timout_s .*did you mean 'doe_timeout_s'",
+        ),
+        ("[rig]\nkind = 'fake'\n[setings]\n", "did you mean 'settings'"),
+        ("[rig]\nkind = 'fake'\n[settings]\ndoe_timeout_s = 'slow'", "is not a float"),
+        (
+            "[rig]\nkind = 'fake'\nprovides = ['doe', 'ide_traffic', 'tsm']",
+            "provides \\['ide_traffic', 'tsm'\\], which a fake rig cannot meet",
+        ),
+        ("[rig]\nkind = 'fake'\n[settings]\nuart_timeout_s = 1.0", "means nothing for a fake"),
         (
             "[rig]\nkind = 'sim'\n[sim]\ntop = 'hil_fpga'",
             "a sim rig simulates one of \\['hil_ep'\\]",
@@ -63,3 +74,31 @@ def test_unknown_rig_names_where_it_looked(tmp_path: Path, monkeypatch) -> None:
         find_rig("nope")
     with pytest.raises(RigConfigError, match="no rig file"):
         find_rig(str(tmp_path / "missing.toml"))
+
+
+def test_relative_file_settings_are_relative_to_the_rig_file(tmp_path: Path) -> None:
+    rigs = tmp_path / "lab" / "rigs"
+    rigs.mkdir(parents=True)
+    (rigs / "r.toml").write_text(
+        "[rig]\nkind = 'fake'\n[settings]\ntrust_anchor = 'certs/root.pem'\n"
+        "requester_key = '/abs/key.pem'\n"
+    )
+    rig = load_rig(rigs / "r.toml")
+    assert rig.settings["trust_anchor"] == str((rigs / "certs" / "root.pem").resolve())
+    assert rig.settings["requester_key"] == "/abs/key.pem"
+    assert load_rig(Path("rigs/fake.toml").resolve()).settings["trust_anchor"] == "test-pki"
+
+
+def test_every_project_rig_file_passes_the_schema(repo: Path) -> None:
+    for path in sorted((repo / "rigs").glob("*.toml")):
+        load_rig(path)
+
+
+def test_the_rig_file_reference_is_generated_from_the_schema(repo: Path) -> None:
+    from hil import rig_schema
+
+    doc = (repo / "docs" / "rig-files.md").read_text()
+    for section, keys in rig_schema.SECTIONS.items():
+        assert f"## [{section}]" in doc
+        for key in keys:
+            assert f"| `{key.name}` |" in doc, f"{section}.{key.name} missing: run `hil regen`"
