@@ -16,7 +16,11 @@ __all__ = ["main"]
 def _cmd_run(args: argparse.Namespace) -> int:
     import pytest
 
-    pytest_args = ["--rig", args.rig, "-p", "no:cacheprovider", "-q", "-rN"]
+    if args.list:
+        return _list_vectors(args)
+    pytest_args = ["--rig", args.rig, "-p", "no:cacheprovider", "-qq", "-rN"]
+    if args.verbose:
+        pytest_args.append("-v")
     if args.k:
         pytest_args += ["-k", args.k]
     if args.n is not None and args.n != "0":
@@ -33,6 +37,43 @@ def _cmd_run(args: argparse.Namespace) -> int:
             pytest_args += ["--" + option.replace("_", "-"), value]
     code = pytest.main(pytest_args)
     return int(code)
+
+
+def _list_vectors(args: argparse.Namespace) -> int:
+    """What ``hil run`` would run on the rig, and what it would say n/a to; writes nothing."""
+    import fnmatch
+
+    from .pytest_plugin import select_ids
+    from .rigs import find_rig
+    from .vectors import load_suite, missing_needs
+
+    rig = find_rig(args.rig)
+    suite = load_suite([m for m in (args.vectors or "").split(",") if m.strip()])
+    ids = list(suite)
+    if args.k:
+        chosen = select_ids(ids, args.k)
+        if chosen is None:  # a pytest expression: match it against the id's parts
+            from _pytest.mark.expression import Expression
+
+            expr = Expression.compile(args.k)
+            chosen = {
+                i
+                for i in ids
+                if expr.evaluate(
+                    lambda name, i=i, **_: any(
+                        fnmatch.fnmatchcase(part, f"*{name}*") for part in [i, *i.split(".")]
+                    )
+                )
+            }
+        ids = [i for i in ids if i in chosen]
+    width = max([len(i) for i in ids] + [6])
+    for vid in ids:
+        missing = missing_needs(suite[vid], rig.provides)
+        verdict = f"n/a (lacks {', '.join(sorted(missing))})" if missing else "runs"
+        print(f"{vid:<{width}}  {verdict:<24}  {suite[vid].title}")
+    runs = sum(1 for i in ids if not missing_needs(suite[i], rig.provides))
+    print(f"{len(ids)} vectors on {rig.name}: {runs} run, {len(ids) - runs} n/a")
+    return 0
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -180,7 +221,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-n", default=None, help="parallel workers (pytest-xdist), e.g. 2 or auto")
     run.add_argument("--results", default=None, help="results root (default ./results)")
     run.add_argument("--waves", action="store_true", help="keep FST waveforms of failed vectors")
-    run.add_argument("--vectors", default=None, help="modules whose vectors replace the suite")
+    run.add_argument(
+        "--vectors",
+        default=None,
+        help="modules (names or .py files, comma-separated) whose vectors replace the suite",
+    )
+    run.add_argument(
+        "--list", action="store_true", help="list what would run, and what is n/a; run nothing"
+    )
+    run.add_argument(
+        "-v", "--verbose", action="store_true", help="a line as each vector starts and ends"
+    )
     run.add_argument("--trust-anchor", default=None, help="root certificate (PEM/DER) to trust")
     run.add_argument(
         "--requester-cert-chain",

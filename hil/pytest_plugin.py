@@ -9,8 +9,12 @@ controlling process records every report in ``results/<rig>/<run-id>/`` as it ar
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import json
 import os
+import shutil
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -95,8 +99,29 @@ def _with_command_line(rig: Rig, config: pytest.Config) -> Rig:
 
 
 def _vector_modules(config: pytest.Config) -> list[str]:
+    """``--vectors`` entries as every process can load them: module names importable as they
+    are, anything else (a file path, a module in the current directory) as an absolute path."""
     value = config.getoption("--vectors") or ""
-    return [m.strip() for m in value.split(",") if m.strip()]
+    out = []
+    for entry in (m.strip() for m in value.split(",")):
+        if not entry:
+            continue
+        local = Path(entry.replace(".", os.sep) + ".py")
+        if entry.endswith(".py") or os.sep in entry:
+            entry = str(Path(entry).expanduser().resolve())
+        elif local.is_file() and not _importable(entry):
+            entry = str(local.resolve())
+        out.append(entry)
+    return out
+
+
+def _importable(name: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _results_root(config: pytest.Config) -> Path:
@@ -136,9 +161,20 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "hil_vector: a hil vector run on a rig")
     if _is_worker(config):
         return
-    writer = RunWriter(_results_root(config), rig.name, rig.kind, config.stash[_BACKEND].info())
+    root = _results_root(config)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        if not os.access(root, os.W_OK | os.X_OK):
+            raise PermissionError(13, "not writable")
+    except OSError as exc:
+        raise pytest.UsageError(
+            f"--results {root}: cannot write results there ({exc.strerror or exc})"
+        ) from None
+    writer = RunWriter(root, rig.name, rig.kind, config.stash[_BACKEND].info())
     config.stash[_WRITER] = writer
-    config.pluginmanager.register(_Recorder(writer, suite, config.stash[_BACKEND]), "hil-recorder")
+    config.pluginmanager.register(
+        _Recorder(writer, suite, config.stash[_BACKEND], config), "hil-recorder"
+    )
     if not config.option.xmlpath:
         config.option.xmlpath = str(writer.run_dir / ".junit.xml.partial")
 
@@ -245,9 +281,14 @@ def pytest_collection_modifyitems(
     if rig is None:
         return
     suite = VectorSuite.from_parent(session, name=f"rig-{rig.name}")
+    vectors = config.stash[_SUITE]
+    chosen = select_ids(list(vectors), config.getoption("keyword") or "")
+    if chosen is not None:  # a dotted prefix or a glob: pytest's -k has nothing left to do
+        config.option.keyword = ""
     items[:] = [
         VectorItem.from_parent(suite, name=vid, vector=vec)
-        for vid, vec in config.stash[_SUITE].items()
+        for vid, vec in vectors.items()
+        if chosen is None or vid in chosen
     ]
 
 
@@ -282,13 +323,82 @@ def _record_for(report: pytest.TestReport, vectors: dict[str, Vector]) -> dict[s
     }
 
 
+def select_ids(ids: list[str], expression: str) -> set[str] | None:
+    """The ids ``-k`` picks when it is a dotted prefix (``ide`` is ``ide.*``, not
+    ``telemetry.ide.*``) or a glob (``spdm.*.signature``); None: use pytest's expression."""
+    expr = expression.strip()
+    if not expr or any(c in expr for c in " ()") or expr.startswith("not"):
+        return None
+    if any(c in expr for c in "*?["):
+        found = {i for i in ids if fnmatch.fnmatchcase(i, expr)}
+    else:
+        found = {i for i in ids if i == expr or i.startswith(expr + ".")}
+    return found or None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> Any:
+    """No progress letters for vectors: ``hil run`` shows its own lines."""
+    if _RIG not in config.stash or report.when == "teardown":
+        return None
+    if report.when == "setup" and report.passed:
+        return "", "", ""
+    category = "passed" if report.passed else ("skipped" if report.skipped else report.outcome)
+    if report.when == "setup" and report.failed:
+        category = "error"
+    return category, "", ""
+
+
 class _Recorder:
     """Registered in the controlling process of a ``--rig`` session: records as reports come."""
 
-    def __init__(self, writer: RunWriter, vectors: dict[str, Vector], backend: Backend) -> None:
+    def __init__(
+        self,
+        writer: RunWriter,
+        vectors: dict[str, Vector],
+        backend: Backend,
+        config: pytest.Config | None = None,
+    ) -> None:
         self.writer = writer
         self.vectors = vectors
         self.backend = backend
+        self.config = config
+        self.total = 0
+        self.started = time.monotonic()
+        self.running: dict[str, float] = {}
+        self.live = sys.stdout.isatty() and not os.environ.get("CI")
+        self.verbose = bool(config and config.get_verbosity() > 0)
+
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        self.total = len(items)
+
+    def _elapsed(self) -> str:
+        seconds = int(time.monotonic() - self.started)
+        return f"{seconds // 60}:{seconds % 60:02d}"
+
+    def _status(self) -> None:
+        """The live line: progress count, elapsed time, what is running."""
+        if not self.live:
+            return
+        done = len(self.writer.records)
+        running = ", ".join(sorted(self.running)) or "-"
+        line = f"[{done}/{self.total} {self._elapsed()}] {running}"
+        width = shutil.get_terminal_size((100, 20)).columns - 1
+        sys.stdout.write("\r" + _cut(line, width).ljust(width) + "\r")
+        sys.stdout.flush()
+
+    def _clear(self) -> None:
+        if self.live:
+            width = shutil.get_terminal_size((100, 20)).columns - 1
+            sys.stdout.write("\r" + " " * width + "\r")
+
+    def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
+        vid = nodeid.rsplit("::", 1)[-1]
+        self.running[vid] = time.monotonic()
+        if self.verbose:
+            self._clear()
+            print(f"[{len(self.writer.records) + 1}/{self.total} {self._elapsed()}] start {vid}")
+        self._status()
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         # One record per vector: from the setup report unless setup passed, else from the call.
@@ -297,24 +407,51 @@ class _Recorder:
         record = _record_for(report, self.vectors)
         if record is not None:
             self.writer.add(record)
+            self.running.pop(record["vector"], None)
+            if self.verbose or self.live:
+                self._clear()
+                print(
+                    f"[{len(self.writer.records)}/{self.total} {self._elapsed()}] "
+                    f"{record['outcome']:<5} {record['vector']}  {record['duration_s']:.2f}s"
+                    + (f"  {_cut(_first_line(record['message']), 70)}" if record["message"] else "")
+                )
+            self._status()
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         writer, tr = self.writer, terminalreporter
+        self._clear()
+        if not writer.records:
+            tr.write_line(f"no vector selected on {writer.rig}: nothing run, no results written")
+            return
         tr.section(f"hil vectors on {writer.rig}")
         width = max([len(r["vector"]) for r in writer.records] + [6])
         tr.write_line(f"{'vector':<{width}}  {'outcome':<7}  {'time':>8}  message")
         for rec in sorted(writer.records, key=lambda r: r["vector"]):
-            msg = rec["message"].splitlines()[0][:80] if rec["message"] else ""
+            msg = _cut(_first_line(rec["message"]), 80)
             tr.write_line(
                 f"{rec['vector']:<{width}}  {rec['outcome']:<7}  {rec['duration_s']:>7.2f}s  {msg}"
             )
         totals = ", ".join(f"{n} {k}" for k, n in writer.totals().items() if n)
-        tr.write_line(f"totals: {totals or 'no vectors'}")
+        tr.write_line(f"totals: {totals} in {time.monotonic() - self.started:.1f} s")
         tr.write_line(f"results: {writer.run_dir}")
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self.backend.finish()
+        if not self.writer.records:
+            # -k that selects nothing, --collect-only, a run stopped before any vector: no
+            # results folder for `hil report` to count.
+            shutil.rmtree(self.writer.run_dir, ignore_errors=True)
+            return
         partial = self.writer.run_dir / ".junit.xml.partial"
         if partial.exists():
             os.replace(partial, self.writer.run_dir / "junit.xml")
         self.writer.finish()
+
+
+def _first_line(text: str) -> str:
+    return text.splitlines()[0] if text else ""
+
+
+def _cut(text: str, width: int) -> str:
+    """``text`` in at most ``width`` characters; a cut one ends with an ellipsis."""
+    return text if len(text) <= width else text[: max(0, width - 1)] + "\u2026"

@@ -1,0 +1,84 @@
+"""What a new user meets first: bad input answered in one line, selection, listing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from helpers import hil, only_run, records
+
+from hil.pytest_plugin import select_ids
+
+IDS = [
+    "ide.protected.write_read",
+    "ide_km.query.matches_config",
+    "tdisp.outside_session.ignored",
+    "telemetry.ide.streams_match_config",
+    "spdm.challenge.signature",
+    "spdm.measurements.signed",
+]
+
+
+def test_k_is_a_dotted_prefix_first() -> None:
+    assert select_ids(IDS, "ide") == {"ide.protected.write_read"}
+    assert select_ids(IDS, "spdm.challenge") == {"spdm.challenge.signature"}
+    assert select_ids(IDS, "spdm.*.signature") == {"spdm.challenge.signature"}
+    assert select_ids(IDS, "spdm or ide") is None  # a pytest expression: pytest decides
+    assert select_ids(IDS, "outside_session") is None  # no prefix matches: pytest keywords
+
+
+def _lines(proc) -> list[str]:
+    return [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
+
+
+def test_an_unwritable_results_folder_is_one_line(tmp_path: Path, repo: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    proc = hil("run", "--rig", "fake", "--results", str(blocker / "results"), cwd=repo)
+    assert proc.returncode not in (0, 1)
+    lines = _lines(proc)
+    assert len(lines) == 1 and "cannot write results there" in lines[0], lines
+
+
+def test_nothing_selected_leaves_no_results_folder(tmp_path: Path, repo: Path) -> None:
+    for args in (["-k", "nosuch"], ["-k", "doe and"], ["--list"]):
+        proc = hil("run", "--rig", "fake", *args, "--results", str(tmp_path), cwd=repo)
+        assert "Traceback" not in proc.stdout + proc.stderr
+        assert not (tmp_path / "fake").exists() or not list((tmp_path / "fake").iterdir()), args
+
+
+def test_list_says_what_runs_and_what_is_na(tmp_path: Path, repo: Path) -> None:
+    proc = hil("run", "--rig", "fake", "-k", "ide", "--list", cwd=repo)
+    assert proc.returncode == 0
+    lines = _lines(proc)
+    assert all(line.startswith("ide.") for line in lines[:-1]), lines
+    assert "n/a (lacks ide_traffic)" in lines[0]
+    assert lines[-1].endswith("0 run, 9 n/a") or "n/a" in lines[-1]
+
+
+def test_vectors_from_a_file_or_a_module_in_the_current_folder(tmp_path: Path, repo: Path) -> None:
+    (tmp_path / "my_vectors.py").write_text(
+        "from hil.vectors import vector\n\n"
+        "@vector('mine.vendor_id', title='a vendor ID', spec='PCIe 6.x §7.5.1.1', "
+        "needs={'config'})\n"
+        "async def vendor_id(ctx):\n"
+        "    ctx.expect(await ctx.config.read32(0) & 0xFFFF != 0xFFFF, 'no device')\n"
+    )
+    for spec in ("./my_vectors.py", "my_vectors", str(tmp_path / "my_vectors.py")):
+        results = tmp_path / f"results-{len(spec)}"
+        proc = hil(
+            "run", "--rig", "fake", "--vectors", spec, "--results", str(results), cwd=tmp_path
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert records(only_run(results, "fake"))["mine.vendor_id"]["outcome"] == "pass"
+    proc = hil("run", "--rig", "fake", "--vectors", "nosuch_mod", cwd=tmp_path)
+    lines = _lines(proc)
+    assert len(lines) == 1 and "no module of that name" in lines[0], lines
+
+
+def test_one_totals_line(tmp_path: Path, repo: Path) -> None:
+    proc = hil("run", "--rig", "fake", "-k", "doe", "--results", str(tmp_path), cwd=repo)
+    assert proc.returncode == 0
+    totals = [line for line in proc.stdout.splitlines() if "pass" in line and "total" in line]
+    assert len(totals) == 1, proc.stdout
+    assert " passed" not in proc.stdout  # pytest's own count of the same thing is gone
+    assert ".junit.xml.partial" not in proc.stdout
