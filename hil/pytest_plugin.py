@@ -261,6 +261,13 @@ class VectorItem(pytest.Item):
             return f"{self.vector.id}: {excinfo.value}"
         return super().repr_failure(excinfo)
 
+    def _repr_failure_py(self, excinfo: pytest.ExceptionInfo[BaseException], style=None):  # type: ignore[override]
+        # An error raised in setup is shown through this, not repr_failure: the vector's own
+        # message and frames, never the plugin's source.
+        if isinstance(excinfo.value, VectorFailure | VectorError):
+            return f"{self.vector.id}: {excinfo.value}"
+        return super()._repr_failure_py(excinfo, style=style)
+
     def reportinfo(self) -> tuple[str, int | None, str]:
         return self.vector.spec, None, f"{self.vector.id}: {self.vector.title}"
 

@@ -82,3 +82,32 @@ def test_one_totals_line(tmp_path: Path, repo: Path) -> None:
     assert len(totals) == 1, proc.stdout
     assert " passed" not in proc.stdout  # pytest's own count of the same thing is gone
     assert ".junit.xml.partial" not in proc.stdout
+
+
+def test_a_vector_error_shows_its_own_frames(tmp_path: Path, repo: Path) -> None:
+    (tmp_path / "bad_vectors.py").write_text(
+        "from hil.vectors import vector\n\n"
+        "@vector('mine.bug', title='a bug', spec='none', needs={'config'})\n"
+        "async def bug(ctx):\n"
+        "    missing = None\n"
+        "    return missing + 1\n\n"
+        "@vector('mine.limit', title='a limit', spec='none', needs={'config'})\n"
+        "async def limit(ctx):\n"
+        "    ctx.measure('settle_time', 1, 'ms', low=5)\n"
+    )
+    proc = hil(
+        "run",
+        "--rig",
+        "fake",
+        "--vectors",
+        "./bad_vectors.py",
+        "--results",
+        str(tmp_path),
+        cwd=tmp_path,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1
+    assert 'bad_vectors.py", line 6, in bug' in out
+    assert "pytest_plugin.py" not in out and "_pytest" not in out
+    assert "settle_time = 1 ms < 5 ms (low)" in out
+    assert len(out.splitlines()) < 40, out

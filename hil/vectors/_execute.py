@@ -86,9 +86,7 @@ async def execute(vec: Vector, ctx: VectorContext) -> VectorResult:
         bad = [m for m in ctx.measurements if not m.ok]
         if bad:
             outcome = Outcome.FAIL
-            message = "; ".join(
-                f"{m.name}={m.value}{m.unit} outside [{m.low}, {m.high}]" for m in bad
-            )
+            message = "; ".join(m.verdict() for m in bad)
         else:
             outcome, message = Outcome.PASS, ""
     return VectorResult(

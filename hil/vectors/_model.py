@@ -95,6 +95,17 @@ class Measurement:
             return False
         return not (self.high is not None and self.value > self.high)
 
+    def verdict(self) -> str:
+        """Why it is out of its limits, as ``name = 1 ms < 5 ms (low)``; empty when ok."""
+        unit = f" {self.unit}" if self.unit else ""
+        if isinstance(self.value, float) and math.isnan(self.value):
+            return f"{self.name} is not a number"
+        if self.low is not None and self.value < self.low:
+            return f"{self.name} = {self.value:g}{unit} < {self.low:g}{unit} (low)"
+        if self.high is not None and self.value > self.high:
+            return f"{self.name} = {self.value:g}{unit} > {self.high:g}{unit} (high)"
+        return ""
+
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
