@@ -144,7 +144,21 @@ def _cmd_rigs(args: argparse.Namespace) -> int:
             print(f"BROKEN  {rig}")
             bad += 1
         else:
-            print(f"{rig.name:<18} {rig.kind:<6} {rig.description}")
+            print(f"{rig.name:<18} {rig.kind:<11} {rig.description}")
+            if rig.kind == "spdm-socket":
+                import os
+
+                from .health import parse_peer
+
+                env = os.environ.get("HIL_PEER")
+                host, port = rig.socket.get("host", "127.0.0.1"), rig.socket.get("port", 2323)
+                where = f"{host}:{port}"
+                if env:
+                    try:
+                        where = "{}:{} (from HIL_PEER)".format(*parse_peer(env))
+                    except RigConfigError as exc:
+                        where += f" (HIL_PEER ignored: {exc})"
+                print(f"{'':<18} peer: {where}")
             print(f"{'':<18} provides: {', '.join(sorted(rig.provides))}   ({rig.path})")
     return 1 if bad else 0
 

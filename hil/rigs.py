@@ -262,4 +262,9 @@ def find_rig(name_or_path: str) -> Rig:
             if rig.name == name_or_path:
                 return rig
     where = ", ".join(str(d) for d in rig_dirs()) or "(no rigs/ directory found)"
-    raise RigConfigError(f"no rig named {name_or_path!r} in {where}")
+    known = sorted({r.name for r in list_rigs() if isinstance(r, Rig)})
+    hint = closest(name_or_path, known)
+    raise RigConfigError(
+        f"no rig named {name_or_path!r}{hint} (rigs: {', '.join(known) or 'none'}; "
+        f"looked in {where})"
+    )
