@@ -752,8 +752,8 @@ def parse_spdm_chain(data: bytes, hash_alg: HashAlg) -> list[x509.Certificate]:
 # Chain validation
 # --------------------------------------------------------------------------------------------
 #
-# Two layers, as DSP0274 1.2/1.3 put it ("Certificates and certificate chains": a chain is
-# validated per RFC 5280, and the leaf certificate meets the SPDM field requirements):
+# Two layers: DSP0274 chains are X.509 v3 certificates, each issued by the one before, checked
+# as RFC 5280 says; on top of that DSP0274 puts requirements on the leaf certificate.
 #
 # 1. RFC 5280 §6 path validation by ``cryptography.x509.verification``, with extension policies
 #    that follow RFC 5280 instead of the CA/Browser Forum web profile (which would refuse the
@@ -771,10 +771,11 @@ def parse_spdm_chain(data: bytes, hash_alg: HashAlg) -> list[x509.Certificate]:
 #    certificate (:func:`_walk`), with the verifier's own text appended.
 # 2. The SPDM leaf rules (:func:`_check_leaf`).
 #
-# One exception to "the verifier decides": DSP0274 suggests the leaf's notBefore be the
-# GeneralizedTime 19700101000000Z, which RFC 5280 §4.1.2.5 tells CAs not to issue (UTCTime up to
-# 2049) and the verifier refuses outright.  A chain with such a date is judged by the same checks
-# run link by link instead, so a device that follows DSP0274 is not failed for it.
+# One exception to "the verifier decides": DSP0274's leaf field table (since 1.0 §4.9.2.4.1,
+# Validity) suggests notBefore be the generalized time 19700101000000Z, which RFC 5280 §4.1.2.5
+# tells CAs not to issue (UTCTime up to 2049) and the verifier refuses outright.  A chain with
+# such a date is judged by the same checks run link by link instead, so a device that follows
+# DSP0274 is not failed for it.
 
 
 def _describe(cert: x509.Certificate) -> str:
@@ -851,7 +852,10 @@ def _check_certificate(cert: x509.Certificate) -> None:
         raise CertificatePolicyError(f"{_describe(cert)} has an RSA-{key.key_size} key")
     if not isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
         raise CertificatePolicyError(f"{_describe(cert)} has a {type(key).__name__}")
-    algorithm = cert.signature_hash_algorithm
+    try:
+        algorithm = cert.signature_hash_algorithm
+    except UnsupportedAlgorithm:
+        algorithm = None
     if not isinstance(algorithm, _SIGNATURE_HASHES):
         name = (
             algorithm.name if algorithm is not None else cert.signature_algorithm_oid.dotted_string
