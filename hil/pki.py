@@ -1,12 +1,14 @@
 """Device identities: a throw-away test PKI, SPDM certificate chains, vendor identities, validation.
 
-- :class:`TestPki` makes a root CA, an intermediate CA and a device leaf (ECDSA P-384 by default)
-  whose Subject Alternative Name carries the PCIe CMA device identity; its keys exist only in
-  memory until :meth:`TestPki.write_pem` writes them for ``hil serve``.
+- :class:`TestPki` makes a root CA, an intermediate CA and a leaf (ECDSA P-384 by default; P-256,
+  P-521 and RSA 2048/3072/4096 on request).  A responder leaf's Subject Alternative Name carries
+  the PCIe CMA device identity; a requester leaf (mutual authentication) carries the SPDM
+  requester EKU.  Its keys exist only in memory until :meth:`TestPki.write_pem` writes them.
 - :func:`build_spdm_chain` / :func:`parse_spdm_chain` speak the SPDM certificate chain format.
-- :class:`Identity` is a certificate chain plus the leaf's private key; :meth:`Identity.load`
-  reads a vendor's files.
-- :func:`validate_chain` checks a peer's chain against a trust anchor.
+- :class:`Identity` is a certificate chain plus the leaf's private key (ECDSA or RSA);
+  :meth:`Identity.load` reads a vendor's files, :meth:`Identity.sign` makes SPDM signatures.
+- :func:`validate_chain` checks a peer's chain against a trust anchor: RFC 5280 path validation
+  by ``cryptography.x509.verification``, then the SPDM leaf certificate rules.
 
 SPDM certificate chain (DSP0274 GET_CERTIFICATE, "Certificate chain format"; 1.2/1.3)::
 
@@ -37,17 +39,21 @@ from typing import Literal
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
+from cryptography.x509 import verification
 from cryptography.x509.oid import NameOID
 
-from .codec.spdm_crypto import HashAlg
+from .codec.spdm import BaseAsymAlgo
+from .codec.spdm_crypto import HashAlg, SigningKey, asym_algs_for_key, signature_size
+from .codec.spdm_crypto import sign as spdm_sign
 from .errors import HilError, LocalProtocolError, PeerProtocolError
 
 __all__ = [
     "CMA_SAN_OID",
     "DEFAULT_TEST_DEVICE",
+    "DMTF_SPDM_EXTENSION_OID",
     "EKU_SPDM_REQUESTER_AUTH",
     "EKU_SPDM_RESPONDER_AUTH",
     "INTERMEDIATE_PROFILE",
@@ -57,16 +63,21 @@ __all__ = [
     "BadCertSignature",
     "CertProfile",
     "CertificateChainError",
+    "CertificatePolicyError",
     "ChainFormatError",
     "CmaDeviceId",
     "Curve",
     "Identity",
     "IdentityError",
     "IssuerNotCa",
+    "KeyType",
+    "LeafBasicConstraintsError",
+    "LeafEkuError",
     "LeafIsCa",
     "LeafKeyUsageError",
     "NotValidAtTime",
     "PemFiles",
+    "Role",
     "TestPki",
     "UntrustedRoot",
     "build_spdm_chain",
@@ -76,6 +87,7 @@ __all__ = [
     "load_certificates",
     "load_private_key",
     "parse_spdm_chain",
+    "requester_leaf_profile",
     "validate_chain",
 ]
 
@@ -84,15 +96,25 @@ CMA_SAN_OID = x509.ObjectIdentifier("2.23.147")
 # DSP0274 id-DMTF-eku-responder-auth / -requester-auth (libspdm spdm.h SPDM_OID_DMTF_EKU_*).
 EKU_SPDM_RESPONDER_AUTH = x509.ObjectIdentifier("1.3.6.1.4.1.412.274.3")
 EKU_SPDM_REQUESTER_AUTH = x509.ObjectIdentifier("1.3.6.1.4.1.412.274.4")
+# DSP0274 id-DMTF-SPDM-extension (a non-critical extension listing SPDM certificate OIDs).
+DMTF_SPDM_EXTENSION_OID = x509.ObjectIdentifier("1.3.6.1.4.1.412.274.6")
 
 # A fixed window so tests never depend on the clock: from a past date to the RFC 5280 §4.1.2.5
 # "no well-defined expiration" value.
 NOT_BEFORE = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 NOT_AFTER = dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.UTC)
 
-Curve = Literal["P-256", "P-384"]
-_CURVES: dict[str, ec.EllipticCurve] = {"P-256": ec.SECP256R1(), "P-384": ec.SECP384R1()}
-_CURVE_BY_OPENSSL_NAME = {"secp256r1": "P-256", "secp384r1": "P-384"}
+# Key types an identity may have: the SPDM ECDSA curves and RSA moduli (DSP0274 BaseAsymAlgo).
+KeyType = Literal["P-256", "P-384", "P-521", "RSA-2048", "RSA-3072", "RSA-4096"]
+Curve = KeyType  # the name the ECDSA-only API used
+_CURVES: dict[str, ec.EllipticCurve] = {
+    "P-256": ec.SECP256R1(),
+    "P-384": ec.SECP384R1(),
+    "P-521": ec.SECP521R1(),
+}
+_RSA_SIZES = {"RSA-2048": 2048, "RSA-3072": 3072, "RSA-4096": 4096}
+# Whose chain is checked: the SPDM responder's (the usual case) or the requester's (mutual auth).
+Role = Literal["responder", "requester"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -130,6 +152,19 @@ class LeafIsCa(CertificateChainError):
 
 class LeafKeyUsageError(CertificateChainError):
     """The leaf certificate's keyUsage is missing or lacks digitalSignature."""
+
+
+class LeafEkuError(CertificateChainError):
+    """The leaf's extendedKeyUsage names only the other SPDM role's authentication OID."""
+
+
+class LeafBasicConstraintsError(CertificateChainError):
+    """An SPDM 1.3 leaf certificate has no basicConstraints extension."""
+
+
+class CertificatePolicyError(CertificateChainError):
+    """A certificate breaks an RFC 5280 rule of path validation not covered by the classes above
+    (an unknown critical extension, a forbidden algorithm or key size, a malformed field)."""
 
 
 class UntrustedRoot(CertificateChainError):
@@ -285,6 +320,16 @@ def leaf_profile(device: CmaDeviceId | None = DEFAULT_TEST_DEVICE) -> CertProfil
     )
 
 
+def requester_leaf_profile() -> CertProfile:
+    """A requester leaf for mutual authentication: not a CA, digitalSignature, the SPDM
+    requester EKU (DSP0274 1.2 §10.8.2.1), no device SAN."""
+    return CertProfile(
+        ca=False,
+        key_usage=frozenset({"digital_signature"}),
+        extended_key_usage=(EKU_SPDM_REQUESTER_AUTH,),
+    )
+
+
 def _name(common_name: str) -> x509.Name:
     return x509.Name(
         [
@@ -294,17 +339,21 @@ def _name(common_name: str) -> x509.Name:
     )
 
 
-def _signing_hash(key: ec.EllipticCurvePrivateKey) -> hashes.SHA256 | hashes.SHA384:
-    return hashes.SHA384() if key.curve.key_size >= 384 else hashes.SHA256()
+def _signing_hash(key: SigningKey) -> hashes.HashAlgorithm:
+    """The certificate signature hash for an issuer key: as strong as the key."""
+    bits = key.curve.key_size if isinstance(key, ec.EllipticCurvePrivateKey) else key.key_size
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return hashes.SHA512() if bits > 384 else hashes.SHA384() if bits > 256 else hashes.SHA256()
+    return hashes.SHA256() if bits <= 2048 else hashes.SHA384()
 
 
 def issue_certificate(
     subject: x509.Name | str,
-    public_key: ec.EllipticCurvePublicKey,
+    public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey,
     profile: CertProfile,
     *,
     issuer: x509.Certificate | None,
-    issuer_key: ec.EllipticCurvePrivateKey,
+    issuer_key: SigningKey,
     serial_number: int | None = None,
 ) -> x509.Certificate:
     """Issue one certificate; ``issuer`` None makes it self-signed (``issuer_key`` signs)."""
@@ -348,12 +397,28 @@ def issue_certificate(
     return builder.sign(issuer_key, _signing_hash(issuer_key))
 
 
+def _generate_key(key_type: KeyType, seed_label: str | None, role: str) -> SigningKey:
+    """A fresh key of ``key_type``, or with ``seed_label`` one derived from (label, role)."""
+    if key_type in _RSA_SIZES:
+        if seed_label is not None:
+            # cryptography has no seeded RSA key generation, and primes are not made by hand here.
+            raise LocalProtocolError(f"seed_label needs an ECDSA key type, not {key_type}")
+        return rsa.generate_private_key(public_exponent=65537, key_size=_RSA_SIZES[key_type])
+    if key_type not in _CURVES:
+        raise LocalProtocolError(f"key type {key_type!r} is not one of {sorted(_CURVES)}")
+    curve = _CURVES[key_type]
+    if seed_label is None:
+        return ec.generate_private_key(curve)
+    return _derive_key(curve, seed_label, role)
+
+
 def _derive_key(curve: ec.EllipticCurve, seed_label: str, role: str) -> ec.EllipticCurvePrivateKey:
     """A private key that depends only on (label, role): reproducible, and public by design."""
     size = (curve.key_size + 7) // 8
     for counter in range(256):
         info = f"hil test PKI/{seed_label}/{role}/{curve.name}/{counter}".encode()
-        candidate = int.from_bytes(HKDFExpand(hashes.SHA384(), size, info).derive(b"hil"), "big")
+        raw = HKDFExpand(hashes.SHA384(), size, info).derive(b"hil")
+        candidate = int.from_bytes(raw, "big") >> (8 * size - curve.key_size)  # P-521: 521 bits
         if candidate == 0:
             continue
         try:
@@ -397,8 +462,9 @@ def load_certificates(data: bytes) -> list[x509.Certificate]:
     return certs
 
 
-def load_private_key(data: bytes) -> ec.EllipticCurvePrivateKey:
-    """An unencrypted P-256 or P-384 private key, PEM or DER (PKCS#8 or SEC1)."""
+def load_private_key(data: bytes) -> SigningKey:
+    """An unencrypted SPDM signing key, PEM or DER (PKCS#8, SEC1 or PKCS#1): ECDSA P-256, P-384
+    or P-521, or RSA 2048, 3072 or 4096."""
     loader = (
         serialization.load_pem_private_key
         if b"-----BEGIN" in data
@@ -410,10 +476,12 @@ def load_private_key(data: bytes) -> ec.EllipticCurvePrivateKey:
         raise IdentityError(f"encrypted private keys are not supported: {exc}") from exc
     except (ValueError, UnsupportedAlgorithm) as exc:
         raise IdentityError(f"not a readable private key: {exc}") from exc
-    if not isinstance(key, ec.EllipticCurvePrivateKey):
-        raise IdentityError(f"{type(key).__name__} is not an ECDSA key")
-    if key.curve.name not in _CURVE_BY_OPENSSL_NAME:
-        raise IdentityError(f"curve {key.curve.name} is not P-256 or P-384")
+    if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+        raise IdentityError(f"{type(key).__name__} is not an ECDSA or RSA key")
+    try:
+        asym_algs_for_key(key)
+    except LocalProtocolError as exc:
+        raise IdentityError(str(exc)) from exc
     return key
 
 
@@ -427,7 +495,7 @@ def _pem(certs: Iterable[x509.Certificate]) -> bytes:
     return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)
 
 
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+def _key_pem(key: SigningKey) -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -447,17 +515,21 @@ class PemFiles:
 
 @dataclass(frozen=True)
 class Identity:
-    """A certificate chain (root first, leaf last) and the leaf's private key."""
+    """A certificate chain (root first, leaf last) and the leaf's private key (ECDSA or RSA)."""
 
     chain: tuple[x509.Certificate, ...]
-    key: ec.EllipticCurvePrivateKey = field(repr=False)
+    key: SigningKey = field(repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "chain", tuple(self.chain))
         if not self.chain:
             raise IdentityError("an identity needs at least one certificate")
-        if not isinstance(self.key, ec.EllipticCurvePrivateKey):
-            raise IdentityError(f"{type(self.key).__name__} is not an ECDSA key")
+        if not isinstance(self.key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+            raise IdentityError(f"{type(self.key).__name__} is not an ECDSA or RSA key")
+        try:
+            asym_algs_for_key(self.key)
+        except LocalProtocolError as exc:
+            raise IdentityError(str(exc)) from exc
         if _public_der(self.key.public_key()) != _public_der(self.leaf.public_key()):
             raise IdentityError(
                 "the private key does not match the leaf certificate "
@@ -472,12 +544,45 @@ class Identity:
     def root(self) -> x509.Certificate:
         return self.chain[0]
 
+    @property
+    def asym_algs(self) -> BaseAsymAlgo:
+        """The BaseAsymAlgo (or ReqBaseAsymAlg) bits this identity can sign with: its curve's
+        ECDSA bit, or RSASSA and RSAPSS of its modulus size."""
+        return asym_algs_for_key(self.key)
+
+    @property
+    def signature_size(self) -> int:
+        """Bytes of this identity's SPDM signatures."""
+        return signature_size(self.key)
+
+    def sign(
+        self,
+        version: int,
+        operation: str,
+        transcript_hash: bytes,
+        *,
+        hash_alg: HashAlg,
+        asym_alg: int | None = None,
+    ) -> bytes:
+        """The SPDM signature of ``transcript_hash`` for ``operation`` (a
+        :class:`~hil.codec.spdm_crypto.SigningOperation`), as :func:`hil.codec.spdm_crypto.sign`.
+
+        ``asym_alg`` is the negotiated BaseAsymSel / ReqBaseAsymSel bit; an RSA identity needs it
+        (RSASSA or RSAPSS), an ECDSA one may leave it out.
+        """
+        return spdm_sign(self.key, version, operation, transcript_hash, hash_alg, asym_alg=asym_alg)
+
     def spdm_chain(self, hash_alg: HashAlg) -> bytes:
         return build_spdm_chain(self.chain, hash_alg)
 
     @classmethod
     def load(cls, chain_path: str | os.PathLike[str], key_path: str | os.PathLike[str]) -> Identity:
-        """Read a chain file (PEM bundle or concatenated DER, root first) and a key file."""
+        """Read a chain file and a key file.
+
+        The chain is a PEM bundle or DER certificates concatenated with nothing between them, root
+        first (DMTF's ``bundle_*.certchain.der`` is of that kind).  The key is PEM or DER, ECDSA
+        or RSA (:func:`load_private_key`).
+        """
         try:
             chain_data = Path(chain_path).read_bytes()
             key_data = Path(key_path).read_bytes()
@@ -504,41 +609,49 @@ class Identity:
 
 @dataclass(frozen=True)
 class TestPki:
-    """A throw-away root CA, intermediate CA and device leaf.  Never for production use."""
+    """A throw-away root CA, intermediate CA and leaf.  Never for production use."""
 
     __test__ = False  # not a pytest test class despite the name
 
     root: x509.Certificate
-    root_key: ec.EllipticCurvePrivateKey = field(repr=False)
+    root_key: SigningKey = field(repr=False)
     intermediate: x509.Certificate
-    intermediate_key: ec.EllipticCurvePrivateKey = field(repr=False)
+    intermediate_key: SigningKey = field(repr=False)
     leaf: x509.Certificate
-    leaf_key: ec.EllipticCurvePrivateKey = field(repr=False)
+    leaf_key: SigningKey = field(repr=False)
 
     @classmethod
     def generate(
         cls,
         *,
-        curve: Curve = "P-384",
+        key_type: KeyType | None = None,
+        curve: Curve | None = None,
         device: CmaDeviceId | None = DEFAULT_TEST_DEVICE,
         seed_label: str | None = None,
+        role: Role = "responder",
     ) -> TestPki:
-        """Make the three certificates.
+        """Make the three certificates, all with keys of ``key_type`` (``curve`` is the older
+        name of the same option; default P-384).
 
+        ``role`` "responder" makes a device leaf (:func:`leaf_profile`, with ``device`` in its
+        SAN); "requester" a mutual-authentication leaf (:func:`requester_leaf_profile`).
         Keys are fresh random keys, or, with ``seed_label``, derived from the label so a run can
-        be repeated (such keys are public knowledge: test use only).  Certificate signatures and
-        serial numbers are random either way.
+        be repeated (ECDSA only; such keys are public knowledge: test use only).  Certificate
+        signatures and serial numbers are random either way.
         """
-        if curve not in _CURVES:
-            raise LocalProtocolError(f"curve {curve!r} is not P-256 or P-384")
-        ec_curve = _CURVES[curve]
-
-        def key(role: str) -> ec.EllipticCurvePrivateKey:
-            if seed_label is None:
-                return ec.generate_private_key(ec_curve)
-            return _derive_key(ec_curve, seed_label, role)
-
-        root_key, inter_key, leaf_key = key("root"), key("intermediate"), key("leaf")
+        if key_type is not None and curve is not None and key_type != curve:
+            raise LocalProtocolError(f"key_type {key_type!r} and curve {curve!r} disagree")
+        kind: KeyType = key_type or curve or "P-384"
+        if kind not in _CURVES and kind not in _RSA_SIZES:
+            raise LocalProtocolError(
+                f"key type {kind!r} is not one of {sorted([*_CURVES, *_RSA_SIZES])}"
+            )
+        # The requester PKI's keys are derived under their own labels, apart from the device's.
+        prefix = "" if role == "responder" else "requester-"
+        root_key, inter_key, leaf_key = (
+            _generate_key(kind, seed_label, prefix + name)
+            for name in ("root", "intermediate", "leaf")
+        )
         root = issue_certificate(
             "hil test root CA",
             root_key.public_key(),
@@ -553,14 +666,22 @@ class TestPki:
             issuer=root,
             issuer_key=root_key,
         )
+        if role == "responder":
+            subject, profile = "hil test device", leaf_profile(device)
+        else:
+            subject, profile = "hil test requester", requester_leaf_profile()
         leaf = issue_certificate(
-            "hil test device",
-            leaf_key.public_key(),
-            leaf_profile(device),
-            issuer=inter,
-            issuer_key=inter_key,
+            subject, leaf_key.public_key(), profile, issuer=inter, issuer_key=inter_key
         )
         return cls(root, root_key, inter, inter_key, leaf, leaf_key)
+
+    @classmethod
+    def generate_requester(
+        cls, *, key_type: KeyType = "RSA-3072", seed_label: str | None = None
+    ) -> TestPki:
+        """A requester PKI for mutual authentication: by default an RSA-3072 leaf with the SPDM
+        requester EKU (the key type DMTF's responder accepts with its default options)."""
+        return cls.generate(key_type=key_type, seed_label=seed_label, role="requester")
 
     @property
     def chain(self) -> tuple[x509.Certificate, ...]:
@@ -630,17 +751,152 @@ def parse_spdm_chain(data: bytes, hash_alg: HashAlg) -> list[x509.Certificate]:
 # --------------------------------------------------------------------------------------------
 # Chain validation
 # --------------------------------------------------------------------------------------------
+#
+# Two layers: DSP0274 chains are X.509 v3 certificates, each issued by the one before, checked
+# as RFC 5280 says; on top of that DSP0274 puts requirements on the leaf certificate.
+#
+# 1. RFC 5280 §6 path validation by ``cryptography.x509.verification``, with extension policies
+#    that follow RFC 5280 instead of the CA/Browser Forum web profile (which would refuse the
+#    DMTF sample chains: non-critical basicConstraints and critical EKU on CAs, no AKI):
+#    - a CA must have basicConstraints with cA TRUE, critical or not (§6.1.4 (k); §4.2.1.9 asks
+#      CAs to mark it critical, which path validation does not check);
+#    - a CA's keyUsage, if present, must assert keyCertSign (§6.1.4 (n)); an absent keyUsage is no
+#      restriction (§4.2.1.3), so a root with basicConstraints and no keyUsage is a CA;
+#    - pathLenConstraint, validity at the given time, signatures and name chaining as §6.1.3-4;
+#    - any extension may be present; an unrecognised critical one fails the certificate (§4.2).
+#    The verifier also enforces what it checks for every policy: X.509 v3, serial numbers of 1-20
+#    octets, RSA keys of 2048 bits or more, RSA/ECDSA signatures with SHA-256/384/512 (the SPDM
+#    algorithms PCIe CMA allows; EdDSA and SM2 chains are refused), UTCTime for dates before 2050.
+#    It decides; its failures are then explained link by link so the error names the rule and the
+#    certificate (:func:`_walk`), with the verifier's own text appended.
+# 2. The SPDM leaf rules (:func:`_check_leaf`).
+#
+# One exception to "the verifier decides": DSP0274's leaf field table (since 1.0 §4.9.2.4.1,
+# Validity) suggests notBefore be the generalized time 19700101000000Z, which RFC 5280 §4.1.2.5
+# tells CAs not to issue (UTCTime up to 2049) and the verifier refuses outright.  A chain with
+# such a date is judged by the same checks run link by link instead, so a device that follows
+# DSP0274 is not failed for it.
 
 
 def _describe(cert: x509.Certificate) -> str:
     return cert.subject.rfc4514_string() or f"serial {cert.serial_number:#x}"
 
 
+def _der(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
 def _same_certificate_key(a: x509.Certificate, b: x509.Certificate) -> bool:
     return a.subject == b.subject and _public_der(a.public_key()) == _public_der(b.public_key())
 
 
+def _extension(cert: x509.Certificate, kind: type[x509.ExtensionType]) -> x509.ExtensionType | None:
+    try:
+        return cert.extensions.get_extension_for_class(kind).value
+    except x509.ExtensionNotFound:
+        return None
+
+
+def _ca_basic_constraints(
+    policy: verification.Policy, cert: x509.Certificate, bc: x509.BasicConstraints
+) -> None:
+    if not bc.ca:
+        raise ValueError("basicConstraints cA is FALSE in a certificate that issues another")
+
+
+def _ca_key_usage(
+    policy: verification.Policy, cert: x509.Certificate, ku: x509.KeyUsage | None
+) -> None:
+    if ku is not None and not ku.key_cert_sign:
+        raise ValueError("keyUsage is present and lacks keyCertSign")
+
+
+def _verifier(
+    anchor: x509.Certificate, when: dt.datetime, depth: int
+) -> verification.ClientVerifier:
+    agnostic = verification.Criticality.AGNOSTIC
+    ca_policy = (
+        verification.ExtensionPolicy.permit_all()
+        .require_present(x509.BasicConstraints, agnostic, _ca_basic_constraints)
+        .may_be_present(x509.KeyUsage, agnostic, _ca_key_usage)
+    )
+    return (
+        verification.PolicyBuilder()
+        .store(verification.Store([anchor]))
+        .time(when)
+        .max_chain_depth(min(255, max(8, depth)))
+        .extension_policies(
+            ca_policy=ca_policy, ee_policy=verification.ExtensionPolicy.permit_all()
+        )
+        .build_client_verifier()
+    )
+
+
+# -- the link-by-link checks ------------------------------------------------------------------
+
+_SIGNATURE_HASHES = (hashes.SHA256, hashes.SHA384, hashes.SHA512)
+
+
+def _check_certificate(cert: x509.Certificate) -> None:
+    """The per-certificate rules the verifier applies whatever the extension policy."""
+    if cert.version != x509.Version.v3:
+        raise CertificatePolicyError(f"{_describe(cert)} is not an X.509 v3 certificate")
+    for ext in cert.extensions:
+        if ext.critical and isinstance(ext.value, x509.UnrecognizedExtension):
+            raise CertificatePolicyError(
+                f"{_describe(cert)} has an unrecognised critical extension {ext.oid.dotted_string}"
+                " (RFC 5280 §4.2)"
+            )
+    key = cert.public_key()
+    if isinstance(key, rsa.RSAPublicKey) and key.key_size < 2048:
+        raise CertificatePolicyError(f"{_describe(cert)} has an RSA-{key.key_size} key")
+    if not isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
+        raise CertificatePolicyError(f"{_describe(cert)} has a {type(key).__name__}")
+    try:
+        algorithm = cert.signature_hash_algorithm
+    except UnsupportedAlgorithm:
+        algorithm = None
+    if not isinstance(algorithm, _SIGNATURE_HASHES):
+        name = (
+            algorithm.name if algorithm is not None else cert.signature_algorithm_oid.dotted_string
+        )
+        raise CertificatePolicyError(f"{_describe(cert)} is signed with {name}")
+
+
+def _check_validity(cert: x509.Certificate, at: dt.datetime) -> None:
+    if not cert.not_valid_before_utc <= at <= cert.not_valid_after_utc:
+        raise NotValidAtTime(
+            f"{_describe(cert)} is valid {cert.not_valid_before_utc:%Y-%m-%d %H:%M:%S} to "
+            f"{cert.not_valid_after_utc:%Y-%m-%d %H:%M:%S} UTC, not at {at:%Y-%m-%d %H:%M:%S}"
+        )
+
+
+def _check_issuer(cert: x509.Certificate, below: int) -> None:
+    """``cert`` issues the next certificate; ``below`` CA certificates follow it in the chain."""
+    bc = _extension(cert, x509.BasicConstraints)
+    if not isinstance(bc, x509.BasicConstraints) or not bc.ca:
+        raise IssuerNotCa(
+            f"{_describe(cert)} issues a certificate but is not a CA (basicConstraints cA, "
+            "RFC 5280 §6.1.4 (k))"
+        )
+    ku = _extension(cert, x509.KeyUsage)
+    if isinstance(ku, x509.KeyUsage) and not ku.key_cert_sign:
+        raise IssuerNotCa(
+            f"{_describe(cert)} issues a certificate but its keyUsage lacks keyCertSign "
+            "(RFC 5280 §6.1.4 (n))"
+        )
+    if bc.path_length is not None and below > bc.path_length:
+        raise IssuerNotCa(
+            f"{_describe(cert)} has pathLenConstraint {bc.path_length} but {below} CAs follow it"
+        )
+
+
 def _check_signature(cert: x509.Certificate, issuer: x509.Certificate) -> None:
+    if cert.issuer != issuer.subject:
+        raise BadCertSignature(
+            f"{_describe(cert)} names {cert.issuer.rfc4514_string()} as its issuer, but the "
+            f"certificate before it is {_describe(issuer)}"
+        )
     try:
         cert.verify_directly_issued_by(issuer)
     except InvalidSignature as exc:
@@ -653,85 +909,147 @@ def _check_signature(cert: x509.Certificate, issuer: x509.Certificate) -> None:
         ) from exc
 
 
-def _check_validity(cert: x509.Certificate, at: dt.datetime) -> None:
-    if not cert.not_valid_before_utc <= at <= cert.not_valid_after_utc:
-        raise NotValidAtTime(
-            f"{_describe(cert)} is valid {cert.not_valid_before_utc:%Y-%m-%d %H:%M:%S} to "
-            f"{cert.not_valid_after_utc:%Y-%m-%d %H:%M:%S} UTC, not at {at:%Y-%m-%d %H:%M:%S}"
-        )
+def _walk(path: Sequence[x509.Certificate], anchor: x509.Certificate, at: dt.datetime) -> None:
+    """Check ``path`` (root side first, issued by ``anchor``) link by link; raise the typed error
+    of the first defect found."""
+    _check_validity(anchor, at)
+    issuer, cas_after = anchor, len(path) - 1  # CA certificates below the anchor: all but the leaf
+    for cert in path:
+        _check_certificate(cert)
+        _check_validity(cert, at)
+        _check_issuer(issuer, max(cas_after, 0))
+        _check_signature(cert, issuer)
+        issuer, cas_after = cert, cas_after - 1
 
 
-def _extension(cert: x509.Certificate, kind: type[x509.ExtensionType]) -> x509.ExtensionType | None:
+def _generalized_time_before_2050(cert: x509.Certificate) -> bool:
+    """Whether ``cert``'s validity holds a GeneralizedTime before 2050 (RFC 5280 §4.1.2.5)."""
+    tbs = cert.tbs_certificate_bytes
     try:
-        return cert.extensions.get_extension_for_class(kind).value
-    except x509.ExtensionNotFound:
-        return None
+        _, offset, _ = _read_der_header(tbs, 0)  # into TBSCertificate
+        skip = 4 if tbs[offset] == 0xA0 else 3  # [0] version, serial, signature, issuer
+        for _ in range(skip):
+            _, hlen, clen = _read_der_header(tbs, offset)
+            offset += hlen + clen
+        _, hlen, clen = _read_der_header(tbs, offset)  # Validity
+        inner, end = offset + hlen, offset + hlen + clen
+        while inner < end:
+            tag, hlen, clen = _read_der_header(tbs, inner)
+            if tag == 0x18 and int(tbs[inner + hlen : inner + hlen + 4]) < 2050:
+                return True
+            inner += hlen + clen
+    except (ValueError, IndexError):
+        return False
+    return False
 
 
-def _check_issuer(cert: x509.Certificate, below: int) -> None:
-    """``cert`` issues the next certificate; ``below`` CA certificates follow it in the chain."""
-    bc = _extension(cert, x509.BasicConstraints)
-    if not isinstance(bc, x509.BasicConstraints) or not bc.ca:
-        raise IssuerNotCa(
-            f"{_describe(cert)} issues a certificate but is not a CA (basicConstraints)"
+def _path_validate(path: list[x509.Certificate], anchor: x509.Certificate, at: dt.datetime) -> None:
+    """RFC 5280 path validation of ``path`` (root side first) under ``anchor``."""
+    try:
+        built = _verifier(anchor, at, len(path)).verify(path[-1], path[:-1]).chain
+    except verification.VerificationError as exc:
+        reason = str(exc)
+        try:
+            _walk(path, anchor, at)
+        except CertificateChainError as defect:
+            raise type(defect)(f"{defect} (path validation: {reason})") from exc
+        if any(_generalized_time_before_2050(c) for c in [*path, anchor]):
+            return  # judged by the link-by-link checks alone, see above
+        raise CertificatePolicyError(f"RFC 5280 path validation failed: {reason}") from exc
+    if [_der(c) for c in built] != [_der(c) for c in [*reversed(path), anchor]]:
+        # A path exists, but not in the order the chain lists its certificates.
+        _walk(path, anchor, at)
+        raise ChainFormatError(
+            "the certificates are not a chain in order, each issuing the next: validation "
+            "had to skip or reorder some"
         )
-    ku = _extension(cert, x509.KeyUsage)
-    if not isinstance(ku, x509.KeyUsage) or not ku.key_cert_sign:
-        raise IssuerNotCa(f"{_describe(cert)} issues a certificate but lacks keyCertSign")
-    if bc.path_length is not None and below > bc.path_length:
-        raise IssuerNotCa(
-            f"{_describe(cert)} has pathLenConstraint {bc.path_length} but {below} CAs follow it"
-        )
 
 
-def _check_leaf(cert: x509.Certificate) -> None:
+# -- the SPDM leaf rules ----------------------------------------------------------------------
+
+_ROLE_EKU = {"responder": EKU_SPDM_RESPONDER_AUTH, "requester": EKU_SPDM_REQUESTER_AUTH}
+
+
+def _check_leaf(cert: x509.Certificate, role: Role, version: int | None) -> None:
+    """DSP0274 leaf certificate requirements (1.2.2 "Required fields" / Table 32 "Optional
+    fields"; 1.3.0 Table 42 "Field requirements"; 1.2 §10.8.2.1 EKU authentication OIDs):
+
+    - basicConstraints: optional up to 1.2, required from 1.3; if present, cA is FALSE;
+    - keyUsage: required, with digitalSignature (DMTF's libspdm refuses a leaf without it too,
+      ``libspdm_x509_common_certificate_check``);
+    - extendedKeyUsage: optional and may list any purposes, but a certificate for one role must
+      not carry only the other role's SPDM authentication OID (id-DMTF-eku-responder-auth
+      1.3.6.1.4.1.412.274.3, id-DMTF-eku-requester-auth ...274.4).
+    """
     bc = _extension(cert, x509.BasicConstraints)
     if isinstance(bc, x509.BasicConstraints) and bc.ca:
         raise LeafIsCa(f"leaf {_describe(cert)} is marked as a CA")
+    if bc is None and version is not None and version >= 0x13:
+        raise LeafBasicConstraintsError(
+            f"leaf {_describe(cert)} has no basicConstraints, which SPDM 1.3 requires "
+            "(DSP0274 1.3.0 Table 42)"
+        )
     ku = _extension(cert, x509.KeyUsage)
     if not isinstance(ku, x509.KeyUsage):
-        raise LeafKeyUsageError(f"leaf {_describe(cert)} has no keyUsage extension")
+        raise LeafKeyUsageError(
+            f"leaf {_describe(cert)} has no keyUsage extension (a required leaf field, DSP0274)"
+        )
     if not ku.digital_signature:
         raise LeafKeyUsageError(f"leaf {_describe(cert)} keyUsage lacks digitalSignature")
+    eku = _extension(cert, x509.ExtendedKeyUsage)
+    if isinstance(eku, x509.ExtendedKeyUsage):
+        own = _ROLE_EKU[role]
+        other = (
+            EKU_SPDM_REQUESTER_AUTH if own == EKU_SPDM_RESPONDER_AUTH else EKU_SPDM_RESPONDER_AUTH
+        )
+        if other in eku and own not in eku:
+            raise LeafEkuError(
+                f"leaf {_describe(cert)} of the SPDM {role} lists only the other role's "
+                f"authentication EKU {other.dotted_string} (DSP0274 1.2 §10.8.2.1)"
+            )
 
 
 def validate_chain(
     certs: Sequence[x509.Certificate],
     trust_anchor: x509.Certificate,
     at: dt.datetime | None = None,
+    *,
+    role: Role = "responder",
+    version: int | None = None,
 ) -> None:
     """Check a root-first chain against ``trust_anchor``; raise a :class:`CertificateChainError`.
 
     The first certificate is either the anchor itself (same subject and public key) or one the
-    anchor issued.  Every certificate must be valid at ``at`` (default: now; naive means UTC),
-    be signed by the one before it, and every issuer must be a CA with keyCertSign (and respect
-    its pathLenConstraint); the leaf must not be a CA and must have keyUsage digitalSignature.
+    anchor issued, and each certificate issues the next (DSP0274 certificate chain format).  The
+    chain must pass RFC 5280 path validation at ``at`` (default: now; naive means UTC) and its
+    leaf the SPDM leaf rules for ``role``, the role of the peer that sent the chain ("responder",
+    or "requester" under mutual authentication).  ``version`` is the negotiated SPDM version
+    byte, when known: from 0x13 the leaf must have basicConstraints.
     """
+    if role not in _ROLE_EKU:
+        raise LocalProtocolError(f"role {role!r} is not 'responder' or 'requester'")
     if not certs:
         raise ChainFormatError("empty certificate chain")
     when = at or dt.datetime.now(dt.UTC)
     when = when.replace(tzinfo=dt.UTC) if when.tzinfo is None else when.astimezone(dt.UTC)
     first = certs[0]
     if _same_certificate_key(first, trust_anchor):
-        issuer, rest = first, list(certs[1:])
-        _check_validity(first, when)
+        path = list(certs[1:])
+        if not path:  # the chain is the anchor alone; the leaf rules below refuse a CA leaf
+            _check_validity(first, when)
     elif first.issuer == trust_anchor.subject:
-        issuer, rest = trust_anchor, list(certs)
         try:
             first.verify_directly_issued_by(trust_anchor)
         except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm) as exc:
             raise UntrustedRoot(
                 f"{_describe(first)} names the anchor as issuer but its key did not sign it"
             ) from exc
+        path = list(certs)
     else:
         raise UntrustedRoot(
             f"chain starts at {_describe(first)}, which is neither the trust anchor "
             f"{_describe(trust_anchor)} nor issued by it"
         )
-    cas_after = len(rest) - 1  # CA certificates below ``issuer``: every one but the leaf
-    for cert in rest:
-        _check_validity(cert, when)
-        _check_issuer(issuer, max(cas_after, 0))
-        _check_signature(cert, issuer)
-        issuer, cas_after = cert, cas_after - 1
-    _check_leaf(certs[-1])
+    if path:
+        _path_validate(path, trust_anchor, when)
+    _check_leaf(certs[-1], role, version)

@@ -8,12 +8,14 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from hil.codec.spdm_crypto import SHA256, SHA384, HashAlg
+from hil.codec.spdm import BaseAsymAlgo
+from hil.codec.spdm_crypto import SHA256, SHA384, HashAlg, SigningOperation, verify
 from hil.errors import LocalProtocolError, PeerProtocolError
 from hil.pki import (
     CMA_SAN_OID,
+    EKU_SPDM_REQUESTER_AUTH,
     INTERMEDIATE_PROFILE,
     NOT_AFTER,
     NOT_BEFORE,
@@ -26,6 +28,8 @@ from hil.pki import (
     Identity,
     IdentityError,
     IssuerNotCa,
+    KeyType,
+    LeafEkuError,
     LeafIsCa,
     LeafKeyUsageError,
     NotValidAtTime,
@@ -61,12 +65,37 @@ def _der(cert: x509.Certificate) -> bytes:
 # -- the generated PKI ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("curve", ["P-256", "P-384"])
+@pytest.mark.parametrize("curve", ["P-256", "P-384", "P-521"])
 def test_generated_chain_validates(curve: Curve) -> None:
     p = TestPki.generate(curve=curve)
     validate_chain(p.chain, p.trust_anchor, AT)
     validate_chain(p.chain, p.trust_anchor)  # and now, whenever now is
-    assert p.leaf_key.curve.name == {"P-256": "secp256r1", "P-384": "secp384r1"}[curve]
+    names = {"P-256": "secp256r1", "P-384": "secp384r1", "P-521": "secp521r1"}
+    assert isinstance(p.leaf_key, ec.EllipticCurvePrivateKey)
+    assert p.leaf_key.curve.name == names[curve]
+
+
+@pytest.mark.parametrize(
+    ("key_type", "bits", "signature"),
+    [
+        ("RSA-2048", 2048, x509.SignatureAlgorithmOID.RSA_WITH_SHA256),
+        ("RSA-3072", 3072, x509.SignatureAlgorithmOID.RSA_WITH_SHA384),
+    ],
+)
+def test_generated_rsa_chain(
+    key_type: KeyType, bits: int, signature: x509.ObjectIdentifier
+) -> None:
+    p = TestPki.generate(key_type=key_type)
+    validate_chain(p.chain, p.trust_anchor, AT)
+    for key in (p.root_key, p.intermediate_key, p.leaf_key):
+        assert isinstance(key, rsa.RSAPrivateKey) and key.key_size == bits
+    assert p.leaf.signature_algorithm_oid == signature
+    assert cma_san_names(p.leaf) == ["Vendor=10ee:Device=9048:CC=120000:REV=00"]
+    ident = p.identity
+    assert ident.signature_size == bits // 8
+    sizes = {2048: BaseAsymAlgo.RSASSA_2048 | BaseAsymAlgo.RSAPSS_2048}
+    sizes[3072] = BaseAsymAlgo.RSASSA_3072 | BaseAsymAlgo.RSAPSS_3072
+    assert ident.asym_algs == sizes[bits]
 
 
 def test_generated_certificates(pki: TestPki) -> None:
@@ -127,6 +156,72 @@ def test_cma_device_id_checks_fields(kwargs: dict[str, int]) -> None:
     base = {"vendor_id": 1, "device_id": 2, "class_code": 3, "revision": 4}
     with pytest.raises(LocalProtocolError, match=r"bits|subsystem"):
         CmaDeviceId(**{**base, **kwargs})
+
+
+def test_requester_pki(tmp_path: Path) -> None:
+    p = TestPki.generate_requester()
+    assert isinstance(p.leaf_key, rsa.RSAPrivateKey) and p.leaf_key.key_size == 3072
+    eku = p.leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert list(eku) == [EKU_SPDM_REQUESTER_AUTH]
+    assert cma_san_names(p.leaf) == []
+    ku = p.leaf.extensions.get_extension_for_class(x509.KeyUsage).value
+    assert ku.digital_signature and not ku.key_cert_sign
+    validate_chain(p.chain, p.root, AT, role="requester")
+    with pytest.raises(LeafEkuError, match="responder"):
+        validate_chain(p.chain, p.root, AT, role="responder")
+    # PEM files written and read back, as hil run --requester-cert-chain/--requester-key take them
+    files = p.write_pem(tmp_path, stem="requester")
+    ident = Identity.load(files.chain, files.key)
+    assert ident.chain == p.chain and ident.asym_algs & BaseAsymAlgo.RSAPSS_3072
+    th = SHA384.digest(b"transcript")
+    sig = ident.sign(
+        0x12, SigningOperation.FINISH, th, hash_alg=SHA384, asym_alg=BaseAsymAlgo.RSAPSS_3072
+    )
+    assert verify(
+        p.leaf.public_key(),
+        0x12,
+        SigningOperation.FINISH,
+        th,
+        SHA384,
+        sig,
+        asym_alg=BaseAsymAlgo.RSAPSS_3072,
+    )
+    with pytest.raises(LocalProtocolError, match="RSASSA or RSAPSS"):
+        ident.sign(0x12, SigningOperation.FINISH, th, hash_alg=SHA384)
+    with pytest.raises(LocalProtocolError, match="cannot be used as"):
+        ident.sign(
+            0x12, SigningOperation.FINISH, th, hash_alg=SHA384, asym_alg=BaseAsymAlgo.ECDSA_P384
+        )
+    ec_requester = TestPki.generate_requester(key_type="P-256", seed_label="bench")
+    assert ec_requester.identity.asym_algs == BaseAsymAlgo.ECDSA_P256
+    ec_sig = ec_requester.identity.sign(0x12, SigningOperation.FINISH, th[:32], hash_alg=SHA256)
+    assert len(ec_sig) == 64
+
+
+def test_generate_option_checks() -> None:
+    with pytest.raises(LocalProtocolError, match="seed_label needs an ECDSA key type"):
+        TestPki.generate(key_type="RSA-2048", seed_label="x")
+    with pytest.raises(LocalProtocolError, match="disagree"):
+        TestPki.generate(key_type="P-256", curve="P-384")
+    with pytest.raises(LocalProtocolError, match="is not one of"):
+        TestPki.generate(key_type="P-224")  # type: ignore[arg-type]
+
+
+def test_seed_label_separates_roles_and_reaches_p521() -> None:
+    device = TestPki.generate(curve="P-256", seed_label="bench-1")
+    requester = TestPki.generate_requester(key_type="P-256", seed_label="bench-1")
+    assert isinstance(device.leaf_key, ec.EllipticCurvePrivateKey)
+    assert isinstance(requester.leaf_key, ec.EllipticCurvePrivateKey)
+    assert (
+        device.leaf_key.private_numbers().private_value
+        != requester.leaf_key.private_numbers().private_value
+    )
+    a = TestPki.generate(key_type="P-521", seed_label="p521")
+    b = TestPki.generate(key_type="P-521", seed_label="p521")
+    assert isinstance(a.leaf_key, ec.EllipticCurvePrivateKey)
+    assert isinstance(b.leaf_key, ec.EllipticCurvePrivateKey)
+    assert a.leaf_key.private_numbers() == b.leaf_key.private_numbers()
+    validate_chain(a.chain, a.root, AT)
 
 
 def test_seed_label_reproduces_keys() -> None:
@@ -213,7 +308,10 @@ def test_leaf_from_another_pki(pki: TestPki, other_pki: TestPki) -> None:
         (replace(INTERMEDIATE_PROFILE, ca=False), "not a CA"),
         (replace(INTERMEDIATE_PROFILE, ca=None), "not a CA"),
         (replace(INTERMEDIATE_PROFILE, key_usage=frozenset({"crl_sign"})), "keyCertSign"),
-        (replace(INTERMEDIATE_PROFILE, key_usage=None), "keyCertSign"),
+        (
+            replace(INTERMEDIATE_PROFILE, key_usage=frozenset({"digital_signature"})),
+            "keyCertSign",
+        ),
     ],
 )
 def test_intermediate_without_ca_rights(pki: TestPki, profile: CertProfile, why: str) -> None:
@@ -299,7 +397,7 @@ def test_spdm_chain_malformed(pki: TestPki) -> None:
 
 
 def _key_bytes(
-    key: ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey,
+    key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey,
     encoding: serialization.Encoding,
     fmt: serialization.PrivateFormat,
     encryption: serialization.KeySerializationEncryption | None = None,
@@ -328,6 +426,18 @@ def test_load_private_key_forms(
 ) -> None:
     key = load_private_key(_key_bytes(pki.leaf_key, encoding, fmt))
     assert key.private_numbers() == pki.leaf_key.private_numbers()
+
+
+def test_load_rsa_private_key_forms() -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    for encoding, fmt in (
+        (serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL),  # PKCS#1
+        (serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8),
+        (serialization.Encoding.DER, serialization.PrivateFormat.PKCS8),
+    ):
+        loaded = load_private_key(_key_bytes(key, encoding, fmt))
+        assert isinstance(loaded, rsa.RSAPrivateKey)
+        assert loaded.private_numbers() == key.private_numbers()
 
 
 def test_load_identity_from_files(pki: TestPki, tmp_path: Path) -> None:
@@ -372,10 +482,16 @@ def test_bad_identity_files(pki: TestPki, tmp_path: Path) -> None:
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
     )
+    rsa1024 = _key_bytes(
+        rsa.generate_private_key(public_exponent=65537, key_size=1024),
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+    )
     for blob, why in (
         (encrypted, "encrypted"),
-        (ed_key, "not an ECDSA key"),
-        (p224, "not P-256 or P-384"),
+        (ed_key, "not an ECDSA or RSA key"),
+        (p224, "secp224r1 is not an SPDM ECDSA curve"),
+        (rsa1024, "RSA-1024 is not an SPDM key size"),
         (b"garbage", "not a readable private key"),
         (b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", "readable"),
     ):

@@ -1,7 +1,7 @@
 """SPDM cryptography: hashes and transcripts, 1.2+ signatures, ECDHE, the session key schedule.
 
 Sans-IO: every function here is a pure computation over bytes.  Every primitive (hash, HMAC,
-HKDF, ECDSA, ECDH, AEAD) comes from ``cryptography``; this module only arranges inputs the way
+HKDF, ECDSA, RSA, ECDH, AEAD) comes from ``cryptography``; this module only arranges inputs the way
 DSP0274 and DSP0277 define them.
 
 Version arguments are the SPDM version *byte* as carried in the message header: ``0x12`` for
@@ -17,11 +17,30 @@ Signing input, SPDM 1.2+ (DSP0274 §15, signature generation)::
     | Hash(transcript)                                   (H bytes)     |
     +------------------------------------------------------------------+
 
-  ECDSA signs Hash(context || Hash(transcript)) with the negotiated hash, so the signed digest
-  is a hash of a hash.  libspdm ``libspdm_asym_sign_hash``/``libspdm_asym_verify_hash`` build
-  the 100 + H byte buffer and hash it again before the ECDSA call for every RSA/ECDSA algorithm
-  (``libspdm_asym_func_need_hash`` is true for them).  The signature is r || s, each big-endian
-  and as wide as the curve order.
+  The signature algorithm hashes context || Hash(transcript) with the negotiated hash, so the
+  signed digest is a hash of a hash.  libspdm ``libspdm_asym_sign``/``libspdm_asym_verify``
+  build the 100 + H byte buffer and hash it again before the RSA or ECDSA call
+  (``libspdm_asym_func_need_hash`` is true for every RSA and ECDSA algorithm).  SPDM 1.0/1.1
+  sign the transcript hash itself as the digest.
+
+Signature algorithms and encodings (DSP0274 1.2 NEGOTIATE_ALGORITHMS BaseAsymAlgo table: the
+TPM_ALG_* names of the TPM 2.0 Library spec; 1.2 also fixes the byte order of signatures,
+libspdm ``doc/crypto_endianness.md``)::
+
+    TPM_ALG_ECDSA_ECC_NIST_P256/P384/P521   ECDSA, r || s, each big-endian, as wide as the order
+    TPM_ALG_RSASSA_2048/3072/4096           RSASSA-PKCS1-v1_5 (RFC 8017 §8.2), DigestInfo of H
+    TPM_ALG_RSAPSS_2048/3072/4096           RSASSA-PSS (RFC 8017 §8.1), MGF1 with H
+    RSA signatures                          big-endian, exactly the modulus size (256/384/512)
+
+  H is always the negotiated BaseHashSel hash.  The PSS salt length is not fixed by DSP0274:
+  TPM 2.0 Part 1 §B.7 (which TPM_ALG_RSAPSS points to) first asked for the largest salt that
+  fits, later for the digest size.  libspdm signs with salt = hash length (mbedtls backend
+  ``libspdm_rsa_pss_sign``: ``mbedtls_rsa_rsassa_pss_sign`` picks the hash length when it fits;
+  OpenSSL backend: ``RSA_PSS_SALTLEN_DIGEST``) and its mbedtls ``libspdm_rsa_pss_verify``
+  accepts any salt length (``MBEDTLS_RSA_SALT_LEN_ANY``) while its OpenSSL one demands the
+  hash length.  So this module signs with salt = hash length, what every libspdm build accepts,
+  and verifies with any salt length, as RFC 8017 §9.1.1 allows: a peer that follows the older
+  TPM wording is not failed for it.
 
 Key schedule (DSP0274 §12)::
 
@@ -71,7 +90,7 @@ from typing import Literal
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, hmac
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import (
     Prehashed,
     decode_dss_signature,
@@ -81,6 +100,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
 from ..errors import LocalProtocolError, PeerProtocolError
+from .spdm import BaseAsymAlgo
 
 __all__ = [
     "MAX_SEQUENCE_NUMBER",
@@ -94,18 +114,23 @@ __all__ = [
     "HandshakeSecrets",
     "HashAlg",
     "KeySchedule",
+    "SigningKey",
     "SigningOperation",
     "TrafficSecret",
     "Transcript",
+    "VerifyingKey",
     "aead_nonce",
+    "asym_algs_for_key",
     "bin_concat",
     "hkdf_expand",
     "hkdf_extract",
     "sign",
+    "sign_message",
     "signature_size",
     "signing_context",
     "verify",
     "verify_data",
+    "verify_message",
 ]
 
 SIGNING_CONTEXT_SIZE = 100
@@ -227,17 +252,133 @@ def _coordinate_size(curve: ec.EllipticCurve) -> int:
     return (curve.key_size + 7) // 8
 
 
-def signature_size(key: ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey) -> int:
-    """Bytes of an r || s signature for ``key``'s curve (64 for P-256, 96 for P-384)."""
+SigningKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+VerifyingKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
+
+# BaseAsymAlgo bits by key: RSA modulus size -> (RSASSA bit, RSAPSS bit); curve -> ECDSA bit.
+_RSA_ALGS: dict[int, tuple[BaseAsymAlgo, BaseAsymAlgo]] = {
+    2048: (BaseAsymAlgo.RSASSA_2048, BaseAsymAlgo.RSAPSS_2048),
+    3072: (BaseAsymAlgo.RSASSA_3072, BaseAsymAlgo.RSAPSS_3072),
+    4096: (BaseAsymAlgo.RSASSA_4096, BaseAsymAlgo.RSAPSS_4096),
+}
+_ECDSA_ALGS: dict[str, BaseAsymAlgo] = {
+    "secp256r1": BaseAsymAlgo.ECDSA_P256,
+    "secp384r1": BaseAsymAlgo.ECDSA_P384,
+    "secp521r1": BaseAsymAlgo.ECDSA_P521,
+}
+_RSAPSS = BaseAsymAlgo.RSAPSS_2048 | BaseAsymAlgo.RSAPSS_3072 | BaseAsymAlgo.RSAPSS_4096
+
+
+def asym_algs_for_key(key: SigningKey | VerifyingKey) -> BaseAsymAlgo:
+    """The BaseAsymAlgo bits ``key`` can sign or verify: its curve's ECDSA bit, or both the
+    RSASSA and the RSAPSS bit of its modulus size.  Other keys give LocalProtocolError."""
+    if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
+        alg = _ECDSA_ALGS.get(key.curve.name)
+        if alg is None:
+            raise LocalProtocolError(f"curve {key.curve.name} is not an SPDM ECDSA curve")
+        return alg
+    if isinstance(key, rsa.RSAPrivateKey | rsa.RSAPublicKey):
+        pair = _RSA_ALGS.get(key.key_size)
+        if pair is None:
+            raise LocalProtocolError(f"RSA-{key.key_size} is not an SPDM key size (2048/3072/4096)")
+        return pair[0] | pair[1]
+    raise LocalProtocolError(f"{type(key).__name__} is not an RSA or ECDSA key")
+
+
+def _resolve_alg(key: SigningKey | VerifyingKey, asym_alg: int | None) -> BaseAsymAlgo:
+    """The one algorithm to use with ``key``: ``asym_alg`` checked against the key, or, for an
+    ECDSA key, the key's own curve when ``asym_alg`` is None."""
+    usable = asym_algs_for_key(key)
+    if asym_alg is None:
+        if isinstance(key, rsa.RSAPrivateKey | rsa.RSAPublicKey):
+            raise LocalProtocolError("an RSA key needs asym_alg: RSASSA or RSAPSS")
+        return usable
+    alg = BaseAsymAlgo(asym_alg)
+    if not alg or alg & (alg - 1):
+        raise LocalProtocolError(f"asym_alg {int(asym_alg):#x} is not exactly one BaseAsymAlgo bit")
+    if not alg & usable:
+        raise LocalProtocolError(f"a key for {usable!r} cannot be used as {alg!r}")
+    return alg
+
+
+def signature_size(key: SigningKey | VerifyingKey) -> int:
+    """Bytes of an SPDM signature made with ``key``: r || s for ECDSA (64 for P-256, 96 for
+    P-384, 132 for P-521), the modulus size for RSA (256, 384, 512)."""
+    if isinstance(key, rsa.RSAPrivateKey | rsa.RSAPublicKey):
+        return (key.key_size + 7) // 8
     return 2 * _coordinate_size(key.curve)
 
 
-def _ecdsa_for(version: int, hash_alg: HashAlg) -> ec.ECDSA:
-    # 1.2+: ECDSA hashes (context || transcript hash) itself.  1.0/1.1: the transcript hash is
-    # the digest that gets signed, with no further hashing.
-    if version >= 0x12:
-        return ec.ECDSA(hash_alg.algorithm())
-    return ec.ECDSA(Prehashed(hash_alg.algorithm()))
+def _hash_for(hash_alg: HashAlg, prehashed: bool) -> hashes.HashAlgorithm | Prehashed:
+    return Prehashed(hash_alg.algorithm()) if prehashed else hash_alg.algorithm()
+
+
+def sign_message(
+    private_key: SigningKey,
+    message: bytes,
+    hash_alg: HashAlg,
+    *,
+    asym_alg: int | None = None,
+    prehashed: bool = False,
+) -> bytes:
+    """Sign ``message`` with the negotiated hash and asymmetric algorithm, SPDM encoded.
+
+    ``prehashed`` means ``message`` already is the digest to sign (SPDM 1.0/1.1).  ECDSA returns
+    r || s, RSA the signature as a big-endian number as wide as the modulus.
+    """
+    alg = _resolve_alg(private_key, asym_alg)
+    if prehashed and len(message) != hash_alg.size:
+        raise LocalProtocolError(
+            f"digest of {len(message)} bytes, {hash_alg.name} gives {hash_alg.size}"
+        )
+    algorithm = _hash_for(hash_alg, prehashed)
+    if isinstance(private_key, rsa.RSAPrivateKey):
+        return private_key.sign(message, _rsa_padding(alg, hash_alg, signing=True), algorithm)
+    der = private_key.sign(message, ec.ECDSA(algorithm))
+    r, s = decode_dss_signature(der)
+    n = _coordinate_size(private_key.curve)
+    return r.to_bytes(n, "big") + s.to_bytes(n, "big")
+
+
+def verify_message(
+    public_key: VerifyingKey,
+    message: bytes,
+    hash_alg: HashAlg,
+    signature: bytes,
+    *,
+    asym_alg: int | None = None,
+    prehashed: bool = False,
+) -> bool:
+    """Whether ``signature`` (SPDM encoded, see :func:`sign_message`) signs ``message``."""
+    alg = _resolve_alg(public_key, asym_alg)
+    if prehashed and len(message) != hash_alg.size:
+        return False
+    if len(signature) != signature_size(public_key):
+        return False
+    algorithm = _hash_for(hash_alg, prehashed)
+    try:
+        if isinstance(public_key, rsa.RSAPublicKey):
+            pad = _rsa_padding(alg, hash_alg, signing=False)
+            public_key.verify(signature, message, pad, algorithm)
+        else:
+            n = _coordinate_size(public_key.curve)
+            r, s = int.from_bytes(signature[:n], "big"), int.from_bytes(signature[n:], "big")
+            if r == 0 or s == 0:
+                return False
+            public_key.verify(encode_dss_signature(r, s), message, ec.ECDSA(algorithm))
+    except InvalidSignature:
+        return False
+    return True
+
+
+def _rsa_padding(
+    alg: BaseAsymAlgo, hash_alg: HashAlg, *, signing: bool
+) -> padding.PKCS1v15 | padding.PSS:
+    if not alg & _RSAPSS:
+        return padding.PKCS1v15()
+    # Sign with salt length = hash length; accept any salt length (see the module docstring).
+    salt = padding.PSS.DIGEST_LENGTH if signing else padding.PSS.AUTO
+    return padding.PSS(mgf=padding.MGF1(hash_alg.algorithm()), salt_length=salt)
 
 
 def _signed_message(
@@ -255,45 +396,40 @@ def _signed_message(
 
 
 def sign(
-    private_key: ec.EllipticCurvePrivateKey,
+    private_key: SigningKey,
     version: int,
     operation: str,
     transcript_hash: bytes,
     hash_alg: HashAlg,
+    *,
+    asym_alg: int | None = None,
 ) -> bytes:
-    """Sign ``transcript_hash`` for ``operation``; returns the raw r || s signature."""
-    if not isinstance(private_key, ec.EllipticCurvePrivateKey):
-        raise LocalProtocolError(f"only ECDSA keys are supported, not {type(private_key).__name__}")
+    """Sign ``transcript_hash`` for ``operation``; returns the SPDM-encoded signature.
+
+    ``asym_alg`` is the negotiated BaseAsymSel (or ReqBaseAsymSel) bit; it may be left out for
+    an ECDSA key (the key's curve decides) but not for an RSA key (RSASSA or RSAPSS).
+    1.2+ signs the signing context || transcript hash with the negotiated hash; 1.0/1.1 sign
+    the transcript hash itself as the digest.
+    """
     message = _signed_message(version, operation, transcript_hash, hash_alg)
-    der = private_key.sign(message, _ecdsa_for(version, hash_alg))
-    r, s = decode_dss_signature(der)
-    n = _coordinate_size(private_key.curve)
-    return r.to_bytes(n, "big") + s.to_bytes(n, "big")
+    return sign_message(private_key, message, hash_alg, asym_alg=asym_alg, prehashed=version < 0x12)
 
 
 def verify(
-    public_key: ec.EllipticCurvePublicKey,
+    public_key: VerifyingKey,
     version: int,
     operation: str,
     transcript_hash: bytes,
     hash_alg: HashAlg,
     signature: bytes,
+    *,
+    asym_alg: int | None = None,
 ) -> bool:
-    """Whether ``signature`` (raw r || s) is the peer's signature over ``transcript_hash``."""
-    if not isinstance(public_key, ec.EllipticCurvePublicKey):
-        raise LocalProtocolError(f"only ECDSA keys are supported, not {type(public_key).__name__}")
+    """Whether ``signature`` is the peer's signature over ``transcript_hash`` (see :func:`sign`)."""
     message = _signed_message(version, operation, transcript_hash, hash_alg)
-    n = _coordinate_size(public_key.curve)
-    if len(signature) != 2 * n:
-        return False
-    r, s = int.from_bytes(signature[:n], "big"), int.from_bytes(signature[n:], "big")
-    if r == 0 or s == 0:
-        return False
-    try:
-        public_key.verify(encode_dss_signature(r, s), message, _ecdsa_for(version, hash_alg))
-    except InvalidSignature:
-        return False
-    return True
+    return verify_message(
+        public_key, message, hash_alg, signature, asym_alg=asym_alg, prehashed=version < 0x12
+    )
 
 
 # --------------------------------------------------------------------------------------------

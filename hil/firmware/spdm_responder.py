@@ -284,7 +284,10 @@ class SpdmResponder:
         return rsp
 
     def _leaf_curve(self) -> tuple[int, int, HashAlg, DheGroup]:
-        curve = self.identity.key.curve
+        key = self.identity.key
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise LocalProtocolError(f"device key is {type(key).__name__}: only ECDSA is served")
+        curve = key.curve
         if isinstance(curve, ec.SECP384R1):
             return S.BaseAsymAlgo.ECDSA_P384, S.BaseHashAlgo.SHA_384, _hash(384), DheGroup.SECP384R1
         if isinstance(curve, ec.SECP256R1):
