@@ -143,12 +143,22 @@ def test_vectors_against_the_dmtf_responder(emu_responder, tmp_path: Path, repo:
     _check_verdicts(_run_suite(tmp_path, repo, port))
 
 
-def test_vectors_with_mutual_authentication(emu_responder, tmp_path: Path, repo: Path) -> None:
-    """The responder's defaults: basic mutual authentication in CHALLENGE and mutual
-    authentication with encapsulated requests in KEY_EXCHANGE, with an ECDSA requester key."""
-    port = emu_responder("--req_asym", "ECDSA_P384")
-    chain = _bin() / "ecp384" / "bundle_requester.certchain.der"
-    key = _bin() / "ecp384" / "end_requester.key"
+@pytest.mark.parametrize(
+    ("options", "key_dir"),
+    [
+        ((), "rsa3072"),  # the responder's defaults: RSA requester keys only
+        (("--req_asym", "ECDSA_P384"), "ecp384"),
+    ],
+    ids=["defaults-rsa3072", "ecdsa-p384"],
+)
+def test_vectors_with_mutual_authentication(
+    emu_responder, tmp_path: Path, repo: Path, options: tuple[str, ...], key_dir: str
+) -> None:
+    """Basic mutual authentication in CHALLENGE and mutual authentication with encapsulated
+    requests in KEY_EXCHANGE (the responder's defaults), the requester signing FINISH."""
+    port = emu_responder(*options)
+    chain = _bin() / key_dir / "bundle_requester.certchain.der"
+    key = _bin() / key_dir / "end_requester.key"
     recs = _run_suite(
         tmp_path, repo, port, "--requester-cert-chain", str(chain), "--requester-key", str(key)
     )

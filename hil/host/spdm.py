@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from ..codec import spdm as S
@@ -28,10 +28,9 @@ from ..codec.spdm_crypto import (
     HashAlg,
     KeySchedule,
     SigningOperation,
-    sign,
     verify,
 )
-from ..errors import HilError, PeerProtocolError
+from ..errors import HilError, LocalProtocolError, PeerProtocolError
 from ..pki import Identity, validate_chain
 from ..transport import DoeTransport
 
@@ -41,35 +40,6 @@ VERSION = S.SpdmVersion.V12
 REQUESTER_CAPS = S.CapFlag.CERT | S.CapFlag.CHAL | S.CapFlag.ENCRYPT | S.CapFlag.MAC
 REQUESTER_CAPS |= S.CapFlag.KEY_EX | S.CapFlag.HBEAT | S.CapFlag.KEY_UPD
 MAX_MESSAGE = 4000
-
-
-_EC_ASYM = {
-    "secp256r1": S.BaseAsymAlgo.ECDSA_P256,
-    "secp384r1": S.BaseAsymAlgo.ECDSA_P384,
-    "secp521r1": S.BaseAsymAlgo.ECDSA_P521,
-}
-
-
-def req_asym_algs(identity: Identity) -> int:
-    """The ReqBaseAsymAlg bits the identity's key can sign with."""
-    key = identity.key
-    if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name in _EC_ASYM:
-        return _EC_ASYM[key.curve.name]
-    raise HilError(f"a requester key of type {type(key).__name__} cannot sign SPDM messages")
-
-
-def sign_as(
-    identity: Identity,
-    asym_sel: int,
-    version: int,
-    operation: SigningOperation,
-    transcript_hash: bytes,
-    hash_alg: HashAlg,
-) -> bytes:
-    """The requester's signature with the negotiated ReqBaseAsymAlg."""
-    if not asym_sel & req_asym_algs(identity):
-        raise HilError(f"ReqBaseAsymAlg {asym_sel:#x} is not what the requester key signs with")
-    return sign(identity.key, version, operation, transcript_hash, hash_alg)
 
 
 class SpdmErrorResponse(HilError):
@@ -101,7 +71,18 @@ class SpdmRequester:
     trust_anchor: x509.Certificate | None = None
     #: How to wait (ResponseNotReady): the rig's timebase; asyncio's sleep by default.
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-    asym: int = S.BaseAsymAlgo.ECDSA_P384 | S.BaseAsymAlgo.ECDSA_P256
+    #: BaseAsymAlgo offered: every algorithm the requester verifies (DSP0274 ALGORITHMS).
+    asym: int = (
+        S.BaseAsymAlgo.ECDSA_P384
+        | S.BaseAsymAlgo.ECDSA_P256
+        | S.BaseAsymAlgo.ECDSA_P521
+        | S.BaseAsymAlgo.RSAPSS_3072
+        | S.BaseAsymAlgo.RSASSA_3072
+        | S.BaseAsymAlgo.RSAPSS_2048
+        | S.BaseAsymAlgo.RSASSA_2048
+        | S.BaseAsymAlgo.RSAPSS_4096
+        | S.BaseAsymAlgo.RSASSA_4096
+    )
     hashes: int = S.BaseHashAlgo.SHA_384 | S.BaseHashAlgo.SHA_256
     dhe: int = S.DheGroup.SECP384R1 | S.DheGroup.SECP256R1
     version: int = VERSION
@@ -232,7 +213,9 @@ class SpdmRequester:
     @property
     def req_asym(self) -> int:
         """ReqBaseAsymAlg offered: what the requester's key can sign, or ``asym``."""
-        return self.asym if self.identity is None else req_asym_algs(self.identity)
+        if self.identity is None:  # nothing to sign with; what a responder may expect anyway
+            return S.BaseAsymAlgo.ECDSA_P384 | S.BaseAsymAlgo.ECDSA_P256
+        return int(self.identity.asym_algs)
 
     async def negotiate_algorithms(self) -> S.Algorithms:
         req = S.NegotiateAlgorithms(
@@ -311,19 +294,33 @@ class SpdmRequester:
         self.cert_chain, self.certificates = chain, certs
         return chain
 
-    def _leaf_key(self) -> ec.EllipticCurvePublicKey:
+    def _leaf_key(self) -> ec.EllipticCurvePublicKey | rsa.RSAPublicKey:
         if not self.certificates:
             raise PeerProtocolError("no certificate chain read yet")
         key = self.certificates[-1].public_key()
-        if not isinstance(key, ec.EllipticCurvePublicKey):
-            raise PeerProtocolError("the leaf key is not an EC key")
+        if not isinstance(key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey):
+            raise PeerProtocolError(f"the leaf key is {type(key).__name__}, not ECDSA or RSA")
         return key
 
     def _check(self, operation: SigningOperation, transcript: bytes, signature: bytes) -> None:
+        assert self.algorithms is not None
         h = self.hash_alg
-        if not verify(
-            self._leaf_key(), self.version, operation, h.digest(transcript), h, signature
-        ):
+        try:
+            ok = verify(
+                self._leaf_key(),
+                self.version,
+                operation,
+                h.digest(transcript),
+                h,
+                signature,
+                asym_alg=int(self.algorithms.base_asym_sel),
+            )
+        except LocalProtocolError as exc:  # the leaf key cannot make the selected algorithm
+            raise PeerProtocolError(
+                f"{operation.value}: the leaf key does not fit BaseAsymSel "
+                f"{int(self.algorithms.base_asym_sel):#x}: {exc}"
+            ) from None
+        if not ok:
             raise PeerProtocolError(f"{operation.value}: signature does not verify")
 
     async def challenge(self, slot: int = 0, summary: int = 0) -> S.ChallengeAuth:
@@ -460,13 +457,12 @@ class SpdmRequester:
     def _sign(self, operation: SigningOperation, transcript: bytes) -> bytes:
         assert self.algorithms is not None
         h = self.hash_alg
-        return sign_as(
-            self._require_identity(),
-            self.algorithms.req_base_asym_alg,
+        return self._require_identity().sign(
             self.version,
             operation,
             h.digest(transcript),
-            h,
+            hash_alg=h,
+            asym_alg=int(self.algorithms.req_base_asym_alg),
         )
 
     async def _session_mutual_auth(
