@@ -43,6 +43,7 @@ __all__ = [
     "configure_ide_stream",
     "mailbox_service",
     "serve_blocking",
+    "serve_fake",
     "serve_rig",
 ]
 
@@ -187,7 +188,7 @@ def serve_rig(rig: Rig, host: str, port: int, options: ServeOptions | None = Non
     if rig.firmware != "dsm":
         raise RigError(f"rig {rig.name} has no firmware to serve SPDM (firmware = 'dsm')")
     if rig.kind == "fake":
-        asyncio.run(_serve_fake(host, port, options))
+        asyncio.run(serve_fake(host, port, options))
         return 0
     if rig.kind == "sim":
         from .backends import SimBackend
@@ -196,7 +197,15 @@ def serve_rig(rig: Rig, host: str, port: int, options: ServeOptions | None = Non
     raise RigError(f"hil serve needs a device to serve; rig {rig.name} is of kind {rig.kind}")
 
 
-async def _serve_fake(host: str, port: int, options: ServeOptions) -> None:
+async def serve_fake(
+    host: str,
+    port: int,
+    options: ServeOptions,
+    *,
+    ready: Callable[[int], None] | None = None,
+) -> None:
+    """Serve the in-memory endpoint (the ``fake`` rig's device) until SHUTDOWN; ``ready`` is
+    told the bound port (default: the "listening on" line)."""
     from .fake import FakeConfigSpace, FakeDoe
     from .firmware import Dsm
     from .transport import AsyncioTimebase
@@ -224,6 +233,10 @@ async def _serve_fake(host: str, port: int, options: ServeOptions) -> None:
             await configure_ide_stream(config, stream_id)
 
     await serve(
-        mailbox_service(mbx), host, port, ready=lambda p: announce(host, p), on_connection=hook
+        mailbox_service(mbx),
+        host,
+        port,
+        ready=ready or (lambda p: announce(host, p)),
+        on_connection=hook,
     )
     sys.stdout.flush()

@@ -45,6 +45,9 @@ __all__ = ["IdeKmResponder"]
 log = logging.getLogger("hil.firmware.ide_km")
 
 _KEY_PROG_SIZE = 48
+_REQUEST_OBJECTS = frozenset(
+    {K.ObjectId.QUERY, K.ObjectId.KEY_PROG, K.ObjectId.K_SET_GO, K.ObjectId.K_SET_STOP}
+)
 
 
 @dataclass
@@ -101,6 +104,10 @@ class IdeKmResponder:
             msg = K.decode(payload, strict=False)
         except K.IdeKmDecodeError as exc:
             return await self._malformed(session_id, payload, exc)
+        if not isinstance(msg, K.Query | K.KeyProg | K.KSetGo | K.KSetStop):
+            if self.owner in (None, session_id):
+                raise self._not_a_request(payload[1])
+            return None
         if isinstance(msg, K.Query | K.KeyProg) and not await self._bind(session_id):
             log.info(
                 "IDE_KM from session %#x dropped: streams bound to %#x", session_id, self.owner
@@ -120,10 +127,23 @@ class IdeKmResponder:
                 return (await self._key_prog(msg)).encode()
             case K.KSetGo() | K.KSetStop():
                 return await self._go_stop(msg)
-        return None  # a response object sent as a request: ignored
+        return None  # pragma: no cover - every request object is matched above
+
+    @staticmethod
+    def _not_a_request(object_id: int) -> VendorRequestRefused:
+        """A response object (or a reserved Object ID) sent as a request: §6.33.3 defines no
+        IDE_KM answer; DSP0274: an unsuccessful request should get ERROR(InvalidRequest)."""
+        return VendorRequestRefused(
+            S.ErrorCode.INVALID_REQUEST, f"IDE_KM Object ID {object_id:#04x} is not a request"
+        )
 
     async def _malformed(self, session_id: int, payload: bytes, exc: Exception) -> bytes | None:
-        """KEY_PROG of the wrong length still gets KP_ACK INCORRECT_LENGTH; the rest is ignored."""
+        """KEY_PROG of the wrong length still gets KP_ACK INCORRECT_LENGTH; another request
+        object of the wrong size is ignored (§6.33.3: it must not result in a response); an
+        Object ID that is no request gets ERROR."""
+        may_talk = self.owner in (None, session_id)
+        if len(payload) >= 2 and payload[1] not in _REQUEST_OBJECTS and may_talk:
+            raise self._not_a_request(payload[1])
         if (
             len(payload) >= 8
             and payload[1] == K.ObjectId.KEY_PROG
