@@ -608,3 +608,45 @@ def test_every_request_in_a_session_is_answered_unless_a_spec_says_otherwise() -
     for request in requests:
         assert peer.secured(session, request) is not None, request
     assert dsm.spdm.sessions  # and the session survived all of it
+
+
+def test_no_common_algorithm_selects_nothing_then_asks_for_resynch() -> None:
+    """DSP0274 1.3 NEGOTIATE_ALGORITHMS: ALGORITHMS with the selections zero, then
+    RequestResynch to everything until GET_VERSION."""
+    peer = Peer(_dsm(), V13)
+    peer.send(S.GetVersion())
+    peer.send(
+        S.GetCapabilities(
+            version=V13, flags=REQ_CAPS, data_transfer_size=4096, max_spdm_msg_size=4096
+        )
+    )
+    only_p256 = S.NegotiateAlgorithms(
+        version=V13,
+        base_asym_algo=S.BaseAsymAlgo.ECDSA_P256,
+        base_hash_algo=S.BaseHashAlgo.SHA_256,
+    )
+    alg = S.Algorithms.decode(peer.send(only_p256))
+    assert (alg.base_asym_sel, alg.base_hash_sel, alg.measurement_hash_algo) == (0, 0, 0)
+    for request in (S.GetDigests(version=V13), bytes((V13, S.RequestCode.KEY_EXCHANGE, 0, 0))):
+        err = peer.error(request)
+        assert (err.version, err.error_code) == (V13, S.ErrorCode.REQUEST_RESYNCH)
+    Peer(peer.dsm, V13).connect()  # GET_VERSION starts again and all is well
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        S.CapFlag.CERT | S.CapFlag.KEY_EX,  # no ENCRYPT/MAC
+        S.CapFlag.CERT | S.CapFlag.ENCRYPT,  # no KEY_EX/PSK
+        S.CapFlag.ENCRYPT | S.CapFlag.PSK | S.CapFlag.HANDSHAKE_IN_THE_CLEAR,  # PSK only
+        S.CapFlag.CERT | S.CapFlag.PUB_KEY_ID,
+    ],
+)
+def test_an_illegal_requester_flag_combination_is_invalid(flags: int) -> None:
+    """DSP0274 1.3 CAPABILITIES: the Responder "shall" answer ERROR(InvalidRequest)."""
+    peer = Peer(_dsm(), V13)
+    peer.send(S.GetVersion())
+    caps = S.GetCapabilities(
+        version=V13, flags=flags, data_transfer_size=4096, max_spdm_msg_size=4096
+    )
+    assert peer.error(caps).error_code == S.ErrorCode.INVALID_REQUEST

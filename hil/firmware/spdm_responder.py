@@ -168,6 +168,22 @@ M1_RESET = frozenset(
 )
 
 
+def _requester_flags_problem(flags: int) -> str | None:
+    """An illegal combination of Requester flags (DSP0274 1.2/1.3, requester flag table)."""
+    f = S.CapFlag
+    session_caps = f.ENCRYPT | f.MAC
+    exchanges = f.KEY_EX | f.PSK
+    if flags & exchanges and not flags & session_caps:
+        return "KEY_EX_CAP or PSK_CAP without ENCRYPT_CAP or MAC_CAP"
+    if flags & session_caps and not flags & exchanges:
+        return "ENCRYPT_CAP or MAC_CAP without KEY_EX_CAP or PSK_CAP"
+    if flags & f.HANDSHAKE_IN_THE_CLEAR and not flags & f.KEY_EX:
+        return "HANDSHAKE_IN_THE_CLEAR_CAP without KEY_EX_CAP"
+    if flags & f.PUB_KEY_ID and flags & (f.CERT | f.MULTI_KEY_ONLY | f.MULTI_KEY_NEG):
+        return "PUB_KEY_ID_CAP with CERT_CAP or MULTI_KEY_CAP"
+    return None
+
+
 @dataclass(frozen=True)
 class Measurement:
     """One measurement block the device reports (DMTF format)."""
@@ -239,6 +255,7 @@ class SpdmResponder:
     _m1: bytes = b""
     _l1: bytes = b""
     _challenged: bool = False  # a CHALLENGE completed on this connection
+    _unusable: bool = False  # ALGORITHMS selected nothing: only GET_VERSION is served
     _req_caps: int = 0
     _req_data_transfer_size: int = 0
     _neg: _Negotiated | None = None
@@ -293,6 +310,10 @@ class SpdmResponder:
     async def _plain(self, data: bytes) -> bytes | None:
         request_version = data[0] if data else 0
         try:
+            if self._unusable and data[1:2] != bytes((_R.GET_VERSION,)):
+                # DSP0274 1.3, NEGOTIATE_ALGORITHMS: after a negotiation that selected nothing
+                # the Responder should answer RequestResynch until GET_VERSION.
+                raise _SpdmError(S.ErrorCode.REQUEST_RESYNCH, why="no algorithms were selected")
             request, raw = self._decode(data)
             if isinstance(request, S.VendorDefinedRequest) and request.pci_protocol_id in (
                 S.PciProtocolId.IDE_KM,
@@ -428,7 +449,7 @@ class SpdmResponder:
         self.state = ConnectionState.NOT_STARTED
         self.version = None
         self._vca = self._m1 = self._l1 = b""
-        self._challenged = False
+        self._challenged = self._unusable = False
         self._req_caps = self._req_data_transfer_size = 0
         self._neg = None
         for session_id in list(self.sessions):
@@ -460,6 +481,11 @@ class SpdmResponder:
             raise _SpdmError(
                 S.ErrorCode.INVALID_REQUEST, why="Supported Algorithms Block without CHUNK_CAP"
             )
+        problem = _requester_flags_problem(request.flags)
+        if problem:
+            # DSP0274 1.3, CAPABILITIES: an illegal flag combination from the Requester
+            # "shall" get ERROR(InvalidRequest).
+            raise _SpdmError(S.ErrorCode.INVALID_REQUEST, why=problem)
         self._req_caps = request.flags
         self._req_data_transfer_size = request.data_transfer_size
         rsp = S.Capabilities(
@@ -486,9 +512,14 @@ class SpdmResponder:
         version = request.version
         asym, base_hash, hash_alg, our_dhe = self._leaf_curve()
         if not request.base_asym_algo & asym or not request.base_hash_algo & base_hash:
-            raise _SpdmError(
-                S.ErrorCode.INVALID_REQUEST, why="no common signature or hash algorithm"
-            )
+            # DSP0274 1.3, NEGOTIATE_ALGORITHMS: no common algorithm of a type -> ALGORITHMS
+            # with those selections zero; every later request gets RequestResynch.
+            log.info("no common signature or hash algorithm: nothing selected")
+            rsp = S.Algorithms(version=version).encode()
+            self._vca += raw + rsp
+            self._unusable = True
+            self.state = ConnectionState.NEGOTIATED
+            return rsp
         offered = {s.alg_type: s.supported for s in request.alg_structs}
         dhe = our_dhe if offered.get(S.AlgType.DHE, 0) & our_dhe else None
         aead = (
