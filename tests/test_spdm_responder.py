@@ -286,6 +286,16 @@ def test_an_invalid_index_or_slot_gets_invalid_request() -> None:
         )
         err = peer.error(req)
         assert (err.error_code, err.error_data) == (S.ErrorCode.INVALID_REQUEST, 0)
+    # A refused GET_MEASUREMENTS leaves no trace in L1: the next signature covers VCA and
+    # the exchange it answers only (libspdm's requester starts L1 again on ERROR too).
+    peer.send(S.GetMeasurements(version=V12, operation=1))
+    peer.error(S.GetMeasurements(version=V12, operation=9))
+    req = S.GetMeasurements(
+        version=V12, operation=2, signature_requested=True, nonce=os.urandom(32)
+    ).encode()
+    raw = peer.send(req)
+    rsp = S.Measurements.decode(raw, signature_size=SIG)
+    peer.check(SigningOperation.MEASUREMENTS, peer.vca + req + raw[:-SIG], rsp.signature)
 
 
 def test_1_3_measurements_echo_the_context_and_sign_l1() -> None:

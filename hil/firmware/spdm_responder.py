@@ -337,6 +337,8 @@ class SpdmResponder:
             self._reset_transcripts(code, None)
             return self._fit(self._dispatch(request, raw))
         except _SpdmError as exc:
+            if data[1:2] == bytes((_R.GET_MEASUREMENTS,)):
+                self._l1 = self._vca  # L1 holds answered exchanges only; start again
             return self._error(exc, request_version)
 
     def _acceptable_versions(self) -> tuple[int, ...]:
@@ -689,10 +691,11 @@ class SpdmResponder:
         }
         l1 = session.l1 if session is not None else self._l1
         if not request.signature_requested:
-            rsp = S.Measurements(**fields).encode()
+            rsp = self._fit(S.Measurements(**fields).encode())
             l1 += raw + rsp
         else:
             unsigned = S.Measurements(**fields, signature=bytes(self._sig_size())).encode()
+            self._fit(unsigned)
             transcript = l1 + raw + unsigned[: -self._sig_size()]
             signature = self._sign(SigningOperation.MEASUREMENTS, transcript)
             rsp = S.Measurements(**fields, signature=signature).encode()
@@ -846,7 +849,7 @@ class SpdmResponder:
                     session.after_seal.append(lambda: self._end_session(session.session_id))
                     return S.EndSessionAck(version=self.neg.version).encode()
                 case S.GetMeasurements():
-                    return self._fit(self._measurements(request, raw, session))
+                    return self._measurements(request, raw, session)
                 case S.GetDigests():
                     return self._digests(raw, in_session=True)
                 case S.GetCertificate():
@@ -855,6 +858,8 @@ class SpdmResponder:
                     return await self._vendor(session, request)
             raise _SpdmError(S.ErrorCode.UNEXPECTED_REQUEST)  # pragma: no cover
         except _SpdmError as exc:
+            if data[1:2] == bytes((_R.GET_MEASUREMENTS,)):
+                session.l1 = self._vca
             return self._error(exc, request_version)
 
     def _finish(self, session: _Session, request: S.Finish, raw: bytes) -> bytes:
