@@ -15,13 +15,16 @@ import tempfile
 import time
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import RigError
 from .fake import FakeConfigSpace, FakeDoe
 from .rigs import Rig
 from .transport import AsyncioTimebase
 from .vectors import Outcome, Vector, VectorContext, VectorResult, execute
+
+if TYPE_CHECKING:
+    from .serve import ServeOptions
 
 __all__ = [
     "Backend",
@@ -173,16 +176,17 @@ class SimBackend(Backend):
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
-    def serve(
-        self, host: str, port: int, *, cert_chain: Path | None = None, key: Path | None = None
-    ) -> int:
+    def serve(self, host: str, port: int, *, options: ServeOptions | None = None) -> int:
         """Run the simulated endpoint as an spdm-emu socket responder (``hil serve``)."""
+        from .serve import ServeOptions
+
+        options = options or ServeOptions()
         work = Path(tempfile.mkdtemp(prefix="hil-serve-"))
         try:
             job = self._job(
-                serve={"host": host, "port": port},
-                cert_chain=str(cert_chain) if cert_chain else None,
-                key=str(key) if key else None,
+                serve={"host": host, "port": port, **options.to_json()},
+                cert_chain=str(options.cert_chain) if options.cert_chain else None,
+                key=str(options.key) if options.key else None,
                 wall_timeout_s=None,
             )
             self._simulate("serve_socket", work, job)

@@ -76,19 +76,34 @@ def _list_vectors(args: argparse.Namespace) -> int:
     return 0
 
 
+def _spdm_versions(text: str) -> tuple[int, ...]:
+    from .codec.spdm import SpdmVersion
+    from .firmware.spdm_responder import SUPPORTED_VERSIONS
+
+    by_text = {SpdmVersion(v).text: SpdmVersion(v) for v in SUPPORTED_VERSIONS}
+    out = []
+    for item in text.split(","):
+        if item.strip() not in by_text:
+            raise argparse.ArgumentTypeError(f"SPDM version {item!r}: one of {', '.join(by_text)}")
+        out.append(by_text[item.strip()])
+    return tuple(sorted(set(out)))
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     from .rigs import find_rig
-    from .serve import serve_rig
+    from .serve import ServeOptions, serve_rig
 
     rig = find_rig(args.rig)
     try:
-        return serve_rig(
-            rig,
-            args.host,
-            args.port,
+        options = ServeOptions(
             cert_chain=Path(args.cert_chain) if args.cert_chain else None,
             key=Path(args.key) if args.key else None,
+            function_id=args.function_id,
+            ide_km_port_index=args.ide_km_port_index,
+            ide_stream_id=args.ide_stream_id,
+            spdm_versions=args.spdm_versions,
         )
+        return serve_rig(rig, args.host, args.port, options)
     except (RigError, IdentityError) as exc:
         print(f"hil serve: {exc}", file=sys.stderr)
         return 2
@@ -270,6 +285,32 @@ def build_parser() -> argparse.ArgumentParser:
         "--cert-chain", default=None, help="device chain: PEM bundle or DER, root first"
     )
     serve.add_argument("--key", default=None, help="device private key (PEM or DER)")
+    serve.add_argument(
+        "--function-id",
+        type=lambda v: int(v, 0),
+        default=None,
+        help="TDISP FUNCTION_ID the TDI is presented under, e.g. 0xBEEF "
+        "(default: function 0's Requester ID)",
+    )
+    serve.add_argument(
+        "--ide-km-port-index",
+        type=lambda v: int(v, 0),
+        default=0,
+        help="IDE_KM PortIndex answered besides 00h (MaxPortIndex); default 0",
+    )
+    serve.add_argument(
+        "--ide-stream-id",
+        type=lambda v: int(v, 0),
+        default=None,
+        help="before each connection, set up Selective IDE stream 0 with this Stream ID and "
+        "Enable in config space, as host software would (a socket peer cannot)",
+    )
+    serve.add_argument(
+        "--spdm-versions",
+        type=_spdm_versions,
+        default=_spdm_versions("1.2,1.3"),
+        help="SPDM versions to offer, comma separated (default 1.2,1.3)",
+    )
     serve.set_defaults(func=_cmd_serve)
 
     rigs = sub.add_parser("rigs", help="list the rigs found; `hil rigs check NAME` probes one")

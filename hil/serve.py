@@ -1,9 +1,17 @@
 """``hil serve``: a rig's device as a responder on the DMTF spdm-emu socket protocol.
 
-An external requester (DMTF's spdm_requester_emu, QEMU with ``spdm_port``, or ``hil run --rig
-spdm-emu``) connects and sends whole DOE objects; each goes through the rig's DOE mailbox (on the
-simulated rig, the HDL mailbox and the firmware behind its DSM port) and the response comes back.
-TEST, NORMAL, CONTINUE and SHUTDOWN are answered as spdm_responder_emu does; SHUTDOWN ends it.
+An external requester (DMTF's spdm_requester_emu or SPDM-Responder-Validator, QEMU with
+``spdm_port``, or ``hil run --rig spdm-emu``) connects and sends whole DOE objects; each goes
+through the rig's DOE mailbox (on the simulated rig, the HDL mailbox and the firmware behind its
+DSM port) and the response comes back.  TEST, NORMAL, CONTINUE and SHUTDOWN are answered as
+spdm_responder_emu answers them (:class:`hil.transport.spdm_socket.SocketResponder`): CONTINUE
+closes the connection and the next one is accepted, SHUTDOWN ends the server.  A connection
+closed without either is logged and the next one accepted, where spdm_responder_emu would stop:
+deliberately, so that one peer that drops its socket does not take the device from the next.
+
+A peer on the socket reaches only the DOE mailbox, never configuration space.  What a host's
+configuration software would do for IDE, ``hil serve`` can do in its place
+(:attr:`ServeOptions.ide_stream_id`).
 """
 
 from __future__ import annotations
@@ -12,19 +20,100 @@ import asyncio
 import logging
 import socket
 import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
+from . import _regs as R
+from .codec import ide_km as K
 from .codec.doe import DataObject
+from .codec.spdm import SpdmVersion
 from .codec.spdm_socket import FrameReader
 from .errors import DoeTimeout, PeerProtocolError, RigError
 from .host.doe import DoeMailbox
+from .host.ide_km import StreamRegs
 from .pki import Identity
 from .rigs import Rig
+from .transport import ConfigSpace
 from .transport.spdm_socket import DoeService, SocketResponder, serve
 
-__all__ = ["mailbox_service", "serve_blocking", "serve_rig"]
+__all__ = [
+    "ServeOptions",
+    "configure_ide_stream",
+    "mailbox_service",
+    "serve_blocking",
+    "serve_fake",
+    "serve_rig",
+]
 
 log = logging.getLogger("hil.serve")
+
+#: Called before each connection is served (the host's part: configuration space).
+ConnectionHook = Callable[[], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """How the served device presents itself to a peer that speaks only DOE."""
+
+    cert_chain: Path | None = None
+    key: Path | None = None
+    #: The TDI's FUNCTION_ID (TDISP INTERFACE_ID); None: function 0's Requester ID.
+    function_id: int | None = None
+    #: The IDE_KM PortIndex answered besides 00h; 0: 00h only.
+    ide_km_port_index: int = 0
+    #: Program Selective IDE stream 0 in configuration space with this Stream ID, a valid RID
+    #: association and Enable, before each connection, as host software would; None: leave
+    #: configuration space to its reset values.
+    ide_stream_id: int | None = None
+    #: The SPDM versions VERSION offers.
+    spdm_versions: tuple[int, ...] = (SpdmVersion.V12, SpdmVersion.V13)
+
+    def __post_init__(self) -> None:
+        if (self.cert_chain is None) != (self.key is None):
+            raise RigError("--cert-chain and --key go together")
+        if self.function_id is not None and not 0 <= self.function_id < 1 << 25:
+            raise RigError(f"function id {self.function_id:#x} is not a 25-bit FUNCTION_ID")
+        if not 0 <= self.ide_km_port_index <= 0xFF:
+            raise RigError(f"IDE_KM PortIndex {self.ide_km_port_index} is not one byte")
+        if self.ide_stream_id is not None and not 0 <= self.ide_stream_id <= 0xFF:
+            raise RigError(f"Stream ID {self.ide_stream_id} is not one byte")
+        if not self.spdm_versions:
+            raise RigError("no SPDM version to offer")
+
+    def dsm_kwargs(self) -> dict[str, Any]:
+        """The firmware's settings (JSON-able, for the simulator's job file)."""
+        return {
+            "function_id": self.function_id,
+            "ide_km_port_index": self.ide_km_port_index,
+            "spdm_versions": [int(v) for v in self.spdm_versions],
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["cert_chain"] = str(self.cert_chain) if self.cert_chain else None
+        out["key"] = str(self.key) if self.key else None
+        out["spdm_versions"] = [int(v) for v in self.spdm_versions]
+        return out
+
+
+async def configure_ide_stream(config: ConfigSpace, stream_id: int) -> None:
+    """What a host's configuration software does before IDE_KM keys a Selective IDE stream,
+    for stream register block 0: Enable cleared (the stream leaves Secure and may become Secure
+    again, PCIe §6.33.1), the RID association valid, the Stream ID, then Enable set.  Setting
+    Enable before the keys are programmed is permitted (§6.33.3); K_SET_GO of the last
+    sub-stream then makes the stream Secure.  The other blocks are parked at the reserved
+    Stream ID FFh with Enable clear, as Linux parks them, so that no second block claims the
+    Stream ID (TDISP LOCK refuses a default stream configured twice, §11.3.8)."""
+    capability = K.IdeCapability(await config.read32(R.IDE_CAP_OFFSET + 4))
+    for index in range(1, capability.selective_block_count):
+        await config.write32(StreamRegs(R.IDE_CAP_OFFSET, index).control, 0xFF << 24)
+    regs = StreamRegs(R.IDE_CAP_OFFSET, 0)
+    await config.write32(regs.control, stream_id << 24)
+    await config.write32(regs.rid2, 1)  # V = 1, RID Base 0
+    await config.write32(regs.base + 0x0C, 0xFFFF << 8)  # RID Limit: every RID
+    await config.write32(regs.control, stream_id << 24 | 1)
 
 
 def mailbox_service(mbx: DoeMailbox) -> DoeService:
@@ -47,16 +136,21 @@ def announce(host: str, port: int) -> None:
     print(f"hil serve: listening on {host}:{port} (spdm-emu socket protocol, PCI_DOE)", flush=True)
 
 
-async def serve_blocking(service: DoeService, host: str, port: int) -> None:
+async def serve_blocking(
+    service: DoeService, host: str, port: int, *, on_connection: ConnectionHook | None = None
+) -> None:
     """Serve with blocking sockets, for a caller whose event loop is a simulator's (cocotb).
 
-    While it waits for a peer the simulator does not advance: there is nothing to simulate.
+    The same semantics as :func:`hil.transport.spdm_socket.serve`.  While it waits for a peer
+    the simulator does not advance: there is nothing to simulate.
     """
     with socket.create_server((host, port)) as server:
         announce(host, server.getsockname()[1])
         while True:
             conn, peer = server.accept()
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if on_connection is not None:
+                await on_connection()
             responder = SocketResponder(service)
             frames = FrameReader()
             with conn:
@@ -68,6 +162,7 @@ async def serve_blocking(service: DoeService, host: str, port: int) -> None:
                         log.info("%s: connection ended: %s", peer, exc)
                         break
                     if not data:
+                        log.info("%s closed the connection without CONTINUE or SHUTDOWN", peer)
                         break
                     try:
                         batch = frames.feed(data)
@@ -84,34 +179,33 @@ async def serve_blocking(service: DoeService, host: str, port: int) -> None:
                 return
 
 
-def serve_rig(
-    rig: Rig,
-    host: str,
-    port: int,
-    *,
-    cert_chain: Path | None = None,
-    key: Path | None = None,
-) -> int:
+def serve_rig(rig: Rig, host: str, port: int, options: ServeOptions | None = None) -> int:
     """Serve ``rig``'s device until a peer sends SHUTDOWN."""
-    if (cert_chain is None) != (key is None):
-        raise RigError("--cert-chain and --key go together")
-    if cert_chain is not None and key is not None:
-        Identity.load(cert_chain, key)  # fail here, with a clear message, not in the simulator
+    options = options or ServeOptions()
+    if options.cert_chain is not None and options.key is not None:
+        # Fail here, with a clear message, not in the simulator.
+        Identity.load(options.cert_chain, options.key)
     if rig.firmware != "dsm":
         raise RigError(f"rig {rig.name} has no firmware to serve SPDM (firmware = 'dsm')")
     if rig.kind == "fake":
-        asyncio.run(_serve_fake(rig, host, port, cert_chain, key))
+        asyncio.run(serve_fake(host, port, options))
         return 0
     if rig.kind == "sim":
         from .backends import SimBackend
 
-        return SimBackend(rig).serve(host, port, cert_chain=cert_chain, key=key)
+        return SimBackend(rig).serve(host, port, options=options)
     raise RigError(f"hil serve needs a device to serve; rig {rig.name} is of kind {rig.kind}")
 
 
-async def _serve_fake(
-    rig: Rig, host: str, port: int, cert_chain: Path | None, key: Path | None
+async def serve_fake(
+    host: str,
+    port: int,
+    options: ServeOptions,
+    *,
+    ready: Callable[[int], None] | None = None,
 ) -> None:
+    """Serve the in-memory endpoint (the ``fake`` rig's device) until SHUTDOWN; ``ready`` is
+    told the bound port (default: the "listening on" line)."""
     from .fake import FakeConfigSpace, FakeDoe
     from .firmware import Dsm
     from .transport import AsyncioTimebase
@@ -119,12 +213,30 @@ async def _serve_fake(
     # The in-memory endpoint's hardware (IDE capability, key slots, TDI) is the firmware's
     # register port, so a peer gets IDE_KM and TDISP answers as well as SPDM.
     config = FakeConfigSpace(FakeDoe())
-    kwargs = {"hdl_build": "fake", "regs": config.firmware_regs()}
-    if cert_chain is not None and key is not None:
-        kwargs["identity"] = Identity.load(cert_chain, key)
+    kwargs: dict[str, Any] = {
+        "hdl_build": "fake",
+        "regs": config.firmware_regs(),
+        **options.dsm_kwargs(),
+    }
+    kwargs["spdm_versions"] = tuple(kwargs["spdm_versions"])
+    if options.cert_chain is not None and options.key is not None:
+        kwargs["identity"] = Identity.load(options.cert_chain, options.key)
     dsm = Dsm(**kwargs)
     config.doe.responder = dsm.handle
     mbx = DoeMailbox(config, config.doe.offset, AsyncioTimebase(), poll_interval_s=0.0)
     await mbx.init()
-    await serve(mailbox_service(mbx), host, port, ready=lambda p: announce(host, p))
+    hook = None
+    if options.ide_stream_id is not None:
+        stream_id = options.ide_stream_id
+
+        async def hook() -> None:
+            await configure_ide_stream(config, stream_id)
+
+    await serve(
+        mailbox_service(mbx),
+        host,
+        port,
+        ready=ready or (lambda p: announce(host, p)),
+        on_connection=hook,
+    )
     sys.stdout.flush()

@@ -464,6 +464,24 @@ def test_capabilities_10_and_11_layouts_are_shorter() -> None:
         Capabilities.decode(rsp10 + bytes(8))  # a 1.2 body under a 1.0 header
 
 
+def test_get_capabilities_13_param1_asks_for_the_supported_algorithms_block() -> None:
+    """DSP0274 1.3 GET_CAPABILITIES Param1 bit 0; reserved (ignored when read) before 1.3."""
+    msg = GetCapabilities(
+        version=0x13,
+        flags=CapFlag.CERT | CapFlag.CHUNK,
+        data_transfer_size=4096,
+        max_spdm_msg_size=8192,
+        supported_algorithms_requested=True,
+    )
+    wire = hx("13 e1 01 00  00 00 00 00  02 00 02 00  00 10 00 00  00 20 00 00")
+    assert msg.encode() == wire
+    assert GetCapabilities.decode(wire) == msg
+    as_12 = GetCapabilities.decode(bytes([0x12]) + wire[1:])
+    assert not as_12.supported_algorithms_requested
+    with pytest.raises(LocalProtocolError, match=r"before SPDM 1\.3"):
+        replace(msg, version=0x12)
+
+
 def test_negotiate_algorithms_with_four_tables() -> None:
     wire = hx(
         "12 e3 04 00  30 00 01 02  90 00 00 00  03 00 00 00"  # Length 48, DMTF, OpaqueDataFmt1

@@ -173,3 +173,90 @@ def test_serve_refuses_a_key_that_is_not_the_leafs(tmp_path: Path, repo: Path) -
     )
     assert proc.returncode == 2
     assert "does not match" in proc.stderr
+
+
+# -- what a peer that speaks only DOE meets (in process, the fake rig's device) -----------------
+async def _served(options, body) -> None:
+    from hil.serve import serve_fake
+
+    port: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    server = asyncio.create_task(serve_fake("127.0.0.1", 0, options, ready=port.set_result))
+    await body(await port)
+    async with SpdmSocketClient(port=port.result()) as client:
+        await client.shutdown()
+    await asyncio.wait_for(server, 5)
+
+
+def test_serve_presents_port_index_function_id_and_a_configured_stream() -> None:
+    """spdm_requester_emu's PCIe steps, by hil's own requester over the socket: IDE_KM at
+    PortIndex 1, TDISP on FUNCTION_ID 0xBEEF, locked on stream 0 that the server set up in
+    configuration space; a second requester after CONTINUE does it all again."""
+    from hil.codec import tdisp as T
+    from hil.firmware import test_pki
+    from hil.host.ide_km import IdeKmRequester
+    from hil.host.spdm import SpdmRequester
+    from hil.host.tdisp import TdispRequester
+    from hil.serve import ServeOptions
+
+    options = ServeOptions(function_id=0xBEEF, ide_km_port_index=1, ide_stream_id=0)
+
+    async def flow(port: int) -> None:
+        async with SpdmSocketClient(port=port) as client:
+            spdm = SpdmRequester(client, trust_anchor=test_pki().trust_anchor)
+            await spdm.authenticate()
+            session = await spdm.key_exchange()
+            ide = IdeKmRequester(spdm, session, port_index=1)
+            rsp = await ide.query()
+            assert (rsp.port_index, rsp.max_port_index) == (1, 1)
+            acks = await ide.program_all(0)
+            assert {a.status for a in acks} == {0}
+            await ide.go_all(0)
+            tdi = TdispRequester(spdm, session, T.InterfaceId(0xBEEF))
+            await tdi.get_version()
+            await tdi.lock(0, mmio_reporting_offset=0xD0000000)
+            report = await tdi.get_report(check=False)
+            assert report.mmio_ranges and report.mmio_ranges[0].first_page >= 0xD0000
+            await tdi.start()
+            assert await tdi.get_state() == T.TdiState.RUN
+            await tdi.stop()
+            assert await tdi.get_state() == T.TdiState.CONFIG_UNLOCKED
+            await spdm.end_session(session)
+
+    async def body(port: int) -> None:
+        await flow(port)
+        await flow(port)  # a new connection: the stream is set up again and re-keyed
+
+    asyncio.run(_served(options, body))
+
+
+def test_serve_offers_the_versions_asked_for() -> None:
+    from hil.codec import spdm as S
+    from hil.codec.doe import PCI_SIG_VENDOR_ID, DataObject, DoeType
+    from hil.serve import ServeOptions
+
+    async def body(port: int) -> None:
+        async with SpdmSocketClient(port=port) as client:
+            get_version = DataObject(PCI_SIG_VENDOR_ID, DoeType.CMA_SPDM, S.GetVersion().encode())
+            rsp = S.VersionResponse.decode((await client.exchange(get_version)).payload)
+            assert [e.version for e in rsp.entries] == [S.SpdmVersion.V12]
+
+    asyncio.run(_served(ServeOptions(spdm_versions=(S.SpdmVersion.V12,)), body))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--spdm-versions", "1.1"], "SPDM version"),
+        (["--function-id", "0x2000000"], "FUNCTION_ID"),
+        (["--ide-km-port-index", "256"], "PortIndex"),
+    ],
+)
+def test_serve_refuses_bad_options(repo: Path, args: list[str], message: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "hil.cli", "serve", "--rig", "fake", "--port", "0", *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr

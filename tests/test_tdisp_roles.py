@@ -290,8 +290,11 @@ def test_generic_errors() -> None:
         reserved = bytearray(T.GetDeviceInterfaceState(interface_id=IID).encode())
         reserved[3] = 0xFF
         assert isinstance(await answer(b, bytes(reserved)), T.DeviceInterfaceState)
-        # No header, no answer.
-        assert await answer(b, b"\x01\x10\x81") is None
+        # A header too short to hold an INTERFACE_ID: an invalid field (§11.3.2, Table 11-6),
+        # reported for the DSM's own TDI.
+        short = await answer(b, b"\x01\x10\x81")
+        assert is_error(short, T.ErrorCode.INVALID_REQUEST)
+        assert short.interface_id == IID
 
     run(body)
 

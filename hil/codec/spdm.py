@@ -1202,6 +1202,13 @@ class _CapabilitiesBase(_Message):
     def _has_body(self, version: int) -> bool:
         return version >= SpdmVersion.V11
 
+    def _param1(self) -> int:
+        return 0
+
+    @classmethod
+    def _param1_fields(cls, version: int, param1: int) -> dict[str, Any]:
+        return {}
+
     def _validate(self) -> None:
         v = self.version
         _uint("ct_exponent", self.ct_exponent, 8)
@@ -1231,8 +1238,8 @@ class _CapabilitiesBase(_Message):
 
     def encode(self) -> bytes:
         if not self._has_body(self.version):
-            return self._header()
-        out = self._header() + bytes((0, self.ct_exponent, 0, 0)) + _u32(self.flags)
+            return self._header(self._param1())
+        out = self._header(self._param1()) + bytes((0, self.ct_exponent, 0, 0)) + _u32(self.flags)
         if self.version >= SpdmVersion.V12:
             out += _u32(self.data_transfer_size) + _u32(self.max_spdm_msg_size)
         return out
@@ -1241,7 +1248,7 @@ class _CapabilitiesBase(_Message):
     def decode(cls, data: bytes) -> Self:
         hdr, r = cls._open(data)
         v = hdr.version
-        fields: dict[str, Any] = {}
+        fields: dict[str, Any] = cls._param1_fields(v, hdr.param1)
         if v >= SpdmVersion.V11 or not cls.IS_REQUEST:
             r.u8("Reserved")
             fields["ct_exponent"] = r.u8("CTExponent")
@@ -1264,7 +1271,8 @@ class GetCapabilities(_CapabilitiesBase):
 
          byte 0          1          2          3
             +----------+----------+----------+----------+
-          0 | ver      | 0xE1     | reserved | reserved |   1.0: header only
+          0 | ver      | 0xE1     | Param1   | reserved |   1.0: header only; Param1 bit 0
+            |          |          |          |          |   (1.3): Supported Algorithms
             +----------+----------+----------+----------+
           4 | reserved | CTExp.   |      reserved       |   1.1+
             +----------+----------+---------------------+
@@ -1279,6 +1287,26 @@ class GetCapabilities(_CapabilitiesBase):
     CODE = RequestCode.GET_CAPABILITIES
     NAME = "GET_CAPABILITIES"
     IS_REQUEST = True
+    #: 1.3 Param1 bit 0: include the Supported Algorithms Block in CAPABILITIES (only a
+    #: requester with CHUNK_CAP may ask; DSP0274 1.3, Table 11).
+    supported_algorithms_requested: bool = False
+
+    def _validate(self) -> None:
+        super()._validate()
+        _only_from(
+            self.version,
+            SpdmVersion.V13,
+            "supported_algorithms_requested",
+            self.supported_algorithms_requested,
+        )
+
+    def _param1(self) -> int:
+        return int(bool(self.supported_algorithms_requested))
+
+    @classmethod
+    def _param1_fields(cls, version: int, param1: int) -> dict[str, Any]:
+        # Before 1.3 Param1 is reserved: ignored when read.
+        return {"supported_algorithms_requested": version >= SpdmVersion.V13 and bool(param1 & 1)}
 
 
 @dataclass(frozen=True, kw_only=True)

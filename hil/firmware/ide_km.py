@@ -6,6 +6,16 @@ write-only key slots through the firmware register port; the hardware decides th
 state.  Session binding (§6.33.3): the first session that sends QUERY or KEY_PROG owns the
 streams while it is open; requests from other sessions are dropped silently; when the owning
 session ends, the next session's first QUERY/KEY_PROG wipes every stream's keys first.
+
+What gets no response, by §6.33.3: a payload whose size does not match its object (except
+KEY_PROG, whose KP_ACK has a status for it), QUERY/KEY_PROG from a session other than the one
+the streams are bound to, and a K_SET_GO/K_SET_STOP in error (recommended).  A QUERY for a
+PortIndex this port does not answer has no IDE_KM error object: it gets SPDM
+ERROR(InvalidRequest) (DSP0274: an unsuccessful request should get ERROR).
+
+PortIndex: an endpoint answers 00h (§6.33.3).  ``port_index`` N > 0 presents the port at N as
+well (MaxPortIndex N), the numbering a port that represents others uses, for a requester that
+addresses a fixed index.
 """
 
 from __future__ import annotations
@@ -16,6 +26,7 @@ from dataclasses import dataclass
 
 from ..codec import ide_km as K
 from ..codec import spdm as S
+from ..errors import LocalProtocolError
 from .regs import (
     CMD,
     CMD_K_SET_GO,
@@ -27,12 +38,16 @@ from .regs import (
     key_dw,
     stream_state,
 )
+from .spdm_responder import VendorRequestRefused
 
 __all__ = ["IdeKmResponder"]
 
 log = logging.getLogger("hil.firmware.ide_km")
 
 _KEY_PROG_SIZE = 48
+_REQUEST_OBJECTS = frozenset(
+    {K.ObjectId.QUERY, K.ObjectId.KEY_PROG, K.ObjectId.K_SET_GO, K.ObjectId.K_SET_STOP}
+)
 
 
 @dataclass
@@ -41,8 +56,16 @@ class IdeKmResponder:
     bus: int = 0
     dev_func: int = 0
     segment: int = 0
+    port_index: int = 0  # answered besides 00h (see the module docstring)
     owner: int | None = None  # the session the streams are bound to
     wipe_pending: bool = False
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port_index <= 0xFF:
+            raise LocalProtocolError(f"PortIndex {self.port_index} is not one byte")
+
+    def _ports(self) -> frozenset[int]:
+        return frozenset({0, self.port_index})
 
     # -- session binding ------------------------------------------------------------------------
     def session_ended(self, session_id: int) -> None:
@@ -81,6 +104,10 @@ class IdeKmResponder:
             msg = K.decode(payload, strict=False)
         except K.IdeKmDecodeError as exc:
             return await self._malformed(session_id, payload, exc)
+        if not isinstance(msg, K.Query | K.KeyProg | K.KSetGo | K.KSetStop):
+            if self.owner in (None, session_id):
+                raise self._not_a_request(payload[1])
+            return None
         if isinstance(msg, K.Query | K.KeyProg) and not await self._bind(session_id):
             log.info(
                 "IDE_KM from session %#x dropped: streams bound to %#x", session_id, self.owner
@@ -90,15 +117,33 @@ class IdeKmResponder:
             return None
         match msg:
             case K.Query():
-                return None if msg.port_index != 0 else (await self._query_resp()).encode()
+                if msg.port_index not in self._ports():
+                    raise VendorRequestRefused(
+                        S.ErrorCode.INVALID_REQUEST,
+                        f"QUERY for PortIndex {msg.port_index}; MaxPortIndex {self.port_index}",
+                    )
+                return (await self._query_resp(msg.port_index)).encode()
             case K.KeyProg():
                 return (await self._key_prog(msg)).encode()
             case K.KSetGo() | K.KSetStop():
                 return await self._go_stop(msg)
-        return None  # a response object sent as a request: ignored
+        return None  # pragma: no cover - every request object is matched above
+
+    @staticmethod
+    def _not_a_request(object_id: int) -> VendorRequestRefused:
+        """A response object (or a reserved Object ID) sent as a request: §6.33.3 defines no
+        IDE_KM answer; DSP0274: an unsuccessful request should get ERROR(InvalidRequest)."""
+        return VendorRequestRefused(
+            S.ErrorCode.INVALID_REQUEST, f"IDE_KM Object ID {object_id:#04x} is not a request"
+        )
 
     async def _malformed(self, session_id: int, payload: bytes, exc: Exception) -> bytes | None:
-        """KEY_PROG of the wrong length still gets KP_ACK INCORRECT_LENGTH; the rest is ignored."""
+        """KEY_PROG of the wrong length still gets KP_ACK INCORRECT_LENGTH; another request
+        object of the wrong size is ignored (§6.33.3: it must not result in a response); an
+        Object ID that is no request gets ERROR."""
+        may_talk = self.owner in (None, session_id)
+        if len(payload) >= 2 and payload[1] not in _REQUEST_OBJECTS and may_talk:
+            raise self._not_a_request(payload[1])
         if (
             len(payload) >= 8
             and payload[1] == K.ObjectId.KEY_PROG
@@ -113,7 +158,7 @@ class IdeKmResponder:
         log.info("malformed IDE_KM ignored: %s", exc)
         return None
 
-    async def _query_resp(self) -> K.QueryResp:
+    async def _query_resp(self, port_index: int) -> K.QueryResp:
         cap = K.IdeCapability(await self.regs.read(cap_word(1)))
         control = await self.regs.read(cap_word(2))
         blocks, pos = [], 3
@@ -128,11 +173,11 @@ class IdeKmResponder:
             blocks.append(K.SelectiveIdeBlock(*head, address_associations=tuple(assoc)))
             pos += 5 + 3 * (stream_cap & 0xF)
         return K.QueryResp(
-            port_index=0,
+            port_index=port_index,  # §6.33.3: the PortIndex of the QUERY
             dev_func=self.dev_func,
             bus=self.bus,
             segment=self.segment,
-            max_port_index=0,
+            max_port_index=self.port_index,
             capability=cap,
             control=control,
             selective_blocks=tuple(blocks),
@@ -144,7 +189,7 @@ class IdeKmResponder:
         )
 
     async def _key_prog(self, msg: K.KeyProg) -> K.KpAck:
-        if msg.port_index != 0:
+        if msg.port_index not in self._ports():
             return self._ack(msg, K.KpAckStatus.UNSUPPORTED_PORT_INDEX)
         if not msg.slot.valid:
             return self._ack(msg, K.KpAckStatus.UNSUPPORTED_VALUE)
@@ -166,13 +211,15 @@ class IdeKmResponder:
 
     async def _go_stop(self, msg: K.KSetGo | K.KSetStop) -> bytes | None:
         index = await self._stream_index(msg.stream_id)
-        if msg.port_index != 0 or index is None or not msg.slot.valid:
+        if msg.port_index not in self._ports() or index is None or not msg.slot.valid:
             return None  # §6.33.3: a bad GO/STOP should get no ACK
         op = CMD_K_SET_GO if isinstance(msg, K.KSetGo) else CMD_K_SET_STOP
         await self.regs.write(CMD, command(op, index, msg.slot.encode()))
         if await self.regs.read(CMD):
             return None
-        return K.KGostopAck(stream_id=msg.stream_id, slot=msg.slot, port_index=0).encode()
+        return K.KGostopAck(
+            stream_id=msg.stream_id, slot=msg.slot, port_index=msg.port_index
+        ).encode()
 
 
 def _slot_code(slot: K.KeySlot) -> int:

@@ -1,22 +1,34 @@
-"""The device firmware's SPDM responder (DSP0274 1.2, secured messages per DSP0277 over PCI DOE).
+"""The device firmware's SPDM responder (DSP0274 1.2 and 1.3, secured messages per DSP0277,
+over PCI DOE).
 
 It answers CMA/SPDM objects (DOE type 01h) and Secured CMA/SPDM objects (type 02h).  Every
 malformed, unsupported or out-of-order request gets the ERROR the spec defines, and the
-responder keeps serving afterwards.  What it may answer in each connection state is a table
-(:data:`ALLOWED`), not scattered checks.
+responder keeps serving afterwards; a request gets no answer only where a spec says so (each
+case cites its clause).  What it may answer in each connection state, and in each session
+phase, is a table (:data:`ALLOWED`, :data:`SESSION_PHASES`), not scattered checks.
 
-Transcripts (DSP0274 §10 "transcript and transcript hash"):
+Versions: VERSION lists :attr:`SpdmResponder.versions` (1.2 and 1.3 by default).  The version of
+the first GET_CAPABILITIES after GET_VERSION selects the connection's version (DSP0274 1.3,
+"GET_VERSION request and VERSION response messages"); every layout and transcript rule that
+differs between 1.2 and 1.3 follows that selected version, which the codec is handed.
 
-- A = GET_VERSION..ALGORITHMS (whole messages), reset by GET_VERSION;
-- M1 = A || B (digests/certificate exchanges) || C (CHALLENGE, CHALLENGE_AUTH without signature);
-- L1 = A || the measurement exchanges since the last signed one (1.2: A is included);
-- per session: A || Ct || K (KEY_EXCHANGE, KEY_EXCHANGE_RSP) || F (FINISH, FINISH_RSP).
+Transcripts (DSP0274 1.2/1.3, "Transcript and transcript hash calculation rules"):
+
+- VCA = GET_VERSION..ALGORITHMS (whole messages), reset by GET_VERSION;
+- M1 = VCA || B (the last GET_DIGESTS and the GET_CERTIFICATE exchanges after it) || C
+  (CHALLENGE, CHALLENGE_AUTH without its signature); reset by the requests of
+  :data:`M1_RESET` while no CHALLENGE has completed (they "skip CHALLENGE completion");
+- L1 = VCA || the GET_MEASUREMENTS exchanges since the last signed one; any other request
+  resets it.  A session keeps its own L1 for the measurements asked inside it;
+- per session: VCA || Hash(cert chain) || K (KEY_EXCHANGE, KEY_EXCHANGE_RSP) || F (FINISH,
+  FINISH_RSP).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import Enum, auto
@@ -27,6 +39,8 @@ from ..codec import spdm as S
 from ..codec.doe import PCI_SIG_VENDOR_ID, DataObject, DoeType
 from ..codec.secured import DecryptError, SecuredSession, peek_session_id
 from ..codec.spdm_crypto import (
+    SHA256,
+    SHA384,
     AeadAlg,
     DheGroup,
     DheKeyPair,
@@ -38,12 +52,28 @@ from ..codec.spdm_crypto import (
 from ..errors import LocalProtocolError, PeerProtocolError
 from ..pki import Identity
 
-__all__ = ["ALLOWED", "ConnectionState", "Measurement", "SpdmResponder", "VendorHandler"]
+__all__ = [
+    "ALLOWED",
+    "HEARTBEAT_PERIOD_S",
+    "SECURED_MESSAGE_VERSIONS",
+    "SESSION_PHASES",
+    "SUPPORTED_VERSIONS",
+    "ConnectionState",
+    "Measurement",
+    "SpdmResponder",
+    "VendorHandler",
+    "VendorRequestRefused",
+]
 
 log = logging.getLogger("hil.firmware.spdm")
 
-VERSION = S.SpdmVersion.V12
-#: What this responder can do (DSP0274 CAPABILITIES flags).
+#: The SPDM versions VERSION lists, in the order they appear there.
+SUPPORTED_VERSIONS: tuple[int, ...] = (S.SpdmVersion.V12, S.SpdmVersion.V13)
+#: DSP0277 secured-message versions, most preferred first.  Both protect records the same way
+#: here: 1.2 makes the little-endian sequence number explicit, which 1.1 left to the binding
+#: and which libspdm and :mod:`hil.codec.secured` use for both.
+SECURED_MESSAGE_VERSIONS = (S.VersionNumberEntry(1, 2), S.VersionNumberEntry(1, 1))
+#: What this responder can do (DSP0274 CAPABILITIES flags); the same flags in 1.2 and 1.3.
 RESPONDER_CAPS = (
     S.CapFlag.CERT
     | S.CapFlag.CHAL
@@ -57,11 +87,28 @@ RESPONDER_CAPS = (
 #: Largest SPDM message: a 4 KiB DOE read buffer less the DOE and secured-message overheads.
 MAX_MESSAGE = 4000
 CT_EXPONENT = 20  # 2^20 us ~ 1 s: cryptographic operations in firmware (PCIe: <= 2^23 us)
-HEARTBEAT_PERIOD = 0  # no heartbeat requirement
+#: KEY_EXCHANGE_RSP HeartbeatPeriod when both sides set HBEAT_CAP.  A session that sees no
+#: request for twice this long is terminated (DSP0274 1.2/1.3, HEARTBEAT clause).
+HEARTBEAT_PERIOD_S = 60
+MAX_SESSIONS = 4
+SLOT_MASK = 0x01  # one certificate slot, slot 0 (DeviceCert model)
 
 #: A handler for VENDOR_DEFINED requests inside a session (IDE_KM, TDISP): the session id and
-#: the request in, the response payload (or None: no answer) out.
+#: the request in; the response payload out, None where the protocol says the request gets no
+#: response, or :class:`VendorRequestRefused` for an SPDM ERROR.
 VendorHandler = Callable[[int, S.VendorDefinedRequest], Awaitable[bytes | None]]
+
+
+class VendorRequestRefused(Exception):
+    """Raised by a :data:`VendorHandler`: answer the VENDOR_DEFINED_REQUEST with SPDM ERROR
+    ``error_code``.  For requests the vendor protocol defines no response to but that cannot
+    succeed: DSP0274 1.3, "SPDM response codes": "Upon an unsuccessful completion of an SPDM
+    operation, the ERROR response message should be returned"."""
+
+    def __init__(self, error_code: int, why: str, error_data: int = 0) -> None:
+        super().__init__(why)
+        self.error_code = error_code
+        self.error_data = error_data
 
 
 class ConnectionState(Enum):
@@ -71,36 +118,70 @@ class ConnectionState(Enum):
     NEGOTIATED = auto()  # ALGORITHMS sent
 
 
-#: Which requests each connection state takes outside a session (DSP0274 §9 "ordering").
+_R = S.RequestCode
+
+#: Which requests each connection state takes outside a session (DSP0274 "SPDM messaging
+#: protocol": GET_VERSION, GET_CAPABILITIES and NEGOTIATE_ALGORITHMS come first, in order).
 ALLOWED: dict[ConnectionState, frozenset[int]] = {
-    ConnectionState.NOT_STARTED: frozenset({S.RequestCode.GET_VERSION}),
-    ConnectionState.AFTER_VERSION: frozenset(
-        {S.RequestCode.GET_VERSION, S.RequestCode.GET_CAPABILITIES}
-    ),
-    ConnectionState.AFTER_CAPABILITIES: frozenset(
-        {S.RequestCode.GET_VERSION, S.RequestCode.NEGOTIATE_ALGORITHMS}
-    ),
+    ConnectionState.NOT_STARTED: frozenset({_R.GET_VERSION}),
+    ConnectionState.AFTER_VERSION: frozenset({_R.GET_VERSION, _R.GET_CAPABILITIES}),
+    ConnectionState.AFTER_CAPABILITIES: frozenset({_R.GET_VERSION, _R.NEGOTIATE_ALGORITHMS}),
     ConnectionState.NEGOTIATED: frozenset(
         {
-            S.RequestCode.GET_VERSION,
-            S.RequestCode.GET_DIGESTS,
-            S.RequestCode.GET_CERTIFICATE,
-            S.RequestCode.CHALLENGE,
-            S.RequestCode.GET_MEASUREMENTS,
-            S.RequestCode.KEY_EXCHANGE,
+            _R.GET_VERSION,
+            _R.GET_DIGESTS,
+            _R.GET_CERTIFICATE,
+            _R.CHALLENGE,
+            _R.GET_MEASUREMENTS,
+            _R.KEY_EXCHANGE,
+            _R.VENDOR_DEFINED_REQUEST,
         }
     ),
 }
-#: Requests taken inside an established session.
-IN_SESSION = frozenset(
-    {
-        S.RequestCode.GET_MEASUREMENTS,
-        S.RequestCode.HEARTBEAT,
-        S.RequestCode.KEY_UPDATE,
-        S.RequestCode.END_SESSION,
-        S.RequestCode.VENDOR_DEFINED_REQUEST,
-    }
+#: Requests DSP0274 1.3 Table 6 ("SPDM request and response messages validity") prohibits
+#: outside a session: answered ERROR(SessionRequired) once the connection is negotiated (1.2+).
+#: FINISH is prohibited outside one unless both sides set HANDSHAKE_IN_THE_CLEAR_CAP, which
+#: this responder never does.
+SESSION_ONLY = frozenset({_R.FINISH, _R.HEARTBEAT, _R.KEY_UPDATE, _R.END_SESSION})
+#: What each session phase takes (Table 6, "Session phases"); anything else inside a session
+#: is UnexpectedRequest (Table 6: "If, during the session handshake phase, an unexpected
+#: request is received ... ERROR ... UnexpectedRequest").
+SESSION_PHASES: dict[bool, frozenset[int]] = {
+    False: frozenset({_R.FINISH}),  # handshake phase
+    True: frozenset(  # application phase
+        {
+            _R.GET_MEASUREMENTS,
+            _R.GET_DIGESTS,
+            _R.GET_CERTIFICATE,
+            _R.HEARTBEAT,
+            _R.KEY_UPDATE,
+            _R.END_SESSION,
+            _R.VENDOR_DEFINED_REQUEST,
+        }
+    ),
+}
+#: Requests that reset M1 to VCA while no CHALLENGE has completed on the connection
+#: (DSP0274 M1/M2 transcript rules: "If the Requester issued GET_MEASUREMENTS or KEY_EXCHANGE
+#: or FINISH ... or END_SESSION ... and skipped CHALLENGE completion, M1 and M2 are reset").
+M1_RESET = frozenset(
+    {_R.GET_MEASUREMENTS, _R.KEY_EXCHANGE, _R.FINISH, _R.HEARTBEAT, _R.KEY_UPDATE, _R.END_SESSION}
 )
+
+
+def _requester_flags_problem(flags: int) -> str | None:
+    """An illegal combination of Requester flags (DSP0274 1.2/1.3, requester flag table)."""
+    f = S.CapFlag
+    session_caps = f.ENCRYPT | f.MAC
+    exchanges = f.KEY_EX | f.PSK
+    if flags & exchanges and not flags & session_caps:
+        return "KEY_EX_CAP or PSK_CAP without ENCRYPT_CAP or MAC_CAP"
+    if flags & session_caps and not flags & exchanges:
+        return "ENCRYPT_CAP or MAC_CAP without KEY_EX_CAP or PSK_CAP"
+    if flags & f.HANDSHAKE_IN_THE_CLEAR and not flags & f.KEY_EX:
+        return "HANDSHAKE_IN_THE_CLEAR_CAP without KEY_EX_CAP"
+    if flags & f.PUB_KEY_ID and flags & (f.CERT | f.MULTI_KEY_ONLY | f.MULTI_KEY_NEG):
+        return "PUB_KEY_ID_CAP with CERT_CAP or MULTI_KEY_CAP"
+    return None
 
 
 @dataclass(frozen=True)
@@ -116,17 +197,21 @@ class Measurement:
 class _SpdmError(Exception):
     """Internal: answer with this ERROR."""
 
-    def __init__(self, code: int, data: int = 0, why: str = "") -> None:
+    def __init__(self, code: int, data: int = 0, why: str = "", extended: bytes = b"") -> None:
         super().__init__(why or S.ErrorCode(code).name)
         self.code = code
         self.data = data
+        self.extended = extended
 
 
 @dataclass
 class _Session:
     session_id: int
     secured: SecuredSession
-    transcript: bytes  # A || Ct || K || F (so far)
+    transcript: bytes  # VCA || Ct || K || F (so far)
+    l1: bytes  # VCA || the measurement exchanges inside this session since the last signed one
+    heartbeat_period: int
+    last_request: float
     established: bool = False
     #: What changes once the response now being sealed is out (new keys, the end).
     after_seal: list[Callable[[], None]] = field(default_factory=list)
@@ -134,12 +219,14 @@ class _Session:
 
 @dataclass
 class _Negotiated:
+    version: int
     hash_alg: HashAlg
     base_asym: int
     base_hash: int
     meas_hash: int
     dhe: DheGroup | None
     aead: int
+    opaque_fmt1: bool
     sizes: S.NegotiatedSizes
     chain: bytes = b""  # slot 0's SPDM certificate chain under the negotiated hash
 
@@ -153,18 +240,45 @@ class SpdmResponder:
     vendor_handler: VendorHandler | None = None
     on_session_end: Callable[[int], None] | None = None
     random: Callable[[int], bytes] = os.urandom
+    #: The versions VERSION offers (DSP0274 1.2 and 1.3 by default; a subset serves a peer
+    #: that must meet exactly one).
+    versions: tuple[int, ...] = SUPPORTED_VERSIONS
+    heartbeat_period_s: int = HEARTBEAT_PERIOD_S
+    #: The device's clock in seconds (the heartbeat timeout); the simulator's time in a sim.
+    clock: Callable[[], float] = time.monotonic
     state: ConnectionState = ConnectionState.NOT_STARTED
     sessions: dict[int, _Session] = field(default_factory=dict)
     errors_sent: int = 0
+    #: The version the first GET_CAPABILITIES after GET_VERSION selected (None before).
+    version: int | None = None
     _vca: bytes = b""
     _m1: bytes = b""
     _l1: bytes = b""
+    _challenged: bool = False  # a CHALLENGE completed on this connection
+    _unusable: bool = False  # ALGORITHMS selected nothing: only GET_VERSION is served
     _req_caps: int = 0
+    _req_data_transfer_size: int = 0
     _neg: _Negotiated | None = None
+
+    def __post_init__(self) -> None:
+        unknown = [v for v in self.versions if v not in SUPPORTED_VERSIONS]
+        if not self.versions or unknown:
+            raise LocalProtocolError(
+                f"SPDM versions {[hex(v) for v in self.versions]}: this responder serves "
+                f"{', '.join(S.SpdmVersion(v).text for v in SUPPORTED_VERSIONS)}"
+            )
+        if not 0 <= self.heartbeat_period_s <= 0xFF:
+            raise LocalProtocolError("HeartbeatPeriod is one byte of seconds (0..255)")
 
     # -- DOE entry point ------------------------------------------------------------------------
     async def handle(self, obj: DataObject) -> DataObject | None:
-        """A CMA/SPDM or Secured CMA/SPDM object in; the response object (or None) out."""
+        """A CMA/SPDM or Secured CMA/SPDM object in; the response object (or None) out.
+
+        None only where the object gets no response by the spec: another vendor's or type's
+        object (PCIe §6.30.1: an unsupported data object type is silently discarded), IDE_KM
+        or TDISP in the clear, and the secured-message cases of :meth:`_secured`.
+        """
+        self.expire_sessions()
         if obj.vendor_id != PCI_SIG_VENDOR_ID:
             return None
         if obj.type == DoeType.CMA_SPDM:
@@ -179,25 +293,60 @@ class SpdmResponder:
             return DataObject(PCI_SIG_VENDOR_ID, DoeType.SECURED_CMA_SPDM, rsp)
         return None
 
+    def expire_sessions(self) -> None:
+        """End every established session that has seen no request for twice its
+        HeartbeatPeriod (DSP0274 1.2/1.3, HEARTBEAT: the Responder shall terminate it).
+
+        Called on every object received; a host with its own timer may call it as well.
+        """
+        now = self.clock()
+        for session_id, session in list(self.sessions.items()):
+            period = session.heartbeat_period
+            if session.established and period and now - session.last_request > 2 * period:
+                log.info("session %#010x: no request for 2 x %d s; terminated", session_id, period)
+                self._end_session(session_id)
+
     # -- plain (type 01h) -----------------------------------------------------------------------
     async def _plain(self, data: bytes) -> bytes | None:
+        request_version = data[0] if data else 0
         try:
+            if self._unusable and data[1:2] != bytes((_R.GET_VERSION,)):
+                # DSP0274 1.3, NEGOTIATE_ALGORITHMS: after a negotiation that selected nothing
+                # the Responder should answer RequestResynch until GET_VERSION.
+                raise _SpdmError(S.ErrorCode.REQUEST_RESYNCH, why="no algorithms were selected")
             request, raw = self._decode(data)
             if isinstance(request, S.VendorDefinedRequest) and request.pci_protocol_id in (
                 S.PciProtocolId.IDE_KM,
                 S.PciProtocolId.TDISP,
             ):
-                # PCIe §6.33.3, §11.2.2: IDE_KM and TDISP outside a secured session are ignored.
+                # PCIe §6.33.3 (IDE_KM) and §11.2.2 (TDISP): a message not transferred in a
+                # secured session must not be used and must not result in a response.
                 log.info("PCI-SIG protocol %d outside a session ignored", request.pci_protocol_id)
                 return None
-            if request.CODE not in ALLOWED[self.state]:
+            code = request.CODE
+            if code not in ALLOWED[self.state]:
+                if self.state is ConnectionState.NEGOTIATED and code in SESSION_ONLY:
+                    raise _SpdmError(
+                        S.ErrorCode.SESSION_REQUIRED,
+                        why=f"{_R(code).name} is prohibited outside a session (Table 6)",
+                    )
                 raise _SpdmError(
                     S.ErrorCode.UNEXPECTED_REQUEST,
-                    why=f"{S.RequestCode(request.CODE).name} in state {self.state.name}",
+                    why=f"{_R(code).name} in state {self.state.name}",
                 )
-            return self._dispatch(request, raw)
+            self._reset_transcripts(code, None)
+            return self._fit(self._dispatch(request, raw))
         except _SpdmError as exc:
-            return self._error(exc)
+            if data[1:2] == bytes((_R.GET_MEASUREMENTS,)):
+                self._l1 = self._vca  # L1 holds answered exchanges only; start again
+            return self._error(exc, request_version)
+
+    def _acceptable_versions(self) -> tuple[int, ...]:
+        if self.version is not None:
+            return (self.version,)
+        if self.state is ConnectionState.AFTER_VERSION:
+            return self.versions
+        return ()
 
     def _decode(self, data: bytes) -> tuple[S.Request, bytes]:
         """Decode a request, trimming the DOE DW padding (up to 3 zero bytes) it may carry."""
@@ -207,78 +356,148 @@ class SpdmResponder:
         except S.SpdmDecodeError as exc:
             last = exc
         if last.error_code == S.ErrorCode.VERSION_MISMATCH or (
-            len(data) >= 2 and data[0] != VERSION and data[1] != S.RequestCode.GET_VERSION
+            len(data) >= 2
+            and data[1] != _R.GET_VERSION
+            and self._acceptable_versions()
+            and data[0] not in self._acceptable_versions()
         ):
             raise _SpdmError(S.ErrorCode.VERSION_MISMATCH, why=str(last)) from None
         raise _SpdmError(last.error_code, last.error_data, str(last)) from None
 
-    def _error(self, exc: _SpdmError) -> bytes:
+    def _error_version(self, request_version: int) -> int:
+        """The SPDMVersion of an ERROR: the selected version once there is one; while the
+        first GET_CAPABILITIES is selecting it, that request's version if it is offered; 1.0
+        otherwise, the one format both sides read before a version is selected (DSP0274 1.3,
+        GET_VERSION clause: an invalid GET_VERSION's ERROR carries 0x10)."""
+        if self.version is not None:
+            return self.version
+        if self.state is ConnectionState.AFTER_VERSION and request_version in self.versions:
+            return request_version
+        return S.SpdmVersion.V10
+
+    def _error(self, exc: _SpdmError, request_version: int) -> bytes:
         self.errors_sent += 1
         log.info("SPDM ERROR %s: %s", S.ErrorCode(exc.code).name, exc)
-        version = VERSION if self.state is not ConnectionState.NOT_STARTED else S.SpdmVersion.V10
-        if exc.code == S.ErrorCode.VERSION_MISMATCH:
-            version = S.SpdmVersion.V10 if self.state is ConnectionState.NOT_STARTED else VERSION
-        return S.ErrorResponse(version=version, error_code=exc.code, error_data=exc.data).encode()
+        return S.ErrorResponse(
+            version=self._error_version(request_version),
+            error_code=exc.code,
+            error_data=exc.data,
+            extended=exc.extended,
+        ).encode()
+
+    def _fit(self, rsp: bytes) -> bytes:
+        """DSP0274 1.3, CAPABILITIES clause: a response larger than the requester's
+        MaxSPDMmsgSize (= its DataTransferSize without CHUNK_CAP, which this responder lacks)
+        is answered with ERROR(ResponseTooLarge) carrying the response's size."""
+        limit = self._req_data_transfer_size
+        if limit and len(rsp) > limit:
+            raise _SpdmError(
+                S.ErrorCode.RESPONSE_TOO_LARGE,
+                why=f"response of {len(rsp)} bytes, the requester takes {limit}",
+                extended=len(rsp).to_bytes(4, "little"),
+            )
+        return rsp
 
     def _check_version(self, request: S.Request) -> None:
-        if request.version != VERSION:
+        if request.version != self.version:
             raise _SpdmError(
                 S.ErrorCode.VERSION_MISMATCH,
-                why=f"request version {request.version:#x}, negotiated {VERSION:#x}",
+                why=f"request version {request.version:#x}, selected {self.version!r}",
             )
 
+    def _reset_transcripts(self, code: int, session: _Session | None) -> None:
+        """What a request accepted for processing does to M1 and L1 before it is answered."""
+        if session is None:
+            if code != _R.GET_MEASUREMENTS:
+                self._l1 = self._vca
+            if code == _R.GET_DIGESTS or (code in M1_RESET and not self._challenged):
+                self._m1 = self._vca
+        elif code != _R.GET_MEASUREMENTS:
+            session.l1 = self._vca
+
     def _dispatch(self, request: S.Request, raw: bytes) -> bytes:
-        if not isinstance(request, S.GetVersion):
+        if not isinstance(request, S.GetVersion | S.GetCapabilities):
             self._check_version(request)
         match request:
             case S.GetVersion():
-                return self._version(request, raw)
+                return self._version(raw)
             case S.GetCapabilities():
                 return self._capabilities(request, raw)
             case S.NegotiateAlgorithms():
                 return self._algorithms(request, raw)
             case S.GetDigests():
-                return self._digests(raw)
+                return self._digests(raw, in_session=False)
             case S.GetCertificate():
-                return self._certificate(request, raw)
+                return self._certificate(request, raw, in_session=False)
             case S.Challenge():
                 return self._challenge(request, raw)
             case S.GetMeasurements():
-                return self._measurements(request, raw)
+                return self._measurements(request, raw, None)
             case S.KeyExchange():
                 return self._key_exchange(request, raw)
+            case S.VendorDefinedRequest():
+                # DSP0274 1.3 "SPDM request codes": an unsupported request gets
+                # UnsupportedRequest; no vendor protocol is served outside a session.
+                raise _SpdmError(
+                    S.ErrorCode.UNSUPPORTED_REQUEST,
+                    _R.VENDOR_DEFINED_REQUEST,
+                    "no vendor-defined protocol outside a session",
+                )
         raise _SpdmError(S.ErrorCode.UNEXPECTED_REQUEST)  # pragma: no cover - table guards
 
     # -- VCA ------------------------------------------------------------------------------------
     def _reset(self) -> None:
         """GET_VERSION starts the connection again; the sessions it held end with it."""
         self.state = ConnectionState.NOT_STARTED
+        self.version = None
         self._vca = self._m1 = self._l1 = b""
+        self._challenged = self._unusable = False
+        self._req_caps = self._req_data_transfer_size = 0
         self._neg = None
         for session_id in list(self.sessions):
             self._end_session(session_id)
 
-    def _version(self, request: S.GetVersion, raw: bytes) -> bytes:
-        if request.version != S.SpdmVersion.V10:
-            raise _SpdmError(S.ErrorCode.VERSION_MISMATCH, why="GET_VERSION must carry 1.0")
+    def _version(self, raw: bytes) -> bytes:
         self._reset()
-        rsp = S.VersionResponse(entries=(S.SpdmVersion.V12.entry(),)).encode()
+        entries = tuple(S.SpdmVersion(v).entry() for v in self.versions)
+        rsp = S.VersionResponse(entries=entries).encode()
         self._vca = raw + rsp
         self.state = ConnectionState.AFTER_VERSION
         return rsp
 
     def _capabilities(self, request: S.GetCapabilities, raw: bytes) -> bytes:
+        if request.version not in self.versions:
+            raise _SpdmError(
+                S.ErrorCode.VERSION_MISMATCH,
+                why=f"GET_CAPABILITIES at {request.version:#x}, VERSION offered "
+                f"{[hex(v) for v in self.versions]}",
+            )
+        version = request.version
         if request.data_transfer_size < S.MIN_DATA_TRANSFER_SIZE:
             raise _SpdmError(S.ErrorCode.INVALID_REQUEST, why="DataTransferSize below 42")
         if request.ct_exponent > 23:
             raise _SpdmError(S.ErrorCode.INVALID_REQUEST, why="CTExponent above 23 (PCIe)")
+        if request.supported_algorithms_requested:
+            # DSP0274 1.3, GET_CAPABILITIES: Param1 bit 0 set towards a responder without
+            # CHUNK_CAP "shall" get ERROR(InvalidRequest).
+            raise _SpdmError(
+                S.ErrorCode.INVALID_REQUEST, why="Supported Algorithms Block without CHUNK_CAP"
+            )
+        problem = _requester_flags_problem(request.flags)
+        if problem:
+            # DSP0274 1.3, CAPABILITIES: an illegal flag combination from the Requester
+            # "shall" get ERROR(InvalidRequest).
+            raise _SpdmError(S.ErrorCode.INVALID_REQUEST, why=problem)
         self._req_caps = request.flags
+        self._req_data_transfer_size = request.data_transfer_size
         rsp = S.Capabilities(
+            version=version,
             ct_exponent=CT_EXPONENT,
             flags=RESPONDER_CAPS,
             data_transfer_size=MAX_MESSAGE,
             max_spdm_msg_size=MAX_MESSAGE,
         ).encode()
+        self.version = version
         self._vca += raw + rsp
         self.state = ConnectionState.AFTER_CAPABILITIES
         return rsp
@@ -289,17 +508,23 @@ class SpdmResponder:
             raise LocalProtocolError(f"device key is {type(key).__name__}: only ECDSA is served")
         curve = key.curve
         if isinstance(curve, ec.SECP384R1):
-            return S.BaseAsymAlgo.ECDSA_P384, S.BaseHashAlgo.SHA_384, _hash(384), DheGroup.SECP384R1
+            return S.BaseAsymAlgo.ECDSA_P384, S.BaseHashAlgo.SHA_384, SHA384, DheGroup.SECP384R1
         if isinstance(curve, ec.SECP256R1):
-            return S.BaseAsymAlgo.ECDSA_P256, S.BaseHashAlgo.SHA_256, _hash(256), DheGroup.SECP256R1
+            return S.BaseAsymAlgo.ECDSA_P256, S.BaseHashAlgo.SHA_256, SHA256, DheGroup.SECP256R1
         raise LocalProtocolError(f"device key on {curve.name}: only P-256/P-384 are served")
 
     def _algorithms(self, request: S.NegotiateAlgorithms, raw: bytes) -> bytes:
+        version = request.version
         asym, base_hash, hash_alg, our_dhe = self._leaf_curve()
         if not request.base_asym_algo & asym or not request.base_hash_algo & base_hash:
-            raise _SpdmError(
-                S.ErrorCode.INVALID_REQUEST, why="no common signature or hash algorithm"
-            )
+            # DSP0274 1.3, NEGOTIATE_ALGORITHMS: no common algorithm of a type -> ALGORITHMS
+            # with those selections zero; every later request gets RequestResynch.
+            log.info("no common signature or hash algorithm: nothing selected")
+            rsp = S.Algorithms(version=version).encode()
+            self._vca += raw + rsp
+            self._unusable = True
+            self.state = ConnectionState.NEGOTIATED
+            return rsp
         offered = {s.alg_type: s.supported for s in request.alg_structs}
         dhe = our_dhe if offered.get(S.AlgType.DHE, 0) & our_dhe else None
         aead = (
@@ -308,10 +533,14 @@ class SpdmResponder:
             else 0
         )
         key_sched = offered.get(S.AlgType.KEY_SCHEDULE, 0) & S.KeySchedule.SPDM
-        meas_hash = {
-            S.BaseHashAlgo.SHA_384: S.MeasurementHashAlgo.SHA_384,
-            S.BaseHashAlgo.SHA_256: S.MeasurementHashAlgo.SHA_256,
-        }[base_hash]
+        dmtf_meas = bool(request.measurement_specification & S.MeasurementSpec.DMTF)
+        # MeasurementHashAlgo: one bit when MeasurementSpecificationSel is set, else 0.
+        meas_hash = 0
+        if dmtf_meas:
+            meas_hash = {
+                S.BaseHashAlgo.SHA_384: S.MeasurementHashAlgo.SHA_384,
+                S.BaseHashAlgo.SHA_256: S.MeasurementHashAlgo.SHA_256,
+            }[base_hash]
         structs = []
         if S.AlgType.DHE in offered:
             structs.append(S.AlgStruct(S.AlgType.DHE, int(dhe or 0)))
@@ -321,12 +550,13 @@ class SpdmResponder:
             structs.append(S.AlgStruct(S.AlgType.REQ_BASE_ASYM_ALG, 0))
         if S.AlgType.KEY_SCHEDULE in offered:
             structs.append(S.AlgStruct(S.AlgType.KEY_SCHEDULE, int(key_sched)))
-        opaque = S.OtherParams.OPAQUE_FMT1 if request.other_params else 0
+        # The only opaque data format served is the general one (OpaqueDataFmt1); a requester
+        # that offers only its vendor format gets no selection and no OpaqueData fields.
+        fmt1 = bool(request.other_params & S.OtherParams.OPAQUE_FMT1)
         rsp_msg = S.Algorithms(
-            measurement_specification_sel=S.MeasurementSpec.DMTF
-            if request.measurement_specification & S.MeasurementSpec.DMTF
-            else 0,
-            other_params_sel=opaque,
+            version=version,
+            measurement_specification_sel=S.MeasurementSpec.DMTF if dmtf_meas else 0,
+            other_params_sel=S.OtherParams.OPAQUE_FMT1 if fmt1 else 0,
             measurement_hash_algo=meas_hash,
             base_asym_sel=asym,
             base_hash_sel=base_hash,
@@ -335,16 +565,17 @@ class SpdmResponder:
         rsp = rsp_msg.encode()
         self._vca += raw + rsp
         self._neg = _Negotiated(
+            version=version,
             hash_alg=hash_alg,
             base_asym=asym,
             base_hash=base_hash,
             meas_hash=meas_hash,
             dhe=DheGroup(dhe) if dhe and aead and key_sched else None,
             aead=aead,
+            opaque_fmt1=fmt1,
             sizes=S.NegotiatedSizes.from_algorithms(rsp_msg),
         )
-        self._m1 = self._vca
-        self._l1 = self._vca
+        self._m1 = self._l1 = self._vca
         self.state = ConnectionState.NEGOTIATED
         return rsp
 
@@ -360,26 +591,43 @@ class SpdmResponder:
             neg.chain = self.identity.spdm_chain(neg.hash_alg)
         return neg.chain
 
-    def _digests(self, raw: bytes) -> bytes:
+    def _digests(self, raw: bytes, *, in_session: bool) -> bytes:
         digest = self.neg.hash_alg.digest(self._chain())
-        rsp = S.Digests(slot_mask=0x01, digests=(digest,)).encode()
-        self._m1 += raw + rsp
+        rsp = S.Digests(
+            version=self.neg.version,
+            slot_mask=SLOT_MASK,
+            digests=(digest,),
+            # 1.3: Param1 SupportedSlotMask (the slots this device has at all).
+            supported_slot_mask=SLOT_MASK if self.neg.version >= S.SpdmVersion.V13 else 0,
+        ).encode()
+        if not in_session:  # exchanges inside a session are not part of M1
+            self._m1 += raw + rsp
         return rsp
 
-    def _certificate(self, request: S.GetCertificate, raw: bytes) -> bytes:
+    def _certificate(self, request: S.GetCertificate, raw: bytes, *, in_session: bool) -> bytes:
         if request.slot_id != 0:
             raise _SpdmError(S.ErrorCode.INVALID_REQUEST, why=f"slot {request.slot_id} is empty")
         chain = self._chain()
+        version = self.neg.version
+        if request.slot_size_requested:
+            # 1.3, GET_CERTIFICATE request attributes: RemainderLength = the bytes the slot
+            # can store (Offset and Length ignored), PortionLength 0, no CertChain.
+            rsp = S.Certificate(version=version, portion=b"", remainder_length=len(chain))
+            return rsp.encode()
         if request.offset >= len(chain):
             raise _SpdmError(S.ErrorCode.INVALID_REQUEST, why="offset past the chain")
-        room = MAX_MESSAGE - 8
+        room = min(MAX_MESSAGE, self._req_data_transfer_size or MAX_MESSAGE) - 8
         length = min(request.length, room, len(chain) - request.offset)
         portion = chain[request.offset : request.offset + length]
-        rsp = S.Certificate(
-            slot_id=0, portion=portion, remainder_length=len(chain) - request.offset - length
+        rsp_bytes = S.Certificate(
+            version=version,
+            slot_id=0,
+            portion=portion,
+            remainder_length=len(chain) - request.offset - length,
         ).encode()
-        self._m1 += raw + rsp
-        return rsp
+        if not in_session:
+            self._m1 += raw + rsp_bytes
+        return rsp_bytes
 
     def _summary_hash(self, kind: int) -> bytes:
         if kind == S.MeasurementSummaryHashType.NONE:
@@ -391,7 +639,7 @@ class SpdmResponder:
 
     def _sign(self, operation: SigningOperation, transcript: bytes) -> bytes:
         h = self.neg.hash_alg
-        return sign(self.identity.key, VERSION, operation, h.digest(transcript), h)
+        return sign(self.identity.key, self.neg.version, operation, h.digest(transcript), h)
 
     def _sig_size(self) -> int:
         return S.signature_size(self.neg.base_asym)
@@ -401,17 +649,20 @@ class SpdmResponder:
             raise _SpdmError(S.ErrorCode.INVALID_REQUEST, why=f"slot {request.slot_id} is empty")
         h = self.neg.hash_alg
         fields = {
+            "version": self.neg.version,
             "slot_id": 0,
-            "slot_mask": 0x01,
+            "slot_mask": SLOT_MASK,
             "cert_chain_hash": h.digest(self._chain()),
             "nonce": self.random(32),
             "measurement_summary_hash": self._summary_hash(request.measurement_summary_hash_type),
+            "requester_context": request.requester_context,  # 1.3: echoed
         }
         unsigned = S.ChallengeAuth(**fields, signature=bytes(self._sig_size())).encode()
         body = unsigned[: -self._sig_size()]
         transcript = self._m1 + raw + body
         signature = self._sign(SigningOperation.CHALLENGE_AUTH, transcript)
         self._m1 = self._vca  # M1 starts again after each CHALLENGE
+        self._challenged = True
         return S.ChallengeAuth(**fields, signature=signature).encode()
 
     # -- measurements ---------------------------------------------------------------------------
@@ -423,60 +674,107 @@ class SpdmResponder:
             return blocks
         return tuple(b for b in blocks if b.index == operation)
 
-    def _measurements(self, request: S.GetMeasurements, raw: bytes) -> bytes:
+    def _measurements(
+        self, request: S.GetMeasurements, raw: bytes, session: _Session | None
+    ) -> bytes:
         op = request.operation
         if op not in (S.MEASUREMENT_OP_COUNT, S.MEASUREMENT_OP_ALL) and not self._blocks(op):
             raise _SpdmError(S.ErrorCode.INVALID_REQUEST, why=f"no measurement index {op}")
+        if request.signature_requested and request.slot_id != 0:
+            # SlotIDParam names the key to sign with: only slot 0 holds one here (0xF, the
+            # provisioned public key, is not offered).
+            raise _SpdmError(S.ErrorCode.INVALID_REQUEST, why=f"slot {request.slot_id} is empty")
         fields = {
+            "version": self.neg.version,
             "total_count": len(self.measurements) if op == S.MEASUREMENT_OP_COUNT else 0,
             "slot_id": 0,
             "blocks": () if op == S.MEASUREMENT_OP_COUNT else self._blocks(op),
             "nonce": self.random(32),
+            "requester_context": request.requester_context,  # 1.3: echoed
         }
+        l1 = session.l1 if session is not None else self._l1
         if not request.signature_requested:
-            rsp = S.Measurements(**fields).encode()
-            self._l1 += raw + rsp
-            return rsp
-        unsigned = S.Measurements(**fields, signature=bytes(self._sig_size())).encode()
-        transcript = self._l1 + raw + unsigned[: -self._sig_size()]
-        signature = self._sign(SigningOperation.MEASUREMENTS, transcript)
-        self._l1 = self._vca
-        return S.Measurements(**fields, signature=signature).encode()
+            rsp = self._fit(S.Measurements(**fields).encode())
+            l1 += raw + rsp
+        else:
+            unsigned = S.Measurements(**fields, signature=bytes(self._sig_size())).encode()
+            self._fit(unsigned)
+            transcript = l1 + raw + unsigned[: -self._sig_size()]
+            signature = self._sign(SigningOperation.MEASUREMENTS, transcript)
+            rsp = S.Measurements(**fields, signature=signature).encode()
+            l1 = self._vca
+        if session is not None:
+            session.l1 = l1
+        else:
+            self._l1 = l1
+        return rsp
 
     # -- sessions -------------------------------------------------------------------------------
+    def _secured_version(self, request: S.KeyExchange) -> S.VersionNumberEntry | None:
+        """The DSP0277 version for the session: the most preferred of
+        :data:`SECURED_MESSAGE_VERSIONS` the requester's OpaqueData lists (DSP0274 1.2/1.3,
+        "General opaque data format"; DSP0277 version negotiation).  None without the general
+        opaque data format, where no OpaqueData is exchanged."""
+        if not self.neg.opaque_fmt1:
+            return None
+        try:
+            offered = S.OpaqueSupportedVersions.decode(request.opaque_data).versions
+        except S.SpdmDecodeError as exc:
+            raise _SpdmError(S.ErrorCode.INVALID_REQUEST, why=f"opaque data: {exc}") from None
+        names = {(v.major, v.minor) for v in offered}
+        for ours in SECURED_MESSAGE_VERSIONS:
+            if (ours.major, ours.minor) in names:
+                return ours
+        raise _SpdmError(
+            S.ErrorCode.INVALID_REQUEST,
+            why=f"no common secured-message version in {[f'{v.major}.{v.minor}' for v in offered]}",
+        )
+
+    def _new_session_id(self, req_session_id: int) -> tuple[int, int]:
+        while True:
+            rsp_id = int.from_bytes(self.random(2), "little")
+            session_id = (rsp_id << 16) | req_session_id
+            if rsp_id and session_id not in self.sessions:
+                return rsp_id, session_id
+
     def _key_exchange(self, request: S.KeyExchange, raw: bytes) -> bytes:
         neg = self.neg
         if neg.dhe is None:
             raise _SpdmError(
                 S.ErrorCode.UNSUPPORTED_REQUEST,
-                S.RequestCode.KEY_EXCHANGE,
+                _R.KEY_EXCHANGE,
                 "no DHE/AEAD/key schedule negotiated",
             )
         if not self._req_caps & S.CapFlag.KEY_EX:
             raise _SpdmError(S.ErrorCode.UNEXPECTED_REQUEST, why="requester lacks KEY_EX_CAP")
         if request.slot_id != 0:
             raise _SpdmError(S.ErrorCode.INVALID_REQUEST, why=f"slot {request.slot_id} is empty")
-        if len(self.sessions) >= 4:
+        if neg.version >= S.SpdmVersion.V13 and request.session_policy & 0x02:
+            # 1.3 Table 70: EventAllPolicy without EVENT_CAP -> InvalidRequest (or discard).
+            raise _SpdmError(S.ErrorCode.INVALID_REQUEST, why="EventAllPolicy without EVENT_CAP")
+        if len(self.sessions) >= MAX_SESSIONS:
             raise _SpdmError(S.ErrorCode.SESSION_LIMIT_EXCEEDED)
-        try:
-            S.OpaqueSupportedVersions.decode(request.opaque_data)
-        except S.SpdmDecodeError as exc:
-            raise _SpdmError(S.ErrorCode.INVALID_REQUEST, why=f"opaque data: {exc}") from None
+        secured_version = self._secured_version(request)
         dhe = DheKeyPair.generate(neg.dhe)
         try:
             secret = dhe.shared_secret(request.exchange_data)
         except PeerProtocolError as exc:
             raise _SpdmError(S.ErrorCode.INVALID_REQUEST, why=str(exc)) from None
-        rsp_id = int.from_bytes(self.random(2), "little") or 1
-        session_id = (rsp_id << 16) | request.req_session_id
+        rsp_id, session_id = self._new_session_id(request.req_session_id)
+        # HeartbeatPeriod: zero unless both endpoints support HEARTBEAT (Table 71).
+        both_hbeat = self._req_caps & S.CapFlag.HBEAT and RESPONDER_CAPS & S.CapFlag.HBEAT
+        heartbeat = self.heartbeat_period_s if both_hbeat else 0
         h = neg.hash_alg
         fields = {
-            "heartbeat_period": HEARTBEAT_PERIOD,
+            "version": neg.version,
+            "heartbeat_period": heartbeat,
             "rsp_session_id": rsp_id,
             "random_data": self.random(32),
             "exchange_data": dhe.public_bytes(),
             "measurement_summary_hash": self._summary_hash(request.measurement_summary_hash_type),
-            "opaque_data": S.OpaqueVersionSelection(S.VersionNumberEntry(1, 1)).encode(),
+            "opaque_data": S.OpaqueVersionSelection(secured_version).encode()
+            if secured_version is not None
+            else b"",
         }
         sig_size, hsize = self._sig_size(), h.size
         placeholder = S.KeyExchangeRsp(
@@ -487,7 +785,7 @@ class SpdmResponder:
         signed = self._vca + ct + raw + body
         signature = self._sign(SigningOperation.KEY_EXCHANGE_RSP, signed)
         th1 = h.digest(signed + signature)
-        schedule = KeySchedule(VERSION, h, AeadAlg.AES_256_GCM)
+        schedule = KeySchedule(neg.version, h, AeadAlg.AES_256_GCM)
         handshake = schedule.handshake(secret, th1)
         verify = schedule.verify_data(handshake.response_finished_key, th1)
         rsp = S.KeyExchangeRsp(**fields, signature=signature, responder_verify_data=verify).encode()
@@ -495,10 +793,17 @@ class SpdmResponder:
             session_id=session_id,
             secured=SecuredSession(session_id, schedule, handshake, requester=False),
             transcript=self._vca + ct + raw + rsp,
+            l1=self._vca,
+            heartbeat_period=heartbeat,
+            last_request=self.clock(),
         )
         return rsp
 
     async def _secured(self, data: bytes) -> bytes | None:
+        """A secured message.  No response where DSP0277 drops the record: too short to
+        name a session, a session that does not exist, a record that fails authentication
+        (which also ends the session: its sequence numbers can no longer agree) or that is
+        malformed inside."""
         try:
             session_id = peek_session_id(data)
         except PeerProtocolError:
@@ -510,14 +815,13 @@ class SpdmResponder:
         try:
             inner = session.secured.open(data)
         except DecryptError as exc:
-            # DSP0277: a record that fails authentication is dropped; the sequence number it
-            # used is gone, so the session cannot continue either.
             log.warning("session %#010x: %s; session ended", session_id, exc)
-            self.sessions.pop(session_id, None)
+            self._end_session(session_id)
             return None
         except PeerProtocolError as exc:
             log.warning("session %#010x: malformed record: %s", session_id, exc)
             return None
+        session.last_request = self.clock()
         rsp = await self._in_session(session, inner)
         actions, session.after_seal = session.after_seal, []
         sealed = session.secured.seal(rsp) if rsp is not None else None
@@ -526,33 +830,40 @@ class SpdmResponder:
         return sealed
 
     async def _in_session(self, session: _Session, data: bytes) -> bytes | None:
+        request_version = data[0] if data else 0
         try:
             request, raw = self._decode(data)
             self._check_version(request)
-            if not session.established:
-                if not isinstance(request, S.Finish):
-                    raise _SpdmError(S.ErrorCode.UNEXPECTED_REQUEST, why="session not finished")
-                return self._finish(session, request, raw)
-            if request.CODE not in IN_SESSION:
+            if request.CODE not in SESSION_PHASES[session.established]:
+                phase = "application" if session.established else "handshake"
                 raise _SpdmError(
                     S.ErrorCode.UNEXPECTED_REQUEST,
-                    why=f"{S.RequestCode(request.CODE).name} inside a session",
+                    why=f"{_R(request.CODE).name} in the session's {phase} phase",
                 )
+            self._reset_transcripts(request.CODE, session)
             match request:
+                case S.Finish():
+                    return self._finish(session, request, raw)
                 case S.Heartbeat():
-                    return S.HeartbeatAck().encode()
+                    return S.HeartbeatAck(version=self.neg.version).encode()
                 case S.KeyUpdate():
                     return self._key_update(session, request)
                 case S.EndSession():
                     session.after_seal.append(lambda: self._end_session(session.session_id))
-                    return S.EndSessionAck().encode()
+                    return S.EndSessionAck(version=self.neg.version).encode()
                 case S.GetMeasurements():
-                    return self._measurements(request, raw)
+                    return self._measurements(request, raw, session)
+                case S.GetDigests():
+                    return self._digests(raw, in_session=True)
+                case S.GetCertificate():
+                    return self._certificate(request, raw, in_session=True)
                 case S.VendorDefinedRequest():
                     return await self._vendor(session, request)
             raise _SpdmError(S.ErrorCode.UNEXPECTED_REQUEST)  # pragma: no cover
         except _SpdmError as exc:
-            return self._error(exc)
+            if data[1:2] == bytes((_R.GET_MEASUREMENTS,)):
+                session.l1 = self._vca
+            return self._error(exc, request_version)
 
     def _finish(self, session: _Session, request: S.Finish, raw: bytes) -> bytes:
         h = self.neg.hash_alg
@@ -564,20 +875,20 @@ class SpdmResponder:
             handshake.request_finished_key, th_req, request.requester_verify_data
         ):
             raise _SpdmError(S.ErrorCode.DECRYPT_ERROR, why="RequesterVerifyData mismatch")
-        rsp = S.FinishRsp().encode()
+        rsp = S.FinishRsp(version=self.neg.version).encode()
         session.transcript += raw + rsp
         th2 = h.digest(session.transcript)
 
         def enter_data_phase() -> None:  # FINISH_RSP itself goes under the handshake keys
             session.secured.enter_data_phase(th2)
             session.established = True
+            session.last_request = self.clock()  # the heartbeat timer starts now
 
         session.after_seal.append(enter_data_phase)
         return rsp
 
     def _end_session(self, session_id: int) -> None:
-        self.sessions.pop(session_id, None)
-        if self.on_session_end is not None:
+        if self.sessions.pop(session_id, None) is not None and self.on_session_end is not None:
             self.on_session_end(session_id)
 
     def _key_update(self, session: _Session, request: S.KeyUpdate) -> bytes:
@@ -595,20 +906,22 @@ class SpdmResponder:
             secured.commit_key_update()
         else:
             raise _SpdmError(S.ErrorCode.INVALID_REQUEST, why=f"KEY_UPDATE operation {op}")
-        return S.KeyUpdateAck(operation=op, tag=request.tag).encode()
+        return S.KeyUpdateAck(version=self.neg.version, operation=op, tag=request.tag).encode()
 
     async def _vendor(self, session: _Session, request: S.VendorDefinedRequest) -> bytes | None:
         if self.vendor_handler is None:
-            raise _SpdmError(S.ErrorCode.UNSUPPORTED_REQUEST, S.RequestCode.VENDOR_DEFINED_REQUEST)
-        payload = await self.vendor_handler(session.session_id, request)
+            raise _SpdmError(S.ErrorCode.UNSUPPORTED_REQUEST, _R.VENDOR_DEFINED_REQUEST)
+        try:
+            payload = await self.vendor_handler(session.session_id, request)
+        except VendorRequestRefused as refused:
+            raise _SpdmError(refused.error_code, refused.error_data, str(refused)) from None
         if payload is None:
             return None
-        return S.VendorDefinedResponse(
-            standard_id=request.standard_id, vendor_id=request.vendor_id, payload=payload
-        ).encode()
-
-
-def _hash(bits: int) -> HashAlg:
-    from ..codec.spdm_crypto import SHA256, SHA384
-
-    return SHA384 if bits == 384 else SHA256
+        return self._fit(
+            S.VendorDefinedResponse(
+                version=self.neg.version,
+                standard_id=request.standard_id,
+                vendor_id=request.vendor_id,
+                payload=payload,
+            ).encode()
+        )

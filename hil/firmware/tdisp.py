@@ -129,8 +129,12 @@ class TdispResponder:
         try:
             header = T.Header.decode(payload, strict=False)
         except T.TdispDecodeError as exc:
-            log.info("TDISP without a header ignored: %s", exc)
-            return None
+            # §11.3.2: an unsuccessful request gets TDISP_ERROR; a header too short to name
+            # an INTERFACE_ID is an invalid field (Table 11-6), reported for this DSM's TDI.
+            log.info("TDISP request without a whole header: %s", exc)
+            return T.TdispError(
+                interface_id=self.interface_id, error_code=T.ErrorCode.INVALID_REQUEST
+            ).encode()
         try:
             response = await self._dispatch(session_id, header, payload)
         except _Refused as refused:

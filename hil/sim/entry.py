@@ -47,6 +47,14 @@ def _make_dsm(job: dict, harness: EndpointHarness):
         kwargs["identity"] = Identity.load(job["cert_chain"], job["key"])
     pcie_id = harness.hardip.pcie_id
     kwargs["requester_id"] = (pcie_id.bus << 8) | (pcie_id.device << 3) | pcie_id.function
+    kwargs["clock"] = harness.timebase.now  # the device's clock is the simulated one
+    serve = job.get("serve") or {}
+    if serve.get("function_id") is not None:
+        kwargs["function_id"] = int(serve["function_id"])
+    if serve.get("ide_km_port_index"):
+        kwargs["ide_km_port_index"] = int(serve["ide_km_port_index"])
+    if serve.get("spdm_versions"):
+        kwargs["spdm_versions"] = tuple(int(v) for v in serve["spdm_versions"])
     return Dsm(**kwargs)
 
 
@@ -110,7 +118,7 @@ async def serve_socket(dut) -> None:
     """``hil serve``: the endpoint behind the spdm-emu socket protocol until SHUTDOWN."""
     from .. import _regs as R
     from ..host.doe import DoeMailbox
-    from ..serve import mailbox_service, serve_blocking
+    from ..serve import configure_ide_stream, mailbox_service, serve_blocking
 
     job = json.loads(Path(os.environ["HIL_JOB"]).read_text())
     harness = await _start(dut, job)
@@ -123,7 +131,19 @@ async def serve_socket(dut) -> None:
         poll_interval_s=float(settings.get("doe_poll_interval_s", 1 / 128)),
     )
     await mbx.init()
-    await serve_blocking(mailbox_service(mbx), job["serve"]["host"], int(job["serve"]["port"]))
+    hook = None
+    if job["serve"].get("ide_stream_id") is not None:
+        stream_id = int(job["serve"]["ide_stream_id"])
+
+        async def hook() -> None:
+            await configure_ide_stream(harness.config, stream_id)
+
+    await serve_blocking(
+        mailbox_service(mbx),
+        job["serve"]["host"],
+        int(job["serve"]["port"]),
+        on_connection=hook,
+    )
 
 
 @cocotb.test()

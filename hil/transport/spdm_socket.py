@@ -175,12 +175,19 @@ class SpdmSocketClient(DoeTransport):
 
 
 class SocketResponder:
-    """The responder's side of one connection, as spdm_responder_emu behaves.
+    """The responder's side of one connection.
 
-    TEST -> "Server Hello!"; CONTINUE echoed; SHUTDOWN echoed, then the server stops; NORMAL on
-    PCI_DOE -> the service's response object (an empty payload when there is none); any other
-    command -> UNKNOWN.  A frame on another transport, or a payload that is not a DOE object,
-    ends the connection with a logged reason.
+    As spdm_responder_emu answers: TEST -> "Server Hello!"; NORMAL on PCI_DOE -> the service's
+    response object; CONTINUE is echoed and then this connection is closed, so that the server
+    accepts the next one; SHUTDOWN is echoed, the connection closed and the server stops; any
+    other command -> UNKNOWN.  A frame on another transport, or a payload that is not a DOE
+    object, ends the connection with a logged reason.
+
+    When the device gives no response object (a request that the specs say must not be
+    answered, or a DOE timeout) the reply is a NORMAL frame with an empty payload: no DOE
+    object, QEMU's ``spdm_port`` reading of "no response".  (spdm_responder_emu closes the
+    connection in that case; libspdm's requester asserts on the empty frame in a debug build,
+    and it only meets one when it sends what must not be answered.)
     """
 
     def __init__(self, service: DoeService) -> None:
@@ -197,7 +204,7 @@ class SocketResponder:
         if frame.command == Command.TEST:
             return Frame(Command.TEST, Transport.PCI_DOE, SERVER_HELLO), False
         if frame.command == Command.CONTINUE:
-            return Frame(Command.CONTINUE, Transport.PCI_DOE), False
+            return Frame(Command.CONTINUE, Transport.PCI_DOE), True
         if frame.command == Command.SHUTDOWN:
             self.shutdown = True
             return Frame(Command.SHUTDOWN, Transport.PCI_DOE), True
@@ -219,34 +226,32 @@ async def serve(
     port: int = 2323,
     *,
     ready: Callable[[int], None] | None = None,
+    on_connection: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
-    """Serve ``service`` on ``host:port`` with asyncio until a peer sends SHUTDOWN."""
+    """Serve ``service`` on ``host:port`` with asyncio until a peer sends SHUTDOWN.
+
+    ``on_connection`` runs before each connection is served (the serving side's own setup).
+
+    One connection is served at a time, in the order they arrive, as spdm_responder_emu
+    serves them: the device behind the service has one DOE mailbox.  A connection that closes
+    without CONTINUE or SHUTDOWN is logged and the next one is accepted; spdm_responder_emu
+    stops instead.  That difference is deliberate: at a plugfest one peer that drops its
+    socket must not take the device away from the next.
+    """
     stopped = asyncio.Event()
+    turn = asyncio.Lock()
 
     async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
         _nodelay(writer.get_extra_info("socket"))
-        responder = SocketResponder(service)
-        frames = FrameReader()
-        try:
-            while True:
-                data = await reader.read(65536)
-                if not data:
-                    log.info("%s disconnected", peer)
-                    return
-                for frame in frames.feed(data):
-                    reply, close = await responder.handle(frame)
-                    if reply is not None:
-                        writer.write(reply.encode())
-                        await writer.drain()
-                    if close:
-                        return
-        except PeerProtocolError as exc:
-            log.warning("closing %s: %s", peer, exc)
-        except (ConnectionError, OSError) as exc:
-            log.info("%s: connection ended: %s", peer, exc)
-        finally:
-            writer.close()
+        async with turn:
+            if stopped.is_set():
+                writer.close()
+                return
+            if on_connection is not None:
+                await on_connection()
+            responder = SocketResponder(service)
+            await _converse(responder, reader, writer, peer)
             if responder.shutdown:
                 stopped.set()
 
@@ -256,3 +261,32 @@ async def serve(
         ready(bound)
     async with server:
         await stopped.wait()
+
+
+async def _converse(
+    responder: SocketResponder,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    peer: object,
+) -> None:
+    """Serve one connection until CONTINUE, SHUTDOWN, a close or a broken frame."""
+    frames = FrameReader()
+    try:
+        while True:
+            data = await reader.read(65536)
+            if not data:
+                log.info("%s closed the connection without CONTINUE or SHUTDOWN", peer)
+                return
+            for frame in frames.feed(data):
+                reply, close = await responder.handle(frame)
+                if reply is not None:
+                    writer.write(reply.encode())
+                    await writer.drain()
+                if close:
+                    return
+    except PeerProtocolError as exc:
+        log.warning("closing %s: %s", peer, exc)
+    except (ConnectionError, OSError) as exc:
+        log.info("%s: connection ended: %s", peer, exc)
+    finally:
+        writer.close()
