@@ -78,13 +78,13 @@ def test_out_of_order_and_bad_requests_get_the_defined_errors(pki: TestPki) -> N
     assert e.value.code == S.ErrorCode.VERSION_MISMATCH
     # A certificate slot that is empty.
     with pytest.raises(SpdmErrorResponse) as e:
-        run(req.request(S.GetCertificate(slot_id=3, length=16)))
+        run(req.request(S.GetCertificate(version=req.version, slot_id=3, length=16)))
     assert e.value.code == S.ErrorCode.INVALID_REQUEST
     # An unknown request code.
-    rsp = run(req.send_raw(bytes([0x12, 0xF0, 0, 0])))
+    rsp = run(req.send_raw(bytes([req.version, 0xF0, 0, 0])))
     assert rsp[1] == 0x7F and rsp[2] == S.ErrorCode.UNSUPPORTED_REQUEST
     # Truncated garbage.
-    rsp = run(req.send_raw(bytes([0x12, 0x82])))
+    rsp = run(req.send_raw(bytes([req.version, 0x82])))
     assert rsp[1] == 0x7F
     # The responder still serves a good flow.
     run(req.authenticate())
@@ -96,7 +96,7 @@ def test_a_tampered_secured_message_is_dropped(pki: TestPki) -> None:
     async def flow() -> None:
         await req.authenticate()
         session = await req.key_exchange()
-        sealed = bytearray(session.secured.seal(S.Heartbeat().encode()))
+        sealed = bytearray(session.secured.seal(S.Heartbeat(version=req.version).encode()))
         sealed[10] ^= 0x01
         answer = await dsm.handle(
             DataObject(PCI_SIG_VENDOR_ID, DoeType.SECURED_CMA_SPDM, bytes(sealed))
@@ -129,6 +129,7 @@ def test_response_not_ready_is_followed_by_respond_if_ready(pki: TestPki) -> Non
         if code == S.RequestCode.CHALLENGE:
             parked[7] = await dsm.handle(obj)
             err = S.ErrorResponse(
+                version=obj.payload[0],
                 error_code=S.ErrorCode.RESPONSE_NOT_READY,
                 extended=S.ResponseNotReadyData(
                     rd_exponent=3, request_code=S.RequestCode.CHALLENGE, token=7, rdtm=2

@@ -346,7 +346,9 @@ def test_only_the_owning_session_is_answered() -> None:
 def test_tdisp_in_the_clear_is_ignored() -> None:
     async def body(b: Bench) -> None:
         vdm = S.VendorDefinedRequest.pci_sig(
-            S.PciProtocolId.TDISP, T.GetTdispVersion(interface_id=IID).encode()[1:]
+            S.PciProtocolId.TDISP,
+            T.GetTdispVersion(interface_id=IID).encode()[1:],
+            version=b.spdm.version,
         )
         with pytest.raises(PeerProtocolError):
             await b.spdm.send_raw(vdm.encode())

@@ -85,6 +85,9 @@ class SpdmRequester:
     )
     hashes: int = S.BaseHashAlgo.SHA_384 | S.BaseHashAlgo.SHA_256
     dhe: int = S.DheGroup.SECP384R1 | S.DheGroup.SECP256R1
+    #: The versions the requester speaks; GET_VERSION picks the highest the responder offers
+    #: too, and ``version`` is then what it negotiated (DSP0274 1.3 §10.3).
+    versions: tuple[int, ...] = (S.SpdmVersion.V12, S.SpdmVersion.V13)
     version: int = VERSION
     #: The requester's own certificate chain and key: with it, the requester offers mutual
     #: authentication (MUT_AUTH_CAP, ENCAP_CAP) and answers the responder's encapsulated
@@ -184,8 +187,13 @@ class SpdmRequester:
         rsp, raw_rsp, raw_req = await self.request(S.GetVersion())
         assert isinstance(rsp, S.VersionResponse)
         self.responder_versions = rsp.entries
-        if not any(e.version == self.version for e in rsp.entries):
-            raise PeerProtocolError(f"responder offers no SPDM {self.version:#x}: {rsp.entries}")
+        offered = {e.version for e in rsp.entries}
+        common = [v for v in self.versions if v in offered]
+        if not common:
+            wanted = ", ".join(S.SpdmVersion(v).text for v in self.versions)
+            raise PeerProtocolError(f"responder offers none of SPDM {wanted}: {rsp.entries}")
+        # DSP0274 §10.3 (VERSION): the highest version both support.
+        self.version = max(common)
         self._vca = raw_req + raw_rsp
         self._sizes = S.NegotiatedSizes()
         return rsp
@@ -204,6 +212,10 @@ class SpdmRequester:
         self.capabilities = rsp
         self._vca += raw_req + raw_rsp
         return rsp
+
+    def _context(self) -> bytes:
+        """RequesterContext: 8 fresh bytes from SPDM 1.3 on, absent before."""
+        return os.urandom(S.REQUESTER_CONTEXT_SIZE) if self.version >= S.SpdmVersion.V13 else b""
 
     def _flags(self) -> int:
         if self.identity is None:
@@ -329,9 +341,14 @@ class SpdmRequester:
             slot_id=slot,
             measurement_summary_hash_type=summary,
             nonce=os.urandom(32),
+            requester_context=self._context(),
         )
         rsp, raw_rsp, raw_req = await self.request(req)
         assert isinstance(rsp, S.ChallengeAuth)
+        if rsp.requester_context != req.requester_context:
+            raise PeerProtocolError(
+                "CHALLENGE_AUTH RequesterContext is not the CHALLENGE's (DSP0274 1.3 §10.9)"
+            )
         if rsp.cert_chain_hash != self.hash_alg.digest(self.cert_chain):
             raise PeerProtocolError("CHALLENGE_AUTH CertChainHash does not match the chain")
         body = raw_rsp[: len(raw_rsp) - len(rsp.signature)]
@@ -354,9 +371,14 @@ class SpdmRequester:
             signature_requested=signed,
             nonce=os.urandom(32) if signed else b"",
             slot_id=0,
+            requester_context=self._context(),
         )
         rsp, raw_rsp, raw_req = await self.request(req)
         assert isinstance(rsp, S.Measurements)
+        if rsp.requester_context != req.requester_context:
+            raise PeerProtocolError(
+                "MEASUREMENTS RequesterContext is not the GET_MEASUREMENTS' (DSP0274 1.3 §10.11)"
+            )
         if signed:
             body = raw_rsp[: len(raw_rsp) - len(rsp.signature)]
             self._check(SigningOperation.MEASUREMENTS, self._l1 + raw_req + body, rsp.signature)

@@ -169,7 +169,9 @@ async def key_prog_bad_fields(ctx: VectorContext) -> None:
 async def outside_session_ignored(ctx: VectorContext) -> None:
     req = await ctx.spdm()
     await req.authenticate()
-    query = S.VendorDefinedRequest.pci_sig(S.PciProtocolId.IDE_KM, K.Query().encode()[1:])
+    query = S.VendorDefinedRequest.pci_sig(
+        S.PciProtocolId.IDE_KM, K.Query().encode()[1:], version=req.version
+    )
     try:
         raw = await req.send_raw(query.encode())
     except (DoeTimeout, PeerProtocolError):

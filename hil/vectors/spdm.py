@@ -76,7 +76,11 @@ async def capabilities_second_request(ctx: VectorContext) -> None:
     await req.get_version()
     await req.get_capabilities()
     different = S.GetCapabilities(
-        ct_exponent=10, flags=S.CapFlag.CERT, data_transfer_size=1024, max_spdm_msg_size=1024
+        version=req.version,
+        ct_exponent=10,
+        flags=S.CapFlag.CERT,
+        data_transfer_size=1024,
+        max_spdm_msg_size=1024,
     )
     await _expect_error(
         ctx, req.request(different), S.ErrorCode.UNEXPECTED_REQUEST, "second GET_CAPABILITIES"
@@ -215,7 +219,7 @@ async def session_end(ctx: VectorContext) -> None:
     session = await req.key_exchange()
     await req.end_session(session)
     try:
-        answer = await req.secured_exchange(session, S.Heartbeat().encode())
+        answer = await req.secured_exchange(session, S.Heartbeat(version=req.version).encode())
     except (DoeTimeout, PeerProtocolError):
         return  # no answer, or nothing the old keys open: the session is gone
     ctx.expect(answer is None, "a HEARTBEAT after END_SESSION was answered inside the session")
@@ -233,7 +237,7 @@ async def negative_version_mismatch(ctx: VectorContext) -> None:
         ctx,
         req.request(S.GetDigests(version=S.SpdmVersion.V11)),
         S.ErrorCode.VERSION_MISMATCH,
-        "GET_DIGESTS at 1.1 after negotiating 1.2",
+        f"GET_DIGESTS at 1.1 after negotiating {S.SpdmVersion(req.version).text}",
     )
 
 
@@ -250,11 +254,11 @@ async def negative_invalid_request(ctx: VectorContext) -> None:
     if empty is not None:
         await _expect_error(
             ctx,
-            req.request(S.GetCertificate(slot_id=empty, length=16)),
+            req.request(S.GetCertificate(version=req.version, slot_id=empty, length=16)),
             S.ErrorCode.INVALID_REQUEST,
             f"GET_CERTIFICATE of empty slot {empty}",
         )
-    raw = await req.send_raw(bytes([S.SpdmVersion.V12, S.RequestCode.GET_CERTIFICATE]))
+    raw = await req.send_raw(bytes([req.version, S.RequestCode.GET_CERTIFICATE]))
     ctx.expect(
         len(raw) >= 4 and raw[1] == S.ResponseCode.ERROR and raw[2] == S.ErrorCode.INVALID_REQUEST,
         f"a 2-byte GET_CERTIFICATE answered {raw[:4].hex()}, expected ERROR InvalidRequest",
@@ -289,7 +293,7 @@ async def negative_bad_mac(ctx: VectorContext) -> None:
     await req.get_digests()
     await req.get_certificate()
     session = await req.key_exchange()
-    sealed = bytearray(session.secured.seal(S.Heartbeat().encode()))
+    sealed = bytearray(session.secured.seal(S.Heartbeat(version=req.version).encode()))
     sealed[-1] ^= 0x80  # the last MAC byte
     try:
         rsp = await req.transport.exchange(

@@ -381,7 +381,7 @@ async def outside_session_ignored(ctx: VectorContext) -> None:
     req = await ctx.spdm()
     await req.authenticate()
     msg = T.GetTdispVersion(interface_id=ctx.interface_id()).encode()
-    vdm = S.VendorDefinedRequest.pci_sig(S.PciProtocolId.TDISP, msg[1:])
+    vdm = S.VendorDefinedRequest.pci_sig(S.PciProtocolId.TDISP, msg[1:], version=req.version)
     try:
         raw = await req.send_raw(vdm.encode())
     except (DoeTimeout, PeerProtocolError):
