@@ -354,10 +354,11 @@ class SpdmRequester:
         body = raw_rsp[: len(raw_rsp) - len(rsp.signature)]
         self._check(SigningOperation.CHALLENGE_AUTH, self._m1 + raw_req + body, rsp.signature)
         self._m1 = self._vca
-        # BasicMutAuthReq (Param1 bit 7): SPDM 1.1, deprecated from 1.2 on (libspdm still sets
-        # it in 1.2).  The requester then runs the encapsulated flow in the clear, ending with
-        # the responder's CHALLENGE (DSP0274 1.1 §10.19 "basic mutual authentication").
-        if self.identity is not None and self.version <= S.SpdmVersion.V12 and raw_rsp[2] & 0x80:
+        # BasicMutAuthReq (Param1 bit 7): SPDM 1.1, deprecated from 1.2 on; libspdm still sets
+        # it, at 1.2 and 1.3 alike, and then waits for GET_ENCAPSULATED_REQUEST (anything else
+        # gets RequestInFlight).  A requester that offered MUT_AUTH_CAP runs the encapsulated
+        # flow in the clear, ending with the responder's CHALLENGE (DSP0274 1.1 §10.19).
+        if self.identity is not None and raw_rsp[2] & 0x80:
             await self._encapsulated_flow(None)
             self.mutual_authentications += 1
         return rsp
