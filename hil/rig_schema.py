@@ -123,6 +123,13 @@ SECTIONS: dict[str, tuple[Key, ...]] = {
         ),
         Key("requester_key", "str", "", "the requester's private key (PEM or DER)", path=True),
         Key(
+            "spdm_versions",
+            "list[str]",
+            ["1.2", "1.3"],
+            "the SPDM versions the requester offers (the highest both sides speak is used; "
+            "vectors whose messages differ run at each)",
+        ),
+        Key(
             "function_id",
             "int",
             None,

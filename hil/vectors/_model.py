@@ -11,6 +11,7 @@ from typing import Any
 
 from cryptography import x509
 
+from ..codec import spdm as S
 from ..codec.tdisp import InterfaceId
 from ..errors import DeviceFailure, NotApplicable, RigConfigError
 from ..host.doe import DoeMailbox
@@ -249,12 +250,22 @@ class VectorContext:
     async def spdm(self) -> SpdmRequester:
         """A fresh SPDM requester on this rig's DOE transport, trusting the rig's anchor, with
         the rig's requester identity (mutual authentication) when it names one."""
-        return SpdmRequester(
+        req = SpdmRequester(
             await self.doe_transport(),
             trust_anchor=self.trust_anchor(),
             sleep=self.sleep,
             identity=self.requester_identity(),
         )
+        pinned = self.settings.get("spdm_versions")
+        if pinned:
+            by_text = {S.SpdmVersion(v).text: v for v in (0x12, 0x13)}
+            try:
+                req.versions = tuple(by_text[t] for t in pinned)
+            except KeyError as exc:
+                raise RigConfigError(
+                    f"settings spdm_versions {pinned!r}: {exc} is not one of 1.2, 1.3"
+                ) from None
+        return req
 
     async def sleep(self, seconds: float) -> None:
         await self.timebase.sleep(seconds)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from ..codec import spdm as S
 from ..codec.doe import PCI_SIG_VENDOR_ID, DataObject, DoeType
 from ..errors import DoeTimeout, PeerProtocolError
@@ -118,6 +120,21 @@ async def _authenticated(ctx: VectorContext) -> SpdmRequester:
     return req
 
 
+async def _each_version(ctx: VectorContext) -> AsyncIterator[tuple[str, SpdmRequester]]:
+    """A connected requester at each SPDM version both sides speak (1.2, 1.3): where the
+    versions differ (RequesterContext, signing context, key schedule labels) each is checked.
+    The rig may pin the versions (settings ``spdm_versions``, e.g. ["1.2"])."""
+    req = await ctx.spdm()  # one transport: a socket rig's responder serves one connection
+    await req.get_version()
+    offered = {e.version for e in req.responder_versions}
+    common = [v for v in req.versions if v in offered]
+    ctx.measure("spdm_versions_checked", len(common), "", low=1)
+    for version in common:
+        req.versions = (version,)
+        await req.connect()  # GET_VERSION resets the responder's connection state (§10.3)
+        yield S.SpdmVersion(version).text, req
+
+
 @vector(
     "spdm.digests.match_chain",
     title="DIGESTS slot 0 is the hash of the certificate chain CERTIFICATE returns",
@@ -157,11 +174,11 @@ async def certificate_chain_valid(ctx: VectorContext) -> None:
     needs=NEEDS,
 )
 async def challenge_signature(ctx: VectorContext) -> None:
-    req = await _authenticated(ctx)
-    await req.get_digests()
-    await req.get_certificate()
-    rsp = await req.challenge()  # raises if the signature does not verify
-    ctx.expect(len(rsp.nonce) == 32, "CHALLENGE_AUTH nonce is not 32 bytes")
+    async for text, req in _each_version(ctx):
+        await req.get_digests()
+        await req.get_certificate()
+        rsp = await req.challenge()  # raises if the signature does not verify
+        ctx.expect(len(rsp.nonce) == 32, f"SPDM {text}: CHALLENGE_AUTH nonce is not 32 bytes")
 
 
 @vector(
@@ -171,15 +188,18 @@ async def challenge_signature(ctx: VectorContext) -> None:
     needs=NEEDS,
 )
 async def measurements_signed(ctx: VectorContext) -> None:
-    req = await _authenticated(ctx)
-    await req.get_digests()
-    await req.get_certificate()
-    count = await req.get_measurements(signed=False, operation=S.MEASUREMENT_OP_COUNT)
-    rsp = await req.get_measurements(signed=True)
-    indices = [b.index for b in rsp.blocks]
-    ctx.measure("measurement_blocks", len(indices), "", low=1)
-    ctx.expect(len(indices) == count.total_count, f"{count.total_count} counted, got {indices}")
-    ctx.expect(len(set(indices)) == len(indices), f"duplicate measurement indices {indices}")
+    async for text, req in _each_version(ctx):
+        await req.get_digests()
+        await req.get_certificate()
+        count = await req.get_measurements(signed=False, operation=S.MEASUREMENT_OP_COUNT)
+        rsp = await req.get_measurements(signed=True)
+        indices = [b.index for b in rsp.blocks]
+        ctx.measure(f"measurement_blocks_{text}", len(indices), "", low=1)
+        ctx.expect(
+            len(indices) == count.total_count,
+            f"SPDM {text}: {count.total_count} counted, got {indices}",
+        )
+        ctx.expect(len(set(indices)) == len(indices), f"SPDM {text}: duplicate indices {indices}")
 
 
 @vector(
@@ -189,18 +209,20 @@ async def measurements_signed(ctx: VectorContext) -> None:
     needs=NEEDS,
 )
 async def session_established_and_used(ctx: VectorContext) -> None:
-    req = await _authenticated(ctx)
-    await req.get_digests()
-    await req.get_certificate()
-    start = ctx.timebase.now()
-    session = await req.key_exchange()
-    ctx.measure("session_setup_time", ctx.timebase.now() - start, "s")
-    await req.heartbeat(session)
-    await req.key_update(session)
-    await req.heartbeat(session)
-    await req.key_update(session, all_keys=True)
-    await req.heartbeat(session)
-    await req.end_session(session)
+    req: SpdmRequester | None = None
+    async for text, req in _each_version(ctx):
+        await req.get_digests()
+        await req.get_certificate()
+        start = ctx.timebase.now()
+        session = await req.key_exchange()
+        ctx.measure(f"session_setup_time_{text}", ctx.timebase.now() - start, "s")
+        await req.heartbeat(session)
+        await req.key_update(session)
+        await req.heartbeat(session)
+        await req.key_update(session, all_keys=True)
+        await req.heartbeat(session)
+        await req.end_session(session)
+    assert req is not None
     ctx.measure("mutual_authentications", req.mutual_authentications, "")
     ctx.measure("doe_exchanges", req.exchanges, "")
     ctx.measure("doe_bytes", req.bytes_sent + req.bytes_received, "B")
