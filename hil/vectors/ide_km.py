@@ -97,7 +97,8 @@ async def _program(ctx: VectorContext, km: IdeKmRequester, key_set: int) -> list
     if refused and ctx.config_if_any is None:
         raise NotApplicable(
             f"KEY_PROG of Stream ID {STREAM_ID:#x} refused (unsupported value): the device may "
-            "need the Stream ID in its IDE registers, which this rig cannot write"
+            "need the Stream ID in its IDE registers, which this rig (no configuration space) "
+            "cannot write"
         )
     return acks
 
