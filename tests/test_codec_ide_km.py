@@ -244,7 +244,7 @@ def test_query_resp_block_counts_must_match_the_capability() -> None:
     [
         (lambda w: w[:-4], "truncated"),
         (lambda w: w + bytes(4), "after the blocks"),
-        (lambda w: w[:-1], "whole DWs"),
+        (lambda w: w[:-1], "truncated"),
         (lambda w: w[:2] + b"\x01" + w[3:], "reserved"),
         (lambda w: w[:8] + b"\x53\x20\x03\x01" + w[12:], "truncated"),  # 4 selective blocks
     ],
@@ -252,6 +252,32 @@ def test_query_resp_block_counts_must_match_the_capability() -> None:
 def test_query_resp_decoder_rejects(mutate, why: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(IdeKmDecodeError, match=why):
         QueryResp.decode(mutate(_query_resp().encode()))
+
+
+@pytest.mark.parametrize("extra", [bytes(4), bytes(288), b"\x01\x02\x03", b"\xff" * 9])
+def test_query_resp_trailing_bytes_rejected_when_strict_kept_when_not(extra: bytes) -> None:
+    msg = _query_resp()
+    wire = msg.encode() + extra
+    with pytest.raises(IdeKmDecodeError, match=f"{len(extra)} bytes after the blocks"):
+        QueryResp.decode(wire)
+    with pytest.raises(IdeKmDecodeError, match="after the blocks"):
+        decode(wire)
+    lenient = decode(wire, strict=False)
+    assert isinstance(lenient, QueryResp)
+    assert lenient.trailing == extra
+    assert lenient == msg  # the registers it reports are all there
+    assert lenient.words() == msg.words()
+    assert lenient.encode() == msg.encode()  # re-encodes as a strict reader takes it
+    assert QueryResp.decode(lenient.encode()).trailing == b""
+
+
+def test_query_resp_lenient_still_refuses_what_it_cannot_read() -> None:
+    wire = _query_resp().encode()
+    for bad in (wire[:-4], wire[:-1], wire[:15]):
+        with pytest.raises(IdeKmDecodeError):
+            QueryResp.decode(bad, strict=False)
+    with pytest.raises(LocalProtocolError, match="trailing"):
+        QueryResp(capability=IdeCapability(0), trailing="x")  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------------------------
@@ -414,6 +440,16 @@ def query_resps(draw: st.DrawFn) -> QueryResp:
 @given(st.one_of(simple_messages, query_resps()))
 def test_every_message_round_trips(msg: ide_km.IdeKmMessage) -> None:
     assert decode(msg.encode()) == msg
+
+
+@settings(max_examples=100, deadline=None)
+@given(query_resps(), st.binary(min_size=1, max_size=64))
+def test_query_resp_keeps_exactly_the_trailing_bytes(msg: QueryResp, extra: bytes) -> None:
+    with pytest.raises(IdeKmDecodeError):
+        decode(msg.encode() + extra)
+    lenient = decode(msg.encode() + extra, strict=False)
+    assert isinstance(lenient, QueryResp)
+    assert lenient == msg and lenient.trailing == extra
 
 
 @settings(max_examples=300, deadline=None)

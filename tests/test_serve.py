@@ -98,7 +98,8 @@ def test_spdm_vectors_pass_against_hil_serve(tmp_path: Path, repo: Path, served_
 
 def test_ide_km_and_tdisp_messaging_against_hil_serve(tmp_path: Path, repo: Path) -> None:
     """An external requester's view: IDE_KM and TDISP over the socket get spec answers; the
-    vectors that need the device's registers are n/a, every other one passes."""
+    vectors that need the device's registers are n/a (by their needs, or at run time when the
+    firmware refuses keys for a Stream ID the socket cannot write), every other one passes."""
     from hil.vectors import default_suite
 
     server = Server(repo, "--rig", "fake")
@@ -110,10 +111,12 @@ def test_ide_km_and_tdisp_messaging_against_hil_serve(tmp_path: Path, repo: Path
         provides = {"spdm", "ide_km", "tdisp"}
         suite = default_suite()
         runnable = {v for v in records if suite[v].needs <= provides}
-        assert len(runnable) >= 9, runnable
-        assert {records[v]["outcome"] for v in runnable} == {"pass"}, {
-            v: records[v]["message"] for v in runnable if records[v]["outcome"] != "pass"
-        }
+        passed = {v for v in runnable if records[v]["outcome"] == "pass"}
+        assert len(passed) >= 9, passed
+        others = {v: records[v] for v in runnable - passed}
+        assert all(
+            r["outcome"] == "n/a" and "configuration space" in r["message"] for r in others.values()
+        ), {v: (r["outcome"], r["message"]) for v, r in others.items()}
         assert {r["outcome"] for v, r in records.items() if v not in runnable} == {"n/a"}
     finally:
         assert server.shutdown() == 0

@@ -32,8 +32,8 @@ from hil.host.tdisp import (
     check_report,
 )
 from hil.rigs import find_rig
-from hil.transport import AsyncioTimebase
-from hil.vectors import Outcome, VectorContext, execute, suite_from_modules
+from hil.transport import AsyncioTimebase, DoeTransport
+from hil.vectors import Outcome, VectorContext, VectorResult, execute, suite_from_modules
 from hil.vectors import tdisp as tdisp_vectors
 
 RID = 0x0100
@@ -405,20 +405,29 @@ PROVIDES = frozenset({"config", "doe", "spdm", "ide_km", "tdisp"})
 VECTORS = suite_from_modules(tdisp_vectors)
 
 
-def run_vector(vid: str, patch: Callable[[Dsm], None] | None = None) -> Any:
+def run_vector(
+    vid: str, *patches: Callable[[Dsm], None], config_space: bool = True
+) -> VectorResult:
+    """Run one vector against the firmware, patched; without ``config_space`` the way a socket
+    rig reaches a peer: DOE objects straight to the firmware, no configuration space."""
     config = FakeConfigSpace()
     dsm = Dsm(hdl_build="test", regs=config.firmware_regs())
-    if patch is not None:
+    for patch in patches:
         patch(dsm)
     config.doe.responder = dsm.handle
+
+    async def transport() -> DoeTransport:
+        return FirmwareTransport(dsm)
+
     ctx = VectorContext(
         rig_name="test",
-        rig_kind="fake",
-        provides=PROVIDES,
+        rig_kind="fake" if config_space else "spdm-socket",
+        provides=PROVIDES if config_space else PROVIDES - {"config", "doe"},
         timebase=AsyncioTimebase(),
-        config=config,
+        config=config if config_space else None,
         settings=SETTINGS,
         resources={"function_id": dsm.requester_id},
+        doe_transport=None if config_space else transport,
     )
     return asyncio.run(execute(VECTORS[vid], ctx))
 
@@ -487,3 +496,227 @@ def _stop_refused_in_error(dsm: Dsm) -> None:
 def test_vectors_fail_on_a_defective_firmware(vid: str, defect: Callable[[Dsm], None]) -> None:
     result = run_vector(vid, defect)
     assert result.outcome is Outcome.FAIL, (result.outcome, result.message)
+
+
+# --------------------------------------------------------------------------------------------
+# STOP in every state, and clean-up that never decides a verdict
+# --------------------------------------------------------------------------------------------
+
+
+def _refuse_stop(dsm: Dsm, *states: T.TdiState) -> None:
+    tdisp = dsm.tdisp
+    assert tdisp is not None
+    original = tdisp._stop
+
+    async def stop(session_id: int, msg: T.TdispMessage) -> T.TdispMessage:
+        if not states or await tdisp._state() in states:
+            return T.TdispError(interface_id=IID, error_code=T.ErrorCode.INVALID_INTERFACE_STATE)
+        return await original(session_id, msg)
+
+    tdisp._stop = stop  # type: ignore[method-assign]
+
+
+def _stop_refused_when_unlocked(dsm: Dsm) -> None:
+    """Refuses STOP in CONFIG_UNLOCKED with INVALID_INTERFACE_STATE, as DMTF's sample DSM does."""
+    _refuse_stop(dsm, T.TdiState.CONFIG_UNLOCKED)
+
+
+def _stop_always_refused(dsm: Dsm) -> None:
+    _refuse_stop(dsm)
+
+
+def _start_in_run_accepted(dsm: Dsm) -> None:
+    tdisp = dsm.tdisp
+    assert tdisp is not None
+    original = tdisp._start
+
+    async def start(session_id: int, msg: T.TdispMessage) -> T.TdispMessage:
+        if await tdisp._state() == T.TdiState.RUN:
+            return T.StartInterfaceResponse(interface_id=IID)
+        return await original(session_id, msg)
+
+    tdisp._start = start  # type: ignore[method-assign]
+
+
+def _end_session_refused(dsm: Dsm) -> None:
+    """Answers END_SESSION with ERROR Unspecified (the session stays open)."""
+    spdm = dsm.spdm
+    original = spdm._in_session
+
+    async def in_session(session: Any, data: bytes) -> bytes | None:
+        if len(data) >= 2 and data[1] == S.RequestCode.END_SESSION:
+            return S.ErrorResponse(error_code=S.ErrorCode.UNSPECIFIED).encode()
+        return await original(session, data)
+
+    spdm._in_session = in_session  # type: ignore[method-assign]
+
+
+def _cleanup_failures(result: VectorResult) -> dict[str, float]:
+    return {m["name"]: m["value"] for m in result.measurements if m["name"].startswith("cleanup_")}
+
+
+def test_stop_in_unlocked_refused_fails_its_own_vector_only() -> None:
+    """The DMTF sample's STOP behaviour: only tdisp.stop.in_unlocked may fail on it, with the
+    clause; the vectors that used to STOP first, or on the way out, pass."""
+    result = run_vector("tdisp.stop.in_unlocked", _stop_refused_when_unlocked)
+    assert result.outcome is Outcome.FAIL, result.message
+    assert "INVALID_INTERFACE_STATE" in result.message and "§11.3.16" in result.message
+    others = [v for v, vec in VECTORS.items() if vec.needs <= PROVIDES]
+    others.remove("tdisp.stop.in_unlocked")
+    for vid in others:
+        result = run_vector(vid, _stop_refused_when_unlocked)
+        assert result.outcome is Outcome.PASS, (vid, result.message)
+        assert not _cleanup_failures(result), vid
+
+
+def test_stop_vectors_pass_on_the_firmware() -> None:
+    for vid in ("tdisp.stop.in_unlocked", "tdisp.stop.in_locked"):
+        result = run_vector(vid)
+        assert result.outcome is Outcome.PASS, (vid, result.message)
+    result = run_vector("tdisp.stop.in_locked", _stop_always_refused)
+    assert result.outcome is Outcome.FAIL and "Table 11-3" in result.message
+
+
+def test_a_failing_clean_up_is_recorded_not_judged() -> None:
+    # LOCK twice ends CONFIG_LOCKED: the STOP on the way out is refused, the verdict stands.
+    result = run_vector("tdisp.lock.twice", _stop_always_refused)
+    assert result.outcome is Outcome.PASS, result.message
+    assert _cleanup_failures(result) == {"cleanup_stop_failed": 1}
+    result = run_vector("tdisp.flow.lock_start_stop", _end_session_refused)
+    assert result.outcome is Outcome.PASS, result.message
+    assert _cleanup_failures(result) == {"cleanup_end_session_failed": 1}
+
+
+def test_a_failing_clean_up_does_not_replace_the_verdict() -> None:
+    result = run_vector(
+        "tdisp.start.in_run", _start_in_run_accepted, _stop_always_refused, _end_session_refused
+    )
+    assert result.outcome is Outcome.FAIL
+    assert result.message.startswith("START in RUN succeeded"), result.message
+    assert "§11.3.14" in result.message
+    assert _cleanup_failures(result) == {
+        "cleanup_stop_failed": 1,
+        "cleanup_end_session_failed": 1,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Spec clauses in the verdicts
+# --------------------------------------------------------------------------------------------
+
+
+def _report_refused_as_invalid_offset(dsm: Dsm) -> None:
+    """GET_DEVICE_INTERFACE_REPORT outside CONFIG_LOCKED/RUN refused with INVALID_REQUEST."""
+    tdisp = dsm.tdisp
+    assert tdisp is not None
+    original = tdisp._report
+
+    async def report(session_id: int, msg: T.TdispMessage) -> T.TdispMessage:
+        if await tdisp._state() == T.TdiState.CONFIG_UNLOCKED:
+            return T.TdispError(interface_id=IID, error_code=T.ErrorCode.INVALID_REQUEST)
+        return await original(session_id, msg)
+
+    tdisp._report = report  # type: ignore[method-assign]
+
+
+def _answers_tdisp_in_the_clear(dsm: Dsm) -> None:
+    spdm = dsm.spdm
+    original = spdm._plain
+
+    async def plain(data: bytes) -> bytes | None:
+        if len(data) > 9 and data[1] == S.RequestCode.VENDOR_DEFINED_REQUEST:
+            version = T.TdispVersion(interface_id=IID, versions=(T.VERSION_10,))
+            return S.VendorDefinedResponse.pci_sig(
+                S.PciProtocolId.TDISP, version.encode()[1:]
+            ).encode()
+        return await original(data)
+
+    spdm._plain = plain  # type: ignore[method-assign]
+
+
+def _session_end_forgotten(dsm: Dsm) -> None:
+    """The locking session's end releases the streams but neither wipes their keys nor fails
+    the TDI: it stays in RUN for the next session to find."""
+    tdisp, ide_km = dsm.tdisp, dsm.ide_km
+    assert tdisp is not None and ide_km is not None
+
+    async def session_ended(session_id: int) -> None:
+        return None
+
+    def release(session_id: int) -> None:
+        ide_km.owner = None
+
+    tdisp.session_ended = session_ended  # type: ignore[method-assign]
+    ide_km.session_ended = release  # type: ignore[method-assign]
+
+
+@pytest.mark.parametrize(
+    ("vid", "defect", "clause"),
+    [
+        ("tdisp.report.before_lock", _report_refused_as_invalid_offset, "Table 11-16"),
+        ("tdisp.outside_session.ignored", _answers_tdisp_in_the_clear, "§11.2.2"),
+        ("tdisp.session_end.error", _session_end_forgotten, "§11.4.5"),
+        ("tdisp.session_binding.other_session_ignored", _answers_everyone, "§11.3.8"),
+    ],
+)
+def test_failures_cite_their_clause(vid: str, defect: Callable[[Dsm], None], clause: str) -> None:
+    result = run_vector(vid, defect)
+    assert result.outcome is Outcome.FAIL, (result.outcome, result.message)
+    assert clause in result.message, result.message
+
+
+# --------------------------------------------------------------------------------------------
+# A rig without configuration space (a socket rig)
+# --------------------------------------------------------------------------------------------
+
+
+def test_without_config_space_lock_is_not_applicable_rather_than_failed() -> None:
+    """Nothing can write the stream's registers: this firmware refuses keys for a Stream ID
+    no register holds (and would refuse LOCK of a stream not Secure), which makes the LOCK
+    vectors n/a on such a rig, not failed."""
+    for vid in ("tdisp.stop.in_locked", "tdisp.flow.lock_start_stop"):
+        result = run_vector(vid, config_space=False)
+        assert result.outcome is Outcome.NA, result.message
+        assert "configuration space" in result.message
+    for vid in ("tdisp.stop.in_unlocked", "tdisp.start.from_unlocked", "tdisp.version.mismatch"):
+        result = run_vector(vid, config_space=False)
+        assert result.outcome is Outcome.PASS, (vid, result.message)
+
+
+# --------------------------------------------------------------------------------------------
+# Lenient QUERY_RESP in a flow
+# --------------------------------------------------------------------------------------------
+
+
+def _query_resp_with_trailing_bytes(dsm: Dsm) -> None:
+    ide_km = dsm.ide_km
+    assert ide_km is not None
+    original = ide_km.handle
+
+    async def handle(session_id: int, request: S.VendorDefinedRequest) -> bytes | None:
+        rsp = await original(session_id, request)
+        if rsp is not None and rsp[1] == K.ObjectId.QUERY_RESP:
+            rsp += bytes(288)
+        return rsp
+
+    ide_km.handle = handle  # type: ignore[method-assign]
+
+
+def test_a_flow_reads_past_query_resp_trailing_bytes() -> None:
+    async def body(b: Bench) -> None:
+        _query_resp_with_trailing_bytes(b.dsm)
+        with pytest.raises(K.IdeKmDecodeError, match="288 bytes after the blocks"):
+            await b.km.query(strict=True)
+        rsp = await b.km.query()
+        assert len(rsp.trailing) == 288 and rsp.selective_blocks
+        assert len(b.km.notes) == 1 and "288 bytes" in b.km.notes[0]
+        await b.lock()  # the flow goes on
+        assert b.tdi.state == T.TdiState.CONFIG_LOCKED
+
+    run(body)
+
+
+def test_tdisp_vectors_go_on_past_query_resp_trailing_bytes() -> None:
+    for vid in ("tdisp.flow.lock_start_stop", "tdisp.session_binding.other_session_ignored"):
+        result = run_vector(vid, _query_resp_with_trailing_bytes)
+        assert result.outcome is Outcome.PASS, (vid, result.message)

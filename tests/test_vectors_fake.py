@@ -8,15 +8,19 @@ bug; the vector named beside it must fail on it (and everything passes on the go
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from hil import _regs as R
+from hil.codec import ide_km as K
+from hil.codec import spdm as S
 from hil.codec.doe import DataObject, DoeType
 from hil.fake import FakeConfigSpace, FakeDoe
-from hil.firmware import Dsm
-from hil.transport import AsyncioTimebase
-from hil.vectors import Outcome, VectorContext, default_suite, execute
+from hil.firmware import Dsm, FirmwareTransport
+from hil.transport import AsyncioTimebase, DoeTransport
+from hil.vectors import Outcome, VectorContext, VectorResult, default_suite, execute
 
 SETTINGS = {
     "trust_anchor": "test-pki",
@@ -169,3 +173,226 @@ def test_a_vector_that_crashes_is_an_error() -> None:
     result = run_vector("pcie.ext_caps.well_formed", Broken())
     assert result.outcome is Outcome.ERROR
     assert "OSError" in result.message
+
+
+# --------------------------------------------------------------------------------------------
+# IDE_KM and the SPDM negatives: what the spec allows passes, what it forbids fails with the
+# clause, and clean-up never decides
+# --------------------------------------------------------------------------------------------
+
+
+def spdm_device(*patches: Callable[[Dsm], None]) -> FakeConfigSpace:
+    """The project's firmware behind the mailbox, with ``patches`` applied to it."""
+    config = FakeConfigSpace()
+    dsm = Dsm(hdl_build="test", regs=config.firmware_regs())
+    for patch in patches:
+        patch(dsm)
+    config.doe.responder = dsm.handle
+    return config
+
+
+def run_on_socket(vid: str, *patches: Callable[[Dsm], None]) -> VectorResult:
+    """As a socket rig runs it: DOE objects straight to the firmware, whatever their type."""
+    config = FakeConfigSpace()
+    dsm = Dsm(hdl_build="test", regs=config.firmware_regs())
+    for patch in patches:
+        patch(dsm)
+
+    async def transport() -> DoeTransport:
+        return FirmwareTransport(dsm)
+
+    ctx = VectorContext(
+        rig_name="test",
+        rig_kind="spdm-socket",
+        provides=frozenset({"spdm", "ide_km"}),
+        timebase=AsyncioTimebase(),
+        settings=SETTINGS,
+        doe_transport=transport,
+    )
+    return asyncio.run(execute(default_suite()[vid], ctx))
+
+
+def _query_resp_with_trailing_bytes(dsm: Dsm) -> None:
+    ide_km = dsm.ide_km
+    assert ide_km is not None
+    original = ide_km.handle
+
+    async def handle(session_id: int, request: S.VendorDefinedRequest) -> bytes | None:
+        rsp = await original(session_id, request)
+        if rsp is not None and rsp[1] == K.ObjectId.QUERY_RESP:
+            rsp += bytes(288)
+        return rsp
+
+    ide_km.handle = handle  # type: ignore[method-assign]
+
+
+def test_query_resp_trailing_bytes_fail_the_query_vector_only() -> None:
+    result = run_vector("ide_km.query.well_formed", spdm_device(_query_resp_with_trailing_bytes))
+    assert result.outcome is Outcome.FAIL
+    assert "288 bytes after the blocks" in result.message and "§6.33.3" in result.message
+    trailing = {m["name"]: m["value"] for m in result.measurements}
+    assert trailing["query_resp_trailing_bytes_port0"] == 288
+    for vid in (
+        "ide_km.query.reflects_config",
+        "ide_km.key_prog.all_slots",
+        "ide_km.k_set_go.secure",
+        "ide_km.session_binding",
+        "ide_km.key_prog.bad_fields",
+    ):
+        result = run_vector(vid, spdm_device(_query_resp_with_trailing_bytes))
+        assert result.outcome is Outcome.PASS, (vid, result.message)
+
+
+def _vendor_answered_in_the_clear(dsm: Dsm) -> None:
+    spdm = dsm.spdm
+    original = spdm._plain
+
+    async def plain(data: bytes) -> bytes | None:
+        if len(data) > 9 and data[1] == S.RequestCode.VENDOR_DEFINED_REQUEST:
+            rsp = K.QueryResp(capability=K.IdeCapability.build(selective_streams=0))
+            return rsp.to_vendor_defined().encode()
+        return await original(data)
+
+    spdm._plain = plain  # type: ignore[method-assign]
+
+
+def _key_prog_ignores_sub_stream(dsm: Dsm) -> None:
+    """Takes a key for a reserved Sub-Stream into another slot and says Success."""
+    ide_km = dsm.ide_km
+    assert ide_km is not None
+    original = ide_km._key_prog
+
+    async def key_prog(msg: K.KeyProg) -> K.KpAck:
+        if not msg.slot.valid:
+            return K.KpAck(stream_id=msg.stream_id, slot=msg.slot, port_index=msg.port_index)
+        return await original(msg)
+
+    ide_km._key_prog = key_prog  # type: ignore[method-assign]
+
+
+def _second_session_answered(dsm: Dsm) -> None:
+    ide_km = dsm.ide_km
+    assert ide_km is not None
+    original = ide_km.handle
+
+    async def handle(session_id: int, request: S.VendorDefinedRequest) -> bytes | None:
+        return await original(ide_km.owner or session_id, request)
+
+    ide_km.handle = handle  # type: ignore[method-assign]
+
+
+@pytest.mark.parametrize(
+    ("vid", "defect", "clause"),
+    [
+        ("ide_km.outside_session.ignored", _vendor_answered_in_the_clear, "§6.33.3"),
+        ("ide_km.key_prog.bad_fields", _key_prog_ignores_sub_stream, "Sub-Stream 0011b"),
+        ("ide_km.session_binding", _second_session_answered, "§6.33.3"),
+    ],
+)
+def test_ide_km_failures_cite_their_clause(
+    vid: str, defect: Callable[[Dsm], None], clause: str
+) -> None:
+    result = run_vector(vid, spdm_device(defect))
+    assert result.outcome is Outcome.FAIL, (result.outcome, result.message)
+    assert clause in result.message, result.message
+
+
+def _end_session_refused(dsm: Dsm) -> None:
+    spdm = dsm.spdm
+    original = spdm._in_session
+
+    async def in_session(session: Any, data: bytes) -> bytes | None:
+        if len(data) >= 2 and data[1] == S.RequestCode.END_SESSION:
+            return S.ErrorResponse(error_code=S.ErrorCode.UNSPECIFIED).encode()
+        return await original(session, data)
+
+    spdm._in_session = in_session  # type: ignore[method-assign]
+
+
+@pytest.mark.parametrize("vid", ["ide_km.key_prog.all_slots", "ide_km.query.well_formed"])
+def test_a_refused_end_session_on_the_way_out_is_recorded_not_judged(vid: str) -> None:
+    result = run_vector(vid, spdm_device(_end_session_refused))
+    assert result.outcome is Outcome.PASS, result.message
+    names = [m["name"] for m in result.measurements]
+    assert "cleanup_end_session_failed" in names
+
+
+def _answer_bad_mac(reply: S.Response, *, secured: bool) -> Callable[[Dsm], None]:
+    """On a record that fails authentication (the firmware drops it and ends the session),
+    answer ``reply`` instead: sealed in that session, or in the clear."""
+
+    def patch(dsm: Dsm) -> None:
+        spdm = dsm.spdm
+        original = spdm.handle
+
+        async def handle(obj: DataObject) -> DataObject | None:
+            if obj.type != DoeType.SECURED_CMA_SPDM:
+                return await original(obj)
+            session_id = int.from_bytes(obj.payload[:4], "little")
+            session = spdm.sessions.get(session_id)
+            rsp = await original(obj)
+            if rsp is not None or session is None or session_id in spdm.sessions:
+                return rsp
+            if secured:
+                return DataObject(1, DoeType.SECURED_CMA_SPDM, session.secured.seal(reply.encode()))
+            return DataObject(1, DoeType.CMA_SPDM, reply.encode())
+
+        spdm.handle = handle  # type: ignore[method-assign]
+
+    return patch
+
+
+DECRYPT_ERROR = S.ErrorResponse(error_code=S.ErrorCode.DECRYPT_ERROR)
+
+
+@pytest.mark.parametrize(
+    ("reply", "secured", "outcome"),
+    [
+        (DECRYPT_ERROR, True, Outcome.PASS),  # what libspdm does
+        (DECRYPT_ERROR, False, Outcome.PASS),
+        (S.ErrorResponse(error_code=S.ErrorCode.INVALID_REQUEST), True, Outcome.FAIL),
+        (S.HeartbeatAck(), True, Outcome.FAIL),  # the forged record was processed
+    ],
+)
+def test_bad_mac_answers(reply: S.Response, secured: bool, outcome: Outcome) -> None:
+    result = run_on_socket("spdm.negative.bad_mac", _answer_bad_mac(reply, secured=secured))
+    assert result.outcome is outcome, result.message
+    if outcome is Outcome.FAIL:
+        assert "DecryptError" in result.message and "DSP0277" in result.message
+    answer = {m["name"]: m["value"] for m in result.measurements}["answer"]
+    assert answer == (2 if secured else 1)
+
+
+def _digests_early(code: int | None) -> Callable[[Dsm], None]:
+    """GET_DIGESTS right after VERSION answered with ERROR ``code`` (None: DIGESTS)."""
+
+    def patch(dsm: Dsm) -> None:
+        spdm = dsm.spdm
+        original = spdm._plain
+
+        async def plain(data: bytes) -> bytes | None:
+            if len(data) >= 2 and data[1] == S.RequestCode.GET_DIGESTS and spdm._neg is None:
+                if code is None:
+                    return S.Digests(slot_mask=1, digests=(bytes(48),)).encode()
+                return S.ErrorResponse(version=S.SpdmVersion.V10, error_code=code).encode()
+            return await original(data)
+
+        spdm._plain = plain  # type: ignore[method-assign]
+
+    return patch
+
+
+@pytest.mark.parametrize(
+    ("code", "outcome"),
+    [
+        (S.ErrorCode.VERSION_MISMATCH, Outcome.PASS),  # what libspdm does
+        (S.ErrorCode.UNEXPECTED_REQUEST, Outcome.PASS),
+        (S.ErrorCode.INVALID_REQUEST, Outcome.FAIL),
+        (None, Outcome.FAIL),
+    ],
+)
+def test_unexpected_request_answers(code: int | None, outcome: Outcome) -> None:
+    result = run_vector("spdm.negative.unexpected_request", spdm_device(_digests_early(code)))
+    assert result.outcome is outcome, result.message
+    if outcome is Outcome.FAIL:
+        assert "DSP0274" in result.message

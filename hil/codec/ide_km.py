@@ -27,7 +27,10 @@ zeroes reserved fields, and this project exists to find such peers.  A responder
 tells to ignore reserved fields it receives, passes ``strict=False``.  Values the *responder*
 must answer rather than drop are decoded, not rejected: a reserved Key Sub-Stream value (KP_ACK
 status 03h) and a reserved KP_ACK status (treat as 04h).  Lengths are exact; a message of the
-wrong size is an error.
+wrong size is an error, with one exception for a requester reading leniently: QUERY_RESP with
+``strict=False`` keeps bytes after the capability structure in :attr:`QueryResp.trailing`
+(PCIe §6.33.3 forbids them, but they do not change what the registers say), so a flow can go
+on while the vector that judges QUERY_RESP reports them.
 
 Register blocks in QUERY_RESP are kept as raw 32-bit values, exactly as config space holds them,
 so that a requester can compare them with its own config reads.  Properties decode the fields.
@@ -616,6 +619,11 @@ class QueryResp(_Message):
     nLink and nSelective come from the IDE Capability register; nAddr(j) from bits 3:0 of
     block j's capability register (§7.9.26).  Linux assumes every block has the same nAddr;
     this codec does not.
+
+    §6.33.3: "the remainder of QUERY_RESP must consist of the contents of the IDE Extended
+    Capability Structure" and the payload size "must match the size of the data object", so a
+    strict decode rejects anything after the blocks.  A lenient decode (``strict=False``) keeps
+    those bytes in ``trailing``: not part of the message, never encoded, not compared.
     """
 
     OBJECT_ID = ObjectId.QUERY_RESP
@@ -630,8 +638,12 @@ class QueryResp(_Message):
     control: int = 0
     link_blocks: tuple[LinkIdeBlock, ...] = ()
     selective_blocks: tuple[SelectiveIdeBlock, ...] = ()
+    #: Bytes a lenient decode found after the capability structure (§6.33.3 allows none).
+    trailing: bytes = field(default=b"", compare=False, repr=False)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.trailing, bytes):
+            raise LocalProtocolError("trailing must be bytes")
         for name in ("port_index", "dev_func", "bus", "segment", "max_port_index"):
             _uint(name, getattr(self, name), 8)
         _uint("control", self.control, 32)
@@ -663,8 +675,8 @@ class QueryResp(_Message):
     @classmethod
     def decode(cls, data: bytes, *, strict: bool = True) -> Self:
         data = _open(data, cls, None)
-        if len(data) < _HEADER_SIZE + 8 or len(data) % 4:
-            raise IdeKmDecodeError(f"QUERY_RESP of {len(data)} bytes: not >= 16 and whole DWs")
+        if len(data) < _HEADER_SIZE + 8:
+            raise IdeKmDecodeError(f"QUERY_RESP of {len(data)} bytes: shorter than 16")
         _reserved_zero("QUERY_RESP byte 2", data[2], strict)
         pos = _HEADER_SIZE
 
@@ -690,7 +702,7 @@ class QueryResp(_Message):
                 for k in range(sel_cap & 0xF)
             )
             selective.append(SelectiveIdeBlock(sel_cap, ctl, sts, rid1, rid2, assocs))
-        if pos != len(data):
+        if pos != len(data) and strict:
             raise IdeKmDecodeError(
                 f"QUERY_RESP has {len(data) - pos} bytes after the blocks its IDE Capability "
                 f"({cap_value:#010x}) describes"
@@ -706,6 +718,7 @@ class QueryResp(_Message):
             control=control,
             link_blocks=links,
             selective_blocks=tuple(selective),
+            trailing=data[pos:],
         )
 
 

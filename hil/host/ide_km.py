@@ -3,10 +3,16 @@
 QUERY (with the downgrade check against configuration space), KEY_PROG of every slot with
 fresh random keys, K_SET_GO (receivers first, then transmitters), Enable in config space, the
 check that the stream reads Secure, key refresh to the other key set, K_SET_STOP.
+
+Read leniently, check strictly: :meth:`IdeKmRequester.query` reads QUERY_RESP leniently (bytes
+after the capability structure, reserved bits) so that a flow keyed on it goes on; what it let
+pass is in :attr:`IdeKmRequester.notes` and the log.  The vector that judges QUERY_RESP asks
+for ``strict=True``.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 
@@ -17,6 +23,8 @@ from ..transport import ConfigSpace
 from .spdm import SpdmRequester, SpdmSession
 
 __all__ = ["IdeKmRequester", "StreamRegs"]
+
+log = logging.getLogger("hil.host.ide_km")
 
 SEL_BLOCK_DW = 5 + 3  # one Selective IDE block with one address association block
 
@@ -52,13 +60,15 @@ class IdeKmRequester:
     config: ConfigSpace | None = None
     port_index: int = 0
     keys: dict[tuple[int, int], bytes] = field(default_factory=dict, repr=False)
+    #: What lenient reads let pass (the peer broke a rule that did not stop the flow).
+    notes: list[str] = field(default_factory=list)
 
-    async def request(self, msg: K.IdeKmMessage) -> K.IdeKmMessage | None:
+    async def request(self, msg: K.IdeKmMessage, *, strict: bool = True) -> K.IdeKmMessage | None:
         """Send one IDE_KM request in the session; its response (None: no answer)."""
         payload = await self.send_payload(msg.encode())
         if payload is None:
             return None
-        return K.decode(payload)
+        return K.decode(payload, strict=strict)
 
     async def send_payload(self, payload: bytes) -> bytes | None:
         """Raw IDE_KM bytes (Protocol ID first) in the session; the response payload, or None
@@ -68,8 +78,20 @@ class IdeKmRequester:
         except PeerProtocolError:  # DOE timeout or an unopenable answer: nothing usable came
             return None
 
-    async def query(self) -> K.QueryResp:
-        rsp = await self.request(K.Query(port_index=self.port_index))
+    async def query(self, *, strict: bool = False) -> K.QueryResp:
+        """QUERY this port.  Read leniently unless ``strict``: what that let pass is noted."""
+        payload = await self.send_payload(K.Query(port_index=self.port_index).encode())
+        if payload is None:
+            raise PeerProtocolError(f"no answer to QUERY of PortIndex {self.port_index}")
+        try:
+            rsp = K.decode(payload)
+        except K.IdeKmDecodeError as exc:
+            if strict:
+                raise
+            rsp = K.decode(payload, strict=False)  # raises again if even that cannot read it
+            note = f"{exc} (read past it)"
+            log.warning("%s", note)
+            self.notes.append(note)
         if not isinstance(rsp, K.QueryResp):
             raise PeerProtocolError(f"QUERY answered by {rsp!r}")
         if self.config is not None:

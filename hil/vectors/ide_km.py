@@ -1,19 +1,31 @@
-"""IDE_KM vectors (PCIe 6.x §6.33.3) over a secured SPDM session."""
+"""IDE_KM vectors (PCIe 6.x §6.33.3) over a secured SPDM session.
+
+Requests go to the rig's ``ide_km_port_index``.  A flow reads QUERY_RESP leniently (what that
+let pass is logged); ``ide_km.query.well_formed`` is the vector that judges QUERY_RESP.  Ending
+the session on the way out is clean-up: it never decides a verdict.
+"""
 
 from __future__ import annotations
 
+import os
+
 from ..codec import ide_km as K
 from ..codec import spdm as S
-from ..errors import DoeTimeout, PeerProtocolError
+from ..errors import DoeTimeout, NotApplicable, PeerProtocolError
 from ..host.ide_km import IdeKmRequester
+from ..host.spdm import SpdmErrorResponse
+from ._answers import describe_spdm
+from ._cleanup import tidy
 from ._model import VectorContext, vector
 
 NEEDS = {"spdm", "ide_km", "config"}
 #: IDE_KM messaging alone: these run on a peer with no configuration space (a socket rig).
-#: Keying a stream needs its Stream ID in the device's registers first (Linux writes it
-#: before KEY_PROG: devices may need it), so those vectors need config.
+#: A device may need a stream's Stream ID in its IDE registers before it takes KEY_PROG for it
+#: (Linux writes it first for that reason); where this rig cannot write it and the device
+#: refuses the keys, a keying vector is not applicable rather than failed.
 MESSAGING = {"spdm", "ide_km"}
 STREAM_ID = 0x17
+SPEC = "PCIe 6.x §6.33.3"
 
 
 class _Km:
@@ -35,14 +47,103 @@ class _Km:
 
     async def __aexit__(self, *exc: object) -> None:
         if self.km is not None and self.km.session.open:
-            try:
-                await self.km.spdm.end_session(self.km.session)
-            except Exception as err:  # the vector's own outcome matters more
-                self.ctx.log.warning("END_SESSION on the way out failed: %s", err)
+            await tidy(self.ctx, "end_session", self.km.spdm.end_session(self.km.session))
 
 
 def _km(ctx: VectorContext) -> _Km:
     return _Km(ctx)
+
+
+async def _raw_answer(km: IdeKmRequester, payload: bytes) -> bytes | str | None:
+    """Send raw IDE_KM bytes; the answer's IDE_KM bytes, a description of an SPDM ERROR that
+    came instead, or None: no answer."""
+    try:
+        return await km.send_payload(payload)
+    except SpdmErrorResponse as err:
+        return f"SPDM ERROR ({err})"
+
+
+def _lenient(raw: bytes | str | None) -> K.IdeKmMessage | str | None:
+    """An answer decoded leniently, or what it is when it is no IDE_KM message."""
+    if not isinstance(raw, bytes):
+        return raw
+    try:
+        return K.decode(raw, strict=False)
+    except K.IdeKmDecodeError as exc:
+        return f"bytes that are no IDE_KM message ({exc})"
+
+
+def _describe(answer: K.IdeKmMessage | str | None) -> str:
+    """An answer for a message: the IDE_KM object (and KP_ACK status), or what came instead."""
+    if answer is None:
+        return "nothing"
+    if isinstance(answer, str):
+        return answer
+    if isinstance(answer, K.KpAck):
+        return f"KP_ACK status {answer.status:02x}h"
+    return answer.OBJECT_ID.name
+
+
+async def _answer(km: IdeKmRequester, payload: bytes) -> K.IdeKmMessage | str | None:
+    """Send raw IDE_KM bytes; the decoded answer (read leniently), a description of what else
+    came back (an SPDM ERROR, bytes no IDE_KM decoder reads), or None: no answer."""
+    return _lenient(await _raw_answer(km, payload))
+
+
+async def _program(ctx: VectorContext, km: IdeKmRequester, key_set: int) -> list[K.KpAck]:
+    """KEY_PROG of the six slots of ``key_set`` on STREAM_ID (see MESSAGING for the n/a)."""
+    acks = await km.program_all(STREAM_ID, key_set)
+    refused = [a for a in acks if a.outcome == K.KpAckStatus.UNSUPPORTED_VALUE]
+    if refused and ctx.config_if_any is None:
+        raise NotApplicable(
+            f"KEY_PROG of Stream ID {STREAM_ID:#x} refused (unsupported value): the device may "
+            "need the Stream ID in its IDE registers, which this rig (no configuration space) "
+            "cannot write"
+        )
+    return acks
+
+
+@vector(
+    "ide_km.query.well_formed",
+    title="QUERY_RESP echoes the PortIndex and is exactly the port's IDE capability structure",
+    spec=f"{SPEC} (QUERY, QUERY_RESP, payload size), Figure 6-57",
+    needs=MESSAGING,
+)
+async def query_well_formed(ctx: VectorContext) -> None:
+    """§6.33.3: "The remainder of QUERY_RESPONSE must consist of the contents of the IDE
+    Extended Capability Structure, other than the IDE Extended Capability Header itself", and
+    "the size of the VendorDefinedRespPayload must match the size of the data object"; the
+    PortIndex must echo the QUERY's; a Responder must answer a QUERY of PortIndex 00h."""
+    findings: list[str] = []
+    async with _km(ctx) as km:
+        ports = [0, km.port_index] if km.port_index else [0]
+        for port in ports:  # the rig's port last: some responders key the port queried last
+            raw = await _raw_answer(km, K.Query(port_index=port).encode())
+            answer = _lenient(raw)
+            if not isinstance(answer, K.QueryResp) or not isinstance(raw, bytes):
+                findings.append(
+                    f"QUERY of PortIndex {port} answered by {_describe(answer)}, not QUERY_RESP"
+                )
+                continue
+            try:
+                K.QueryResp.decode(raw)  # strictly: what the lenient read let pass
+            except K.IdeKmDecodeError as exc:
+                findings.append(f"PortIndex {port}: {exc}")
+            ctx.measure(f"query_resp_trailing_bytes_port{port}", len(answer.trailing), "B")
+            if answer.port_index != port:
+                findings.append(f"QUERY of PortIndex {port} answered for {answer.port_index}")
+            if answer.max_port_index < port:
+                findings.append(
+                    f"QUERY of PortIndex {port} answered, but MaxPortIndex is "
+                    f"{answer.max_port_index}"
+                )
+            if port == km.port_index:
+                cap = answer.capability
+                ctx.measure("link_streams", cap.link_block_count, "")
+                ctx.measure("selective_streams", cap.selective_block_count, "")
+                ctx.measure("ide_km_supported", int(cap.ide_km_supported), "")
+                ctx.measure("max_port_index", answer.max_port_index, "")
+    ctx.expect(not findings, f"{'; '.join(findings)} ({SPEC}, QUERY_RESP)")
 
 
 @vector(
@@ -62,13 +163,13 @@ async def query_reflects_config(ctx: VectorContext) -> None:
     "ide_km.key_prog.all_slots",
     title="KEY_PROG of all twelve slots of a stream is acknowledged with Success",
     spec="PCIe 6.x §6.33.3 (KEY_PROG, KP_ACK)",
-    needs=NEEDS,
+    needs=MESSAGING,
 )
 async def key_prog_all_slots(ctx: VectorContext) -> None:
     async with _km(ctx) as km:
         await km.query()
         await km.setup_stream(0, STREAM_ID)
-        acks = await km.program_all(STREAM_ID, 0) + await km.program_all(STREAM_ID, 1)
+        acks = await _program(ctx, km, 0) + await _program(ctx, km, 1)
         bad = [(a.slot, K.KpAckStatus(a.outcome).name) for a in acks if a.outcome]
         ctx.measure("slots_programmed", len(acks) - len(bad), "", low=12, high=12)
         ctx.expect(not bad, f"KP_ACK failures: {bad}")
@@ -100,13 +201,15 @@ async def k_set_go_secure(ctx: VectorContext) -> None:
     "ide_km.k_set_stop.acknowledged",
     title="K_SET_STOP of a programmed key set is acknowledged",
     spec="PCIe 6.x §6.33.3 (K_SET_STOP, K_GOSTOP_ACK)",
-    needs=NEEDS,
+    needs=MESSAGING,
 )
 async def k_set_stop_acknowledged(ctx: VectorContext) -> None:
     async with _km(ctx) as km:
         await km.query()
         await km.setup_stream(0, STREAM_ID)
-        await km.program_all(STREAM_ID, 1)
+        acks = await _program(ctx, km, 1)
+        bad = [(a.slot, K.KpAckStatus(a.outcome).name) for a in acks if a.outcome]
+        ctx.expect(not bad, f"KP_ACK failures: {bad}")
         await km.go_all(STREAM_ID, 1)
         for slot in K.KeySlot.all(1):
             ctx.expect(await km.go_stop(STREAM_ID, slot, go=False), f"no ACK for K_SET_STOP {slot}")
@@ -114,50 +217,77 @@ async def k_set_stop_acknowledged(ctx: VectorContext) -> None:
 
 @vector(
     "ide_km.key_prog.bad_fields",
-    title="KEY_PROG with a bad port, stream or sub-stream gets the KP_ACK status for it",
-    spec="PCIe 6.x §6.33.3 (KP_ACK Status)",
+    title="KEY_PROG with a bad port, sub-stream or size gets the KP_ACK status for it (or none)",
+    spec="PCIe 6.x §6.33.3 (KP_ACK Status; payload size), §6.33.5 (Sub-Stream encodings)",
     needs=MESSAGING,
 )
 async def key_prog_bad_fields(ctx: VectorContext) -> None:
+    """What §6.33.3 asks, case by case:
+
+    - a PortIndex beyond QUERY_RESP's MaxPortIndex: KP_ACK 02h ("a Port implementing the
+      Responder role must acknowledge receipt of a KEY_PROG command by returning KP_ACK", whose
+      Status 02h is "Unsupported value in PortIndex");
+    - a reserved Key Sub-Stream (0011b; the Sub-Stream encodings of §6.33.5): KP_ACK 03h, since
+      no key can be programmed for a sub-stream that does not exist;
+    - a KEY_PROG of 40 bytes: "the size of the VendorDefinedReqPayload must match the size of
+      the data object ... if it is a request, must not result in a response", while KP_ACK has a
+      Status 01h "Incorrect Length": no answer or KP_ACK 01h, nothing else;
+    - a Stream ID no register holds: §6.33.3 does not say that KEY_PROG must fail for it (Linux
+      writes the Stream ID first because some devices need it), so any KP_ACK will do; its
+      Status is recorded.
+    """
+    findings: list[str] = []
     async with _km(ctx) as km:
-        await km.query()
+        query = await km.query()
         await km.setup_stream(0, STREAM_ID)
         slot = K.KeySlot(0, 0, 0)
         key = bytes(range(32))
-        cases = [
-            (
-                "port index 5",
-                K.KeyProg(stream_id=STREAM_ID, slot=slot, key=key, port_index=5),
-                K.KpAckStatus.UNSUPPORTED_PORT_INDEX,
-            ),
-            (
-                "an unconfigured stream",
-                K.KeyProg(stream_id=0x99, slot=slot, key=key),
-                K.KpAckStatus.UNSUPPORTED_VALUE,
-            ),
-        ]
+        port = km.port_index
+
+        def ack_status(answer: K.IdeKmMessage | str | None) -> int | None:
+            return answer.status if isinstance(answer, K.KpAck) else None
+
+        if query.max_port_index < 0xFF:
+            bad_port = query.max_port_index + 1
+            msg = K.KeyProg(stream_id=STREAM_ID, slot=slot, key=key, port_index=bad_port)
+            answer = await _answer(km, msg.encode())
+            if ack_status(answer) != K.KpAckStatus.UNSUPPORTED_PORT_INDEX:
+                findings.append(
+                    f"KEY_PROG for PortIndex {bad_port} (MaxPortIndex {query.max_port_index}) "
+                    f"answered by {_describe(answer)}, expected KP_ACK status 02h"
+                )
+        else:
+            ctx.log.info("MaxPortIndex is FFh: no PortIndex is out of range")
+
         reserved = bytearray(K.KeyProg(stream_id=STREAM_ID, slot=slot, key=key).encode())
-        reserved[6] = 0x30  # sub-stream 3: reserved
-        for what, msg, want in cases:
-            ack = await km.request(msg)
-            ctx.expect(
-                isinstance(ack, K.KpAck) and ack.status == want,
-                f"KEY_PROG with {what} answered {ack!r}, expected status {want.name}",
+        reserved[6] = 0x30  # sub-stream 0011b: reserved
+        reserved[7] = port
+        answer = await _answer(km, bytes(reserved))
+        if ack_status(answer) != K.KpAckStatus.UNSUPPORTED_VALUE:
+            findings.append(
+                f"KEY_PROG for reserved Sub-Stream 0011b answered by {_describe(answer)}, "
+                "expected KP_ACK status 03h"
             )
-        raw = await km.send_payload(bytes(reserved))
-        ack = K.decode(raw, strict=False) if raw else None
-        ctx.expect(
-            isinstance(ack, K.KpAck) and ack.status == K.KpAckStatus.UNSUPPORTED_VALUE,
-            f"KEY_PROG with reserved sub-stream answered {ack!r}",
-        )
-        raw = await km.send_payload(
-            K.KeyProg(stream_id=STREAM_ID, slot=slot, key=key).encode()[:40]
-        )
-        ack = K.decode(raw, strict=False) if raw else None
-        ctx.expect(
-            isinstance(ack, K.KpAck) and ack.status == K.KpAckStatus.INCORRECT_LENGTH,
-            f"a 40-byte KEY_PROG answered {ack!r}, expected INCORRECT_LENGTH",
-        )
+
+        short = K.KeyProg(stream_id=STREAM_ID, slot=slot, key=key, port_index=port).encode()[:40]
+        answer = await _answer(km, short)
+        if answer is not None and ack_status(answer) != K.KpAckStatus.INCORRECT_LENGTH:
+            findings.append(
+                f"a 40-byte KEY_PROG answered by {_describe(answer)}; a request of the wrong size "
+                "must get "
+                "no response (or KP_ACK status 01h)"
+            )
+
+        msg = K.KeyProg(stream_id=0x99, slot=slot, key=key, port_index=port)
+        answer = await _answer(km, msg.encode())
+        status = ack_status(answer)
+        if status is None:
+            findings.append(
+                f"KEY_PROG of an unconfigured Stream ID answered by {_describe(answer)}, not KP_ACK"
+            )
+        else:
+            ctx.measure("unconfigured_stream_kp_ack_status", status, "")
+    ctx.expect(not findings, f"{'; '.join(findings)} ({SPEC})")
 
 
 @vector(
@@ -167,16 +297,22 @@ async def key_prog_bad_fields(ctx: VectorContext) -> None:
     needs=MESSAGING,
 )
 async def outside_session_ignored(ctx: VectorContext) -> None:
+    """§6.33.3: "If any IDE_KM data object is received that has not been transferred securely
+    per [Secured-SPDM], the received data object must not be used for key management, and, if
+    it is a request, must not result in a response."  An SPDM ERROR is a response too."""
     req = await ctx.spdm()
     await req.authenticate()
-    query = S.VendorDefinedRequest.pci_sig(
-        S.PciProtocolId.IDE_KM, K.Query().encode()[1:], version=req.version
-    )
+    query = K.Query(port_index=ctx.ide_km_port_index).encode()[1:]
+    vdm = S.VendorDefinedRequest.pci_sig(S.PciProtocolId.IDE_KM, query, version=req.version)
     try:
-        raw = await req.send_raw(query.encode())
+        raw = await req.send_raw(vdm.encode())
     except (DoeTimeout, PeerProtocolError):
         return  # no response: right
-    ctx.expect(False, f"IDE_KM QUERY in the clear was answered: {raw[:8].hex()}")
+    ctx.expect(
+        False,
+        f"IDE_KM QUERY in the clear was answered with {describe_spdm(raw)}; {SPEC}: an IDE_KM "
+        "request not sent in a secured session must not result in a response",
+    )
 
 
 @vector(
@@ -186,10 +322,41 @@ async def outside_session_ignored(ctx: VectorContext) -> None:
     needs=MESSAGING,
 )
 async def session_binding(ctx: VectorContext) -> None:
+    """§6.33.3: "For a given IDE Stream, once a secure [SPDM] session has been used to respond
+    to one QUERY or KEY_PROG request: while the secure [SPDM] session that was used for initial
+    key programming remains open, all QUERY and/or KEY_PROG requests that are received through
+    a different secure [SPDM] session must be discarded by the Responder, and must not result
+    in a response".  The owner QUERYs and programs one key of STREAM_ID: a KP_ACK Success shows
+    that stream exists for IDE_KM even where QUERY_RESP lists none.  A port that lists no
+    stream and takes no key has no stream to bind: not applicable."""
     async with _km(ctx) as owner:
-        await owner.query()
+        query = await owner.query()
+        await owner.setup_stream(0, STREAM_ID)
+        slot = K.KeySlot(0, K.KeyDirection.RX, 0)
+        kp = K.KeyProg(
+            stream_id=STREAM_ID, slot=slot, key=os.urandom(32), port_index=owner.port_index
+        )
+        ack = await _answer(owner, kp.encode())
+        keyed = isinstance(ack, K.KpAck) and ack.outcome == K.KpAckStatus.SUCCESS
+        streams = query.capability.link_block_count + query.capability.selective_block_count
+        if not keyed and not streams:
+            raise NotApplicable("the port lists no IDE Stream and took no key: nothing to bind")
         other_session = await owner.spdm.key_exchange(req_session_id=0xC0DE)
-        intruder = IdeKmRequester(owner.spdm, other_session, ctx.config_if_any)
-        answer = await intruder.request(K.Query())
-        ctx.expect(answer is None, f"a second session's QUERY was answered: {answer!r}")
+        intruder = IdeKmRequester(
+            owner.spdm, other_session, ctx.config_if_any, port_index=owner.port_index
+        )
+        requests: list[tuple[str, K.IdeKmMessage]] = [
+            ("QUERY", K.Query(port_index=owner.port_index))
+        ]
+        if keyed:
+            requests.append(("KEY_PROG", kp))
+        for name, msg in requests:
+            answer = await _answer(intruder, msg.encode())
+            ctx.expect(
+                answer is None,
+                f"a second session's {name} was answered by {_describe(answer)}; {SPEC}: while "
+                "the session that bound the stream is open, QUERY/KEY_PROG from another session "
+                "must not result in a response",
+            )
         await owner.query()  # the owner still is
+        await tidy(ctx, "other_end_session", owner.spdm.end_session(other_session))

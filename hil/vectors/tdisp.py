@@ -3,9 +3,14 @@
 Each vector opens its own secured session, keys a Selective IDE stream over it with IDE_KM
 (QUERY, KEY_PROG of the six slots of key set 0, K_SET_GO, Enable: the stream reads Secure), and
 uses that stream as the TDI's default stream.  The keys must come over the session that sends
-LOCK (§11.3.8), so IDE_KM and TDISP share it.  On the way out a vector STOPs the TDI and ends
-its session, so that the next vector (on a long-lived board) finds it CONFIG_UNLOCKED and the
-streams unbound.
+LOCK (§11.3.8), so IDE_KM and TDISP share it.  On the way out a vector STOPs the TDI (if it is
+not CONFIG_UNLOCKED already) and ends its session, so that the next vector (on a long-lived
+board) finds it CONFIG_UNLOCKED and the streams unbound.  That clean-up never decides the
+verdict: a step that fails is logged and counted (``_cleanup.tidy``).
+
+A rig with no configuration space (a socket rig) cannot set the stream's Enable bit: the
+stream is keyed and armed over IDE_KM only.  A device that then refuses LOCK (it may: the
+stream is not Secure) makes the vector not applicable on that rig, not failed.
 
 The INTERFACE_ID is :meth:`VectorContext.interface_id` (the rig's ``function_id`` setting, or
 the Requester ID the backend enumerated); the IDE_KM PortIndex is the rig's
@@ -24,7 +29,7 @@ from ..errors import DoeTimeout, NotApplicable, PeerProtocolError
 from ..host.ide import IdeRootPort
 from ..host.ide_km import IdeKmRequester, StreamRegs
 from ..host.pci import find_ext_capabilities
-from ..host.spdm import SpdmRequester, SpdmSession
+from ..host.spdm import SpdmErrorResponse, SpdmRequester, SpdmSession
 from ..host.tdisp import (
     TdispErrorResponse,
     TdispInvalidInterface,
@@ -32,23 +37,34 @@ from ..host.tdisp import (
     TdispInvalidNonce,
     TdispRequester,
 )
+from ._answers import describe_spdm
+from ._cleanup import tidy
+from ._execute import Skip
 from ._model import VectorContext, vector
 from .ide import root_port
 
 NEEDS = {"spdm", "ide_km", "tdisp", "config"}
-#: TDISP messaging that needs no Secure stream (no LOCK): runs on a socket rig too.
+#: TDISP messaging, LOCK included (keyed over IDE_KM; Enable where config space allows): runs
+#: on a socket rig too.
 MESSAGING = {"spdm", "ide_km", "tdisp"}
 STREAM_ID = 0x2A
 STREAM_INDEX = 0
 SPEC = "PCIe 6.x §11.3, §11.2 (TDI states)"
+# Where each refusal is defined (PCIe 6.x chapter 11), for failure messages.
+_LOCK = "§11.3.8, Table 11-12"
+_REPORT = "§11.3.10, Table 11-16"
+_START = "§11.3.14, Table 11-19"
+_NONCE = "§11.3.9 (nonce destroyed), §11.3.14, Table 11-19"
+_IID = "§11.3.3 Table 11-6: INTERFACE_ID not hosted by the DSM"
 _COMMAND = 0x04  # Type 0 header Command register
 
 
 class _Tsm:
     """A secured session with an IDE_KM and a TDISP requester on it.
 
-    ``async with _Tsm(ctx) as tsm`` opens it; leaving STOPs the TDI (unless told not to) and
-    ends the session, logging rather than raising, since the vector's own outcome matters more.
+    ``async with _Tsm(ctx) as tsm`` opens it; leaving STOPs the TDI (unless told not to, or it
+    is CONFIG_UNLOCKED already) and ends the session.  Both are clean-up: tried, logged and
+    counted when they fail, never the verdict.
     """
 
     def __init__(self, ctx: VectorContext, *, session_id: int = 0xB00C) -> None:
@@ -77,22 +93,57 @@ class _Tsm:
             self.spdm, self.session, self.ctx.interface_id(), self.ctx.config_if_any
         )
 
-    async def secure_stream(self) -> None:
-        """Key stream STREAM_INDEX with Stream ID STREAM_ID over this session: Secure."""
-        await self.km.query()
+    async def secure_stream(self) -> K.QueryResp:
+        """Key stream STREAM_INDEX with Stream ID STREAM_ID over this session and arm it; with
+        configuration space also set Enable and check the stream reads Secure.  QUERY_RESP."""
+        query = await self.km.query()
         regs = await self.km.setup_stream(STREAM_INDEX, STREAM_ID)
         acks = await self.km.program_all(STREAM_ID, 0)
         bad = [a.slot for a in acks if a.outcome != K.KpAckStatus.SUCCESS]
+        if bad and self.ctx.config_if_any is None:
+            raise NotApplicable(
+                f"KEY_PROG refused for {len(bad)} of {len(acks)} slots: the device may need "
+                f"Stream ID {STREAM_ID:#x} in its IDE registers first, which this rig (no "
+                "configuration space) cannot write"
+            )
         self.ctx.expect(not bad, f"KP_ACK failures for {bad}")
         await self.km.go_all(STREAM_ID, 0)
+        if self.ctx.config_if_any is None:
+            return query  # Enable is config space's: the stream stays armed, not Secure
         state = await self.km.enable(regs, STREAM_ID)
         self.ctx.expect(state == K.IdeStreamState.SECURE, f"stream state {state:#x} after GO")
+        return query
 
     async def lock(self, **kwargs: int) -> bytes:
-        """Version, then a Secure default stream, then LOCK: the nonce."""
+        """Version, then a keyed default stream, then LOCK: the nonce."""
         await self.tdisp.get_version()
         await self.secure_stream()
-        return await self.tdisp.lock(STREAM_ID, **kwargs)
+        return await self.lock_keyed(**kwargs)
+
+    async def lock_keyed(self, **kwargs: int) -> bytes:
+        """LOCK with STREAM_ID as the default stream, keyed already: the nonce.  Without
+        configuration space a refusal means the vector cannot run here (see the module)."""
+        try:
+            return await self.tdisp.lock(STREAM_ID, **kwargs)
+        except TdispErrorResponse as err:
+            if self.ctx.config_if_any is not None:
+                raise
+            raise NotApplicable(
+                f"{err}, with the default stream keyed and armed but not enabled: this rig has "
+                "no configuration space to set the stream's Enable bit"
+            ) from None
+
+    async def unlocked(self) -> None:
+        """Bring the TDI to CONFIG_UNLOCKED as a precondition (STOP only if it is not)."""
+        if await self.tdisp.get_state() == T.TdiState.CONFIG_UNLOCKED:
+            return
+        try:
+            await self.tdisp.stop()
+        except PeerProtocolError as err:
+            raise Skip(f"could not bring the TDI to CONFIG_UNLOCKED first: {err}") from None
+        state = await self.tdisp.get_state()
+        if state != T.TdiState.CONFIG_UNLOCKED:
+            raise Skip(f"the TDI is {state.name} after STOP, not CONFIG_UNLOCKED")
 
     async def end(self) -> None:
         assert self.spdm is not None and self.session is not None
@@ -101,31 +152,40 @@ class _Tsm:
     async def __aexit__(self, *exc: object) -> None:
         if self.spdm is None or self.session is None or not self.session.open:
             return
-        try:
-            if self.stop_on_exit:
-                await self.tdisp.stop()
-            await self.end()
-        except Exception as err:
-            self.ctx.log.warning("clean-up on the way out failed: %s", err)
+        if self.stop_on_exit:
+            state = await tidy(self.ctx, "state", self.tdisp.get_state())
+            if state != T.TdiState.CONFIG_UNLOCKED:  # None: unknown, so STOP anyway
+                await tidy(self.ctx, "stop", self.tdisp.stop())
+        await tidy(self.ctx, "end_session", self.end())
 
 
 async def _expect_error(
-    ctx: VectorContext, what: str, awaitable: object, want: type[TdispErrorResponse]
+    ctx: VectorContext,
+    what: str,
+    awaitable: object,
+    want: type[TdispErrorResponse],
+    spec: str,
 ) -> TdispErrorResponse:
-    """Await ``awaitable``, which must raise TDISP_ERROR of class ``want``."""
+    """Await ``awaitable``, which must raise TDISP_ERROR of class ``want`` (PCIe ``spec``)."""
+    expected = "a TDISP_ERROR" if want is TdispErrorResponse else (want.__doc__ or "").rstrip(".")
     try:
         await awaitable  # type: ignore[misc]
     except TdispErrorResponse as err:
-        ctx.expect(isinstance(err, want), f"{what}: {err}; expected {want.__doc__}")
+        ctx.expect(isinstance(err, want), f"{what}: {err}; expected {expected} (PCIe 6.x {spec})")
         return err
-    ctx.expect(False, f"{what} succeeded; expected TDISP_ERROR {want.__doc__}")
+    ctx.expect(False, f"{what} succeeded; expected {expected} (PCIe 6.x {spec})")
     raise AssertionError  # pragma: no cover - expect() raised
 
 
-async def _state(ctx: VectorContext, tsm: _Tsm, want: T.TdiState, when: str) -> None:
+async def _state(
+    ctx: VectorContext, tsm: _Tsm, want: T.TdiState, when: str, spec: str = ""
+) -> None:
     state = await tsm.tdisp.get_state()
     ctx.measure(f"state_{when}", int(state), "", low=int(want), high=int(want))
-    ctx.expect(state == want, f"TDI {state.name} {when.replace('_', ' ')}, expected {want.name}")
+    why = f" ({spec})" if spec else ""
+    ctx.expect(
+        state == want, f"TDI {state.name} {when.replace('_', ' ')}, expected {want.name}{why}"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -137,7 +197,7 @@ async def _state(ctx: VectorContext, tsm: _Tsm, want: T.TdiState, when: str) -> 
     "tdisp.flow.lock_start_stop",
     title="Version, capabilities, IDE keys, LOCK, report, START, RUN, STOP, CONFIG_UNLOCKED",
     spec="PCIe 6.x §11.3.4-§11.3.17, §11.2; §6.33.3 (IDE_KM)",
-    needs=NEEDS,
+    needs=MESSAGING,
 )
 async def flow(ctx: VectorContext) -> None:
     async with _Tsm(ctx) as tsm:
@@ -160,10 +220,10 @@ async def flow(ctx: VectorContext) -> None:
         )
         await _state(ctx, tsm, T.TdiState.CONFIG_UNLOCKED, "at_start")
         await step("ide_keys_go", tsm.secure_stream())
-        nonce = await step("lock", td.lock(STREAM_ID, mmio_reporting_offset=0))
+        nonce = await step("lock", tsm.lock_keyed(mmio_reporting_offset=0))
         ctx.expect(nonce != bytes(T.NONCE_SIZE), "an all-zero START_INTERFACE_NONCE")
         await _state(ctx, tsm, T.TdiState.CONFIG_LOCKED, "after_lock")
-        report = await step("report", td.get_report())  # checked against the BARs
+        report = await step("report", td.get_report())  # checked against any BARs
         assert isinstance(report, T.TdiReport)
         ctx.measure("report_portions", td.portions, "", low=1)
         ctx.measure("mmio_ranges", len(report.mmio_ranges), "", low=1)
@@ -190,9 +250,11 @@ async def flow(ctx: VectorContext) -> None:
 async def start_from_unlocked(ctx: VectorContext) -> None:
     async with _Tsm(ctx) as tsm:
         await tsm.tdisp.get_version()
-        await tsm.tdisp.stop()  # CONFIG_UNLOCKED whatever came before
+        await tsm.unlocked()
         start = tsm.tdisp.start(os.urandom(T.NONCE_SIZE))
-        await _expect_error(ctx, "START in CONFIG_UNLOCKED", start, TdispInvalidInterfaceState)
+        await _expect_error(
+            ctx, "START in CONFIG_UNLOCKED", start, TdispInvalidInterfaceState, _START
+        )
         await _state(ctx, tsm, T.TdiState.CONFIG_UNLOCKED, "after_refusal")
 
 
@@ -200,13 +262,13 @@ async def start_from_unlocked(ctx: VectorContext) -> None:
     "tdisp.lock.twice",
     title="A second LOCK_INTERFACE_REQUEST in CONFIG_LOCKED is refused; the TDI stays locked",
     spec="PCIe 6.x §11.3.8, Table 11-12",
-    needs=NEEDS,
+    needs=MESSAGING,
 )
 async def lock_twice(ctx: VectorContext) -> None:
     async with _Tsm(ctx) as tsm:
         await tsm.lock()
         again = tsm.tdisp.lock(STREAM_ID)
-        await _expect_error(ctx, "LOCK in CONFIG_LOCKED", again, TdispInvalidInterfaceState)
+        await _expect_error(ctx, "LOCK in CONFIG_LOCKED", again, TdispInvalidInterfaceState, _LOCK)
         await _state(ctx, tsm, T.TdiState.CONFIG_LOCKED, "after_refusal")
 
 
@@ -217,25 +279,29 @@ async def lock_twice(ctx: VectorContext) -> None:
     needs=MESSAGING,
 )
 async def report_before_lock(ctx: VectorContext) -> None:
+    """OFFSET 0 is what a first request must carry (§11.3.10), so INVALID_REQUEST ("OFFSET is
+    invalid") does not describe this refusal; Table 11-16 gives the wrong state its own code."""
     async with _Tsm(ctx) as tsm:
         await tsm.tdisp.get_version()
-        await tsm.tdisp.stop()
+        await tsm.unlocked()
         report = tsm.tdisp.get_report()
-        await _expect_error(ctx, "report before LOCK", report, TdispInvalidInterfaceState)
+        await _expect_error(
+            ctx, "report in CONFIG_UNLOCKED", report, TdispInvalidInterfaceState, _REPORT
+        )
 
 
 @vector(
     "tdisp.start.in_run",
     title="START_INTERFACE_REQUEST in RUN is refused; the TDI stays in RUN",
     spec="PCIe 6.x §11.3.14, Table 11-19",
-    needs=NEEDS,
+    needs=MESSAGING,
 )
 async def start_in_run(ctx: VectorContext) -> None:
     async with _Tsm(ctx) as tsm:
         nonce = await tsm.lock()
         await tsm.tdisp.start()
         again = tsm.tdisp.start(nonce)
-        await _expect_error(ctx, "START in RUN", again, TdispInvalidInterfaceState)
+        await _expect_error(ctx, "START in RUN", again, TdispInvalidInterfaceState, _START)
         await _state(ctx, tsm, T.TdiState.RUN, "after_refusal")
 
 
@@ -250,12 +316,67 @@ async def lock_stream_not_keyed(ctx: VectorContext) -> None:
         await tsm.tdisp.get_version()
         await tsm.secure_stream()
         other = tsm.tdisp.lock((STREAM_ID + 1) & 0xFF)
-        err = await _expect_error(ctx, "LOCK of an unkeyed stream", other, TdispErrorResponse)
+        err = await _expect_error(
+            ctx, "LOCK of an unkeyed stream", other, TdispErrorResponse, _LOCK
+        )
         ctx.expect(
             err.code in (T.ErrorCode.INVALID_REQUEST, T.ErrorCode.INVALID_DEVICE_CONFIGURATION),
             f"LOCK of an unkeyed stream answered {err}",
         )
         await _state(ctx, tsm, T.TdiState.CONFIG_UNLOCKED, "after_refusal")
+
+
+# --------------------------------------------------------------------------------------------
+# STOP_INTERFACE_REQUEST in each state
+# --------------------------------------------------------------------------------------------
+#
+# PCIe 6.x §11.3.1 Table 11-3 lists CONFIG_UNLOCKED, CONFIG_LOCKED, RUN and ERROR as the legal
+# states of STOP_INTERFACE_REQUEST: "Stop and move TDI to CONFIG_UNLOCKED (if not already in
+# CONFIG_UNLOCKED)".  §11.3.16 names one reason to fail it, an INTERFACE_ID the device does not
+# host.  §11.2: CONFIG_UNLOCKED "must be entered from any other state in response to the
+# STOP_INTERFACE_REQUEST message".  So STOP in CONFIG_UNLOCKED is answered with
+# STOP_INTERFACE_RESPONSE and changes nothing; INVALID_INTERFACE_STATE is not allowed there.
+
+_STOP_SPEC = "PCIe 6.x §11.3.1 Table 11-3 (STOP legal in every state), §11.3.16"
+
+
+async def _stop_answered(ctx: VectorContext, tsm: _Tsm, where: str) -> None:
+    try:
+        await tsm.tdisp.stop()
+    except TdispErrorResponse as err:
+        ctx.expect(False, f"STOP in {where}: {err}; {_STOP_SPEC} require STOP_INTERFACE_RESPONSE")
+
+
+@vector(
+    "tdisp.stop.in_unlocked",
+    title="STOP_INTERFACE_REQUEST in CONFIG_UNLOCKED is answered; the TDI stays CONFIG_UNLOCKED",
+    spec=_STOP_SPEC,
+    needs=MESSAGING,
+)
+async def stop_in_unlocked(ctx: VectorContext) -> None:
+    async with _Tsm(ctx) as tsm:
+        await tsm.tdisp.get_version()
+        await tsm.unlocked()
+        await _stop_answered(ctx, tsm, "CONFIG_UNLOCKED")
+        await _state(ctx, tsm, T.TdiState.CONFIG_UNLOCKED, "after_stop", _STOP_SPEC)
+
+
+@vector(
+    "tdisp.stop.in_locked",
+    title="STOP_INTERFACE_REQUEST in CONFIG_LOCKED unlocks the TDI and destroys the START nonce",
+    spec=f"{_STOP_SPEC}; §11.3.9 (nonce destroyed on leaving CONFIG_LOCKED)",
+    needs=MESSAGING,
+)
+async def stop_in_locked(ctx: VectorContext) -> None:
+    async with _Tsm(ctx) as tsm:
+        nonce = await tsm.lock()
+        await _state(ctx, tsm, T.TdiState.CONFIG_LOCKED, "after_lock")
+        await _stop_answered(ctx, tsm, "CONFIG_LOCKED")
+        await _state(ctx, tsm, T.TdiState.CONFIG_UNLOCKED, "after_stop", _STOP_SPEC)
+        # The nonce is gone with the lock: START is refused (the TDI is not CONFIG_LOCKED).
+        start = tsm.tdisp.start(nonce)
+        await _expect_error(ctx, "START after STOP", start, TdispErrorResponse, _START)
+        await _state(ctx, tsm, T.TdiState.CONFIG_UNLOCKED, "after_refused_start")
 
 
 # --------------------------------------------------------------------------------------------
@@ -267,13 +388,14 @@ async def lock_stream_not_keyed(ctx: VectorContext) -> None:
     "tdisp.start.wrong_nonce",
     title="START with a nonce other than LOCK's is refused with INVALID_NONCE",
     spec="PCIe 6.x §11.3.14, Table 11-19",
-    needs=NEEDS,
+    needs=MESSAGING,
 )
 async def start_wrong_nonce(ctx: VectorContext) -> None:
     async with _Tsm(ctx) as tsm:
         nonce = await tsm.lock()
         wrong = bytes(b ^ 0xFF for b in nonce)
-        await _expect_error(ctx, "START, wrong nonce", tsm.tdisp.start(wrong), TdispInvalidNonce)
+        start = tsm.tdisp.start(wrong)
+        await _expect_error(ctx, "START, wrong nonce", start, TdispInvalidNonce, _START)
         await _state(ctx, tsm, T.TdiState.CONFIG_LOCKED, "after_refusal")
         await tsm.tdisp.start(nonce)  # the right one still works
         await _state(ctx, tsm, T.TdiState.RUN, "after_start")
@@ -283,7 +405,7 @@ async def start_wrong_nonce(ctx: VectorContext) -> None:
     "tdisp.start.nonce_reused",
     title="A START nonce works once: after STOP and a new LOCK the old nonce is INVALID_NONCE",
     spec="PCIe 6.x §11.3.9 (nonce destroyed), §11.3.14 (invalidated before RUN)",
-    needs=NEEDS,
+    needs=MESSAGING,
 )
 async def start_nonce_reused(ctx: VectorContext) -> None:
     async with _Tsm(ctx) as tsm:
@@ -291,11 +413,10 @@ async def start_nonce_reused(ctx: VectorContext) -> None:
         await tsm.tdisp.start(old)
         await tsm.tdisp.stop()
         await tsm.secure_stream()  # STOP left the stream Secure; re-key anyway, as a TSM would
-        new = await tsm.tdisp.lock(STREAM_ID)
+        new = await tsm.lock_keyed()
         ctx.expect(new != old, "LOCK gave the same START_INTERFACE_NONCE twice")
-        await _expect_error(
-            ctx, "START with the used nonce", tsm.tdisp.start(old), TdispInvalidNonce
-        )
+        start = tsm.tdisp.start(old)
+        await _expect_error(ctx, "START with the used nonce", start, TdispInvalidNonce, _NONCE)
         await _state(ctx, tsm, T.TdiState.CONFIG_LOCKED, "after_refusal")
 
 
@@ -317,9 +438,8 @@ async def config_write_error(ctx: VectorContext) -> None:
         command = await ctx.config.read32(_COMMAND)
         await ctx.config.write32(_COMMAND, command)  # the same value: a write is still a change
         await _state(ctx, tsm, T.TdiState.ERROR, "after_config_write")
-        await _expect_error(
-            ctx, "START in ERROR", tsm.tdisp.start(os.urandom(32)), TdispInvalidInterfaceState
-        )
+        start = tsm.tdisp.start(os.urandom(32))
+        await _expect_error(ctx, "START in ERROR", start, TdispInvalidInterfaceState, _START)
         await tsm.tdisp.stop()
         await _state(ctx, tsm, T.TdiState.CONFIG_UNLOCKED, "after_stop")
 
@@ -328,7 +448,7 @@ async def config_write_error(ctx: VectorContext) -> None:
     "tdisp.session_end.error",
     title="Ending the session that locked a TDI in RUN sends it to ERROR; a new session sees it",
     spec="PCIe 6.x §11.4.5 (session termination), §6.33.3 (session binding)",
-    needs=NEEDS,
+    needs=MESSAGING,
 )
 async def session_end_error(ctx: VectorContext) -> None:
     """How the new session may look: while the locking session is open it owns the streams, and
@@ -343,7 +463,13 @@ async def session_end_error(ctx: VectorContext) -> None:
         await tsm.end()
         await tsm.open(0xC0DE)
         await tsm.km.query()
-        await _state(ctx, tsm, T.TdiState.ERROR, "from_new_session")
+        await _state(
+            ctx,
+            tsm,
+            T.TdiState.ERROR,
+            "from_new_session",
+            "PCIe 6.x §11.4.5: a TDI locked over a session that terminates must go to ERROR",
+        )
         await tsm.tdisp.stop()
         await _state(ctx, tsm, T.TdiState.CONFIG_UNLOCKED, "after_stop")
 
@@ -378,6 +504,9 @@ async def reset_unlocks(ctx: VectorContext) -> None:
     needs=MESSAGING,
 )
 async def outside_session_ignored(ctx: VectorContext) -> None:
+    """§11.2.2: "If a TDISP message is received that has not been transferred securely per
+    [Secured SPDM], the received TDISP message must not be used, and must not result in a
+    response."  Any answer fails, an SPDM ERROR included: it is a response the message caused."""
     req = await ctx.spdm()
     await req.authenticate()
     msg = T.GetTdispVersion(interface_id=ctx.interface_id()).encode()
@@ -386,31 +515,72 @@ async def outside_session_ignored(ctx: VectorContext) -> None:
         raw = await req.send_raw(vdm.encode())
     except (DoeTimeout, PeerProtocolError):
         return  # no response: right
-    ctx.expect(False, f"GET_TDISP_VERSION in the clear was answered: {raw[:8].hex()}")
+    ctx.expect(
+        False,
+        f"GET_TDISP_VERSION in the clear was answered with {describe_spdm(raw)}; PCIe 6.x "
+        "§11.2.2: a TDISP message not sent in a secured session must not result in a response",
+    )
+
+
+async def _ask(td: TdispRequester, msg: T.TdispMessage) -> T.TdispMessage | str | None:
+    """One request; its TDISP answer, a description of an SPDM ERROR, or None: no answer."""
+    try:
+        return await td.request(msg)
+    except SpdmErrorResponse as err:
+        return str(err)
 
 
 @vector(
     "tdisp.session_binding.other_session_ignored",
-    title="While one session owns the IDE streams, TDISP from another session gets no answer",
-    spec="PCIe 6.x §11.4.5, §6.33.3 (session binding)",
+    title="While one session holds the default stream's keys, LOCK from another session fails",
+    spec="PCIe 6.x §11.3.8 Table 11-12 (keys from the LOCK's session), §11.4.5, §6.33.3",
     needs=MESSAGING,
 )
 async def other_session_ignored(ctx: VectorContext) -> None:
+    """The owner keys the default stream; a second session then asks to LOCK with it.  §11.3.8
+    says the device must fail that LOCK ("All IDE keys of the default stream were not configured
+    over the SPDM session on which the LOCK_INTERFACE_REQUEST was received": INVALID_REQUEST),
+    and a device that drops TDISP from a session not owning the streams (as §6.33.3 has it drop
+    IDE_KM) refuses it too.  Either way the TDI stays CONFIG_UNLOCKED.  Nothing in chapter 11
+    forbids answering the other session's GET_TDISP_VERSION: that is recorded, not judged.
+
+    The rule is for TDIs where IDE is required; a port that reports no Selective IDE Stream in
+    QUERY_RESP cannot require it, so there the vector does not apply."""
     async with _Tsm(ctx) as tsm:
-        await tsm.km.query()  # binds the streams to this session
+        await tsm.tdisp.get_version()
+        query = await tsm.secure_stream()  # keys over the owner's session, which binds them
+        if not query.selective_blocks:
+            raise NotApplicable(
+                "QUERY_RESP reports no Selective IDE Stream, so no IDE keys bind LOCK to a "
+                "session (PCIe §11.3.8 applies to TDIs where IDE is required)"
+            )
         assert tsm.spdm is not None
         other = await tsm.spdm.key_exchange(req_session_id=0xC0DE)
-        intruder = TdispRequester(tsm.spdm, other, ctx.interface_id(), ctx.config_if_any)
-        answer = await intruder.request(T.GetTdispVersion(interface_id=ctx.interface_id()))
-        ctx.expect(answer is None, f"another session's GET_TDISP_VERSION was answered: {answer}")
-        await tsm.tdisp.get_version()  # the owner still may
+        iid = ctx.interface_id()
+        intruder = TdispRequester(tsm.spdm, other, iid, ctx.config_if_any)
+        answer = await _ask(intruder, T.GetTdispVersion(interface_id=iid))
+        ctx.measure("other_session_version_answered", int(answer is not None), "")
+        lock = await _ask(
+            intruder, T.LockInterfaceRequest(interface_id=iid, default_stream_id=STREAM_ID)
+        )
+        ctx.measure("other_session_lock_answered", int(lock is not None), "")
+        ctx.expect(
+            not isinstance(lock, T.LockInterfaceResponse),
+            "LOCK from a session other than the one that programmed the default stream's keys "
+            "succeeded; PCIe 6.x §11.3.8 Table 11-12: INVALID_REQUEST",
+        )
+        await _state(
+            ctx, tsm, T.TdiState.CONFIG_UNLOCKED, "after_other_session_lock", "PCIe 6.x §11.3.8"
+        )
+        await tsm.tdisp.get_version()  # the owner still may talk
+        await tidy(ctx, "other_end_session", tsm.spdm.end_session(other))
 
 
 @vector(
     "tdisp.interface_id.wrong",
     title="A request naming another function's INTERFACE_ID gets INVALID_INTERFACE",
     spec="PCIe 6.x §11.3.3 Table 11-6, §11.3.8",
-    needs=NEEDS,
+    needs=MESSAGING,
 )
 async def wrong_interface_id(ctx: VectorContext) -> None:
     async with _Tsm(ctx) as tsm:
@@ -419,10 +589,10 @@ async def wrong_interface_id(ctx: VectorContext) -> None:
         wrong = T.InterfaceId(iid.rid ^ 0x7, iid.segment, iid.segment_valid)  # another function
         assert tsm.spdm is not None and tsm.session is not None
         other = TdispRequester(tsm.spdm, tsm.session, wrong, ctx.config_if_any)
-        await _expect_error(
-            ctx, "GET_DEVICE_INTERFACE_STATE", other.get_state(), TdispInvalidInterface
-        )
-        await _expect_error(ctx, "LOCK", other.lock(STREAM_ID), TdispInvalidInterface)
+        state = other.get_state()
+        await _expect_error(ctx, "GET_DEVICE_INTERFACE_STATE", state, TdispInvalidInterface, _IID)
+        lock = other.lock(STREAM_ID)
+        await _expect_error(ctx, "LOCK", lock, TdispInvalidInterface, _IID)
 
 
 @vector(
@@ -582,7 +752,6 @@ async def _pcie_capability(ctx: VectorContext) -> int:
 )
 async def flr_unlocks(ctx: VectorContext) -> None:
     async with _Tsm(ctx) as tsm:
-        td = tsm.tdisp
         await tsm.lock()
         await _state(ctx, tsm, T.TdiState.CONFIG_LOCKED, "before_flr")
         cap = await _pcie_capability(ctx)
@@ -601,4 +770,3 @@ async def flr_unlocks(ctx: VectorContext) -> None:
         status = await ctx.config.read32(StreamRegs(ide[0].offset, STREAM_INDEX).status)
         ctx.expect(status & 0xF == 0, f"IDE stream state {status & 0xF:04b} after FLR")
         ctx.measure("flr_wait_s", float(ctx.settings.get("flr_wait_s", 0.1)), "s")
-        await td.stop()
