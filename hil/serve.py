@@ -31,6 +31,7 @@ from .codec.doe import DataObject
 from .codec.spdm import SpdmVersion
 from .codec.spdm_socket import FrameReader
 from .errors import DoeTimeout, PeerProtocolError, RigError
+from .firmware.spdm_responder import HEARTBEAT_PERIOD_S
 from .host.doe import DoeMailbox
 from .host.ide_km import StreamRegs
 from .pki import Identity
@@ -69,6 +70,9 @@ class ServeOptions:
     ide_stream_id: int | None = None
     #: The SPDM versions VERSION offers.
     spdm_versions: tuple[int, ...] = (SpdmVersion.V12, SpdmVersion.V13)
+    #: KEY_EXCHANGE_RSP HeartbeatPeriod in seconds when the requester supports HEARTBEAT; a
+    #: session silent for twice as long is terminated.  0: none asked, none enforced.
+    heartbeat_period_s: int = HEARTBEAT_PERIOD_S
 
     def __post_init__(self) -> None:
         if (self.cert_chain is None) != (self.key is None):
@@ -81,6 +85,8 @@ class ServeOptions:
             raise RigError(f"Stream ID {self.ide_stream_id} is not one byte")
         if not self.spdm_versions:
             raise RigError("no SPDM version to offer")
+        if not 0 <= self.heartbeat_period_s <= 0xFF:
+            raise RigError(f"HeartbeatPeriod {self.heartbeat_period_s} s is not 0..255")
 
     def dsm_kwargs(self) -> dict[str, Any]:
         """The firmware's settings (JSON-able, for the simulator's job file)."""
@@ -88,6 +94,7 @@ class ServeOptions:
             "function_id": self.function_id,
             "ide_km_port_index": self.ide_km_port_index,
             "spdm_versions": [int(v) for v in self.spdm_versions],
+            "heartbeat_period_s": self.heartbeat_period_s,
         }
 
     def to_json(self) -> dict[str, Any]:

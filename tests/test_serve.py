@@ -249,6 +249,7 @@ def test_serve_offers_the_versions_asked_for() -> None:
         (["--spdm-versions", "1.1"], "SPDM version"),
         (["--function-id", "0x2000000"], "FUNCTION_ID"),
         (["--ide-km-port-index", "256"], "PortIndex"),
+        (["--heartbeat-period", "300"], "HeartbeatPeriod"),
     ],
 )
 def test_serve_refuses_bad_options(repo: Path, args: list[str], message: str) -> None:

@@ -660,3 +660,14 @@ def test_an_illegal_requester_flag_combination_is_invalid(flags: int) -> None:
         version=V13, flags=flags, data_transfer_size=4096, max_spdm_msg_size=4096
     )
     assert peer.error(caps).error_code == S.ErrorCode.INVALID_REQUEST
+
+
+def test_a_zero_heartbeat_period_asks_for_none_and_never_times_out() -> None:
+    """Table 71: zero is legal with HEARTBEAT supported: no heartbeat desired."""
+    clock = FakeClock()
+    peer = Peer(_dsm(clock=clock, heartbeat_period_s=0), V13)
+    peer.connect()
+    session, rsp = peer.key_exchange()
+    assert rsp.heartbeat_period == 0
+    clock.now += 10**6
+    assert peer.secured(session, S.Heartbeat(version=V13)) is not None

@@ -55,6 +55,8 @@ def _make_dsm(job: dict, harness: EndpointHarness):
         kwargs["ide_km_port_index"] = int(serve["ide_km_port_index"])
     if serve.get("spdm_versions"):
         kwargs["spdm_versions"] = tuple(int(v) for v in serve["spdm_versions"])
+    if serve.get("heartbeat_period_s") is not None:
+        kwargs["heartbeat_period_s"] = int(serve["heartbeat_period_s"])
     return Dsm(**kwargs)
 
 
