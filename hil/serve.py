@@ -89,20 +89,31 @@ class ServeOptions:
             raise RigError(f"HeartbeatPeriod {self.heartbeat_period_s} s is not 0..255")
 
     def dsm_kwargs(self) -> dict[str, Any]:
-        """The firmware's settings (JSON-able, for the simulator's job file)."""
+        """The firmware's settings (:class:`hil.firmware.Dsm` keyword arguments)."""
         return {
             "function_id": self.function_id,
             "ide_km_port_index": self.ide_km_port_index,
-            "spdm_versions": [int(v) for v in self.spdm_versions],
+            "spdm_versions": tuple(self.spdm_versions),
             "heartbeat_period_s": self.heartbeat_period_s,
         }
 
     def to_json(self) -> dict[str, Any]:
+        """The options for the simulator's job file; :meth:`from_json` reads them back."""
         out = asdict(self)
         out["cert_chain"] = str(self.cert_chain) if self.cert_chain else None
         out["key"] = str(self.key) if self.key else None
         out["spdm_versions"] = [int(v) for v in self.spdm_versions]
         return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ServeOptions:
+        fields = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        for path in ("cert_chain", "key"):
+            if fields.get(path):
+                fields[path] = Path(fields[path])
+        if "spdm_versions" in fields:
+            fields["spdm_versions"] = tuple(fields["spdm_versions"])
+        return cls(**fields)
 
 
 async def configure_ide_stream(config: ConfigSpace, stream_id: int) -> None:
@@ -225,7 +236,6 @@ async def serve_fake(
         "regs": config.firmware_regs(),
         **options.dsm_kwargs(),
     }
-    kwargs["spdm_versions"] = tuple(kwargs["spdm_versions"])
     if options.cert_chain is not None and options.key is not None:
         kwargs["identity"] = Identity.load(options.cert_chain, options.key)
     dsm = Dsm(**kwargs)
