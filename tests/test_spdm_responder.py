@@ -362,6 +362,9 @@ def test_1_3_digests_and_certificate_slot_size() -> None:
         peer.send(S.GetCertificate(version=V13, length=0, slot_size_requested=True))
     )
     assert (rsp.portion, rsp.remainder_length) == (b"", len(peer.chain))
+    # Length 0: no portion, RemainderLength the chain's actual size (wherever Offset points).
+    rsp = S.Certificate.decode(peer.send(S.GetCertificate(version=V13, offset=100, length=0)))
+    assert (rsp.portion, rsp.remainder_length) == (b"", len(peer.chain))
 
 
 def test_a_small_data_transfer_size_cuts_portions_and_refuses_larger_responses() -> None:

@@ -616,11 +616,12 @@ class SpdmResponder:
         room = min(MAX_MESSAGE, self._req_data_transfer_size or MAX_MESSAGE) - 8
         length = min(request.length, room, len(chain) - request.offset)
         portion = chain[request.offset : request.offset + length]
+        remainder = len(chain) - request.offset - length
+        if request.length == 0:
+            # 1.3, CERTIFICATE RemainderLength: Length 0 asks for the chain's actual size.
+            remainder = len(chain)
         rsp_bytes = S.Certificate(
-            version=version,
-            slot_id=0,
-            portion=portion,
-            remainder_length=len(chain) - request.offset - length,
+            version=version, slot_id=0, portion=portion, remainder_length=remainder
         ).encode()
         if not in_session:
             self._m1 += raw + rsp_bytes
