@@ -17,7 +17,9 @@ Transcripts (DSP0274 1.2/1.3, "Transcript and transcript hash calculation rules"
 - VCA = GET_VERSION..ALGORITHMS (whole messages), reset by GET_VERSION;
 - M1 = VCA || B (the last GET_DIGESTS and the GET_CERTIFICATE exchanges after it) || C
   (CHALLENGE, CHALLENGE_AUTH without its signature); reset by the requests of
-  :data:`M1_RESET` while no CHALLENGE has completed (they "skip CHALLENGE completion");
+  :data:`M1_RESET` while no CHALLENGE has completed on the connection (they "skip CHALLENGE
+  completion"; once one has completed, libspdm's requester keeps B across them, and so does
+  this responder);
 - L1 = VCA || the GET_MEASUREMENTS exchanges since the last signed one; any other request
   resets it.  A session keeps its own L1 for the measurements asked inside it;
 - per session: VCA || Hash(cert chain) || K (KEY_EXCHANGE, KEY_EXCHANGE_RSP) || F (FINISH,
