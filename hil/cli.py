@@ -102,6 +102,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             ide_km_port_index=args.ide_km_port_index,
             ide_stream_id=args.ide_stream_id,
             spdm_versions=args.spdm_versions,
+            heartbeat_period_s=ServeOptions.heartbeat_period_s
+            if args.heartbeat_period is None
+            else args.heartbeat_period,
         )
         return serve_rig(rig, args.host, args.port, options)
     except (RigError, IdentityError) as exc:
@@ -310,6 +313,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=_spdm_versions,
         default=_spdm_versions("1.2,1.3"),
         help="SPDM versions to offer, comma separated (default 1.2,1.3)",
+    )
+    serve.add_argument(
+        "--heartbeat-period",
+        type=int,
+        default=None,
+        help="HeartbeatPeriod in seconds granted to requesters with HBEAT_CAP; a session "
+        "silent for twice as long ends (0: none; default 60)",
     )
     serve.set_defaults(func=_cmd_serve)
 

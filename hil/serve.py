@@ -31,6 +31,7 @@ from .codec.doe import DataObject
 from .codec.spdm import SpdmVersion
 from .codec.spdm_socket import FrameReader
 from .errors import DoeTimeout, PeerProtocolError, RigError
+from .firmware.spdm_responder import HEARTBEAT_PERIOD_S
 from .host.doe import DoeMailbox
 from .host.ide_km import StreamRegs
 from .pki import Identity
@@ -69,6 +70,9 @@ class ServeOptions:
     ide_stream_id: int | None = None
     #: The SPDM versions VERSION offers.
     spdm_versions: tuple[int, ...] = (SpdmVersion.V12, SpdmVersion.V13)
+    #: KEY_EXCHANGE_RSP HeartbeatPeriod in seconds when the requester supports HEARTBEAT; a
+    #: session silent for twice as long is terminated.  0: none asked, none enforced.
+    heartbeat_period_s: int = HEARTBEAT_PERIOD_S
 
     def __post_init__(self) -> None:
         if (self.cert_chain is None) != (self.key is None):
@@ -81,21 +85,35 @@ class ServeOptions:
             raise RigError(f"Stream ID {self.ide_stream_id} is not one byte")
         if not self.spdm_versions:
             raise RigError("no SPDM version to offer")
+        if not 0 <= self.heartbeat_period_s <= 0xFF:
+            raise RigError(f"HeartbeatPeriod {self.heartbeat_period_s} s is not 0..255")
 
     def dsm_kwargs(self) -> dict[str, Any]:
-        """The firmware's settings (JSON-able, for the simulator's job file)."""
+        """The firmware's settings (:class:`hil.firmware.Dsm` keyword arguments)."""
         return {
             "function_id": self.function_id,
             "ide_km_port_index": self.ide_km_port_index,
-            "spdm_versions": [int(v) for v in self.spdm_versions],
+            "spdm_versions": tuple(self.spdm_versions),
+            "heartbeat_period_s": self.heartbeat_period_s,
         }
 
     def to_json(self) -> dict[str, Any]:
+        """The options for the simulator's job file; :meth:`from_json` reads them back."""
         out = asdict(self)
         out["cert_chain"] = str(self.cert_chain) if self.cert_chain else None
         out["key"] = str(self.key) if self.key else None
         out["spdm_versions"] = [int(v) for v in self.spdm_versions]
         return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ServeOptions:
+        fields = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        for path in ("cert_chain", "key"):
+            if fields.get(path):
+                fields[path] = Path(fields[path])
+        if "spdm_versions" in fields:
+            fields["spdm_versions"] = tuple(fields["spdm_versions"])
+        return cls(**fields)
 
 
 async def configure_ide_stream(config: ConfigSpace, stream_id: int) -> None:
@@ -218,7 +236,6 @@ async def serve_fake(
         "regs": config.firmware_regs(),
         **options.dsm_kwargs(),
     }
-    kwargs["spdm_versions"] = tuple(kwargs["spdm_versions"])
     if options.cert_chain is not None and options.key is not None:
         kwargs["identity"] = Identity.load(options.cert_chain, options.key)
     dsm = Dsm(**kwargs)

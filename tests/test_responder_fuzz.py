@@ -40,6 +40,61 @@ async def _feed(dsm: Dsm, payload: bytes, dtype: int) -> None:
         assert header.code in {c.value for c in S.ResponseCode}
 
 
+def _requests_13() -> list[bytes]:
+    """A 1.3 flow's requests (hil's requester speaks 1.2), built from the codec."""
+    v = S.SpdmVersion.V13
+    return [
+        S.GetVersion().encode(),
+        S.GetCapabilities(
+            version=v,
+            flags=S.CapFlag.CERT | S.CapFlag.CHAL | S.CapFlag.ENCRYPT | S.CapFlag.KEY_EX,
+            data_transfer_size=4096,
+            max_spdm_msg_size=4096,
+        ).encode(),
+        S.NegotiateAlgorithms(
+            version=v,
+            other_params=S.OtherParams.OPAQUE_FMT1,
+            base_asym_algo=S.BaseAsymAlgo.ECDSA_P384,
+            base_hash_algo=S.BaseHashAlgo.SHA_384,
+            alg_structs=(
+                S.AlgStruct(S.AlgType.DHE, S.DheGroup.SECP384R1),
+                S.AlgStruct(S.AlgType.AEAD, S.AeadSuite.AES_256_GCM),
+                S.AlgStruct(S.AlgType.KEY_SCHEDULE, S.KeySchedule.SPDM),
+            ),
+        ).encode(),
+        S.GetDigests(version=v).encode(),
+        S.GetCertificate(version=v, length=512, slot_size_requested=True).encode(),
+        S.Challenge(version=v, nonce=bytes(32), requester_context=bytes(8)).encode(),
+        S.GetMeasurements(
+            version=v,
+            signature_requested=True,
+            nonce=bytes(32),
+            requester_context=bytes(8),
+        ).encode(),
+    ]
+
+
+def test_thousands_of_mutated_1_3_requests() -> None:
+    dsm = Dsm(hdl_build="fuzz-13")
+    corpus = _requests_13()
+    rng = random.Random(1313)
+
+    async def storm() -> None:
+        for _ in range(2000):
+            if rng.random() < 0.05:  # now and then a clean connection, to reach later states
+                for raw in corpus[:3]:
+                    await _feed(dsm, raw, DoeType.CMA_SPDM)
+            data = bytearray(rng.choice(corpus))
+            for _ in range(rng.randint(1, 3)):
+                pos = rng.randrange(len(data))
+                data[pos] ^= 1 << rng.randrange(8)
+            await _feed(dsm, bytes(data), DoeType.CMA_SPDM)
+
+    asyncio.run(storm())
+    assert dsm.spdm.errors_sent > 100
+    _still_serves(dsm)
+
+
 def _still_serves(dsm: Dsm) -> None:
     req = SpdmRequester(FirmwareTransport(dsm))
     asyncio.run(req.authenticate())

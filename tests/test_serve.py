@@ -252,6 +252,7 @@ def test_serve_offers_the_versions_asked_for() -> None:
         (["--spdm-versions", "1.1"], "SPDM version"),
         (["--function-id", "0x2000000"], "FUNCTION_ID"),
         (["--ide-km-port-index", "256"], "PortIndex"),
+        (["--heartbeat-period", "300"], "HeartbeatPeriod"),
     ],
 )
 def test_serve_refuses_bad_options(repo: Path, args: list[str], message: str) -> None:
@@ -263,3 +264,21 @@ def test_serve_refuses_bad_options(repo: Path, args: list[str], message: str) ->
         timeout=60,
     )
     assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+
+
+def test_serve_options_travel_to_the_simulator_intact() -> None:
+    """The simulated rig's firmware is made from the job file: what goes in comes out."""
+    from hil.serve import ServeOptions
+
+    options = ServeOptions(
+        cert_chain=Path("/chain.pem"),
+        key=Path("/key.pem"),
+        function_id=0xBEEF,
+        ide_km_port_index=1,
+        ide_stream_id=0,
+        spdm_versions=(0x12,),
+        heartbeat_period_s=5,
+    )
+    job = json.loads(json.dumps({"host": "127.0.0.1", "port": 1, **options.to_json()}))
+    assert ServeOptions.from_json(job) == options
+    assert ServeOptions.from_json(job).dsm_kwargs()["spdm_versions"] == (0x12,)

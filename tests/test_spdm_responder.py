@@ -362,6 +362,9 @@ def test_1_3_digests_and_certificate_slot_size() -> None:
         peer.send(S.GetCertificate(version=V13, length=0, slot_size_requested=True))
     )
     assert (rsp.portion, rsp.remainder_length) == (b"", len(peer.chain))
+    # Length 0: no portion, RemainderLength the chain's actual size (wherever Offset points).
+    rsp = S.Certificate.decode(peer.send(S.GetCertificate(version=V13, offset=100, length=0)))
+    assert (rsp.portion, rsp.remainder_length) == (b"", len(peer.chain))
 
 
 def test_a_small_data_transfer_size_cuts_portions_and_refuses_larger_responses() -> None:
@@ -660,3 +663,14 @@ def test_an_illegal_requester_flag_combination_is_invalid(flags: int) -> None:
         version=V13, flags=flags, data_transfer_size=4096, max_spdm_msg_size=4096
     )
     assert peer.error(caps).error_code == S.ErrorCode.INVALID_REQUEST
+
+
+def test_a_zero_heartbeat_period_asks_for_none_and_never_times_out() -> None:
+    """Table 71: zero is legal with HEARTBEAT supported: no heartbeat desired."""
+    clock = FakeClock()
+    peer = Peer(_dsm(clock=clock, heartbeat_period_s=0), V13)
+    peer.connect()
+    session, rsp = peer.key_exchange()
+    assert rsp.heartbeat_period == 0
+    clock.now += 10**6
+    assert peer.secured(session, S.Heartbeat(version=V13)) is not None

@@ -17,7 +17,9 @@ Transcripts (DSP0274 1.2/1.3, "Transcript and transcript hash calculation rules"
 - VCA = GET_VERSION..ALGORITHMS (whole messages), reset by GET_VERSION;
 - M1 = VCA || B (the last GET_DIGESTS and the GET_CERTIFICATE exchanges after it) || C
   (CHALLENGE, CHALLENGE_AUTH without its signature); reset by the requests of
-  :data:`M1_RESET` while no CHALLENGE has completed (they "skip CHALLENGE completion");
+  :data:`M1_RESET` while no CHALLENGE has completed on the connection (they "skip CHALLENGE
+  completion"; once one has completed, libspdm's requester keeps B across them, and so does
+  this responder);
 - L1 = VCA || the GET_MEASUREMENTS exchanges since the last signed one; any other request
   resets it.  A session keeps its own L1 for the measurements asked inside it;
 - per session: VCA || Hash(cert chain) || K (KEY_EXCHANGE, KEY_EXCHANGE_RSP) || F (FINISH,
@@ -619,11 +621,12 @@ class SpdmResponder:
         room = min(MAX_MESSAGE, self._req_data_transfer_size or MAX_MESSAGE) - 8
         length = min(request.length, room, len(chain) - request.offset)
         portion = chain[request.offset : request.offset + length]
+        remainder = len(chain) - request.offset - length
+        if request.length == 0:
+            # 1.3, CERTIFICATE RemainderLength: Length 0 asks for the chain's actual size.
+            remainder = len(chain)
         rsp_bytes = S.Certificate(
-            version=version,
-            slot_id=0,
-            portion=portion,
-            remainder_length=len(chain) - request.offset - length,
+            version=version, slot_id=0, portion=portion, remainder_length=remainder
         ).encode()
         if not in_session:
             self._m1 += raw + rsp_bytes

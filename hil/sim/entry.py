@@ -48,13 +48,10 @@ def _make_dsm(job: dict, harness: EndpointHarness):
     pcie_id = harness.hardip.pcie_id
     kwargs["requester_id"] = (pcie_id.bus << 8) | (pcie_id.device << 3) | pcie_id.function
     kwargs["clock"] = harness.timebase.now  # the device's clock is the simulated one
-    serve = job.get("serve") or {}
-    if serve.get("function_id") is not None:
-        kwargs["function_id"] = int(serve["function_id"])
-    if serve.get("ide_km_port_index"):
-        kwargs["ide_km_port_index"] = int(serve["ide_km_port_index"])
-    if serve.get("spdm_versions"):
-        kwargs["spdm_versions"] = tuple(int(v) for v in serve["spdm_versions"])
+    if job.get("serve"):  # how ``hil serve`` presents the device
+        from ..serve import ServeOptions
+
+        kwargs.update(ServeOptions.from_json(job["serve"]).dsm_kwargs())
     return Dsm(**kwargs)
 
 
