@@ -159,6 +159,14 @@ SECTIONS: dict[str, tuple[Key, ...]] = {
         ),
         Key("tlp_timeout_s", "float", 0.01, "how long to wait for a completion", ("sim",)),
         Key("flr_wait_s", "float", 0.1, "wait after Initiate FLR (PCIe: 100 ms)", _DEVICE),
+        Key(
+            "kernel_doe_timeout_s",
+            "float",
+            1.0,
+            "the emulated host kernel's DOE deadline in wall time (Linux: 1 s); a simulated "
+            "device behind a UART needs longer",
+            ("virtual",),
+        ),
         Key("uart_timeout_s", "float", 1.0, "UART answer deadline", _LAB),
         Key("telemetry_timeout_s", "float", 2.0, "how long to wait for telemetry", _LAB),
     ),
