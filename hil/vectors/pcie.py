@@ -32,4 +32,8 @@ async def ext_caps_well_formed(ctx: VectorContext) -> None:
     if "cap_chain" in ctx.settings:
         want = [int(x, 16) for x in ctx.settings["cap_chain"]]
         got = [c.cap_id for c in caps]
-        ctx.expect(got == want, f"capability IDs {got} differ from the rig's {want}")
+        ctx.expect(
+            got == want,
+            f"extended capability IDs {[f'{c:04x}' for c in got]} differ from the rig's "
+            f"cap_chain {[f'{c:04x}' for c in want]}",
+        )
