@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
+from helpers import query_resp_with_trailing_bytes
 
 from hil import firmware
 from hil._fake_hw import TdiCause
@@ -688,23 +689,9 @@ def test_without_config_space_lock_is_not_applicable_rather_than_failed() -> Non
 # --------------------------------------------------------------------------------------------
 
 
-def _query_resp_with_trailing_bytes(dsm: Dsm) -> None:
-    ide_km = dsm.ide_km
-    assert ide_km is not None
-    original = ide_km.handle
-
-    async def handle(session_id: int, request: S.VendorDefinedRequest) -> bytes | None:
-        rsp = await original(session_id, request)
-        if rsp is not None and rsp[1] == K.ObjectId.QUERY_RESP:
-            rsp += bytes(288)
-        return rsp
-
-    ide_km.handle = handle  # type: ignore[method-assign]
-
-
 def test_a_flow_reads_past_query_resp_trailing_bytes() -> None:
     async def body(b: Bench) -> None:
-        _query_resp_with_trailing_bytes(b.dsm)
+        query_resp_with_trailing_bytes(b.dsm)
         with pytest.raises(K.IdeKmDecodeError, match="288 bytes after the blocks"):
             await b.km.query(strict=True)
         rsp = await b.km.query()
@@ -718,5 +705,5 @@ def test_a_flow_reads_past_query_resp_trailing_bytes() -> None:
 
 def test_tdisp_vectors_go_on_past_query_resp_trailing_bytes() -> None:
     for vid in ("tdisp.flow.lock_start_stop", "tdisp.session_binding.other_session_ignored"):
-        result = run_vector(vid, _query_resp_with_trailing_bytes)
+        result = run_vector(vid, query_resp_with_trailing_bytes)
         assert result.outcome is Outcome.PASS, (vid, result.message)

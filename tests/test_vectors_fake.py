@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from helpers import query_resp_with_trailing_bytes
 
 from hil import _regs as R
 from hil.codec import ide_km as K
@@ -212,22 +213,8 @@ def run_on_socket(vid: str, *patches: Callable[[Dsm], None]) -> VectorResult:
     return asyncio.run(execute(default_suite()[vid], ctx))
 
 
-def _query_resp_with_trailing_bytes(dsm: Dsm) -> None:
-    ide_km = dsm.ide_km
-    assert ide_km is not None
-    original = ide_km.handle
-
-    async def handle(session_id: int, request: S.VendorDefinedRequest) -> bytes | None:
-        rsp = await original(session_id, request)
-        if rsp is not None and rsp[1] == K.ObjectId.QUERY_RESP:
-            rsp += bytes(288)
-        return rsp
-
-    ide_km.handle = handle  # type: ignore[method-assign]
-
-
 def test_query_resp_trailing_bytes_fail_the_query_vector_only() -> None:
-    result = run_vector("ide_km.query.well_formed", spdm_device(_query_resp_with_trailing_bytes))
+    result = run_vector("ide_km.query.well_formed", spdm_device(query_resp_with_trailing_bytes))
     assert result.outcome is Outcome.FAIL
     assert "288 bytes after the blocks" in result.message and "§6.33.3" in result.message
     trailing = {m["name"]: m["value"] for m in result.measurements}
@@ -239,7 +226,7 @@ def test_query_resp_trailing_bytes_fail_the_query_vector_only() -> None:
         "ide_km.session_binding",
         "ide_km.key_prog.bad_fields",
     ):
-        result = run_vector(vid, spdm_device(_query_resp_with_trailing_bytes))
+        result = run_vector(vid, spdm_device(query_resp_with_trailing_bytes))
         assert result.outcome is Outcome.PASS, (vid, result.message)
 
 
