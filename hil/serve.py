@@ -139,9 +139,9 @@ class ServeOptions:
     def to_json(self) -> dict[str, Any]:
         """The options for the simulator's job file; :meth:`from_json` reads them back."""
         out = asdict(self)
-        for path in _PATH_OPTIONS:
+        for path in _PATH_OPTIONS:  # absolute: the simulator reads them from its own folder
             value = getattr(self, path)
-            out[path] = str(value) if value else None
+            out[path] = str(Path(value).resolve()) if value else None
         out["spdm_versions"] = [int(v) for v in self.spdm_versions]
         return out
 

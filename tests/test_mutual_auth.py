@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 import pytest
 from helpers import only_run
 from helpers import records as read_records
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 from test_serve import Server, _run
 
 from hil.codec import spdm as S
@@ -22,12 +24,15 @@ from hil.codec.spdm_crypto import SHA384
 from hil.errors import LocalProtocolError, RigError
 from hil.firmware import Dsm, FirmwareTransport, MutAuthMode, MutualAuthPolicy
 from hil.firmware import test_pki as device_pki
+from hil.firmware.mutual_auth import EncapsulatedFlow, MutualAuthError
 from hil.host.spdm import SpdmErrorResponse, SpdmRequester, SpdmSession
 from hil.pki import TestPki
 from hil.serve import ServeOptions
 
 VERSIONS = {"1.2": S.SpdmVersion.V12, "1.3": S.SpdmVersion.V13}
 MODES = [MutAuthMode.REQUESTED, MutAuthMode.ENCAP, MutAuthMode.DIGESTS]
+#: For the fuzz test (hypothesis does not mix with function-scoped fixtures).
+_FUZZ_PKI = TestPki.generate_requester(key_type="P-384", seed_label="hil-fuzz-requester")
 
 
 @pytest.fixture(scope="module")
@@ -318,6 +323,110 @@ def test_encapsulated_requests_with_nothing_pending(ecdsa_requester: TestPki) ->
                 )
             )
         assert err.value.code == S.ErrorCode.UNEXPECTED_REQUEST
+
+
+# -- the encapsulated flow fed what a broken requester might deliver ----------------------------
+
+
+def _flow(pki: TestPki, *, digests_in: bool) -> tuple[EncapsulatedFlow, bytes]:
+    """A device-side flow (1.3, SHA-384, ECDSA P-384) with GET_DIGESTS in flight, or, with
+    ``digests_in``, the requester's DIGESTS taken and GET_CERTIFICATE in flight."""
+    v = S.SpdmVersion.V13
+    sizes = S.NegotiatedSizes(version=v, hash_size=48, signature_size=96, req_signature_size=96)
+    policy = MutualAuthPolicy(MutAuthMode.DIGESTS, pki.trust_anchor)
+    flow = EncapsulatedFlow.start(
+        MutAuthMode.DIGESTS,
+        version=v,
+        hash_alg=SHA384,
+        sizes=sizes,
+        policy=policy,
+        req_asym=S.BaseAsymAlgo.ECDSA_P384,
+    )
+    chain = pki.identity.spdm_chain(SHA384)
+    if digests_in:
+        digests = S.Digests(
+            version=v, slot_mask=1, digests=(SHA384.digest(chain),), supported_slot_mask=1
+        )
+        flow.deliver(S.DeliverEncapsulatedResponse(version=v, payload=digests.encode()))
+    return flow, chain
+
+
+def _valid_deliveries() -> list[bytes]:
+    v = S.SpdmVersion.V13
+    chain = _FUZZ_PKI.identity.spdm_chain(SHA384)
+    return [
+        S.Digests(
+            version=v, slot_mask=1, digests=(SHA384.digest(chain),), supported_slot_mask=1
+        ).encode(),
+        S.Certificate(
+            version=v, portion=chain[:0x400], remainder_length=len(chain) - 0x400
+        ).encode(),
+        S.ErrorResponse(
+            version=v,
+            error_code=S.ErrorCode.RESPONSE_NOT_READY,
+            extended=S.ResponseNotReadyData(
+                rd_exponent=10, request_code=S.RequestCode.GET_DIGESTS, token=1, rdtm=2
+            ),
+        ).encode(),
+    ]
+
+
+@st.composite
+def _deliveries(draw: st.DrawFn) -> bytes:
+    """Random bytes, or a valid encapsulated response with a few bytes changed."""
+    if draw(st.booleans()):
+        return draw(st.binary(max_size=64))
+    data = bytearray(draw(st.sampled_from(_valid_deliveries())))
+    for _ in range(draw(st.integers(0, 3))):
+        data[draw(st.integers(0, len(data) - 1))] = draw(st.integers(0, 255))
+    cut = draw(st.one_of(st.none(), st.integers(0, len(data))))
+    return bytes(data[:cut])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_deliveries(), st.booleans(), st.one_of(st.none(), st.integers(0, 3)))
+def test_the_encapsulated_flow_answers_any_delivery_with_an_ack_or_an_error(
+    payload: bytes, digests_in: bool, other_id: int | None
+) -> None:
+    flow, _ = _flow(_FUZZ_PKI, digests_in=digests_in)
+    request_id = flow.request_id if other_id is None else other_id
+    delivery = S.DeliverEncapsulatedResponse(
+        version=S.SpdmVersion.V13, request_id=request_id, payload=payload
+    )
+    try:
+        ack = flow.deliver(delivery)
+    except MutualAuthError as exc:
+        event(f"ERROR {S.ErrorCode(exc.error_code).name}")
+        assert flow.proof is None
+        return
+    event(f"ACK {S.EncapPayloadType(ack.payload_type).name}")
+    assert ack.ack_request_id == request_id
+    assert flow.proof is None  # one delivery never completes a chain
+
+
+def test_the_encapsulated_flow_reads_a_chain_in_portions(ecdsa_requester: TestPki) -> None:
+    flow, chain = _flow(ecdsa_requester, digests_in=True)
+    v = S.SpdmVersion.V13
+    while not flow.over:
+        asked = flow.in_flight
+        assert isinstance(asked, S.GetCertificate) and asked.length <= 0x400
+        portion = chain[asked.offset : asked.offset + asked.length]
+        cert = S.Certificate(
+            version=v,
+            portion=portion,
+            remainder_length=len(chain) - asked.offset - len(portion),
+        )
+        ack = flow.deliver(
+            S.DeliverEncapsulatedResponse(
+                version=v, request_id=flow.request_id, payload=cert.encode()
+            )
+        )
+    assert ack.payload_type == S.EncapPayloadType.REQ_SLOT_NUMBER and ack.payload == b"\x00"
+    assert flow.proof is not None and flow.proof.chain == chain
+    # Over: nothing more is pending.
+    with pytest.raises(MutualAuthError) as err:
+        flow.get_encapsulated_request()
+    assert err.value.error_code == S.ErrorCode.UNEXPECTED_REQUEST
 
 
 # -- configuration -----------------------------------------------------------------------------
