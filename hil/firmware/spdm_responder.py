@@ -23,7 +23,13 @@ Transcripts (DSP0274 1.2/1.3, "Transcript and transcript hash calculation rules"
 - L1 = VCA || the GET_MEASUREMENTS exchanges since the last signed one; any other request
   resets it.  A session keeps its own L1 for the measurements asked inside it;
 - per session: VCA || Hash(cert chain) || K (KEY_EXCHANGE, KEY_EXCHANGE_RSP) || F (FINISH,
-  FINISH_RSP).
+  FINISH_RSP); with mutual authentication, Hash(the requester's cert chain) comes between K
+  and F, and FINISH's signature covers everything up to FINISH's header.
+
+Mutual authentication (:class:`~hil.firmware.mutual_auth.MutualAuthPolicy`): the device can
+require it of requesters that offer it; KEY_EXCHANGE_RSP asks, the encapsulated request flow
+in the handshake phase fetches the requester's chain where the mode says so, and FINISH must
+carry a signature that verifies (:mod:`hil.firmware.mutual_auth`).
 """
 
 from __future__ import annotations
@@ -153,13 +159,13 @@ ALLOWED: dict[ConnectionState, frozenset[int]] = {
 #: FINISH is prohibited outside one unless both sides set HANDSHAKE_IN_THE_CLEAR_CAP, which
 #: this responder never does.
 SESSION_ONLY = frozenset({_R.FINISH, _R.HEARTBEAT, _R.KEY_UPDATE, _R.END_SESSION})
-#: What each session phase takes (Table 6, "Session phases"); anything else inside a session
-#: is UnexpectedRequest (Table 6: "If, during the session handshake phase, an unexpected
-#: request is received ... ERROR ... UnexpectedRequest").
 #: The encapsulated request flow's two requests (DSP0274 1.2 §10.18-10.19): in a session's
 #: handshake phase they carry mutual authentication (1.3 "Session-based mutual
 #: authentication"); anywhere else this responder has nothing of its own to ask.
 ENCAP_REQUESTS = frozenset({_R.GET_ENCAPSULATED_REQUEST, _R.DELIVER_ENCAPSULATED_RESPONSE})
+#: What each session phase takes (Table 6, "Session phases"); anything else inside a session
+#: is UnexpectedRequest (Table 6: "If, during the session handshake phase, an unexpected
+#: request is received ... ERROR ... UnexpectedRequest").
 SESSION_PHASES: dict[bool, frozenset[int]] = {
     False: frozenset({_R.FINISH}) | ENCAP_REQUESTS,  # handshake phase
     True: frozenset(  # application phase
