@@ -105,6 +105,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             heartbeat_period_s=ServeOptions.heartbeat_period_s
             if args.heartbeat_period is None
             else args.heartbeat_period,
+            mut_auth=args.mut_auth,
+            requester_trust_anchor=Path(args.requester_trust_anchor)
+            if args.requester_trust_anchor
+            else None,
+            requester_cert_chain=Path(args.requester_cert_chain)
+            if args.requester_cert_chain
+            else None,
         )
         return serve_rig(rig, args.host, args.port, options)
     except (RigError, IdentityError) as exc:
@@ -320,6 +327,26 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="HeartbeatPeriod in seconds granted to requesters with HBEAT_CAP; a session "
         "silent for twice as long ends (0: none; default 60)",
+    )
+    serve.add_argument(
+        "--mut-auth",
+        choices=["none", "requested", "encap", "digests"],
+        default="none",
+        help="require session-based mutual authentication of requesters that offer it "
+        "(MUT_AUTH_CAP): 'requested' the device holds their chain (--requester-cert-chain), "
+        "'encap' it fetches it with encapsulated GET_DIGESTS/GET_CERTIFICATE, 'digests' the "
+        "same with an implicit GET_DIGESTS; default none",
+    )
+    serve.add_argument(
+        "--requester-trust-anchor",
+        default=None,
+        help="root certificate (PEM or DER) requester chains must validate to (with --mut-auth)",
+    )
+    serve.add_argument(
+        "--requester-cert-chain",
+        default=None,
+        help="a requester chain (PEM bundle or DER, root first) provisioned to the device "
+        "(--mut-auth requested)",
     )
     serve.set_defaults(func=_cmd_serve)
 

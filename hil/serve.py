@@ -25,16 +25,19 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+
 from . import _regs as R
 from .codec import ide_km as K
 from .codec.doe import DataObject
 from .codec.spdm import SpdmVersion
 from .codec.spdm_socket import FrameReader
-from .errors import DoeTimeout, PeerProtocolError, RigError
+from .errors import DoeTimeout, HilError, PeerProtocolError, RigError
+from .firmware.mutual_auth import MutAuthMode, MutualAuthPolicy
 from .firmware.spdm_responder import HEARTBEAT_PERIOD_S
 from .host.doe import DoeMailbox
 from .host.ide_km import StreamRegs
-from .pki import Identity
+from .pki import Identity, load_certificates
 from .rigs import Rig
 from .transport import ConfigSpace
 from .transport.spdm_socket import DoeService, SocketResponder, serve
@@ -52,6 +55,9 @@ log = logging.getLogger("hil.serve")
 
 #: Called before each connection is served (the host's part: configuration space).
 ConnectionHook = Callable[[], Awaitable[None]]
+
+
+_PATH_OPTIONS = ("cert_chain", "key", "requester_trust_anchor", "requester_cert_chain")
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,14 @@ class ServeOptions:
     #: KEY_EXCHANGE_RSP HeartbeatPeriod in seconds when the requester supports HEARTBEAT; a
     #: session silent for twice as long is terminated.  0: none asked, none enforced.
     heartbeat_period_s: int = HEARTBEAT_PERIOD_S
+    #: Session-based mutual authentication the device requires of requesters that offer it
+    #: (:class:`hil.firmware.MutAuthMode`: none, requested, encap, digests).
+    mut_auth: str = MutAuthMode.NONE.value
+    #: The root requester chains must validate to (PEM or DER); needed unless mut_auth is none.
+    requester_trust_anchor: Path | None = None
+    #: A requester chain provisioned to the device (PEM bundle or DER, root first); needed by
+    #: mut_auth "requested", optional otherwise.
+    requester_cert_chain: Path | None = None
 
     def __post_init__(self) -> None:
         if (self.cert_chain is None) != (self.key is None):
@@ -87,6 +101,30 @@ class ServeOptions:
             raise RigError("no SPDM version to offer")
         if not 0 <= self.heartbeat_period_s <= 0xFF:
             raise RigError(f"HeartbeatPeriod {self.heartbeat_period_s} s is not 0..255")
+        modes = [m.value for m in MutAuthMode]
+        if self.mut_auth not in modes:
+            raise RigError(f"mutual authentication mode {self.mut_auth!r}: one of {modes}")
+        if self.mut_auth != MutAuthMode.NONE and self.requester_trust_anchor is None:
+            raise RigError(f"--mut-auth {self.mut_auth} needs --requester-trust-anchor")
+        if self.mut_auth == MutAuthMode.REQUESTED and self.requester_cert_chain is None:
+            raise RigError(
+                "--mut-auth requested (the device holds the requester's chain) needs "
+                "--requester-cert-chain"
+            )
+
+    def mutual_auth_policy(self) -> MutualAuthPolicy:
+        """The firmware's mutual-authentication policy, its files read and checked."""
+        if self.mut_auth == MutAuthMode.NONE:
+            return MutualAuthPolicy()
+        assert self.requester_trust_anchor is not None
+        try:
+            (anchor, *_) = load_certificates(self.requester_trust_anchor.read_bytes())
+            chain: tuple[x509.Certificate, ...] = ()
+            if self.requester_cert_chain is not None:
+                chain = tuple(load_certificates(self.requester_cert_chain.read_bytes()))
+            return MutualAuthPolicy(MutAuthMode(self.mut_auth), anchor, chain)
+        except (OSError, HilError) as exc:
+            raise RigError(f"mutual authentication ({self.mut_auth}): {exc}") from None
 
     def dsm_kwargs(self) -> dict[str, Any]:
         """The firmware's settings (:class:`hil.firmware.Dsm` keyword arguments)."""
@@ -95,20 +133,22 @@ class ServeOptions:
             "ide_km_port_index": self.ide_km_port_index,
             "spdm_versions": tuple(self.spdm_versions),
             "heartbeat_period_s": self.heartbeat_period_s,
+            "mutual_auth": self.mutual_auth_policy(),
         }
 
     def to_json(self) -> dict[str, Any]:
         """The options for the simulator's job file; :meth:`from_json` reads them back."""
         out = asdict(self)
-        out["cert_chain"] = str(self.cert_chain) if self.cert_chain else None
-        out["key"] = str(self.key) if self.key else None
+        for path in _PATH_OPTIONS:  # absolute: the simulator reads them from its own folder
+            value = getattr(self, path)
+            out[path] = str(Path(value).resolve()) if value else None
         out["spdm_versions"] = [int(v) for v in self.spdm_versions]
         return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ServeOptions:
         fields = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
-        for path in ("cert_chain", "key"):
+        for path in _PATH_OPTIONS:
             if fields.get(path):
                 fields[path] = Path(fields[path])
         if "spdm_versions" in fields:
@@ -203,6 +243,7 @@ def serve_rig(rig: Rig, host: str, port: int, options: ServeOptions | None = Non
     if options.cert_chain is not None and options.key is not None:
         # Fail here, with a clear message, not in the simulator.
         Identity.load(options.cert_chain, options.key)
+    options.mutual_auth_policy()
     if rig.firmware != "dsm":
         raise RigError(f"rig {rig.name} has no firmware to serve SPDM (firmware = 'dsm')")
     if rig.kind == "fake":

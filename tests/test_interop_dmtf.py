@@ -350,3 +350,62 @@ def test_the_dmtf_requester_session_flow_exits_cleanly(
     assert proc.returncode == 0, log[-3000:]
     assert "SPDM_HEARTBEAT_ACK" in log and "SPDM_END_SESSION_ACK" in log
     assert "ERROR:" not in log, log[-3000:]
+
+
+# -- hil serve requiring mutual authentication ------------------------------------------------
+
+
+def _requiring_mutual_auth(mode: str) -> list[str]:
+    """``hil serve`` options: require ``mode``, trusting the root of the DMTF sample requester
+    chain (rsa3072, the emu requester's default); ``requested`` holds that chain already."""
+    sample = _bin() / "rsa3072"
+    options = ["--mut-auth", mode, "--requester-trust-anchor", str(sample / "ca.cert.der")]
+    if mode == "requested":
+        options += ["--requester-cert-chain", str(sample / "bundle_requester.certchain.der")]
+    return options
+
+
+@pytest.mark.parametrize("version", ["1.2", "1.3"])
+@pytest.mark.parametrize("mode", ["requested", "encap", "digests"])
+def test_the_dmtf_requester_authenticates_itself_to_hil_serve(
+    hil_serve, tmp_path: Path, mode: str, version: str
+) -> None:
+    """KEY_EXCHANGE_RSP MutAuthRequested bit 0, 1 or 2: libspdm's requester (RSA-3072 chain)
+    gives its chain through the encapsulated flow (bits 1 and 2) and signs FINISH; the
+    session then carries KEY_UPDATE, HEARTBEAT and END_SESSION."""
+    port = hil_serve("--rig", "fake", *_dmtf_identity(), *_requiring_mutual_auth(mode))
+    proc = subprocess.run(
+        [
+            "./spdm_requester_emu",
+            "--trans",
+            "PCI_DOE",
+            "--port",
+            str(port),
+            "--ver",
+            version,
+            "--exe_session",
+            "KEY_EX,KEY_UPDATE,HEARTBEAT,MEAS,DIGEST,CERT",
+        ],
+        cwd=_bin(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-3000:]
+    assert "ERROR:" not in log, log[-3000:]
+    delivered = log.count("SPDM_DELIVER_ENCAPSULATED_RESPONSE(")
+    assert (delivered > 1) == (mode != "requested"), delivered  # DIGESTS, CERTIFICATE portions
+    assert "SPDM_FINISH_RSP" in log and "SPDM_END_SESSION_ACK" in log
+
+
+def test_validator_finds_no_failure_with_mutual_authentication_required(
+    hil_serve, tmp_path: Path
+) -> None:
+    """The validator's sessions clear MUT_AUTH_CAP, so a device requiring mutual
+    authentication asks them nothing (its 8.x assertions check MutAuthRequested is 0); its
+    ALGORITHMS cases, which set MUT_AUTH_CAP, check that a ReqBaseAsymAlg is selected."""
+    port = hil_serve("--rig", "fake", *_requiring_mutual_auth("encap"))
+    passed, failed, _, log = _validator(port, tmp_path)
+    assert failed == 0, [line for line in log.splitlines() if " - FAIL" in line][:20]
+    assert passed > 1000, passed

@@ -25,6 +25,7 @@ from ..codec.tdisp import InterfaceId
 from ..pki import Identity, TestPki
 from ..transport import DoeTransport
 from .ide_km import IdeKmResponder
+from .mutual_auth import MutAuthMode, MutualAuthPolicy
 from .regs import FirmwareRegisterPort
 from .spdm_responder import (
     HEARTBEAT_PERIOD_S,
@@ -40,6 +41,8 @@ __all__ = [
     "Dsm",
     "FirmwareTransport",
     "Measurement",
+    "MutAuthMode",
+    "MutualAuthPolicy",
     "SpdmResponder",
     "device_measurements",
     "test_pki",
@@ -91,6 +94,8 @@ class Dsm:
     heartbeat_period_s: int = HEARTBEAT_PERIOD_S
     #: The device's clock in seconds (the simulator's time in a simulation).
     clock: Callable[[], float] = time.monotonic
+    #: Whether sessions require the requester to authenticate itself (mutual authentication).
+    mutual_auth: MutualAuthPolicy = field(default_factory=MutualAuthPolicy)
     spdm: SpdmResponder = field(init=False)
     ide_km: IdeKmResponder | None = field(init=False, default=None)
     tdisp: TdispResponder | None = field(init=False, default=None)
@@ -103,6 +108,7 @@ class Dsm:
             versions=self.spdm_versions,
             heartbeat_period_s=self.heartbeat_period_s,
             clock=self.clock,
+            mutual_auth=self.mutual_auth,
         )
         self.spdm.vendor_handler = self._vendor
         if self.regs is not None:

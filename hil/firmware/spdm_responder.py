@@ -23,7 +23,13 @@ Transcripts (DSP0274 1.2/1.3, "Transcript and transcript hash calculation rules"
 - L1 = VCA || the GET_MEASUREMENTS exchanges since the last signed one; any other request
   resets it.  A session keeps its own L1 for the measurements asked inside it;
 - per session: VCA || Hash(cert chain) || K (KEY_EXCHANGE, KEY_EXCHANGE_RSP) || F (FINISH,
-  FINISH_RSP).
+  FINISH_RSP); with mutual authentication, Hash(the requester's cert chain) comes between K
+  and F, and FINISH's signature covers everything up to FINISH's header.
+
+Mutual authentication (:class:`~hil.firmware.mutual_auth.MutualAuthPolicy`): the device can
+require it of requesters that offer it; KEY_EXCHANGE_RSP asks, the encapsulated request flow
+in the handshake phase fetches the requester's chain where the mode says so, and FINISH must
+carry a signature that verifies (:mod:`hil.firmware.mutual_auth`).
 """
 
 from __future__ import annotations
@@ -50,9 +56,17 @@ from ..codec.spdm_crypto import (
     KeySchedule,
     SigningOperation,
     sign,
+    verify,
 )
 from ..errors import LocalProtocolError, PeerProtocolError
 from ..pki import Identity
+from .mutual_auth import (
+    EncapsulatedFlow,
+    MutAuthMode,
+    MutualAuthError,
+    MutualAuthPolicy,
+    RequesterProof,
+)
 
 __all__ = [
     "ALLOWED",
@@ -145,11 +159,15 @@ ALLOWED: dict[ConnectionState, frozenset[int]] = {
 #: FINISH is prohibited outside one unless both sides set HANDSHAKE_IN_THE_CLEAR_CAP, which
 #: this responder never does.
 SESSION_ONLY = frozenset({_R.FINISH, _R.HEARTBEAT, _R.KEY_UPDATE, _R.END_SESSION})
+#: The encapsulated request flow's two requests (DSP0274 1.2 §10.18-10.19): in a session's
+#: handshake phase they carry mutual authentication (1.3 "Session-based mutual
+#: authentication"); anywhere else this responder has nothing of its own to ask.
+ENCAP_REQUESTS = frozenset({_R.GET_ENCAPSULATED_REQUEST, _R.DELIVER_ENCAPSULATED_RESPONSE})
 #: What each session phase takes (Table 6, "Session phases"); anything else inside a session
 #: is UnexpectedRequest (Table 6: "If, during the session handshake phase, an unexpected
 #: request is received ... ERROR ... UnexpectedRequest").
 SESSION_PHASES: dict[bool, frozenset[int]] = {
-    False: frozenset({_R.FINISH}),  # handshake phase
+    False: frozenset({_R.FINISH}) | ENCAP_REQUESTS,  # handshake phase
     True: frozenset(  # application phase
         {
             _R.GET_MEASUREMENTS,
@@ -160,7 +178,8 @@ SESSION_PHASES: dict[bool, frozenset[int]] = {
             _R.END_SESSION,
             _R.VENDOR_DEFINED_REQUEST,
         }
-    ),
+    )
+    | ENCAP_REQUESTS,
 }
 #: Requests that reset M1 to VCA while no CHALLENGE has completed on the connection
 #: (DSP0274 M1/M2 transcript rules: "If the Requester issued GET_MEASUREMENTS or KEY_EXCHANGE
@@ -217,6 +236,12 @@ class _Session:
     established: bool = False
     #: What changes once the response now being sealed is out (new keys, the end).
     after_seal: list[Callable[[], None]] = field(default_factory=list)
+    #: KEY_EXCHANGE_RSP MutAuthRequested (0: the requester is not asked to authenticate).
+    mut_auth: int = 0
+    #: The encapsulated flow that fetches the requester's chain (MutAuthRequested bit 1/2).
+    encap: EncapsulatedFlow | None = None
+    #: What FINISH's signature is checked with, once the device holds the requester's chain.
+    requester: RequesterProof | None = None
 
 
 @dataclass
@@ -230,6 +255,7 @@ class _Negotiated:
     aead: int
     opaque_fmt1: bool
     sizes: S.NegotiatedSizes
+    req_asym: int = 0  # ReqBaseAsymSel (mutual authentication), 0 if none
     chain: bytes = b""  # slot 0's SPDM certificate chain under the negotiated hash
 
 
@@ -248,9 +274,13 @@ class SpdmResponder:
     heartbeat_period_s: int = HEARTBEAT_PERIOD_S
     #: The device's clock in seconds (the heartbeat timeout); the simulator's time in a sim.
     clock: Callable[[], float] = time.monotonic
+    #: Whether sessions require the requester to authenticate (mutual authentication).
+    mutual_auth: MutualAuthPolicy = field(default_factory=MutualAuthPolicy)
     state: ConnectionState = ConnectionState.NOT_STARTED
     sessions: dict[int, _Session] = field(default_factory=dict)
     errors_sent: int = 0
+    #: Sessions whose FINISH carried a requester signature that verified.
+    mutual_authentications: int = 0
     #: The version the first GET_CAPABILITIES after GET_VERSION selected (None before).
     version: int | None = None
     _vca: bytes = b""
@@ -271,6 +301,15 @@ class SpdmResponder:
             )
         if not 0 <= self.heartbeat_period_s <= 0xFF:
             raise LocalProtocolError("HeartbeatPeriod is one byte of seconds (0..255)")
+
+    @property
+    def caps(self) -> int:
+        """CAPABILITIES Flags: :data:`RESPONDER_CAPS`, with MUT_AUTH_CAP and ENCAP_CAP when
+        the device authenticates requesters (a responder with MUT_AUTH_CAP sets ENCAP_CAP:
+        DSP0274 1.1's rule, which the DMTF validator checks at every version)."""
+        if self.mutual_auth.enabled:
+            return RESPONDER_CAPS | S.CapFlag.MUT_AUTH | S.CapFlag.ENCAP
+        return RESPONDER_CAPS
 
     # -- DOE entry point ------------------------------------------------------------------------
     async def handle(self, obj: DataObject) -> DataObject | None:
@@ -326,6 +365,10 @@ class SpdmResponder:
                 log.info("PCI-SIG protocol %d outside a session ignored", request.pci_protocol_id)
                 return None
             code = request.CODE
+            if code in ENCAP_REQUESTS and self.state is ConnectionState.NEGOTIATED:
+                # No basic mutual authentication (CHALLENGE_AUTH BasicMutAuthReq) is asked for,
+                # so outside a session no encapsulated request is ever pending.
+                raise self._nothing_pending(code)
             if code not in ALLOWED[self.state]:
                 if self.state is ConnectionState.NEGOTIATED and code in SESSION_ONLY:
                     raise _SpdmError(
@@ -495,7 +538,7 @@ class SpdmResponder:
         rsp = S.Capabilities(
             version=version,
             ct_exponent=CT_EXPONENT,
-            flags=RESPONDER_CAPS,
+            flags=self.caps,
             data_transfer_size=MAX_MESSAGE,
             max_spdm_msg_size=MAX_MESSAGE,
         ).encode()
@@ -548,8 +591,15 @@ class SpdmResponder:
             structs.append(S.AlgStruct(S.AlgType.DHE, int(dhe or 0)))
         if S.AlgType.AEAD in offered:
             structs.append(S.AlgStruct(S.AlgType.AEAD, int(aead)))
+        req_asym = 0
+        if self.mutual_auth.enabled and self._req_caps & S.CapFlag.MUT_AUTH:
+            # DSP0274 1.3 Table 25: ReqBaseAsymAlg is the algorithm the Responder verifies
+            # requester signatures with; "if the Responder will not send any messages that
+            # require a signature, this value should be set to zero", which is the case for
+            # a requester without MUT_AUTH_CAP (never asked to authenticate).
+            req_asym = self.mutual_auth.select_req_asym(offered.get(S.AlgType.REQ_BASE_ASYM_ALG, 0))
         if S.AlgType.REQ_BASE_ASYM_ALG in offered:
-            structs.append(S.AlgStruct(S.AlgType.REQ_BASE_ASYM_ALG, 0))
+            structs.append(S.AlgStruct(S.AlgType.REQ_BASE_ASYM_ALG, req_asym))
         if S.AlgType.KEY_SCHEDULE in offered:
             structs.append(S.AlgStruct(S.AlgType.KEY_SCHEDULE, int(key_sched)))
         # The only opaque data format served is the general one (OpaqueDataFmt1); a requester
@@ -576,6 +626,7 @@ class SpdmResponder:
             aead=aead,
             opaque_fmt1=fmt1,
             sizes=S.NegotiatedSizes.from_algorithms(rsp_msg),
+            req_asym=req_asym,
         )
         self._m1 = self._l1 = self._vca
         self.state = ConnectionState.NEGOTIATED
@@ -768,10 +819,15 @@ class SpdmResponder:
         both_hbeat = self._req_caps & S.CapFlag.HBEAT and RESPONDER_CAPS & S.CapFlag.HBEAT
         heartbeat = self.heartbeat_period_s if both_hbeat else 0
         h = neg.hash_alg
+        mut_auth = self._mut_auth_request()
         fields = {
             "version": neg.version,
             "heartbeat_period": heartbeat,
             "rsp_session_id": rsp_id,
+            "mut_auth_requested": int(mut_auth),
+            # SlotIDParam: the requester's slot for bit 0 (the provisioned chain is slot 0);
+            # 0 otherwise (Table 71).
+            "req_slot_id": 0,
             "random_data": self.random(32),
             "exchange_data": dhe.public_bytes(),
             "measurement_summary_hash": self._summary_hash(request.measurement_summary_hash_type),
@@ -790,17 +846,58 @@ class SpdmResponder:
         th1 = h.digest(signed + signature)
         schedule = KeySchedule(neg.version, h, AeadAlg.AES_256_GCM)
         handshake = schedule.handshake(secret, th1)
-        verify = schedule.verify_data(handshake.response_finished_key, th1)
-        rsp = S.KeyExchangeRsp(**fields, signature=signature, responder_verify_data=verify).encode()
-        self.sessions[session_id] = _Session(
+        verify_data = schedule.verify_data(handshake.response_finished_key, th1)
+        rsp = S.KeyExchangeRsp(
+            **fields, signature=signature, responder_verify_data=verify_data
+        ).encode()
+        session = _Session(
             session_id=session_id,
             secured=SecuredSession(session_id, schedule, handshake, requester=False),
             transcript=self._vca + ct + raw + rsp,
             l1=self._vca,
             heartbeat_period=heartbeat,
             last_request=self.clock(),
+            mut_auth=int(mut_auth),
         )
+        mode = self.mutual_auth.mode
+        if mut_auth and mode.encapsulated:
+            session.encap = EncapsulatedFlow.start(
+                mode,
+                version=neg.version,
+                hash_alg=h,
+                sizes=neg.sizes,
+                policy=self.mutual_auth,
+                req_asym=neg.req_asym,
+            )
+        elif mut_auth:
+            session.requester = self.mutual_auth.provisioned(h)
+        self.sessions[session_id] = session
         return rsp
+
+    def _mut_auth_request(self) -> S.MutAuthRequest:
+        """KEY_EXCHANGE_RSP MutAuthRequested for this requester (DSP0274 1.3 Table 71).
+
+        Asked only of a requester that set MUT_AUTH_CAP ("Requester shall support mutual
+        authentication", Table 13) and with a ReqBaseAsymAlg selected; the encapsulated modes
+        also need its ENCAP_CAP (it "shall support GET_ENCAPSULATED_REQUEST ...").  libspdm's
+        requester refuses a KEY_EXCHANGE_RSP that asks a requester without MUT_AUTH_CAP, and
+        libspdm's responder asks only those that offer it; a device that requires mutual
+        authentication therefore opens sessions with requesters that do not offer it without
+        authenticating them.  Its policy decides what such a session may do (not SPDM's)."""
+        mode = self.mutual_auth.mode
+        if mode is MutAuthMode.NONE:
+            return S.MutAuthRequest(0)
+        why = ""
+        if not self._req_caps & S.CapFlag.MUT_AUTH:
+            why = "the requester did not set MUT_AUTH_CAP"
+        elif not self.neg.req_asym:
+            why = "no ReqBaseAsymAlg in common"
+        elif mode.encapsulated and not self._req_caps & S.CapFlag.ENCAP:
+            why = "the requester did not set ENCAP_CAP"
+        if why:
+            log.info("mutual authentication (%s) not asked: %s", mode.value, why)
+            return S.MutAuthRequest(0)
+        return mode.request
 
     async def _secured(self, data: bytes) -> bytes | None:
         """A secured message.  No response where DSP0277 drops the record: too short to
@@ -862,25 +959,99 @@ class SpdmResponder:
                     return self._certificate(request, raw, in_session=True)
                 case S.VendorDefinedRequest():
                     return await self._vendor(session, request)
+                case S.GetEncapsulatedRequest():
+                    return self._get_encapsulated(session)
+                case S.DeliverEncapsulatedResponse():
+                    return self._deliver_encapsulated(session, request)
             raise _SpdmError(S.ErrorCode.UNEXPECTED_REQUEST)  # pragma: no cover
         except _SpdmError as exc:
             if data[1:2] == bytes((_R.GET_MEASUREMENTS,)):
                 session.l1 = self._vca
+            if exc.code == S.ErrorCode.DECRYPT_ERROR and not session.established:
+                # DSP0274 1.2/1.3, session handshake phase: "If an error occurs in this phase
+                # with ErrorCode=DecryptError, the session shall immediately terminate".  The
+                # ERROR still goes out under the handshake keys.
+                log.info("session %#010x: handshake failed; session ended", session.session_id)
+                session.after_seal.append(lambda: self._end_session(session.session_id))
             return self._error(exc, request_version)
+
+    # -- mutual authentication: the encapsulated flow in the handshake phase ------------------
+    def _nothing_pending(self, code: int) -> _SpdmError:
+        """GET_ENCAPSULATED_REQUEST / DELIVER_ENCAPSULATED_RESPONSE with no flow of ours in
+        progress.  From 1.3 GET_ENCAPSULATED_REQUEST gets NoPendingRequests ("the Responder
+        has no pending requests"); otherwise, and without ENCAP_CAP, UnexpectedRequest."""
+        if (
+            self.caps & S.CapFlag.ENCAP
+            and code == _R.GET_ENCAPSULATED_REQUEST
+            and self.neg.version >= S.SpdmVersion.V13
+        ):
+            return _SpdmError(S.ErrorCode.NO_PENDING_REQUESTS, why="no encapsulated request")
+        return _SpdmError(
+            S.ErrorCode.UNEXPECTED_REQUEST, why=f"{_R(code).name}: no encapsulated flow"
+        )
+
+    def _flow(self, session: _Session, code: int) -> EncapsulatedFlow:
+        flow = session.encap
+        if (
+            flow is None
+            or session.established
+            or (flow.over and code == _R.GET_ENCAPSULATED_REQUEST)
+        ):
+            raise self._nothing_pending(code)
+        return flow
+
+    def _get_encapsulated(self, session: _Session) -> bytes:
+        flow = self._flow(session, _R.GET_ENCAPSULATED_REQUEST)
+        try:
+            return self._fit(flow.get_encapsulated_request().encode())
+        except MutualAuthError as exc:
+            raise _SpdmError(exc.error_code, why=str(exc)) from None
+
+    def _deliver_encapsulated(
+        self, session: _Session, request: S.DeliverEncapsulatedResponse
+    ) -> bytes:
+        flow = self._flow(session, _R.DELIVER_ENCAPSULATED_RESPONSE)
+        try:
+            ack = flow.deliver(request)
+        except MutualAuthError as exc:
+            raise _SpdmError(exc.error_code, why=str(exc)) from None
+        if flow.over:
+            session.requester = flow.proof
+            if flow.proof is None:
+                log.info(
+                    "session %#010x: requester not authenticated: %s",
+                    session.session_id,
+                    flow.failure,
+                )
+        return self._fit(ack.encode())
 
     def _finish(self, session: _Session, request: S.Finish, raw: bytes) -> bytes:
         h = self.neg.hash_alg
         schedule = session.secured.schedule
         handshake = session.secured.handshake
-        header_part = raw[: len(raw) - h.size]
-        th_req = h.digest(session.transcript + header_part)
+        transcript = session.transcript  # VCA || Ct || KEY_EXCHANGE || KEY_EXCHANGE_RSP
+        proof = self._requester_proof(session, request)
+        if proof is not None:
+            # DSP0274 1.3 "Transcript for FINISH signature, mutual authentication": then the
+            # hash of the requester's chain (Param2 of FINISH), FINISH's header, signed with
+            # the requester's leaf key.
+            transcript += h.digest(proof.chain)
+            if not self._requester_signed(proof, transcript + raw[:4], request.signature):
+                raise _SpdmError(
+                    S.ErrorCode.DECRYPT_ERROR,
+                    why="requester not authenticated: the FINISH signature does not verify",
+                )
+        header_part = raw[: len(raw) - h.size]  # the header and the signature, if any
+        th_req = h.digest(transcript + header_part)
         if not schedule.check_verify_data(
             handshake.request_finished_key, th_req, request.requester_verify_data
         ):
             raise _SpdmError(S.ErrorCode.DECRYPT_ERROR, why="RequesterVerifyData mismatch")
         rsp = S.FinishRsp(version=self.neg.version).encode()
-        session.transcript += raw + rsp
+        session.transcript = transcript + raw + rsp
         th2 = h.digest(session.transcript)
+        if proof is not None:
+            self.mutual_authentications += 1
 
         def enter_data_phase() -> None:  # FINISH_RSP itself goes under the handshake keys
             session.secured.enter_data_phase(th2)
@@ -889,6 +1060,65 @@ class SpdmResponder:
 
         session.after_seal.append(enter_data_phase)
         return rsp
+
+    def _requester_proof(self, session: _Session, request: S.Finish) -> RequesterProof | None:
+        """Check FINISH's Param1/Param2 against what KEY_EXCHANGE_RSP asked for; the chain
+        the signature is to be checked with (None without mutual authentication)."""
+        if not session.mut_auth:
+            if request.signature:
+                # Table 72: SignatureIncluded is for session-based mutual authentication,
+                # which this session's KEY_EXCHANGE_RSP did not request.
+                raise _SpdmError(
+                    S.ErrorCode.INVALID_REQUEST,
+                    why="FINISH carries a signature, but mutual authentication was not requested",
+                )
+            return None
+        flow = session.encap
+        if flow is not None and not flow.over:
+            if flow.started:  # our request is out; the requester is to answer it first
+                raise _SpdmError(
+                    S.ErrorCode.REQUEST_IN_FLIGHT,
+                    why="FINISH while an encapsulated request is outstanding",
+                )
+            raise _SpdmError(
+                S.ErrorCode.UNEXPECTED_REQUEST,
+                why="FINISH before the encapsulated request flow (MutAuthRequested bit 1)",
+            )
+        proof = session.requester
+        if proof is None:
+            why = flow.failure if flow is not None else "no requester chain"
+            raise _SpdmError(S.ErrorCode.DECRYPT_ERROR, why=f"requester not authenticated: {why}")
+        if not request.signature:
+            # Table 72, Param1 bit 0: "This bit shall be set when Session-based mutual
+            # authentication occurs".
+            raise _SpdmError(
+                S.ErrorCode.INVALID_REQUEST,
+                why="FINISH without a signature, but mutual authentication was requested",
+            )
+        if request.req_slot_id != proof.slot:
+            # Param2 names the requester chain the signature is checked with; the device holds
+            # only the one it asked for (SlotIDParam, or the final ENCAPSULATED_RESPONSE_ACK).
+            raise _SpdmError(
+                S.ErrorCode.INVALID_REQUEST,
+                why=f"FINISH names requester slot {request.req_slot_id}, the device asked for "
+                f"slot {proof.slot}",
+            )
+        return proof
+
+    def _requester_signed(self, proof: RequesterProof, transcript: bytes, signature: bytes) -> bool:
+        h = self.neg.hash_alg
+        try:
+            return verify(
+                proof.leaf_key,
+                self.neg.version,
+                SigningOperation.FINISH,
+                h.digest(transcript),
+                h,
+                signature,
+                asym_alg=self.neg.req_asym,
+            )
+        except LocalProtocolError:  # the key cannot make ReqBaseAsymSel
+            return False
 
     def _end_session(self, session_id: int) -> None:
         if self.sessions.pop(session_id, None) is not None and self.on_session_end is not None:
