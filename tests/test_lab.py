@@ -124,16 +124,10 @@ def test_tsm_files(tmp_path: Path, monkeypatch) -> None:
     assert not tsm.supports("lock") and tsm.pci_mode("tsm0") is None
     with pytest.raises(Exception, match="not a TSM name"):
         tsm.connect("../x")
-    import builtins
+    def busy(fd: int, data: bytes) -> int:
+        raise OSError(errno.EBUSY, "Device or resource busy")
 
-    real_open = builtins.open
-
-    def busy(path, *a, **k):
-        if str(path).endswith("tsm/connect") and a and "w" in a[0]:
-            raise OSError(errno.EBUSY, "Device or resource busy")
-        return real_open(path, *a, **k)
-
-    monkeypatch.setattr(builtins, "open", busy)
+    monkeypatch.setattr(os, "write", busy)
     with pytest.raises(Exception, match="already connected") as e:
         tsm.connect("tsm0")
     assert e.value.errno == errno.EBUSY

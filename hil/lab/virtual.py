@@ -142,6 +142,10 @@ class VirtualFpga:
         client.sock.close()
         if self.firmware_host is not None:  # the firmware restarts with the board
             self.firmware_host.restart_firmware()
+        if self.kernel_control.exists():  # the Root Port saw the link go down
+            from .virtual_fs import KernelControl
+
+            KernelControl(self.kernel_control).link_down()
 
     def unplug_uart(self) -> None:
         """Fault injection: the board's UART goes away (the simulation closes its pty)."""

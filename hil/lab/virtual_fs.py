@@ -23,7 +23,8 @@ mailbox the kernel found at enumeration.
 
 A control socket (``--control``) takes one JSON request per connection for what a lab does
 to a host by hand: ``rescan`` (the endpoint removed and found again; ``hide_features`` makes
-its mailbox lack those features, standing in for a device that does not list them), ``state``.
+its mailbox lack those features, standing in for a device that does not list them), ``state``,
+``link_down`` (what the Root Port sees when the board loses power).
 With ``--device fake`` (an in-memory endpoint with the project's firmware, for tests) it also
 takes ``firmware_counters``, ``fail_key_slot_writes_after``, ``power_cycle`` and
 ``device_fault``.
@@ -280,7 +281,7 @@ class VirtualSysfs(Operations):
         self.kernel = kernel
         self.ep_port = ep_port
         self.rp_port = _RootPortSync(kernel.root_port)
-        self.lock = threading.RLock()  # FUSE calls and control requests, one at a time
+        self.mutex = threading.RLock()  # FUSE calls and control requests, one at a time
         self.nodes: dict[str, _Node] = {}
         hb = kernel.host_bridge
         self.bridge = f"/devices/{hb.name}"
@@ -290,7 +291,7 @@ class VirtualSysfs(Operations):
 
     # -- building the tree ----------------------------------------------------------------------
     def rebuild(self) -> None:
-        with self.lock:
+        with self.mutex:
             self._build_again()
 
     def _build(self) -> None:
@@ -404,7 +405,7 @@ class VirtualSysfs(Operations):
         """The endpoint removed and found again (``echo 1 > remove; echo 1 > rescan``): its
         mailbox created afresh, its IDE registers parked; ``hide_features`` (``vvvv:tt``) are
         left out of what its mailbox lists."""
-        with self.lock:
+        with self.mutex:
             if self.kernel.ep.tsm:
                 raise OSError(errno.EBUSY, "the endpoint is connected: disconnect first")
             hidden = set()
@@ -437,7 +438,7 @@ class VirtualSysfs(Operations):
         return node
 
     def getattr(self, path: str, fh: Any = None) -> dict[str, Any]:
-        with self.lock:
+        with self.mutex:
             node = self._node(path)
         now = time.time_ns()
         base = {"st_atime": now, "st_mtime": now, "st_ctime": now, "st_uid": 0, "st_gid": 0}
@@ -453,15 +454,15 @@ class VirtualSysfs(Operations):
         return {**base, "st_mode": stat.S_IFREG | node.mode, "st_nlink": 1, "st_size": node.size}
 
     def readdir(self, path: str, fh: Any) -> list[str]:
-        with self.lock:
+        with self.mutex:
             return [".", "..", *self._node(path).children]
 
     def readlink(self, path: str) -> str:
-        with self.lock:
+        with self.mutex:
             return self._node(path).target
 
     def open(self, path: str, flags: int) -> int:
-        with self.lock:
+        with self.mutex:
             self._node(path)
         return 0
 
@@ -469,7 +470,7 @@ class VirtualSysfs(Operations):
         return None
 
     def read(self, path: str, size: int, offset: int, fh: Any) -> bytes:
-        with self.lock:
+        with self.mutex:
             node = self._node(path)
             if node.read is None:
                 raise FuseOSError(errno.EACCES)
@@ -479,7 +480,7 @@ class VirtualSysfs(Operations):
                 raise FuseOSError(exc.errno or errno.EIO) from None
 
     def write(self, path: str, data: bytes, offset: int, fh: Any) -> int:
-        with self.lock:
+        with self.mutex:
             node = self._node(path)
             if node.write is None:
                 raise FuseOSError(errno.EACCES)
@@ -509,10 +510,15 @@ def serve_control(
         if op == "rescan":
             return fs.rescan(list(request.get("hide_features", [])))
         if op == "state":
-            with fs.lock:
+            with fs.mutex:
+                return fs.state()
+        if op == "link_down":
+            with fs.mutex:
+                if fs.kernel.root_port.ide is not None:
+                    fs.kernel.root_port.ide.link_down()
                 return fs.state()
         if op in extra:
-            with fs.lock:
+            with fs.mutex:
                 return extra[op](request)
         raise ValueError(f"unknown request {op!r}")
 
@@ -569,6 +575,11 @@ class KernelControl:
     def state(self) -> dict[str, Any]:
         return self.ask("state")
 
+    def link_down(self) -> None:
+        """The endpoint's link went down and up (a power cycle): the Root Port's streams
+        leave Secure."""
+        self.ask("link_down")
+
     # -- an in-memory endpoint's firmware and faults (--device fake) ----------------------------
     def firmware_counters(self) -> dict[str, int]:
         return self.ask("firmware_counters")
@@ -610,7 +621,7 @@ def main(argv: list[str] | None = None) -> None:
             "fail_key_slot_writes_after": lambda r: endpoint.tap.fail_key_slot_writes_after(
                 r.get("slots")
             ),
-            "power_cycle": lambda r: endpoint.power_cycle(),
+            "power_cycle": lambda r: (endpoint.power_cycle(), rp.ide and rp.ide.link_down()),
             "device_fault": lambda r: (
                 endpoint.never_secure() if r.get("name") == "never_secure" else None
             ),

@@ -109,6 +109,12 @@ class RootPortIde:
         self.sel.fw_write(FW_CMD, 1 << 16 | stream << 8 | key_sub_stream)
         return self.sel.fw_read(FW_CMD) == 0
 
+    def link_down(self) -> None:
+        """DL_Active went down (the endpoint lost power): every Secure stream becomes
+        Insecure, its keys erased (PCIe 6.x §6.33.1)."""
+        for j in range(self.num_streams):
+            self.sel.check_failed(j)
+
 
 class VirtualRootPort:
     """The Root Port above the endpoint: ``bdf`` on the root bus, the endpoint's bus below it."""
