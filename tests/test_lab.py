@@ -124,6 +124,7 @@ def test_tsm_files(tmp_path: Path, monkeypatch) -> None:
     assert not tsm.supports("lock") and tsm.pci_mode("tsm0") is None
     with pytest.raises(Exception, match="not a TSM name"):
         tsm.connect("../x")
+
     def busy(fd: int, data: bytes) -> int:
         raise OSError(errno.EBUSY, "Device or resource busy")
 
