@@ -72,7 +72,8 @@ def _lab_checks(
 
     checks.append(_probe("capabilities found", caps))
     tsm = KernelTsm(bdf, root)  # type: ignore[arg-type]
-    checks.append(_probe("TSM present", lambda: H.tsm_class(tsm)))
+    want = rig.settings.get("tsm")
+    checks.append(_probe("TSM present", lambda: H.tsm_class(tsm, want)))
     checks.append(_probe("device tsm/", lambda: H.tsm_directory(tsm)))
     checks.append(_probe("DEVCAP.TEE", lambda: asyncio.run(H.devcap_tee(cfg, tsm))))
     checks.append(_probe("Root Port IDE", lambda: asyncio.run(H.root_port_ide(tsm))))

@@ -20,6 +20,8 @@ def test_all_present(tmp_path: Path) -> None:
     dev = make_sysfs(tmp_path)
     tsm = KernelTsm(BDF, tmp_path)
     assert H.tsm_class(tsm) == "tsm0 (device hil-link-tsm); tsm1 (device hil-link-tsm)"
+    with pytest.raises(H.HostCheckFailed, match="the rig names tsm3"):
+        H.tsm_class(tsm, "tsm3")
     assert H.tsm_directory(tsm) == "bound, connect, disconnect, dsm; not connected"
     with SysfsConfigSpace(BDF, tmp_path) as cfg:
         assert asyncio.run(H.devcap_tee(cfg, tsm)).startswith("set")

@@ -99,8 +99,9 @@ def trust_anchor(value: str | None) -> str:
     return f"{path}: {cert.subject.rfc4514_string()}"
 
 
-def tsm_class(tsm: KernelTsm) -> str:
-    """``/sys/class/tsm/tsmN``: a registered TSM, and which device and driver it belongs to."""
+def tsm_class(tsm: KernelTsm, want: str | None = None) -> str:
+    """``/sys/class/tsm/tsmN``: a registered TSM (``want`` among them), and which device and
+    driver each belongs to."""
     names = tsm.tsms()
     if not names:
         raise HostCheckFailed(
@@ -116,6 +117,8 @@ def tsm_class(tsm: KernelTsm) -> str:
         driver = cls / "device" / "driver"
         via = f", driver {driver.resolve().name}" if driver.exists() else ""
         out.append(f"{name} (device {parent}{via})")
+    if want and want not in names:
+        raise HostCheckFailed(f"the rig names {want}, the host has {'; '.join(out)}")
     return "; ".join(out)
 
 
