@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -329,3 +330,29 @@ def test_a_stream_active_at_enumeration_is_claimed() -> None:
     fs = VirtualSysfs(kernel, ep)
     fs.write(f"{fs.dev}/tsm/connect", b"tsm0\n", 0, None)
     assert list(kernel.host_bridge.links) == ["stream0.0.1"]  # E skips the active block
+
+
+def test_the_kernels_doe_deadline_comes_from_the_rig(repo: Path, tmp_path: Path) -> None:
+    from hil.lab.virtual import kernel_doe_timeout_s
+    from hil.rigs import load_rig, parse_rig
+
+    assert kernel_doe_timeout_s(load_rig(repo / "rigs" / "virtual-fpga.toml")) == 10.0
+    bare = parse_rig("[rig]\nkind = 'virtual'\n", tmp_path / "bare.toml")
+    assert kernel_doe_timeout_s(bare) == 1.0  # the kernel's own
+
+
+def test_a_device_that_does_not_answer_is_eio_after_the_deadline_and_an_abort() -> None:
+    host = Host()
+    host.kernel.ep.mailboxes[0].mbx.timeout_s = 0.05  # the kernel's 1 s, shortened here
+
+    async def silent(request):  # type: ignore[no-untyped-def]
+        return None
+
+    host.ep.config.doe.responder = silent
+    host.writes.clear()
+    assert host.errno_of("tsm/connect", b"tsm0\n") == errno.EIO
+    aborts = [w for w in host.writes if w[0] == "ep-doe-ctrl" and w[2] & R.DOE_CTRL_ABORT]
+    assert len(aborts) == 1  # the timed-out exchange was aborted, once, by the kernel
+    assert not any(host.ep_regs(0)) and host.kernel.host_bridge.pool == set()
+    host.kernel.ep.mailboxes[0].mbx.dead = True  # an Abort that failed: every later one EIO
+    assert host.errno_of("tsm/connect", b"tsm0\n") == errno.EIO
