@@ -662,7 +662,9 @@ class LinkTsm:
 
     async def _streams_enable(self, dev: PciDev, ide: IdeStream) -> None:
         """``streams_enable``: the Root Port first, then the endpoint; an endpoint that is not
-        Secure disables the Root Port again.  SEV-TIO ignores the outcome: so does this."""
+        Secure disables the Root Port again.  SEV-TIO ignores the outcome: so does this.
+        (PCIe 6.x §6.33 asks for the endpoint first when the Root Port's stream carries
+        Configuration Requests; the kernel's order is followed here, as the reference.)"""
         k = self.kernel
         try:
             await k.ide_stream_enable(k.rp, ide)
