@@ -1,4 +1,12 @@
-"""``hil rigs check NAME``: is the rig ready?  Each probe says what it found."""
+"""``hil rigs check NAME``: is the rig ready?  Each probe says what it found.
+
+A lab rig's probes include what the ``tsm.*`` vectors need of the host
+(:mod:`hil.lab.host_checks`): root or CAP_SYS_ADMIN, the lock directory, the kernel's
+configuration where readable, the trust anchor, ``/sys/class/tsm`` entries, the device's
+``tsm/`` directory, DEVCAP.TEE from its configuration space, the Root Port's IDE capability
+and ``doe_features`` 0001:01 and 0001:02.  The virtual rig gets the same device probes against
+its emulated host.
+"""
 
 from __future__ import annotations
 
@@ -31,13 +39,21 @@ def _lab_checks(
     rig: Rig, root_fn: Callable[[], object], telemetry: object | None = None
 ) -> list[Check]:
     from .host.pci import walk_ext_capabilities
+    from .lab import host_checks as H
     from .lab.bdf import Bdf
     from .lab.sysfs import SysfsConfigSpace
     from .lab.tsm import KernelTsm
 
     bdf = Bdf.parse(rig.lab.get("bdf", "0000:01:00.0"))
-    root = root_fn()
+    lab = rig.kind == "lab"  # a real host (the virtual rig's host is emulated, its lock none)
     checks = []
+    if lab:
+        checks.append(_probe("privileges", H.privileges))
+        lock_dir = Path(rig.lab.get("lock_dir", "/run/lock/hil"))
+        checks.append(_probe("lock directory", lambda: H.lock_directory(lock_dir)))
+        checks.append(_probe("kernel config", H.kernel_config))
+    checks.append(_probe("trust anchor", lambda: H.trust_anchor(rig.settings.get("trust_anchor"))))
+    root = root_fn()
     cfg = SysfsConfigSpace(bdf, root)  # type: ignore[arg-type]
 
     def device() -> str:
@@ -56,15 +72,12 @@ def _lab_checks(
 
     checks.append(_probe("capabilities found", caps))
     tsm = KernelTsm(bdf, root)  # type: ignore[arg-type]
-
-    def tsm_present() -> str:
-        names = tsm.tsms()
-        if not names:
-            raise HilError("no /sys/class/tsm/tsm* (kernel without CONFIG_PCI_TSM, or no TSM)")
-        state = tsm.connected() if tsm.has_tsm_dir() else "(no tsm/ dir on the device)"
-        return f"{', '.join(names)}; device connected to: {state or 'none'}"
-
-    checks.append(_probe("TSM present", tsm_present))
+    want = rig.settings.get("tsm")
+    checks.append(_probe("TSM present", lambda: H.tsm_class(tsm, want)))
+    checks.append(_probe("device tsm/", lambda: H.tsm_directory(tsm)))
+    checks.append(_probe("DEVCAP.TEE", lambda: asyncio.run(H.devcap_tee(cfg, tsm))))
+    checks.append(_probe("Root Port IDE", lambda: asyncio.run(H.root_port_ide(tsm))))
+    checks.append(_probe("doe_features", lambda: H.doe_features(tsm.dev)))
     if telemetry is not None:  # the virtual rig's firmware host holds its UART
 
         def serial_ok() -> str:

@@ -3,6 +3,7 @@ telemetry over the board's UART on a pseudo-terminal) on the simulation of hil_f
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 import pytest
@@ -28,13 +29,73 @@ def test_lab_path_vectors_pass_on_the_virtual_rig(tmp_path: Path, repo: Path) ->
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     records = read_records(only_run(tmp_path, "virtual-fpga"))
-    assert {
-        "tsm.connect.authenticates",
+    tsm = {vid for vid in records if vid.startswith("tsm.")}
+    assert tsm == {
+        "tsm.connect.sets_up_stream",
+        "tsm.disconnect.tears_down",
+        "tsm.connect.twice_busy",
+        "tsm.disconnect.refusals",
         "tsm.connect.bad_names",
-        "doe.discovery.lists_features",
-        "spdm.challenge.signature",
-    } <= set(records)
+        "tsm.connect.needs_secured_cma",
+        "tsm.reconnect.fresh_session",
+        "tsm.connect.ide_km_failure_cleans_up",
+        "tsm.power.cycle_while_connected",
+    }
+    assert {"doe.discovery.lists_features", "spdm.challenge.signature"} <= set(records)
     assert {r["outcome"] for r in records.values()} == {"pass"}
+    # The stream was set up and checked at both ends (the Root Port through its config file).
+    got = measurements(records["tsm.connect.sets_up_stream"])
+    assert got["ide_streams_set_up"] == got["root_port_checked"] == got["secure_streams_taken"] == 1
+    got = measurements(records["tsm.reconnect.fresh_session"])
+    assert got["sessions_established_1"] == got["sessions_established_2"] == 1
+    assert got["key_slot_dw_written_1"] == got["key_slot_dw_written_2"] == 60
+    assert measurements(records["tsm.connect.needs_secured_cma"])["connect_errno"] == errno.EFAULT
+
+
+def measurements(record: dict) -> dict[str, float]:
+    return {m["name"]: m["value"] for m in record["measurements"]}
+
+
+def test_rigs_check_sees_the_emulated_hosts_tsm_requirements(repo: Path) -> None:
+    """The device probes of a lab host against the virtual rig: DEVCAP.TEE from the simulated
+    hard IP, the Root Port's IDE, the TSM class device, doe_features."""
+    proc = hil("rigs", "check", "virtual-fpga", cwd=repo)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for line in (
+        "ok    DEVCAP.TEE             set",
+        "ok    Root Port IDE          0000:00:01.0: IDE at 0x100, Link IDE (1 TC)",
+        "ok    TSM present            tsm0 (device hil-link-tsm)",
+        "ok    device tsm/            bound, connect, disconnect, dsm; not connected",
+        "ok    doe_features           0001:01, 0001:02, doe_discovery",
+    ):
+        assert line in proc.stdout, proc.stdout
+
+
+def test_tsm_vectors_on_a_rig_that_hil_rig_up_holds(tmp_path: Path, repo: Path) -> None:
+    """The firmware's counters and faults through the running rig's control socket, the
+    rescan through the emulated host's."""
+    env = {"HIL_RIG_STATE_DIR": str(tmp_path / "state")}
+    up = hil("rig", "up", "virtual-fpga", cwd=repo, env_extra=env)
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        keyword = "tsm.reconnect or tsm.connect.needs_secured_cma or ide_km_failure"
+        run = hil(
+            "run",
+            "--rig",
+            "virtual-fpga",
+            "-k",
+            keyword,
+            "--results",
+            str(tmp_path),
+            cwd=repo,
+            env_extra=env,
+        )
+        assert run.returncode == 0, run.stdout[-3000:]
+        records = read_records(only_run(tmp_path, "virtual-fpga"))
+        assert len(records) == 3 and {r["outcome"] for r in records.values()} == {"pass"}
+    finally:
+        down = hil("rig", "down", "virtual-fpga", cwd=repo, env_extra=env)
+    assert down.returncode == 0, down.stdout + down.stderr
 
 
 def test_the_simulation_killed_mid_run(tmp_path: Path, repo: Path, tests_on_path: Path) -> None:

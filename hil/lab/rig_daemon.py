@@ -9,7 +9,9 @@ instead of starting its own: it attaches through the rig's state directory.
 State directory (``state_dir(name)``): ``state.json`` (the process, the sysfs root, the UART,
 the simulation's socket) and ``control.sock``, a Unix socket taking one JSON request per
 connection: ``power_cycle``, ``telemetry`` (every record so far), ``telemetry_request``
-(ask the board now), ``status`` (whether the UART is still there).
+(ask the board now), ``status`` (whether the UART is still there), ``firmware_counters`` and
+``fail_key_slot_writes_after`` (:mod:`hil.lab.firmware_tap`).  The emulated host's own control
+socket (``kernel_control``, :mod:`hil.lab.virtual_fs`) is in the state too.
 """
 
 from __future__ import annotations
@@ -127,6 +129,12 @@ class RemoteTelemetry(TelemetrySource):
         )
         return Telemetry.decode(bytes.fromhex(answer["record"]))
 
+    def firmware_counters(self) -> dict[str, int]:
+        return dict(_ask(self.control, {"op": "firmware_counters"})["counters"])
+
+    def fail_key_slot_writes_after(self, slots: int | None) -> None:
+        _ask(self.control, {"op": "fail_key_slot_writes_after", "slots": slots})
+
 
 class AttachedVirtualFpga:
     """A running rig as :class:`hil.lab.virtual.VirtualFpga` looks to a backend; it is not
@@ -136,12 +144,18 @@ class AttachedVirtualFpga:
         self.root = Path(state["root"])
         self.socket = Path(state["socket"])
         self.control = Path(state["control"])
+        self.kernel_control = Path(state.get("kernel_control", ""))
         self.power_events = 0
         self.firmware_host = RemoteTelemetry(self.control) if state.get("uart") else None
 
     def power_cycle(self) -> None:
         self.power_events += 1
         _ask(self.control, {"op": "power_cycle"})
+
+    def rescan_device(self, hide_features: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+        from .virtual_fs import KernelControl
+
+        return KernelControl(self.kernel_control).rescan_device(hide_features)
 
     def unplug_uart(self) -> None:
         raise RigError("fault injection needs a rig of the run's own, not one `hil rig up` holds")
@@ -189,6 +203,15 @@ def _handle(board: Any, request: dict[str, Any]) -> dict[str, Any]:
         if host is None:
             raise RigError("this rig has no UART")
         return {"records": [t.encode().hex() for t in host.received()]}
+    if op == "firmware_counters":
+        if host is None:
+            raise RigError("this rig has no UART")
+        return {"counters": host.firmware_counters()}
+    if op == "fail_key_slot_writes_after":
+        if host is None:
+            raise RigError("this rig has no UART")
+        host.fail_key_slot_writes_after(request.get("slots"))
+        return {"ok": True}
     if op == "telemetry_request":
         if host is None:
             raise RigError("this rig has no UART")
@@ -220,6 +243,7 @@ def serve(rig_path: Path, directory: Path) -> None:
             "uart": str(board.uart_path) if board.firmware_host is not None else "",
             "socket": str(board.socket),
             "control": str(control),
+            "kernel_control": str(board.kernel_control),
             "started": time.time(),
         }
         tmp = directory / (STATE + ".tmp")

@@ -26,6 +26,7 @@ from ..codec.uart import Channel, Deframer, Frame, Telemetry
 from ..errors import PeerProtocolError, RigError
 from ..firmware.regs import FirmwareRegisterPort
 from ..transport import TelemetrySource
+from .firmware_tap import FirmwareTap
 
 if TYPE_CHECKING:
     from ..rigs import Rig
@@ -237,6 +238,7 @@ class SerialFirmwareHost(TelemetrySource):
         self._make_firmware = make_firmware
         self.link = SerialLink(port, baudrate, poll_s=poll_s)
         self.uart = UartDsm(self.link, timeout_s=timeout_s)
+        self.tap = FirmwareTap()  # what the firmware did for the host, seen from here
         self.error: SerialVanished | None = None
         self.firmware_errors = 0
         self._stop = threading.Event()
@@ -277,6 +279,15 @@ class SerialFirmwareHost(TelemetrySource):
         a request taken before the reset gets no answer (it died with the board)."""
         self._generation += 1
         self._restart.set()
+
+    def firmware_counters(self) -> dict[str, int]:
+        """SPDM sessions the firmware established, DW it wrote into key slots (and dropped)."""
+        return self.tap.counters()
+
+    def fail_key_slot_writes_after(self, slots: int | None) -> None:
+        """Fault injection: after ``slots`` more whole key slots, key-slot writes are dropped
+        (the firmware then answers KEY_PROG with a failure); None ends it."""
+        self.tap.fail_key_slot_writes_after(slots)
 
     def check(self) -> None:
         """Raise the port's loss, if it was lost."""
@@ -329,4 +340,6 @@ class SerialFirmwareHost(TelemetrySource):
                 log.exception("the firmware failed on a DSM request")
 
     def _firmware(self) -> Firmware | None:
-        return self._make_firmware(self.uart) if self._make_firmware is not None else None
+        if self._make_firmware is None:
+            return None
+        return self.tap.firmware(self._make_firmware(self.tap.port(self.uart)))

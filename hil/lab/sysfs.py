@@ -15,7 +15,7 @@ from ..errors import RigError
 from ..transport import ConfigSpace
 from .bdf import Bdf
 
-__all__ = ["SysfsConfigSpace", "SysfsError", "device_dir"]
+__all__ = ["ReadOnlyConfigSpace", "SysfsConfigSpace", "SysfsError", "device_dir"]
 
 
 class SysfsError(RigError):
@@ -165,3 +165,32 @@ class SysfsConfigSpace(ConfigSpace):
                 f"{self.bdf} is connected to {tsm}: its DOE mailbox belongs to the kernel; "
                 f"disconnect first (echo {tsm} > {self.dir / 'tsm' / 'disconnect'})"
             )
+
+
+class ReadOnlyConfigSpace(ConfigSpace):
+    """A function's ``config`` file opened for reading only (a Root Port the kernel owns:
+    looked at, never written)."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+
+    async def read32(self, offset: int) -> int:
+        self.check_offset(offset)
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except OSError as exc:
+            raise SysfsError(f"{self.path}: {exc.strerror}") from None
+        try:
+            data = os.pread(fd, 4, offset)
+        except OSError as exc:
+            raise SysfsError(f"{self.path}: read at {offset:#x} failed: {exc.strerror}") from None
+        finally:
+            os.close(fd)
+        if len(data) != 4:
+            raise SysfsError(
+                f"{self.path}: short read at {offset:#x} (reads past 64 bytes need root)"
+            )
+        return int.from_bytes(data, "little")
+
+    async def write32(self, offset: int, value: int) -> None:
+        raise SysfsError(f"{self.path} is only read here")

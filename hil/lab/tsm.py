@@ -4,7 +4,12 @@
 - ``<dev>/tsm/connect`` (write ``tsmN``; reads the name or an empty line), ``tsm/disconnect``,
   ``tsm/dsm``, ``tsm/bound``; ``<dev>/authenticated`` (the TSM name; the native-CMA proposal
   reads 0/1 instead: both are understood);
-- the host bridge's ``available_secure_streams`` and ``streamH.R.E`` links to the endpoint.
+- the host bridge's ``available_secure_streams`` and ``streamH.R.E`` links to the endpoint
+  (``available_secure_streams`` is on every host bridge of a kernel with ``CONFIG_PCI_IDE``,
+  which ``PCI_TSM`` selects: its presence says nothing about IDE, only the links and the
+  stream registers do);
+- the endpoint's Root Port, found above it in ``/sys/devices``, whose ``config`` is read (never
+  written) to see its end of a stream.
 
 The proposed guest-side files (``tsm/lock``, ``tsm/unlock``, ``tsm/accept``, ``pci_mode``) are
 used only when present: :meth:`KernelTsm.supports` says which.
@@ -13,17 +18,49 @@ used only when present: :meth:`KernelTsm.supports` says which.
 from __future__ import annotations
 
 import errno
+import os
 import re
 from pathlib import Path
 
-from ..errors import RigError
+from ..errors import HilError, RigError
+from ..transport import ConfigSpace
 from .bdf import Bdf
-from .sysfs import device_dir
+from .sysfs import ReadOnlyConfigSpace, device_dir
 
-__all__ = ["KernelTsm", "TsmError"]
+__all__ = ["KernelTsm", "PcieFunction", "TsmError", "pcie_function"]
 
 _TSM_NAME = re.compile(r"^tsm\d+$")
 _STREAM = re.compile(r"^stream(\d+)\.(\d+)\.(\d+)$")
+_BDF_DIR = re.compile(r"^[0-9a-f]{4,}:[0-9a-f]{2}:[0-1][0-9a-f]\.[0-7]$")
+PCI_EXP_TYPE_ROOT_PORT = 0x4
+PCI_EXP_DEVCAP_TEE = 1 << 30  # Device Capabilities: TEE-IO Supported (PCIe 6.x §7.5.3.3)
+
+
+class PcieFunction:
+    """What a function's PCI Express capability says (PCIe 6.x §7.5.3)."""
+
+    def __init__(self, offset: int, header: int, devcap: int) -> None:
+        self.offset = offset
+        self.port_type = (header >> 20) & 0xF  # Device/Port Type
+        self.devcap = devcap
+
+    @property
+    def tee_io(self) -> bool:
+        return bool(self.devcap & PCI_EXP_DEVCAP_TEE)
+
+
+async def pcie_function(config: ConfigSpace) -> PcieFunction | None:
+    """The PCI Express capability, from the Capabilities Pointer's list (None: no such cap)."""
+    ptr = (await config.read32(0x34)) & 0xFC
+    seen: set[int] = set()
+    while 0x40 <= ptr < 0x100 and ptr not in seen:
+        seen.add(ptr)
+        header = await config.read32(ptr)
+        if header & 0xFF == 0x10:
+            return PcieFunction(ptr, header, await config.read32(ptr + 4))
+        ptr = (header >> 8) & 0xFC
+    return None
+
 
 #: What each errno means for each file, in words a lab engineer can act on.
 _MEANING = {
@@ -115,9 +152,12 @@ class KernelTsm:
         path = self._file(name)
         if not path.exists():
             raise TsmError(f"{path} does not exist on this kernel", errno.ENOENT)
-        try:
-            with open(path, "w") as f:
-                f.write(value)
+        try:  # one write(2), as `echo` makes: a refused write is not retried at close
+            fd = os.open(path, os.O_WRONLY)
+            try:
+                os.write(fd, value.encode())
+            finally:
+                os.close(fd)
         except OSError as exc:
             why = _MEANING.get((name, exc.errno or 0), exc.strerror or "failed")
             raise TsmError(
@@ -130,6 +170,10 @@ class KernelTsm:
 
     def connect(self, tsm: str) -> None:
         self._write("connect", self._name(tsm) + "\n")
+
+    def store(self, name: str, text: str) -> None:
+        """Write ``text`` as it is to ``tsm/<name>`` (what the kernel makes of any input)."""
+        self._write(name, text)
 
     def disconnect(self, tsm: str) -> None:
         self._write("disconnect", self._name(tsm) + "\n")
@@ -191,3 +235,22 @@ class KernelTsm:
             if m and entry.is_symlink() and entry.resolve() == mine:
                 found.append(tuple(int(x) for x in m.groups()))
         return sorted(found)  # type: ignore[arg-type]
+
+    # -- the Root Port above the device -----------------------------------------------------------
+    async def root_port(self) -> Path | None:
+        """The device's Root Port in ``/sys/devices``: the nearest function above it whose PCI
+        Express capability says Root Port (None when none is readable)."""
+        for parent in self.dev.resolve().parents:
+            if not _BDF_DIR.match(parent.name) or not (parent / "config").exists():
+                continue
+            try:
+                found = await pcie_function(ReadOnlyConfigSpace(parent / "config"))
+            except HilError:
+                return None
+            if found is not None and found.port_type == PCI_EXP_TYPE_ROOT_PORT:
+                return parent
+        return None
+
+    async def root_port_config(self) -> ReadOnlyConfigSpace | None:
+        port = await self.root_port()
+        return ReadOnlyConfigSpace(port / "config") if port is not None else None

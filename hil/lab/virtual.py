@@ -26,7 +26,13 @@ from ..rigs import Rig
 from .bdf import Bdf
 from .serial_link import SerialFirmwareHost
 
-__all__ = ["VirtualFpga", "VirtualPower", "fuse_available"]
+__all__ = ["VirtualFpga", "VirtualPower", "fuse_available", "kernel_doe_timeout_s"]
+
+
+def kernel_doe_timeout_s(rig: Rig) -> float:
+    """The emulated kernel's DOE deadline in wall time: Linux waits 1 s (PCI_DOE_TIMEOUT);
+    a rig whose device is a simulation states a longer one as ``kernel_doe_timeout_s``."""
+    return float(rig.settings.get("kernel_doe_timeout_s", 1.0))
 
 
 def fuse_available() -> str | None:
@@ -51,6 +57,7 @@ class VirtualFpga:
         self.root = self.dir / "sys"
         self.root.mkdir()
         self.uart_path = self.dir / "uart"  # the board's UART (a symlink to the pty)
+        self.kernel_control = self.dir / "kernel.sock"  # the emulated host's control socket
         self.sim: subprocess.Popen | None = None
         self.fs: subprocess.Popen | None = None
         self.firmware_host: SerialFirmwareHost | None = None
@@ -94,12 +101,23 @@ class VirtualFpga:
                 str(self.root),
                 "--bdf",
                 str(self.bdf),
+                "--control",
+                str(self.kernel_control),
+                "--doe-timeout-s",
+                str(kernel_doe_timeout_s(self.rig)),
             ],
             stdout=open(self.dir / "fuse.log", "w"),
             stderr=subprocess.STDOUT,
         )
         self._wait(lambda: (self.root / "bus").exists(), 120, "the sysfs tree to mount")
         atexit.register(self.stop)
+
+    def rescan_device(self, hide_features: list[str] | tuple[str, ...] = ()) -> dict:
+        """The endpoint removed and found again by the emulated host (its mailbox lacking
+        ``hide_features``, ``vvvv:tt``, when given): a lab's ``remove`` and ``rescan``."""
+        from .virtual_fs import KernelControl
+
+        return KernelControl(self.kernel_control).rescan_device(hide_features)
 
     def _wait(self, ready, timeout_s: float, what: str) -> None:
         deadline = time.monotonic() + timeout_s
@@ -124,6 +142,10 @@ class VirtualFpga:
         client.sock.close()
         if self.firmware_host is not None:  # the firmware restarts with the board
             self.firmware_host.restart_firmware()
+        if self.kernel_control.exists():  # the Root Port saw the link go down
+            from .virtual_fs import KernelControl
+
+            KernelControl(self.kernel_control).link_down()
 
     def unplug_uart(self) -> None:
         """Fault injection: the board's UART goes away (the simulation closes its pty)."""

@@ -18,6 +18,12 @@ prefixes, so IDE TLPs (IDE TLP Prefix, MAC) take :meth:`UspHardIp.send_tlp` /
 :meth:`UspHardIp.recv_tlp` instead: raw bytes in and out of the same streams, the way a hard IP
 that passes End-End prefixes through would hand them over.  A write to Device Control's
 Initiate FLR raises ``cfg_flr_in_process_i`` until user logic pulses ``cfg_flr_done_o``.
+
+Device Capabilities reads with TEE-IO Supported (bit 30, PCIe 6.x §7.5.3.3) set, as a TDISP
+device's function 0 has it and as Linux's ``is_pci_tsm_pf0`` looks for it.  The real
+UltraScale+ PCIe4 block has no setting for that bit and answers the PCI Express capability
+itself, so the VCU118 build reads 0 there (hdl/boards/vcu118/README.md); ``tee_io=False``
+models that board.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ READ_RESPONSE_CYCLES = 16  # how long the model waits for cfg_ext_read_data_vali
 BAR0_SIZE = 4096  # hil_ep BAR0_SIZE_LOG2 = 12
 FLR_DONE_CYCLES = 64  # how long the model waits for cfg_flr_done_o
 IDE_PREFIX_BYTE0 = 0x92
+DEVCAP_TEE_IO = 1 << 30  # Device Capabilities: TEE-IO Supported
 
 
 class CfgExtTimeout(Exception):
@@ -77,6 +84,7 @@ class UspHardIp(Endpoint):
         serial: int = 0x00C0FFEE_1D5EC0DE,
         window_base_reg: int = R.CFG_EXT_BASE_REG,
         window_regs: int = R.CFG_EXT_NUM_REGS,
+        tee_io: bool = True,
     ) -> None:
         super().__init__()
         self.dut = dut
@@ -85,6 +93,7 @@ class UspHardIp(Endpoint):
         self.device_id = device_id
         self.class_code = 0x120000  # processing accelerator
         self.window = range(window_base_reg, window_base_reg + window_regs)
+        self.tee_io = tee_io
         self.log.setLevel(logging.WARNING)
         self.aer_cap = AerExtendedCapability()
         self.register_extended_capability(self.aer_cap, offset=0x100 // 4)
@@ -127,6 +136,8 @@ class UspHardIp(Endpoint):
             return await self._cfg_ext_read(reg)
         await self._cfg_ext_pulse_read(reg)
         value = await super().read_config_register(reg)
+        if self.tee_io and reg == self.pcie_cap.offset + 1:  # Device Capabilities
+            value |= DEVCAP_TEE_IO
         if self.ext_capabilities.list and reg == self.ext_capabilities.list[-1].offset:
             # The last hard-IP extended capability leads into the user window.
             value = (value & 0x000FFFFF) | ((self.window.start * 4) << 20)
