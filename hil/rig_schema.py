@@ -98,7 +98,6 @@ SECTIONS: dict[str, tuple[Key, ...]] = {
     "lab": (
         Key("bdf", "str", "0000:01:00.0", "the device's PCI address (`lspci -D`)", _LAB),
         Key("sysfs_root", "str", "/sys", "where sysfs is (a test tree, a FUSE mount)", _LAB),
-        Key("tsm", "str", "", "the TSM to connect through (`ls /sys/class/tsm`)", _LAB),
         Key("lock_dir", "str", "/run/lock/hil", "where the rig's lock file lives", _LAB),
         Key("serial", "str", "", "the board's UART (`/dev/ttyUSB1`)", _LAB),
         Key("baudrate", "int", 115200, "the UART's rate; must match the board build", _LAB),
@@ -166,6 +165,13 @@ SECTIONS: dict[str, tuple[Key, ...]] = {
             "the emulated host kernel's DOE deadline in wall time (Linux: 1 s); a simulated "
             "device behind a UART needs longer",
             ("virtual",),
+        ),
+        Key(
+            "tsm",
+            "str",
+            "the first",
+            "the TSM the tsm vectors connect through (`ls /sys/class/tsm`)",
+            _LAB,
         ),
         Key("uart_timeout_s", "float", 1.0, "UART answer deadline", _LAB),
         Key("telemetry_timeout_s", "float", 2.0, "how long to wait for telemetry", _LAB),
