@@ -28,7 +28,6 @@ from typing import Any
 from cryptography import x509
 
 from . import _regs as R
-from .codec import ide_km as K
 from .codec.doe import DataObject
 from .codec.spdm import SpdmVersion
 from .codec.spdm_socket import FrameReader
@@ -36,7 +35,7 @@ from .errors import DoeTimeout, HilError, PeerProtocolError, RigError
 from .firmware.mutual_auth import MutAuthMode, MutualAuthPolicy
 from .firmware.spdm_responder import HEARTBEAT_PERIOD_S
 from .host.doe import DoeMailbox
-from .host.ide_km import StreamRegs
+from .host.ide_regs import IdeLayout
 from .pki import Identity, load_certificates
 from .rigs import Rig
 from .transport import ConfigSpace
@@ -164,13 +163,13 @@ async def configure_ide_stream(config: ConfigSpace, stream_id: int) -> None:
     sub-stream then makes the stream Secure.  The other blocks are parked at the reserved
     Stream ID FFh with Enable clear, as Linux parks them, so that no second block claims the
     Stream ID (TDISP LOCK refuses a default stream configured twice, §11.3.8)."""
-    capability = K.IdeCapability(await config.read32(R.IDE_CAP_OFFSET + 4))
-    for index in range(1, capability.selective_block_count):
-        await config.write32(StreamRegs(R.IDE_CAP_OFFSET, index).control, 0xFF << 24)
-    regs = StreamRegs(R.IDE_CAP_OFFSET, 0)
+    layout = await IdeLayout.read(config, R.IDE_CAP_OFFSET)
+    for block in layout.selective_blocks[1:]:
+        await config.write32(block.control, 0xFF << 24)
+    regs = layout.selective_blocks[0]
     await config.write32(regs.control, stream_id << 24)
+    await config.write32(regs.rid1, 0xFFFF << 8)  # RID Limit: every RID
     await config.write32(regs.rid2, 1)  # V = 1, RID Base 0
-    await config.write32(regs.base + 0x0C, 0xFFFF << 8)  # RID Limit: every RID
     await config.write32(regs.control, stream_id << 24 | 1)
 
 

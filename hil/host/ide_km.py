@@ -20,37 +20,28 @@ from .. import _regs as R
 from ..codec import ide_km as K
 from ..errors import PeerProtocolError
 from ..transport import ConfigSpace
+from .ide_regs import IDE_CAP_ID, IdeLayout, SelectiveBlock, selective_block
+from .pci import find_ext_capabilities
 from .spdm import SpdmRequester, SpdmSession
 
-__all__ = ["IdeKmRequester", "StreamRegs"]
+__all__ = ["IdeKmRequester", "StreamRegs", "stream_regs"]
 
 log = logging.getLogger("hil.host.ide_km")
 
-SEL_BLOCK_DW = 5 + 3  # one Selective IDE block with one address association block
+#: A Selective IDE Stream's registers, where the capability says they are (Link IDE blocks
+#: first, each block sized by its own Address Association count: :mod:`hil.host.ide_regs`).
+StreamRegs = SelectiveBlock
 
 
-@dataclass(frozen=True)
-class StreamRegs:
-    """Where Selective IDE stream ``index``'s registers are in configuration space."""
-
-    cap_offset: int
-    index: int
-
-    @property
-    def base(self) -> int:
-        return self.cap_offset + 0x0C + 4 * SEL_BLOCK_DW * self.index
-
-    @property
-    def control(self) -> int:
-        return self.base + 0x04
-
-    @property
-    def status(self) -> int:
-        return self.base + 0x08
-
-    @property
-    def rid2(self) -> int:
-        return self.base + 0x10
+async def stream_regs(config: ConfigSpace, index: int, cap_offset: int | None = None) -> StreamRegs:
+    """Selective IDE Stream ``index`` of the function's IDE capability (found by the capability
+    walk unless ``cap_offset`` is given)."""
+    if cap_offset is None:
+        caps = await find_ext_capabilities(config, IDE_CAP_ID)
+        if not caps:
+            raise PeerProtocolError("the function has no IDE extended capability")
+        cap_offset = caps[0].offset
+    return await selective_block(config, cap_offset, index)
 
 
 @dataclass
@@ -101,13 +92,17 @@ class IdeKmRequester:
     async def _downgrade_check(self, rsp: K.QueryResp) -> None:
         """§6.33.3: what QUERY_RESP reports must be what configuration space says."""
         assert self.config is not None
-        cap = await self.config.read32(R.IDE_CAP_OFFSET + 4)
+        caps = await find_ext_capabilities(self.config, IDE_CAP_ID)
+        if not caps:
+            raise PeerProtocolError("QUERY answered, but config space has no IDE capability")
+        layout = await IdeLayout.read(self.config, caps[0].offset)
+        cap = layout.capability.raw
         if rsp.capability.value != cap:
             raise PeerProtocolError(
                 f"QUERY_RESP IDE Capability {rsp.capability.value:#010x}, config space {cap:#010x}"
             )
-        for i, block in enumerate(rsp.selective_blocks):
-            regs = StreamRegs(R.IDE_CAP_OFFSET, i)
+        for block, regs in zip(rsp.selective_blocks, layout.selective_blocks, strict=False):
+            i = regs.index
             ctl = await self.config.read32(regs.control)
             if block.control != ctl:
                 raise PeerProtocolError(
@@ -148,11 +143,11 @@ class IdeKmRequester:
     async def setup_stream(self, index: int, stream_id: int, partner_rid: int = 0) -> StreamRegs:
         """What Linux's pci_ide_stream_setup does on the endpoint: RID association, the Stream
         ID with Enable=0 (the device may need it before KEY_PROG)."""
-        regs = StreamRegs(R.IDE_CAP_OFFSET, index)
-        if self.config is None:
-            return regs  # a peer with no configuration space reachable (a socket rig)
+        if self.config is None:  # a peer with no configuration space reachable (a socket rig)
+            return StreamRegs(index, R.IDE_CAP_OFFSET + 0x0C, 1)
+        regs = await stream_regs(self.config, index)
+        await self.config.write32(regs.rid1, (partner_rid & 0xFFFF) << 8)  # RID Limit
         await self.config.write32(regs.rid2, 1 | (partner_rid << 8))  # V=1, RID Base
-        await self.config.write32(regs.base + 0x0C, (partner_rid & 0xFFFF) << 8)  # RID Limit
         await self.config.write32(regs.control, stream_id << 24)
         return regs
 

@@ -27,7 +27,7 @@ from ..codec import tdisp as T
 from ..codec.ide_tlp import CplStatus
 from ..errors import DoeTimeout, NotApplicable, PeerProtocolError
 from ..host.ide import IdeRootPort
-from ..host.ide_km import IdeKmRequester, StreamRegs
+from ..host.ide_km import IdeKmRequester, stream_regs
 from ..host.pci import find_ext_capabilities
 from ..host.spdm import SpdmErrorResponse, SpdmRequester, SpdmSession
 from ..host.tdisp import (
@@ -767,6 +767,7 @@ async def flr_unlocks(ctx: VectorContext) -> None:
         await ctx.config.write32(0x04, saved[0] & 0xFFFF)
         await _state(ctx, tsm, T.TdiState.CONFIG_UNLOCKED, "after_flr")
         ide = await find_ext_capabilities(ctx.config, 0x0030)
-        status = await ctx.config.read32(StreamRegs(ide[0].offset, STREAM_INDEX).status)
+        regs = await stream_regs(ctx.config, STREAM_INDEX, ide[0].offset)
+        status = await ctx.config.read32(regs.status)
         ctx.expect(status & 0xF == 0, f"IDE stream state {status & 0xF:04b} after FLR")
         ctx.measure("flr_wait_s", float(ctx.settings.get("flr_wait_s", 0.1)), "s")

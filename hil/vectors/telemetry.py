@@ -10,7 +10,7 @@ from __future__ import annotations
 from .. import _regs as R
 from ..codec import ide_km as K
 from ..codec.uart import Telemetry
-from ..host.ide_km import StreamRegs
+from ..host.ide_km import stream_regs
 from ..host.pci import find_ext_capabilities
 from ..transport import TelemetrySource
 from ._model import VectorContext, vector
@@ -36,7 +36,8 @@ async def _stream_states(ctx: VectorContext, count: int) -> tuple[int, ...]:
     ctx.expect(caps, "no IDE extended capability (ID 0x0030) in the capability list")
     states = []
     for j in range(count):
-        states.append((await ctx.config.read32(StreamRegs(caps[0].offset, j).status)) & 0xF)
+        regs = await stream_regs(ctx.config, j, caps[0].offset)
+        states.append((await ctx.config.read32(regs.status)) & 0xF)
     return tuple(states)
 
 
