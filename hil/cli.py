@@ -90,8 +90,13 @@ def _spdm_versions(text: str) -> tuple[int, ...]:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
+    import logging
+
     from .rigs import find_rig
     from .serve import ServeOptions, serve_rig
+
+    level = logging.WARNING if args.quiet else logging.DEBUG if args.verbose else logging.INFO
+    logging.basicConfig(level=level, format="hil serve: %(message)s", stream=sys.stderr)
 
     rig = find_rig(args.rig)
     try:
@@ -290,6 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--rig", default="sim-verilator", help="rig name or path (sim or fake)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    talk = serve.add_mutually_exclusive_group()
+    talk.add_argument("--quiet", action="store_true", help="warnings only (not each connection)")
+    talk.add_argument("--verbose", action="store_true", help="debug detail as well")
     serve.add_argument("--port", type=int, default=2323, help="TCP port (default 2323)")
     serve.add_argument(
         "--cert-chain", default=None, help="device chain: PEM bundle or DER, root first"

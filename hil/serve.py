@@ -243,8 +243,16 @@ def serve_rig(rig: Rig, host: str, port: int, options: ServeOptions | None = Non
         # Fail here, with a clear message, not in the simulator.
         Identity.load(options.cert_chain, options.key)
     options.mutual_auth_policy()
+    if rig.kind not in ("fake", "sim"):
+        raise RigError(
+            f"rig {rig.name} is of kind {rig.kind}: only a sim or fake rig has a device "
+            "this process can serve"
+        )
     if rig.firmware != "dsm":
-        raise RigError(f"rig {rig.name} has no firmware to serve SPDM (firmware = 'dsm')")
+        raise RigError(
+            f"rig {rig.name} serves no firmware (set firmware = 'dsm' in its [rig] table)"
+        )
+    _check_port_free(host, port)
     if rig.kind == "fake":
         asyncio.run(serve_fake(host, port, options))
         return 0
@@ -252,7 +260,22 @@ def serve_rig(rig: Rig, host: str, port: int, options: ServeOptions | None = Non
         from .backends import SimBackend
 
         return SimBackend(rig).serve(host, port, options=options)
-    raise RigError(f"hil serve needs a device to serve; rig {rig.name} is of kind {rig.kind}")
+    raise AssertionError(rig.kind)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Say, before a simulator is built and started, that the port is taken."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise RigError(
+                f"cannot listen on {host}:{port}: {exc.strerror} (another hil serve or "
+                "spdm_responder_emu? pick another --port)"
+            ) from None
 
 
 async def serve_fake(

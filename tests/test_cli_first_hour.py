@@ -111,3 +111,23 @@ def test_a_vector_error_shows_its_own_frames(tmp_path: Path, repo: Path) -> None
     assert "pytest_plugin.py" not in out and "_pytest" not in out
     assert "settle_time = 1 ms < 5 ms (low)" in out
     assert len(out.splitlines()) < 40, out
+
+
+def test_serve_on_a_taken_port_is_one_line(tmp_path: Path, repo: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = hil("serve", "--rig", "fake", "--port", str(port), cwd=repo, timeout=60)
+    lines = _lines(proc)
+    assert proc.returncode == 2
+    assert len(lines) == 1 and f"cannot listen on 127.0.0.1:{port}" in lines[0], lines
+
+
+def test_serve_a_rig_with_no_device_here_says_why(repo: Path) -> None:
+    proc = hil("serve", "--rig", "spdm-emu", cwd=repo, timeout=60)
+    lines = _lines(proc)
+    assert proc.returncode == 2 and len(lines) == 1, lines
+    assert "kind spdm-socket" in lines[0] and "hil serve: hil serve" not in lines[0]

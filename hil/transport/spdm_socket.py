@@ -193,6 +193,7 @@ class SocketResponder:
     def __init__(self, service: DoeService) -> None:
         self.service = service
         self.shutdown = False
+        self.exchanges = 0  # NORMAL frames answered
 
     async def handle(self, frame: Frame) -> tuple[Frame | None, bool]:
         """The reply to ``frame`` and whether to close the connection afterwards."""
@@ -216,6 +217,7 @@ class SocketResponder:
             log.warning("closing: payload is not a DOE object: %s", exc)
             return None, True
         response = await self.service(request)
+        self.exchanges += 1
         payload = response.encode() if response is not None else b""
         return Frame(Command.NORMAL, Transport.PCI_DOE, payload), False
 
@@ -242,7 +244,8 @@ async def serve(
     turn = asyncio.Lock()
 
     async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername")
+        name = writer.get_extra_info("peername")
+        peer = f"{name[0]}:{name[1]}" if isinstance(name, tuple) else str(name)
         _nodelay(writer.get_extra_info("socket"))
         async with turn:
             if stopped.is_set():
@@ -271,11 +274,14 @@ async def _converse(
 ) -> None:
     """Serve one connection until CONTINUE, SHUTDOWN, a close or a broken frame."""
     frames = FrameReader()
+    sock = writer.get_extra_info("socket")
+    log.info("%s connected", peer)
+    ended = "closed without CONTINUE or SHUTDOWN"
     try:
         while True:
+            _quickack(sock)
             data = await reader.read(65536)
             if not data:
-                log.info("%s closed the connection without CONTINUE or SHUTDOWN", peer)
                 return
             for frame in frames.feed(data):
                 reply, close = await responder.handle(frame)
@@ -283,10 +289,13 @@ async def _converse(
                     writer.write(reply.encode())
                     await writer.drain()
                 if close:
+                    ended = "SHUTDOWN" if responder.shutdown else "CONTINUE"
                     return
     except PeerProtocolError as exc:
+        ended = f"closed: {exc}"
         log.warning("closing %s: %s", peer, exc)
     except (ConnectionError, OSError) as exc:
-        log.info("%s: connection ended: %s", peer, exc)
+        ended = f"connection ended: {exc}"
     finally:
+        log.info("%s: %d exchanges, %s", peer, responder.exchanges, ended)
         writer.close()
