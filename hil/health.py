@@ -185,7 +185,7 @@ def check_rig(rig: Rig) -> list[Check]:
     if rig.kind == "spdm-socket":
         return [_probe("responder answering", lambda: _socket_hello(rig))]
     if rig.kind == "sim":
-        from .backends import SimBackend
+        from .sim.simulation import Simulation
 
-        return [_probe("HDL builds", lambda: str(SimBackend(rig).build()))]
+        return [_probe("HDL builds", lambda: str(Simulation(rig).build()))]
     return [Check("in-memory device", True, "nothing to probe")]

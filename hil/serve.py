@@ -257,9 +257,9 @@ def serve_rig(rig: Rig, host: str, port: int, options: ServeOptions | None = Non
         asyncio.run(serve_fake(host, port, options))
         return 0
     if rig.kind == "sim":
-        from .backends import SimBackend
+        from .sim.simulation import Simulation
 
-        return SimBackend(rig).serve(host, port, options=options)
+        return Simulation(rig).serve(host, port, options=options)
     raise AssertionError(rig.kind)
 
 

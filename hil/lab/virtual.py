@@ -67,13 +67,13 @@ class VirtualFpga:
         why = fuse_available()
         if why:
             raise RigError(f"virtual rig {self.rig.name}: {why}")
-        from ..backends import SimBackend
+        from ..sim.simulation import Simulation
 
-        sim = SimBackend(self.rig)
+        sim = Simulation(self.rig)
         code = (
             "import sys; from pathlib import Path; from hil.rigs import load_rig;"
-            "from hil.backends import SimBackend;"
-            f"SimBackend(load_rig(Path({str(self.rig.path)!r})))"
+            "from hil.sim.simulation import Simulation;"
+            f"Simulation(load_rig(Path({str(self.rig.path)!r})))"
             ".serve_config(Path(sys.argv[1]), Path(sys.argv[2]))"
         )
         self.sim = subprocess.Popen(

@@ -1,0 +1,40 @@
+"""The ``fake`` rig: asyncio, in this process, against the in-memory endpoint (:mod:`hil.fake`)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from ..fake import FakeConfigSpace, FakeDoe
+from ..transport import AsyncioTimebase
+from ..vectors import Vector, VectorContext, VectorResult, execute
+from ._base import Backend
+
+__all__ = ["FakeBackend"]
+
+
+class FakeBackend(Backend):
+    def run_vector(self, vec: Vector, *, artifacts_dir: Path, waves: bool) -> VectorResult:
+        config = FakeConfigSpace(FakeDoe())
+        resources: dict[str, Any] = {}
+        if self.rig.firmware == "dsm":
+            from ..firmware import Dsm
+
+            # The firmware drives the fake IDE capability and TDI through their register port.
+            dsm = Dsm(hdl_build="fake", regs=config.firmware_regs())
+            config.doe.responder = dsm.handle
+            resources["function_id"] = dsm.requester_id  # the TDI's INTERFACE_ID (bus 1, 0.0)
+        ctx = VectorContext(
+            rig_name=self.rig.name,
+            rig_kind=self.rig.kind,
+            provides=self.rig.provides,
+            timebase=AsyncioTimebase(),
+            config=config,
+            settings=self.rig.settings,
+            resources=resources,
+        )
+        return asyncio.run(execute(vec, ctx))
+
+    def info(self) -> dict[str, Any]:
+        return {"simulator": None, "device": "hil.fake.FakeConfigSpace"}
