@@ -52,3 +52,18 @@ def test_a_lab_board_power_cycle_restarts_the_firmware_and_is_counted() -> None:
     asyncio.run(board.power_cycle(off_s=0.1, settle_s=0.2))
     assert order == ["wait 0.1", "wait 0.2", "firmware restarted"]
     assert board.events == 1 and psu.output()
+
+
+def test_a_usb_supply_without_pyusb_says_what_to_install(monkeypatch) -> None:
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_usb(name, *args, **kwargs):
+        if name == "usb.core" or name.startswith("usb"):
+            raise ImportError("No module named 'usb'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_usb)
+    with pytest.raises(PowerSupplyError, match="needs PyUSB"):
+        open_power_supply("USB0::0x2A8D::0x1002::MY00000001::INSTR")

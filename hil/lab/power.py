@@ -106,6 +106,16 @@ def open_power_supply(resource: str, library: str | Path = "@py") -> PowerSupply
     pyvisa-sim)."""
     import pyvisa
 
+    if resource.upper().startswith("USB") and str(library) == "@py":
+        # pyvisa-py reaches USBTMC instruments through PyUSB (and libusb), which it does not
+        # install itself.
+        try:
+            import usb.core  # noqa: F401
+        except ImportError:
+            raise PowerSupplyError(
+                f"VISA resource {resource!r} is a USB instrument: pyvisa-py needs PyUSB for "
+                "it (pip install 'hil[lab]', and Debian's libusb-1.0-0)"
+            ) from None
     try:
         rm = pyvisa.ResourceManager(str(library))
         inst = rm.open_resource(resource, read_termination="\n", write_termination="\n")
