@@ -153,6 +153,14 @@ def preflight(rig: Rig) -> None:
         if isinstance(value, str) and value and value != "test-pki":
             if not Path(value).is_file():
                 raise RigConfigError(f"settings {key} = {value!r}: no such file")
+    anchor = rig.settings.get("trust_anchor")
+    if isinstance(anchor, str) and anchor and anchor != "test-pki":
+        from .pki import IdentityError, load_certificates
+
+        try:
+            load_certificates(Path(anchor).read_bytes())
+        except (IdentityError, OSError) as exc:
+            raise RigConfigError(f"settings trust_anchor = {anchor!r}: {exc}") from None
     chain, key = rig.settings.get("requester_cert_chain"), rig.settings.get("requester_key")
     if bool(chain) != bool(key):
         raise RigConfigError("requester_cert_chain and requester_key go together")

@@ -131,3 +131,14 @@ def test_serve_a_rig_with_no_device_here_says_why(repo: Path) -> None:
     lines = _lines(proc)
     assert proc.returncode == 2 and len(lines) == 1, lines
     assert "kind spdm-socket" in lines[0] and "hil serve: hil serve" not in lines[0]
+
+
+def test_a_trust_anchor_that_is_not_a_certificate_is_one_line(tmp_path: Path, repo: Path) -> None:
+    (tmp_path / "root.pem").write_text("not a certificate\n")
+    (tmp_path / "r.toml").write_text(
+        "[rig]\nkind = 'fake'\nprovides = ['doe', 'spdm']\n[settings]\ntrust_anchor = 'root.pem'\n"
+    )
+    proc = hil("run", "--rig", str(tmp_path / "r.toml"), "--results", str(tmp_path), cwd=repo)
+    lines = _lines(proc)
+    assert proc.returncode not in (0, 1)
+    assert len(lines) == 1 and "trust_anchor" in lines[0] and "root.pem" in lines[0], lines
