@@ -288,6 +288,22 @@ _PCIE_STEPS = (
 )
 
 
+#: spdm_requester_emu's session steps without its application (IDE_KM/TDISP/CXL) step.
+_SESSION_FLOW = "KEY_EX,KEY_UPDATE,HEARTBEAT,MEAS,DIGEST,CERT"
+
+
+def _requester_emu(port: int, *options: str) -> tuple[subprocess.CompletedProcess[str], str]:
+    """Run spdm_requester_emu (PCI_DOE) against ``port`` from its bin folder; (process, log)."""
+    proc = subprocess.run(
+        ["./spdm_requester_emu", "--trans", "PCI_DOE", "--port", str(port), *options],
+        cwd=_bin(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return proc, proc.stdout + proc.stderr
+
+
 @pytest.mark.parametrize("version", ["1.2", "1.3"])
 def test_the_dmtf_requester_completes_spdm_ide_km_and_tdisp(
     hil_serve, tmp_path: Path, version: str
@@ -306,14 +322,7 @@ def test_the_dmtf_requester_completes_spdm_ide_km_and_tdisp(
         "0",
         *_dmtf_identity(),
     )
-    proc = subprocess.run(
-        ["./spdm_requester_emu", "--trans", "PCI_DOE", "--port", str(port), "--ver", version],
-        cwd=_bin(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    log = proc.stdout + proc.stderr
+    _, log = _requester_emu(port, "--ver", version)
     for step in _PCIE_STEPS:
         assert step in log, f"{step!r} missing: {log[-3000:]}"
     assert "tdi_state: 0x02" in log  # RUN after START_INTERFACE
@@ -329,24 +338,7 @@ def test_the_dmtf_requester_session_flow_exits_cleanly(
     hil_serve, tmp_path: Path, version: str
 ) -> None:
     port = hil_serve("--rig", "fake", *_dmtf_identity())
-    proc = subprocess.run(
-        [
-            "./spdm_requester_emu",
-            "--trans",
-            "PCI_DOE",
-            "--port",
-            str(port),
-            "--ver",
-            version,
-            "--exe_session",
-            "KEY_EX,KEY_UPDATE,HEARTBEAT,MEAS,DIGEST,CERT",
-        ],
-        cwd=_bin(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    log = proc.stdout + proc.stderr
+    proc, log = _requester_emu(port, "--ver", version, "--exe_session", _SESSION_FLOW)
     assert proc.returncode == 0, log[-3000:]
     assert "SPDM_HEARTBEAT_ACK" in log and "SPDM_END_SESSION_ACK" in log
     assert "ERROR:" not in log, log[-3000:]
@@ -374,24 +366,7 @@ def test_the_dmtf_requester_authenticates_itself_to_hil_serve(
     gives its chain through the encapsulated flow (bits 1 and 2) and signs FINISH; the
     session then carries KEY_UPDATE, HEARTBEAT and END_SESSION."""
     port = hil_serve("--rig", "fake", *_dmtf_identity(), *_requiring_mutual_auth(mode))
-    proc = subprocess.run(
-        [
-            "./spdm_requester_emu",
-            "--trans",
-            "PCI_DOE",
-            "--port",
-            str(port),
-            "--ver",
-            version,
-            "--exe_session",
-            "KEY_EX,KEY_UPDATE,HEARTBEAT,MEAS,DIGEST,CERT",
-        ],
-        cwd=_bin(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    log = proc.stdout + proc.stderr
+    proc, log = _requester_emu(port, "--ver", version, "--exe_session", _SESSION_FLOW)
     assert proc.returncode == 0, log[-3000:]
     assert "ERROR:" not in log, log[-3000:]
     delivered = log.count("SPDM_DELIVER_ENCAPSULATED_RESPONSE(")
