@@ -13,7 +13,7 @@ from ..codec import ide_km as K
 from ..codec import spdm as S
 from ..errors import DoeTimeout, NotApplicable, PeerProtocolError
 from ..host.ide_km import IdeKmRequester
-from ..host.spdm import SpdmErrorResponse
+from ..host.spdm import SpdmErrorResponse, SpdmRequester
 from ._answers import describe_spdm
 from ._cleanup import tidy
 from ._model import VectorContext, vector
@@ -302,15 +302,38 @@ async def outside_session_ignored(ctx: VectorContext) -> None:
     it is a request, must not result in a response."  An SPDM ERROR is a response too."""
     req = await ctx.spdm()
     await req.authenticate()
-    query = K.Query(port_index=ctx.ide_km_port_index).encode()[1:]
-    vdm = S.VendorDefinedRequest.pci_sig(S.PciProtocolId.IDE_KM, query, version=req.version)
+    port = ctx.ide_km_port_index
+    await _in_the_clear(ctx, req, "QUERY", K.Query(port_index=port))
+    # The rule covers every request, and a device has streams to act on once a session owns
+    # them: that session configures a stream and loads key set 0's first slot, then KEY_PROG,
+    # K_SET_GO and K_SET_STOP of that slot come in the clear.
+    async with _km(ctx) as owner:
+        await owner.query()
+        await owner.setup_stream(0, STREAM_ID)
+        slot = K.KeySlot(0, K.KeyDirection.RX, 0)
+        kp = K.KeyProg(stream_id=STREAM_ID, slot=slot, key=os.urandom(32), port_index=port)
+        await _answer(owner, kp.encode())
+        for name, msg in (
+            ("KEY_PROG", kp),
+            ("K_SET_GO", K.KSetGo(stream_id=STREAM_ID, slot=slot, port_index=port)),
+            ("K_SET_STOP", K.KSetStop(stream_id=STREAM_ID, slot=slot, port_index=port)),
+        ):
+            await _in_the_clear(ctx, owner.spdm, name, msg)
+
+
+async def _in_the_clear(
+    ctx: VectorContext, req: SpdmRequester, name: str, msg: K.IdeKmMessage
+) -> None:
+    vdm = S.VendorDefinedRequest.pci_sig(
+        S.PciProtocolId.IDE_KM, msg.encode()[1:], version=req.version
+    )
     try:
         raw = await req.send_raw(vdm.encode())
     except (DoeTimeout, PeerProtocolError):
         return  # no response: right
     ctx.expect(
         False,
-        f"IDE_KM QUERY in the clear was answered with {describe_spdm(raw)}; {SPEC}: an IDE_KM "
+        f"IDE_KM {name} in the clear was answered with {describe_spdm(raw)}; {SPEC}: an IDE_KM "
         "request not sent in a secured session must not result in a response",
     )
 

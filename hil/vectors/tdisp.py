@@ -307,22 +307,83 @@ async def start_in_run(ctx: VectorContext) -> None:
 
 @vector(
     "tdisp.lock.stream_not_keyed",
-    title="LOCK naming a Stream ID no Secure, keyed stream carries is refused",
-    spec="PCIe 6.x §11.3.8, Table 11-12 (keys for all sub-streams of the default stream)",
+    title="LOCK is refused while the default stream is configured but not keyed, keyed but not "
+    "armed, or armed but not Secure, and for a Stream ID no stream has",
+    spec="PCIe 6.x §11.3.8, Table 11-12 (keys for all sub-streams of the default stream, "
+    "stream Secure)",
     needs=NEEDS,
 )
 async def lock_stream_not_keyed(ctx: VectorContext) -> None:
+    """Each refusal is checked on the stream that LOCK then accepts once it is Secure, so the
+    device refuses for the key and Secure rules, not because the Stream ID is unknown."""
+    async with _Tsm(ctx) as tsm:
+        await tsm.tdisp.get_version()
+        await tsm.km.query()
+        regs = await tsm.km.setup_stream(STREAM_INDEX, STREAM_ID)
+
+        async def refused(why: str) -> None:
+            err = await _expect_error(
+                ctx,
+                f"LOCK, default stream {why}",
+                tsm.tdisp.lock(STREAM_ID),
+                TdispErrorResponse,
+                _LOCK,
+            )
+            ctx.expect(
+                err.code in (T.ErrorCode.INVALID_REQUEST, T.ErrorCode.INVALID_DEVICE_CONFIGURATION),
+                f"LOCK, default stream {why}, answered {err}",
+            )
+            await _state(ctx, tsm, T.TdiState.CONFIG_UNLOCKED, f"lock_{why.replace(' ', '_')}")
+
+        await refused("configured but not keyed")
+        acks = await tsm.km.program_all(STREAM_ID, 0)
+        bad = [a.slot for a in acks if a.outcome != K.KpAckStatus.SUCCESS]
+        ctx.expect(not bad, f"KP_ACK failures for {bad}")
+        await refused("keyed but not armed")
+        await tsm.km.go_all(STREAM_ID, 0)
+        await refused("armed but not enabled")
+        await _refused_unknown_stream(ctx, tsm)
+        state = await tsm.km.enable(regs, STREAM_ID)
+        ctx.expect(state == K.IdeStreamState.SECURE, f"stream state {state:#x} after GO")
+        await tsm.lock_keyed()  # the same stream, now Secure: LOCK is allowed
+        await _state(ctx, tsm, T.TdiState.CONFIG_LOCKED, "after_lock")
+
+
+async def _refused_unknown_stream(ctx: VectorContext, tsm: _Tsm) -> None:
+    """LOCK naming a Stream ID no stream has."""
+    other = tsm.tdisp.lock((STREAM_ID + 1) & 0xFF)
+    err = await _expect_error(ctx, "LOCK of an unknown Stream ID", other, TdispErrorResponse, _LOCK)
+    ctx.expect(
+        err.code in (T.ErrorCode.INVALID_REQUEST, T.ErrorCode.INVALID_DEVICE_CONFIGURATION),
+        f"LOCK of an unknown Stream ID answered {err}",
+    )
+    await _state(ctx, tsm, T.TdiState.CONFIG_UNLOCKED, "after_unknown_stream")
+
+
+@vector(
+    "tdisp.lock.keys_from_ended_session",
+    title="LOCK over a session other than the one that keyed the default stream is not accepted",
+    spec="PCIe 6.x §11.3.8, Table 11-12 (default stream keyed over the LOCK's session), "
+    "§6.33.3 (session binding)",
+    needs=NEEDS,
+)
+async def lock_keys_from_ended_session(ctx: VectorContext) -> None:
+    """Session A keys the stream and makes it Secure, then ends; session B, which sent no
+    IDE_KM, asks for LOCK.  A TDISP_ERROR or no answer are both right; a nonce is not."""
     async with _Tsm(ctx) as tsm:
         await tsm.tdisp.get_version()
         await tsm.secure_stream()
-        other = tsm.tdisp.lock((STREAM_ID + 1) & 0xFF)
-        err = await _expect_error(
-            ctx, "LOCK of an unkeyed stream", other, TdispErrorResponse, _LOCK
-        )
-        ctx.expect(
-            err.code in (T.ErrorCode.INVALID_REQUEST, T.ErrorCode.INVALID_DEVICE_CONFIGURATION),
-            f"LOCK of an unkeyed stream answered {err}",
-        )
+        await tsm.end()
+        await tsm.open(0xC0DE)
+        try:
+            await tsm.tdisp.lock(STREAM_ID)
+        except (TdispErrorResponse, DoeTimeout, PeerProtocolError):
+            pass
+        else:
+            ctx.expect(
+                False,
+                f"LOCK over a session that did not key the default stream was accepted ({_LOCK})",
+            )
         await _state(ctx, tsm, T.TdiState.CONFIG_UNLOCKED, "after_refusal")
 
 
@@ -427,16 +488,23 @@ async def start_nonce_reused(ctx: VectorContext) -> None:
 
 @vector(
     "tdisp.config_write.error",
-    title="A configuration write to Command while RUN sends the TDI to ERROR; STOP recovers",
+    title="A configuration write to Command in CONFIG_LOCKED and in RUN sends the TDI to ERROR; "
+    "STOP recovers",
     spec="PCIe 6.x §11.2 (TDI state machine: configuration changes), §11.3.16",
     needs=NEEDS,
 )
 async def config_write_error(ctx: VectorContext) -> None:
     async with _Tsm(ctx) as tsm:
         await tsm.lock()
-        await tsm.tdisp.start()
         command = await ctx.config.read32(_COMMAND)
         await ctx.config.write32(_COMMAND, command)  # the same value: a write is still a change
+        await _state(ctx, tsm, T.TdiState.ERROR, "after_config_write_locked")
+        await tsm.tdisp.stop()
+        await _state(ctx, tsm, T.TdiState.CONFIG_UNLOCKED, "after_stop_locked")
+        await tsm.secure_stream()
+        await tsm.lock_keyed()
+        await tsm.tdisp.start()
+        await ctx.config.write32(_COMMAND, command)
         await _state(ctx, tsm, T.TdiState.ERROR, "after_config_write")
         start = tsm.tdisp.start(os.urandom(32))
         await _expect_error(ctx, "START in ERROR", start, TdispInvalidInterfaceState, _START)
@@ -462,6 +530,18 @@ async def session_end_error(ctx: VectorContext) -> None:
         await _state(ctx, tsm, T.TdiState.RUN, "before_end")
         await tsm.end()
         await tsm.open(0xC0DE)
+        # §11.4.5 takes effect when the session ends: a device that answers TDISP from a new
+        # session before it binds the streams must already report ERROR.
+        try:
+            early = await tsm.tdisp.get_state()
+        except (TdispErrorResponse, DoeTimeout, PeerProtocolError):
+            early = None
+        if early is not None:
+            ctx.expect(
+                early == T.TdiState.ERROR,
+                f"TDI {early.name} right after its locking session ended, expected ERROR "
+                "(PCIe 6.x §11.4.5)",
+            )
         await tsm.km.query()
         await _state(
             ctx,
