@@ -1,4 +1,4 @@
-"""The ``hil`` command: run, rigs, report, lint, synth, regen."""
+"""The ``hil`` command: run, mutate, rigs, report, lint, synth, regen."""
 
 from __future__ import annotations
 
@@ -37,6 +37,37 @@ def _cmd_run(args: argparse.Namespace) -> int:
             pytest_args += ["--" + option.replace("_", "-"), value]
     code = pytest.main(pytest_args)
     return int(code)
+
+
+def _cmd_mutate(args: argparse.Namespace) -> int:
+    """Each seeded device bug alone on the fake rig: which vectors kill it; exit 1 if one lives."""
+    import fnmatch
+    import logging
+    import time
+
+    from . import mutants
+
+    logging.disable(logging.WARNING)  # the mutants make the firmware log; the table is the output
+    chosen = tuple(
+        m for m in mutants.MUTANTS if not args.k or fnmatch.fnmatchcase(m.id, f"*{args.k}*")
+    )
+    if not chosen:
+        print(f"hil: no mutant matches {args.k!r}", file=sys.stderr)
+        return 2
+    start = time.perf_counter()
+    results, baseline = mutants.run(chosen, rig=args.rig)
+    print(mutants.table(results))
+    survivors = [r.mutant.id for r in results if r.verdict == "SURVIVED"]
+    print(
+        f"{len(results)} mutants over {len(baseline)} passing vectors: "
+        f"{sum(r.killed for r in results)} killed, "
+        f"{sum(r.verdict == 'shadowed' for r in results)} shadowed, {len(survivors)} survived "
+        f"in {time.perf_counter() - start:.1f} s"
+    )
+    if args.report:
+        mutants.report(results, Path(args.report))
+        print(f"report: {args.report}")
+    return 1 if survivors else 0
 
 
 def _list_vectors(args: argparse.Namespace) -> int:
@@ -289,6 +320,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="HOST:PORT of the responder for an spdm-socket rig (default $HIL_PEER, the rig file)",
     )
     run.set_defaults(func=_cmd_run)
+
+    mutate = sub.add_parser(
+        "mutate", help="apply each seeded device bug alone on the fake rig; report its killers"
+    )
+    mutate.add_argument("--rig", default="fake", help="a fake rig (name or path)")
+    mutate.add_argument("-k", default=None, help="only mutants whose id contains this")
+    mutate.add_argument("--report", default=None, help="write the JSON report to this file")
+    mutate.set_defaults(func=_cmd_mutate)
 
     serve = sub.add_parser(
         "serve", help="serve a rig's device on the DMTF spdm-emu socket protocol (PCI_DOE)"

@@ -1,0 +1,96 @@
+"""The seeded device bugs (hil.mutants): each is killed by the vectors it names, a shadowed one
+says why it cannot be, and none outlives its context."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hil import _fake_hw, fake, mutants
+from hil.firmware import Dsm
+from hil.firmware.ide_km import IdeKmResponder
+from hil.firmware.spdm_responder import SpdmResponder
+from hil.firmware.tdisp import TdispResponder
+from hil.rigs import find_rig
+from hil.vectors import Outcome, default_suite
+
+PATCHABLE = (
+    Dsm,
+    TdispResponder,
+    IdeKmResponder,
+    SpdmResponder,
+    _fake_hw.FakeTdi,
+    _fake_hw.FakeIdeCap,
+    fake.FakeDoe,
+    fake.FakeConfigSpace,
+)
+KILLERS = sorted({v for m in mutants.MUTANTS for v in m.killed_by})
+
+
+@pytest.fixture(autouse=True)
+def _quiet() -> Iterator[None]:
+    logging.disable(logging.WARNING)
+    yield
+    logging.disable(logging.NOTSET)
+
+
+def _snapshot() -> dict[type, dict[str, object]]:
+    return {cls: dict(vars(cls)) for cls in PATCHABLE}
+
+
+def test_the_list_is_well_formed() -> None:
+    ids = [m.id for m in mutants.MUTANTS]
+    assert len(ids) == len(set(ids))
+    suite = default_suite()
+    for m in mutants.MUTANTS:
+        assert "§" in m.breaks, m.id  # the rule it breaks, with its clause
+        assert bool(m.killed_by) != bool(m.shadowed), m.id  # killers, or why there are none
+        assert set(m.killed_by) <= set(suite), m.id
+
+
+@pytest.mark.parametrize("mutant", mutants.MUTANTS, ids=lambda m: m.id)
+def test_each_mutant_is_killed_and_leaves_the_device_good(mutant: mutants.Mutant) -> None:
+    rig = find_rig("fake")
+    suite = default_suite()
+    vectors = {v: suite[v] for v in (mutant.killed_by or KILLERS)}
+    before = _snapshot()
+    good = mutants._run_vectors(rig, vectors)
+    assert all(r.outcome is Outcome.PASS for r in good.values()), good
+    result = mutants.run_one(mutant, vectors, rig, set(vectors))
+    if mutant.shadowed:
+        assert result.verdict in ("shadowed", "killed")
+    else:
+        assert result.killed_by == list(mutant.killed_by), result.messages
+        assert all(result.messages.values())
+    assert _snapshot() == before, "the mutant was not undone"
+    after = mutants._run_vectors(rig, vectors)
+    assert all(r.outcome is Outcome.PASS for r in after.values()), after
+
+
+def test_a_survivor_is_reported() -> None:
+    harmless = mutants.Mutant(
+        "noop", "nothing (§0)", ("doe.discovery.lists_features",), lambda: mutants._both()()
+    )
+    results, baseline = mutants.run((harmless,), vector_ids={"doe.discovery.lists_features"})
+    assert baseline == {"doe.discovery.lists_features"}
+    assert results[0].verdict == "SURVIVED" and not results[0].killed_by
+    assert "SURVIVED" in mutants.table(results)
+
+
+def test_hil_mutate_prints_the_table_and_writes_the_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from hil.cli import main
+
+    report = tmp_path / "mutants.json"
+    assert main(["mutate", "-k", "next_index", "--report", str(report)]) == 0
+    out = capsys.readouterr().out
+    assert "doe.discovery.next_index_wrong" in out and "killed" in out
+    (entry,) = json.loads(report.read_text())
+    assert entry["verdict"] == "killed" and "doe.discovery.lists_features" in entry["killed_by"]
+    assert main(["mutate", "-k", "no-such-mutant"]) == 2
