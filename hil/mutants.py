@@ -28,9 +28,11 @@ from .codec import ide_km as K
 from .codec import spdm as S
 from .codec import tdisp as T
 from .codec.doe import DataObject
+from .codec.spdm_crypto import SigningOperation
 from .fake import FakeDoe
 from .firmware import Dsm
 from .firmware.ide_km import IdeKmResponder
+from .firmware.spdm_responder import SpdmResponder
 from .firmware.tdisp import TdispResponder, _Refused
 from .rigs import Rig, find_rig
 from .vectors import Outcome, Vector, VectorResult, default_suite
@@ -218,7 +220,65 @@ async def _only_query_bound(
 _ORIGINAL_IDE_KM_HANDLE = IdeKmResponder.handle
 
 
+# -- SPDM ---------------------------------------------------------------------------------------
+
+
+def _challenge_over_vca_only(
+    self: SpdmResponder, operation: SigningOperation, transcript: bytes
+) -> bytes:
+    """CHALLENGE_AUTH signed over VCA + CHALLENGE + response: M1 forgets DIGESTS/CERTIFICATE."""
+    if operation == SigningOperation.CHALLENGE_AUTH and transcript.startswith(self._m1):
+        transcript = self._vca + transcript[len(self._m1) :]
+    return _ORIGINAL_SIGN(self, operation, transcript)
+
+
+def _measurements_wrong_context(
+    self: SpdmResponder, operation: SigningOperation, transcript: bytes
+) -> bytes:
+    """MEASUREMENTS signed with the CHALLENGE_AUTH signing context (1.2+)."""
+    if operation == SigningOperation.MEASUREMENTS:
+        operation = SigningOperation.CHALLENGE_AUTH
+    return _ORIGINAL_SIGN(self, operation, transcript)
+
+
+_ORIGINAL_SIGN = SpdmResponder._sign
+
+
+def _key_update_ignored(self: SpdmResponder, session: Any, request: S.KeyUpdate) -> bytes:
+    """KEY_UPDATE acknowledged, keys left as they were."""
+    return S.KeyUpdateAck(
+        version=self.neg.version, operation=request.operation, tag=request.tag
+    ).encode()
+
+
+def _end_session_kept(self: SpdmResponder, session_id: int) -> None:
+    """END_SESSION acknowledged, the session kept open."""
+
+
+# -- reset ----------------------------------------------------------------------------------------
+
+
+def _flr_keeps_tdi(self: _fake_hw.FakeTdi) -> None:
+    """FLR/reset wipes the IDE keys but leaves the TDI state and binding."""
+    state, bound, cause = self.state, self.bound, self.cause
+    _ORIGINAL_TDI_RESET(self)
+    self.state, self.bound, self.cause = state, bound, cause
+
+
+_ORIGINAL_TDI_RESET = _fake_hw.FakeTdi.reset
+
+
 # -- DOE ----------------------------------------------------------------------------------------
+
+
+def _abort_keeps_response(self: FakeDoe) -> None:
+    """Abort clears Error and the write mailbox but keeps a response already queued."""
+    kept = list(self.rmbx)
+    _ORIGINAL_DOE_ABORT(self)
+    self.rmbx.extend(kept)
+
+
+_ORIGINAL_DOE_ABORT = FakeDoe._abort
 
 
 def _discovery_next_index_wrong(self: FakeDoe, obj: DataObject) -> None:
@@ -298,6 +358,46 @@ MUTANTS: tuple[Mutant, ...] = (
         "(§6.33.3 session binding)",
         ("ide_km.session_binding",),
         lambda: _patched(IdeKmResponder, "handle", _only_query_bound),
+    ),
+    Mutant(
+        "spdm.challenge.transcript_skips_certificate",
+        "CHALLENGE_AUTH signed over a transcript without GET_DIGESTS/GET_CERTIFICATE "
+        "(DSP0274 1.2 §10.8, §15: M1 = A + B + C)",
+        ("spdm.challenge.signature",),
+        lambda: _patched(SpdmResponder, "_sign", _challenge_over_vca_only),
+    ),
+    Mutant(
+        "spdm.measurements.wrong_signing_context",
+        "MEASUREMENTS signed with another operation's signing context (DSP0274 1.2 §10.11, "
+        "§15: the combined SPDM prefix names the operation)",
+        ("spdm.measurements.signed",),
+        lambda: _patched(SpdmResponder, "_sign", _measurements_wrong_context),
+    ),
+    Mutant(
+        "spdm.key_update.ignored",
+        "KEY_UPDATE_ACK sent but the keys not updated (DSP0274 1.2 §10.12-10.16; DSP0277)",
+        ("spdm.session.established_and_used",),
+        lambda: _patched(SpdmResponder, "_key_update", _key_update_ignored),
+    ),
+    Mutant(
+        "spdm.end_session.kept_open",
+        "END_SESSION_ACK sent but the session stays usable (DSP0274 1.2 §10.17)",
+        ("spdm.session.end_session",),
+        lambda: _patched(SpdmResponder, "_end_session", _end_session_kept),
+    ),
+    Mutant(
+        "tdisp.flr.keeps_state",
+        "an FLR leaves a locked TDI locked (PCIe 6.x §11.2: FLR takes every TDI of the "
+        "function to CONFIG_UNLOCKED)",
+        ("tdisp.flr.unlocks",),
+        lambda: _patched(_fake_hw.FakeTdi, "reset", _flr_keeps_tdi),
+    ),
+    Mutant(
+        "doe.abort.keeps_response",
+        "Abort leaves a queued response in the read mailbox (PCIe 6.x §6.30.2: Abort clears "
+        "the mailboxes)",
+        ("doe.abort.with_response_pending",),
+        lambda: _patched(FakeDoe, "_abort", _abort_keeps_response),
     ),
     Mutant(
         "doe.discovery.next_index_wrong",
