@@ -18,7 +18,7 @@ import contextlib
 import json
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -268,7 +268,79 @@ def _flr_keeps_tdi(self: _fake_hw.FakeTdi) -> None:
 _ORIGINAL_TDI_RESET = _fake_hw.FakeTdi.reset
 
 
+async def _bind_without_wipe(self: IdeKmResponder, session_id: int) -> bool:
+    """A new session binds the streams and keeps the ended owner's keys."""
+    self.wipe_pending = False
+    return await _ORIGINAL_BIND(self, session_id)
+
+
+_ORIGINAL_BIND = IdeKmResponder._bind
+
+
+async def _tdisp_any_session(
+    self: TdispResponder, session_id: int, request: S.VendorDefinedRequest
+) -> bytes | None:
+    """TDISP from any session is served, whoever owns the streams."""
+    owner = self.ide_km.owner
+    if owner is not None:
+        session_id = owner
+    return await _ORIGINAL_TDISP_HANDLE(self, session_id, request)
+
+
+_ORIGINAL_TDISP_HANDLE = TdispResponder.handle
+
+
+def _tdisp_in_the_clear(dsm: Dsm) -> None:
+    """TDISP requests in the clear are served as if the streams' owner sent them."""
+    spdm = dsm.spdm
+    original = spdm._plain
+
+    async def plain(data: bytes) -> bytes | None:
+        if len(data) > 12 and data[1] == S.RequestCode.VENDOR_DEFINED_REQUEST and dsm.tdisp:
+            request, _ = spdm._decode(data)
+            assert isinstance(request, S.VendorDefinedRequest)
+            if request.pci_protocol_id == S.PciProtocolId.TDISP:
+                owner = dsm.ide_km.owner if dsm.ide_km else None
+                answer = await dsm.tdisp.handle(owner or 0, request)
+                if answer is not None:
+                    return S.VendorDefinedResponse(
+                        version=request.version,
+                        standard_id=request.standard_id,
+                        vendor_id=request.vendor_id,
+                        payload=answer,
+                    ).encode()
+        return await original(data)
+
+    spdm._plain = plain  # type: ignore[method-assign]
+
+
+Handler = Callable[[TdispResponder, int, T.TdispMessage], Awaitable[T.TdispMessage]]
+
+
+def _any_state(handler: Handler) -> Handler:
+    """``handler`` with the firmware's check of the TDI state taken out."""
+
+    async def unchecked(
+        self: TdispResponder, session_id: int, msg: T.TdispMessage
+    ) -> T.TdispMessage:
+        async def require(*states: T.TdiState) -> T.TdiState:
+            return await self._state()
+
+        self._require = require  # type: ignore[method-assign]
+        try:
+            return await handler(self, session_id, msg)
+        finally:
+            del self._require
+
+    return unchecked
+
+
 # -- DOE ----------------------------------------------------------------------------------------
+
+
+def _overflow_without_error(self: FakeDoe) -> None:
+    """An object longer than the mailbox is dropped without setting DOE Error."""
+    self.wmbx.clear()
 
 
 def _abort_keeps_response(self: FakeDoe) -> None:
@@ -398,6 +470,46 @@ MUTANTS: tuple[Mutant, ...] = (
         "the mailboxes)",
         ("doe.abort.with_response_pending",),
         lambda: _patched(FakeDoe, "_abort", _abort_keeps_response),
+    ),
+    Mutant(
+        "ide_km.new_session_keeps_keys",
+        "after the owning session ends, a new session's first QUERY/KEY_PROG does not wipe "
+        "the streams' keys (PCIe 6.x §6.33.3 session binding)",
+        ("ide_km.session_end.wipes_keys",),
+        lambda: _patched(IdeKmResponder, "_bind", _bind_without_wipe),
+    ),
+    Mutant(
+        "tdisp.session_binding.any_session",
+        "TDISP served from a session other than the one that owns the streams (PCIe 6.x "
+        "§11.2.2, §6.33.3)",
+        ("tdisp.session_binding.other_session_ignored",),
+        lambda: _patched(TdispResponder, "handle", _tdisp_any_session),
+    ),
+    Mutant(
+        "tdisp.outside_session.served",
+        "TDISP served outside a secured session (PCIe 6.x §11.2.2)",
+        ("tdisp.outside_session.ignored",),
+        _on_every_dsm(_tdisp_in_the_clear),
+    ),
+    Mutant(
+        "tdisp.report.in_unlocked",
+        "GET_DEVICE_INTERFACE_REPORT answered in CONFIG_UNLOCKED (PCIe 6.x §11.3.10, Table 11-16)",
+        ("tdisp.report.before_lock",),
+        lambda: _patched(TdispResponder, "_report", _any_state(TdispResponder._report)),
+    ),
+    Mutant(
+        "tdisp.lock.fw_any_state",
+        "the firmware asks for LOCK in any TDI state (PCIe 6.x §11.3.8: CONFIG_UNLOCKED only)",
+        (),
+        lambda: _patched(TdispResponder, "_lock", _any_state(TdispResponder._lock)),
+        shadowed="the hardware refuses LOCK outside CONFIG_UNLOCKED (TDI_CMD status 1), which "
+        "the firmware answers INVALID_INTERFACE_STATE",
+    ),
+    Mutant(
+        "doe.oversize.no_error",
+        "an object longer than the mailbox is dropped without setting DOE Error (PCIe 6.x §6.30.2)",
+        ("doe.oversize.sets_error",),
+        lambda: _patched(FakeDoe, "_set_error", _overflow_without_error),
     ),
     Mutant(
         "doe.discovery.next_index_wrong",

@@ -216,6 +216,35 @@ async def k_set_stop_acknowledged(ctx: VectorContext) -> None:
 
 
 @vector(
+    "ide_km.session_end.wipes_keys",
+    title="After the owning session ends, a new session's first QUERY leaves the stream Insecure",
+    spec="PCIe 6.x §6.33.3 (session binding: a new session's first QUERY/KEY_PROG wipes the "
+    "keys), §6.33.1 (stream state)",
+    needs=NEEDS,
+)
+async def session_end_wipes_keys(ctx: VectorContext) -> None:
+    """Session A keys the stream and makes it Secure, then ends.  §6.33.3: once that session
+    has ended, the first QUERY or KEY_PROG over another session must first invalidate every key
+    of the streams it bound, which takes a Secure stream to Insecure, before the response."""
+    async with _km(ctx) as first:
+        await first.query()
+        regs = await first.setup_stream(0, STREAM_ID)
+        await first.program_all(STREAM_ID, 0)
+        await first.go_all(STREAM_ID, 0)
+        state = await first.enable(regs, STREAM_ID)
+        ctx.expect(state == K.IdeStreamState.SECURE, f"stream state {state:#x} after GO and Enable")
+        await first.spdm.end_session(first.session)
+    async with _km(ctx) as second:
+        await second.query()
+        state = (await ctx.config.read32(regs.status)) & 0xF
+        ctx.expect(
+            state == K.IdeStreamState.INSECURE,
+            f"stream state {state:#x} after a new session's QUERY; {SPEC} (session binding): "
+            "the keys programmed over an ended session are invalidated first",
+        )
+
+
+@vector(
     "ide_km.key_prog.bad_fields",
     title="KEY_PROG with a bad port, sub-stream or size gets the KP_ACK status for it (or none)",
     spec="PCIe 6.x §6.33.3 (KP_ACK Status; payload size), §6.33.5 (Sub-Stream encodings)",
