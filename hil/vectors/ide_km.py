@@ -329,14 +329,14 @@ async def outside_session_ignored(ctx: VectorContext) -> None:
     """§6.33.3: "If any IDE_KM data object is received that has not been transferred securely
     per [Secured-SPDM], the received data object must not be used for key management, and, if
     it is a request, must not result in a response."  An SPDM ERROR is a response too."""
-    req = await ctx.spdm()
-    await req.authenticate()
     port = ctx.ide_km_port_index
-    await _in_the_clear(ctx, req, "QUERY", K.Query(port_index=port))
-    # The rule covers every request, and a device has streams to act on once a session owns
-    # them: that session configures a stream and loads key set 0's first slot, then KEY_PROG,
-    # K_SET_GO and K_SET_STOP of that slot come in the clear.
+    # One requester, one connection (a socket rig's responder serves one at a time).  QUERY in
+    # the clear first, while no session has bound the streams; the rule covers every request,
+    # and a device has streams to act on once a session owns them: that session configures a
+    # stream and loads key set 0's first slot, then KEY_PROG, K_SET_GO and K_SET_STOP of that
+    # slot come in the clear.
     async with _km(ctx) as owner:
+        await _in_the_clear(ctx, owner.spdm, "QUERY", K.Query(port_index=port))
         await owner.query()
         await owner.setup_stream(0, STREAM_ID)
         slot = K.KeySlot(0, K.KeyDirection.RX, 0)
