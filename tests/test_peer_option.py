@@ -36,19 +36,15 @@ def test_a_bad_peer_is_refused(text: str) -> None:
         parse_peer(text)
 
 
+def _run_with_peer(port: int, results: Path, repo: Path):
+    """`hil run --rig spdm-emu --peer 127.0.0.1:PORT`."""
+    peer = f"127.0.0.1:{port}"
+    return hil("run", "--rig", "spdm-emu", "--peer", peer, "--results", str(results), cwd=repo)
+
+
 def test_a_dead_peer_ends_the_run_with_one_line(tmp_path: Path, repo: Path) -> None:
     port = _free_port()
-    proc = hil(
-        "run",
-        "--rig",
-        "spdm-emu",
-        "--peer",
-        f"127.0.0.1:{port}",
-        "--results",
-        str(tmp_path),
-        cwd=repo,
-        timeout=120,
-    )
+    proc = _run_with_peer(port, tmp_path, repo)
     assert proc.returncode not in (0, 1), proc.returncode  # a usage error, not a verdict
     lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
     assert len(lines) == 1, lines
@@ -108,17 +104,7 @@ def test_a_peer_that_is_not_a_responder_is_one_line(tmp_path: Path, repo: Path) 
 
     threading.Thread(target=babble, daemon=True).start()
     try:
-        proc = hil(
-            "run",
-            "--rig",
-            "spdm-emu",
-            "--peer",
-            f"127.0.0.1:{port}",
-            "--results",
-            str(tmp_path),
-            cwd=repo,
-            timeout=120,
-        )
+        proc = _run_with_peer(port, tmp_path, repo)
     finally:
         server.close()
     lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
