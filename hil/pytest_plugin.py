@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,8 @@ _WRITER = pytest.StashKey[RunWriter]()
 _BACKEND = pytest.StashKey[Backend]()
 _SUITE = pytest.StashKey[dict[str, Vector]]()
 _RESULT_KEY = "hil_result"
+#: How long the end of a run waits for a simulated rig's identity probe.
+_IDENTITY_WAIT_S = 60.0
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -170,13 +173,39 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(
             f"--results {root}: cannot write results there ({exc.strerror or exc})"
         ) from None
-    writer = RunWriter(root, rig.name, rig.kind, config.stash[_BACKEND].info())
+    writer = RunWriter(root, rig.name, rig.kind, _run_info(config, rig))
     config.stash[_WRITER] = writer
     config.pluginmanager.register(
         _Recorder(writer, suite, config.stash[_BACKEND], config), "hil-recorder"
     )
     if not config.option.xmlpath:
         config.option.xmlpath = str(writer.run_dir / ".junit.xml.partial")
+
+
+def _run_info(config: pytest.Config, rig: Rig) -> dict[str, Any]:
+    """run.json's description of the rig and of what was asked to run (never key material:
+    settings name key files by path only, and a rig file holding a key is not copied)."""
+    info = dict(config.stash[_BACKEND].info())
+    info["selection"] = {
+        "k": config.getoption("keyword") or None,
+        "vectors": config.getoption("--vectors") or None,
+        "shard": None,
+    }
+    argv = [Path(sys.argv[0]).name, *sys.argv[1:]] if sys.argv else []
+    info["command"] = argv
+    info["pytest_args"] = [str(a) for a in config.invocation_params.args]
+    rig_file: dict[str, Any] = {"path": str(rig.path) if rig.path else None}
+    if rig.path is not None:
+        try:
+            text = Path(rig.path).read_text(errors="replace")
+            if "PRIVATE KEY" in text:
+                rig_file["note"] = "not copied: the file holds a private key"
+            else:
+                rig_file["text"] = text[:20000]
+        except OSError as exc:
+            rig_file["note"] = f"unreadable: {exc.strerror or exc}"
+    info["rig_file"] = rig_file
+    return info
 
 
 def pytest_configure_node(node: Any) -> None:
@@ -375,9 +404,49 @@ class _Recorder:
         self.running: dict[str, float] = {}
         self.live = sys.stdout.isatty() and not os.environ.get("CI")
         self.verbose = bool(config and config.get_verbosity() > 0)
+        self.identity_thread: threading.Thread | None = None
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         self.total = len(items)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> None:
+        """Before the first vector: what device and host this run tests, into run.json.  One
+        probe through the rig's backend; it never fails the run.  A simulated rig probes in a
+        simulator of its own, alongside the vectors; any other rig before them (one device,
+        one connection at a time)."""
+        if not session.items or session.config.option.collectonly:
+            return
+        from .identity import host_side
+
+        self.writer.info["tested_by"] = host_side(self.backend)
+        if self.backend.rig.kind == "sim":
+            self.identity_thread = threading.Thread(
+                target=self._identify, name="hil-identity", daemon=True
+            )
+            self.identity_thread.start()
+        else:
+            self._identify()
+
+    def _identify(self) -> None:
+        from .identity import identify
+
+        device = identify(self.backend)
+        self.writer.info["device"] = device
+        self.writer.info["device_key"] = device.get("key")
+        self.writer.write_run(finished=None)
+
+    def _identity_done(self) -> None:
+        thread = self.identity_thread
+        if thread is None:
+            return
+        thread.join(timeout=_IDENTITY_WAIT_S)
+        if thread.is_alive():
+            self.writer.info["device"] = {
+                "key": None,
+                "notes": [f"identity probe still running after the run (+{_IDENTITY_WAIT_S} s)"],
+            }
+            self.writer.info["device_key"] = None
 
     def _elapsed(self) -> str:
         seconds = int(time.monotonic() - self.started)
@@ -443,6 +512,7 @@ class _Recorder:
         tr.write_line(f"results: {writer.run_dir}")
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
+        self._identity_done()
         self.backend.finish()
         if not self.writer.records:
             # -k that selects nothing, --collect-only, a run stopped before any vector: no

@@ -37,4 +37,4 @@ class FakeBackend(Backend):
         return asyncio.run(execute(vec, ctx))
 
     def info(self) -> dict[str, Any]:
-        return {"simulator": None, "device": "hil.fake.FakeConfigSpace"}
+        return {"simulator": None, "device_model": "hil.fake.FakeConfigSpace"}

@@ -33,15 +33,20 @@ class VectorResult:
     duration_s: float = 0.0
     measurements: list[dict[str, Any]] = field(default_factory=list)
     artifacts: list[str] = field(default_factory=list)
+    #: What the vector learnt about the device (``ctx.facts``), e.g. its identity: JSON values.
+    facts: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "outcome": str(self.outcome),
             "message": self.message,
             "duration_s": self.duration_s,
             "measurements": self.measurements,
             "artifacts": self.artifacts,
         }
+        if self.facts:
+            data["facts"] = self.facts
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> VectorResult:
@@ -51,6 +56,7 @@ class VectorResult:
             duration_s=float(data.get("duration_s", 0.0)),
             measurements=list(data.get("measurements", [])),
             artifacts=list(data.get("artifacts", [])),
+            facts=dict(data.get("facts") or {}),
         )
 
 
@@ -95,4 +101,5 @@ async def execute(vec: Vector, ctx: VectorContext) -> VectorResult:
         duration_s=time.perf_counter() - start,
         measurements=[m.to_json() for m in ctx.measurements],
         artifacts=list(ctx.artifacts),
+        facts=dict(ctx.facts),
     )

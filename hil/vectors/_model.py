@@ -145,6 +145,8 @@ class VectorContext:
         self.log = log or logging.getLogger("hil.vector")
         self.measurements: list[Measurement] = []
         self.artifacts: list[str] = []
+        #: What the vector learnt about the device, JSON values (the run's identity probe).
+        self.facts: dict[str, Any] = {}
 
     # -- what the rig gives ---------------------------------------------------------------------
     @property
