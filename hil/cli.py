@@ -1,4 +1,4 @@
-"""The ``hil`` command: run, mutate, rigs, report, lint, synth, regen."""
+"""The ``hil`` command: run, mutate, rigs, report, bundle, lint, synth, regen."""
 
 from __future__ import annotations
 
@@ -225,17 +225,71 @@ def _cmd_rigs(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from .report import write_report
+    from .report import compare_runs, compare_text, find_run, write_report
 
     root = Path(args.results)
-    if not root.is_dir():
+    if args.compare:
+        try:
+            a, b = (find_run(root, ident) for ident in args.compare)
+        except LookupError as exc:
+            print(f"hil: {exc}", file=sys.stderr)
+            return 4
+        print(compare_text(compare_runs(a, b)), end="")
+        return 0
+    extra_runs, extra_problems = [], []
+    out = Path(args.out) if args.out else root
+    if args.bundle:
+        from .bundle import BundleError, load_bundles, load_public_keys
+
+        if not args.trust:
+            print("hil: --bundle needs --trust KEY.pub (the labs' public keys)", file=sys.stderr)
+            return 4
+        try:
+            keys = load_public_keys([Path(k) for k in args.trust])
+        except BundleError as exc:
+            print(f"hil: {exc}", file=sys.stderr)
+            return 4
+        extra_runs, extra_problems = load_bundles(
+            [Path(b) for b in args.bundle], keys, out / "bundles"
+        )
+    elif not root.is_dir():
         print(f"no results directory at {root}", file=sys.stderr)
         return 1
-    summary = write_report(root)
-    print(f"{len(summary['rigs'])} rigs, {len(summary['vectors'])} vectors")
-    print(f"wrote {root / 'summary.json'} and {root / 'summary.md'}")
+    summary = write_report(root, out, extra_runs=extra_runs, extra_problems=extra_problems)
+    print(
+        f"{len(summary['runs'])} runs, {len(summary['rigs'])} rigs, "
+        f"{len(summary['devices'])} devices, {len(summary['vectors'])} vectors"
+    )
+    print(f"wrote {out / 'summary.json'}, {out / 'summary.md'} and {out / 'report.html'}")
     for problem in summary["problems"]:
         print(f"warning: {problem}", file=sys.stderr)
+    return 1 if extra_problems else 0
+
+
+def _cmd_bundle(args: argparse.Namespace) -> int:
+    from .bundle import BundleError, keygen, pack
+
+    try:
+        if args.run_dirs == ["keygen"]:
+            if not args.output:
+                print("hil: hil bundle keygen -o FILE (writes FILE and FILE.pub)", file=sys.stderr)
+                return 4
+            pub = keygen(Path(args.output))
+            print(f"wrote {args.output} (private: keep it) and {pub} (give it to organisers)")
+            return 0
+        if not args.output or not args.key:
+            print("hil: hil bundle RUN_DIR... -o FILE --key ED25519_PEM", file=sys.stderr)
+            return 4
+        manifest = pack(
+            [Path(d) for d in args.run_dirs], Path(args.output), Path(args.key), lab=args.lab
+        )
+    except BundleError as exc:
+        print(f"hil: {exc}", file=sys.stderr)
+        return 4
+    print(
+        f"wrote {args.output}: {len(manifest['runs'])} runs, {len(manifest['files'])} files, "
+        f"lab {manifest['lab']}, key {manifest['key_id']}"
+    )
     return 0
 
 
@@ -407,9 +461,35 @@ def build_parser() -> argparse.ArgumentParser:
     rig.add_argument("name", help="the virtual rig (e.g. virtual-fpga)")
     rig.set_defaults(func=_cmd_rig)
 
-    report = sub.add_parser("report", help="aggregate every run into summary.json/summary.md")
+    report = sub.add_parser(
+        "report", help="aggregate every run into summary.json, summary.md and report.html"
+    )
     report.add_argument("--results", default="results", help="results root (default ./results)")
+    report.add_argument("--out", default=None, help="write the report here (default: --results)")
+    report.add_argument(
+        "--compare",
+        nargs=2,
+        metavar=("RUN_A", "RUN_B"),
+        help="what changed between two runs (run folders, or run ids under --results)",
+    )
+    report.add_argument(
+        "--bundle", nargs="+", default=None, help="plugfest bundles (hil bundle) to take in"
+    )
+    report.add_argument(
+        "--trust", nargs="+", default=None, help="public keys (PEM) of the labs to trust"
+    )
     report.set_defaults(func=_cmd_report)
+
+    bundle = sub.add_parser(
+        "bundle",
+        help="pack runs into a signed archive (hil bundle RUN_DIR... -o FILE --key KEY); "
+        "`hil bundle keygen -o FILE` makes a lab key",
+    )
+    bundle.add_argument("run_dirs", nargs="+", help="run folders (results/<rig>/<run-id>)")
+    bundle.add_argument("-o", "--output", default=None, help="the archive (.tar.gz or .zip)")
+    bundle.add_argument("--key", default=None, help="the lab's Ed25519 private key (PEM)")
+    bundle.add_argument("--lab", default=None, help="the lab's name (default: this host's)")
+    bundle.set_defaults(func=_cmd_bundle)
 
     lint = sub.add_parser("lint", help="verilator --lint-only -Wall over every RTL top")
     lint.add_argument("tops", nargs="*", help="only these tops")

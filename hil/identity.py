@@ -15,6 +15,7 @@ its IDs, its serial number and the digest of its slot-0 leaf certificate's publi
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import platform
@@ -217,19 +218,21 @@ def device_key(device: dict[str, Any]) -> str | None:
 def identify(backend: Backend) -> dict[str, Any]:
     """The device behind ``backend``'s rig, learnt by running the probe once.  Never raises."""
     device: dict[str, Any] = {}
-    saved = backend.vector_modules
-    backend.vector_modules = [__name__]  # a simulated rig loads the probe by module name
+    runner = backend
+    if backend.rig.kind == "sim":
+        # A simulated rig loads vectors by module name in the simulator; the probe runs beside
+        # the suite, so on a copy of the backend that names the probe's module only.
+        runner = copy.copy(backend)
+        runner.vector_modules = [__name__]
     try:
         with tempfile.TemporaryDirectory(prefix="hil-identity-") as tmp:
-            result = backend.run_vector(IDENTITY_VECTOR, artifacts_dir=Path(tmp), waves=False)
+            result = runner.run_vector(IDENTITY_VECTOR, artifacts_dir=Path(tmp), waves=False)
         device = dict(result.facts.get("identity") or {})
         if result.outcome is not Outcome.PASS or not device:
             first = (result.message or "no result").splitlines()[0][:300]
             device.setdefault("notes", []).append(f"identity probe {result.outcome}: {first}")
     except Exception as exc:  # identity never fails a run
         device.setdefault("notes", []).append(f"identity probe failed: {type(exc).__name__}: {exc}")
-    finally:
-        backend.vector_modules = saved
     device["key"] = device_key(device)
     return device
 
