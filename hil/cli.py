@@ -236,7 +236,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
             return 4
         print(compare_text(compare_runs(a, b)), end="")
         return 0
-    extra_runs, extra_problems = [], []
+    extra_runs, extra_problems = None, None
     out = Path(args.out) if args.out else root
     if args.bundle:
         from .bundle import BundleError, load_bundles, load_public_keys
@@ -249,9 +249,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         except BundleError as exc:
             print(f"hil: {exc}", file=sys.stderr)
             return 4
-        extra_runs, extra_problems = load_bundles(
-            [Path(b) for b in args.bundle], keys, out / "bundles"
-        )
+        extra_runs, extra_problems = load_bundles([Path(b) for b in args.bundle], keys)
     elif not root.is_dir():
         print(f"no results directory at {root}", file=sys.stderr)
         return 1

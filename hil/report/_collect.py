@@ -93,9 +93,9 @@ def _read_records(path: Path, where: str, problems: list[str]) -> list[dict[str,
     return records
 
 
-def load_run(run_dir: Path, rel: str | None) -> Run:
-    """One run folder, whatever state it is in."""
-    where = rel or str(run_dir)
+def load_run(run_dir: Path, rel: str | None, where: str | None = None) -> Run:
+    """One run folder, whatever state it is in; ``where`` names it in problems."""
+    where = where or rel or str(run_dir)
     problems: list[str] = []
     meta: dict[str, Any] = {}
     run_json = run_dir / "run.json"

@@ -82,9 +82,10 @@ def write_report(
     ``summary.json``, ``summary.md`` and ``report.html`` in ``out`` (default ``root``)."""
     out = out or root
     runs, problems = collect_runs(root, link_base=out)
-    if extra_runs:
+    if extra_runs is not None:  # bundles given: a missing or empty results root is no problem
         runs = sorted(runs + extra_runs, key=Run.sort_key)
-        problems = [p for p in problems if "no runs found" not in p]
+        # collect_runs' own problems are only "no folder" and "no runs": moot with bundles
+        problems = [] if runs else ["no runs: no results here and no bundle verified"]
     summary = build_summary(runs, problems + list(extra_problems or []))
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=1) + "\n")
