@@ -22,64 +22,55 @@ HISTORY_CAP = 60
 _VERDICTS = ("pass", "fail", "error")
 
 
-class _Cell:
-    """The history of one vector on one rig (or one device)."""
+#: One record in a history: (run index, outcome, duration, record, run).
+_Entry = tuple[int, str, float, dict[str, Any], Run]
 
-    __slots__ = ("counts", "durations", "first_failure", "history", "last", "last_failure")
 
-    def __init__(self) -> None:
-        self.counts = dict.fromkeys(OUTCOMES, 0)
-        self.durations: list[float] = []
-        self.history: list[tuple[int, str, float]] = []  # (run index, outcome, duration)
-        self.first_failure: dict[str, Any] | None = None
-        self.last_failure: dict[str, Any] | None = None
-        self.last: dict[str, Any] | None = None
+def _entry_json(e: _Entry) -> dict[str, Any]:
+    _i, outcome, _d, rec, run = e
+    return {
+        "outcome": outcome,
+        "run_id": run.run_id,
+        "rig": run.rig,
+        "lab": run.lab,
+        "started": rec.get("started") or run.started,
+        "message": _short(rec.get("message") or ""),
+        "artifacts": [_link(run, a) for a in rec.get("artifacts") or () if isinstance(a, str)],
+    }
 
-    def add(self, index: int, run: Run, rec: dict[str, Any]) -> None:
-        outcome = rec["outcome"]
-        self.counts[outcome] += 1
-        duration = rec.get("duration_s")
-        d = float(duration) if isinstance(duration, int | float) else 0.0
-        self.durations.append(d)
-        self.history.append((index, outcome, d))
-        entry = {
-            "outcome": outcome,
-            "run_id": run.run_id,
-            "rig": run.rig,
-            "lab": run.lab,
-            "started": rec.get("started") or run.started,
-            "message": _short(rec.get("message") or ""),
-            "artifacts": [_link(run, a) for a in rec.get("artifacts") or [] if isinstance(a, str)],
-        }
-        if outcome in ("fail", "error"):
-            if self.first_failure is None:
-                self.first_failure = entry
-            self.last_failure = entry
-        self.last = entry
 
-    def to_json(self) -> dict[str, Any]:
-        assert self.last is not None
-        judged = sum(self.counts[o] for o in _VERDICTS)
-        d = self.durations
-        return {
-            "latest": self.last["outcome"],
-            "latest_run": self.last["run_id"],
-            "lab": self.last["lab"],
-            "message": self.last["message"],
-            "artifacts": self.last["artifacts"],
-            "runs": sum(self.counts.values()),
-            "counts": {o: n for o, n in self.counts.items() if n},
-            "pass_rate": round(self.counts["pass"] / judged, 4) if judged else None,
-            "first_failure": self.first_failure,
-            "last_failure": self.last_failure,
-            "duration_s": {
-                "min": round(min(d), 6),
-                "median": round(statistics.median(d), 6),
-                "mean": round(sum(d) / len(d), 6),
-                "max": round(max(d), 6),
-            },
-            "history": [[i, o, round(x, 4)] for i, o, x in self.history[-HISTORY_CAP:]],
-        }
+def _cell(history: list[_Entry]) -> dict[str, Any]:
+    """The statistics of one vector's history on one rig (or device), oldest first."""
+    counts = dict.fromkeys(OUTCOMES, 0)
+    first_failure = last_failure = None
+    for e in history:
+        counts[e[1]] += 1
+        if e[1] == "fail" or e[1] == "error":
+            if first_failure is None:
+                first_failure = e
+            last_failure = e
+    judged = counts["pass"] + counts["fail"] + counts["error"]
+    d = sorted(e[2] for e in history)
+    last = _entry_json(history[-1])
+    return {
+        "latest": last["outcome"],
+        "latest_run": last["run_id"],
+        "lab": last["lab"],
+        "message": last["message"],
+        "artifacts": last["artifacts"],
+        "runs": len(history),
+        "counts": {o: n for o, n in counts.items() if n},
+        "pass_rate": round(counts["pass"] / judged, 4) if judged else None,
+        "first_failure": _entry_json(first_failure) if first_failure else None,
+        "last_failure": _entry_json(last_failure) if last_failure else None,
+        "duration_s": {
+            "min": round(d[0], 6),
+            "median": round(statistics.median(d), 6),
+            "mean": round(sum(d) / len(d), 6),
+            "max": round(d[-1], 6),
+        },
+        "history": [[e[0], e[1], round(e[2], 4)] for e in history[-HISTORY_CAP:]],
+    }
 
 
 def _short(text: str, limit: int = 600) -> str:
@@ -113,10 +104,9 @@ def _device_label(meta: dict[str, Any]) -> str:
 
 def aggregate(runs: list[Run]) -> dict[str, Any]:
     """The whole summary (JSON values) of ``runs``, oldest first."""
-    rig_cells: dict[str, dict[str, _Cell]] = {}  # vector -> rig -> cell
-    dev_cells: dict[str, dict[str, _Cell]] = {}  # vector -> device -> cell
-    host_cells: dict[tuple[str, str, str], dict[str, _Cell]] = {}  # (device, lab, rig) -> vector
-    flaky_groups: dict[tuple[str, str, str, str], dict[str, list[str]]] = {}
+    by_rig: dict[tuple[str, str], list[_Entry]] = {}  # (vector, rig) -> history
+    by_dev: dict[tuple[str, str], list[_Entry]] = {}  # (vector, device) -> history
+    host_last: dict[tuple[str, str, str], dict[str, _Entry]] = {}  # (device, lab, rig) -> vector
     meas: dict[tuple[str, str, str], dict[str, Any]] = {}
     titles: dict[str, dict[str, str]] = {}
     rigs: dict[str, dict[str, Any]] = {}
@@ -124,90 +114,41 @@ def aggregate(runs: list[Run]) -> dict[str, Any]:
     run_rows = []
     for index, run in enumerate(runs):
         dkey = run.device_key
-        rig = rigs.setdefault(
-            run.rig,
-            {"kind": run.kind, "labs": [], "runs": 0, "devices": [], "problems": 0},
-        )
-        rig["runs"] += 1
-        rig["kind"] = run.kind or rig["kind"]
-        rig["latest_run"] = run.run_id
-        rig["latest_started"] = run.started
-        rig["problems"] += len(run.problems)
-        for name, value in (("labs", run.lab), ("devices", dkey)):
-            if value not in rig[name]:
-                rig[name].append(value)
-        dev = devices.setdefault(dkey, {"runs": 0, "rigs": [], "labs": []})
-        dev["runs"] += 1
-        dev["label"] = (
-            _device_label(run.meta)
-            if run.meta.get("device")
-            else dev.get("label", "device not identified")
-        )
-        dev_meta = run.meta.get("device") if isinstance(run.meta.get("device"), dict) else {}
-        if dev_meta:
-            dev["identity"] = {
-                k: dev_meta.get(k) for k in ("pci", "dsn", "firmware_version") if dev_meta.get(k)
-            }
-            spdm = dev_meta.get("spdm") or {}
-            if spdm:
-                dev["identity"]["spdm_version"] = spdm.get("version")
-                dev["identity"]["algorithms"] = spdm.get("algorithms")
-            if dev_meta.get("notes"):
-                dev["notes"] = dev_meta["notes"]
-        for name, value in (("rigs", run.rig), ("labs", run.lab)):
-            if value not in dev[name]:
-                dev[name].append(value)
-        host = host_cells.setdefault((dkey, run.lab, run.rig), {})
+        _note_run(rigs, devices, run, dkey)
+        host = host_last.setdefault((dkey, run.lab, run.rig), {})
+        rig_name = run.rig
         for rec in run.records:
             vid = rec["vector"]
-            if vid not in titles:
-                titles[vid] = {"title": rec.get("title") or "", "spec": rec.get("spec") or ""}
-            for table, key in ((rig_cells, run.rig), (dev_cells, dkey)):
-                cells = table.setdefault(vid, {})
-                cell = cells.get(key)
-                if cell is None:
-                    cell = cells[key] = _Cell()
-                cell.add(index, run, rec)
-            hcell = host.get(vid)
-            if hcell is None:
-                hcell = host[vid] = _Cell()
-            hcell.add(index, run, rec)
-            if rec["outcome"] in _VERDICTS:
-                fk = (vid, run.rig, dkey, run.git_sha or "?")
-                flaky_groups.setdefault(fk, {}).setdefault(rec["outcome"], []).append(run.run_id)
-            for m in rec.get("measurements") or ():
-                if not isinstance(m, dict) or not isinstance(m.get("value"), int | float):
-                    continue
-                series = meas.get((vid, run.rig, str(m.get("name"))))
-                if series is None:
-                    series = meas[(vid, run.rig, str(m.get("name")))] = {
-                        "vector": vid,
-                        "rig": run.rig,
-                        "name": str(m.get("name")),
-                        "unit": m.get("unit") or "",
-                        "low": m.get("low"),
-                        "high": m.get("high"),
-                        "points": [],
-                    }
-                ok = m.get("ok")
-                if ok is None:
-                    low, high, v = m.get("low"), m.get("high"), m["value"]
-                    ok = (low is None or v >= low) and (high is None or v <= high)
-                series["points"].append([index, m["value"], bool(ok)])
-                if m.get("low") is not None:
-                    series["low"] = m.get("low")
-                if m.get("high") is not None:
-                    series["high"] = m.get("high")
+            duration = rec.get("duration_s")
+            e: _Entry = (
+                index,
+                rec["outcome"],
+                float(duration) if isinstance(duration, int | float) else 0.0,
+                rec,
+                run,
+            )
+            hist = by_rig.get((vid, rig_name))
+            if hist is None:
+                hist = by_rig[(vid, rig_name)] = []
+                if vid not in titles:
+                    titles[vid] = {"title": rec.get("title") or "", "spec": rec.get("spec") or ""}
+            hist.append(e)
+            hist = by_dev.get((vid, dkey))
+            if hist is None:
+                hist = by_dev[(vid, dkey)] = []
+            hist.append(e)
+            host[vid] = e
+            if rec.get("measurements"):
+                _note_measurements(meas, index, run, vid, rec["measurements"])
         run_rows.append(_run_row(index, run))
 
     vectors: dict[str, Any] = {}
-    for vid in sorted(rig_cells):
-        vectors[vid] = {
-            **titles.get(vid, {}),
-            "group": vid.split(".", 1)[0],
-            "rigs": {r: c.to_json() for r, c in sorted(rig_cells[vid].items())},
-            "devices": {d: c.to_json() for d, c in sorted(dev_cells[vid].items())},
-        }
+    for vid in sorted(titles):
+        vectors[vid] = {**titles[vid], "group": vid.split(".", 1)[0], "rigs": {}, "devices": {}}
+    for (vid, rig_name), hist in sorted(by_rig.items()):
+        vectors[vid]["rigs"][rig_name] = _cell(hist)
+    for (vid, dkey), hist in sorted(by_dev.items()):
+        vectors[vid]["devices"][dkey] = _cell(hist)
     for name, rig in rigs.items():
         latest = [v["rigs"][name]["latest"] for v in vectors.values() if name in v["rigs"]]
         rig["totals"] = {o: latest.count(o) for o in OUTCOMES}
@@ -216,19 +157,7 @@ def aggregate(runs: list[Run]) -> dict[str, Any]:
         latest = [v["devices"][key]["latest"] for v in vectors.values() if key in v["devices"]]
         dev["totals"] = {o: latest.count(o) for o in OUTCOMES}
         dev["vectors"] = len(latest)
-    flaky = []
-    for (vid, rig_name, dkey, sha), outcomes in sorted(flaky_groups.items()):
-        if len(outcomes) > 1:
-            flaky.append(
-                {
-                    "vector": vid,
-                    "rig": rig_name,
-                    "device": dkey,
-                    "commit": sha,
-                    "outcomes": {o: len(ids) for o, ids in outcomes.items()},
-                    "runs": sum(len(ids) for ids in outcomes.values()),
-                }
-            )
+    flaky = _flaky(by_rig)
     flaky_ids = {f["vector"] for f in flaky}
     for vid, v in vectors.items():
         v["flaky"] = vid in flaky_ids
@@ -248,9 +177,100 @@ def aggregate(runs: list[Run]) -> dict[str, Any]:
         "vectors": vectors,
         "flaky": flaky,
         "measurements": measurements,
-        "interop": _interop(host_cells, devices),
+        "interop": _interop(host_last, devices),
         "totals": {o: sum(r["totals"][o] for r in run_rows) for o in OUTCOMES},
     }
+
+
+def _note_run(
+    rigs: dict[str, dict[str, Any]], devices: dict[str, dict[str, Any]], run: Run, dkey: str
+) -> None:
+    rig = rigs.setdefault(
+        run.rig, {"kind": run.kind, "labs": [], "runs": 0, "devices": [], "problems": 0}
+    )
+    rig["runs"] += 1
+    rig["kind"] = run.kind or rig["kind"]
+    rig["latest_run"] = run.run_id
+    rig["latest_started"] = run.started
+    rig["problems"] += len(run.problems)
+    for name, value in (("labs", run.lab), ("devices", dkey)):
+        if value not in rig[name]:
+            rig[name].append(value)
+    dev = devices.setdefault(
+        dkey, {"runs": 0, "rigs": [], "labs": [], "label": "device not identified"}
+    )
+    dev["runs"] += 1
+    dev_meta = run.meta.get("device")
+    if isinstance(dev_meta, dict) and dev_meta:
+        dev["label"] = _device_label(run.meta)
+        ident = {k: dev_meta.get(k) for k in ("pci", "dsn", "firmware_version") if dev_meta.get(k)}
+        spdm = dev_meta.get("spdm") or {}
+        if spdm:
+            ident["spdm_version"] = spdm.get("version")
+            ident["algorithms"] = spdm.get("algorithms")
+        dev["identity"] = ident
+        if dev_meta.get("notes"):
+            dev["notes"] = dev_meta["notes"]
+    for name, value in (("rigs", run.rig), ("labs", run.lab)):
+        if value not in dev[name]:
+            dev[name].append(value)
+
+
+def _note_measurements(
+    meas: dict[tuple[str, str, str], dict[str, Any]],
+    index: int,
+    run: Run,
+    vid: str,
+    measurements: list[Any],
+) -> None:
+    for m in measurements:
+        if not isinstance(m, dict) or not isinstance(m.get("value"), int | float):
+            continue
+        name = str(m.get("name"))
+        series = meas.get((vid, run.rig, name))
+        if series is None:
+            series = meas[(vid, run.rig, name)] = {
+                "vector": vid,
+                "rig": run.rig,
+                "name": name,
+                "unit": m.get("unit") or "",
+                "low": None,
+                "high": None,
+                "points": [],
+            }
+        low, high, v = m.get("low"), m.get("high"), m["value"]
+        ok = m.get("ok")
+        if ok is None:
+            ok = (low is None or v >= low) and (high is None or v <= high)
+        series["points"].append([index, v, bool(ok)])
+        if low is not None:
+            series["low"] = low
+        if high is not None:
+            series["high"] = high
+
+
+def _flaky(by_rig: dict[tuple[str, str], list[_Entry]]) -> list[dict[str, Any]]:
+    """Vector, rig, device and commit with more than one of pass/fail/error."""
+    flaky = []
+    for (vid, rig_name), hist in sorted(by_rig.items()):
+        groups: dict[tuple[str, str], dict[str, int]] = {}
+        for e in hist:
+            if e[1] in _VERDICTS:
+                g = groups.setdefault((e[4].device_key, e[4].git_sha or "?"), {})
+                g[e[1]] = g.get(e[1], 0) + 1
+        for (dkey, sha), outcomes in sorted(groups.items()):
+            if len(outcomes) > 1:
+                flaky.append(
+                    {
+                        "vector": vid,
+                        "rig": rig_name,
+                        "device": dkey,
+                        "commit": sha,
+                        "outcomes": outcomes,
+                        "runs": sum(outcomes.values()),
+                    }
+                )
+    return flaky
 
 
 def _run_row(index: int, run: Run) -> dict[str, Any]:
@@ -287,38 +307,28 @@ def _run_row(index: int, run: Run) -> dict[str, Any]:
 
 
 def _interop(
-    host_cells: dict[tuple[str, str, str], dict[str, _Cell]], devices: dict[str, Any]
+    host_last: dict[tuple[str, str, str], dict[str, _Entry]], devices: dict[str, Any]
 ) -> dict[str, Any]:
-    """Device x host/rig x vector group: each cell the latest verdicts, with provenance."""
-    hosts = sorted({(lab, rig) for (_d, lab, rig) in host_cells})
+    """Device x host/rig x vector group: each cell the verdict of the group's vectors (their
+    latest outcomes), with provenance (lab and run of each)."""
+    hosts = sorted({(lab, rig) for (_d, lab, rig) in host_last})
     groups: set[str] = set()
     cells: dict[str, dict[str, dict[str, Any]]] = {}
-    for (dkey, lab, rig), vecs in host_cells.items():
+    for (dkey, lab, rig), vecs in host_last.items():
         by_group: dict[str, dict[str, Any]] = {}
-        for vid, cell in vecs.items():
+        for vid, e in vecs.items():
             group = vid.split(".", 1)[0]
             groups.add(group)
-            assert cell.last is not None
             g = by_group.setdefault(group, {"counts": dict.fromkeys(OUTCOMES, 0), "runs": []})
-            g["counts"][cell.last["outcome"]] += 1
-            prov = f"{cell.last['lab']}:{cell.last['run_id']}"
+            g["counts"][e[1]] += 1
+            prov = f"{e[4].lab}:{e[4].run_id}"
             if prov not in g["runs"]:
                 g["runs"].append(prov)
-            if cell.last["outcome"] in ("fail", "error"):
+            if e[1] in ("fail", "error"):
                 g.setdefault("failing", []).append(vid)
         for g in by_group.values():
             c = g["counts"]
-            g["verdict"] = (
-                "fail"
-                if c["fail"]
-                else "error"
-                if c["error"]
-                else "pass"
-                if c["pass"]
-                else "skip"
-                if c["skip"]
-                else "n/a"
-            )
+            g["verdict"] = next((o for o in ("fail", "error", "pass", "skip") if c[o]), "n/a")
             g["counts"] = {o: n for o, n in c.items() if n}
         cells.setdefault(dkey, {})[f"{lab}/{rig}"] = by_group
     return {

@@ -10,7 +10,7 @@ from ._plots import history_bars, measurement_svg, outcomes_svg
 __all__ = ["render_html"]
 
 #: Measurement series plotted (those with limits, out-of-limit ones first); the table lists more.
-MEASUREMENT_PLOTS = 12
+MEASUREMENT_PLOTS = 8
 MEASUREMENT_ROWS = 300
 FAILED_PER_RUN = 8
 

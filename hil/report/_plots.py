@@ -60,12 +60,17 @@ def outcomes_svg(runs: list[dict[str, Any]]) -> str | None:
     shown = runs[-PLOT_POINTS:]
     fig, ax = plt.subplots(figsize=(9, 2.4))
     xs = list(range(len(shown)))
-    bottom = [0] * len(shown)
-    for outcome in ("pass", "fail", "error", "skip", "n/a"):
-        heights = [r["totals"].get(outcome, 0) for r in shown]
-        if any(heights):
-            ax.bar(xs, heights, 0.85, bottom=bottom, color=COLOURS[outcome], label=outcome)
-            bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
+    present = [o for o in COLOURS if any(r["totals"].get(o, 0) for r in shown)]
+    # One polygon per outcome (stackplot), not a rectangle per run and outcome: cheap to draw.
+    ax.stackplot(
+        xs,
+        *[[r["totals"].get(o, 0) for r in shown] for o in present],
+        colors=[COLOURS[o] for o in present],
+        labels=present,
+        step="mid",
+        linewidth=0,
+    )
+    ax.set_xlim(-0.5, len(shown) - 0.5)
     ax.set_xlabel(
         f"run (oldest left; the latest {len(shown)} of {len(runs)})"
         if len(runs) > len(shown)
@@ -85,11 +90,9 @@ def measurement_svg(series: dict[str, Any]) -> str:
     xs = list(range(len(pts)))
     ax.plot(xs, [p[1] for p in pts], color="#455a64", linewidth=0.8)
     bad = [(x, p[1]) for x, p in zip(xs, pts, strict=True) if not p[2]]
-    good = [(x, p[1]) for x, p in zip(xs, pts, strict=True) if p[2]]
-    if good:
-        ax.scatter(*zip(*good, strict=True), s=6, color=COLOURS["pass"], zorder=3)
+    ax.plot(xs, [p[1] for p in pts], ".", markersize=2.5, color=COLOURS["pass"])
     if bad:
-        ax.scatter(*zip(*bad, strict=True), s=10, color=COLOURS["fail"], zorder=3)
+        ax.plot(*zip(*bad, strict=True), "o", markersize=3.5, color=COLOURS["fail"])
     for limit, name in ((series.get("low"), "low"), (series.get("high"), "high")):
         if limit is not None:
             ax.axhline(limit, color=COLOURS["fail"], linestyle="--", linewidth=0.8)

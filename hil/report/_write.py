@@ -88,7 +88,7 @@ def write_report(
         problems = [] if runs else ["no runs: no results here and no bundle verified"]
     summary = build_summary(runs, problems + list(extra_problems or []))
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "summary.json", json.dumps(summary, indent=1) + "\n")
+    atomic_write_text(out / "summary.json", json.dumps(summary, separators=(",", ":")) + "\n")
     atomic_write_text(out / "summary.md", _markdown(summary))
     if html:
         from ._html import render_html
