@@ -201,12 +201,10 @@ def test_compare_two_runs(tmp_path: Path) -> None:
     ]
     (m,) = diff["measurements"]
     assert (m["a"], m["b"], m["delta"], m["b_ok"]) == (1.0, 3.0, 2.0, False)
+    cmd = ["report", "--results", str(tmp_path), "--compare", "A", "B"]
     out = subprocess.run(
-        [sys.executable, "-m", "hil.cli", "report", "--results", str(tmp_path), "--compare", "A", "B"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )  # fmt: skip
+        [sys.executable, "-m", "hil.cli", *cmd], capture_output=True, text=True, check=True
+    )
     assert "a.x" in out.stdout and "pass    -> fail" in out.stdout and "OUT OF LIMITS" in out.stdout
     with pytest.raises(LookupError, match="no run nope"):
         find_run(tmp_path, "nope")
