@@ -250,6 +250,14 @@ def host_side(backend: Backend) -> dict[str, Any]:
     for key in ("hdl_build", "hdl_top", "peer", "bdf", "simulator", "simulator_version"):
         if info.get(key):
             out[key] = info[key]
+    if rig.kind == "virtual" and "hdl_build" not in out:
+        try:
+            from .sim.simulation import Simulation
+
+            sim = Simulation(rig).info()
+            out.update({k: sim[k] for k in ("hdl_build", "hdl_top") if sim.get(k)})
+        except Exception as exc:
+            out["hdl_note"] = f"{type(exc).__name__}: {exc}"
     if rig.kind in ("lab", "virtual"):
         try:
             from .lab.tsm import KernelTsm

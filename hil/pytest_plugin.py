@@ -189,7 +189,6 @@ def _run_info(config: pytest.Config, rig: Rig) -> dict[str, Any]:
     info["selection"] = {
         "k": config.getoption("keyword") or None,
         "vectors": config.getoption("--vectors") or None,
-        "shard": None,
     }
     argv = [Path(sys.argv[0]).name, *sys.argv[1:]] if sys.argv else []
     info["command"] = argv
@@ -417,9 +416,6 @@ class _Recorder:
         one connection at a time)."""
         if not session.items or session.config.option.collectonly:
             return
-        from .identity import host_side
-
-        self.writer.info["tested_by"] = host_side(self.backend)
         if self.backend.rig.kind == "sim":
             self.identity_thread = threading.Thread(
                 target=self._identify, name="hil-identity", daemon=True
@@ -429,9 +425,11 @@ class _Recorder:
             self._identify()
 
     def _identify(self) -> None:
-        from .identity import identify
+        from .identity import host_side, identify
 
         device = identify(self.backend)
+        # After the probe: a virtual rig is up by now, and its TSM files are there to read.
+        self.writer.info["tested_by"] = host_side(self.backend)
         self.writer.info["device"] = device
         self.writer.info["device_key"] = device.get("key")
         self.writer.write_run(finished=None)

@@ -50,6 +50,7 @@ def test_history_pass_rate_first_last_failure_and_flaky(tmp_path: Path) -> None:
     assert [f["vector"] for f in s["flaky"]] == ["a.flip"]
     assert s["flaky"][0]["outcomes"] == {"fail": 2, "pass": 2}
     assert s["vectors"]["a.flip"]["flaky"] and not s["vectors"]["a.steady"]["flaky"]
+    assert s["vectors"]["a.flip"]["flaky_rigs"] == ["r1"]
     steady = s["vectors"]["a.steady"]["rigs"]["r1"]
     assert steady["latest"] == "fail" and steady["pass_rate"] == 0.8
     assert s["devices"]["dev1"]["runs"] == 5

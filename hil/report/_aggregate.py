@@ -158,9 +158,13 @@ def aggregate(runs: list[Run]) -> dict[str, Any]:
         dev["totals"] = {o: latest.count(o) for o in OUTCOMES}
         dev["vectors"] = len(latest)
     flaky = _flaky(by_rig)
-    flaky_ids = {f["vector"] for f in flaky}
-    for vid, v in vectors.items():
-        v["flaky"] = vid in flaky_ids
+    for v in vectors.values():
+        v["flaky"], v["flaky_rigs"] = False, []
+    for f in flaky:
+        v = vectors[f["vector"]]
+        v["flaky"] = True
+        if f["rig"] not in v["flaky_rigs"]:
+            v["flaky_rigs"].append(f["rig"])
     measurements = []
     for series in meas.values():
         pts = series["points"]

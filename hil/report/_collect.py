@@ -150,8 +150,6 @@ def collect_runs(root: Path, link_base: Path | None = None) -> tuple[list[Run], 
     if not root.is_dir():
         return [], [f"{root}: no results folder"]
     for rig_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        if rig_dir.name == "bundles":  # verified bundles unpacked by a previous report
-            continue
         for run_dir in sorted(p for p in rig_dir.iterdir() if p.is_dir()):
             if not (run_dir / "run.json").exists() and not (run_dir / "records.jsonl").exists():
                 continue  # not a run folder (e.g. someone's notes)
