@@ -307,3 +307,21 @@ def test_identity_never_fails_a_run() -> None:
     device = identify(Broken(find_rig("fake")))
     assert device["key"] is None
     assert device["notes"] == ["identity probe failed: RuntimeError: the rig fell over"]
+
+
+def test_report_html_is_self_contained_and_plots_only_what_changes(tmp_path: Path) -> None:
+    for n in range(3):
+        fake_run(tmp_path, "r1", f"run{n}", [_rec("a.many", "pass")], started=_ts(n))
+    fake_run(tmp_path, "r2", "once", [_rec("a.once", "fail", message="x")], started=_ts(5))
+    write_report(tmp_path)
+    html = (tmp_path / "report.html").read_text()
+    import re
+
+    # Nothing fetched: no linked files, no sources, no CSS URLs but the SVGs' own url(#id).
+    assert not re.search(r"<(link|img|iframe)\b|\bsrc=|@import|url\((?!#)", html)
+    external = set(re.findall(r"https?://[^\s\"'<>)]+", html))
+    assert external <= {"http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"}, external
+    history = html[html.index('id="history-table"') : html.index('id="measurements"')]
+    assert "a.many" in history and "a.once" not in history  # one run: nothing over time
+    assert history.count('<svg class="spark"') == 1
+    assert html.count('id="outcomes-plot"><svg') == 1
