@@ -116,17 +116,18 @@ def history_bars(
         return None
     top = max(h[2] for h in merged) or 1.0
     step = width / len(merged)
-    bars = []
+    w = round(max(step - 1, 1), 1)
+    paths: dict[str, list[str]] = {}
+    counts: dict[str, int] = {}
     for i, (_run, outcome, duration) in enumerate(merged):
-        h = max(2.0, (height - 2) * duration / top)
-        bars.append(
-            {
-                "x": round(i * step, 1),
-                "y": round(height - h, 1),
-                "w": round(max(step - 1, 1), 1),
-                "h": round(h, 1),
-                "c": COLOURS.get(outcome, "#000"),
-                "t": f"{outcome} {duration:.2f}s",
-            }
-        )
-    return {"width": width, "height": height, "bars": bars, "max_s": round(top, 3)}
+        h = round(max(2.0, (height - 2) * duration / top), 1)
+        # One path per outcome, a rectangle per run: a few elements per vector, not one per run.
+        paths.setdefault(outcome, []).append(f"M{i * step:.1f} {height - h:.1f}h{w}v{h}h-{w}z")
+        counts[outcome] = counts.get(outcome, 0) + 1
+    return {
+        "width": width,
+        "height": height,
+        "paths": [{"c": COLOURS.get(o, "#000"), "d": "".join(d)} for o, d in paths.items()],
+        "title": f"latest {len(merged)} runs: " + ", ".join(f"{n} {o}" for o, n in counts.items()),
+        "max_s": round(top, 3),
+    }
