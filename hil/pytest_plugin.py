@@ -404,6 +404,7 @@ class _Recorder:
         self.live = sys.stdout.isatty() and not os.environ.get("CI")
         self.verbose = bool(config and config.get_verbosity() > 0)
         self.identity_thread: threading.Thread | None = None
+        self.identity_started = False
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         self.total = len(items)
@@ -414,8 +415,20 @@ class _Recorder:
         probe through the rig's backend; it never fails the run.  A simulated rig probes in a
         simulator of its own, alongside the vectors; any other rig before them (one device,
         one connection at a time)."""
-        if not session.items or session.config.option.collectonly:
+        if session.items and not session.config.option.collectonly:
+            self._start_identity()
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        """pytest-xdist: the controller collects nothing itself; the first worker to collect a
+        vector starts the probe (before the controller hands out any vector)."""
+        if ids:
+            self._start_identity()
+
+    def _start_identity(self) -> None:
+        if self.identity_started:
             return
+        self.identity_started = True
         if self.backend.rig.kind == "sim":
             self.identity_thread = threading.Thread(
                 target=self._identify, name="hil-identity", daemon=True
@@ -433,6 +446,13 @@ class _Recorder:
         self.writer.info["device"] = device
         self.writer.info["device_key"] = device.get("key")
         self.writer.write_run(finished=None)
+        virtual = getattr(self.backend, "virtual", None)
+        distributed = self.config is not None and getattr(self.config.option, "dist", "no") != "no"
+        if virtual is not None and distributed:
+            # pytest-xdist workers run the vectors, each on its own virtual rig: the one the
+            # probe brought up here would only idle until the end of the run.
+            virtual.stop()
+            self.backend.virtual = None  # type: ignore[attr-defined]
 
     def _identity_done(self) -> None:
         thread = self.identity_thread

@@ -325,3 +325,19 @@ def test_report_html_is_self_contained_and_plots_only_what_changes(tmp_path: Pat
     assert "a.many" in history and "a.once" not in history  # one run: nothing over time
     assert history.count('<svg class="spark"') == 1
     assert html.count('id="outcomes-plot"><svg') == 1
+
+
+def test_identity_with_pytest_xdist_workers(tmp_path: Path) -> None:
+    """The controller collects nothing under -n; the probe still runs, once, before vectors."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "hil.cli", "run", "--rig", "fake", "-n", "2", "--results",
+         str(tmp_path), "-k", "spdm.version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    (run_json,) = tmp_path.glob("fake/*/run.json")
+    run = json.loads(run_json.read_text())
+    assert run["device"]["notes"] == [] and run["device_key"]
+    assert run["device"]["spdm"]["slots"]["0"]["certificates"]
