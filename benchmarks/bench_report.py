@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from hil.report._synthetic import synthetic_results
+from hil.report import synthetic_results
 
 
 def main() -> None:

@@ -18,8 +18,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from hil.bundle import BundleError, keygen, load_bundles, load_public_keys, pack, verify_bundle
-from hil.report import build_summary
-from hil.report._synthetic import fake_run
+from hil.report import build_summary, fake_run
 
 
 def _runs(root: Path, rig: str, device: str, outcome: str = "pass") -> list[Path]:

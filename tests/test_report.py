@@ -11,8 +11,7 @@ from typing import Any
 
 import pytest
 
-from hil.report import build_summary, collect_runs, compare_runs, find_run, write_report
-from hil.report._synthetic import fake_run
+from hil.report import build_summary, collect_runs, compare_runs, fake_run, find_run, write_report
 
 
 def _rec(vid: str, outcome: str, **extra: Any) -> dict[str, Any]:

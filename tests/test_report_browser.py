@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hil.report import write_report
-from hil.report._synthetic import fake_run, synthetic_results
+from hil.report import fake_run, synthetic_results, write_report
 
 _BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
