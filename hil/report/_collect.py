@@ -149,15 +149,16 @@ def collect_runs(root: Path, link_base: Path | None = None) -> tuple[list[Run], 
     runs: list[Run] = []
     if not root.is_dir():
         return [], [f"{root}: no results folder"]
+    try:  # links: relative when the report sits above the results, else absolute
+        prefix = root.resolve().relative_to(base.resolve()).as_posix()
+        prefix = "" if prefix == "." else prefix + "/"
+    except ValueError:
+        prefix = root.resolve().as_posix() + "/"
     for rig_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         for run_dir in sorted(p for p in rig_dir.iterdir() if p.is_dir()):
             if not (run_dir / "run.json").exists() and not (run_dir / "records.jsonl").exists():
                 continue  # not a run folder (e.g. someone's notes)
-            try:
-                rel = str(run_dir.resolve().relative_to(base.resolve()))
-            except ValueError:
-                rel = str(run_dir.resolve())
-            runs.append(load_run(run_dir, rel))
+            runs.append(load_run(run_dir, f"{prefix}{rig_dir.name}/{run_dir.name}"))
     if not runs:
         problems.append(f"{root}: no runs found (no <rig>/<run-id>/run.json)")
     runs.sort(key=Run.sort_key)
