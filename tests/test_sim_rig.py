@@ -109,3 +109,10 @@ def test_run_json_records_the_git_sha(tmp_path: Path, repo: Path) -> None:
         ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
     assert run["git_sha"].startswith(head)
+    # What was tested: the simulated endpoint's identity, learnt by the probe's own simulator.
+    device = run["device"]
+    assert device["notes"] == [], device["notes"]
+    assert len(device["pci"]["vendor_id"]) == 4 and len(device["dsn"]) == 16
+    assert device["spdm"]["slots"]["0"]["certificates"] and device["firmware_version"]
+    assert run["device_key"] == device["key"]
+    assert run["tested_by"]["hdl_build"] == run["hdl_build"]
