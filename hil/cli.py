@@ -265,9 +265,26 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_bundle(args: argparse.Namespace) -> int:
-    from .bundle import BundleError, keygen, pack
+    from .bundle import BundleError, keygen, load_public_keys, pack, verify_bundle
 
     try:
+        if args.run_dirs[0] == "verify":
+            if not args.trust or len(args.run_dirs) < 2:
+                print("hil: hil bundle verify FILE... --trust KEY.pub...", file=sys.stderr)
+                return 4
+            keys = load_public_keys([Path(k) for k in args.trust])
+            bad = 0
+            for name in args.run_dirs[1:]:
+                try:
+                    manifest, _ = verify_bundle(Path(name), keys)
+                    print(
+                        f"{name}: verifies: lab {manifest['lab']}, key {manifest['key_id']}, "
+                        f"{len(manifest['runs'])} runs, {len(manifest['files'])} files"
+                    )
+                except (BundleError, OSError) as exc:
+                    bad += 1
+                    print(f"{name}: refused: {exc}")
+            return 1 if bad else 0
         if args.run_dirs == ["keygen"]:
             if not args.output:
                 print("hil: hil bundle keygen -o FILE (writes FILE and FILE.pub)", file=sys.stderr)
@@ -481,12 +498,16 @@ def build_parser() -> argparse.ArgumentParser:
     bundle = sub.add_parser(
         "bundle",
         help="pack runs into a signed archive (hil bundle RUN_DIR... -o FILE --key KEY); "
-        "`hil bundle keygen -o FILE` makes a lab key",
+        "`hil bundle keygen -o FILE` makes a lab key; `hil bundle verify FILE... --trust KEY.pub` "
+        "checks bundles",
     )
     bundle.add_argument("run_dirs", nargs="+", help="run folders (results/<rig>/<run-id>)")
     bundle.add_argument("-o", "--output", default=None, help="the archive (.tar.gz or .zip)")
     bundle.add_argument("--key", default=None, help="the lab's Ed25519 private key (PEM)")
     bundle.add_argument("--lab", default=None, help="the lab's name (default: this host's)")
+    bundle.add_argument(
+        "--trust", nargs="+", default=None, help="`hil bundle verify FILE... --trust KEY.pub...`"
+    )
     bundle.set_defaults(func=_cmd_bundle)
 
     lint = sub.add_parser("lint", help="verilator --lint-only -Wall over every RTL top")

@@ -223,6 +223,18 @@ def test_report_cli_refuses_and_builds_the_matrix(tmp_path: Path, lab: tuple[Pat
     assert any("bad.tar.gz: refused" in p for p in summary["problems"])
     html = (out / "report.html").read_text()
     assert "labA/rigA" in html and "bad.tar.gz: refused" in html
+    md = (out / "summary.md").read_text()
+    assert "| device | labA/rigA |" in md
+    assert "| dev1 device not identified | ide 1/1 spdm 1/1 |" in md  # one vector each
+    proc = subprocess.run(
+        [sys.executable, "-m", "hil.cli", "bundle", "verify", str(good), str(bad),
+         "--trust", str(lab[1])],
+        capture_output=True,
+        text=True,
+        check=False,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert f"{good}: verifies: lab labA" in proc.stdout and f"{bad}: refused:" in proc.stdout
     proc = subprocess.run(
         [sys.executable, "-m", "hil.cli", "bundle", "keygen", "-o", str(tmp_path / "k.pem")],
         capture_output=True,

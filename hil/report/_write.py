@@ -60,6 +60,24 @@ def _markdown(summary: dict[str, Any]) -> str:
             lines.append(f"| {vid}{flag} | " + " | ".join(cells) + " |")
     else:
         lines.append("No vector recorded.")
+    interop = summary["interop"]
+    if interop["hosts"]:
+        lines += ["", "## Interop (device by lab/rig: passing vectors per group)", ""]
+        lines += ["| device | " + " | ".join(interop["hosts"]) + " |"]
+        lines += ["|---" * (1 + len(interop["hosts"])) + "|"]
+        for dkey, label in interop["devices"].items():
+            cells = []
+            for host in interop["hosts"]:
+                groups = interop["cells"][dkey].get(host) or {}
+                cells.append(
+                    " ".join(
+                        f"{g} {c['counts'].get('pass', 0)}/{sum(c['counts'].values())}"
+                        + ("" if c["verdict"] in ("pass", "n/a", "skip") else f" ({c['verdict']})")
+                        for g, c in sorted(groups.items())
+                    )
+                    or "—"
+                )
+            lines.append(f"| {dkey} {label} | " + " | ".join(cells) + " |")
     if summary["flaky"]:
         lines += ["", "## Flaky", ""]
         for f in summary["flaky"]:
