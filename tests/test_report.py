@@ -340,3 +340,25 @@ def test_identity_with_pytest_xdist_workers(tmp_path: Path) -> None:
     run = json.loads(run_json.read_text())
     assert run["device"]["notes"] == [] and run["device_key"]
     assert run["device"]["spdm"]["slots"]["0"]["certificates"]
+
+
+def test_odd_values_in_result_files_are_read_not_crashed_on(tmp_path: Path) -> None:
+    run = fake_run(tmp_path, "r1", "odd", [], started=_ts(1))
+    (run / "run.json").write_text(json.dumps({"rig": 7, "run_id": ["x"], "started": 12}))
+    recs = [
+        {"vector": "a.x", "outcome": "fail", "message": 42, "duration_s": "slow"},
+        {"vector": "a.y", "outcome": "pass", "measurements": {"no": 1}, "artifacts": "a"},
+        {"vector": "<b>a.z</b>", "outcome": "maybe"},
+        [1, 2],
+    ]
+    (run / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    fake_run(tmp_path, "r1", "fine", [_rec("a.x", "pass")], started=_ts(2))
+    s = write_report(tmp_path)
+    odd = next(r for r in s["runs"] if r["run_id"] == "odd")
+    assert odd["rig"] == "r1" and odd["totals"]["fail"] == 1 and odd["totals"]["pass"] == 1
+    assert s["vectors"]["a.x"]["rigs"]["r1"]["first_failure"]["message"] == "42"
+    problems = "\n".join(s["problems"])
+    assert "record 3 lacks a vector or an outcome" in problems
+    assert "record 4 lacks a vector or an outcome" in problems
+    assert "measurements is not a list" in problems and "artifacts is not a list" in problems
+    assert "<b>a.z" not in (tmp_path / "report.html").read_text()

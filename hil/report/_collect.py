@@ -89,8 +89,19 @@ def _read_records(path: Path, where: str, problems: list[str]) -> list[dict[str,
         ):
             problems.append(f"{where}/records.jsonl: record {n} lacks a vector or an outcome")
             continue
+        for key in ("message", "title", "spec", "started"):  # text, whatever the file says
+            if key in rec and not isinstance(rec[key], str):
+                rec[key] = "" if rec[key] is None else str(rec[key])
+        for key in ("measurements", "artifacts"):
+            if not isinstance(rec.get(key, []), list):
+                problems.append(f"{where}/records.jsonl: record {n}: {key} is not a list")
+                rec[key] = []
         records.append(rec)
     return records
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def load_run(run_dir: Path, rel: str | None, where: str | None = None) -> Run:
@@ -111,13 +122,13 @@ def load_run(run_dir: Path, rel: str | None, where: str | None = None) -> Run:
         problems.append(f"{where}: no run.json; rig and run from the folder")
     rec_path = run_dir / "records.jsonl"
     records = _read_records(rec_path, where, problems) if rec_path.exists() else []
-    rig = str(meta.get("rig") or run_dir.parent.name)
+    rig = _text(meta.get("rig")) or run_dir.parent.name
     run = Run(
-        run_id=str(meta.get("run_id") or run_dir.name),
+        run_id=_text(meta.get("run_id")) or run_dir.name,
         rig=rig,
-        kind=meta.get("kind"),
-        started=meta.get("started"),
-        finished=meta.get("finished"),
+        kind=_text(meta.get("kind")),
+        started=_text(meta.get("started")),
+        finished=_text(meta.get("finished")),
         meta=meta,
         records=records,
         path=rel,
