@@ -10,7 +10,6 @@ Flaky: one vector, rig, device and commit with more than one of pass/fail/error.
 
 from __future__ import annotations
 
-import statistics
 from typing import Any
 
 from ._collect import OUTCOMES, Run
@@ -22,12 +21,12 @@ HISTORY_CAP = 60
 _VERDICTS = ("pass", "fail", "error")
 
 
-#: One record in a history: (run index, outcome, duration, record, run).
-_Entry = tuple[int, str, float, dict[str, Any], Run]
+#: One record in a history: (run index, outcome, duration, record, run, (device, commit)).
+_Entry = tuple[int, str, float, dict[str, Any], Run, tuple[str, str]]
 
 
 def _entry_json(e: _Entry) -> dict[str, Any]:
-    _i, outcome, _d, rec, run = e
+    _i, outcome, _d, rec, run, _g = e
     return {
         "outcome": outcome,
         "run_id": run.run_id,
@@ -50,7 +49,9 @@ def _cell(history: list[_Entry]) -> dict[str, Any]:
                 first_failure = e
             last_failure = e
     judged = counts["pass"] + counts["fail"] + counts["error"]
-    d = sorted(e[2] for e in history)
+    d = sorted([e[2] for e in history])
+    mid = len(d) // 2
+    median = d[mid] if len(d) % 2 else (d[mid - 1] + d[mid]) / 2
     last = _entry_json(history[-1])
     return {
         "latest": last["outcome"],
@@ -65,7 +66,7 @@ def _cell(history: list[_Entry]) -> dict[str, Any]:
         "last_failure": _entry_json(last_failure) if last_failure else None,
         "duration_s": {
             "min": round(d[0], 6),
-            "median": round(statistics.median(d), 6),
+            "median": round(median, 6),
             "mean": round(sum(d) / len(d), 6),
             "max": round(d[-1], 6),
         },
@@ -117,6 +118,7 @@ def aggregate(runs: list[Run]) -> dict[str, Any]:
         _note_run(rigs, devices, run, dkey)
         host = host_last.setdefault((dkey, run.lab, run.rig), {})
         rig_name = run.rig
+        group = (dkey, run.git_sha or "?")
         for rec in run.records:
             vid = rec["vector"]
             duration = rec.get("duration_s")
@@ -126,6 +128,7 @@ def aggregate(runs: list[Run]) -> dict[str, Any]:
                 float(duration) if isinstance(duration, int | float) else 0.0,
                 rec,
                 run,
+                group,
             )
             hist = by_rig.get((vid, rig_name))
             if hist is None:
@@ -260,7 +263,7 @@ def _flaky(by_rig: dict[tuple[str, str], list[_Entry]]) -> list[dict[str, Any]]:
         groups: dict[tuple[str, str], dict[str, int]] = {}
         for e in hist:
             if e[1] in _VERDICTS:
-                g = groups.setdefault((e[4].device_key, e[4].git_sha or "?"), {})
+                g = groups.setdefault(e[5], {})
                 g[e[1]] = g.get(e[1], 0) + 1
         for (dkey, sha), outcomes in sorted(groups.items()):
             if len(outcomes) > 1:
