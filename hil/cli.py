@@ -259,8 +259,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
         f"{len(summary['devices'])} devices, {len(summary['vectors'])} vectors"
     )
     print(f"wrote {out / 'summary.json'}, {out / 'summary.md'} and {out / 'report.html'}")
-    for problem in summary["problems"]:
+    problems = summary["problems"]
+    for problem in problems[:20]:
         print(f"warning: {problem}", file=sys.stderr)
+    if len(problems) > 20:
+        print(f"warning: {len(problems) - 20} more problems in summary.md", file=sys.stderr)
     return 1 if extra_problems else 0
 
 
