@@ -17,6 +17,9 @@ from typing import Any
 __all__ = ["OUTCOMES", "Run", "collect_runs", "load_run", "merge_shards"]
 
 OUTCOMES = ("pass", "fail", "error", "skip", "n/a")
+_OUTCOME_SET = frozenset(OUTCOMES)
+_TEXT_KEYS = ("message", "title", "spec", "started")
+_LIST_KEYS = ("measurements", "artifacts")
 
 
 @dataclass
@@ -66,10 +69,10 @@ def _read_records(path: Path, where: str, problems: list[str]) -> list[dict[str,
     except OSError as exc:
         problems.append(f"{where}/records.jsonl: unreadable ({exc.strerror or exc})")
         return []
-    lines = [line for line in text.split("\n") if line.strip()]
-    try:
-        raw = json.loads("[" + ",".join(lines) + "]")
-    except ValueError:
+    try:  # one record a line, so the lines joined by commas are one JSON array
+        raw = json.loads("[" + text.rstrip("\n").replace("\n", ",") + "]")
+    except ValueError:  # a blank, bad or cut line: find it, keep every line around it
+        lines = [line for line in text.split("\n") if line.strip()]
         raw = []
         for n, line in enumerate(lines, 1):
             try:
@@ -82,18 +85,19 @@ def _read_records(path: Path, where: str, problems: list[str]) -> list[dict[str,
                 )
     records = []
     for n, rec in enumerate(raw, 1):
-        if (
-            not isinstance(rec, dict)
-            or not isinstance(rec.get("vector"), str)
-            or rec.get("outcome") not in OUTCOMES
-        ):
+        if type(rec) is not dict or rec.get("outcome") not in _OUTCOME_SET:
             problems.append(f"{where}/records.jsonl: record {n} lacks a vector or an outcome")
             continue
-        for key in ("message", "title", "spec", "started"):  # text, whatever the file says
-            if key in rec and not isinstance(rec[key], str):
-                rec[key] = "" if rec[key] is None else str(rec[key])
-        for key in ("measurements", "artifacts"):
-            if not isinstance(rec.get(key, []), list):
+        if type(rec.get("vector")) is not str:
+            problems.append(f"{where}/records.jsonl: record {n} lacks a vector or an outcome")
+            continue
+        for key in _TEXT_KEYS:  # text, whatever the file says
+            value = rec.get(key)
+            if value is not None and type(value) is not str:
+                rec[key] = str(value)
+        for key in _LIST_KEYS:
+            value = rec.get(key)
+            if value is not None and type(value) is not list:
                 problems.append(f"{where}/records.jsonl: record {n}: {key} is not a list")
                 rec[key] = []
         records.append(rec)
