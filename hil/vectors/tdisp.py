@@ -220,7 +220,9 @@ async def flow(ctx: VectorContext) -> None:
         )
         await _state(ctx, tsm, T.TdiState.CONFIG_UNLOCKED, "at_start")
         await step("ide_keys_go", tsm.secure_stream())
-        nonce = await step("lock", tsm.lock_keyed(mmio_reporting_offset=0))
+        # A reporting offset the report must add to BAR0 (§11.3.11): 4 GiB, page aligned.
+        offset = 1 << 32
+        nonce = await step("lock", tsm.lock_keyed(mmio_reporting_offset=offset))
         ctx.expect(nonce != bytes(T.NONCE_SIZE), "an all-zero START_INTERFACE_NONCE")
         await _state(ctx, tsm, T.TdiState.CONFIG_LOCKED, "after_lock")
         report = await step("report", td.get_report())  # checked against any BARs
