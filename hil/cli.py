@@ -64,6 +64,9 @@ def _cmd_mutate(args: argparse.Namespace) -> int:
         f"{sum(r.verdict == 'shadowed' for r in results)} shadowed, {len(survivors)} survived "
         f"in {time.perf_counter() - start:.1f} s"
     )
+    if len(chosen) == len(mutants.MUTANTS):
+        gaps = mutants.unnamed(baseline)
+        print(f"passing vectors no mutant names: {', '.join(gaps) or 'none'}")
     if args.report:
         mutants.report(results, Path(args.report))
         print(f"report: {args.report}")

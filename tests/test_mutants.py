@@ -3,6 +3,7 @@ says why it cannot be, and none outlives its context."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ from hil.firmware import Dsm
 from hil.firmware.ide_km import IdeKmResponder
 from hil.firmware.spdm_responder import SpdmResponder
 from hil.firmware.tdisp import TdispResponder
-from hil.rigs import find_rig
+from hil.rigs import Rig, find_rig
 from hil.vectors import Outcome, default_suite
 
 PATCHABLE = (
@@ -28,6 +29,23 @@ PATCHABLE = (
     fake.FakeConfigSpace,
 )
 KILLERS = sorted({v for m in mutants.MUTANTS for v in m.killed_by})
+
+
+def _rig() -> Rig:
+    """The fake rig with a short DOE deadline: its firmware answers within the write that
+    starts it, so a response that has not come in 0.1 s never will.  The vectors that check
+    silence wait out the deadline; with the rig's 0.5 s they would make this file slow."""
+    rig = find_rig("fake")
+    return dataclasses.replace(rig, settings={**rig.settings, "doe_timeout_s": 0.1})
+
+
+def _vectors_for(mutant: mutants.Mutant) -> list[str]:
+    """Its killers; for a shadowed mutant, every named killer of its group (to show that
+    none of them, as far as the fake rig goes, sees the bug)."""
+    if mutant.killed_by:
+        return list(mutant.killed_by)
+    group = mutant.id.split(".", 1)[0]
+    return [v for v in KILLERS if v.split(".", 1)[0] == group]
 
 
 @pytest.fixture(autouse=True)
@@ -53,9 +71,9 @@ def test_the_list_is_well_formed() -> None:
 
 @pytest.mark.parametrize("mutant", mutants.MUTANTS, ids=lambda m: m.id)
 def test_each_mutant_is_killed_and_leaves_the_device_good(mutant: mutants.Mutant) -> None:
-    rig = find_rig("fake")
+    rig = _rig()
     suite = default_suite()
-    vectors = {v: suite[v] for v in (mutant.killed_by or KILLERS)}
+    vectors = {v: suite[v] for v in _vectors_for(mutant)}
     before = _snapshot()
     good = mutants._run_vectors(rig, vectors)
     assert all(r.outcome is Outcome.PASS for r in good.values()), good
@@ -68,6 +86,20 @@ def test_each_mutant_is_killed_and_leaves_the_device_good(mutant: mutants.Mutant
     assert _snapshot() == before, "the mutant was not undone"
     after = mutants._run_vectors(rig, vectors)
     assert all(r.outcome is Outcome.PASS for r in after.values()), after
+
+
+def test_every_vector_the_fake_rig_runs_is_named_by_a_mutant_or_excused() -> None:
+    """The list covers the suite: each vector the fake rig can run is some mutant's expected
+    killer, or ``UNMUTATED`` says why no device-side mutant is listed for it."""
+    rig = find_rig("fake")
+    suite = default_suite()
+    runnable = {v for v, vec in suite.items() if vec.needs <= rig.provides}
+    excused = set(mutants.UNMUTATED)
+    assert not runnable - set(KILLERS) - excused, "vectors with neither a mutant nor a reason"
+    assert not excused & set(KILLERS), "UNMUTATED lists a vector a mutant names"
+    assert excused <= runnable, "UNMUTATED lists a vector the fake rig does not run"
+    assert all(reason.strip() for reason in mutants.UNMUTATED.values())
+    assert mutants.unnamed(runnable) == []
 
 
 def test_a_survivor_is_reported() -> None:
@@ -88,7 +120,12 @@ def test_hil_mutate_prints_the_table_and_writes_the_report(
     from hil.cli import main
 
     report = tmp_path / "mutants.json"
-    assert main(["mutate", "-k", "next_index", "--report", str(report)]) == 0
+    rig = tmp_path / "fake-quick.toml"  # the fake rig, its DOE deadline short (see _rig)
+    text = (Path(__file__).parents[1] / "rigs" / "fake.toml").read_text()
+    rig.write_text(text.replace("doe_timeout_s = 0.5", "doe_timeout_s = 0.1"))
+    assert "doe_timeout_s = 0.1" in rig.read_text()
+    args = ["mutate", "--rig", str(rig), "-k", "next_index", "--report", str(report)]
+    assert main(args) == 0
     out = capsys.readouterr().out
     assert "doe.discovery.next_index_wrong" in out and "killed" in out
     (entry,) = json.loads(report.read_text())
