@@ -18,7 +18,7 @@ import contextlib
 import json
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,9 @@ class Mutant:
     apply: Callable[[], contextlib.AbstractContextManager[None]]
     #: Why the bug cannot be observed, when another layer enforces the same rule.
     shadowed: str = ""
+    #: An HDL mutant: top-level parameters of the simulated endpoint that seed the bug (they
+    #: default to the correct behaviour); it runs on a sim rig, from a build of its own.
+    hdl: Mapping[str, int] = field(default_factory=dict)
 
 
 @contextlib.contextmanager
@@ -1394,6 +1397,23 @@ MUTANTS: tuple[Mutant, ...] = (
         ("tdisp.optional.unsupported",),
         lambda: _patched(TdispResponder, "_dispatch", _unsupported_without_code),
     ),
+    # -- HDL: parameters of the simulated endpoint (run with --rig sim-verilator) --
+    Mutant(
+        "hdl.tdi.config_write_in_locked",
+        "the TDI block lets a config write in CONFIG_LOCKED pass without ERROR (PCIe 6.x "
+        "§11.2; hdl/tdi MUTANT_CFG_WR_LOCKED)",
+        ("tdisp.config_write.error",),
+        _both(),
+        hdl={"MUTANT_TDI_CFG_WR_LOCKED": 1},
+    ),
+    Mutant(
+        "hdl.ide_cap.k_set_stop_ignored",
+        "the IDE capability reports K_SET_STOP done and keeps the key set armed (PCIe 6.x "
+        "§6.33.3, §6.33.8; hdl/ide_cap MUTANT_K_SET_STOP_IGNORED)",
+        ("ide_km.k_set_stop.acknowledged", "ide.k_set_stop.old_set_rejected"),
+        _both(),
+        hdl={"MUTANT_IDE_K_SET_STOP_IGNORED": 1},
+    ),
 )
 
 
@@ -1439,14 +1459,25 @@ class MutantResult:
 
 
 def _run_vectors(rig: Rig, vectors: dict[str, Vector]) -> dict[str, VectorResult]:
-    from .backends.fake import FakeBackend
+    from .backends import backend_for
 
-    backend = FakeBackend(rig)
-    with tempfile.TemporaryDirectory(prefix="hil-mutants-") as tmp:
-        return {
-            vid: backend.run_vector(vec, artifacts_dir=Path(tmp), waves=False)
-            for vid, vec in vectors.items()
-        }
+    backend = backend_for(rig)
+    backend.prepare()  # a sim rig builds (or finds in its cache) the HDL here
+    try:
+        with tempfile.TemporaryDirectory(prefix="hil-mutants-") as tmp:
+            return {
+                vid: backend.run_vector(vec, artifacts_dir=Path(tmp), waves=False)
+                for vid, vec in vectors.items()
+            }
+    finally:
+        backend.finish()
+
+
+def _with_parameters(rig: Rig, parameters: Mapping[str, int]) -> Rig:
+    """``rig`` building its HDL with ``parameters`` set as well (a build of its own)."""
+    sim = dict(rig.sim)
+    sim["parameters"] = {**rig.sim.get("parameters", {}), **parameters}
+    return replace(rig, sim=sim)
 
 
 def _passing(results: dict[str, VectorResult]) -> set[str]:
@@ -1459,6 +1490,8 @@ def run_one(
     """Apply ``mutant`` alone and run ``vectors``: those that passed on the good device
     (``baseline``) and now fail or err kill it."""
     start = time.perf_counter()
+    if mutant.hdl:
+        rig = _with_parameters(rig, mutant.hdl)
     with mutant.apply():
         results = _run_vectors(rig, vectors)
     result = MutantResult(mutant, seconds=time.perf_counter() - start)
@@ -1475,16 +1508,30 @@ def run(
     rig: str = "fake",
     vector_ids: set[str] | None = None,
 ) -> tuple[list[MutantResult], set[str]]:
-    """Every mutant in turn on ``rig`` (a fake rig), over the suite or ``vector_ids``.  Also
-    returns the vectors that pass on the good device (a vector that does not cannot kill)."""
+    """Each mutant in turn on ``rig``, over the suite or ``vector_ids``.  Also returns the
+    vectors that pass on the good device (a vector that does not cannot kill).
+
+    A fake rig takes the firmware and fake-hardware mutants and the whole suite.  A sim rig
+    takes the HDL mutants: each is built with its parameters and runs only the vectors it names
+    (a build and a simulation per vector cost minutes), after those vectors have passed on the
+    unmutated build (the check that they kill because of the parameter)."""
     spec = find_rig(rig)
-    if spec.kind != "fake":
-        raise ValueError(f"mutants run on a fake rig; {rig} is {spec.kind}")
+    if spec.kind not in ("fake", "sim"):
+        raise ValueError(f"mutants run on a fake or a sim rig; {rig} is {spec.kind}")
+    hdl = spec.kind == "sim"
+    chosen = tuple(m for m in mutants if bool(m.hdl) == hdl)
     suite = default_suite()
+    if hdl:
+        named = {v for m in chosen for v in m.killed_by}
+        suite = {v: vec for v, vec in suite.items() if v in named}
     if vector_ids is not None:
         suite = {v: vec for v, vec in suite.items() if v in vector_ids}
     baseline = _passing(_run_vectors(spec, suite))
-    return [run_one(m, suite, spec, baseline) for m in mutants], baseline
+    results = []
+    for m in chosen:
+        vectors = {v: vec for v, vec in suite.items() if v in m.killed_by} if hdl else suite
+        results.append(run_one(m, vectors, spec, baseline))
+    return results, baseline
 
 
 def unnamed(baseline: set[str], mutants: tuple[Mutant, ...] = MUTANTS) -> list[str]:
