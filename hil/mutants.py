@@ -212,6 +212,16 @@ def _key_mgmt_in_the_clear(dsm: Dsm) -> None:
     spdm._plain = plain  # type: ignore[method-assign]
 
 
+async def _query_not_bound(
+    self: IdeKmResponder, session_id: int, request: S.VendorDefinedRequest
+) -> bytes | None:
+    """QUERY from a session other than the owner answered as if the owner sent it."""
+    payload = request.payload
+    if len(payload) > 1 and payload[1] == K.ObjectId.QUERY and self.owner is not None:
+        session_id = self.owner
+    return await _ORIGINAL_IDE_KM_HANDLE(self, session_id, request)
+
+
 async def _only_query_bound(
     self: IdeKmResponder, session_id: int, request: S.VendorDefinedRequest
 ) -> bytes | None:
@@ -587,6 +597,19 @@ async def _clear_vendor_answered_garbled(self: SpdmResponder, obj: DataObject) -
 
 
 _ORIGINAL_RESPONDER_HANDLE = SpdmResponder.handle
+
+
+async def _phase_errors_invalid(self: SpdmResponder, session: Any, data: bytes) -> bytes | None:
+    """A request the session's phase does not take is answered InvalidRequest, not
+    UnexpectedRequest."""
+    rsp = await _ORIGINAL_IN_SESSION(self, session, data)
+    if rsp and len(rsp) >= 4 and rsp[1] == S.ResponseCode.ERROR:
+        if rsp[2] == S.ErrorCode.UNEXPECTED_REQUEST:
+            rsp = rsp[:2] + bytes((S.ErrorCode.INVALID_REQUEST,)) + rsp[3:]
+    return rsp
+
+
+_ORIGINAL_IN_SESSION = SpdmResponder._in_session
 
 
 # -- DOE: abort, discovery, length, errors ---------------------------------------------------------
@@ -1098,6 +1121,20 @@ MUTANTS: tuple[Mutant, ...] = (
         "not SessionRequired (DSP0274 1.2 §10.2)",
         ("spdm.negative.session_required",),
         lambda: _patched(spdm_responder, "SESSION_ONLY", frozenset()),
+    ),
+    Mutant(
+        "spdm.error.in_session_invalid_request",
+        "a request a session's phase does not take answered InvalidRequest, not "
+        "UnexpectedRequest (DSP0274 1.2 §10.2, session phases)",
+        ("spdm.session.unexpected_request",),
+        lambda: _patched(SpdmResponder, "_in_session", _phase_errors_invalid),
+    ),
+    Mutant(
+        "ide_km.query_not_bound",
+        "QUERY from a session other than the one that bound the streams answered (PCIe 6.x "
+        "§6.33.3 session binding)",
+        ("ide_km.session_binding",),
+        lambda: _patched(IdeKmResponder, "handle", _query_not_bound),
     ),
     Mutant(
         "spdm.capabilities.second_accepted",

@@ -231,6 +231,44 @@ async def session_established_and_used(ctx: VectorContext) -> None:
 
 
 @vector(
+    "spdm.session.unexpected_request",
+    title="CHALLENGE inside a session gets ERROR UnexpectedRequest in the session, which stays "
+    "usable",
+    spec="DSP0274 1.2 §10.2 (UnexpectedRequest), request validity in a session's application phase",
+    needs=NEEDS,
+)
+async def session_unexpected_request(ctx: VectorContext) -> None:
+    """CHALLENGE may not be sent inside a session; the ERROR for it goes back as a secured
+    message of that session, and the session carries on.  (GET_VERSION is not used here: it
+    carries SPDMVersion 1.0, so VersionMismatch describes it as well.)"""
+    req = await _authenticated(ctx)
+    await req.get_digests()
+    await req.get_certificate()
+    session = await req.key_exchange()
+    context = bytes(S.REQUESTER_CONTEXT_SIZE) if req.version >= S.SpdmVersion.V13 else b""
+    for name, message in (
+        (
+            "CHALLENGE",
+            S.Challenge(
+                version=req.version, slot_id=0, nonce=bytes(32), requester_context=context
+            ).encode(),
+        ),
+    ):
+        raw = await req.secured_exchange(session, message)
+        ctx.expect(
+            raw is not None
+            and len(raw) >= 4
+            and raw[1] == S.ResponseCode.ERROR
+            and raw[2] == S.ErrorCode.UNEXPECTED_REQUEST,
+            f"{name} inside a session answered with "
+            f"{describe_spdm(raw) if raw is not None else 'nothing'}, expected ERROR "
+            "UnexpectedRequest (DSP0274 1.2 §10.2)",
+        )
+    await req.heartbeat(session)
+    await req.end_session(session)
+
+
+@vector(
     "spdm.session.end_session",
     title="After END_SESSION the session's keys no longer open anything",
     spec="DSP0274 1.2 §10.17",
