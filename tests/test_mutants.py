@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from hil import _fake_hw, fake, mutants
-from hil.firmware import Dsm
+from hil.codec.spdm_crypto import KeySchedule
+from hil.firmware import Dsm, spdm_responder
 from hil.firmware.ide_km import IdeKmResponder
 from hil.firmware.spdm_responder import SpdmResponder
 from hil.firmware.tdisp import TdispResponder
@@ -27,6 +28,8 @@ PATCHABLE = (
     _fake_hw.FakeIdeCap,
     fake.FakeDoe,
     fake.FakeConfigSpace,
+    KeySchedule,
+    spdm_responder,  # module constants: ALLOWED, SESSION_ONLY, CT_EXPONENT
 )
 FAKE = tuple(m for m in mutants.MUTANTS if not m.hdl)
 HDL = tuple(m for m in mutants.MUTANTS if m.hdl)
@@ -57,7 +60,7 @@ def _quiet() -> Iterator[None]:
     logging.disable(logging.NOTSET)
 
 
-def _snapshot() -> dict[type, dict[str, object]]:
+def _snapshot() -> dict[object, dict[str, object]]:
     return {cls: dict(vars(cls)) for cls in PATCHABLE}
 
 
