@@ -1490,6 +1490,7 @@ class MutantResult:
             "killed_by": self.killed_by,
             "verdict": self.verdict,
             "shadowed": self.mutant.shadowed or None,
+            "hdl_parameters": dict(self.mutant.hdl) or None,
             "messages": self.messages,
             "seconds": round(self.seconds, 3),
         }
