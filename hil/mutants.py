@@ -34,6 +34,7 @@ from .codec.spdm_crypto import KeySchedule, SigningOperation
 from .fake import FakeConfigSpace, FakeDoe
 from .firmware import Dsm, spdm_responder
 from .firmware.ide_km import IdeKmResponder
+from .firmware.regs import stream_slots
 from .firmware.spdm_responder import ALLOWED, ConnectionState, SpdmResponder
 from .firmware.tdisp import TdispResponder, _Refused
 from .rigs import Rig, find_rig
@@ -731,6 +732,26 @@ async def _reserved_sub_stream_taken(self: IdeKmResponder, msg: K.KeyProg) -> K.
 _ORIGINAL_KEY_PROG = IdeKmResponder._key_prog
 
 
+_SLOT_WORDS = frozenset(stream_slots(j) for j in range(8))
+
+
+async def _key_prog_over_armed(self: IdeKmResponder, msg: K.KeyProg) -> K.KpAck:
+    """KEY_PROG does not check whether the slot's key set is in use."""
+    regs = self.regs
+    original_read = regs.read
+
+    async def read(addr: int) -> int:
+        value = await original_read(addr)
+        # The armed bits of a stream's slot word read as 0 (the check sees nothing in use).
+        return value & ~0xFFF if addr in _SLOT_WORDS else value
+
+    regs.read = read  # type: ignore[method-assign]
+    try:
+        return await _ORIGINAL_KEY_PROG(self, msg)
+    finally:
+        del regs.read
+
+
 async def _go_without_hardware(self: IdeKmResponder, msg: K.KSetGo | K.KSetStop) -> bytes | None:
     """K_SET_GO acknowledged without arming the key set in the hardware."""
     if isinstance(msg, K.KSetGo):
@@ -1311,6 +1332,16 @@ MUTANTS: tuple[Mutant, ...] = (
         "KP_ACK 03h, §6.33.5)",
         ("ide_km.key_prog.bad_fields",),
         lambda: _patched(IdeKmResponder, "_key_prog", _reserved_sub_stream_taken),
+    ),
+    Mutant(
+        "ide_km.key_prog.over_key_set_in_use",
+        "the firmware does not check that KEY_PROG's key set is not in use (PCIe 6.x §6.33.3 "
+        "key refresh: the set not in use is programmed)",
+        (),
+        lambda: _patched(IdeKmResponder, "_key_prog", _key_prog_over_armed),
+        shadowed="the hardware drops key writes to an armed slot, so the key in use stays; the "
+        "firmware then reads the slot loaded and acknowledges, and a KP_ACK status for this "
+        "case is not fixed by §6.33.3, so no vector can tell",
     ),
     Mutant(
         "ide_km.k_set_go.not_armed",
