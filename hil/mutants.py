@@ -54,6 +54,9 @@ class Mutant:
     apply: Callable[[], contextlib.AbstractContextManager[None]]
     #: Why the bug cannot be observed, when another layer enforces the same rule.
     shadowed: str = ""
+    #: For a shadowed mutant: the vectors that exercise the rule and still pass with the bug
+    #: (the evidence that it cannot be observed; a test holds them to it).
+    checked_by: tuple[str, ...] = ()
     #: An HDL mutant: top-level parameters of the simulated endpoint that seed the bug (they
     #: default to the correct behaviour); it runs on a sim rig, from a build of its own.
     hdl: Mapping[str, int] = field(default_factory=dict)
@@ -956,6 +959,7 @@ MUTANTS: tuple[Mutant, ...] = (
         _fw_lock_any_stream,
         shadowed="the hardware refuses LOCK of a stream that is not Secure (TDI_CMD status 3), "
         "and a stream is Secure only with a whole key set armed",
+        checked_by=("tdisp.lock.stream_not_keyed",),
     ),
     Mutant(
         "tdisp.lock.hw_no_secure_check",
@@ -963,6 +967,7 @@ MUTANTS: tuple[Mutant, ...] = (
         (),
         _hw_lock_not_secure,
         shadowed="the firmware checks the keys and the Secure state before it asks for LOCK",
+        checked_by=("tdisp.lock.stream_not_keyed",),
     ),
     Mutant(
         "tdisp.lock.keys_from_any_session",
@@ -1081,6 +1086,7 @@ MUTANTS: tuple[Mutant, ...] = (
         lambda: _patched(TdispResponder, "_lock", _any_state(TdispResponder._lock)),
         shadowed="the hardware refuses LOCK outside CONFIG_UNLOCKED (TDI_CMD status 1), which "
         "the firmware answers INVALID_INTERFACE_STATE",
+        checked_by=("tdisp.lock.twice", "tdisp.lock.outside_unlocked"),
     ),
     Mutant(
         "doe.oversize.no_error",
@@ -1221,6 +1227,7 @@ MUTANTS: tuple[Mutant, ...] = (
         lambda: _patched(SpdmResponder, "_check_version", _version_unchecked),
         shadowed="the decoder is handed the negotiated version and answers VersionMismatch "
         "before the dispatcher sees the request",
+        checked_by=("spdm.negative.version_mismatch",),
     ),
     Mutant(
         "spdm.error.empty_slot_served",
@@ -1342,6 +1349,7 @@ MUTANTS: tuple[Mutant, ...] = (
         shadowed="the hardware drops key writes to an armed slot, so the key in use stays; the "
         "firmware then reads the slot loaded and acknowledges, and a KP_ACK status for this "
         "case is not fixed by §6.33.3, so no vector can tell",
+        checked_by=("ide_km.key_prog.all_slots", "ide_km.k_set_stop.acknowledged"),
     ),
     Mutant(
         "ide_km.k_set_go.not_armed",
@@ -1394,6 +1402,7 @@ MUTANTS: tuple[Mutant, ...] = (
         _on_every_dsm(_start_keeps_nonce),
         shadowed="START is legal in CONFIG_LOCKED only, and the only way back there is a new "
         "LOCK, which replaces the nonce: a kept nonce can never be presented",
+        checked_by=("tdisp.start.nonce_reused", "tdisp.start.wrong_nonce"),
     ),
     Mutant(
         "tdisp.stop.refused_in_error",
