@@ -1491,6 +1491,14 @@ MUTANTS: tuple[Mutant, ...] = (
         _both(),
         hdl={"MUTANT_IDE_K_SET_STOP_IGNORED": 1},
     ),
+    Mutant(
+        "hdl.ide_tlp.mac_not_checked",
+        "the TLP path takes a received IDE TLP whose MAC fails as good (PCIe 6.x §6.33.4, "
+        "§6.33.8: IDE Check Failed, stream Insecure; hdl/ide_tlp MUTANT_SKIP_MAC_CHECK)",
+        ("ide.tamper.mac", "ide.tamper.payload", "tdisp.run.tampered_tlp_error"),
+        _both(),
+        hdl={"MUTANT_TLP_SKIP_MAC_CHECK": 1},
+    ),
 )
 
 

@@ -26,7 +26,8 @@ module hil_ep
   // Seeded bugs for the mutation harness (hil/mutants.py), passed to the blocks; never set
   // outside it. Keep 0: see hdl/tdi and hdl/ide_cap README.md.
   parameter bit MUTANT_TDI_CFG_WR_LOCKED = 1'b0,
-  parameter bit MUTANT_IDE_K_SET_STOP_IGNORED = 1'b0
+  parameter bit MUTANT_IDE_K_SET_STOP_IGNORED = 1'b0,
+  parameter bit MUTANT_TLP_SKIP_MAC_CHECK = 1'b0
 ) (
   input  logic        clk_i,
   input  logic        rst_ni,
@@ -344,7 +345,8 @@ module hil_ep
   ide_tlp #(
     .NUM_STREAMS   (IdeStreams),
     .BAR0_SIZE_LOG2(BAR0_SIZE_LOG2),
-    .MAX_PAYLOAD_DW(MAX_PAYLOAD_DW)
+    .MAX_PAYLOAD_DW(MAX_PAYLOAD_DW),
+    .MUTANT_SKIP_MAC_CHECK(MUTANT_TLP_SKIP_MAC_CHECK)
   ) u_ide_tlp (
     .clk_i,
     .rst_ni            (rst_fn_n),
