@@ -40,7 +40,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_mutate(args: argparse.Namespace) -> int:
-    """Each seeded device bug alone on the fake rig: which vectors kill it; exit 1 if one lives."""
+    """Each seeded device bug alone (a fake rig: firmware and fake hardware; a sim rig: HDL
+    parameters): which vectors kill it; exit 1 if one lives."""
     import fnmatch
     import logging
     import time
@@ -64,6 +65,11 @@ def _cmd_mutate(args: argparse.Namespace) -> int:
         f"{sum(r.verdict == 'shadowed' for r in results)} shadowed, {len(survivors)} survived "
         f"in {time.perf_counter() - start:.1f} s"
     )
+    from .rigs import find_rig
+
+    if len(chosen) == len(mutants.MUTANTS) and find_rig(args.rig).kind == "fake":
+        gaps = mutants.unnamed(baseline)
+        print(f"passing vectors no mutant names: {', '.join(gaps) or 'none'}")
     if args.report:
         mutants.report(results, Path(args.report))
         print(f"report: {args.report}")
@@ -394,9 +400,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_cmd_run)
 
     mutate = sub.add_parser(
-        "mutate", help="apply each seeded device bug alone on the fake rig; report its killers"
+        "mutate",
+        help="apply each seeded device bug alone (firmware and fake hardware on a fake rig, "
+        "HDL parameters on a sim rig); report its killers",
     )
-    mutate.add_argument("--rig", default="fake", help="a fake rig (name or path)")
+    mutate.add_argument("--rig", default="fake", help="a fake or sim rig (name or path)")
     mutate.add_argument("-k", default=None, help="only mutants whose id contains this")
     mutate.add_argument("--report", default=None, help="write the JSON report to this file")
     mutate.set_defaults(func=_cmd_mutate)

@@ -18,26 +18,29 @@ import contextlib
 import json
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from . import _fake_hw
+from . import _regs as R
 from .codec import ide_km as K
 from .codec import spdm as S
 from .codec import tdisp as T
-from .codec.doe import DataObject
-from .codec.spdm_crypto import SigningOperation
-from .fake import FakeDoe
-from .firmware import Dsm
+from .codec.doe import PCI_SIG_VENDOR_ID, DataObject, DiscoveryResponse, DoeType, decode_length
+from .codec.secured import peek_session_id
+from .codec.spdm_crypto import KeySchedule, SigningOperation
+from .fake import FakeConfigSpace, FakeDoe
+from .firmware import Dsm, spdm_responder
 from .firmware.ide_km import IdeKmResponder
-from .firmware.spdm_responder import SpdmResponder
+from .firmware.regs import stream_slots
+from .firmware.spdm_responder import ALLOWED, ConnectionState, SpdmResponder
 from .firmware.tdisp import TdispResponder, _Refused
 from .rigs import Rig, find_rig
 from .vectors import Outcome, Vector, VectorResult, default_suite
 
-__all__ = ["MUTANTS", "Mutant", "MutantResult", "run", "run_one"]
+__all__ = ["MUTANTS", "UNMUTATED", "Mutant", "MutantResult", "run", "run_one", "unnamed"]
 
 
 @dataclass(frozen=True)
@@ -51,10 +54,17 @@ class Mutant:
     apply: Callable[[], contextlib.AbstractContextManager[None]]
     #: Why the bug cannot be observed, when another layer enforces the same rule.
     shadowed: str = ""
+    #: For a shadowed mutant: the vectors that exercise the rule and still pass with the bug
+    #: (the evidence that it cannot be observed; a test holds them to it).
+    checked_by: tuple[str, ...] = ()
+    #: An HDL mutant: top-level parameters of the simulated endpoint that seed the bug (they
+    #: default to the correct behaviour); it runs on a sim rig, from a build of its own.
+    hdl: Mapping[str, int] = field(default_factory=dict)
 
 
 @contextlib.contextmanager
-def _patched(owner: type, name: str, value: Any) -> Iterator[None]:
+def _patched(owner: Any, name: str, value: Any) -> Iterator[None]:
+    """``owner.name`` (a class's method, a module's constant) set to ``value`` while open."""
     original = owner.__dict__[name]
     setattr(owner, name, value)
     try:
@@ -204,6 +214,16 @@ def _key_mgmt_in_the_clear(dsm: Dsm) -> None:
         return await original(data)
 
     spdm._plain = plain  # type: ignore[method-assign]
+
+
+async def _query_not_bound(
+    self: IdeKmResponder, session_id: int, request: S.VendorDefinedRequest
+) -> bytes | None:
+    """QUERY from a session other than the owner answered as if the owner sent it."""
+    payload = request.payload
+    if len(payload) > 1 and payload[1] == K.ObjectId.QUERY and self.owner is not None:
+        session_id = self.owner
+    return await _ORIGINAL_IDE_KM_HANDLE(self, session_id, request)
 
 
 async def _only_query_bound(
@@ -364,6 +384,566 @@ def _discovery_next_index_wrong(self: FakeDoe, obj: DataObject) -> None:
 _ORIGINAL_DOE_QUEUE = FakeDoe._queue
 
 
+# -- SPDM: transcripts of the signed and MACed messages -------------------------------------------
+
+
+def _key_exchange_without_cert_hash(
+    self: SpdmResponder, operation: SigningOperation, transcript: bytes
+) -> bytes:
+    """KEY_EXCHANGE_RSP signed over VCA + KEY_EXCHANGE + response: Hash(cert chain) left out."""
+    if operation == SigningOperation.KEY_EXCHANGE_RSP:
+        size = self.neg.hash_alg.size
+        transcript = self._vca + transcript[len(self._vca) + size :]
+    return _ORIGINAL_SIGN(self, operation, transcript)
+
+
+def _measurements_l1_this_exchange_only(
+    self: SpdmResponder, operation: SigningOperation, transcript: bytes
+) -> bytes:
+    """MEASUREMENTS signed over VCA + this exchange: the unsigned exchanges before it dropped."""
+    if operation == SigningOperation.MEASUREMENTS and len(self._l1) > len(self._vca):
+        if transcript.startswith(self._l1):
+            transcript = self._vca + transcript[len(self._l1) :]
+    return _ORIGINAL_SIGN(self, operation, transcript)
+
+
+def _verify_data_over_unsigned(self: SpdmResponder, request: S.KeyExchange, raw: bytes) -> bytes:
+    """ResponderVerifyData over the hash of KEY_EXCHANGE_RSP without its signature."""
+    rsp = _ORIGINAL_KEY_EXCHANGE(self, request, raw)
+    session = list(self.sessions.values())[-1]
+    h = self.neg.hash_alg
+    body = rsp[: len(rsp) - self._sig_size() - h.size]
+    ct = h.digest(self._chain())
+    secured = session.secured
+    verify_data = secured.schedule.verify_data(
+        secured.handshake.response_finished_key, h.digest(self._vca + ct + raw + body)
+    )
+    rsp = rsp[: len(rsp) - h.size] + verify_data
+    session.transcript = self._vca + ct + raw + rsp
+    return rsp
+
+
+_ORIGINAL_KEY_EXCHANGE = SpdmResponder._key_exchange
+
+
+def _finish_unchecked(self: SpdmResponder, session: Any, request: S.Finish, raw: bytes) -> bytes:
+    """FINISH accepted whatever its RequesterVerifyData."""
+    with _patched(KeySchedule, "check_verify_data", lambda *args: True):
+        return _ORIGINAL_FINISH(self, session, request, raw)
+
+
+def _finish_th2_without_response(
+    self: SpdmResponder, session: Any, request: S.Finish, raw: bytes
+) -> bytes:
+    """The application-phase keys derived from a TH2 that leaves out FINISH_RSP."""
+    rsp = _ORIGINAL_FINISH(self, session, request, raw)
+    session.after_seal.pop()
+    th2 = self.neg.hash_alg.digest(session.transcript[: len(session.transcript) - len(rsp)])
+
+    def enter_data_phase() -> None:
+        session.secured.enter_data_phase(th2)
+        session.established = True
+        session.last_request = self.clock()
+
+    session.after_seal.append(enter_data_phase)
+    return rsp
+
+
+_ORIGINAL_FINISH = SpdmResponder._finish
+
+
+# -- SPDM: request order and error codes ---------------------------------------------------------
+
+
+async def _algorithms_defaulted(self: SpdmResponder, data: bytes) -> bytes | None:
+    """A request that needs NEGOTIATE_ALGORITHMS, sent right after CAPABILITIES, is served
+    with the algorithms the device prefers instead of UnexpectedRequest."""
+    if (
+        self.state is ConnectionState.AFTER_CAPABILITIES
+        and len(data) > 1
+        and data[1] in ALLOWED[ConnectionState.NEGOTIATED] - {S.RequestCode.GET_VERSION}
+    ):
+        vca = self._vca
+        offer = S.NegotiateAlgorithms(
+            version=self.version or S.SpdmVersion.V12,
+            other_params=S.OtherParams.OPAQUE_FMT1,
+            base_asym_algo=S.BaseAsymAlgo.ECDSA_P384 | S.BaseAsymAlgo.ECDSA_P256,
+            base_hash_algo=S.BaseHashAlgo.SHA_384 | S.BaseHashAlgo.SHA_256,
+            alg_structs=(
+                S.AlgStruct(S.AlgType.DHE, S.DheGroup.SECP384R1 | S.DheGroup.SECP256R1),
+                S.AlgStruct(S.AlgType.AEAD, S.AeadSuite.AES_256_GCM),
+                S.AlgStruct(S.AlgType.KEY_SCHEDULE, S.KeySchedule.SPDM),
+            ),
+        )
+        self._algorithms(offer, offer.encode())
+        self._vca = self._m1 = self._l1 = vca
+    return await _ORIGINAL_PLAIN(self, data)
+
+
+_ORIGINAL_PLAIN = SpdmResponder._plain
+
+
+async def _unknown_code_ignored(self: SpdmResponder, data: bytes) -> bytes | None:
+    """A request with a code that is no SPDM request gets no answer instead of ERROR."""
+    if len(data) < 2 or data[1] not in _REQUEST_CODES:
+        return None
+    return await _ORIGINAL_PLAIN(self, data)
+
+
+_REQUEST_CODES = frozenset(int(c) for c in S.RequestCode)
+
+
+def _version_header_selected(self: SpdmResponder, raw: bytes) -> bytes:
+    """VERSION carries SPDMVersion 1.2 in its header instead of 1.0."""
+    rsp = _ORIGINAL_VERSION(self, raw)
+    rsp = bytes((S.SpdmVersion.V12,)) + rsp[1:]
+    self._vca = raw + rsp
+    return rsp
+
+
+_ORIGINAL_VERSION = SpdmResponder._version
+
+
+def _algorithms_without_measurement_spec(
+    self: SpdmResponder, request: S.NegotiateAlgorithms, raw: bytes
+) -> bytes:
+    """ALGORITHMS selects no measurement specification though DMTF was offered."""
+    return _ORIGINAL_ALGORITHMS(self, replace(request, measurement_specification=0), raw)
+
+
+_ORIGINAL_ALGORITHMS = SpdmResponder._algorithms
+
+
+def _digest_of_certificates_only(self: SpdmResponder, raw: bytes, *, in_session: bool) -> bytes:
+    """DIGESTS gives the hash of the DER certificates, not of the whole SPDM chain."""
+    rsp = _ORIGINAL_DIGESTS(self, raw, in_session=in_session)
+    h = self.neg.hash_alg
+    wrong = h.digest(self._chain()[4 + h.size :])
+    fixed = rsp[:4] + wrong + rsp[4 + h.size :]
+    if not in_session:
+        self._m1 = self._m1[: len(self._m1) - len(rsp)] + fixed
+    return fixed
+
+
+_ORIGINAL_DIGESTS = SpdmResponder._digests
+
+
+def _chain_with_wrong_root_hash(self: SpdmResponder) -> bytes:
+    """The SPDM certificate chain's RootHash is not the hash of its root certificate."""
+    chain = _ORIGINAL_CHAIN(self)
+    size = self.neg.hash_alg.size
+    return chain[:4] + bytes(b ^ 0xFF for b in chain[4 : 4 + size]) + chain[4 + size :]
+
+
+_ORIGINAL_CHAIN = SpdmResponder._chain
+
+
+def _version_unchecked(self: SpdmResponder, request: S.Request) -> None:
+    """Requests are served whatever their SPDMVersion."""
+
+
+def _decode_any_version(self: SpdmResponder, data: bytes) -> tuple[S.Request, bytes]:
+    """Requests decoded without the negotiated version (the decoder's own check off)."""
+    neg = self._neg
+    if neg is None or neg.sizes.version is None:
+        return _ORIGINAL_DECODE(self, data)
+    sizes = neg.sizes
+    neg.sizes = replace(sizes, version=None)
+    try:
+        return _ORIGINAL_DECODE(self, data)
+    finally:
+        neg.sizes = sizes
+
+
+_ORIGINAL_DECODE = SpdmResponder._decode
+
+
+def _certificate_of_any_slot(
+    self: SpdmResponder, request: S.GetCertificate, raw: bytes, *, in_session: bool
+) -> bytes:
+    """GET_CERTIFICATE of an empty slot answered with slot 0's chain."""
+    return _ORIGINAL_CERTIFICATE(self, replace(request, slot_id=0), raw, in_session=in_session)
+
+
+_ORIGINAL_CERTIFICATE = SpdmResponder._certificate
+
+
+async def _bad_record_answered(self: SpdmResponder, obj: DataObject) -> DataObject | None:
+    """A secured record that fails authentication is answered, in its session, with ERROR
+    InvalidRequest instead of being dropped (or answered DecryptError)."""
+    session = None
+    if obj.type == DoeType.SECURED_CMA_SPDM and len(obj.payload) >= 4:
+        session = self.sessions.get(peek_session_id(obj.payload))
+    rsp = await _ORIGINAL_RESPONDER_HANDLE(self, obj)
+    if rsp is None and session is not None and session.session_id not in self.sessions:
+        error = S.ErrorResponse(
+            version=self.neg.version, error_code=S.ErrorCode.INVALID_REQUEST, error_data=0
+        )
+        sealed = session.secured.seal(error.encode())
+        return DataObject(PCI_SIG_VENDOR_ID, DoeType.SECURED_CMA_SPDM, sealed)
+    return rsp
+
+
+async def _clear_vendor_answered_garbled(self: SpdmResponder, obj: DataObject) -> DataObject | None:
+    """IDE_KM or TDISP in the clear gets an answer no host can take: a Secured CMA/SPDM object
+    of no session (the host cannot open it, so a vector that takes "cannot read it" for "no
+    answer" lets this pass)."""
+    rsp = await _ORIGINAL_RESPONDER_HANDLE(self, obj)
+    payload = obj.payload
+    if (
+        rsp is None
+        and obj.type == DoeType.CMA_SPDM
+        and len(payload) > 8
+        and payload[1] == S.RequestCode.VENDOR_DEFINED_REQUEST
+    ):
+        return DataObject(PCI_SIG_VENDOR_ID, DoeType.SECURED_CMA_SPDM, bytes(12))
+    return rsp
+
+
+_ORIGINAL_RESPONDER_HANDLE = SpdmResponder.handle
+
+
+async def _phase_errors_invalid(self: SpdmResponder, session: Any, data: bytes) -> bytes | None:
+    """A request the session's phase does not take is answered InvalidRequest, not
+    UnexpectedRequest."""
+    rsp = await _ORIGINAL_IN_SESSION(self, session, data)
+    if rsp and len(rsp) >= 4 and rsp[1] == S.ResponseCode.ERROR:
+        if rsp[2] == S.ErrorCode.UNEXPECTED_REQUEST:
+            rsp = rsp[:2] + bytes((S.ErrorCode.INVALID_REQUEST,)) + rsp[3:]
+    return rsp
+
+
+_ORIGINAL_IN_SESSION = SpdmResponder._in_session
+
+
+# -- DOE: abort, discovery, length, errors ---------------------------------------------------------
+
+
+def _abort_keeps_write_mailbox(self: FakeDoe) -> None:
+    """Abort leaves the words already written in the write mailbox."""
+    kept = list(self.wmbx)
+    _ORIGINAL_DOE_ABORT(self)
+    self.wmbx.extend(kept)
+
+
+def _discovery_invalid_index_answered(self: FakeDoe, obj: DataObject) -> None:
+    """A Discovery index past the table answers with the last entry instead of FFFFh."""
+    if obj.type == DoeType.DISCOVERY and obj.payload[:2] == b"\xff\xff":
+        vid, typ = self.features[-1]
+        obj = DiscoveryResponse(vid, typ, 0).to_object()
+    _ORIGINAL_DOE_QUEUE(self, obj)
+
+
+def _discovery_omits_last(self: FakeDoe, obj: DataObject) -> None:
+    """Discovery ends one entry early: the entry before the last says Next Index 0."""
+    payload = obj.payload
+    last = len(self.features) - 1
+    if obj.type == DoeType.DISCOVERY and len(payload) == 4 and payload[3] == last:
+        obj = DataObject(obj.vendor_id, obj.type, payload[:3] + b"\x00")
+    _ORIGINAL_DOE_QUEUE(self, obj)
+
+
+def _queue_replaces(self: FakeDoe, obj: DataObject) -> None:
+    """A second response queued before the first is read replaces it."""
+    self.rmbx.clear()
+    _ORIGINAL_DOE_QUEUE(self, obj)
+
+
+def _length_not_checked(self: FakeDoe) -> None:
+    """An object whose DW count differs from its Length is taken as its DW count says."""
+    if len(self.wmbx) >= 2 and decode_length(self.wmbx[1]) != len(self.wmbx):
+        self.wmbx[1] = (self.wmbx[1] & ~0x3FFFF) | len(self.wmbx)
+    _ORIGINAL_DOE_GO(self)
+
+
+_ORIGINAL_DOE_GO = FakeDoe._go
+
+
+def _status_write_clears_error(self: FakeDoe, reg: int, value: int, byte_enable: int = 0xF) -> None:
+    """Writing 1 to Status.Error clears it, as if it were RW1C."""
+    if reg == R.DOE_STATUS and byte_enable == 0xF and value & R.DOE_STATUS_ERROR:
+        self.error = False
+    _ORIGINAL_DOE_WRITE(self, reg, value, byte_enable)
+
+
+def _partial_write_ignored(self: FakeDoe, reg: int, value: int, byte_enable: int = 0xF) -> None:
+    """A partial (sub-DW) write to a mailbox register is dropped without setting Error."""
+    if byte_enable != 0xF:
+        return
+    _ORIGINAL_DOE_WRITE(self, reg, value, byte_enable)
+
+
+_ORIGINAL_DOE_WRITE = FakeDoe.write
+
+
+def _capability_version_1(self: FakeDoe, reg: int) -> int:
+    """The DOE capability header says version 1."""
+    value = _ORIGINAL_DOE_READ(self, reg)
+    if reg == R.DOE_HEADER:
+        value = (value & ~(0xF << 16)) | (1 << 16)
+    return value
+
+
+_ORIGINAL_DOE_READ = FakeDoe.read
+
+
+def _dsn_skips_doe(self: FakeConfigSpace, offset: int) -> int:
+    """The Device Serial Number capability's next pointer skips the DOE capability."""
+    value = _ORIGINAL_DSN(self, offset)
+    if offset == 0x100:
+        value = (value & 0xFFFFF) | (self.ide.offset << 20)
+    return value
+
+
+_ORIGINAL_DSN = FakeConfigSpace._dsn
+
+
+# -- IDE_KM ---------------------------------------------------------------------------------------
+
+
+def _every_port(self: IdeKmResponder) -> frozenset[int]:
+    """Every PortIndex is taken as this port."""
+    return frozenset(range(256))
+
+
+async def _query_resp_claims_aggregation(self: IdeKmResponder, port_index: int) -> K.QueryResp:
+    """QUERY_RESP reports an IDE Capability with Aggregation supported, which configuration
+    space does not (what a downgrade check exists to catch)."""
+    rsp = await _ORIGINAL_QUERY_RESP(self, port_index)
+    return replace(rsp, capability=K.IdeCapability(rsp.capability.value | 1 << 4))
+
+
+_ORIGINAL_QUERY_RESP = IdeKmResponder._query_resp
+
+
+async def _tx_keys_refused(self: IdeKmResponder, msg: K.KeyProg) -> K.KpAck:
+    """KEY_PROG of a Tx key is refused (Unsupported value) as if only Rx keys existed."""
+    if msg.slot.direction == K.KeyDirection.TX:
+        return self._ack(msg, K.KpAckStatus.UNSUPPORTED_VALUE)
+    return await _ORIGINAL_KEY_PROG(self, msg)
+
+
+async def _reserved_sub_stream_taken(self: IdeKmResponder, msg: K.KeyProg) -> K.KpAck:
+    """KEY_PROG does not check the Sub-Stream for a reserved encoding."""
+    if not msg.slot.valid and msg.port_index in self._ports():
+        index = await self._stream_index(msg.stream_id)
+        if index is not None:
+            return self._ack(msg, K.KpAckStatus.UNSPECIFIED_FAILURE)  # the hardware has no slot
+    return await _ORIGINAL_KEY_PROG(self, msg)
+
+
+_ORIGINAL_KEY_PROG = IdeKmResponder._key_prog
+
+
+_SLOT_WORDS = frozenset(stream_slots(j) for j in range(8))
+
+
+async def _key_prog_over_armed(self: IdeKmResponder, msg: K.KeyProg) -> K.KpAck:
+    """KEY_PROG does not check whether the slot's key set is in use."""
+    regs = self.regs
+    original_read = regs.read
+
+    async def read(addr: int) -> int:
+        value = await original_read(addr)
+        # The armed bits of a stream's slot word read as 0 (the check sees nothing in use).
+        return value & ~0xFFF if addr in _SLOT_WORDS else value
+
+    regs.read = read  # type: ignore[method-assign]
+    try:
+        return await _ORIGINAL_KEY_PROG(self, msg)
+    finally:
+        del regs.read
+
+
+async def _go_without_hardware(self: IdeKmResponder, msg: K.KSetGo | K.KSetStop) -> bytes | None:
+    """K_SET_GO acknowledged without arming the key set in the hardware."""
+    if isinstance(msg, K.KSetGo):
+        return K.KGostopAck(
+            stream_id=msg.stream_id, slot=msg.slot, port_index=msg.port_index
+        ).encode()
+    return await _ORIGINAL_GO_STOP(self, msg)
+
+
+_ORIGINAL_GO_STOP = IdeKmResponder._go_stop
+
+
+def _hw_stop_ignored(self: _fake_hw.FakeIdeCap, value: int) -> _fake_hw.IdeCmdStatus:
+    """The hardware reports K_SET_STOP done and leaves the key set armed."""
+    op, j = (value >> 16) & 0xF, (value >> 8) & 0xFF
+    if op == 2 and j < self.num_streams:  # K_SET_STOP
+        return _fake_hw.IdeCmdStatus.DONE
+    return _ORIGINAL_IDE_COMMAND(self, value)
+
+
+_ORIGINAL_IDE_COMMAND = _fake_hw.FakeIdeCap._command
+
+
+# -- TDISP: states, nonce, report, header ----------------------------------------------------------
+
+
+async def _lock_refused_only_when_locked(
+    self: TdispResponder, session_id: int, msg: T.TdispMessage
+) -> T.TdispMessage:
+    """The firmware refuses LOCK only in CONFIG_LOCKED (not in RUN or ERROR)."""
+
+    async def require(*states: T.TdiState) -> T.TdiState:
+        state = await self._state()
+        if state == T.TdiState.CONFIG_LOCKED:
+            raise _Refused(T.ErrorCode.INVALID_INTERFACE_STATE, f"TDI is {state.name}")
+        return state
+
+    self._require = require  # type: ignore[method-assign]
+    try:
+        return await _ORIGINAL_LOCK(self, session_id, msg)
+    finally:
+        del self._require
+
+
+_ORIGINAL_LOCK = TdispResponder._lock
+
+
+def _hw_lock_unless_locked(self: _fake_hw.FakeTdi, op: int, stream: int) -> _fake_hw.TdiCmdStatus:
+    """The hardware refuses LOCK only in CONFIG_LOCKED (not in RUN or ERROR)."""
+    if op == _fake_hw.TdiOp.LOCK and self.state in (_fake_hw.TdiState.RUN, _fake_hw.TdiState.ERROR):
+        if not self.ide.is_secure(stream):
+            return _fake_hw.TdiCmdStatus.BAD_STREAM
+        self.state, self.bound = _fake_hw.TdiState.CONFIG_LOCKED, stream
+        return _fake_hw.TdiCmdStatus.DONE
+    return _ORIGINAL_TDI_COMMAND(self, op, stream)
+
+
+def _hw_relock(self: _fake_hw.FakeTdi, op: int, stream: int) -> _fake_hw.TdiCmdStatus:
+    """The hardware takes LOCK again in CONFIG_LOCKED (it re-binds)."""
+    if op == _fake_hw.TdiOp.LOCK and self.state == _fake_hw.TdiState.CONFIG_LOCKED:
+        self.state = _fake_hw.TdiState.CONFIG_UNLOCKED
+    return _ORIGINAL_TDI_COMMAND(self, op, stream)
+
+
+def _hw_start_any_state(self: _fake_hw.FakeTdi, op: int, stream: int) -> _fake_hw.TdiCmdStatus:
+    """The hardware takes START in any state."""
+    if op == _fake_hw.TdiOp.START:
+        self.state = _fake_hw.TdiState.RUN
+        return _fake_hw.TdiCmdStatus.DONE
+    return _ORIGINAL_TDI_COMMAND(self, op, stream)
+
+
+def _hw_stop_refused_in(
+    *states: _fake_hw.TdiState,
+) -> Callable[[_fake_hw.FakeTdi, int, int], _fake_hw.TdiCmdStatus]:
+    def command(self: _fake_hw.FakeTdi, op: int, stream: int) -> _fake_hw.TdiCmdStatus:
+        if op == _fake_hw.TdiOp.STOP and self.state in states:
+            return _fake_hw.TdiCmdStatus.NOT_ALLOWED
+        return _ORIGINAL_TDI_COMMAND(self, op, stream)
+
+    return command
+
+
+async def _stop_refused_when_unlocked(
+    self: TdispResponder, session_id: int, msg: T.TdispMessage
+) -> T.TdispMessage:
+    """STOP_INTERFACE in CONFIG_UNLOCKED answered INVALID_INTERFACE_STATE."""
+    if await self._state() == T.TdiState.CONFIG_UNLOCKED:
+        raise _Refused(T.ErrorCode.INVALID_INTERFACE_STATE, "already CONFIG_UNLOCKED")
+    return await _ORIGINAL_STOP(self, session_id, msg)
+
+
+_ORIGINAL_STOP = TdispResponder._stop
+
+
+def _start_keeps_nonce(dsm: Dsm) -> None:
+    tdisp = dsm.tdisp
+    assert tdisp is not None
+    original = tdisp._start
+
+    async def start(session_id: int, msg: T.TdispMessage) -> T.TdispMessage:
+        nonce = tdisp.nonce
+        rsp = await original(session_id, msg)
+        tdisp.nonce = nonce  # not invalidated on entering RUN
+        return rsp
+
+    tdisp._start = start  # type: ignore[method-assign]
+
+
+def _breaks_lock_except(
+    skip: Callable[[_fake_hw.FakeTdi, int], bool],
+) -> Callable[[_fake_hw.FakeTdi, int, int], bool]:
+    def breaks_lock(self: _fake_hw.FakeTdi, reg: int, byte_enable: int) -> bool:
+        if skip(self, reg):
+            return False
+        return _ORIGINAL_BREAKS_LOCK(self, reg, byte_enable)
+
+    return breaks_lock
+
+
+_ORIGINAL_BREAKS_LOCK = _fake_hw.FakeTdi._breaks_lock
+
+
+def _is_bar(tdi: _fake_hw.FakeTdi, reg: int) -> bool:
+    return reg in _fake_hw._REGS_BARS or reg == _fake_hw._REG_ROM
+
+
+def _is_ide_register(tdi: _fake_hw.FakeTdi, reg: int) -> bool:
+    return tdi.bound is not None and 4 * reg in tdi.ide.stream_block(tdi.bound)
+
+
+def _reset_keeps_keys(self: _fake_hw.FakeTdi) -> None:
+    """FLR/reset unlocks the TDI but leaves the IDE capability, its keys and Secure streams."""
+    self._power_on()
+
+
+async def _report_without_offset(self: TdispResponder) -> T.TdiReport:
+    """The report's MMIO ranges leave out MMIO_REPORTING_OFFSET."""
+    offset = self.mmio_reporting_offset
+    self.mmio_reporting_offset = 0
+    try:
+        return await _ORIGINAL_TDI_REPORT(self)
+    finally:
+        self.mmio_reporting_offset = offset
+
+
+_ORIGINAL_TDI_REPORT = TdispResponder.tdi_report
+
+
+def _dispatch_patched(
+    fix: Callable[[TdispResponder, T.Header], T.Header],
+) -> Callable[..., Awaitable[T.TdispMessage]]:
+    async def dispatch(
+        self: TdispResponder, session_id: int, header: T.Header, payload: bytes
+    ) -> T.TdispMessage:
+        return await _ORIGINAL_DISPATCH(self, session_id, fix(self, header), payload)
+
+    return dispatch
+
+
+_ORIGINAL_DISPATCH = TdispResponder._dispatch
+
+
+def _same_device_any_function(self: TdispResponder, header: T.Header) -> T.Header:
+    """INTERFACE_ID compared on bus and device only: any function of it is taken as the TDI."""
+    if header.interface_id.rid >> 3 == self.interface_id.rid >> 3:
+        return replace(header, interface_id=self.interface_id)
+    return header
+
+
+def _any_minor_or_major(self: TdispResponder, header: T.Header) -> T.Header:
+    """TDISPVersion checked on GET_TDISP_VERSION only."""
+    if header.message_type != T.RequestCode.GET_TDISP_VERSION:
+        return replace(header, version=T.VERSION_10)
+    return header
+
+
+async def _unsupported_without_code(
+    self: TdispResponder, session_id: int, header: T.Header, payload: bytes
+) -> T.TdispMessage:
+    """UNSUPPORTED_REQUEST with ERROR_DATA 0 instead of the request code."""
+    try:
+        return await _ORIGINAL_DISPATCH(self, session_id, header, payload)
+    except _Refused as refused:
+        if refused.code == T.ErrorCode.UNSUPPORTED_REQUEST:
+            raise _Refused(refused.code, str(refused)) from None
+        raise
+
+
 MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "tdisp.lock.not_secure",
@@ -379,6 +959,7 @@ MUTANTS: tuple[Mutant, ...] = (
         _fw_lock_any_stream,
         shadowed="the hardware refuses LOCK of a stream that is not Secure (TDI_CMD status 3), "
         "and a stream is Secure only with a whole key set armed",
+        checked_by=("tdisp.lock.stream_not_keyed",),
     ),
     Mutant(
         "tdisp.lock.hw_no_secure_check",
@@ -386,6 +967,7 @@ MUTANTS: tuple[Mutant, ...] = (
         (),
         _hw_lock_not_secure,
         shadowed="the firmware checks the keys and the Secure state before it asks for LOCK",
+        checked_by=("tdisp.lock.stream_not_keyed",),
     ),
     Mutant(
         "tdisp.lock.keys_from_any_session",
@@ -504,6 +1086,7 @@ MUTANTS: tuple[Mutant, ...] = (
         lambda: _patched(TdispResponder, "_lock", _any_state(TdispResponder._lock)),
         shadowed="the hardware refuses LOCK outside CONFIG_UNLOCKED (TDI_CMD status 1), which "
         "the firmware answers INVALID_INTERFACE_STATE",
+        checked_by=("tdisp.lock.twice", "tdisp.lock.outside_unlocked"),
     ),
     Mutant(
         "doe.oversize.no_error",
@@ -514,10 +1097,417 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "doe.discovery.next_index_wrong",
         "the last Discovery entry names a next index past the table, not 0 (PCIe 6.x §6.30.1.1)",
-        ("doe.discovery.lists_features",),
+        ("doe.discovery.lists_features", "doe.back_to_back.exchanges"),
         lambda: _patched(FakeDoe, "_queue", _discovery_next_index_wrong),
     ),
+    # -- SPDM transcripts, order and error codes --
+    Mutant(
+        "spdm.key_exchange.signature_skips_cert_hash",
+        "KEY_EXCHANGE_RSP signed over a transcript without Hash(certificate chain) (DSP0274 1.2 "
+        "§10.13, §15: TH = VCA + Ct + K)",
+        ("spdm.session.established_and_used",),
+        lambda: _patched(SpdmResponder, "_sign", _key_exchange_without_cert_hash),
+    ),
+    Mutant(
+        "spdm.key_exchange.verify_data_skips_signature",
+        "ResponderVerifyData computed over TH1 without KEY_EXCHANGE_RSP's signature (DSP0274 "
+        "1.2 §10.13: the HMAC covers the transcript up to and with the signature)",
+        ("spdm.session.established_and_used",),
+        lambda: _patched(SpdmResponder, "_key_exchange", _verify_data_over_unsigned),
+    ),
+    Mutant(
+        "spdm.finish.verify_data_unchecked",
+        "FINISH accepted whatever its RequesterVerifyData (DSP0274 1.2 §10.14: DecryptError)",
+        ("spdm.finish.bad_verify_data",),
+        lambda: _patched(SpdmResponder, "_finish", _finish_unchecked),
+    ),
+    Mutant(
+        "spdm.finish.th2_skips_finish_rsp",
+        "the application-phase keys derived from a TH2 without FINISH_RSP (DSP0274 1.2 §10.14, "
+        "DSP0277 key schedule: TH2 = VCA + Ct + K + F)",
+        ("spdm.session.established_and_used",),
+        lambda: _patched(SpdmResponder, "_finish", _finish_th2_without_response),
+    ),
+    Mutant(
+        "spdm.measurements.l1_drops_unsigned",
+        "MEASUREMENTS signed over VCA + the last exchange only, the unsigned GET_MEASUREMENTS "
+        "before it dropped (DSP0274 1.2 §10.11, §15: L1)",
+        ("spdm.measurements.signed",),
+        lambda: _patched(SpdmResponder, "_sign", _measurements_l1_this_exchange_only),
+    ),
+    Mutant(
+        "spdm.order.algorithms_defaulted",
+        "GET_DIGESTS and CHALLENGE after CAPABILITIES served with default algorithms instead of "
+        "UnexpectedRequest (DSP0274 1.2 §10.2, §9: NEGOTIATE_ALGORITHMS comes first)",
+        ("spdm.negative.unexpected_request",),
+        lambda: _patched(SpdmResponder, "_plain", _algorithms_defaulted),
+    ),
+    Mutant(
+        "spdm.error.session_required_as_unexpected",
+        "HEARTBEAT, KEY_UPDATE and END_SESSION outside a session answered UnexpectedRequest, "
+        "not SessionRequired (DSP0274 1.2 §10.2)",
+        ("spdm.negative.session_required",),
+        lambda: _patched(spdm_responder, "SESSION_ONLY", frozenset()),
+    ),
+    Mutant(
+        "spdm.error.in_session_invalid_request",
+        "a request a session's phase does not take answered InvalidRequest, not "
+        "UnexpectedRequest (DSP0274 1.2 §10.2, session phases)",
+        ("spdm.session.unexpected_request",),
+        lambda: _patched(SpdmResponder, "_in_session", _phase_errors_invalid),
+    ),
+    Mutant(
+        "ide_km.query_not_bound",
+        "QUERY from a session other than the one that bound the streams answered (PCIe 6.x "
+        "§6.33.3 session binding)",
+        ("ide_km.session_binding",),
+        lambda: _patched(IdeKmResponder, "handle", _query_not_bound),
+    ),
+    Mutant(
+        "spdm.capabilities.second_accepted",
+        "a second GET_CAPABILITIES answered CAPABILITIES (DSP0274 1.2 §10.4, §9)",
+        ("spdm.capabilities.second_request",),
+        lambda: _patched(
+            spdm_responder,
+            "ALLOWED",
+            {
+                **ALLOWED,
+                ConnectionState.AFTER_CAPABILITIES: ALLOWED[ConnectionState.AFTER_CAPABILITIES]
+                | {S.RequestCode.GET_CAPABILITIES},
+            },
+        ),
+    ),
+    Mutant(
+        "spdm.version.header_not_1_0",
+        "VERSION sent with SPDMVersion 1.2 in its header (DSP0274 1.2 §10.3: always 0x10)",
+        ("spdm.version.well_formed",),
+        lambda: _patched(SpdmResponder, "_version", _version_header_selected),
+    ),
+    Mutant(
+        "spdm.capabilities.ct_exponent_too_large",
+        "CAPABILITIES CTExponent 24 (PCIe 6.x §6.31.3: at most 2^23 us)",
+        ("spdm.capabilities.flag_rules",),
+        lambda: _patched(spdm_responder, "CT_EXPONENT", 24),
+    ),
+    Mutant(
+        "spdm.algorithms.no_measurement_spec",
+        "ALGORITHMS selects no measurement specification though DMTF was offered (DSP0274 1.2 "
+        "§10.5)",
+        ("spdm.algorithms.selected_from_offer",),
+        lambda: _patched(SpdmResponder, "_algorithms", _algorithms_without_measurement_spec),
+    ),
+    Mutant(
+        "spdm.digests.certificates_only",
+        "DIGESTS holds the hash of the DER certificates, not of the SPDM chain (DSP0274 1.2 §10.6)",
+        ("spdm.digests.match_chain",),
+        lambda: _patched(SpdmResponder, "_digests", _digest_of_certificates_only),
+    ),
+    Mutant(
+        "spdm.certificate.root_hash_wrong",
+        "the certificate chain's RootHash is not the hash of its root (DSP0274 1.2 §10.7, "
+        "certificate chain format)",
+        ("spdm.digests.match_chain", "spdm.certificate.chain_valid"),
+        lambda: _patched(SpdmResponder, "_chain", _chain_with_wrong_root_hash),
+    ),
+    Mutant(
+        "spdm.error.version_unchecked",
+        "requests served whatever their SPDMVersion, in the decoder and the dispatcher alike "
+        "(DSP0274 1.2 §10.2 VersionMismatch)",
+        ("spdm.negative.version_mismatch",),
+        _both(
+            lambda: _patched(SpdmResponder, "_check_version", _version_unchecked),
+            lambda: _patched(SpdmResponder, "_decode", _decode_any_version),
+        ),
+    ),
+    Mutant(
+        "spdm.error.dispatcher_version_unchecked",
+        "the dispatcher does not compare a request's SPDMVersion with the negotiated one "
+        "(DSP0274 1.2 §10.2 VersionMismatch)",
+        (),
+        lambda: _patched(SpdmResponder, "_check_version", _version_unchecked),
+        shadowed="the decoder is handed the negotiated version and answers VersionMismatch "
+        "before the dispatcher sees the request",
+        checked_by=("spdm.negative.version_mismatch",),
+    ),
+    Mutant(
+        "spdm.error.empty_slot_served",
+        "GET_CERTIFICATE of an empty slot answered with slot 0's chain (DSP0274 1.2 §10.7, "
+        "§10.2 InvalidRequest)",
+        ("spdm.negative.invalid_request",),
+        lambda: _patched(SpdmResponder, "_certificate", _certificate_of_any_slot),
+    ),
+    Mutant(
+        "spdm.error.bad_mac_answered",
+        "a record whose MAC fails answered ERROR InvalidRequest in its session (DSP0277; "
+        "DSP0274 1.2 §10.2: dropped or DecryptError)",
+        ("spdm.negative.bad_mac",),
+        lambda: _patched(SpdmResponder, "handle", _bad_record_answered),
+    ),
+    Mutant(
+        "spdm.error.unknown_code_ignored",
+        "a request with an unknown code gets no answer, not ERROR (DSP0274 1.2 §10.2)",
+        ("spdm.negative.survives_garbage",),
+        lambda: _patched(SpdmResponder, "_plain", _unknown_code_ignored),
+    ),
+    Mutant(
+        "ide_km.outside_session.garbled_answer",
+        "IDE_KM and TDISP in the clear answered with an object the host cannot open (PCIe 6.x "
+        "§6.33.3, §11.2.2: no response at all)",
+        ("ide_km.outside_session.ignored", "tdisp.outside_session.ignored"),
+        lambda: _patched(SpdmResponder, "handle", _clear_vendor_answered_garbled),
+    ),
+    # -- DOE --
+    Mutant(
+        "doe.abort.keeps_write_mailbox",
+        "Abort leaves the words written so far in the write mailbox (PCIe 6.x §6.30.2, §7.9.24.3)",
+        ("doe.abort.mid_write",),
+        lambda: _patched(FakeDoe, "_abort", _abort_keeps_write_mailbox),
+    ),
+    Mutant(
+        "doe.discovery.invalid_index_answered",
+        "a Discovery index past the table answered with the last entry, not FFFFh (PCIe 6.x "
+        "§6.30.1.1)",
+        ("doe.discovery.invalid_index",),
+        lambda: _patched(FakeDoe, "_queue", _discovery_invalid_index_answered),
+    ),
+    Mutant(
+        "doe.discovery.omits_last",
+        "Discovery stops one entry early (PCIe 6.x §6.30.1.1, §6.31.3)",
+        ("doe.discovery.lists_features",),
+        lambda: _patched(FakeDoe, "_queue", _discovery_omits_last),
+    ),
+    Mutant(
+        "doe.read_mailbox.second_replaces_first",
+        "a response queued while another waits replaces it (PCIe 6.x §6.30.1, §7.9.24.6)",
+        ("doe.back_to_back.queued_responses",),
+        lambda: _patched(FakeDoe, "_queue", _queue_replaces),
+    ),
+    Mutant(
+        "doe.length.not_checked",
+        "an object whose DW count differs from its Length is processed (PCIe 6.x §6.30.2: discard)",
+        ("doe.length_mismatch.discarded",),
+        lambda: _patched(FakeDoe, "_go", _length_not_checked),
+    ),
+    Mutant(
+        "doe.error.cleared_by_status_write",
+        "Status.Error cleared by writing 1 to it (PCIe 6.x §7.9.24.4: only Abort clears it)",
+        ("doe.oversize.sets_error",),
+        lambda: _patched(FakeDoe, "write", _status_write_clears_error),
+    ),
+    Mutant(
+        "doe.partial_write.ignored",
+        "a sub-DW write to the mailbox dropped without Error (PCIe 6.x §6.30.2)",
+        ("doe.partial_write.sets_error",),
+        lambda: _patched(FakeDoe, "write", _partial_write_ignored),
+    ),
+    Mutant(
+        "doe.capability.version_1",
+        "the DOE capability reports version 1 (PCIe 6.x §7.9.24.1: version 2)",
+        ("doe.capability.registers",),
+        lambda: _patched(FakeDoe, "read", _capability_version_1),
+    ),
+    Mutant(
+        "pcie.ext_caps.doe_unlinked",
+        "the extended capability list skips the DOE capability (PCIe 6.x §7.6.3)",
+        ("pcie.ext_caps.well_formed",),
+        lambda: _patched(FakeConfigSpace, "_dsn", _dsn_skips_doe),
+    ),
+    # -- IDE_KM --
+    Mutant(
+        "ide_km.query.any_port_index",
+        "QUERY and KEY_PROG take any PortIndex as this port (PCIe 6.x §6.33.3: MaxPortIndex; "
+        "KP_ACK 02h)",
+        ("ide_km.query.well_formed", "ide_km.key_prog.bad_fields"),
+        lambda: _patched(IdeKmResponder, "_ports", _every_port),
+    ),
+    Mutant(
+        "ide_km.query.capability_differs",
+        "QUERY_RESP reports an IDE Capability other than configuration space's (PCIe 6.x "
+        "§6.33.3: QUERY_RESP is the capability structure; downgrade check)",
+        ("ide_km.query.reflects_config",),
+        lambda: _patched(IdeKmResponder, "_query_resp", _query_resp_claims_aggregation),
+    ),
+    Mutant(
+        "ide_km.key_prog.tx_refused",
+        "KEY_PROG of Tx keys refused (PCIe 6.x §6.33.3, §6.33.5: keys per direction)",
+        ("ide_km.key_prog.all_slots",),
+        lambda: _patched(IdeKmResponder, "_key_prog", _tx_keys_refused),
+    ),
+    Mutant(
+        "ide_km.key_prog.reserved_sub_stream",
+        "KEY_PROG does not check the Sub-Stream for a reserved encoding (PCIe 6.x §6.33.3 "
+        "KP_ACK 03h, §6.33.5)",
+        ("ide_km.key_prog.bad_fields",),
+        lambda: _patched(IdeKmResponder, "_key_prog", _reserved_sub_stream_taken),
+    ),
+    Mutant(
+        "ide_km.key_prog.over_key_set_in_use",
+        "the firmware does not check that KEY_PROG's key set is not in use (PCIe 6.x §6.33.3 "
+        "key refresh: the set not in use is programmed)",
+        (),
+        lambda: _patched(IdeKmResponder, "_key_prog", _key_prog_over_armed),
+        shadowed="the hardware drops key writes to an armed slot, so the key in use stays; the "
+        "firmware then reads the slot loaded and acknowledges, and a KP_ACK status for this "
+        "case is not fixed by §6.33.3, so no vector can tell",
+        checked_by=("ide_km.key_prog.all_slots", "ide_km.k_set_stop.acknowledged"),
+    ),
+    Mutant(
+        "ide_km.k_set_go.not_armed",
+        "K_SET_GO acknowledged without arming the key set (PCIe 6.x §6.33.3, §6.33.1)",
+        ("ide_km.k_set_go.secure",),
+        lambda: _patched(IdeKmResponder, "_go_stop", _go_without_hardware),
+    ),
+    Mutant(
+        "ide_km.k_set_stop.hw_ignored",
+        "the hardware acknowledges K_SET_STOP and leaves the key set in use (PCIe 6.x §6.33.3: "
+        "K_SET_STOP invalidates the set)",
+        ("ide_km.k_set_stop.acknowledged",),
+        lambda: _patched(_fake_hw.FakeIdeCap, "_command", _hw_stop_ignored),
+    ),
+    # -- TDISP --
+    Mutant(
+        "tdisp.lock.in_run_or_error",
+        "LOCK refused only in CONFIG_LOCKED, by firmware and hardware alike (PCIe 6.x §11.3.8, "
+        "Table 11-12: CONFIG_UNLOCKED only)",
+        ("tdisp.lock.outside_unlocked",),
+        _both(
+            lambda: _patched(TdispResponder, "_lock", _lock_refused_only_when_locked),
+            lambda: _patched(_fake_hw.FakeTdi, "_command", _hw_lock_unless_locked),
+        ),
+    ),
+    Mutant(
+        "tdisp.lock.relock",
+        "LOCK in CONFIG_LOCKED locks again with a new nonce, by firmware and hardware alike "
+        "(PCIe 6.x §11.3.8, Table 11-12: CONFIG_UNLOCKED only)",
+        ("tdisp.lock.twice",),
+        _both(
+            lambda: _patched(TdispResponder, "_lock", _any_state(TdispResponder._lock)),
+            lambda: _patched(_fake_hw.FakeTdi, "_command", _hw_relock),
+        ),
+    ),
+    Mutant(
+        "tdisp.start.any_state",
+        "START taken in any state, by firmware and hardware alike (PCIe 6.x §11.3.14, "
+        "Table 11-19: CONFIG_LOCKED only)",
+        ("tdisp.start.from_unlocked", "tdisp.start.in_run"),
+        _both(
+            lambda: _patched(TdispResponder, "_start", _any_state(TdispResponder._start)),
+            lambda: _patched(_fake_hw.FakeTdi, "_command", _hw_start_any_state),
+        ),
+    ),
+    Mutant(
+        "tdisp.start.nonce_kept",
+        "START leaves the nonce valid in RUN (PCIe 6.x §11.3.14: invalidated before RUN)",
+        (),
+        _on_every_dsm(_start_keeps_nonce),
+        shadowed="START is legal in CONFIG_LOCKED only, and the only way back there is a new "
+        "LOCK, which replaces the nonce: a kept nonce can never be presented",
+        checked_by=("tdisp.start.nonce_reused", "tdisp.start.wrong_nonce"),
+    ),
+    Mutant(
+        "tdisp.stop.refused_in_error",
+        "the hardware refuses STOP in ERROR (PCIe 6.x §11.3.1 Table 11-3, §11.2)",
+        ("tdisp.config_write.error", "tdisp.session_end.error"),
+        lambda: _patched(
+            _fake_hw.FakeTdi, "_command", _hw_stop_refused_in(_fake_hw.TdiState.ERROR)
+        ),
+    ),
+    Mutant(
+        "tdisp.stop.refused_in_locked",
+        "the hardware refuses STOP in CONFIG_LOCKED (PCIe 6.x §11.3.1 Table 11-3)",
+        ("tdisp.stop.in_locked",),
+        lambda: _patched(
+            _fake_hw.FakeTdi, "_command", _hw_stop_refused_in(_fake_hw.TdiState.CONFIG_LOCKED)
+        ),
+    ),
+    Mutant(
+        "tdisp.stop.refused_in_unlocked",
+        "STOP in CONFIG_UNLOCKED answered INVALID_INTERFACE_STATE (PCIe 6.x §11.3.1 Table "
+        "11-3, §11.3.16)",
+        ("tdisp.stop.in_unlocked",),
+        lambda: _patched(TdispResponder, "_stop", _stop_refused_when_unlocked),
+    ),
+    Mutant(
+        "tdisp.config_write.bars_ignored",
+        "a BAR write while locked does not move the TDI to ERROR (PCIe 6.x §11.2)",
+        ("tdisp.config_write.error",),
+        lambda: _patched(_fake_hw.FakeTdi, "_breaks_lock", _breaks_lock_except(_is_bar)),
+    ),
+    Mutant(
+        "tdisp.config_write.ide_registers_ignored",
+        "a write to the bound stream's IDE registers while locked does not move the TDI to "
+        "ERROR (PCIe 6.x §11.2, §11.4.5 list)",
+        ("tdisp.config_write.error",),
+        lambda: _patched(_fake_hw.FakeTdi, "_breaks_lock", _breaks_lock_except(_is_ide_register)),
+    ),
+    Mutant(
+        "tdisp.flr.keeps_keys",
+        "an FLR unlocks the TDI but keeps the IDE keys and the stream Secure (PCIe 6.x §6.33.8, "
+        "§11.2: keys erased by FLR)",
+        ("tdisp.flr.unlocks",),
+        lambda: _patched(_fake_hw.FakeTdi, "reset", _reset_keeps_keys),
+    ),
+    Mutant(
+        "tdisp.report.offset_ignored",
+        "the interface report leaves out MMIO_REPORTING_OFFSET (PCIe 6.x §11.3.11, Table 11-15)",
+        ("tdisp.flow.lock_start_stop",),
+        lambda: _patched(TdispResponder, "tdi_report", _report_without_offset),
+    ),
+    Mutant(
+        "tdisp.interface_id.function_ignored",
+        "INTERFACE_ID matched on bus and device only (PCIe 6.x §11.3.3 Table 11-6: "
+        "INVALID_INTERFACE)",
+        ("tdisp.interface_id.wrong",),
+        lambda: _patched(TdispResponder, "_dispatch", _dispatch_patched(_same_device_any_function)),
+    ),
+    Mutant(
+        "tdisp.version.unchecked",
+        "TDISPVersion checked on GET_TDISP_VERSION only (PCIe 6.x §11.3.3 Table 11-6: "
+        "VERSION_MISMATCH)",
+        ("tdisp.version.mismatch",),
+        lambda: _patched(TdispResponder, "_dispatch", _dispatch_patched(_any_minor_or_major)),
+    ),
+    Mutant(
+        "tdisp.unsupported.no_error_data",
+        "UNSUPPORTED_REQUEST without the request code in ERROR_DATA (PCIe 6.x §11.3.7, Table "
+        "11-27)",
+        ("tdisp.optional.unsupported",),
+        lambda: _patched(TdispResponder, "_dispatch", _unsupported_without_code),
+    ),
+    # -- HDL: parameters of the simulated endpoint (run with --rig sim-verilator) --
+    Mutant(
+        "hdl.tdi.config_write_in_locked",
+        "the TDI block lets a config write in CONFIG_LOCKED pass without ERROR (PCIe 6.x "
+        "§11.2; hdl/tdi MUTANT_CFG_WR_LOCKED)",
+        ("tdisp.config_write.error",),
+        _both(),
+        hdl={"MUTANT_TDI_CFG_WR_LOCKED": 1},
+    ),
+    Mutant(
+        "hdl.ide_cap.k_set_stop_ignored",
+        "the IDE capability reports K_SET_STOP done and keeps the key set armed (PCIe 6.x "
+        "§6.33.3, §6.33.8; hdl/ide_cap MUTANT_K_SET_STOP_IGNORED)",
+        ("ide_km.k_set_stop.acknowledged", "ide.k_set_stop.old_set_rejected"),
+        _both(),
+        hdl={"MUTANT_IDE_K_SET_STOP_IGNORED": 1},
+    ),
+    Mutant(
+        "hdl.ide_tlp.mac_not_checked",
+        "the TLP path takes a received IDE TLP whose MAC fails as good (PCIe 6.x §6.33.4, "
+        "§6.33.8: IDE Check Failed, stream Insecure; hdl/ide_tlp MUTANT_SKIP_MAC_CHECK)",
+        ("ide.tamper.mac", "ide.tamper.payload", "tdisp.run.tampered_tlp_error"),
+        _both(),
+        hdl={"MUTANT_TLP_SKIP_MAC_CHECK": 1},
+    ),
 )
+
+
+#: Vectors a fake rig runs that no mutant above names as a killer, each with the reason.  A
+#: test keeps this list and the mutants' together: every such vector is named or listed here.
+UNMUTATED: dict[str, str] = {
+    "doe.go_while_busy": "skipped on the fake rig: its firmware takes each CMA object at once, "
+    "so the mailbox is never Busy when the second Go comes (it kills on the simulated rig)",
+}
 
 
 # -- the harness --------------------------------------------------------------------------------
@@ -548,20 +1538,32 @@ class MutantResult:
             "killed_by": self.killed_by,
             "verdict": self.verdict,
             "shadowed": self.mutant.shadowed or None,
+            "hdl_parameters": dict(self.mutant.hdl) or None,
             "messages": self.messages,
             "seconds": round(self.seconds, 3),
         }
 
 
 def _run_vectors(rig: Rig, vectors: dict[str, Vector]) -> dict[str, VectorResult]:
-    from .backends.fake import FakeBackend
+    from .backends import backend_for
 
-    backend = FakeBackend(rig)
-    with tempfile.TemporaryDirectory(prefix="hil-mutants-") as tmp:
-        return {
-            vid: backend.run_vector(vec, artifacts_dir=Path(tmp), waves=False)
-            for vid, vec in vectors.items()
-        }
+    backend = backend_for(rig)
+    backend.prepare()  # a sim rig builds (or finds in its cache) the HDL here
+    try:
+        with tempfile.TemporaryDirectory(prefix="hil-mutants-") as tmp:
+            return {
+                vid: backend.run_vector(vec, artifacts_dir=Path(tmp), waves=False)
+                for vid, vec in vectors.items()
+            }
+    finally:
+        backend.finish()
+
+
+def _with_parameters(rig: Rig, parameters: Mapping[str, int]) -> Rig:
+    """``rig`` building its HDL with ``parameters`` set as well (a build of its own)."""
+    sim = dict(rig.sim)
+    sim["parameters"] = {**rig.sim.get("parameters", {}), **parameters}
+    return replace(rig, sim=sim)
 
 
 def _passing(results: dict[str, VectorResult]) -> set[str]:
@@ -574,6 +1576,8 @@ def run_one(
     """Apply ``mutant`` alone and run ``vectors``: those that passed on the good device
     (``baseline``) and now fail or err kill it."""
     start = time.perf_counter()
+    if mutant.hdl:
+        rig = _with_parameters(rig, mutant.hdl)
     with mutant.apply():
         results = _run_vectors(rig, vectors)
     result = MutantResult(mutant, seconds=time.perf_counter() - start)
@@ -590,16 +1594,37 @@ def run(
     rig: str = "fake",
     vector_ids: set[str] | None = None,
 ) -> tuple[list[MutantResult], set[str]]:
-    """Every mutant in turn on ``rig`` (a fake rig), over the suite or ``vector_ids``.  Also
-    returns the vectors that pass on the good device (a vector that does not cannot kill)."""
+    """Each mutant in turn on ``rig``, over the suite or ``vector_ids``.  Also returns the
+    vectors that pass on the good device (a vector that does not cannot kill).
+
+    A fake rig takes the firmware and fake-hardware mutants and the whole suite.  A sim rig
+    takes the HDL mutants: each is built with its parameters and runs only the vectors it names
+    (a build and a simulation per vector cost minutes), after those vectors have passed on the
+    unmutated build (the check that they kill because of the parameter)."""
     spec = find_rig(rig)
-    if spec.kind != "fake":
-        raise ValueError(f"mutants run on a fake rig; {rig} is {spec.kind}")
+    if spec.kind not in ("fake", "sim"):
+        raise ValueError(f"mutants run on a fake or a sim rig; {rig} is {spec.kind}")
+    hdl = spec.kind == "sim"
+    chosen = tuple(m for m in mutants if bool(m.hdl) == hdl)
     suite = default_suite()
+    if hdl:
+        named = {v for m in chosen for v in m.killed_by}
+        suite = {v: vec for v, vec in suite.items() if v in named}
     if vector_ids is not None:
         suite = {v: vec for v, vec in suite.items() if v in vector_ids}
     baseline = _passing(_run_vectors(spec, suite))
-    return [run_one(m, suite, spec, baseline) for m in mutants], baseline
+    results = []
+    for m in chosen:
+        vectors = {v: vec for v, vec in suite.items() if v in m.killed_by} if hdl else suite
+        results.append(run_one(m, vectors, spec, baseline))
+    return results, baseline
+
+
+def unnamed(baseline: set[str], mutants: tuple[Mutant, ...] = MUTANTS) -> list[str]:
+    """Vectors that pass on the good device but that no mutant names and ``UNMUTATED`` does
+    not excuse: the gaps of the list."""
+    named = {v for m in mutants for v in m.killed_by}
+    return sorted(baseline - named - set(UNMUTATED))
 
 
 def table(results: list[MutantResult]) -> str:

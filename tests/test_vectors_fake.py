@@ -20,6 +20,7 @@ from hil.codec import spdm as S
 from hil.codec.doe import DataObject, DoeType
 from hil.fake import FakeConfigSpace, FakeDoe
 from hil.firmware import Dsm, FirmwareTransport
+from hil.firmware.spdm_responder import ConnectionState
 from hil.transport import AsyncioTimebase, DoeTransport
 from hil.vectors import Outcome, VectorContext, VectorResult, default_suite, execute
 
@@ -358,7 +359,8 @@ def _digests_early(code: int | None) -> Callable[[Dsm], None]:
         original = spdm._plain
 
         async def plain(data: bytes) -> bytes | None:
-            if len(data) >= 2 and data[1] == S.RequestCode.GET_DIGESTS and spdm._neg is None:
+            after_version = spdm.state is ConnectionState.AFTER_VERSION
+            if len(data) >= 2 and data[1] == S.RequestCode.GET_DIGESTS and after_version:
                 if code is None:
                     return S.Digests(slot_mask=1, digests=(bytes(48),)).encode()
                 return S.ErrorResponse(version=S.SpdmVersion.V10, error_code=code).encode()

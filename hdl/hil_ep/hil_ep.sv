@@ -22,7 +22,12 @@ module hil_ep
   // The hard IP's BAR0 must be configured the same.
   parameter int unsigned BAR0_SIZE_LOG2 = 12,
   // Largest TLP data payload the IDE TLP path takes or sends, in DW (power of 2, 4 .. 256).
-  parameter int unsigned MAX_PAYLOAD_DW = 64
+  parameter int unsigned MAX_PAYLOAD_DW = 64,
+  // Seeded bugs for the mutation harness (hil/mutants.py), passed to the blocks; never set
+  // outside it. Keep 0: see hdl/tdi and hdl/ide_cap README.md.
+  parameter bit MUTANT_TDI_CFG_WR_LOCKED = 1'b0,
+  parameter bit MUTANT_IDE_K_SET_STOP_IGNORED = 1'b0,
+  parameter bit MUTANT_TLP_SKIP_MAC_CHECK = 1'b0
 ) (
   input  logic        clk_i,
   input  logic        rst_ni,
@@ -257,7 +262,8 @@ module hil_ep
   ide_cap #(
     .NUM_STREAMS    (IdeStreams),
     .NUM_ADDR_BLOCKS(1),
-    .NEXT_CAP_OFFSET(IDE_CAP_NEXT)
+    .NEXT_CAP_OFFSET(IDE_CAP_NEXT),
+    .MUTANT_K_SET_STOP_IGNORED(MUTANT_IDE_K_SET_STOP_IGNORED)
   ) u_ide_cap (
     .clk_i,
     .rst_ni              (rst_fn_n),
@@ -304,7 +310,8 @@ module hil_ep
 
   tdi #(
     .NUM_STREAMS   (IdeStreams),
-    .BAR0_SIZE_LOG2(BAR0_SIZE_LOG2)
+    .BAR0_SIZE_LOG2(BAR0_SIZE_LOG2),
+    .MUTANT_CFG_WR_LOCKED(MUTANT_TDI_CFG_WR_LOCKED)
   ) u_tdi (
     .clk_i,
     .rst_ni             (rst_fn_n),
@@ -338,7 +345,8 @@ module hil_ep
   ide_tlp #(
     .NUM_STREAMS   (IdeStreams),
     .BAR0_SIZE_LOG2(BAR0_SIZE_LOG2),
-    .MAX_PAYLOAD_DW(MAX_PAYLOAD_DW)
+    .MAX_PAYLOAD_DW(MAX_PAYLOAD_DW),
+    .MUTANT_SKIP_MAC_CHECK(MUTANT_TLP_SKIP_MAC_CHECK)
   ) u_ide_tlp (
     .clk_i,
     .rst_ni            (rst_fn_n),

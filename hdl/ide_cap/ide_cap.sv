@@ -23,7 +23,10 @@ module ide_cap
   // Next Capability Offset reported in the extended capability header (0: last in the list).
   parameter logic [11:0] NEXT_CAP_OFFSET = 12'h000,
   // Room for the capability in configuration space in DW (<= 64); the capability must fit.
-  parameter int unsigned MAX_CAP_DW = IDE_CAP_MAX_DW
+  parameter int unsigned MAX_CAP_DW = IDE_CAP_MAX_DW,
+  // Seeded bug for the mutation harness (hil/mutants.py), never for a real build: 1 =
+  // K_SET_STOP reports done and leaves the slot armed and keyed. Keep 0.
+  parameter bit MUTANT_K_SET_STOP_IGNORED = 1'b0
 ) (
   input  logic                       clk_i,
   input  logic                       rst_ni,
@@ -334,7 +337,7 @@ module ide_cap
       end else begin
         cmd_sts_d = IdeStsOk;
         cmd_go    = (cmd_op == IdeCmdKSetGo);
-        cmd_stop  = (cmd_op == IdeCmdKSetStop);
+        cmd_stop  = (cmd_op == IdeCmdKSetStop) && !MUTANT_K_SET_STOP_IGNORED;
         cmd_wipe  = (cmd_op == IdeCmdWipe);
       end
     end

@@ -18,7 +18,10 @@ module ide_tlp
   // BAR0 size, log2 bytes; 12 .. 16 (the memory behind it is BAR0-sized).
   parameter int unsigned BAR0_SIZE_LOG2 = 12,
   // Largest data payload of a request or completion, in DW; power of 2, 4 .. 256.
-  parameter int unsigned MAX_PAYLOAD_DW = 64
+  parameter int unsigned MAX_PAYLOAD_DW = 64,
+  // Seeded bug for the mutation harness (hil/mutants.py), never for a real build: 1 = a
+  // received IDE TLP whose MAC does not verify is taken as good. Keep 0.
+  parameter bit MUTANT_SKIP_MAC_CHECK = 1'b0
 ) (
   input  logic                       clk_i,
   input  logic                       rst_ni,
@@ -584,7 +587,7 @@ module ide_tlp
       // Requests than were received since the last one.
       StRxCheck: begin
         state_d = StIdle;
-        if (!tag_ok_q) begin
+        if (!tag_ok_q && !MUTANT_SKIP_MAC_CHECK) begin
           ev_fail = 1'b1;
           ev_fail_reason = FailMac;
         end else if (sub_q[0] && 32'(prs_q) > rx_pr_q[str_q]) begin

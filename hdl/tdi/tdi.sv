@@ -18,7 +18,10 @@ module tdi
   // IDE streams the interface may bind to (stream index 0 .. NUM_STREAMS-1); 1 .. 8.
   parameter int unsigned NUM_STREAMS = 2,
   // Size of BAR0 (64-bit non-prefetchable memory BAR) as log2 of bytes; 12 .. 31.
-  parameter int unsigned BAR0_SIZE_LOG2 = 12
+  parameter int unsigned BAR0_SIZE_LOG2 = 12,
+  // Seeded bug for the mutation harness (hil/mutants.py), never for a real build: 1 = a
+  // config write while CONFIG_LOCKED does not force ERROR (it still does in RUN). Keep 0.
+  parameter bit MUTANT_CFG_WR_LOCKED = 1'b0
 ) (
   input  logic                   clk_i,
   input  logic                   rst_ni,  // conventional reset or FLR of function 0
@@ -87,6 +90,7 @@ module tdi
   logic        cfg_wr_f0;
   logic [31:0] cfg_wmask;
   logic        cfg_guarded;  // write to a register that a locked interface guards
+  logic        cfg_event;    // a guarded write that forces ERROR in this state
 
   // Events
   logic        bound_reg_wr, bound_secure;
@@ -164,9 +168,12 @@ module tdi
 
   assign locked = (state_q == TdiConfigLocked) || (state_q == TdiRun);
 
+  assign cfg_event = (cfg_guarded || bound_reg_wr) &&
+                     !(MUTANT_CFG_WR_LOCKED && state_q == TdiConfigLocked);
+
   // One cause per entry into ERROR; when several events coincide the lowest code is recorded.
   always_comb begin
-    if (cfg_guarded || bound_reg_wr) begin
+    if (cfg_event) begin
       ev_cause = TdiCauseCfgWrite;
     end else if (!bound_secure) begin
       ev_cause = TdiCauseInsecure;

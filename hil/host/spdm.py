@@ -389,8 +389,16 @@ class SpdmRequester:
         return rsp
 
     # -- sessions -------------------------------------------------------------------------------
-    async def key_exchange(self, req_session_id: int = 0xB00C) -> SpdmSession:
-        """KEY_EXCHANGE then FINISH: an established session in the data phase."""
+    async def key_exchange(
+        self,
+        req_session_id: int = 0xB00C,
+        *,
+        tamper_verify_data: Callable[[bytes], bytes] | None = None,
+    ) -> SpdmSession:
+        """KEY_EXCHANGE then FINISH: an established session in the data phase.
+
+        ``tamper_verify_data`` changes FINISH's RequesterVerifyData before it is sent (a
+        vector's check that the responder verifies it)."""
         assert self.algorithms is not None
         group = DheGroup(self.algorithms.dhe_group)
         dhe = DheKeyPair.generate(group)
@@ -442,6 +450,8 @@ class SpdmRequester:
             signature = self._sign(SigningOperation.FINISH, transcript)
             transcript += signature
         verify_data = schedule.verify_data(handshake.request_finished_key, h.digest(transcript))
+        if tamper_verify_data is not None:
+            verify_data = tamper_verify_data(verify_data)
         finish = S.Finish(
             version=self.version,
             signature=signature,

@@ -133,7 +133,9 @@ async def discovery_invalid_index(ctx: VectorContext) -> None:
 )
 async def abort_mid_write(ctx: VectorContext) -> None:
     mbx = await ctx.doe()
-    words = DataObject(PCI_SIG_VENDOR_ID, DoeType.DISCOVERY, bytes(16)).words()
+    # The start of a Discovery request for index 1: words of it kept past the Abort would turn
+    # the next request into one for index 1, which the good exchange (index 0) tells apart.
+    words = DataObject(PCI_SIG_VENDOR_ID, DoeType.DISCOVERY, bytes((1,)) + bytes(15)).words()
     await mbx.write_words(words[:3])
     await _abort_and_time(ctx, mbx)
     await _expect_idle(ctx, mbx, "after Abort mid-write")
@@ -141,6 +143,12 @@ async def abort_mid_write(ctx: VectorContext) -> None:
     await mbx.go()
     await _expect_silent(ctx, mbx, "Go after Abort with an empty write mailbox")
     await _good_exchange(ctx, mbx, "after Abort mid-write")
+    # A whole object written, then Abort before Go: Go must find nothing to send.
+    await mbx.write_words(DiscoveryRequest(1).to_object().words())
+    await _abort_and_time(ctx, mbx)
+    await mbx.go()
+    await _expect_silent(ctx, mbx, "Go after Abort of a whole object written without Go")
+    await _good_exchange(ctx, mbx, "after Abort of a whole object")
 
 
 @vector(

@@ -11,10 +11,10 @@ import os
 
 from ..codec import ide_km as K
 from ..codec import spdm as S
-from ..errors import DoeTimeout, NotApplicable, PeerProtocolError
+from ..errors import NotApplicable
 from ..host.ide_km import IdeKmRequester
 from ..host.spdm import SpdmErrorResponse, SpdmRequester
-from ._answers import describe_spdm
+from ._answers import answer_in_the_clear
 from ._cleanup import tidy
 from ._model import VectorContext, vector
 
@@ -143,6 +143,16 @@ async def query_well_formed(ctx: VectorContext) -> None:
                 ctx.measure("selective_streams", cap.selective_block_count, "")
                 ctx.measure("ide_km_supported", int(cap.ide_km_supported), "")
                 ctx.measure("max_port_index", answer.max_port_index, "")
+                if answer.max_port_index < 0xFF:
+                    # A PortIndex past MaxPortIndex names no port: no QUERY_RESP describes it
+                    # (an SPDM ERROR, or no answer, is what a Responder can give).
+                    beyond = answer.max_port_index + 1
+                    other = _lenient(await _raw_answer(km, K.Query(port_index=beyond).encode()))
+                    if isinstance(other, K.QueryResp):
+                        findings.append(
+                            f"QUERY of PortIndex {beyond}, past MaxPortIndex "
+                            f"{answer.max_port_index}, answered by QUERY_RESP"
+                        )
     ctx.expect(not findings, f"{'; '.join(findings)} ({SPEC}, QUERY_RESP)")
 
 
@@ -199,7 +209,7 @@ async def k_set_go_secure(ctx: VectorContext) -> None:
 
 @vector(
     "ide_km.k_set_stop.acknowledged",
-    title="K_SET_STOP of a programmed key set is acknowledged",
+    title="K_SET_STOP of a programmed key set is acknowledged and frees the set for KEY_PROG",
     spec="PCIe 6.x §6.33.3 (K_SET_STOP, K_GOSTOP_ACK)",
     needs=MESSAGING,
 )
@@ -213,6 +223,15 @@ async def k_set_stop_acknowledged(ctx: VectorContext) -> None:
         await km.go_all(STREAM_ID, 1)
         for slot in K.KeySlot.all(1):
             ctx.expect(await km.go_stop(STREAM_ID, slot, go=False), f"no ACK for K_SET_STOP {slot}")
+        # A stopped set is no longer in use: the next key refresh programs it again, so
+        # KEY_PROG of it must succeed (§6.33.3 key refresh; a set still in use may be refused).
+        again = await _program(ctx, km, 1)
+        bad = [(a.slot, K.KpAckStatus(a.outcome).name) for a in again if a.outcome]
+        ctx.expect(
+            not bad,
+            f"KEY_PROG of key set 1 after K_SET_STOP of it refused: {bad}; a stopped key set "
+            f"is free for the next refresh ({SPEC})",
+        )
 
 
 @vector(
@@ -356,14 +375,11 @@ async def _in_the_clear(
     vdm = S.VendorDefinedRequest.pci_sig(
         S.PciProtocolId.IDE_KM, msg.encode()[1:], version=req.version
     )
-    try:
-        raw = await req.send_raw(vdm.encode())
-    except (DoeTimeout, PeerProtocolError):
-        return  # no response: right
+    answer = await answer_in_the_clear(req, vdm.encode())
     ctx.expect(
-        False,
-        f"IDE_KM {name} in the clear was answered with {describe_spdm(raw)}; {SPEC}: an IDE_KM "
-        "request not sent in a secured session must not result in a response",
+        answer is None,
+        f"IDE_KM {name} in the clear was answered with {answer}; {SPEC}: an IDE_KM request not "
+        "sent in a secured session must not result in a response",
     )
 
 

@@ -9,6 +9,7 @@ from ..codec.doe import PCI_SIG_VENDOR_ID, DataObject, DoeType
 from ..errors import DoeTimeout, PeerProtocolError
 from ..host.spdm import SpdmErrorResponse, SpdmRequester
 from ._answers import describe_spdm
+from ._execute import Skip
 from ._model import VectorContext, vector
 
 NEEDS = {"spdm"}
@@ -230,6 +231,44 @@ async def session_established_and_used(ctx: VectorContext) -> None:
 
 
 @vector(
+    "spdm.session.unexpected_request",
+    title="CHALLENGE inside a session gets ERROR UnexpectedRequest in the session, which stays "
+    "usable",
+    spec="DSP0274 1.2 §10.2 (UnexpectedRequest), request validity in a session's application phase",
+    needs=NEEDS,
+)
+async def session_unexpected_request(ctx: VectorContext) -> None:
+    """CHALLENGE may not be sent inside a session; the ERROR for it goes back as a secured
+    message of that session, and the session carries on.  (GET_VERSION is not used here: it
+    carries SPDMVersion 1.0, so VersionMismatch describes it as well.)"""
+    req = await _authenticated(ctx)
+    await req.get_digests()
+    await req.get_certificate()
+    session = await req.key_exchange()
+    context = bytes(S.REQUESTER_CONTEXT_SIZE) if req.version >= S.SpdmVersion.V13 else b""
+    for name, message in (
+        (
+            "CHALLENGE",
+            S.Challenge(
+                version=req.version, slot_id=0, nonce=bytes(32), requester_context=context
+            ).encode(),
+        ),
+    ):
+        raw = await req.secured_exchange(session, message)
+        ctx.expect(
+            raw is not None
+            and len(raw) >= 4
+            and raw[1] == S.ResponseCode.ERROR
+            and raw[2] == S.ErrorCode.UNEXPECTED_REQUEST,
+            f"{name} inside a session answered with "
+            f"{describe_spdm(raw) if raw is not None else 'nothing'}, expected ERROR "
+            "UnexpectedRequest (DSP0274 1.2 §10.2)",
+        )
+    await req.heartbeat(session)
+    await req.end_session(session)
+
+
+@vector(
     "spdm.session.end_session",
     title="After END_SESSION the session's keys no longer open anything",
     spec="DSP0274 1.2 §10.17",
@@ -256,12 +295,17 @@ async def session_end(ctx: VectorContext) -> None:
 )
 async def negative_version_mismatch(ctx: VectorContext) -> None:
     req = await _authenticated(ctx)
-    await _expect_error(
-        ctx,
-        req.request(S.GetDigests(version=S.SpdmVersion.V11)),
-        S.ErrorCode.VERSION_MISMATCH,
-        f"GET_DIGESTS at 1.1 after negotiating {S.SpdmVersion(req.version).text}",
-    )
+    # 1.1, and the other of 1.2 / 1.3: a version the responder's decoder reads, so the check
+    # of the negotiated version itself is what answers.
+    other = S.SpdmVersion.V13 if req.version == S.SpdmVersion.V12 else S.SpdmVersion.V12
+    for version in (S.SpdmVersion.V11, other):
+        await _expect_error(
+            ctx,
+            req.request(S.GetDigests(version=version)),
+            S.ErrorCode.VERSION_MISMATCH,
+            f"GET_DIGESTS at {S.SpdmVersion(version).text} after negotiating "
+            f"{S.SpdmVersion(req.version).text}",
+        )
 
 
 @vector(
@@ -317,6 +361,112 @@ async def negative_unexpected_request(ctx: VectorContext) -> None:
         "UnexpectedRequest or VersionMismatch (DSP0274 1.2 §10.2: GET_CAPABILITIES and "
         "NEGOTIATE_ALGORITHMS come first)",
     )
+    # After CAPABILITIES the version is selected, so VersionMismatch no longer describes it:
+    # requests that need NEGOTIATE_ALGORITHMS first (the spec's own example is CHALLENGE
+    # before it) must get UnexpectedRequest.
+    await req.get_version()
+    await req.get_capabilities()
+    early = (
+        ("GET_DIGESTS", S.GetDigests(version=req.version).encode()),
+        (
+            "CHALLENGE",
+            S.Challenge(
+                version=req.version,
+                slot_id=0,
+                nonce=bytes(32),
+                requester_context=bytes(S.REQUESTER_CONTEXT_SIZE)
+                if req.version >= S.SpdmVersion.V13
+                else b"",
+            ).encode(),
+        ),
+    )
+    for name, message in early:
+        raw = await req.send_raw(message)
+        ctx.expect(
+            len(raw) >= 4
+            and raw[1] == S.ResponseCode.ERROR
+            and raw[2] == S.ErrorCode.UNEXPECTED_REQUEST,
+            f"{name} after CAPABILITIES, before NEGOTIATE_ALGORITHMS, answered with "
+            f"{describe_spdm(raw)}, expected ERROR UnexpectedRequest (DSP0274 1.2 §10.2, §9)",
+        )
+
+
+@vector(
+    "spdm.negative.session_required",
+    title="HEARTBEAT, KEY_UPDATE, END_SESSION and FINISH outside a session get ERROR "
+    "SessionRequired",
+    spec="DSP0274 1.2 §10.2 (SessionRequired), request validity outside a session",
+    needs=NEEDS,
+)
+async def negative_session_required(ctx: VectorContext) -> None:
+    """DSP0274 1.2 added SessionRequired ("the request is supported but must be sent in a
+    session") for the requests that are only valid inside one.  FINISH with no KEY_EXCHANGE
+    before it is also out of order, so UnexpectedRequest describes it as well."""
+    req = await _authenticated(ctx)
+    h = req.hash_alg.size
+    if req.version < S.SpdmVersion.V12:
+        raise Skip("SessionRequired is defined from SPDM 1.2")
+    messages = (
+        ("HEARTBEAT", S.Heartbeat(version=req.version).encode(), ()),
+        (
+            "KEY_UPDATE",
+            S.KeyUpdate(version=req.version, operation=S.KeyUpdateOp.UPDATE_KEY, tag=1).encode(),
+            (),
+        ),
+        ("END_SESSION", S.EndSession(version=req.version).encode(), ()),
+        (
+            "FINISH",
+            S.Finish(version=req.version, requester_verify_data=bytes(h)).encode(),
+            (S.ErrorCode.UNEXPECTED_REQUEST,),
+        ),
+    )
+    for name, message, also in messages:
+        raw = await req.send_raw(message)
+        allowed = (S.ErrorCode.SESSION_REQUIRED, *also)
+        ctx.expect(
+            len(raw) >= 4 and raw[1] == S.ResponseCode.ERROR and raw[2] in allowed,
+            f"{name} outside a session answered with {describe_spdm(raw)}, expected ERROR "
+            f"{' or '.join(S.ErrorCode(c).name for c in allowed)} (DSP0274 1.2 §10.2)",
+        )
+
+
+@vector(
+    "spdm.finish.bad_verify_data",
+    title="FINISH with a wrong RequesterVerifyData opens no session (ERROR DecryptError or no "
+    "answer); a good FINISH still does",
+    spec="DSP0274 1.2 §10.14 (FINISH: RequesterVerifyData over TH; DecryptError), §10.2",
+    needs=NEEDS,
+)
+async def finish_bad_verify_data(ctx: VectorContext) -> None:
+    """RequesterVerifyData is the HMAC of the transcript hash under the requester's finished
+    key: it is what proves the requester holds the handshake secret.  A responder that does not
+    check it answers FINISH_RSP and enters the application phase with anyone."""
+    req = await _authenticated(ctx)
+    await req.get_digests()
+    await req.get_certificate()
+
+    def flipped(verify_data: bytes) -> bytes:
+        return bytes((verify_data[0] ^ 0x01,)) + verify_data[1:]
+
+    try:
+        await req.key_exchange(tamper_verify_data=flipped)
+    except SpdmErrorResponse as exc:
+        ctx.expect(
+            exc.code == S.ErrorCode.DECRYPT_ERROR,
+            f"FINISH with a wrong RequesterVerifyData: ERROR {S.ErrorCode(exc.code).name}, "
+            "expected DecryptError (DSP0274 1.2 §10.14)",
+        )
+    except (DoeTimeout, PeerProtocolError):
+        pass  # dropped: no session either
+    else:
+        ctx.expect(
+            False,
+            "FINISH with a wrong RequesterVerifyData was answered FINISH_RSP: the session is "
+            "open to a requester that did not prove the handshake secret (DSP0274 1.2 §10.14)",
+        )
+    session = await req.key_exchange(req_session_id=0xB00D)
+    await req.heartbeat(session)
+    await req.end_session(session)
 
 
 @vector(

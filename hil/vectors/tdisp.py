@@ -37,7 +37,7 @@ from ..host.tdisp import (
     TdispInvalidNonce,
     TdispRequester,
 )
-from ._answers import describe_spdm
+from ._answers import answer_in_the_clear
 from ._cleanup import tidy
 from ._execute import Skip
 from ._model import VectorContext, vector
@@ -220,7 +220,9 @@ async def flow(ctx: VectorContext) -> None:
         )
         await _state(ctx, tsm, T.TdiState.CONFIG_UNLOCKED, "at_start")
         await step("ide_keys_go", tsm.secure_stream())
-        nonce = await step("lock", tsm.lock_keyed(mmio_reporting_offset=0))
+        # A reporting offset the report must add to BAR0 (§11.3.11): 4 GiB, page aligned.
+        offset = 1 << 32
+        nonce = await step("lock", tsm.lock_keyed(mmio_reporting_offset=offset))
         ctx.expect(nonce != bytes(T.NONCE_SIZE), "an all-zero START_INTERFACE_NONCE")
         await _state(ctx, tsm, T.TdiState.CONFIG_LOCKED, "after_lock")
         report = await step("report", td.get_report())  # checked against any BARs
@@ -486,30 +488,74 @@ async def start_nonce_reused(ctx: VectorContext) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+_BAR0 = 0x10  # Type 0 header: BAR0
+
+
+async def _config_targets(ctx: VectorContext) -> list[tuple[str, str, int]]:
+    """The registers a locked TDI's configuration covers, one of each kind (§11.2, the events
+    that force ERROR): Command, BAR0, and the bound stream's Selective IDE Stream Control."""
+    ide = await find_ext_capabilities(ctx.config, 0x0030)
+    targets = [("command", "Command", _COMMAND), ("bar0", "BAR0", _BAR0)]
+    if ide:
+        regs = await stream_regs(ctx.config, STREAM_INDEX, ide[0].offset)
+        targets.append(("ide_control", "the bound stream's IDE Control", regs.control))
+    return targets
+
+
 @vector(
     "tdisp.config_write.error",
-    title="A configuration write to Command in CONFIG_LOCKED and in RUN sends the TDI to ERROR; "
-    "STOP recovers",
+    title="A configuration write to Command, a BAR or the bound stream's IDE registers, in "
+    "CONFIG_LOCKED and in RUN, sends the TDI to ERROR; STOP recovers",
     spec="PCIe 6.x §11.2 (TDI state machine: configuration changes), §11.3.16",
     needs=NEEDS,
 )
 async def config_write_error(ctx: VectorContext) -> None:
+    """Each register is rewritten with the value it holds: a write is a change all the same
+    (§11.2 lists the writes, not the values).  Each (state, register) pair starts from a fresh
+    LOCK, so a device that enforces the rule for one register or one state only fails."""
+    async with _Tsm(ctx) as tsm:
+        await tsm.tdisp.get_version()
+        for where in (T.TdiState.CONFIG_LOCKED, T.TdiState.RUN):
+            for key, name, offset in await _config_targets(ctx):
+                await tsm.secure_stream()
+                await tsm.lock_keyed()
+                if where == T.TdiState.RUN:
+                    await tsm.tdisp.start()
+                value = await ctx.config.read32(offset)
+                await ctx.config.write32(offset, value)
+                when = f"after_{key}_write_in_{where.name.lower()}"
+                await _state(ctx, tsm, T.TdiState.ERROR, when, f"§11.2: a write to {name}")
+                if where == T.TdiState.RUN and offset == _COMMAND:
+                    start = tsm.tdisp.start(os.urandom(32))
+                    await _expect_error(
+                        ctx, "START in ERROR", start, TdispInvalidInterfaceState, _START
+                    )
+                await tsm.tdisp.stop()
+                await _state(ctx, tsm, T.TdiState.CONFIG_UNLOCKED, f"{when}_then_stop")
+
+
+@vector(
+    "tdisp.lock.outside_unlocked",
+    title="LOCK_INTERFACE_REQUEST in RUN and in ERROR is refused with INVALID_INTERFACE_STATE; "
+    "the state stays",
+    spec="PCIe 6.x §11.3.8, Table 11-12 (LOCK only in CONFIG_UNLOCKED)",
+    needs=NEEDS,
+)
+async def lock_outside_unlocked(ctx: VectorContext) -> None:
+    """``tdisp.lock.twice`` covers CONFIG_LOCKED; here RUN, then ERROR (reached by a config
+    write to Command, §11.2)."""
     async with _Tsm(ctx) as tsm:
         await tsm.lock()
-        command = await ctx.config.read32(_COMMAND)
-        await ctx.config.write32(_COMMAND, command)  # the same value: a write is still a change
-        await _state(ctx, tsm, T.TdiState.ERROR, "after_config_write_locked")
-        await tsm.tdisp.stop()
-        await _state(ctx, tsm, T.TdiState.CONFIG_UNLOCKED, "after_stop_locked")
-        await tsm.secure_stream()
-        await tsm.lock_keyed()
         await tsm.tdisp.start()
+        again = tsm.tdisp.lock(STREAM_ID)
+        await _expect_error(ctx, "LOCK in RUN", again, TdispInvalidInterfaceState, _LOCK)
+        await _state(ctx, tsm, T.TdiState.RUN, "after_lock_in_run")
+        command = await ctx.config.read32(_COMMAND)
         await ctx.config.write32(_COMMAND, command)
         await _state(ctx, tsm, T.TdiState.ERROR, "after_config_write")
-        start = tsm.tdisp.start(os.urandom(32))
-        await _expect_error(ctx, "START in ERROR", start, TdispInvalidInterfaceState, _START)
-        await tsm.tdisp.stop()
-        await _state(ctx, tsm, T.TdiState.CONFIG_UNLOCKED, "after_stop")
+        again = tsm.tdisp.lock(STREAM_ID)
+        await _expect_error(ctx, "LOCK in ERROR", again, TdispInvalidInterfaceState, _LOCK)
+        await _state(ctx, tsm, T.TdiState.ERROR, "after_lock_in_error")
 
 
 @vector(
@@ -591,14 +637,11 @@ async def outside_session_ignored(ctx: VectorContext) -> None:
     await req.authenticate()
     msg = T.GetTdispVersion(interface_id=ctx.interface_id()).encode()
     vdm = S.VendorDefinedRequest.pci_sig(S.PciProtocolId.TDISP, msg[1:], version=req.version)
-    try:
-        raw = await req.send_raw(vdm.encode())
-    except (DoeTimeout, PeerProtocolError):
-        return  # no response: right
+    answer = await answer_in_the_clear(req, vdm.encode())
     ctx.expect(
-        False,
-        f"GET_TDISP_VERSION in the clear was answered with {describe_spdm(raw)}; PCIe 6.x "
-        "§11.2.2: a TDISP message not sent in a secured session must not result in a response",
+        answer is None,
+        f"GET_TDISP_VERSION in the clear was answered with {answer}; PCIe 6.x §11.2.2: a TDISP "
+        "message not sent in a secured session must not result in a response",
     )
 
 
