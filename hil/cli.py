@@ -13,11 +13,35 @@ from .pki import IdentityError
 __all__ = ["main"]
 
 
+def _shard_args(args: argparse.Namespace) -> tuple[object, str | None] | None:
+    """``--shard K/N`` checked: (spec, group), None without it; ValueError saying what is
+    wrong (a malformed K/N, no group to tie a real run's shards together)."""
+    from .shard import GROUP_ENV, ShardSpec, ci_group
+
+    if args.shard is None:
+        if args.shard_group:
+            raise ValueError("--shard-group needs --shard K/N")
+        return None
+    spec = ShardSpec.parse(args.shard)
+    group = args.shard_group or ci_group()
+    if not group and not args.list:
+        raise ValueError(
+            f"--shard {spec}: name the suite run the shards belong to with --shard-group NAME "
+            f"(or run in CI: {', '.join(v for v, _ in GROUP_ENV)})"
+        )
+    return spec, group
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     import pytest
 
+    try:
+        shard = _shard_args(args)
+    except ValueError as exc:
+        print(f"hil: {exc}", file=sys.stderr)
+        return 2
     if args.list:
-        return _list_vectors(args)
+        return _list_vectors(args, shard)
     pytest_args = ["--rig", args.rig, "-p", "no:cacheprovider", "-qq", "-rN"]
     if args.verbose:
         pytest_args.append("-v")
@@ -31,6 +55,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         pytest_args.append("--waves")
     if args.vectors:
         pytest_args += ["--vectors", args.vectors]
+    if shard is not None:
+        pytest_args += ["--shard", str(shard[0]), "--shard-group", str(shard[1])]
     for option in ("trust_anchor", "requester_cert_chain", "requester_key", "peer"):
         value = getattr(args, option)
         if value:
@@ -76,8 +102,9 @@ def _cmd_mutate(args: argparse.Namespace) -> int:
     return 1 if survivors else 0
 
 
-def _list_vectors(args: argparse.Namespace) -> int:
-    """What ``hil run`` would run on the rig, and what it would say n/a to; writes nothing."""
+def _list_vectors(args: argparse.Namespace, shard: tuple[object, str | None] | None) -> int:
+    """What ``hil run`` would run on the rig, and what it would say n/a to; writes nothing.
+    With ``--shard K/N``: what that shard would run, from the same plan ``hil run`` makes."""
     import fnmatch
 
     from .pytest_plugin import select_ids
@@ -87,6 +114,9 @@ def _list_vectors(args: argparse.Namespace) -> int:
     rig = find_rig(args.rig)
     suite = load_suite([m for m in (args.vectors or "").split(",") if m.strip()])
     ids = list(suite)
+    shard_line = ""
+    if shard is not None:
+        ids, shard_line = _shard_of(ids, args, rig.name, shard)
     if args.k:
         chosen = select_ids(ids, args.k)
         if chosen is None:  # a pytest expression: match it against the id's parts
@@ -110,7 +140,35 @@ def _list_vectors(args: argparse.Namespace) -> int:
         print(f"{vid:<{width}}  {verdict:<24}  {suite[vid].title}")
     runs = sum(1 for i in ids if not missing_needs(suite[i], rig.provides))
     print(f"{len(ids)} vectors on {rig.name}: {runs} run, {len(ids) - runs} n/a")
+    if shard_line:
+        print(shard_line)
     return 0
+
+
+def _shard_of(
+    ids: list[str], args: argparse.Namespace, rig: str, shard: tuple[object, str | None]
+) -> tuple[list[str], str]:
+    """The ids shard K/N runs (before a -k expression, which pytest applies within it), and
+    a line saying how it was planned."""
+    import os
+
+    from .pytest_plugin import select_ids
+    from .shard import ShardSpec, estimate_s, partition, recorded_durations
+
+    spec, group = shard
+    assert isinstance(spec, ShardSpec)
+    root = Path(args.results or os.environ.get("HIL_RESULTS") or "results").resolve()
+    durations, runs = recorded_durations(root, rig, exclude_group=group)
+    chosen = select_ids(ids, args.k or "")
+    domain = [i for i in ids if chosen is None or i in chosen]
+    shards = partition(domain, spec.n, durations)
+    mine = shards[spec.k - 1]
+    loads = ", ".join(f"{estimate_s(s, durations):.1f}" for s in shards)
+    line = (
+        f"shard {spec}: {len(mine)} of {len(domain)} vectors; estimated seconds per shard "
+        f"{loads} (durations from {runs} earlier runs of {rig} under {root})"
+    )
+    return mine, line
 
 
 def _spdm_versions(text: str) -> tuple[int, ...]:
@@ -381,6 +439,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--list", action="store_true", help="list what would run, and what is n/a; run nothing"
+    )
+    run.add_argument(
+        "--shard",
+        default=None,
+        metavar="K/N",
+        help="run shard K of N of the selected vectors, balanced by earlier runs' durations "
+        "(a CI matrix of N jobs); with --list, show what shard K would run",
+    )
+    run.add_argument(
+        "--shard-group",
+        default=None,
+        help="names the suite run the shards belong to, for hil report to merge them "
+        "(default: the CI run id: $GITHUB_RUN_ID, $CI_PIPELINE_ID, ...)",
     )
     run.add_argument(
         "-v", "--verbose", action="store_true", help="a line as each vector starts and ends"

@@ -24,14 +24,16 @@ import pytest
 from .backends import Backend, backend_for
 from .errors import RigConfigError, RigError
 from .health import parse_peer, preflight
-from .results import RunWriter, utc_now
+from .results import RunWriter, atomic_write_text, utc_now
 from .rigs import Rig, find_rig
+from .shard import GROUP_ENV, ShardSpec, ci_group, partition, plan_digest, recorded_durations
 from .vectors import Outcome, Vector, VectorResult, load_suite, missing_needs
 
 _RIG = pytest.StashKey[Rig]()
 _WRITER = pytest.StashKey[RunWriter]()
 _BACKEND = pytest.StashKey[Backend]()
 _SUITE = pytest.StashKey[dict[str, Vector]]()
+_SHARD = pytest.StashKey["_Shard"]()
 _RESULT_KEY = "hil_result"
 #: How long the end of a run waits for a simulated rig's identity probe.
 _IDENTITY_WAIT_S = 60.0
@@ -74,6 +76,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--vectors",
         default=None,
         help="comma-separated modules whose vectors replace the project's suite",
+    )
+    group.addoption(
+        "--shard",
+        default=None,
+        metavar="K/N",
+        help="run shard K of N of the selected vectors (balanced by earlier runs' durations)",
+    )
+    group.addoption(
+        "--shard-group",
+        default=None,
+        help="names the suite run the shards belong to (default: the CI run id, e.g. "
+        "$GITHUB_RUN_ID or $CI_PIPELINE_ID); hil report merges a group's shards",
     )
 
 
@@ -160,6 +174,10 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(f"rig {rig.name}: {exc}") from None
     config.stash[_RIG] = rig
     config.stash[_SUITE] = suite
+    if config.getoption("--shard"):
+        shard = _plan_shard(config, rig, suite)
+        config.stash[_SHARD] = shard
+        config.pluginmanager.register(shard, "hil-shard")
     config.stash[_BACKEND] = backend_for(rig, _vector_modules(config))
     config.addinivalue_line("markers", "hil_vector: a hil vector run on a rig")
     if _is_worker(config):
@@ -180,6 +198,72 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     if not config.option.xmlpath:
         config.option.xmlpath = str(writer.run_dir / ".junit.xml.partial")
+
+
+class _Shard:
+    """This process's shard: which vectors it keeps of those collected."""
+
+    def __init__(
+        self,
+        spec: ShardSpec,
+        group: str,
+        shards: list[list[str]],
+        durations: dict[str, float],
+        runs: int,
+    ) -> None:
+        self.spec, self.group, self.durations, self.runs = spec, group, durations, runs
+        self.mine = frozenset(shards[spec.k - 1])
+        self.domain = sum(len(s) for s in shards)
+        self.digest = plan_digest(shards)
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "k": self.spec.k,
+            "n": self.spec.n,
+            "group": self.group,
+            "plan": self.digest,
+            "vectors": len(self.mine),
+            "of": self.domain,
+            "durations_from_runs": self.runs,
+        }
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(
+        self, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
+        """After every other selection (``-k``, markers): keep this shard's vectors."""
+        keep = [i for i in items if not isinstance(i, VectorItem) or i.vector.id in self.mine]
+        dropped = [i for i in items if isinstance(i, VectorItem) and i.vector.id not in self.mine]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = keep
+
+
+def _plan_shard(config: pytest.Config, rig: Rig, suite: dict[str, Vector]) -> _Shard:
+    """The partition of the selected vectors, the same in every process and on every machine
+    that sees the same earlier results.  pytest-xdist workers take the controller's durations,
+    so a run that records while they collect cannot change their plan."""
+    try:
+        spec = ShardSpec.parse(config.getoption("--shard"))
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    group = config.getoption("--shard-group") or ci_group()
+    if not group:
+        raise pytest.UsageError(
+            f"--shard {spec}: name the suite run the shards belong to with --shard-group NAME "
+            f"(or run in CI: {', '.join(v for v, _ in GROUP_ENV)})"
+        )
+    if _is_worker(config) and "hil_shard_durations" in config.workerinput:
+        durations = json.loads(config.workerinput["hil_shard_durations"])
+        runs = int(config.workerinput.get("hil_shard_runs", 0))
+    else:
+        durations, runs = recorded_durations(_results_root(config), rig.name, exclude_group=group)
+    ids = list(suite)
+    chosen = select_ids(ids, config.getoption("keyword") or "")
+    # A -k expression is left to pytest, which applies it within each shard: the shards split
+    # the whole suite then, so no vector pytest would select falls outside every shard.
+    domain = [i for i in ids if chosen is None or i in chosen]
+    return _Shard(spec, group, partition(domain, spec.n, durations), durations, runs)
 
 
 def _run_info(config: pytest.Config, rig: Rig) -> dict[str, Any]:
@@ -204,6 +288,9 @@ def _run_info(config: pytest.Config, rig: Rig) -> dict[str, Any]:
         except OSError as exc:
             rig_file["note"] = f"unreadable: {exc.strerror or exc}"
     info["rig_file"] = rig_file
+    shard = config.stash.get(_SHARD, None)
+    if shard is not None:
+        info["shard"] = shard.info()
     return info
 
 
@@ -212,6 +299,10 @@ def pytest_configure_node(node: Any) -> None:
     writer = node.config.stash.get(_WRITER, None)
     if writer is not None:
         node.workerinput["hil_artifacts"] = str(writer.artifacts_dir)
+    shard = node.config.stash.get(_SHARD, None)
+    if shard is not None:
+        node.workerinput["hil_shard_durations"] = json.dumps(shard.durations)
+        node.workerinput["hil_shard_runs"] = shard.runs
 
 
 def _artifacts_dir(config: pytest.Config) -> Path:
@@ -405,9 +496,10 @@ class _Recorder:
         self.verbose = bool(config and config.get_verbosity() > 0)
         self.identity_thread: threading.Thread | None = None
         self.identity_started = False
+        self.exitstatus: int | None = None
 
-    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
-        self.total = len(items)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.total = len(session.items)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> None:
@@ -466,6 +558,22 @@ class _Recorder:
             }
             self.writer.info["device_key"] = None
 
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        self.exitstatus = exitstatus
+        if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and self._empty_shard():
+            session.exitstatus = pytest.ExitCode.OK  # a CI job with nothing to run succeeded
+
+    def _empty_shard(self) -> bool:
+        """A shard that finished with nothing to run (not one stopped before its first)."""
+        config = self.config
+        return (
+            config is not None
+            and _SHARD in config.stash
+            and not self.writer.records
+            and not config.option.collectonly
+            and self.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED)
+        )
+
     def _elapsed(self) -> str:
         seconds = int(time.monotonic() - self.started)
         return f"{seconds // 60}:{seconds % 60:02d}"
@@ -514,7 +622,16 @@ class _Recorder:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         writer, tr = self.writer, terminalreporter
         self._clear()
+        shard = self.config.stash.get(_SHARD, None) if self.config else None
+        if shard is not None:
+            tr.write_line(
+                f"shard {shard.spec} of group {shard.group}: {len(shard.mine)} of "
+                f"{shard.domain} vectors (durations from {shard.runs} earlier runs)"
+            )
         if not writer.records:
+            if self._empty_shard():
+                tr.write_line(f"results: {writer.run_dir} (an empty shard, recorded as such)")
+                return
             tr.write_line(f"no vector selected on {writer.rig}: nothing run, no results written")
             return
         tr.section(f"hil vectors on {writer.rig}")
@@ -532,7 +649,11 @@ class _Recorder:
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self._identity_done()
         self.backend.finish()
-        if not self.writer.records:
+        if self._empty_shard():
+            # More shards than vectors, or -k left this shard none: it ran nothing, and says
+            # so, so that `hil report` does not count it missing.
+            atomic_write_text(self.writer.run_dir / "records.jsonl", "")
+        elif not self.writer.records:
             # -k that selects nothing, --collect-only, a run stopped before any vector: no
             # results folder for `hil report` to count.
             shutil.rmtree(self.writer.run_dir, ignore_errors=True)

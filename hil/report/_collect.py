@@ -210,6 +210,16 @@ def merge_shards(runs: list[Run]) -> list[Run]:
         dup = sorted({k for k in ks if ks.count(k) > 1})
         if dup:
             problems.append(f"{where}: shard {', '.join(map(str, dup))} recorded more than once")
+        plans = {str(r.meta["shard"].get("plan")) for r in parts if r.meta["shard"].get("plan")}
+        if len(plans) > 1:
+            problems.append(
+                f"{where}: shards followed different plans ({', '.join(sorted(plans))}): they "
+                "saw different earlier durations or selections, so a vector may have run in "
+                "none of them"
+            )
+        keys = {r.meta.get("device_key") for r in parts if r.meta.get("device_key")}
+        if len(keys) > 1:
+            problems.append(f"{where}: shards tested different devices ({', '.join(sorted(keys))})")
         records: dict[str, dict[str, Any]] = {}
         for part in parts:
             for rec in part.records:
@@ -217,7 +227,8 @@ def merge_shards(runs: list[Run]) -> list[Run]:
                     problems.append(f"{where}: {rec['vector']} ran in more than one shard")
                 records[rec["vector"]] = rec
         finished = [r.finished for r in parts]
-        meta = dict(first.meta)
+        # The merged run's identity: the first shard whose probe identified the device.
+        meta = dict(next((r.meta for r in parts if r.meta.get("device_key")), first.meta))
         meta["shard"] = {"group": group, "n": n, "k": sorted(set(ks))}
         merged = Run(
             run_id=f"{group}",
