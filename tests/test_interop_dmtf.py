@@ -30,13 +30,13 @@ DMTF_BIN = os.environ.get("HIL_DMTF_BIN", "")
 _EMU = ("spdm_responder_emu", "spdm_requester_emu", "spdm_device_validator_sample")
 
 
-def _why_not() -> str:
+def _why_not(needs: tuple[str, ...] = _EMU) -> str:
     if not DMTF_BIN:
         return (
             "HIL_DMTF_BIN is not set: it names the bin folder of a DMTF spdm-emu build "
-            "(spdm_responder_emu, spdm_requester_emu, spdm_device_validator_sample)"
+            f"({', '.join(needs)})"
         )
-    missing = [name for name in _EMU if not (Path(DMTF_BIN) / name).is_file()]
+    missing = [name for name in needs if not (Path(DMTF_BIN) / name).is_file()]
     if missing:
         return f"HIL_DMTF_BIN={DMTF_BIN} lacks {', '.join(missing)}"
     return ""
@@ -68,32 +68,67 @@ def _wait_listening(port: int, proc: subprocess.Popen[str], log: Path) -> None:
     raise AssertionError(f"nothing listens on {port}: {log.read_text()[-2000:]}")
 
 
+def start_emu_responder(log_dir: Path, *options: str) -> tuple[subprocess.Popen[str], int]:
+    """spdm_responder_emu (PCI_DOE) with ``options``, listening on a free port."""
+    port = _free_port()
+    log = log_dir / f"responder-{port}.log"
+    proc = subprocess.Popen(
+        ["./spdm_responder_emu", "--trans", "PCI_DOE", "--port", str(port), *options],
+        cwd=_bin(),
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        _wait_listening(port, proc, log)
+    except AssertionError:
+        stop(proc)
+        raise
+    return proc, port
+
+
+def start_hil_serve(log_dir: Path, repo: Path, *options: str) -> tuple[subprocess.Popen[str], int]:
+    """``hil serve`` with ``options``, listening on a free port."""
+    port = _free_port()
+    log = log_dir / f"serve-{port}.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hil.cli", "serve", "--port", str(port), *options],
+        cwd=repo,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 600  # the simulated rig builds its HDL first
+    while "listening on" not in log.read_text():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop(proc)
+            raise AssertionError(f"hil serve did not start: {log.read_text()[-2000:]}")
+        time.sleep(0.1)
+    return proc, port
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @pytest.fixture
 def emu_responder(tmp_path: Path) -> Iterator[object]:
     """Start spdm_responder_emu (PCI_DOE) with the given options on a free port."""
     started: list[subprocess.Popen[str]] = []
 
     def start(*options: str) -> int:
-        port = _free_port()
-        log = tmp_path / f"responder-{port}.log"
-        proc = subprocess.Popen(
-            ["./spdm_responder_emu", "--trans", "PCI_DOE", "--port", str(port), *options],
-            cwd=_bin(),
-            stdout=log.open("w"),
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        proc, port = start_emu_responder(tmp_path, *options)
         started.append(proc)
-        _wait_listening(port, proc, log)
         return port
 
     yield start
     for proc in started:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
 
 # Verdicts against the sample that are the sample's, with the clause they rest on: the vector
@@ -201,30 +236,13 @@ def hil_serve(tmp_path: Path, repo: Path) -> Iterator[object]:
     started: list[subprocess.Popen[str]] = []
 
     def start(*options: str) -> int:
-        port = _free_port()
-        log = tmp_path / f"serve-{port}.log"
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "hil.cli", "serve", "--port", str(port), *options],
-            cwd=repo,
-            stdout=log.open("w"),
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        proc, port = start_hil_serve(tmp_path, repo, *options)
         started.append(proc)
-        deadline = time.monotonic() + 600  # the simulated rig builds its HDL first
-        while "listening on" not in log.read_text():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"hil serve did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.1)
         return port
 
     yield start
     for proc in started:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
 
 def _dmtf_identity() -> list[str]:
