@@ -6,14 +6,18 @@ import argparse
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import RigConfigError, RigError
 from .pki import IdentityError
 
+if TYPE_CHECKING:
+    from .shard import ShardSpec
+
 __all__ = ["main"]
 
 
-def _shard_args(args: argparse.Namespace) -> tuple[object, str | None] | None:
+def _shard_args(args: argparse.Namespace) -> tuple[ShardSpec, str | None] | None:
     """``--shard K/N`` checked: (spec, group), None without it; ValueError saying what is
     wrong (a malformed K/N, no group to tie a real run's shards together)."""
     from .shard import GROUP_ENV, ShardSpec, ci_group
@@ -102,7 +106,7 @@ def _cmd_mutate(args: argparse.Namespace) -> int:
     return 1 if survivors else 0
 
 
-def _list_vectors(args: argparse.Namespace, shard: tuple[object, str | None] | None) -> int:
+def _list_vectors(args: argparse.Namespace, shard: tuple[ShardSpec, str | None] | None) -> int:
     """What ``hil run`` would run on the rig, and what it would say n/a to; writes nothing.
     With ``--shard K/N``: what that shard would run, from the same plan ``hil run`` makes."""
     import fnmatch
@@ -146,17 +150,16 @@ def _list_vectors(args: argparse.Namespace, shard: tuple[object, str | None] | N
 
 
 def _shard_of(
-    ids: list[str], args: argparse.Namespace, rig: str, shard: tuple[object, str | None]
+    ids: list[str], args: argparse.Namespace, rig: str, shard: tuple[ShardSpec, str | None]
 ) -> tuple[list[str], str]:
     """The ids shard K/N runs (before a -k expression, which pytest applies within it), and
     a line saying how it was planned."""
     import os
 
     from .pytest_plugin import select_ids
-    from .shard import ShardSpec, estimate_s, partition, recorded_durations
+    from .shard import estimate_s, partition, recorded_durations
 
     spec, group = shard
-    assert isinstance(spec, ShardSpec)
     root = Path(args.results or os.environ.get("HIL_RESULTS") or "results").resolve()
     durations, runs = recorded_durations(root, rig, exclude_group=group)
     chosen = select_ids(ids, args.k or "")
