@@ -296,3 +296,28 @@ def test_an_empty_shard_is_recorded_and_a_lost_one_is_a_problem(tmp_path: Path, 
     hil("report", "--results", str(results), cwd=repo)
     s = json.loads((results / "summary.json").read_text())
     assert any("shard group few" in p and "missing" in p for p in s["problems"]), s["problems"]
+
+
+def test_shards_with_workers_split_the_same_way(tmp_path: Path, repo: Path) -> None:
+    """pytest-xdist workers plan from the controller's durations: two shards of the doe
+    vectors, each over two workers, run every doe vector once, as ``--list`` said."""
+    results = tmp_path / "results"
+    seen: list[set[str]] = []
+    for k in (1, 2):
+        listed = _listed(
+            hil("run", "--rig", "fake", "--list", "-k", "doe", "--shard", f"{k}/2",
+                "--shard-group", "w", "--results", str(results), cwd=repo, env_extra=_NO_CI)
+        )  # fmt: skip
+        proc = hil(
+            "run", "--rig", "fake", "-k", "doe", "-n", "2", "--shard", f"{k}/2",
+            "--shard-group", "w", "--results", str(results), cwd=repo, env_extra=_NO_CI,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        (run,) = [
+            d
+            for d in (results / "fake").iterdir()
+            if json.loads((d / "run.json").read_text())["shard"]["k"] == k
+        ]
+        seen.append(set(records(run)))
+        assert seen[-1] == set(listed)
+    assert not seen[0] & seen[1] and all(v.startswith("doe.") for v in seen[0] | seen[1])
