@@ -321,3 +321,30 @@ def test_shards_with_workers_split_the_same_way(tmp_path: Path, repo: Path) -> N
         seen.append(set(records(run)))
         assert seen[-1] == set(listed)
     assert not seen[0] & seen[1] and all(v.startswith("doe.") for v in seen[0] | seen[1])
+
+
+def _shard_run(root: Path, k: int, plan: str, device: str, vectors: list[str]) -> None:
+    from hil.report import fake_run
+
+    fake_run(
+        root,
+        "fake",
+        f"s{k}",
+        [{"vector": v, "outcome": "pass", "duration_s": 0.1} for v in vectors],
+        started=f"2026-01-01T00:00:0{k}Z",
+        device_key=device,
+        shard={"k": k, "n": 2, "group": "g", "plan": plan},
+    )
+
+
+def test_shards_planned_apart_or_testing_other_devices_are_problems(tmp_path: Path) -> None:
+    from hil.report import write_report
+
+    _shard_run(tmp_path / "a", 1, "p1", "dev-1", ["a.x"])
+    _shard_run(tmp_path / "a", 2, "p1", "dev-1", ["a.y"])
+    assert write_report(tmp_path / "a")["problems"] == []
+    _shard_run(tmp_path / "b", 1, "p1", "dev-1", ["a.x"])
+    _shard_run(tmp_path / "b", 2, "p2", "dev-2", ["a.y"])
+    problems = write_report(tmp_path / "b")["problems"]
+    assert any("followed different plans (p1, p2)" in p for p in problems), problems
+    assert any("tested different devices (dev-1, dev-2)" in p for p in problems), problems
