@@ -36,6 +36,7 @@ from .firmware import Dsm, spdm_responder
 from .firmware.ide_km import IdeKmResponder
 from .firmware.regs import stream_slots
 from .firmware.spdm_responder import ALLOWED, ConnectionState, SpdmResponder
+from .firmware.tdisp import LOCK_FLAGS_SUPPORTED as TDISP_LOCK_FLAGS_SUPPORTED
 from .firmware.tdisp import TdispResponder, _Refused
 from .rigs import Rig, find_rig
 from .vectors import Outcome, Vector, VectorResult, default_suite
@@ -944,6 +945,96 @@ async def _unsupported_without_code(
         raise
 
 
+# -- TDISP: capabilities and the report, field by field -------------------------------------------
+
+
+def _capabilities_with(
+    **fields: Callable[[T.TdispCapabilities], int],
+) -> Callable[..., Awaitable[T.TdispMessage]]:
+    """TDISP_CAPABILITIES with ``fields`` recomputed from the correct response."""
+
+    async def capabilities(
+        self: TdispResponder, session_id: int, msg: T.TdispMessage
+    ) -> T.TdispMessage:
+        rsp = await _ORIGINAL_CAPABILITIES(self, session_id, msg)
+        assert isinstance(rsp, T.TdispCapabilities)
+        return replace(rsp, **{name: fn(rsp) for name, fn in fields.items()})
+
+    return capabilities
+
+
+_ORIGINAL_CAPABILITIES = TdispResponder._capabilities
+
+
+async def _lock_flags_unchecked(
+    self: TdispResponder, session_id: int, msg: T.TdispMessage
+) -> T.TdispMessage:
+    """LOCK takes FLAGS the device does not support as if they were not set."""
+    assert isinstance(msg, T.LockInterfaceRequest)
+    supported = int(TDISP_LOCK_FLAGS_SUPPORTED)
+    return await _ORIGINAL_LOCK(self, session_id, replace(msg, flags=msg.flags & supported))
+
+
+def _report_with(
+    fix: Callable[[T.TdiReport], T.TdiReport],
+) -> Callable[[TdispResponder], Awaitable[T.TdiReport]]:
+    async def tdi_report(self: TdispResponder) -> T.TdiReport:
+        return fix(await _ORIGINAL_TDI_REPORT(self))
+
+    return tdi_report
+
+
+def _msix_marked(report: T.TdiReport) -> T.TdiReport:
+    """BAR0's range marked as holding the MSI-X table, on a function with no MSI-X."""
+    first = replace(report.mmio_ranges[0], attributes=T.MmioAttr.MSIX_TABLE)
+    return replace(report, mmio_ranges=(first, *report.mmio_ranges[1:]))
+
+
+def _portion_patched(
+    portion: Callable[[bytes, T.GetDeviceInterfaceReport, int], tuple[bytes, int]],
+) -> Callable[..., Awaitable[T.TdispMessage]]:
+    """GET_DEVICE_INTERFACE_REPORT answered with (portion, remainder) from ``portion``."""
+
+    async def report(self: TdispResponder, session_id: int, msg: T.TdispMessage) -> T.TdispMessage:
+        assert isinstance(msg, T.GetDeviceInterfaceReport)
+        await self._require(T.TdiState.CONFIG_LOCKED, T.TdiState.RUN)
+        whole = (await self.tdi_report()).encode()
+        data, remainder = portion(whole, msg, self.report_portion)
+        return T.DeviceInterfaceReport(
+            interface_id=self.interface_id, portion=data, remainder_length=remainder
+        )
+
+    return report
+
+
+def _portion_ignores_length(
+    whole: bytes, msg: T.GetDeviceInterfaceReport, size: int
+) -> tuple[bytes, int]:
+    """Portions of the responder's buffer size, whatever LENGTH asked for."""
+    if msg.offset >= len(whole):
+        raise _Refused(T.ErrorCode.INVALID_REQUEST, f"OFFSET {msg.offset}")
+    data = whole[msg.offset : msg.offset + size]
+    return data, len(whole) - msg.offset - len(data)
+
+
+def _remainder_from_start(
+    whole: bytes, msg: T.GetDeviceInterfaceReport, size: int
+) -> tuple[bytes, int]:
+    """REMAINDER_LENGTH counted from the report's start, not from OFFSET."""
+    if msg.offset >= len(whole):
+        raise _Refused(T.ErrorCode.INVALID_REQUEST, f"OFFSET {msg.offset}")
+    data = whole[msg.offset : msg.offset + min(msg.length, size)]
+    return data, max(len(whole) - len(data), 0) if msg.offset + len(data) < len(whole) else 0
+
+
+def _offset_past_end_answered(
+    whole: bytes, msg: T.GetDeviceInterfaceReport, size: int
+) -> tuple[bytes, int]:
+    """An OFFSET at or past the end answered with an empty portion, not an error."""
+    data = whole[msg.offset : msg.offset + min(msg.length, size)]
+    return data, max(len(whole) - msg.offset - len(data), 0)
+
+
 MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "tdisp.lock.not_secure",
@@ -1473,6 +1564,93 @@ MUTANTS: tuple[Mutant, ...] = (
         "11-27)",
         ("tdisp.optional.unsupported",),
         lambda: _patched(TdispResponder, "_dispatch", _unsupported_without_code),
+    ),
+    Mutant(
+        "tdisp.capabilities.lists_bind_p2p",
+        "REQ_MSGS_SUPPORTED lists BIND_P2P_STREAM_REQUEST, which the device answers "
+        "UNSUPPORTED_REQUEST (PCIe 6.x §11.3.7, Table 11-9)",
+        ("tdisp.capabilities.field_rules",),
+        lambda: _patched(
+            TdispResponder,
+            "_capabilities",
+            _capabilities_with(
+                req_msgs_supported=lambda r: r.req_msgs_supported | 1 << (0x88 - 0x80)
+            ),
+        ),
+    ),
+    Mutant(
+        "tdisp.capabilities.mask_from_81h",
+        "REQ_MSGS_SUPPORTED indexed by code - 81h (7Fh for the required requests) instead of "
+        "code - 80h (PCIe 6.x §11.3.7, Table 11-9)",
+        ("tdisp.capabilities.field_rules",),
+        lambda: _patched(
+            TdispResponder,
+            "_capabilities",
+            _capabilities_with(req_msgs_supported=lambda r: r.req_msgs_supported >> 1),
+        ),
+    ),
+    Mutant(
+        "tdisp.capabilities.addr_width_48",
+        "DEV_ADDR_WIDTH 48, under the 52 bits a TDISP device must address (PCIe 6.x §11.3.7, "
+        "Table 11-9)",
+        ("tdisp.capabilities.field_rules",),
+        lambda: _patched(
+            TdispResponder, "_capabilities", _capabilities_with(dev_addr_width=lambda r: 48)
+        ),
+    ),
+    Mutant(
+        "tdisp.capabilities.no_requests",
+        "NUM_REQ_THIS 0: no request may be outstanding for the TDI (PCIe 6.x §11.3.7, Table 11-9)",
+        ("tdisp.capabilities.field_rules",),
+        lambda: _patched(
+            TdispResponder, "_capabilities", _capabilities_with(num_req_this=lambda r: 0)
+        ),
+    ),
+    Mutant(
+        "tdisp.lock.flags_unchecked",
+        "LOCK_INTERFACE_REQUEST with a flag the device does not support is accepted (PCIe 6.x "
+        "§11.3.8, Table 11-12: INVALID_REQUEST)",
+        ("tdisp.capabilities.lock_flags",),
+        lambda: _patched(TdispResponder, "_lock", _lock_flags_unchecked),
+    ),
+    Mutant(
+        "tdisp.report.msix_without_msix",
+        "the report marks BAR0 as the MSI-X table on a function without MSI-X (PCIe 6.x "
+        "§11.3.11, Table 11-15)",
+        ("tdisp.report.structure",),
+        lambda: _patched(TdispResponder, "tdi_report", _report_with(_msix_marked)),
+    ),
+    Mutant(
+        "tdisp.report.no_fw_update_unreported",
+        "INTERFACE_INFO bit 0 clear although LOCK asked for NO_FW_UPDATE (PCIe 6.x §11.3.11, "
+        "Table 11-15; §11.3.8)",
+        ("tdisp.report.structure",),
+        lambda: _patched(
+            TdispResponder,
+            "tdi_report",
+            _report_with(lambda r: replace(r, interface_info=T.InterfaceInfo(0))),
+        ),
+    ),
+    Mutant(
+        "tdisp.report.length_ignored",
+        "DEVICE_INTERFACE_REPORT portions longer than the LENGTH asked for (PCIe 6.x §11.3.10, "
+        "Table 11-13; §11.3.11)",
+        ("tdisp.report.portions",),
+        lambda: _patched(TdispResponder, "_report", _portion_patched(_portion_ignores_length)),
+    ),
+    Mutant(
+        "tdisp.report.remainder_from_start",
+        "REMAINDER_LENGTH counted from the start of the report, not from OFFSET (PCIe 6.x "
+        "§11.3.11, Table 11-14)",
+        ("tdisp.report.portions",),
+        lambda: _patched(TdispResponder, "_report", _portion_patched(_remainder_from_start)),
+    ),
+    Mutant(
+        "tdisp.report.offset_past_end_answered",
+        "an OFFSET at or past the report's end answered with an empty portion, not "
+        "INVALID_REQUEST (PCIe 6.x §11.3.10, Table 11-16)",
+        ("tdisp.report.invalid_offset",),
+        lambda: _patched(TdispResponder, "_report", _portion_patched(_offset_past_end_answered)),
     ),
     # -- HDL: parameters of the simulated endpoint (run with --rig sim-verilator) --
     Mutant(
