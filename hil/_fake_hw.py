@@ -26,6 +26,10 @@ from .firmware.regs import FirmwareRegisterPort
 
 __all__ = [
     "BAR0_SIZE_LOG2",
+    "CAP_AGGREGATION",
+    "CAP_CONFIG_REQUESTS",
+    "CAP_PCRC",
+    "CAP_PHE",
     "FakeFirmwareRegs",
     "FakeIdeCap",
     "FakeTdi",
@@ -66,6 +70,17 @@ FW_STREAM = 0x010
 FW_CAP = 0x040
 FW_KEY = 0x800
 FW_MAP_VERSION = 0x01
+
+# IDE Capability register (§7.9.26.2): what is always advertised (Selective IDE Streams,
+# IDE_KM, TEE-Limited Stream) and the optional bits a fake may add (``features``): Partial
+# Header Encryption (3), Aggregation (4), PCRC (5), Selective IDE for Configuration Requests (7).
+# The fake has no TLP path: these are advertised (configuration space, QUERY_RESP), not carried.
+IDE_CAP_BASE = (1 << 1) | (1 << 6) | (1 << 24)
+CAP_PHE = 1 << 3
+CAP_AGGREGATION = 1 << 4
+CAP_PCRC = 1 << 5
+CAP_CONFIG_REQUESTS = 1 << 7
+IDE_CAP_OPTIONAL = CAP_PHE | CAP_AGGREGATION | CAP_PCRC | CAP_CONFIG_REQUESTS
 
 
 class IdeCmdStatus(IntEnum):
@@ -184,6 +199,7 @@ class FakeIdeCap:
         num_addr_blocks: int = 1,
         next_offset: int = R.IDE_CAP_NEXT,
         max_cap_dw: int = IDE_CAP_MAX_DW,
+        features: int = 0,
     ) -> None:
         if not 2 <= num_streams <= 8:
             raise ValueError(f"num_streams {num_streams}: 2 .. 8")
@@ -191,8 +207,11 @@ class FakeIdeCap:
             raise ValueError(f"num_addr_blocks {num_addr_blocks}: 1 .. 15")
         if next_offset and (next_offset < 0x100 or next_offset % 4):
             raise ValueError(f"next_offset {next_offset:#x}: 0 or DW aligned >= 0x100")
+        if features & ~IDE_CAP_OPTIONAL:
+            raise ValueError(f"features {features:#x}: only {IDE_CAP_OPTIONAL:#x} may be added")
         self.offset = offset
         self.next_offset = next_offset
+        self.features = features
         self.num_streams = num_streams
         self.num_addr_blocks = num_addr_blocks
         self.block_dw = 5 + 3 * num_addr_blocks
@@ -285,7 +304,7 @@ class FakeIdeCap:
         if index == 0:
             return R.IDE_CAP_ID | (R.IDE_CAP_VERSION << 16) | (self.next_offset << 20)
         if index == 1:
-            return (1 << 1) | (1 << 6) | ((self.num_streams - 1) << 16) | (1 << 24)
+            return IDE_CAP_BASE | self.features | ((self.num_streams - 1) << 16)
         located = self._locate(index)
         if located is None:
             return 0  # IDE Control (all reserved for endpoints) and past the end

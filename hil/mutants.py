@@ -1035,6 +1035,90 @@ def _offset_past_end_answered(
     return data, max(len(whole) - msg.offset - len(data), 0)
 
 
+# -- IDE_KM: KP_ACK status by status, key sets ----------------------------------------------------
+
+
+async def _long_key_prog_taken(
+    self: IdeKmResponder, session_id: int, payload: bytes, exc: Exception
+) -> bytes | None:
+    """A KEY_PROG longer than 48 bytes is programmed from its first 48 (no Incorrect Length)."""
+    if len(payload) > 48 and payload[1] == K.ObjectId.KEY_PROG and self.owner == session_id:
+        return (await self._key_prog(K.KeyProg.decode(payload[:48], strict=False))).encode()
+    return await _ORIGINAL_MALFORMED(self, session_id, payload, exc)
+
+
+_ORIGINAL_MALFORMED = IdeKmResponder._malformed
+
+
+async def _port_as_value(self: IdeKmResponder, msg: K.KeyProg) -> K.KpAck:
+    """An unsupported PortIndex gets KP_ACK 03h (Unsupported value) instead of 02h."""
+    if msg.port_index not in self._ports():
+        return self._ack(msg, K.KpAckStatus.UNSUPPORTED_VALUE)
+    return await _ORIGINAL_KEY_PROG(self, msg)
+
+
+async def _sub_stream_wrapped(self: IdeKmResponder, msg: K.KeyProg) -> K.KpAck:
+    """The Sub-Stream is read from two bits: 0100b programs PR's slot."""
+    if not msg.slot.valid and msg.slot.sub_stream & 0b11 != 0b11:
+        msg = replace(msg, slot=replace(msg.slot, sub_stream=msg.slot.sub_stream & 0b11))
+    return await _ORIGINAL_KEY_PROG(self, msg)
+
+
+async def _ifv_unchecked(self: IdeKmResponder, msg: K.KeyProg) -> K.KpAck:
+    """Any IFV is taken (and written to the slot)."""
+    if msg.ifv != 1 and msg.slot.valid and msg.port_index in self._ports():
+        if await self._stream_index(msg.stream_id) is not None:
+            return self._ack(msg, K.KpAckStatus.SUCCESS)
+    return await _ORIGINAL_KEY_PROG(self, msg)
+
+
+async def _unknown_stream_unspecified(self: IdeKmResponder, msg: K.KeyProg) -> K.KpAck:
+    """KEY_PROG for a Stream ID no stream has gets 04h (Unspecified failure)."""
+    if msg.slot.valid and msg.port_index in self._ports():
+        if await self._stream_index(msg.stream_id) is None:
+            return self._ack(msg, K.KpAckStatus.UNSPECIFIED_FAILURE)
+    return await _ORIGINAL_KEY_PROG(self, msg)
+
+
+def _evaluate_key_set_0_only(self: _fake_hw.FakeIdeCap, j: int) -> None:
+    """The hardware counts only key set 0 as a key set in use for Insecure -> Secure."""
+    stream = self.streams[j]
+    key_set_0 = all(stream.slots[c].armed for c in range(0, _fake_hw.NUM_SLOTS, 2))
+    if not stream.secure and key_set_0 and stream.may_be_secure():
+        stream.secure = True
+
+
+def _hw_stop_leaves_secure(self: _fake_hw.FakeIdeCap, value: int) -> _fake_hw.IdeCmdStatus:
+    """K_SET_STOP of any key set takes a Secure stream to Insecure."""
+    op, j = (value >> 16) & 0xF, (value >> 8) & 0xFF
+    status = _ORIGINAL_IDE_COMMAND(self, value)
+    if op == 2 and status == _fake_hw.IdeCmdStatus.DONE and self.is_secure(j):
+        self._leave_secure(j, failure=False, send_fail_message=False)
+    return status
+
+
+def _hw_one_set_armed(self: _fake_hw.FakeIdeCap, value: int) -> _fake_hw.IdeCmdStatus:
+    """K_SET_GO is refused while the other key set of the same slot pair is armed."""
+    op, j, kss = (value >> 16) & 0xF, (value >> 8) & 0xFF, value & 0xFF
+    if op == 1 and j < self.num_streams and kss >> 4 <= 2:
+        code = (kss & 0x3) | ((kss >> 2) & 0xC)
+        if self.streams[j].slots[code ^ 1].armed:
+            return _fake_hw.IdeCmdStatus.NOT_LOADED
+    return _ORIGINAL_IDE_COMMAND(self, value)
+
+
+async def _query_resp_port_0(self: IdeKmResponder, port_index: int) -> K.QueryResp:
+    """QUERY_RESP always names PortIndex 00h, whichever port was queried."""
+    return replace(await _ORIGINAL_QUERY_RESP(self, port_index), port_index=0)
+
+
+async def _go_stop_port_0_only(self: IdeKmResponder, msg: K.KSetGo | K.KSetStop) -> bytes | None:
+    """K_SET_GO/K_SET_STOP are served at PortIndex 00h only (no ACK elsewhere)."""
+    if msg.port_index != 0:
+        return None
+    return await _ORIGINAL_GO_STOP(self, msg)
+
+
 MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "tdisp.lock.not_secure",
@@ -1651,6 +1735,75 @@ MUTANTS: tuple[Mutant, ...] = (
         "INVALID_REQUEST (PCIe 6.x §11.3.10, Table 11-16)",
         ("tdisp.report.invalid_offset",),
         lambda: _patched(TdispResponder, "_report", _portion_patched(_offset_past_end_answered)),
+    ),
+    Mutant(
+        "ide_km.kp_ack.long_key_prog_taken",
+        "a 52-byte KEY_PROG is programmed from its first 48 bytes and acknowledged Success "
+        "(PCIe 6.x §6.33.3: payload size; KP_ACK 01h Incorrect Length)",
+        ("ide_km.kp_ack.incorrect_length",),
+        lambda: _patched(IdeKmResponder, "_malformed", _long_key_prog_taken),
+    ),
+    Mutant(
+        "ide_km.kp_ack.port_as_value",
+        "an unsupported PortIndex gets KP_ACK 03h instead of 02h (PCIe 6.x §6.33.3 KP_ACK Status)",
+        ("ide_km.kp_ack.unsupported_port_index",),
+        lambda: _patched(IdeKmResponder, "_key_prog", _port_as_value),
+    ),
+    Mutant(
+        "ide_km.kp_ack.sub_stream_two_bits",
+        "KEY_PROG reads the Sub-Stream from two bits, so 0100b keys PR (PCIe 6.x §6.33.5 "
+        "Sub-Stream encodings; §6.33.3 KP_ACK 03h)",
+        ("ide_km.kp_ack.unsupported_sub_stream",),
+        lambda: _patched(IdeKmResponder, "_key_prog", _sub_stream_wrapped),
+    ),
+    Mutant(
+        "ide_km.kp_ack.ifv_unchecked",
+        "KEY_PROG takes an IFV other than 1 (PCIe 6.x §6.33.5: the invocation field starts at "
+        "1; §6.33.3 KP_ACK 03h)",
+        ("ide_km.kp_ack.unsupported_ifv",),
+        lambda: _patched(IdeKmResponder, "_key_prog", _ifv_unchecked),
+    ),
+    Mutant(
+        "ide_km.kp_ack.unknown_stream_unspecified",
+        "KEY_PROG for an unconfigured Stream ID gets KP_ACK 04h, not 03h (PCIe 6.x §6.33.3 "
+        "KP_ACK Status: unsupported value in another field)",
+        ("ide_km.kp_ack.unsupported_stream_id",),
+        lambda: _patched(IdeKmResponder, "_key_prog", _unknown_stream_unspecified),
+    ),
+    Mutant(
+        "ide_km.key_set.only_k0_secures",
+        "the hardware makes a stream Secure on key set 0 only; key set 1 alone does not count "
+        "(PCIe 6.x §6.33.3 KeySet, §6.33.1 stream state)",
+        ("ide_km.k_set_go.key_set_1",),
+        lambda: _patched(_fake_hw.FakeIdeCap, "_evaluate", _evaluate_key_set_0_only),
+    ),
+    Mutant(
+        "ide_km.key_set.stop_leaves_secure",
+        "K_SET_STOP of the old key set after a switch makes the stream Insecure (PCIe 6.x "
+        "§6.33.3: K_SET_STOP does not by itself change the stream state)",
+        ("ide_km.key_set.switch",),
+        lambda: _patched(_fake_hw.FakeIdeCap, "_command", _hw_stop_leaves_secure),
+    ),
+    Mutant(
+        "ide_km.key_set.one_armed_at_a_time",
+        "K_SET_GO of a key set is refused while the other set is in use, so no refresh can "
+        "switch (PCIe 6.x §6.33.3 key refresh)",
+        ("ide_km.key_set.switch",),
+        lambda: _patched(_fake_hw.FakeIdeCap, "_command", _hw_one_set_armed),
+    ),
+    Mutant(
+        "ide_km.port_index.query_resp_names_0",
+        "QUERY_RESP names PortIndex 00h whichever port was queried (PCIe 6.x §6.33.3: "
+        "QUERY_RESP PortIndex is the QUERY's)",
+        ("ide_km.port_index.nonzero",),
+        lambda: _patched(IdeKmResponder, "_query_resp", _query_resp_port_0),
+    ),
+    Mutant(
+        "ide_km.port_index.go_stop_port_0_only",
+        "K_SET_GO/K_SET_STOP served at PortIndex 00h only, though MaxPortIndex is larger (PCIe "
+        "6.x §6.33.3 PortIndex)",
+        ("ide_km.port_index.nonzero",),
+        lambda: _patched(IdeKmResponder, "_go_stop", _go_stop_port_0_only),
     ),
     # -- HDL: parameters of the simulated endpoint (run with --rig sim-verilator) --
     Mutant(

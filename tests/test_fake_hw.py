@@ -893,3 +893,31 @@ def test_ide_km_vectors_pass_on_the_model_and_fail_on_a_broken_one(
 ) -> None:
     want = Outcome.PASS if ide is FakeIdeCap else Outcome.FAIL
     assert run_on(vid, ide()) is want
+
+
+# -- what a rig's [fake] section makes the capability advertise ----------------------------------
+def test_a_fake_section_shapes_the_capability_and_the_vectors_follow_it() -> None:
+    from hil.fake import fake_ide_cap
+
+    ide = fake_ide_cap(
+        {"selective_streams": 4, "addr_blocks": 2, "ide_features": ["pcrc", "aggregation"]}
+    )
+    assert ide.num_streams == 4 and ide.size_dw == 3 + 4 * (5 + 3 * 2)
+    # Selective, aggregation (4), PCRC (5), IDE_KM, 4 streams, TEE-Limited.
+    assert ide.read_index(1) == 0x01030072
+    config = FakeConfigSpace(tdi=FakeTdi(ide))
+    dsm = Dsm(hdl_build="test", regs=config.firmware_regs(), ide_km_port_index=2)
+    config.doe.responder = dsm.handle
+    for vid in ("ide_km.query.reflects_config", "ide_km.port_index.nonzero"):
+        ctx = VectorContext(
+            rig_name="test",
+            rig_kind="fake",
+            provides=frozenset({"config", "doe", "spdm", "ide_km"}),
+            timebase=AsyncioTimebase(),
+            config=config,
+            settings={"trust_anchor": "test-pki", "doe_timeout_s": 0.2, "doe_quiet_s": 0.001},
+        )
+        result = asyncio.run(execute(default_suite()[vid], ctx))
+        assert result.outcome is Outcome.PASS, (vid, result.message)
+    with pytest.raises(ValueError, match="only"):
+        FakeIdeCap(features=1 << 0)  # Link IDE: not something the fake can add

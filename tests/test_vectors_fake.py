@@ -49,11 +49,20 @@ def run_vector(vid: str, config: FakeConfigSpace, provides=PROVIDES, settings=SE
 
 def good_device(vid: str) -> FakeConfigSpace:
     """DOE vectors get a mailbox nobody serves CMA on (so it can be kept Busy); SPDM and IDE_KM
-    vectors get the project's firmware behind it, driving the fake IDE hardware."""
+    vectors get the project's firmware behind it, driving the fake IDE hardware, presented at
+    IDE_KM PortIndex 00h and 01h (so the non-zero PortIndex vector has a port to address)."""
     config = FakeConfigSpace()
     if vid.startswith(("spdm.", "ide_km.")):
-        config.doe.responder = Dsm(hdl_build="test", regs=config.firmware_regs()).handle
+        dsm = Dsm(hdl_build="test", regs=config.firmware_regs(), ide_km_port_index=1)
+        config.doe.responder = dsm.handle
     return config
+
+
+def test_a_non_zero_port_index_vector_is_not_applicable_to_one_port() -> None:
+    config = FakeConfigSpace()
+    config.doe.responder = Dsm(hdl_build="test", regs=config.firmware_regs()).handle
+    result = run_vector("ide_km.port_index.nonzero", config)
+    assert result.outcome is Outcome.NA and "MaxPortIndex is 0" in result.message
 
 
 @pytest.mark.parametrize(
