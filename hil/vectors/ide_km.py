@@ -450,6 +450,7 @@ async def _kp_ack_cases(
     want: K.KpAckStatus,
     *,
     silence_allowed: bool = False,
+    spec: str = _KP_ACK,
 ) -> None:
     """Send each raw KEY_PROG; each must get KP_ACK ``want`` repeating its fields (or, with
     ``silence_allowed``, no answer)."""
@@ -465,7 +466,7 @@ async def _kp_ack_cases(
             findings.append(f"{what}: KP_ACK does not repeat Stream ID, Sub-Stream and PortIndex")
     ctx.measure("cases", len(cases), "", low=1)
     ctx.expect(
-        not findings, f"{'; '.join(findings)}; expected KP_ACK status {int(want):02x}h ({_KP_ACK})"
+        not findings, f"{'; '.join(findings)}; expected KP_ACK status {int(want):02x}h ({spec})"
     )
 
 
@@ -555,7 +556,8 @@ async def kp_ack_unsupported_ifv(ctx: VectorContext) -> None:
             (f"KEY_PROG with IFV {ifv:#x}", bytes(_key_prog(km, ifv=ifv)))
             for ifv in (0, 2, 1 << 63)
         ]
-        await _kp_ack_cases(ctx, km, cases, K.KpAckStatus.UNSUPPORTED_VALUE)
+        spec = f"{_KP_ACK}; §6.33.5: the invocation field starts at 1"
+        await _kp_ack_cases(ctx, km, cases, K.KpAckStatus.UNSUPPORTED_VALUE, spec=spec)
 
 
 @vector(

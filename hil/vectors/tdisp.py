@@ -955,9 +955,14 @@ async def capabilities_field_rules(ctx: VectorContext) -> None:
         assert isinstance(rsp, T.TdispCapabilities)
         mask = rsp.req_msgs_supported
         ctx.measure("req_msgs_supported_byte0", mask & 0xFF, "")
-        ctx.measure("dev_addr_width", rsp.dev_addr_width, "bits", low=_MIN_DEV_ADDR_WIDTH, high=64)
-        ctx.measure("num_req_this", rsp.num_req_this, "", low=1)
-        ctx.measure("num_req_all", rsp.num_req_all, "", low=1)
+        ctx.measure("dev_addr_width", rsp.dev_addr_width, "bits")
+        ctx.measure("num_req_this", rsp.num_req_this, "")
+        ctx.measure("num_req_all", rsp.num_req_all, "")
+        if not _MIN_DEV_ADDR_WIDTH <= rsp.dev_addr_width <= 64:
+            findings.append(f"DEV_ADDR_WIDTH {rsp.dev_addr_width}, outside 52..64")
+        for name in ("num_req_this", "num_req_all"):
+            if getattr(rsp, name) == 0:
+                findings.append(f"{name.upper()} 0: no request may be outstanding")
         required = T.req_msgs_mask(T.REQUIRED_REQUESTS)
         if mask & required != required:
             missing = [c.name for c in T.REQUIRED_REQUESTS if not rsp.supports(c)]
