@@ -56,6 +56,12 @@ _CTL_DEFAULT = 1 << 22
 _CTL_TEE = 1 << 23
 _CTL_STREAM_ID = 0xFF << 24
 _CTL_FIXED = _CTL_ALG | _CTL_TEE  # sampled while Enable = 1
+# Optional modes, writable only where the IDE Capability advertises them (§7.9.26.5.2; else
+# hardwired to 0): Tx aggregation for NPR/PR/CPL [7:2] and PCRC Enable (8) free, Partial Header
+# Encryption Mode [13:10] sampled while Enable = 1 like the algorithm.
+_CTL_AGGREGATION = 0x3F << 2
+_CTL_PCRC = 1 << 8
+_CTL_PHE = 0xF << 10
 _CTL_FREE = _CTL_TC | _CTL_DEFAULT | _CTL_STREAM_ID  # writable whatever Enable is
 _STATUS_FAIL_RX = 1 << 31
 _STATE_SECURE = 0b0010
@@ -354,8 +360,15 @@ class FakeIdeCap:
         was_enabled = s.enable
         # Algorithm and TEE-Limited are sampled by the write that sets Enable and fixed while
         # it is set; the write that clears Enable does not change them yet.
-        fixed = (s.control if was_enabled else merged) & _CTL_FIXED
-        s.control = fixed | (merged & (_CTL_FREE | _CTL_ENABLE))
+        fixed_mask, free_mask = _CTL_FIXED, _CTL_FREE | _CTL_ENABLE
+        if self.features & CAP_PHE:
+            fixed_mask |= _CTL_PHE
+        if self.features & CAP_AGGREGATION:
+            free_mask |= _CTL_AGGREGATION
+        if self.features & CAP_PCRC:
+            free_mask |= _CTL_PCRC
+        fixed = (s.control if was_enabled else merged) & fixed_mask
+        s.control = fixed | (merged & free_mask)
         if byte_enable & 1 and not merged & _CTL_ENABLE:
             s.failed = False  # Enable written 0: the stream may become Secure again
             if s.secure:

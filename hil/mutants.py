@@ -708,10 +708,10 @@ def _every_port(self: IdeKmResponder) -> frozenset[int]:
 
 
 async def _query_resp_claims_aggregation(self: IdeKmResponder, port_index: int) -> K.QueryResp:
-    """QUERY_RESP reports an IDE Capability with Aggregation supported, which configuration
-    space does not (what a downgrade check exists to catch)."""
+    """QUERY_RESP reports Aggregation Supported the other way from configuration space (what a
+    downgrade check exists to catch): claimed where it is not, denied where it is."""
     rsp = await _ORIGINAL_QUERY_RESP(self, port_index)
-    return replace(rsp, capability=K.IdeCapability(rsp.capability.value | 1 << 4))
+    return replace(rsp, capability=K.IdeCapability(rsp.capability.value ^ 1 << 4))
 
 
 _ORIGINAL_QUERY_RESP = IdeKmResponder._query_resp
@@ -1117,6 +1117,22 @@ async def _go_stop_port_0_only(self: IdeKmResponder, msg: K.KSetGo | K.KSetStop)
     if msg.port_index != 0:
         return None
     return await _ORIGINAL_GO_STOP(self, msg)
+
+
+# -- IDE capability: optional modes ---------------------------------------------------------------
+
+
+def _control_hardwired(bits: int) -> Callable[[_fake_hw.FakeIdeCap, int, int, int], None]:
+    """Stream Control ``bits`` read 0 whatever the IDE Capability advertises."""
+
+    def write_control(self: _fake_hw.FakeIdeCap, j: int, merged: int, byte_enable: int) -> None:
+        _ORIGINAL_WRITE_CONTROL(self, j, merged, byte_enable)
+        self.streams[j].control &= ~bits
+
+    return write_control
+
+
+_ORIGINAL_WRITE_CONTROL = _fake_hw.FakeIdeCap._write_control
 
 
 MUTANTS: tuple[Mutant, ...] = (
@@ -1805,6 +1821,30 @@ MUTANTS: tuple[Mutant, ...] = (
         ("ide_km.port_index.nonzero",),
         lambda: _patched(IdeKmResponder, "_go_stop", _go_stop_port_0_only),
     ),
+    Mutant(
+        "ide_cap.pcrc_enable_hardwired",
+        "PCRC Enable reads 0 though the IDE Capability advertises PCRC (PCIe 6.x §7.9.26.5.2)",
+        ("ide_km.k_set_go.selective_pcrc",),
+        lambda: _patched(_fake_hw.FakeIdeCap, "_write_control", _control_hardwired(1 << 8)),
+    ),
+    Mutant(
+        "ide_cap.aggregation_mode_hardwired",
+        "the Tx aggregation modes read 0 though Aggregation is advertised (PCIe 6.x §7.9.26.5.2)",
+        ("ide_km.k_set_go.selective_aggregation",),
+        lambda: _patched(_fake_hw.FakeIdeCap, "_write_control", _control_hardwired(0x3F << 2)),
+    ),
+    Mutant(
+        "ide_cap.phe_mode_hardwired",
+        "Partial Header Encryption Mode reads 0 though PHE is advertised (PCIe 6.x §7.9.26.5.2)",
+        ("ide_km.k_set_go.selective_phe",),
+        lambda: _patched(_fake_hw.FakeIdeCap, "_write_control", _control_hardwired(0xF << 10)),
+    ),
+    Mutant(
+        "ide_cap.tee_limited_hardwired",
+        "TEE-Limited Stream reads 0 though the capability advertises it (PCIe 6.x §7.9.26.5.2)",
+        ("ide_km.k_set_go.selective_tee_limited",),
+        lambda: _patched(_fake_hw.FakeIdeCap, "_write_control", _control_hardwired(1 << 23)),
+    ),
     # -- HDL: parameters of the simulated endpoint (run with --rig sim-verilator) --
     Mutant(
         "hdl.tdi.config_write_in_locked",
@@ -1836,6 +1876,9 @@ MUTANTS: tuple[Mutant, ...] = (
 #: Vectors a fake rig runs that no mutant above names as a killer, each with the reason.  A
 #: test keeps this list and the mutants' together: every such vector is named or listed here.
 UNMUTATED: dict[str, str] = {
+    "ide_km.stream_control.unadvertised_modes_zero": "n/a on the fake rig, whose [fake] section "
+    "advertises every optional mode it checks; tests/test_fake_hw.py runs it on a fake that "
+    "advertises none and shows a PCRC Enable writable without PCRC Supported fails it",
     "doe.go_while_busy": "skipped on the fake rig: its firmware takes each CMA object at once, "
     "so the mailbox is never Busy when the second Go comes (it kills on the simulated rig)",
 }

@@ -921,3 +921,36 @@ def test_a_fake_section_shapes_the_capability_and_the_vectors_follow_it() -> Non
         assert result.outcome is Outcome.PASS, (vid, result.message)
     with pytest.raises(ValueError, match="only"):
         FakeIdeCap(features=1 << 0)  # Link IDE: not something the fake can add
+
+
+def test_unadvertised_modes_read_zero_and_the_vector_sees_a_writable_one() -> None:
+    """Stream Control bits of a mode the capability does not advertise are hardwired to 0
+    (§7.9.26.5.2); a fake whose PCRC Enable is writable without PCRC Supported fails the vector
+    (the fake rig advertises every mode, so this is where that vector is shown to kill)."""
+    from hil import _fake_hw
+
+    def run(config: FakeConfigSpace) -> Outcome:
+        config.doe.responder = Dsm(hdl_build="test", regs=config.firmware_regs()).handle
+        ctx = VectorContext(
+            rig_name="test",
+            rig_kind="fake",
+            provides=frozenset({"config", "doe", "spdm", "ide_km"}),
+            timebase=AsyncioTimebase(),
+            config=config,
+            settings={"trust_anchor": "test-pki", "doe_timeout_s": 0.2, "doe_quiet_s": 0.001},
+        )
+        vec = default_suite()["ide_km.stream_control.unadvertised_modes_zero"]
+        return asyncio.run(execute(vec, ctx)).outcome
+
+    assert run(FakeConfigSpace()) is Outcome.PASS
+    original = _fake_hw.FakeIdeCap._write_control
+
+    def pcrc_always_writable(self, j: int, merged: int, byte_enable: int) -> None:  # type: ignore[no-untyped-def]
+        original(self, j, merged, byte_enable)
+        self.streams[j].control |= merged & (1 << 8)
+
+    _fake_hw.FakeIdeCap._write_control = pcrc_always_writable  # type: ignore[method-assign]
+    try:
+        assert run(FakeConfigSpace()) is Outcome.FAIL
+    finally:
+        _fake_hw.FakeIdeCap._write_control = original  # type: ignore[method-assign]

@@ -16,7 +16,7 @@ from ..host.ide_km import IdeKmRequester, StreamRegs
 from ..host.spdm import SpdmErrorResponse, SpdmRequester
 from ._answers import answer_in_the_clear
 from ._cleanup import tidy
-from ._model import VectorContext, vector
+from ._model import Vector, VectorContext, vector
 
 NEEDS = {"spdm", "ide_km", "config"}
 #: IDE_KM messaging alone: these run on a peer with no configuration space (a socket rig).
@@ -695,3 +695,115 @@ async def port_index_nonzero(ctx: VectorContext) -> None:
             await target.go_stop(STREAM_ID, slot, go=False),
             f"no K_GOSTOP_ACK for K_SET_STOP at PortIndex {port}",
         )
+
+
+# --------------------------------------------------------------------------------------------
+# Optional Selective IDE configurations: each runs where the IDE Capability advertises it
+# --------------------------------------------------------------------------------------------
+
+
+class _Config:
+    """One optional Selective IDE configuration: the IDE Capability bit that advertises it and
+    the Selective IDE Stream Control bits that select it (§7.9.26.2, §7.9.26.5.2)."""
+
+    def __init__(self, name: str, label: str, cap_bit: int, control: int) -> None:
+        self.name = name
+        self.label = label
+        self.cap_bit = cap_bit
+        self.control = control
+
+
+_CONFIGS = (
+    _Config("selective_pcrc", "PCRC", 1 << 5, 1 << 8),
+    # Tx aggregation of up to 2 TLPs for NPR, PR and CPL (01b in [3:2], [5:4], [7:6]).
+    _Config("selective_aggregation", "Aggregation", 1 << 4, 0b01_01_01 << 2),
+    # Partial Header Encryption of Address[17:2] (mode 0001b in [13:10]).
+    _Config("selective_phe", "Partial Header Encryption", 1 << 3, 0b0001 << 10),
+    _Config("selective_tee_limited", "TEE-Limited Stream", 1 << 24, 1 << 23),
+)
+_CONTROL_SPEC = "§7.9.26.5.2 (Selective IDE Stream Control), §7.9.26.2 (IDE Capability)"
+
+
+async def _advertised(ctx: VectorContext, km: IdeKmRequester) -> int:
+    """The port's IDE Capability, as QUERY_RESP reports it (checked against config space)."""
+    return (await km.query()).capability.value
+
+
+async def _secure_with(ctx: VectorContext, km: IdeKmRequester, config: _Config) -> None:
+    """Stream 0 configured with ``config``'s control bits, keyed, armed and enabled: the bits
+    must hold and the stream must be Secure."""
+    regs = await km.setup_stream(0, STREAM_ID)
+    control = (STREAM_ID << 24) | config.control
+    await ctx.config.write32(regs.control, control)
+    held = await ctx.config.read32(regs.control)
+    ctx.expect(
+        held & config.control == config.control,
+        f"{config.label} is advertised, but Stream Control reads {held:#010x} after "
+        f"{control:#010x} was written (PCIe 6.x {_CONTROL_SPEC})",
+    )
+    acks = await km.program_all(STREAM_ID, 0)
+    bad = [(a.slot, K.KpAckStatus(a.outcome).name) for a in acks if a.outcome]
+    ctx.expect(not bad, f"KP_ACK failures with {config.label}: {bad}")
+    await km.go_all(STREAM_ID, 0)
+    await ctx.config.write32(regs.control, control | 1)
+    state = (await ctx.config.read32(regs.status)) & 0xF
+    ctx.expect(
+        state == K.IdeStreamState.SECURE,
+        f"stream state {state:#x} with {config.label} selected, keys armed and Enable set "
+        f"({SPEC}, §6.33.1)",
+    )
+    held = await ctx.config.read32(regs.control)
+    ctx.expect(
+        held & (config.control | 1) == config.control | 1,
+        f"Stream Control {held:#010x} lost {config.label} or Enable once Secure",
+    )
+
+
+def _k_set_go_under(config: _Config) -> Vector:
+    async def run(ctx: VectorContext) -> None:
+        async with _km(ctx) as km:
+            cap = await _advertised(ctx, km)
+            if not cap & config.cap_bit:
+                raise NotApplicable(
+                    f"the IDE Capability ({cap:#010x}) does not advertise {config.label}"
+                )
+            await _secure_with(ctx, km, config)
+
+    return vector(
+        f"ide_km.k_set_go.{config.name}",
+        title=f"With {config.label} selected in Stream Control (where advertised), K_SET_GO and "
+        "Enable bring the stream to Secure and the selection holds",
+        spec=f"{SPEC}, PCIe 6.x {_CONTROL_SPEC}",
+        needs=NEEDS,
+    )(run)
+
+
+k_set_go_selective_pcrc = _k_set_go_under(_CONFIGS[0])
+k_set_go_selective_aggregation = _k_set_go_under(_CONFIGS[1])
+k_set_go_selective_phe = _k_set_go_under(_CONFIGS[2])
+k_set_go_selective_tee_limited = _k_set_go_under(_CONFIGS[3])
+
+
+@vector(
+    "ide_km.stream_control.unadvertised_modes_zero",
+    title="Stream Control bits of a mode the IDE Capability does not advertise read 0 after a "
+    "write of 1s",
+    spec=f"PCIe 6.x {_CONTROL_SPEC}: hardwired to 0 when not supported",
+    needs=NEEDS,
+)
+async def unadvertised_modes_zero(ctx: VectorContext) -> None:
+    async with _km(ctx) as km:
+        cap = await _advertised(ctx, km)
+        absent = [c for c in _CONFIGS if not cap & c.cap_bit]
+        if not absent:
+            raise NotApplicable(f"the IDE Capability ({cap:#010x}) advertises every mode")
+        regs = await km.setup_stream(0, STREAM_ID)
+        findings = []
+        for config in absent:
+            await ctx.config.write32(regs.control, (STREAM_ID << 24) | config.control)
+            held = await ctx.config.read32(regs.control)
+            if held & config.control:
+                findings.append(f"{config.label} (not advertised) reads {held:#010x}")
+        await ctx.config.write32(regs.control, STREAM_ID << 24)
+        ctx.measure("modes_not_advertised", len(absent), "")
+        ctx.expect(not findings, f"{'; '.join(findings)} (PCIe 6.x {_CONTROL_SPEC})")
