@@ -1135,6 +1135,14 @@ def _control_hardwired(bits: int) -> Callable[[_fake_hw.FakeIdeCap, int, int, in
 _ORIGINAL_WRITE_CONTROL = _fake_hw.FakeIdeCap._write_control
 
 
+def _config_requests_writable(
+    self: _fake_hw.FakeIdeCap, j: int, merged: int, byte_enable: int
+) -> None:
+    """The endpoint's streams keep a written Configuration Requests Enable (bit 9)."""
+    _ORIGINAL_WRITE_CONTROL(self, j, merged, byte_enable)
+    self.streams[j].control |= merged & (1 << 9)
+
+
 MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "tdisp.lock.not_secure",
@@ -1845,6 +1853,13 @@ MUTANTS: tuple[Mutant, ...] = (
         ("ide_km.k_set_go.selective_tee_limited",),
         lambda: _patched(_fake_hw.FakeIdeCap, "_write_control", _control_hardwired(1 << 23)),
     ),
+    Mutant(
+        "ide_cap.config_requests_enable_writable",
+        "an endpoint's Selective IDE Stream Control keeps Configuration Requests Enable, a Root "
+        "Port's bit (PCIe 6.x §7.9.26.5.2: reserved elsewhere)",
+        ("ide_km.stream_control.unadvertised_modes_zero",),
+        lambda: _patched(_fake_hw.FakeIdeCap, "_write_control", _config_requests_writable),
+    ),
     # -- HDL: parameters of the simulated endpoint (run with --rig sim-verilator) --
     Mutant(
         "hdl.tdi.config_write_in_locked",
@@ -1876,9 +1891,6 @@ MUTANTS: tuple[Mutant, ...] = (
 #: Vectors a fake rig runs that no mutant above names as a killer, each with the reason.  A
 #: test keeps this list and the mutants' together: every such vector is named or listed here.
 UNMUTATED: dict[str, str] = {
-    "ide_km.stream_control.unadvertised_modes_zero": "n/a on the fake rig, whose [fake] section "
-    "advertises every optional mode it checks; tests/test_fake_hw.py runs it on a fake that "
-    "advertises none and shows a PCRC Enable writable without PCRC Supported fails it",
     "doe.go_while_busy": "skipped on the fake rig: its firmware takes each CMA object at once, "
     "so the mailbox is never Busy when the second Go comes (it kills on the simulated rig)",
 }

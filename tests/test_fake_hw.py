@@ -926,7 +926,7 @@ def test_a_fake_section_shapes_the_capability_and_the_vectors_follow_it() -> Non
 def test_unadvertised_modes_read_zero_and_the_vector_sees_a_writable_one() -> None:
     """Stream Control bits of a mode the capability does not advertise are hardwired to 0
     (§7.9.26.5.2); a fake whose PCRC Enable is writable without PCRC Supported fails the vector
-    (the fake rig advertises every mode, so this is where that vector is shown to kill)."""
+    (the fake rig advertises PCRC, so its mutant there is another bit)."""
     from hil import _fake_hw
 
     def run(config: FakeConfigSpace) -> Outcome:
