@@ -26,6 +26,10 @@ from .firmware.regs import FirmwareRegisterPort
 
 __all__ = [
     "BAR0_SIZE_LOG2",
+    "CAP_AGGREGATION",
+    "CAP_CONFIG_REQUESTS",
+    "CAP_PCRC",
+    "CAP_PHE",
     "FakeFirmwareRegs",
     "FakeIdeCap",
     "FakeTdi",
@@ -52,6 +56,12 @@ _CTL_DEFAULT = 1 << 22
 _CTL_TEE = 1 << 23
 _CTL_STREAM_ID = 0xFF << 24
 _CTL_FIXED = _CTL_ALG | _CTL_TEE  # sampled while Enable = 1
+# Optional modes, writable only where the IDE Capability advertises them (§7.9.26.5.2; else
+# hardwired to 0): Tx aggregation for NPR/PR/CPL [7:2] and PCRC Enable (8) free, Partial Header
+# Encryption Mode [13:10] sampled while Enable = 1 like the algorithm.
+_CTL_AGGREGATION = 0x3F << 2
+_CTL_PCRC = 1 << 8
+_CTL_PHE = 0xF << 10
 _CTL_FREE = _CTL_TC | _CTL_DEFAULT | _CTL_STREAM_ID  # writable whatever Enable is
 _STATUS_FAIL_RX = 1 << 31
 _STATE_SECURE = 0b0010
@@ -66,6 +76,17 @@ FW_STREAM = 0x010
 FW_CAP = 0x040
 FW_KEY = 0x800
 FW_MAP_VERSION = 0x01
+
+# IDE Capability register (§7.9.26.2): what is always advertised (Selective IDE Streams,
+# IDE_KM, TEE-Limited Stream) and the optional bits a fake may add (``features``): Partial
+# Header Encryption (3), Aggregation (4), PCRC (5), Selective IDE for Configuration Requests (7).
+# The fake has no TLP path: these are advertised (configuration space, QUERY_RESP), not carried.
+IDE_CAP_BASE = (1 << 1) | (1 << 6) | (1 << 24)
+CAP_PHE = 1 << 3
+CAP_AGGREGATION = 1 << 4
+CAP_PCRC = 1 << 5
+CAP_CONFIG_REQUESTS = 1 << 7
+IDE_CAP_OPTIONAL = CAP_PHE | CAP_AGGREGATION | CAP_PCRC | CAP_CONFIG_REQUESTS
 
 
 class IdeCmdStatus(IntEnum):
@@ -184,6 +205,7 @@ class FakeIdeCap:
         num_addr_blocks: int = 1,
         next_offset: int = R.IDE_CAP_NEXT,
         max_cap_dw: int = IDE_CAP_MAX_DW,
+        features: int = 0,
     ) -> None:
         if not 2 <= num_streams <= 8:
             raise ValueError(f"num_streams {num_streams}: 2 .. 8")
@@ -191,8 +213,11 @@ class FakeIdeCap:
             raise ValueError(f"num_addr_blocks {num_addr_blocks}: 1 .. 15")
         if next_offset and (next_offset < 0x100 or next_offset % 4):
             raise ValueError(f"next_offset {next_offset:#x}: 0 or DW aligned >= 0x100")
+        if features & ~IDE_CAP_OPTIONAL:
+            raise ValueError(f"features {features:#x}: only {IDE_CAP_OPTIONAL:#x} may be added")
         self.offset = offset
         self.next_offset = next_offset
+        self.features = features
         self.num_streams = num_streams
         self.num_addr_blocks = num_addr_blocks
         self.block_dw = 5 + 3 * num_addr_blocks
@@ -285,7 +310,7 @@ class FakeIdeCap:
         if index == 0:
             return R.IDE_CAP_ID | (R.IDE_CAP_VERSION << 16) | (self.next_offset << 20)
         if index == 1:
-            return (1 << 1) | (1 << 6) | ((self.num_streams - 1) << 16) | (1 << 24)
+            return IDE_CAP_BASE | self.features | ((self.num_streams - 1) << 16)
         located = self._locate(index)
         if located is None:
             return 0  # IDE Control (all reserved for endpoints) and past the end
@@ -335,8 +360,15 @@ class FakeIdeCap:
         was_enabled = s.enable
         # Algorithm and TEE-Limited are sampled by the write that sets Enable and fixed while
         # it is set; the write that clears Enable does not change them yet.
-        fixed = (s.control if was_enabled else merged) & _CTL_FIXED
-        s.control = fixed | (merged & (_CTL_FREE | _CTL_ENABLE))
+        fixed_mask, free_mask = _CTL_FIXED, _CTL_FREE | _CTL_ENABLE
+        if self.features & CAP_PHE:
+            fixed_mask |= _CTL_PHE
+        if self.features & CAP_AGGREGATION:
+            free_mask |= _CTL_AGGREGATION
+        if self.features & CAP_PCRC:
+            free_mask |= _CTL_PCRC
+        fixed = (s.control if was_enabled else merged) & fixed_mask
+        s.control = fixed | (merged & free_mask)
         if byte_enable & 1 and not merged & _CTL_ENABLE:
             s.failed = False  # Enable written 0: the stream may become Secure again
             if s.secure:

@@ -9,15 +9,62 @@ asyncio path can be exercised without a simulator.  Tests and users share them.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from . import _regs as R
-from ._fake_hw import FakeFirmwareRegs, FakeIdeCap, FakeTdi
+from ._fake_hw import (
+    CAP_AGGREGATION,
+    CAP_CONFIG_REQUESTS,
+    CAP_PCRC,
+    CAP_PHE,
+    FakeFirmwareRegs,
+    FakeIdeCap,
+    FakeTdi,
+)
 from .codec.doe import PCI_SIG_VENDOR_ID, DataObject, DiscoveryResponse, DoeType, decode_length
 from .errors import PeerProtocolError
 from .transport import ConfigSpace
 
-__all__ = ["FakeConfigSpace", "FakeDoe", "FakeFirmwareRegs", "FakeIdeCap", "FakeTdi"]
+__all__ = [
+    "IDE_FEATURES",
+    "FakeConfigSpace",
+    "FakeDoe",
+    "FakeFirmwareRegs",
+    "FakeIdeCap",
+    "FakeTdi",
+    "fake_ide_cap",
+]
+
+#: The names a rig's ``[fake] ide_features`` may list: optional IDE Capability bits.
+IDE_FEATURES = {
+    "phe": CAP_PHE,
+    "aggregation": CAP_AGGREGATION,
+    "pcrc": CAP_PCRC,
+    "config_requests": CAP_CONFIG_REQUESTS,
+}
+#: The room an IDE capability has in the fake's configuration space (it is the last one).
+_IDE_CAP_ROOM_DW = 64
+
+
+def fake_ide_cap(section: Mapping[str, Any]) -> FakeIdeCap:
+    """The IDE capability a rig's ``[fake]`` section describes; ValueError if it cannot be."""
+    unknown = sorted(set(section.get("ide_features", ())) - set(IDE_FEATURES))
+    if unknown:
+        raise ValueError(f"ide_features {unknown}: known are {', '.join(IDE_FEATURES)}")
+    port = section.get("max_port_index", 0)
+    if not 0 <= port <= 0xFF:
+        raise ValueError(f"max_port_index {port}: 0 .. 255")
+    features = 0
+    for name in section.get("ide_features", ()):
+        features |= IDE_FEATURES[name]
+    return FakeIdeCap(
+        num_streams=section.get("selective_streams", 2),
+        num_addr_blocks=section.get("addr_blocks", 1),
+        max_cap_dw=_IDE_CAP_ROOM_DW,
+        features=features,
+    )
+
 
 #: The firmware behind the fake mailbox: a request object in, a response (or None) out.
 Responder = Callable[[DataObject], Awaitable[DataObject | None]]

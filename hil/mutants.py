@@ -36,6 +36,7 @@ from .firmware import Dsm, spdm_responder
 from .firmware.ide_km import IdeKmResponder
 from .firmware.regs import stream_slots
 from .firmware.spdm_responder import ALLOWED, ConnectionState, SpdmResponder
+from .firmware.tdisp import LOCK_FLAGS_SUPPORTED as TDISP_LOCK_FLAGS_SUPPORTED
 from .firmware.tdisp import TdispResponder, _Refused
 from .rigs import Rig, find_rig
 from .vectors import Outcome, Vector, VectorResult, default_suite
@@ -707,10 +708,10 @@ def _every_port(self: IdeKmResponder) -> frozenset[int]:
 
 
 async def _query_resp_claims_aggregation(self: IdeKmResponder, port_index: int) -> K.QueryResp:
-    """QUERY_RESP reports an IDE Capability with Aggregation supported, which configuration
-    space does not (what a downgrade check exists to catch)."""
+    """QUERY_RESP reports Aggregation Supported the other way from configuration space (what a
+    downgrade check exists to catch): claimed where it is not, denied where it is."""
     rsp = await _ORIGINAL_QUERY_RESP(self, port_index)
-    return replace(rsp, capability=K.IdeCapability(rsp.capability.value | 1 << 4))
+    return replace(rsp, capability=K.IdeCapability(rsp.capability.value ^ 1 << 4))
 
 
 _ORIGINAL_QUERY_RESP = IdeKmResponder._query_resp
@@ -942,6 +943,204 @@ async def _unsupported_without_code(
         if refused.code == T.ErrorCode.UNSUPPORTED_REQUEST:
             raise _Refused(refused.code, str(refused)) from None
         raise
+
+
+# -- TDISP: capabilities and the report, field by field -------------------------------------------
+
+
+def _capabilities_with(
+    **fields: Callable[[T.TdispCapabilities], int],
+) -> Callable[..., Awaitable[T.TdispMessage]]:
+    """TDISP_CAPABILITIES with ``fields`` recomputed from the correct response."""
+
+    async def capabilities(
+        self: TdispResponder, session_id: int, msg: T.TdispMessage
+    ) -> T.TdispMessage:
+        rsp = await _ORIGINAL_CAPABILITIES(self, session_id, msg)
+        assert isinstance(rsp, T.TdispCapabilities)
+        return replace(rsp, **{name: fn(rsp) for name, fn in fields.items()})
+
+    return capabilities
+
+
+_ORIGINAL_CAPABILITIES = TdispResponder._capabilities
+
+
+async def _lock_flags_unchecked(
+    self: TdispResponder, session_id: int, msg: T.TdispMessage
+) -> T.TdispMessage:
+    """LOCK takes FLAGS the device does not support as if they were not set."""
+    assert isinstance(msg, T.LockInterfaceRequest)
+    supported = int(TDISP_LOCK_FLAGS_SUPPORTED)
+    return await _ORIGINAL_LOCK(self, session_id, replace(msg, flags=msg.flags & supported))
+
+
+def _report_with(
+    fix: Callable[[T.TdiReport], T.TdiReport],
+) -> Callable[[TdispResponder], Awaitable[T.TdiReport]]:
+    async def tdi_report(self: TdispResponder) -> T.TdiReport:
+        return fix(await _ORIGINAL_TDI_REPORT(self))
+
+    return tdi_report
+
+
+def _msix_marked(report: T.TdiReport) -> T.TdiReport:
+    """BAR0's range marked as holding the MSI-X table, on a function with no MSI-X."""
+    first = replace(report.mmio_ranges[0], attributes=T.MmioAttr.MSIX_TABLE)
+    return replace(report, mmio_ranges=(first, *report.mmio_ranges[1:]))
+
+
+def _portion_patched(
+    portion: Callable[[bytes, T.GetDeviceInterfaceReport, int], tuple[bytes, int]],
+) -> Callable[..., Awaitable[T.TdispMessage]]:
+    """GET_DEVICE_INTERFACE_REPORT answered with (portion, remainder) from ``portion``."""
+
+    async def report(self: TdispResponder, session_id: int, msg: T.TdispMessage) -> T.TdispMessage:
+        assert isinstance(msg, T.GetDeviceInterfaceReport)
+        await self._require(T.TdiState.CONFIG_LOCKED, T.TdiState.RUN)
+        whole = (await self.tdi_report()).encode()
+        data, remainder = portion(whole, msg, self.report_portion)
+        return T.DeviceInterfaceReport(
+            interface_id=self.interface_id, portion=data, remainder_length=remainder
+        )
+
+    return report
+
+
+def _portion_ignores_length(
+    whole: bytes, msg: T.GetDeviceInterfaceReport, size: int
+) -> tuple[bytes, int]:
+    """Portions of the responder's buffer size, whatever LENGTH asked for."""
+    if msg.offset >= len(whole):
+        raise _Refused(T.ErrorCode.INVALID_REQUEST, f"OFFSET {msg.offset}")
+    data = whole[msg.offset : msg.offset + size]
+    return data, len(whole) - msg.offset - len(data)
+
+
+def _remainder_from_start(
+    whole: bytes, msg: T.GetDeviceInterfaceReport, size: int
+) -> tuple[bytes, int]:
+    """REMAINDER_LENGTH counted from the report's start, not from OFFSET."""
+    if msg.offset >= len(whole):
+        raise _Refused(T.ErrorCode.INVALID_REQUEST, f"OFFSET {msg.offset}")
+    data = whole[msg.offset : msg.offset + min(msg.length, size)]
+    return data, max(len(whole) - len(data), 0) if msg.offset + len(data) < len(whole) else 0
+
+
+def _offset_past_end_answered(
+    whole: bytes, msg: T.GetDeviceInterfaceReport, size: int
+) -> tuple[bytes, int]:
+    """An OFFSET at or past the end answered with an empty portion, not an error."""
+    data = whole[msg.offset : msg.offset + min(msg.length, size)]
+    return data, max(len(whole) - msg.offset - len(data), 0)
+
+
+# -- IDE_KM: KP_ACK status by status, key sets ----------------------------------------------------
+
+
+async def _long_key_prog_taken(
+    self: IdeKmResponder, session_id: int, payload: bytes, exc: Exception
+) -> bytes | None:
+    """A KEY_PROG longer than 48 bytes is programmed from its first 48 (no Incorrect Length)."""
+    if len(payload) > 48 and payload[1] == K.ObjectId.KEY_PROG and self.owner == session_id:
+        return (await self._key_prog(K.KeyProg.decode(payload[:48], strict=False))).encode()
+    return await _ORIGINAL_MALFORMED(self, session_id, payload, exc)
+
+
+_ORIGINAL_MALFORMED = IdeKmResponder._malformed
+
+
+async def _port_as_value(self: IdeKmResponder, msg: K.KeyProg) -> K.KpAck:
+    """An unsupported PortIndex gets KP_ACK 03h (Unsupported value) instead of 02h."""
+    if msg.port_index not in self._ports():
+        return self._ack(msg, K.KpAckStatus.UNSUPPORTED_VALUE)
+    return await _ORIGINAL_KEY_PROG(self, msg)
+
+
+async def _sub_stream_wrapped(self: IdeKmResponder, msg: K.KeyProg) -> K.KpAck:
+    """The Sub-Stream is read from two bits: 0100b programs PR's slot."""
+    if not msg.slot.valid and msg.slot.sub_stream & 0b11 != 0b11:
+        msg = replace(msg, slot=replace(msg.slot, sub_stream=msg.slot.sub_stream & 0b11))
+    return await _ORIGINAL_KEY_PROG(self, msg)
+
+
+async def _ifv_unchecked(self: IdeKmResponder, msg: K.KeyProg) -> K.KpAck:
+    """Any IFV is taken (and written to the slot)."""
+    if msg.ifv != 1 and msg.slot.valid and msg.port_index in self._ports():
+        if await self._stream_index(msg.stream_id) is not None:
+            return self._ack(msg, K.KpAckStatus.SUCCESS)
+    return await _ORIGINAL_KEY_PROG(self, msg)
+
+
+async def _unknown_stream_unspecified(self: IdeKmResponder, msg: K.KeyProg) -> K.KpAck:
+    """KEY_PROG for a Stream ID no stream has gets 04h (Unspecified failure)."""
+    if msg.slot.valid and msg.port_index in self._ports():
+        if await self._stream_index(msg.stream_id) is None:
+            return self._ack(msg, K.KpAckStatus.UNSPECIFIED_FAILURE)
+    return await _ORIGINAL_KEY_PROG(self, msg)
+
+
+def _evaluate_key_set_0_only(self: _fake_hw.FakeIdeCap, j: int) -> None:
+    """The hardware counts only key set 0 as a key set in use for Insecure -> Secure."""
+    stream = self.streams[j]
+    key_set_0 = all(stream.slots[c].armed for c in range(0, _fake_hw.NUM_SLOTS, 2))
+    if not stream.secure and key_set_0 and stream.may_be_secure():
+        stream.secure = True
+
+
+def _hw_stop_leaves_secure(self: _fake_hw.FakeIdeCap, value: int) -> _fake_hw.IdeCmdStatus:
+    """K_SET_STOP of any key set takes a Secure stream to Insecure."""
+    op, j = (value >> 16) & 0xF, (value >> 8) & 0xFF
+    status = _ORIGINAL_IDE_COMMAND(self, value)
+    if op == 2 and status == _fake_hw.IdeCmdStatus.DONE and self.is_secure(j):
+        self._leave_secure(j, failure=False, send_fail_message=False)
+    return status
+
+
+def _hw_one_set_armed(self: _fake_hw.FakeIdeCap, value: int) -> _fake_hw.IdeCmdStatus:
+    """K_SET_GO is refused while the other key set of the same slot pair is armed."""
+    op, j, kss = (value >> 16) & 0xF, (value >> 8) & 0xFF, value & 0xFF
+    if op == 1 and j < self.num_streams and kss >> 4 <= 2:
+        code = (kss & 0x3) | ((kss >> 2) & 0xC)
+        if self.streams[j].slots[code ^ 1].armed:
+            return _fake_hw.IdeCmdStatus.NOT_LOADED
+    return _ORIGINAL_IDE_COMMAND(self, value)
+
+
+async def _query_resp_port_0(self: IdeKmResponder, port_index: int) -> K.QueryResp:
+    """QUERY_RESP always names PortIndex 00h, whichever port was queried."""
+    return replace(await _ORIGINAL_QUERY_RESP(self, port_index), port_index=0)
+
+
+async def _go_stop_port_0_only(self: IdeKmResponder, msg: K.KSetGo | K.KSetStop) -> bytes | None:
+    """K_SET_GO/K_SET_STOP are served at PortIndex 00h only (no ACK elsewhere)."""
+    if msg.port_index != 0:
+        return None
+    return await _ORIGINAL_GO_STOP(self, msg)
+
+
+# -- IDE capability: optional modes ---------------------------------------------------------------
+
+
+def _control_hardwired(bits: int) -> Callable[[_fake_hw.FakeIdeCap, int, int, int], None]:
+    """Stream Control ``bits`` read 0 whatever the IDE Capability advertises."""
+
+    def write_control(self: _fake_hw.FakeIdeCap, j: int, merged: int, byte_enable: int) -> None:
+        _ORIGINAL_WRITE_CONTROL(self, j, merged, byte_enable)
+        self.streams[j].control &= ~bits
+
+    return write_control
+
+
+_ORIGINAL_WRITE_CONTROL = _fake_hw.FakeIdeCap._write_control
+
+
+def _config_requests_writable(
+    self: _fake_hw.FakeIdeCap, j: int, merged: int, byte_enable: int
+) -> None:
+    """The endpoint's streams keep a written Configuration Requests Enable (bit 9)."""
+    _ORIGINAL_WRITE_CONTROL(self, j, merged, byte_enable)
+    self.streams[j].control |= merged & (1 << 9)
 
 
 MUTANTS: tuple[Mutant, ...] = (
@@ -1473,6 +1672,193 @@ MUTANTS: tuple[Mutant, ...] = (
         "11-27)",
         ("tdisp.optional.unsupported",),
         lambda: _patched(TdispResponder, "_dispatch", _unsupported_without_code),
+    ),
+    Mutant(
+        "tdisp.capabilities.lists_bind_p2p",
+        "REQ_MSGS_SUPPORTED lists BIND_P2P_STREAM_REQUEST, which the device answers "
+        "UNSUPPORTED_REQUEST (PCIe 6.x §11.3.7, Table 11-9)",
+        ("tdisp.capabilities.field_rules",),
+        lambda: _patched(
+            TdispResponder,
+            "_capabilities",
+            _capabilities_with(
+                req_msgs_supported=lambda r: r.req_msgs_supported | 1 << (0x88 - 0x80)
+            ),
+        ),
+    ),
+    Mutant(
+        "tdisp.capabilities.mask_from_81h",
+        "REQ_MSGS_SUPPORTED indexed by code - 81h (7Fh for the required requests) instead of "
+        "code - 80h (PCIe 6.x §11.3.7, Table 11-9)",
+        ("tdisp.capabilities.field_rules",),
+        lambda: _patched(
+            TdispResponder,
+            "_capabilities",
+            _capabilities_with(req_msgs_supported=lambda r: r.req_msgs_supported >> 1),
+        ),
+    ),
+    Mutant(
+        "tdisp.capabilities.addr_width_48",
+        "DEV_ADDR_WIDTH 48, under the 52 bits a TDISP device must address (PCIe 6.x §11.3.7, "
+        "Table 11-9)",
+        ("tdisp.capabilities.field_rules",),
+        lambda: _patched(
+            TdispResponder, "_capabilities", _capabilities_with(dev_addr_width=lambda r: 48)
+        ),
+    ),
+    Mutant(
+        "tdisp.capabilities.no_requests",
+        "NUM_REQ_THIS 0: no request may be outstanding for the TDI (PCIe 6.x §11.3.7, Table 11-9)",
+        ("tdisp.capabilities.field_rules",),
+        lambda: _patched(
+            TdispResponder, "_capabilities", _capabilities_with(num_req_this=lambda r: 0)
+        ),
+    ),
+    Mutant(
+        "tdisp.lock.flags_unchecked",
+        "LOCK_INTERFACE_REQUEST with a flag the device does not support is accepted (PCIe 6.x "
+        "§11.3.8, Table 11-12: INVALID_REQUEST)",
+        ("tdisp.capabilities.lock_flags",),
+        lambda: _patched(TdispResponder, "_lock", _lock_flags_unchecked),
+    ),
+    Mutant(
+        "tdisp.report.msix_without_msix",
+        "the report marks BAR0 as the MSI-X table on a function without MSI-X (PCIe 6.x "
+        "§11.3.11, Table 11-15)",
+        ("tdisp.report.structure",),
+        lambda: _patched(TdispResponder, "tdi_report", _report_with(_msix_marked)),
+    ),
+    Mutant(
+        "tdisp.report.no_fw_update_unreported",
+        "INTERFACE_INFO bit 0 clear although LOCK asked for NO_FW_UPDATE (PCIe 6.x §11.3.11, "
+        "Table 11-15; §11.3.8)",
+        ("tdisp.report.structure",),
+        lambda: _patched(
+            TdispResponder,
+            "tdi_report",
+            _report_with(lambda r: replace(r, interface_info=T.InterfaceInfo(0))),
+        ),
+    ),
+    Mutant(
+        "tdisp.report.length_ignored",
+        "DEVICE_INTERFACE_REPORT portions longer than the LENGTH asked for (PCIe 6.x §11.3.10, "
+        "Table 11-13; §11.3.11)",
+        ("tdisp.report.portions",),
+        lambda: _patched(TdispResponder, "_report", _portion_patched(_portion_ignores_length)),
+    ),
+    Mutant(
+        "tdisp.report.remainder_from_start",
+        "REMAINDER_LENGTH counted from the start of the report, not from OFFSET (PCIe 6.x "
+        "§11.3.11, Table 11-14)",
+        ("tdisp.report.portions",),
+        lambda: _patched(TdispResponder, "_report", _portion_patched(_remainder_from_start)),
+    ),
+    Mutant(
+        "tdisp.report.offset_past_end_answered",
+        "an OFFSET at or past the report's end answered with an empty portion, not "
+        "INVALID_REQUEST (PCIe 6.x §11.3.10, Table 11-16)",
+        ("tdisp.report.invalid_offset",),
+        lambda: _patched(TdispResponder, "_report", _portion_patched(_offset_past_end_answered)),
+    ),
+    Mutant(
+        "ide_km.kp_ack.long_key_prog_taken",
+        "a 52-byte KEY_PROG is programmed from its first 48 bytes and acknowledged Success "
+        "(PCIe 6.x §6.33.3: payload size; KP_ACK 01h Incorrect Length)",
+        ("ide_km.kp_ack.incorrect_length",),
+        lambda: _patched(IdeKmResponder, "_malformed", _long_key_prog_taken),
+    ),
+    Mutant(
+        "ide_km.kp_ack.port_as_value",
+        "an unsupported PortIndex gets KP_ACK 03h instead of 02h (PCIe 6.x §6.33.3 KP_ACK Status)",
+        ("ide_km.kp_ack.unsupported_port_index",),
+        lambda: _patched(IdeKmResponder, "_key_prog", _port_as_value),
+    ),
+    Mutant(
+        "ide_km.kp_ack.sub_stream_two_bits",
+        "KEY_PROG reads the Sub-Stream from two bits, so 0100b keys PR (PCIe 6.x §6.33.5 "
+        "Sub-Stream encodings; §6.33.3 KP_ACK 03h)",
+        ("ide_km.kp_ack.unsupported_sub_stream",),
+        lambda: _patched(IdeKmResponder, "_key_prog", _sub_stream_wrapped),
+    ),
+    Mutant(
+        "ide_km.kp_ack.ifv_unchecked",
+        "KEY_PROG takes an IFV other than 1 (PCIe 6.x §6.33.5: the invocation field starts at "
+        "1; §6.33.3 KP_ACK 03h)",
+        ("ide_km.kp_ack.unsupported_ifv",),
+        lambda: _patched(IdeKmResponder, "_key_prog", _ifv_unchecked),
+    ),
+    Mutant(
+        "ide_km.kp_ack.unknown_stream_unspecified",
+        "KEY_PROG for an unconfigured Stream ID gets KP_ACK 04h, not 03h (PCIe 6.x §6.33.3 "
+        "KP_ACK Status: unsupported value in another field)",
+        ("ide_km.kp_ack.unsupported_stream_id",),
+        lambda: _patched(IdeKmResponder, "_key_prog", _unknown_stream_unspecified),
+    ),
+    Mutant(
+        "ide_km.key_set.only_k0_secures",
+        "the hardware makes a stream Secure on key set 0 only; key set 1 alone does not count "
+        "(PCIe 6.x §6.33.3 KeySet, §6.33.1 stream state)",
+        ("ide_km.k_set_go.key_set_1",),
+        lambda: _patched(_fake_hw.FakeIdeCap, "_evaluate", _evaluate_key_set_0_only),
+    ),
+    Mutant(
+        "ide_km.key_set.stop_leaves_secure",
+        "K_SET_STOP of the old key set after a switch makes the stream Insecure (PCIe 6.x "
+        "§6.33.3: K_SET_STOP does not by itself change the stream state)",
+        ("ide_km.key_set.switch",),
+        lambda: _patched(_fake_hw.FakeIdeCap, "_command", _hw_stop_leaves_secure),
+    ),
+    Mutant(
+        "ide_km.key_set.one_armed_at_a_time",
+        "K_SET_GO of a key set is refused while the other set is in use, so no refresh can "
+        "switch (PCIe 6.x §6.33.3 key refresh)",
+        ("ide_km.key_set.switch",),
+        lambda: _patched(_fake_hw.FakeIdeCap, "_command", _hw_one_set_armed),
+    ),
+    Mutant(
+        "ide_km.port_index.query_resp_names_0",
+        "QUERY_RESP names PortIndex 00h whichever port was queried (PCIe 6.x §6.33.3: "
+        "QUERY_RESP PortIndex is the QUERY's)",
+        ("ide_km.port_index.nonzero",),
+        lambda: _patched(IdeKmResponder, "_query_resp", _query_resp_port_0),
+    ),
+    Mutant(
+        "ide_km.port_index.go_stop_port_0_only",
+        "K_SET_GO/K_SET_STOP served at PortIndex 00h only, though MaxPortIndex is larger (PCIe "
+        "6.x §6.33.3 PortIndex)",
+        ("ide_km.port_index.nonzero",),
+        lambda: _patched(IdeKmResponder, "_go_stop", _go_stop_port_0_only),
+    ),
+    Mutant(
+        "ide_cap.pcrc_enable_hardwired",
+        "PCRC Enable reads 0 though the IDE Capability advertises PCRC (PCIe 6.x §7.9.26.5.2)",
+        ("ide_km.k_set_go.selective_pcrc",),
+        lambda: _patched(_fake_hw.FakeIdeCap, "_write_control", _control_hardwired(1 << 8)),
+    ),
+    Mutant(
+        "ide_cap.aggregation_mode_hardwired",
+        "the Tx aggregation modes read 0 though Aggregation is advertised (PCIe 6.x §7.9.26.5.2)",
+        ("ide_km.k_set_go.selective_aggregation",),
+        lambda: _patched(_fake_hw.FakeIdeCap, "_write_control", _control_hardwired(0x3F << 2)),
+    ),
+    Mutant(
+        "ide_cap.phe_mode_hardwired",
+        "Partial Header Encryption Mode reads 0 though PHE is advertised (PCIe 6.x §7.9.26.5.2)",
+        ("ide_km.k_set_go.selective_phe",),
+        lambda: _patched(_fake_hw.FakeIdeCap, "_write_control", _control_hardwired(0xF << 10)),
+    ),
+    Mutant(
+        "ide_cap.tee_limited_hardwired",
+        "TEE-Limited Stream reads 0 though the capability advertises it (PCIe 6.x §7.9.26.5.2)",
+        ("ide_km.k_set_go.selective_tee_limited",),
+        lambda: _patched(_fake_hw.FakeIdeCap, "_write_control", _control_hardwired(1 << 23)),
+    ),
+    Mutant(
+        "ide_cap.config_requests_enable_writable",
+        "an endpoint's Selective IDE Stream Control keeps Configuration Requests Enable, a Root "
+        "Port's bit (PCIe 6.x §7.9.26.5.2: reserved elsewhere)",
+        ("ide_km.stream_control.unadvertised_modes_zero",),
+        lambda: _patched(_fake_hw.FakeIdeCap, "_write_control", _config_requests_writable),
     ),
     # -- HDL: parameters of the simulated endpoint (run with --rig sim-verilator) --
     Mutant(

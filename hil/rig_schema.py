@@ -104,6 +104,31 @@ SECTIONS: dict[str, tuple[Key, ...]] = {
         Key("visa_resource", "str", "", "the bench supply's VISA resource string", _LAB),
         Key("visa_library", "str", "@py", "the pyvisa backend (`@py`, `@sim-psu`, ...)", _LAB),
     ),
+    "fake": (
+        Key(
+            "max_port_index",
+            "int",
+            0,
+            "the IDE_KM MaxPortIndex its firmware presents (PortIndex 00h and this one)",
+            ("fake",),
+        ),
+        Key(
+            "selective_streams",
+            "int",
+            2,
+            "Selective IDE Streams in its IDE Capability (2-8)",
+            ("fake",),
+        ),
+        Key("addr_blocks", "int", 1, "address association blocks per stream (1-15)", ("fake",)),
+        Key(
+            "ide_features",
+            "list[str]",
+            [],
+            "optional IDE Capability bits it advertises: `phe`, `aggregation`, `pcrc`, "
+            "`config_requests` (advertised only: the fake has no TLP path)",
+            ("fake",),
+        ),
+    ),
     "settings": (
         Key(
             "trust_anchor",

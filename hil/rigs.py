@@ -19,6 +19,10 @@ A rig file holds no secrets.  Layout::
     host = "127.0.0.1"
     port = 2323
 
+    [fake]                          # kind = "fake" only: what its IDE Capability advertises
+    max_port_index = 1
+    selective_streams = 2
+
     [settings]                      # handed to every vector as ctx.settings
     doe_timeout_s = 1.0
 """
@@ -54,6 +58,7 @@ class Rig:
     sim: dict[str, Any] = field(default_factory=dict)
     socket: dict[str, Any] = field(default_factory=dict)
     lab: dict[str, Any] = field(default_factory=dict)
+    fake: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
 
 
@@ -188,6 +193,14 @@ def parse_rig(text: str, path: Path) -> Rig:
             Bdf.parse(lab.get("bdf", "0000:01:00.0"))
         except RigConfigError as exc:
             raise _fail(path, f"[lab] bdf: {exc}") from None
+    fake = data.get("fake", {})
+    if fake:
+        from .fake import fake_ide_cap
+
+        try:
+            fake_ide_cap(fake)
+        except ValueError as exc:
+            raise _fail(path, f"[fake] {exc}", _line_of(text, "fake")) from None
     settings = _resolve_paths(path, data.get("settings", {}))
     return Rig(
         name=name,
@@ -199,6 +212,7 @@ def parse_rig(text: str, path: Path) -> Rig:
         sim=sim,
         socket=sock,
         lab=lab,
+        fake=fake,
         settings=settings,
     )
 

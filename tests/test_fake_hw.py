@@ -893,3 +893,64 @@ def test_ide_km_vectors_pass_on_the_model_and_fail_on_a_broken_one(
 ) -> None:
     want = Outcome.PASS if ide is FakeIdeCap else Outcome.FAIL
     assert run_on(vid, ide()) is want
+
+
+# -- what a rig's [fake] section makes the capability advertise ----------------------------------
+def test_a_fake_section_shapes_the_capability_and_the_vectors_follow_it() -> None:
+    from hil.fake import fake_ide_cap
+
+    ide = fake_ide_cap(
+        {"selective_streams": 4, "addr_blocks": 2, "ide_features": ["pcrc", "aggregation"]}
+    )
+    assert ide.num_streams == 4 and ide.size_dw == 3 + 4 * (5 + 3 * 2)
+    # Selective, aggregation (4), PCRC (5), IDE_KM, 4 streams, TEE-Limited.
+    assert ide.read_index(1) == 0x01030072
+    config = FakeConfigSpace(tdi=FakeTdi(ide))
+    dsm = Dsm(hdl_build="test", regs=config.firmware_regs(), ide_km_port_index=2)
+    config.doe.responder = dsm.handle
+    for vid in ("ide_km.query.reflects_config", "ide_km.port_index.nonzero"):
+        ctx = VectorContext(
+            rig_name="test",
+            rig_kind="fake",
+            provides=frozenset({"config", "doe", "spdm", "ide_km"}),
+            timebase=AsyncioTimebase(),
+            config=config,
+            settings={"trust_anchor": "test-pki", "doe_timeout_s": 0.2, "doe_quiet_s": 0.001},
+        )
+        result = asyncio.run(execute(default_suite()[vid], ctx))
+        assert result.outcome is Outcome.PASS, (vid, result.message)
+    with pytest.raises(ValueError, match="only"):
+        FakeIdeCap(features=1 << 0)  # Link IDE: not something the fake can add
+
+
+def test_unadvertised_modes_read_zero_and_the_vector_sees_a_writable_one() -> None:
+    """Stream Control bits of a mode the capability does not advertise are hardwired to 0
+    (§7.9.26.5.2); a fake whose PCRC Enable is writable without PCRC Supported fails the vector
+    (the fake rig advertises PCRC, so its mutant there is another bit)."""
+    from hil import _fake_hw
+
+    def run(config: FakeConfigSpace) -> Outcome:
+        config.doe.responder = Dsm(hdl_build="test", regs=config.firmware_regs()).handle
+        ctx = VectorContext(
+            rig_name="test",
+            rig_kind="fake",
+            provides=frozenset({"config", "doe", "spdm", "ide_km"}),
+            timebase=AsyncioTimebase(),
+            config=config,
+            settings={"trust_anchor": "test-pki", "doe_timeout_s": 0.2, "doe_quiet_s": 0.001},
+        )
+        vec = default_suite()["ide_km.stream_control.unadvertised_modes_zero"]
+        return asyncio.run(execute(vec, ctx)).outcome
+
+    assert run(FakeConfigSpace()) is Outcome.PASS
+    original = _fake_hw.FakeIdeCap._write_control
+
+    def pcrc_always_writable(self, j: int, merged: int, byte_enable: int) -> None:  # type: ignore[no-untyped-def]
+        original(self, j, merged, byte_enable)
+        self.streams[j].control |= merged & (1 << 8)
+
+    _fake_hw.FakeIdeCap._write_control = pcrc_always_writable  # type: ignore[method-assign]
+    try:
+        assert run(FakeConfigSpace()) is Outcome.FAIL
+    finally:
+        _fake_hw.FakeIdeCap._write_control = original  # type: ignore[method-assign]

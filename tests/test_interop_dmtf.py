@@ -141,6 +141,13 @@ SAMPLE_SPEC_VIOLATIONS: dict[str, str] = {
     "ide_km.key_prog.bad_fields": "KP_ACK",
     "ide_km.outside_session.ignored": "§6.33.3",
     "ide_km.session_binding": "§6.33.3",
+    # The same sample, status by status: a KEY_PROG of the wrong length or for a PortIndex past
+    # MaxPortIndex gets an SPDM ERROR (not KP_ACK 01h/02h or silence); a reserved Sub-Stream
+    # and an IFV other than 1 are acknowledged with Success (not 03h).
+    "ide_km.kp_ack.incorrect_length": "§6.33.3",
+    "ide_km.kp_ack.unsupported_port_index": "§6.33.3",
+    "ide_km.kp_ack.unsupported_sub_stream": "§6.33.3",
+    "ide_km.kp_ack.unsupported_ifv": "§6.33.5",
     # Its TDISP sample: answered in the clear; the report in CONFIG_UNLOCKED refused with
     # INVALID_REQUEST; STOP in CONFIG_UNLOCKED refused; the TDI stays in RUN after its
     # session ends.
@@ -148,6 +155,10 @@ SAMPLE_SPEC_VIOLATIONS: dict[str, str] = {
     "tdisp.report.before_lock": "§11.3.10",
     "tdisp.stop.in_unlocked": "§11.3.1",
     "tdisp.session_end.error": "§11.4.5",
+    # Its TDISP_CAPABILITIES: DEV_ADDR_WIDTH 48 and NUM_REQ_THIS/ALL 0; LOCK with BIND_P2P,
+    # which it does not list as supported, succeeds.
+    "tdisp.capabilities.field_rules": "§11.3.7",
+    "tdisp.capabilities.lock_flags": "§11.3.8",
 }
 
 

@@ -49,6 +49,10 @@ def test_project_rigs_load(repo: Path) -> None:
             "a sim rig simulates one of \\['hil_ep'\\]",
         ),
         ("[rig]\nkind = 'virtual'\n[sim]\ntop = 'tdi'", "top = 'tdi'"),
+        ("[rig]\nkind = 'fake'\n[fake]\nselective_streams = 9", "\\[fake\\] num_streams 9"),
+        ("[rig]\nkind = 'fake'\n[fake]\nide_features = ['warp']", "ide_features \\['warp'\\]"),
+        ("[rig]\nkind = 'fake'\n[fake]\nmax_port_index = 256", "max_port_index 256"),
+        ("[rig]\nkind = 'sim'\n[fake]\nmax_port_index = 1", "means nothing for a sim rig"),
     ],
 )
 def test_broken_rig_files_get_clear_errors(text: str, message: str) -> None:

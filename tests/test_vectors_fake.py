@@ -18,7 +18,7 @@ from hil import _regs as R
 from hil.codec import ide_km as K
 from hil.codec import spdm as S
 from hil.codec.doe import DataObject, DoeType
-from hil.fake import FakeConfigSpace, FakeDoe
+from hil.fake import IDE_FEATURES, FakeConfigSpace, FakeDoe, FakeTdi, fake_ide_cap
 from hil.firmware import Dsm, FirmwareTransport
 from hil.firmware.spdm_responder import ConnectionState
 from hil.transport import AsyncioTimebase, DoeTransport
@@ -49,11 +49,24 @@ def run_vector(vid: str, config: FakeConfigSpace, provides=PROVIDES, settings=SE
 
 def good_device(vid: str) -> FakeConfigSpace:
     """DOE vectors get a mailbox nobody serves CMA on (so it can be kept Busy); SPDM and IDE_KM
-    vectors get the project's firmware behind it, driving the fake IDE hardware."""
+    vectors get the project's firmware behind it, driving the fake IDE hardware, presented at
+    IDE_KM PortIndex 00h and 01h (so the non-zero PortIndex vector has a port to address); the
+    vectors for optional IDE configurations get a capability that advertises them all."""
     config = FakeConfigSpace()
+    if vid.startswith("ide_km.k_set_go.selective_"):  # a vector per optional configuration
+        ide = fake_ide_cap({"ide_features": sorted(IDE_FEATURES)})
+        config = FakeConfigSpace(tdi=FakeTdi(ide))
     if vid.startswith(("spdm.", "ide_km.")):
-        config.doe.responder = Dsm(hdl_build="test", regs=config.firmware_regs()).handle
+        dsm = Dsm(hdl_build="test", regs=config.firmware_regs(), ide_km_port_index=1)
+        config.doe.responder = dsm.handle
     return config
+
+
+def test_a_non_zero_port_index_vector_is_not_applicable_to_one_port() -> None:
+    config = FakeConfigSpace()
+    config.doe.responder = Dsm(hdl_build="test", regs=config.firmware_regs()).handle
+    result = run_vector("ide_km.port_index.nonzero", config)
+    assert result.outcome is Outcome.NA and "MaxPortIndex is 0" in result.message
 
 
 @pytest.mark.parametrize(

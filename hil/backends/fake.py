@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from ..fake import FakeConfigSpace, FakeDoe
+from ..fake import FakeConfigSpace, FakeDoe, FakeTdi, fake_ide_cap
 from ..transport import AsyncioTimebase
 from ..vectors import Vector, VectorContext, VectorResult, execute
 from ._base import Backend
@@ -16,13 +16,17 @@ __all__ = ["FakeBackend"]
 
 class FakeBackend(Backend):
     def run_vector(self, vec: Vector, *, artifacts_dir: Path, waves: bool) -> VectorResult:
-        config = FakeConfigSpace(FakeDoe())
+        config = FakeConfigSpace(FakeDoe(), tdi=FakeTdi(fake_ide_cap(self.rig.fake)))
         resources: dict[str, Any] = {}
         if self.rig.firmware == "dsm":
             from ..firmware import Dsm
 
             # The firmware drives the fake IDE capability and TDI through their register port.
-            dsm = Dsm(hdl_build="fake", regs=config.firmware_regs())
+            dsm = Dsm(
+                hdl_build="fake",
+                regs=config.firmware_regs(),
+                ide_km_port_index=int(self.rig.fake.get("max_port_index", 0)),
+            )
             config.doe.responder = dsm.handle
             resources["function_id"] = dsm.requester_id  # the TDI's INTERFACE_ID (bus 1, 0.0)
         ctx = VectorContext(

@@ -7,6 +7,9 @@ state.  Session binding (§6.33.3): the first session that sends QUERY or KEY_PR
 streams while it is open; requests from other sessions are dropped silently; when the owning
 session ends, the next session's first QUERY/KEY_PROG wipes every stream's keys first.
 
+KEY_PROG with an IFV other than 1 gets KP_ACK 03h (Unsupported value): the invocation
+field of the IV starts at 1 for each key (§6.33.5), and the TLP path counts from there.
+
 What gets no response, by §6.33.3: a payload whose size does not match its object (except
 KEY_PROG, whose KP_ACK has a status for it), QUERY/KEY_PROG from a session other than the one
 the streams are bound to, and a K_SET_GO/K_SET_STOP in error (recommended).  A QUERY for a
@@ -40,11 +43,13 @@ from .regs import (
 )
 from .spdm_responder import VendorRequestRefused
 
-__all__ = ["IdeKmResponder"]
+__all__ = ["IFV_INITIAL", "IdeKmResponder"]
 
 log = logging.getLogger("hil.firmware.ide_km")
 
 _KEY_PROG_SIZE = 48
+#: The one KEY_PROG IFV this port takes: the invocation field's start (§6.33.5).
+IFV_INITIAL = 1
 _REQUEST_OBJECTS = frozenset(
     {K.ObjectId.QUERY, K.ObjectId.KEY_PROG, K.ObjectId.K_SET_GO, K.ObjectId.K_SET_STOP}
 )
@@ -192,6 +197,10 @@ class IdeKmResponder:
         if msg.port_index not in self._ports():
             return self._ack(msg, K.KpAckStatus.UNSUPPORTED_PORT_INDEX)
         if not msg.slot.valid:
+            return self._ack(msg, K.KpAckStatus.UNSUPPORTED_VALUE)
+        if msg.ifv != IFV_INITIAL:
+            # §6.33.5: the IV's invocation field starts at 1 for every key; the TLP path
+            # counts from there, so another initial value is one this port does not support.
             return self._ack(msg, K.KpAckStatus.UNSUPPORTED_VALUE)
         index = await self._stream_index(msg.stream_id)
         if index is None:

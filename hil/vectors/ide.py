@@ -243,3 +243,70 @@ async def insecure_discarded(ctx: VectorContext) -> None:
         await rp.port.send(rp.protect(req).encode())
         ctx.expect(await rp.port.recv(rp.timeout_s) is None, "an Insecure stream answered a read")
         ctx.expect(await _memory(rp, 0x300, 8) == before, "an Insecure stream's write landed")
+
+
+# --------------------------------------------------------------------------------------------
+# Key sets with traffic: K1 from the start, K0 -> K1 -> K0
+# --------------------------------------------------------------------------------------------
+
+
+async def _round_trips(
+    ctx: VectorContext, rp: IdeRootPort, rng: random.Random, key_set: int, n: int
+) -> None:
+    """``n`` protected writes, each read back: the requests must be taken on ``key_set`` and
+    the completions must come back on it (the K bit of their prefix), MAC and counters good."""
+    for _ in range(n):
+        offset, size = rng.randrange(0, 0x400 - 16) & ~3, rng.choice((4, 8, 16))
+        data = rng.randbytes(size)
+        await rp.write(offset, data)
+        req = rp.read_tlp(offset, size)
+        await rp.port.send(rp.protect(req).encode())
+        got = await rp.receive_completion(req)
+        ctx.expect(
+            got.prefix.k == key_set,
+            f"a completion on key set {got.prefix.k} while key set {key_set} is in use",
+        )
+        ctx.expect(
+            got.tlp.payload[:size] == data,  # type: ignore[union-attr]
+            f"key set {key_set}: read back of {size} bytes at {offset:#x} differs",
+        )
+
+
+@vector(
+    "ide.key_set_1.traffic",
+    title="A stream keyed on key set 1 from the start carries writes and reads, completions on K1",
+    spec="PCIe 6.x §6.33.3 (KeySet), §6.33.4 (K bit)",
+    needs=NEEDS,
+)
+async def key_set_1_traffic(ctx: VectorContext) -> None:
+    rng = random.Random(0x1D1)
+    async with _km(ctx) as km:
+        rp = root_port(ctx, km, STREAM_ID)
+        await rp.establish(key_set=1)
+        await _round_trips(ctx, rp, rng, 1, 8)
+        state = await rp.state()
+        ctx.expect(state == STATE_SECURE, f"stream left Secure ({state:04b}) on key set 1")
+
+
+@vector(
+    "ide.key_set.switch_both_ways",
+    title="K0 -> K1 -> K0 with K_SET_STOP of the old set after each switch; traffic both ways "
+    "on the set in use",
+    spec="PCIe 6.x §6.33.3 (key refresh, K_SET_STOP), §6.33.4 (K bit), §6.33.8",
+    needs=NEEDS,
+)
+async def key_set_switch_both_ways(ctx: VectorContext) -> None:
+    rng = random.Random(0x5E7)
+    async with _Stream(ctx) as rp:
+        await _round_trips(ctx, rp, rng, 0, 4)
+        for new, old in ((1, 0), (0, 1)):
+            ctx.expect(await rp.refresh() == new, f"the refresh did not move to key set {new}")
+            await _round_trips(ctx, rp, rng, new, 4)
+            await rp.stop(old)
+            await _round_trips(ctx, rp, rng, new, 4)
+            state = await rp.state()
+            ctx.expect(
+                state == STATE_SECURE,
+                f"stream {state:04b} after K_SET_STOP of key set {old}, not Secure",
+            )
+        ctx.measure("switches", 2, "")

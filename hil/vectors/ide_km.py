@@ -12,11 +12,11 @@ import os
 from ..codec import ide_km as K
 from ..codec import spdm as S
 from ..errors import NotApplicable
-from ..host.ide_km import IdeKmRequester
+from ..host.ide_km import IdeKmRequester, StreamRegs
 from ..host.spdm import SpdmErrorResponse, SpdmRequester
 from ._answers import answer_in_the_clear
 from ._cleanup import tidy
-from ._model import VectorContext, vector
+from ._model import Vector, VectorContext, vector
 
 NEEDS = {"spdm", "ide_km", "config"}
 #: IDE_KM messaging alone: these run on a peer with no configuration space (a socket rig).
@@ -428,3 +428,387 @@ async def session_binding(ctx: VectorContext) -> None:
             )
         await owner.query()  # the owner still is
         await tidy(ctx, "other_end_session", owner.spdm.end_session(other_session))
+
+
+# --------------------------------------------------------------------------------------------
+# KP_ACK: one status per vector
+# --------------------------------------------------------------------------------------------
+
+_KP_ACK = f"{SPEC} (KP_ACK Status)"
+
+
+def _echoes(ack: K.KpAck, sent: bytes) -> bool:
+    """KP_ACK repeats the request's Stream ID, Key Sub-Stream and PortIndex (bytes 4, 6, 7)."""
+    head = ack.encode()
+    return (head[4], head[6], head[7]) == (sent[4], sent[6], sent[7])
+
+
+async def _kp_ack_cases(
+    ctx: VectorContext,
+    km: IdeKmRequester,
+    cases: list[tuple[str, bytes]],
+    want: K.KpAckStatus,
+    *,
+    silence_allowed: bool = False,
+    spec: str = _KP_ACK,
+) -> None:
+    """Send each raw KEY_PROG; each must get KP_ACK ``want`` repeating its fields (or, with
+    ``silence_allowed``, no answer)."""
+    findings: list[str] = []
+    for what, payload in cases:
+        answer = await _answer(km, payload)
+        if answer is None and silence_allowed:
+            ctx.log.info("%s: no answer", what)
+            continue
+        if not isinstance(answer, K.KpAck) or answer.status != want:
+            findings.append(f"{what} answered by {_describe(answer)}")
+        elif not _echoes(answer, payload):
+            findings.append(f"{what}: KP_ACK does not repeat Stream ID, Sub-Stream and PortIndex")
+    ctx.measure("cases", len(cases), "", low=1)
+    ctx.expect(
+        not findings, f"{'; '.join(findings)}; expected KP_ACK status {int(want):02x}h ({spec})"
+    )
+
+
+def _key_prog(km: IdeKmRequester, **kwargs: int) -> bytearray:
+    fields = {"stream_id": STREAM_ID, "port_index": km.port_index, "ifv": 1} | kwargs
+    slot = K.KeySlot(0, K.KeyDirection.RX, 0)
+    return bytearray(K.KeyProg(slot=slot, key=os.urandom(32), **fields).encode())
+
+
+@vector(
+    "ide_km.kp_ack.incorrect_length",
+    title="KEY_PROG four bytes short or four bytes long gets KP_ACK 01h (Incorrect Length) or "
+    "no answer",
+    spec=f"{_KP_ACK}: 01h Incorrect Length; payload size rule",
+    needs=MESSAGING,
+)
+async def kp_ack_incorrect_length(ctx: VectorContext) -> None:
+    """A request whose size does not match its object "must not result in a response"
+    (§6.33.3), and KP_ACK has Status 01h for it: one of the two, never Success."""
+    async with _km(ctx) as km:
+        await km.query()
+        await km.setup_stream(0, STREAM_ID)
+        whole = bytes(_key_prog(km))
+        cases = [
+            ("a 44-byte KEY_PROG", whole[:44]),
+            ("a 52-byte KEY_PROG", whole + bytes(4)),
+        ]
+        await _kp_ack_cases(ctx, km, cases, K.KpAckStatus.INCORRECT_LENGTH, silence_allowed=True)
+
+
+@vector(
+    "ide_km.kp_ack.unsupported_port_index",
+    title="KEY_PROG for a PortIndex past MaxPortIndex gets KP_ACK 02h",
+    spec=f"{_KP_ACK}: 02h Unsupported PortIndex; QUERY_RESP MaxPortIndex",
+    needs=MESSAGING,
+)
+async def kp_ack_unsupported_port_index(ctx: VectorContext) -> None:
+    async with _km(ctx) as km:
+        query = await km.query()
+        await km.setup_stream(0, STREAM_ID)
+        if query.max_port_index == 0xFF:
+            raise NotApplicable("MaxPortIndex is FFh: every PortIndex names a port")
+        ports = sorted({query.max_port_index + 1, 0xFF})
+        cases = [
+            (
+                f"KEY_PROG for PortIndex {p} (MaxPortIndex {query.max_port_index})",
+                bytes(_key_prog(km, port_index=p)),
+            )
+            for p in ports
+        ]
+        await _kp_ack_cases(ctx, km, cases, K.KpAckStatus.UNSUPPORTED_PORT_INDEX)
+
+
+@vector(
+    "ide_km.kp_ack.unsupported_sub_stream",
+    title="KEY_PROG for a reserved Sub-Stream (0011b, 0100b, 1111b) gets KP_ACK 03h",
+    spec=f"{_KP_ACK}: 03h Unsupported value; §6.33.5 (Sub-Stream encodings)",
+    needs=MESSAGING,
+)
+async def kp_ack_unsupported_sub_stream(ctx: VectorContext) -> None:
+    """Only 000b PR, 001b NPR and 010b CPL name a sub-stream (§6.33.5); a port that took a key
+    for another would have to put it in some real sub-stream's slot."""
+    async with _km(ctx) as km:
+        await km.query()
+        await km.setup_stream(0, STREAM_ID)
+        cases = []
+        for sub in (0b0011, 0b0100, 0b1111):
+            payload = _key_prog(km)
+            payload[6] = sub << 4
+            cases.append((f"KEY_PROG for Sub-Stream {sub:04b}b", bytes(payload)))
+        await _kp_ack_cases(ctx, km, cases, K.KpAckStatus.UNSUPPORTED_VALUE)
+
+
+@vector(
+    "ide_km.kp_ack.unsupported_ifv",
+    title="KEY_PROG with an IFV other than 1 (0, 2, 2^63) gets KP_ACK 03h",
+    spec=f"{_KP_ACK}: 03h Unsupported value; §6.33.5 (the invocation field starts at 1)",
+    needs=MESSAGING,
+)
+async def kp_ack_unsupported_ifv(ctx: VectorContext) -> None:
+    """§6.33.5 starts the IV's invocation field at 1 for each key; a port that took another
+    initial value would count from a value the other end does not."""
+    async with _km(ctx) as km:
+        await km.query()
+        await km.setup_stream(0, STREAM_ID)
+        cases = [
+            (f"KEY_PROG with IFV {ifv:#x}", bytes(_key_prog(km, ifv=ifv)))
+            for ifv in (0, 2, 1 << 63)
+        ]
+        spec = f"{_KP_ACK}; §6.33.5: the invocation field starts at 1"
+        await _kp_ack_cases(ctx, km, cases, K.KpAckStatus.UNSUPPORTED_VALUE, spec=spec)
+
+
+@vector(
+    "ide_km.kp_ack.unsupported_stream_id",
+    title="KEY_PROG for a Stream ID no stream is configured with gets KP_ACK 03h (or Success "
+    "from a port that keys streams before their registers)",
+    spec=f"{_KP_ACK}: 03h Unsupported value in another field",
+    needs=NEEDS,
+)
+async def kp_ack_unsupported_stream_id(ctx: VectorContext) -> None:
+    """With every stream's Stream ID written in configuration space, a KEY_PROG for another
+    Stream ID names no stream.  §6.33.3 does not force a refusal (some ports key a stream
+    before its registers are written), but a refusal must be 03h, the status for a value the
+    port does not support, and the KP_ACK must repeat the request's fields."""
+    async with _km(ctx) as km:
+        query = await km.query()
+        await km.setup_stream(0, STREAM_ID)
+        for j in range(1, len(query.selective_blocks)):
+            await km.setup_stream(j, (STREAM_ID + j) & 0xFF)
+        unknown = (STREAM_ID + 0x80) & 0xFF
+        payload = bytes(_key_prog(km, stream_id=unknown))
+        answer = await _answer(km, payload)
+        ctx.expect(
+            isinstance(answer, K.KpAck)
+            and answer.status in (K.KpAckStatus.SUCCESS, K.KpAckStatus.UNSUPPORTED_VALUE)
+            and _echoes(answer, payload),
+            f"KEY_PROG for unconfigured Stream ID {unknown:#x} answered by {_describe(answer)}; "
+            f"expected a KP_ACK repeating its fields with status 03h or 00h ({_KP_ACK})",
+        )
+        assert isinstance(answer, K.KpAck)
+        ctx.measure("kp_ack_status", answer.status, "")
+
+
+# --------------------------------------------------------------------------------------------
+# Key sets: K1 alone, K0 -> K1 -> K0, K_SET_STOP of the old set
+# --------------------------------------------------------------------------------------------
+
+
+async def _secure(ctx: VectorContext, regs: StreamRegs, when: str) -> None:
+    state = (await ctx.config.read32(regs.status)) & 0xF
+    ctx.measure(
+        f"state_{when}", state, "", low=K.IdeStreamState.SECURE, high=K.IdeStreamState.SECURE
+    )
+
+
+@vector(
+    "ide_km.k_set_go.key_set_1",
+    title="Key set 1 alone (KEY_PROG, K_SET_GO of its six slots, Enable) brings the stream to "
+    "Secure",
+    spec=f"{SPEC} (KeySet bit), §6.33.1 (stream state), §7.9.26.5.3",
+    needs=NEEDS,
+)
+async def k_set_go_key_set_1(ctx: VectorContext) -> None:
+    async with _km(ctx) as km:
+        await km.query()
+        regs = await km.setup_stream(0, STREAM_ID)
+        acks = await km.program_all(STREAM_ID, 1)
+        bad = [(a.slot, K.KpAckStatus(a.outcome).name) for a in acks if a.outcome]
+        ctx.expect(not bad, f"KP_ACK failures for key set 1: {bad}")
+        await km.go_all(STREAM_ID, 1)
+        state = await km.enable(regs, STREAM_ID)
+        ctx.expect(
+            state == K.IdeStreamState.SECURE,
+            f"stream state {state:#x} with key set 1 armed and Enable set ({SPEC})",
+        )
+
+
+@vector(
+    "ide_km.key_set.switch",
+    title="K0 -> K1 -> K0: each K_SET_GO of the other set is acknowledged, the stream stays "
+    "Secure, and K_SET_STOP of the old set leaves it Secure and free for the next KEY_PROG",
+    spec=f"{SPEC} (key refresh, K_SET_STOP), §6.33.1 (stream state)",
+    needs=NEEDS,
+)
+async def key_set_switch(ctx: VectorContext) -> None:
+    """The refresh of §6.33.3 twice over: program the set not in use, K_SET_GO it (Rx then Tx),
+    K_SET_STOP the old one.  K_SET_STOP "does not by itself" make a stream Insecure, and a
+    stopped set is no longer in use, so the next refresh's KEY_PROG of it must succeed."""
+    async with _km(ctx) as km:
+        await km.query()
+        regs = await km.setup_stream(0, STREAM_ID)
+        acks = await km.program_all(STREAM_ID, 0)
+        ctx.expect(not [a for a in acks if a.outcome], "KP_ACK failures for key set 0")
+        await km.go_all(STREAM_ID, 0)
+        state = await km.enable(regs, STREAM_ID)
+        ctx.expect(state == K.IdeStreamState.SECURE, f"stream state {state:#x} on key set 0")
+        for new, old in ((1, 0), (0, 1)):
+            acks = await km.program_all(STREAM_ID, new)
+            bad = [(a.slot, K.KpAckStatus(a.outcome).name) for a in acks if a.outcome]
+            ctx.expect(not bad, f"KEY_PROG of key set {new} (not in use) refused: {bad}")
+            await km.go_all(STREAM_ID, new)
+            await _secure(ctx, regs, f"after_go_k{new}")
+            for slot in K.KeySlot.all(old):
+                ctx.expect(
+                    await km.go_stop(STREAM_ID, slot, go=False),
+                    f"no K_GOSTOP_ACK for K_SET_STOP of old key set {old} {slot}",
+                )
+            await _secure(ctx, regs, f"after_stop_k{old}")
+        # K0 is in use again and K1 stopped: the next refresh's KEY_PROG of K1 goes through.
+        again = await km.program_all(STREAM_ID, 1)
+        bad = [(a.slot, K.KpAckStatus(a.outcome).name) for a in again if a.outcome]
+        ctx.expect(not bad, f"KEY_PROG of stopped key set 1 refused: {bad}")
+
+
+@vector(
+    "ide_km.port_index.nonzero",
+    title="Every PortIndex up to MaxPortIndex is answered for itself: QUERY_RESP, KEY_PROG and "
+    "K_SET_GO/STOP at a non-zero PortIndex",
+    spec=f"{SPEC} (PortIndex, MaxPortIndex)",
+    needs=MESSAGING,
+)
+async def port_index_nonzero(ctx: VectorContext) -> None:
+    async with _km(ctx) as km:
+        query = await km.query()
+        if query.max_port_index == 0:
+            raise NotApplicable("MaxPortIndex is 0: the responder presents one port")
+        ctx.measure("max_port_index", query.max_port_index, "", low=1)
+        await km.setup_stream(0, STREAM_ID)
+        port = query.max_port_index
+        rsp = await km.request(K.Query(port_index=port), strict=False)
+        ctx.expect(
+            isinstance(rsp, K.QueryResp) and rsp.port_index == port,
+            f"QUERY of PortIndex {port} answered by {_describe(rsp)} ({SPEC})",
+        )
+        target = IdeKmRequester(km.spdm, km.session, ctx.config_if_any, port_index=port)
+        acks = await target.program_all(STREAM_ID, 0)
+        bad = [(a.slot, K.KpAckStatus(a.outcome).name) for a in acks if a.outcome]
+        ctx.expect(not bad, f"KEY_PROG at PortIndex {port} refused: {bad}")
+        ctx.expect(
+            all(a.port_index == port for a in acks), f"KP_ACK for PortIndex {port} names another"
+        )
+        await target.go_all(STREAM_ID, 0)
+        slot = K.KeySlot(0, K.KeyDirection.RX, 0)
+        ctx.expect(
+            await target.go_stop(STREAM_ID, slot, go=False),
+            f"no K_GOSTOP_ACK for K_SET_STOP at PortIndex {port}",
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Optional Selective IDE configurations: each runs where the IDE Capability advertises it
+# --------------------------------------------------------------------------------------------
+
+
+class _Config:
+    """One optional Selective IDE configuration: the IDE Capability bit that advertises it and
+    the Selective IDE Stream Control bits that select it (§7.9.26.2, §7.9.26.5.2)."""
+
+    def __init__(self, name: str, label: str, cap_bit: int, control: int) -> None:
+        self.name = name
+        self.label = label
+        self.cap_bit = cap_bit
+        self.control = control
+
+
+_CONFIGS = (
+    _Config("selective_pcrc", "PCRC", 1 << 5, 1 << 8),
+    # Tx aggregation of up to 2 TLPs for NPR, PR and CPL (01b in [3:2], [5:4], [7:6]).
+    _Config("selective_aggregation", "Aggregation", 1 << 4, 0b01_01_01 << 2),
+    # Partial Header Encryption of Address[17:2] (mode 0001b in [13:10]).
+    _Config("selective_phe", "Partial Header Encryption", 1 << 3, 0b0001 << 10),
+    _Config("selective_tee_limited", "TEE-Limited Stream", 1 << 24, 1 << 23),
+)
+_CONTROL_SPEC = "§7.9.26.5.2 (Selective IDE Stream Control), §7.9.26.2 (IDE Capability)"
+
+
+async def _advertised(ctx: VectorContext, km: IdeKmRequester) -> int:
+    """The port's IDE Capability, as QUERY_RESP reports it (checked against config space)."""
+    return (await km.query()).capability.value
+
+
+async def _secure_with(ctx: VectorContext, km: IdeKmRequester, config: _Config) -> None:
+    """Stream 0 configured with ``config``'s control bits, keyed, armed and enabled: the bits
+    must hold and the stream must be Secure."""
+    regs = await km.setup_stream(0, STREAM_ID)
+    control = (STREAM_ID << 24) | config.control
+    await ctx.config.write32(regs.control, control)
+    held = await ctx.config.read32(regs.control)
+    ctx.expect(
+        held & config.control == config.control,
+        f"{config.label} is advertised, but Stream Control reads {held:#010x} after "
+        f"{control:#010x} was written (PCIe 6.x {_CONTROL_SPEC})",
+    )
+    acks = await km.program_all(STREAM_ID, 0)
+    bad = [(a.slot, K.KpAckStatus(a.outcome).name) for a in acks if a.outcome]
+    ctx.expect(not bad, f"KP_ACK failures with {config.label}: {bad}")
+    await km.go_all(STREAM_ID, 0)
+    await ctx.config.write32(regs.control, control | 1)
+    state = (await ctx.config.read32(regs.status)) & 0xF
+    ctx.expect(
+        state == K.IdeStreamState.SECURE,
+        f"stream state {state:#x} with {config.label} selected, keys armed and Enable set "
+        f"({SPEC}, §6.33.1)",
+    )
+    held = await ctx.config.read32(regs.control)
+    ctx.expect(
+        held & (config.control | 1) == config.control | 1,
+        f"Stream Control {held:#010x} lost {config.label} or Enable once Secure",
+    )
+
+
+def _k_set_go_under(config: _Config) -> Vector:
+    async def run(ctx: VectorContext) -> None:
+        async with _km(ctx) as km:
+            cap = await _advertised(ctx, km)
+            if not cap & config.cap_bit:
+                raise NotApplicable(
+                    f"the IDE Capability ({cap:#010x}) does not advertise {config.label}"
+                )
+            await _secure_with(ctx, km, config)
+
+    return vector(
+        f"ide_km.k_set_go.{config.name}",
+        title=f"With {config.label} selected in Stream Control (where advertised), K_SET_GO and "
+        "Enable bring the stream to Secure and the selection holds",
+        spec=f"{SPEC}, PCIe 6.x {_CONTROL_SPEC}",
+        needs=NEEDS,
+    )(run)
+
+
+k_set_go_selective_pcrc = _k_set_go_under(_CONFIGS[0])
+k_set_go_selective_aggregation = _k_set_go_under(_CONFIGS[1])
+k_set_go_selective_phe = _k_set_go_under(_CONFIGS[2])
+k_set_go_selective_tee_limited = _k_set_go_under(_CONFIGS[3])
+
+
+#: Selective IDE Stream Control bit 9, Configuration Requests Enable: a Root Port's; reserved
+#: (reads 0) in an endpoint's stream (§7.9.26.5.2).
+_CONFIG_REQUESTS_ENABLE = _Config("config_requests", "Configuration Requests Enable", 0, 1 << 9)
+
+
+@vector(
+    "ide_km.stream_control.unadvertised_modes_zero",
+    title="Stream Control bits of a mode the IDE Capability does not advertise, and the Root "
+    "Port's Configuration Requests Enable, read 0 after a write of 1s",
+    spec=f"PCIe 6.x {_CONTROL_SPEC}: hardwired to 0 when not supported; bit 9 Root Ports only",
+    needs=NEEDS,
+)
+async def unadvertised_modes_zero(ctx: VectorContext) -> None:
+    """The device under test is an endpoint: bit 9 is reserved in its streams whatever it
+    advertises, so there is always at least one bit to check."""
+    async with _km(ctx) as km:
+        cap = await _advertised(ctx, km)
+        absent = [c for c in _CONFIGS if not cap & c.cap_bit] + [_CONFIG_REQUESTS_ENABLE]
+        regs = await km.setup_stream(0, STREAM_ID)
+        findings = []
+        for config in absent:
+            await ctx.config.write32(regs.control, (STREAM_ID << 24) | config.control)
+            held = await ctx.config.read32(regs.control)
+            if held & config.control:
+                findings.append(f"{config.label} (not supported) reads {held:#010x}")
+        await ctx.config.write32(regs.control, STREAM_ID << 24)
+        ctx.measure("bits_checked", len(absent), "", low=1)
+        ctx.expect(not findings, f"{'; '.join(findings)} (PCIe 6.x {_CONTROL_SPEC})")

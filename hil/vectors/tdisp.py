@@ -19,6 +19,7 @@ the Requester ID the backend enumerated); the IDE_KM PortIndex is the rig's
 
 from __future__ import annotations
 
+import itertools
 import os
 
 from ..codec import ide_km as K
@@ -28,14 +29,16 @@ from ..codec.ide_tlp import CplStatus
 from ..errors import DoeTimeout, NotApplicable, PeerProtocolError
 from ..host.ide import IdeRootPort
 from ..host.ide_km import IdeKmRequester, stream_regs
-from ..host.pci import find_ext_capabilities
+from ..host.pci import find_ext_capabilities, walk_ext_capabilities
 from ..host.spdm import SpdmErrorResponse, SpdmRequester, SpdmSession
 from ..host.tdisp import (
     TdispErrorResponse,
     TdispInvalidInterface,
     TdispInvalidInterfaceState,
     TdispInvalidNonce,
+    TdispInvalidRequest,
     TdispRequester,
+    check_report,
 )
 from ._answers import answer_in_the_clear
 from ._cleanup import tidy
@@ -894,3 +897,302 @@ async def flr_unlocks(ctx: VectorContext) -> None:
         status = await ctx.config.read32(regs.status)
         ctx.expect(status & 0xF == 0, f"IDE stream state {status & 0xF:04b} after FLR")
         ctx.measure("flr_wait_s", float(ctx.settings.get("flr_wait_s", 0.1)), "s")
+
+
+# --------------------------------------------------------------------------------------------
+# TDISP_CAPABILITIES, field by field
+# --------------------------------------------------------------------------------------------
+
+_CAPS = "§11.3.7, Table 11-9"
+#: Bits of REQ_MSGS_SUPPORTED that name a request code TDISP 1.0 defines (81h-8Bh: bits 1-11).
+_DEFINED_REQUEST_BITS = sum(1 << (code - 0x80) for code in T.RequestCode)
+#: LOCK_INTERFACE_REQUEST FLAGS TDISP 1.0 defines (§11.3.8, Table 11-10): bits 4:0.
+_DEFINED_LOCK_FLAGS = 0x1F
+#: The least DEV_ADDR_WIDTH a TDISP device may report (§11.3.7, Table 11-9: 52 or more).
+_MIN_DEV_ADDR_WIDTH = 52
+
+
+def _optional_requests(iid: T.InterfaceId) -> dict[T.RequestCode, T.TdispMessage]:
+    """One well-formed instance of each optional request (§11.3.1, Table 11-3)."""
+    return {
+        T.RequestCode.BIND_P2P_STREAM_REQUEST: T.BindP2pStreamRequest(
+            interface_id=iid, p2p_stream_id=1
+        ),
+        T.RequestCode.UNBIND_P2P_STREAM_REQUEST: T.UnbindP2pStreamRequest(
+            interface_id=iid, p2p_stream_id=1
+        ),
+        T.RequestCode.SET_MMIO_ATTRIBUTE_REQUEST: T.SetMmioAttributeRequest(
+            interface_id=iid, mmio_range=T.MmioRange(first_page=0, num_pages=1)
+        ),
+        T.RequestCode.VDM_REQUEST: T.VdmRequest(
+            interface_id=iid, vendor=T.VendorData(T.RegistryId.PCI_SIG, b"\xff\xff")
+        ),
+    }
+
+
+@vector(
+    "tdisp.capabilities.field_rules",
+    title="TDISP_CAPABILITIES: REQ_MSGS_SUPPORTED lists exactly the requests served (bit = code "
+    "- 80h), no reserved bit, DEV_ADDR_WIDTH >= 52, NUM_REQ_THIS/ALL > 0",
+    spec="PCIe 6.x §11.3.7 Table 11-9 (TDISP_CAPABILITIES), §11.3.1 Table 11-3 (request codes), "
+    "§11.3.8 Table 11-10 (FLAGS)",
+    needs=MESSAGING,
+)
+async def capabilities_field_rules(ctx: VectorContext) -> None:
+    """The response is read strictly (DSM_CAPS and bytes 38-40 are reserved).  REQ_MSGS_SUPPORTED
+    must have the seven required requests 81h-87h (bits 1-7), nothing at bit 0 (80h is no
+    request) or past 8Bh (no such request in TDISP 1.0), and each optional request it lists
+    must be served: one the device answers UNSUPPORTED_REQUEST was listed falsely.
+    LOCK_INTERFACE_FLAGS_SUPPORTED has no bit above 4; NUM_REQ_THIS and NUM_REQ_ALL are at
+    least 1, and a DSM cannot take more requests for one TDI than for all of them."""
+    findings: list[str] = []
+    async with _Tsm(ctx) as tsm:
+        await tsm.tdisp.get_version()
+        iid = ctx.interface_id()
+        rsp = await tsm.tdisp.request(T.GetTdispCapabilities(interface_id=iid))
+        if not isinstance(rsp, T.TdispCapabilities):
+            ctx.expect(False, f"GET_TDISP_CAPABILITIES answered {rsp!r} ({_CAPS})")
+        assert isinstance(rsp, T.TdispCapabilities)
+        mask = rsp.req_msgs_supported
+        ctx.measure("req_msgs_supported_byte0", mask & 0xFF, "")
+        ctx.measure("dev_addr_width", rsp.dev_addr_width, "bits")
+        ctx.measure("num_req_this", rsp.num_req_this, "")
+        ctx.measure("num_req_all", rsp.num_req_all, "")
+        if not _MIN_DEV_ADDR_WIDTH <= rsp.dev_addr_width <= 64:
+            findings.append(f"DEV_ADDR_WIDTH {rsp.dev_addr_width}, outside 52..64")
+        for name in ("num_req_this", "num_req_all"):
+            if getattr(rsp, name) == 0:
+                findings.append(f"{name.upper()} 0: no request may be outstanding")
+        required = T.req_msgs_mask(T.REQUIRED_REQUESTS)
+        if mask & required != required:
+            missing = [c.name for c in T.REQUIRED_REQUESTS if not rsp.supports(c)]
+            findings.append(f"REQ_MSGS_SUPPORTED {mask:#x} lacks required {missing}")
+        if mask & ~_DEFINED_REQUEST_BITS:
+            findings.append(
+                f"REQ_MSGS_SUPPORTED {mask:#x} sets bits {mask & ~_DEFINED_REQUEST_BITS:#x}, "
+                "which name no TDISP request (bit index = code - 80h)"
+            )
+        if rsp.lock_flags_supported & ~_DEFINED_LOCK_FLAGS:
+            findings.append(
+                f"LOCK_INTERFACE_FLAGS_SUPPORTED {rsp.lock_flags_supported:#x} sets reserved bits"
+            )
+        if rsp.num_req_this > rsp.num_req_all:
+            findings.append(
+                f"NUM_REQ_THIS {rsp.num_req_this} exceeds NUM_REQ_ALL {rsp.num_req_all}"
+            )
+        listed = [code for code in _optional_requests(iid) if rsp.supports(code)]
+        ctx.measure("optional_listed", len(listed), "")
+        for code in listed:
+            answer = await tsm.tdisp.request(_optional_requests(iid)[code])
+            if (
+                isinstance(answer, T.TdispError)
+                and answer.error_code == T.ErrorCode.UNSUPPORTED_REQUEST
+            ):
+                findings.append(f"{code.name} is listed in REQ_MSGS_SUPPORTED but unsupported")
+    ctx.expect(not findings, f"{'; '.join(findings)} (PCIe 6.x {_CAPS})")
+
+
+@vector(
+    "tdisp.capabilities.lock_flags",
+    title="LOCK with a FLAGS bit LOCK_INTERFACE_FLAGS_SUPPORTED does not list is refused; with "
+    "every listed flag it succeeds",
+    spec="PCIe 6.x §11.3.7 Table 11-9 (LOCK_INTERFACE_FLAGS_SUPPORTED), §11.3.8 Table 11-12",
+    needs=MESSAGING,
+)
+async def capabilities_lock_flags(ctx: VectorContext) -> None:
+    """§11.3.8: LOCK must fail with INVALID_REQUEST when it asks for a flag the device does not
+    support.  LOCK with all the supported flags comes first (it must succeed: where a rig
+    cannot make the stream Secure, that is where the vector stops being applicable), then STOP,
+    then each unsupported flag of bits 4:0 alone on the same keyed stream: each must be refused
+    and leave the TDI CONFIG_UNLOCKED."""
+    async with _Tsm(ctx) as tsm:
+        await tsm.tdisp.get_version()
+        caps = await tsm.tdisp.get_capabilities()
+        supported = caps.lock_flags_supported & _DEFINED_LOCK_FLAGS
+        unsupported = [f for f in T.LockFlags if not supported & f]
+        ctx.measure("lock_flags_unsupported", len(unsupported), "")
+        await tsm.secure_stream()
+        await tsm.lock_keyed(flags=supported)
+        await _state(ctx, tsm, T.TdiState.CONFIG_LOCKED, "after_lock_supported_flags")
+        await tsm.tdisp.stop()
+        for flag in unsupported:
+            lock = tsm.tdisp.lock(STREAM_ID, flags=int(flag))
+            err = await _expect_error(
+                ctx, f"LOCK with unsupported {flag.name}", lock, TdispErrorResponse, _LOCK
+            )
+            ctx.expect(
+                err.code == T.ErrorCode.INVALID_REQUEST,
+                f"LOCK with unsupported {flag.name} answered {err}; expected INVALID_REQUEST "
+                f"(PCIe 6.x {_LOCK})",
+            )
+            await _state(ctx, tsm, T.TdiState.CONFIG_UNLOCKED, f"after_lock_{flag.name.lower()}")
+
+
+# --------------------------------------------------------------------------------------------
+# The TDI report: structure, portions, OFFSET
+# --------------------------------------------------------------------------------------------
+
+_REPORT_LAYOUT = "§11.3.11, Table 11-15"
+_CAP_MSIX = 0x11  # MSI-X capability ID (standard list)
+_EXT_CAP_TPH = 0x0017  # TPH Requester extended capability
+_EXT_CAP_LNR = 0x001C  # LN Requester extended capability
+
+
+async def _std_capabilities(ctx: VectorContext) -> set[int]:
+    """The IDs on the function's standard capability list (from the pointer at 34h)."""
+    ids: set[int] = set()
+    ptr = (await ctx.config.read32(0x34)) & 0xFC
+    for _ in range(48):
+        if not ptr:
+            break
+        header = await ctx.config.read32(ptr)
+        ids.add(header & 0xFF)
+        ptr = (header >> 8) & 0xFC
+    return ids
+
+
+async def _report_bytes(td: TdispRequester, length: int) -> tuple[bytes, list[int], int]:
+    """The report read with LENGTH ``length`` per request: its bytes, each portion's size, and
+    the first response's PORTION_LENGTH + REMAINDER_LENGTH (the size it announced)."""
+    data = b""
+    sizes: list[int] = []
+    announced = -1
+    while True:
+        rsp = await td.call(
+            T.GetDeviceInterfaceReport(
+                interface_id=td.interface_id, offset=len(data), length=length
+            ),
+            T.DeviceInterfaceReport,
+        )
+        if announced < 0:
+            announced = len(rsp.portion) + rsp.remainder_length
+        if len(rsp.portion) > length:
+            raise PeerProtocolError(f"PORTION_LENGTH {len(rsp.portion)} exceeds LENGTH {length}")
+        if len(data) + len(rsp.portion) + rsp.remainder_length != announced:
+            raise PeerProtocolError(
+                f"at OFFSET {len(data)}: PORTION_LENGTH {len(rsp.portion)} + REMAINDER_LENGTH "
+                f"{rsp.remainder_length} does not add up to the {announced} bytes announced"
+            )
+        sizes.append(len(rsp.portion))
+        data += rsp.portion
+        if not rsp.remainder_length:
+            return data, sizes, announced
+        if not rsp.portion or len(sizes) > 0x10000:
+            raise PeerProtocolError("a portion of 0 bytes with bytes remaining")
+
+
+@vector(
+    "tdisp.report.structure",
+    title="The TDI report: no reserved bit, MMIO ranges counted, sized and attributed as the "
+    "function's configuration says, INTERFACE_INFO as LOCK asked",
+    spec="PCIe 6.x §11.3.11 Table 11-15 (TDI report), §11.3.8 (NO_FW_UPDATE)",
+    needs=MESSAGING,
+)
+async def report_structure(ctx: VectorContext) -> None:
+    """Read strictly (reserved INTERFACE_INFO bits, bytes 2-3, MMIO attribute bits 15:4 set:
+    a failure), with MMIO_RANGE_COUNT and DEVICE_SPECIFIC_INFO_LEN matching the bytes.  Each
+    range covers at least one page, ranges do not overlap, the MSI-X attributes appear only
+    with an MSI-X capability, and the MSI-X, LN and TPH control copies are zero for a function
+    without those capabilities.  LOCK asks for NO_FW_UPDATE where it is supported: INTERFACE_INFO
+    bit 0 must then say so."""
+    findings: list[str] = []
+    async with _Tsm(ctx) as tsm:
+        await tsm.tdisp.get_version()
+        caps = await tsm.tdisp.get_capabilities()
+        no_fw = caps.lock_flags_supported & T.LockFlags.NO_FW_UPDATE
+        await tsm.secure_stream()
+        await tsm.lock_keyed(flags=no_fw)
+        data, _, _ = await _report_bytes(tsm.tdisp, 0xFFFF)
+        ctx.measure("report_bytes", len(data), "B", low=20)
+        report = T.TdiReport.decode(data)  # strictly: reserved bits and lengths
+        if ctx.config_if_any is not None:
+            await check_report(report, ctx.config, tsm.tdisp.mmio_reporting_offset)
+        ctx.measure("mmio_ranges", len(report.mmio_ranges), "", low=1)
+        if no_fw and not report.interface_info & T.InterfaceInfo.NO_FW_UPDATE_WHILE_LOCKED:
+            findings.append("LOCK asked for NO_FW_UPDATE; INTERFACE_INFO bit 0 is clear")
+        spans = []
+        for i, rng in enumerate(report.mmio_ranges):
+            if rng.num_pages == 0:
+                findings.append(f"MMIO range {i} covers no page")
+            spans.append((rng.first_page, rng.first_page + rng.num_pages, i))
+        spans.sort()
+        for (_, end, a), (start, _, b) in itertools.pairwise(spans):
+            if start < end:
+                findings.append(f"MMIO ranges {a} and {b} overlap")
+        if ctx.config_if_any is not None:
+            std = await _std_capabilities(ctx)
+            ext = {c.cap_id for c in await walk_ext_capabilities(ctx.config)}
+            msix = _CAP_MSIX in std
+            msix_attrs = T.MmioAttr.MSIX_TABLE | T.MmioAttr.MSIX_PBA
+            if not msix and any(r.attributes & msix_attrs for r in report.mmio_ranges):
+                findings.append("an MMIO range is marked MSI-X table/PBA; there is no MSI-X")
+            for present, value, name in (
+                (msix, report.msi_x_message_control, "MSI_X_MESSAGE_CONTROL"),
+                (_EXT_CAP_LNR in ext, report.lnr_control, "LNR_CONTROL"),
+                (_EXT_CAP_TPH in ext, report.tph_control, "TPH_CONTROL"),
+            ):
+                if not present and value:
+                    findings.append(f"{name} {value:#x} for a function without the capability")
+    ctx.expect(not findings, f"{'; '.join(findings)} (PCIe 6.x {_REPORT_LAYOUT})")
+
+
+@vector(
+    "tdisp.report.portions",
+    title="The TDI report read in small portions: each at most LENGTH, PORTION + REMAINDER "
+    "adding up at every OFFSET, the bytes equal to one whole read",
+    spec="PCIe 6.x §11.3.10 Table 11-13 (OFFSET, LENGTH), §11.3.11 Table 11-14 "
+    "(PORTION_LENGTH, REMAINDER_LENGTH)",
+    needs=MESSAGING,
+)
+async def report_portions(ctx: VectorContext) -> None:
+    async with _Tsm(ctx) as tsm:
+        await tsm.lock()
+        whole, sizes, announced = await _report_bytes(tsm.tdisp, 0xFFFF)
+        ctx.measure("report_bytes", len(whole), "B", low=20)
+        ctx.measure("portions_whole", len(sizes), "", low=1)
+        for length in (1, 7, 16):
+            data, sizes, total = await _report_bytes(tsm.tdisp, length)
+            ctx.measure(f"portions_length_{length}", len(sizes), "", low=-(-len(whole) // length))
+            ctx.expect(
+                total == announced and data == whole,
+                f"the report read {length} bytes at a time ({len(data)} bytes, {total} announced) "
+                f"differs from the one read whole ({len(whole)} bytes) (PCIe 6.x §11.3.11)",
+            )
+        # A request may start anywhere inside the report (§11.3.10: OFFSET in bytes).
+        middle = len(whole) // 2
+        rsp = await tsm.tdisp.call(
+            T.GetDeviceInterfaceReport(interface_id=ctx.interface_id(), offset=middle, length=4),
+            T.DeviceInterfaceReport,
+        )
+        ctx.expect(
+            rsp.portion == whole[middle : middle + len(rsp.portion)]
+            and rsp.remainder_length == len(whole) - middle - len(rsp.portion),
+            f"the portion at OFFSET {middle} is not the report's bytes there, or its "
+            f"REMAINDER_LENGTH {rsp.remainder_length} is wrong (PCIe 6.x §11.3.11)",
+        )
+
+
+@vector(
+    "tdisp.report.invalid_offset",
+    title="GET_DEVICE_INTERFACE_REPORT with an OFFSET at or past the report's end gets "
+    "TDISP_ERROR INVALID_REQUEST; the TDI stays CONFIG_LOCKED",
+    spec="PCIe 6.x §11.3.10 Table 11-16 (OFFSET invalid: INVALID_REQUEST)",
+    needs=MESSAGING,
+)
+async def report_invalid_offset(ctx: VectorContext) -> None:
+    async with _Tsm(ctx) as tsm:
+        await tsm.lock()
+        whole, _, _ = await _report_bytes(tsm.tdisp, 0xFFFF)
+        for offset in (len(whole), 0xFFFF):
+            request = T.GetDeviceInterfaceReport(
+                interface_id=ctx.interface_id(), offset=offset, length=16
+            )
+            err = await _expect_error(
+                ctx,
+                f"report at OFFSET {offset} of a {len(whole)}-byte report",
+                tsm.tdisp.call(request, T.DeviceInterfaceReport),
+                TdispInvalidRequest,
+                _REPORT,
+            )
+            ctx.measure(f"error_code_offset_{offset}", err.code, "")
+        await _state(ctx, tsm, T.TdiState.CONFIG_LOCKED, "after_refusals")
