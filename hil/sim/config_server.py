@@ -7,7 +7,12 @@ The simulation listens on a Unix socket; each request is one access, each answer
 
 ops: 1 read32, 2 write32, 3 write ``size`` (1 or 2) bytes of ``value`` at ``offset``,
 4 reset the device (a power cycle), 5 end the simulation, 6 pull the board's UART cable (the
-pseudo-terminal goes away; refused when the simulation has no UART).
+pseudo-terminal goes away; refused when the simulation has no UART), 7 is the device idle:
+``size << 16 | offset`` carries the bytes the controller has received on the UART (mod 2**24),
+``value`` those it has sent (mod 2**32); the answer is 1 when nothing is in flight on the
+simulation's side (the UART bridge and the line quiet for the linger, in simulated time) and
+both counts match this end's, so no byte waits in the pseudo-terminal either way, else 0;
+refused without a UART.
 
 Between requests the simulator stands still, unless the board's UART is busy (bits in flight,
 or a write or reset lately that may send some): then simulated time runs on, and the server
@@ -27,6 +32,7 @@ from ..transport import ConfigSpace
 
 __all__ = [
     "OP_END",
+    "OP_IDLE",
     "OP_READ",
     "OP_RESET",
     "OP_UNPLUG",
@@ -40,7 +46,7 @@ __all__ = [
 
 REQUEST = struct.Struct("<BBHI")
 RESPONSE = struct.Struct("<BI")
-OP_READ, OP_WRITE, OP_WRITE_BYTES, OP_RESET, OP_END, OP_UNPLUG = 1, 2, 3, 4, 5, 6
+OP_READ, OP_WRITE, OP_WRITE_BYTES, OP_RESET, OP_END, OP_UNPLUG, OP_IDLE = 1, 2, 3, 4, 5, 6, 7
 #: Simulated time that passes per turn of the loop while the UART is busy: short, so that a
 #: request waits little for its turn, long enough that the loop's own cost stays small.
 SLICE_NS = 100.0
@@ -65,6 +71,9 @@ class Activity(Protocol):
 
     def close(self) -> None:
         """Go away (the fault of a pulled cable)."""
+
+    def idle(self, peer_received: int, peer_sent: int) -> bool:
+        """Nothing in flight, given the far end's byte counts (see op 7)."""
 
 
 def _recv_exact(conn: socket.socket, n: int) -> bytes:
@@ -129,6 +138,8 @@ async def serve_config(
                         await reset()
                     elif op == OP_UNPLUG and activity is not None:
                         activity.close()
+                    elif op == OP_IDLE and activity is not None:
+                        out = int(activity.idle(size << 16 | offset, value))
                     elif op == OP_END:
                         sock.sendall(RESPONSE.pack(0, 0))
                         for c in clients:
@@ -138,6 +149,6 @@ async def serve_config(
                         status = 1
                 except (ValueError, NotImplementedError):
                     status = 1
-                if activity is not None and op != OP_READ:
+                if activity is not None and op not in (OP_READ, OP_IDLE):
                     activity.touch()
                 sock.sendall(RESPONSE.pack(status, out))

@@ -81,6 +81,23 @@ class Simulation:
             )
         return cpb
 
+    def uart_linger_ns(self) -> float:
+        """How long simulated time runs on after the last UART or configuration activity: long
+        enough for ``hil_fpga`` to react to anything, so a board quiet that long does nothing
+        more until something reaches it.  It covers a whole object moving between the mailbox
+        and the bridge's buffer (1 DW a cycle; up to 2 while a response is delivered, plus the
+        mailbox's 3-cycle Discovery stalls), a telemetry frame held for its gap
+        (``TEL_GAP_CYCLES``), and a few characters' time, doubled for margin."""
+        params = self.rig.sim.get("parameters", {})
+        depth = max(
+            int(params.get("DOE_WR_DEPTH_DW", 1024)), int(params.get("DOE_RD_DEPTH_DW", 1024))
+        )
+        obj_dw = int(params.get("UART_MAX_OBJ_DW", min(depth, 4096)))
+        clk_hz = int(params.get("CLK_HZ", 250_000_000))
+        tel_gap = int(params.get("TEL_GAP_CYCLES", clk_hz // 100))
+        cycles = 2 * (2 * obj_dw + 8 + tel_gap + 4 * 10 * self.uart_clks_per_bit())
+        return cycles * float(self.rig.sim.get("clock_period_ns", 4.0))
+
     def simulate(self, testcase: str, work: Path, job: dict[str, Any], **kwargs: Any) -> None:
         """Run one test of :mod:`hil.sim.entry` on the cached build, with ``job`` as its input."""
         from cocotb_tools.runner import get_runner
@@ -108,7 +125,11 @@ class Simulation:
             if self.uart:
                 if uart_link is None:
                     raise RigError(f"{self.top} has a UART: serve_config needs uart_link")
-                job["uart"] = {"clks_per_bit": self.uart_clks_per_bit(), "link": str(uart_link)}
+                job["uart"] = {
+                    "clks_per_bit": self.uart_clks_per_bit(),
+                    "link": str(uart_link),
+                    "linger_ns": self.uart_linger_ns(),
+                }
             self.simulate("serve_config", work, job, log_file=work / "sim.log")
         finally:
             shutil.rmtree(work, ignore_errors=True)
