@@ -16,7 +16,8 @@ refused without a UART.
 
 Between requests the simulator stands still, unless the board's UART is busy (bits in flight,
 or a write or reset lately that may send some): then simulated time runs on, and the server
-still answers each request as it comes.
+still answers each request as it comes.  Writes to ``quiet_writes`` offsets (the DOE data
+mailboxes: an object leaves only on Go) do not count as such a write.
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ async def serve_config(
     reset: Callable[[], Awaitable[None]],
     ready: Callable[[], None] | None = None,
     activity: Activity | None = None,
+    quiet_writes: frozenset[int] = frozenset(),
 ) -> None:
     """Serve accesses from any number of clients until OP_END (blocking: the simulator
     waits while nobody asks anything and ``activity`` is idle)."""
@@ -150,5 +152,6 @@ async def serve_config(
                 except (ValueError, NotImplementedError):
                     status = 1
                 if activity is not None and op not in (OP_READ, OP_IDLE):
-                    activity.touch()
+                    if not (op == OP_WRITE and offset in quiet_writes):
+                        activity.touch()
                 sock.sendall(RESPONSE.pack(status, out))

@@ -84,10 +84,11 @@ class Simulation:
     def uart_linger_ns(self) -> float:
         """How long simulated time runs on after the last UART or configuration activity: long
         enough for ``hil_fpga`` to react to anything, so a board quiet that long does nothing
-        more until something reaches it.  It covers a whole object moving between the mailbox
-        and the bridge's buffer (1 DW a cycle; up to 2 while a response is delivered, plus the
-        mailbox's 3-cycle Discovery stalls), a telemetry frame held for its gap
-        (``TEL_GAP_CYCLES``), and a few characters' time, doubled for margin."""
+        more until something reaches it.  The slowest reactions: a whole object moving between
+        the mailbox and the bridge's buffer before its frame starts or after its frame ended
+        (1 DW a cycle; up to 2 while a response is delivered, plus the mailbox's 3-cycle
+        Discovery stalls), and a telemetry frame held for its gap (``TEL_GAP_CYCLES``); twice
+        the slower of them, and a few characters' time."""
         params = self.rig.sim.get("parameters", {})
         depth = max(
             int(params.get("DOE_WR_DEPTH_DW", 1024)), int(params.get("DOE_RD_DEPTH_DW", 1024))
@@ -95,7 +96,7 @@ class Simulation:
         obj_dw = int(params.get("UART_MAX_OBJ_DW", min(depth, 4096)))
         clk_hz = int(params.get("CLK_HZ", 250_000_000))
         tel_gap = int(params.get("TEL_GAP_CYCLES", clk_hz // 100))
-        cycles = 2 * (2 * obj_dw + 8 + tel_gap + 4 * 10 * self.uart_clks_per_bit())
+        cycles = 2 * max(2 * obj_dw + 8, tel_gap) + 4 * 10 * self.uart_clks_per_bit()
         return cycles * float(self.rig.sim.get("clock_period_ns", 4.0))
 
     def simulate(self, testcase: str, work: Path, job: dict[str, Any], **kwargs: Any) -> None:
