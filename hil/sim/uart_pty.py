@@ -180,9 +180,16 @@ class UartPty:
                 continue
             byte = self.to_dut.pop(0)
             self._tx_char = True
-            for bit in (0, *((byte >> i) & 1 for i in range(8)), 1):
-                rx.value = bit
-                await Timer(self.bit_ns, "ns")
+            # One wait per run of equal bits (start, LSB first, stop), not one per bit.
+            bits = (0, *((byte >> i) & 1 for i in range(8)), 1)
+            i = 0
+            while i < len(bits):
+                run = 1
+                while i + run < len(bits) and bits[i + run] == bits[i]:
+                    run += 1
+                rx.value = bits[i]
+                await Timer(run * self.bit_ns, "ns")
+                i += run
             self._tx_char = False
             self.bytes_in += 1
             self.touch()
