@@ -29,7 +29,9 @@ class Simulation:
 
         self.top = rig.sim.get("top", ENDPOINT_TOP)
         # hil_fpga carries the DSM and firmware register ports on its UART: the firmware runs
-        # at the far end of a pseudo-terminal (the virtual rig's lab controller).
+        # at the far end of a pseudo-terminal (the virtual rig's lab controller).  It is driven
+        # through its ports alone, so it is built with only those public: Verilator then
+        # optimises the inside (about 3.5 times less CPU a clock cycle than --public-flat-rw).
         self.uart = self.top == "hil_fpga"
         self._build_dir: Path | None = None
 
@@ -38,7 +40,10 @@ class Simulation:
 
         if self._build_dir is None:
             self._build_dir = build_hdl(
-                self.top, rtl_sources(self.top), self.rig.sim.get("parameters", {})
+                self.top,
+                rtl_sources(self.top),
+                self.rig.sim.get("parameters", {}),
+                ports_only=self.uart,
             )
         return self._build_dir
 
@@ -50,7 +55,11 @@ class Simulation:
             "simulator_version": verilator_version(),
             "hdl_top": self.top,
             "hdl_build": build_key(
-                self.top, rtl_sources(self.top), self.rig.sim.get("parameters", {}), True
+                self.top,
+                rtl_sources(self.top),
+                self.rig.sim.get("parameters", {}),
+                True,
+                ports_only=self.uart,
             ),
             "hdl_parameters": self.rig.sim.get("parameters", {}),
             "wave_format": wave_format(),
