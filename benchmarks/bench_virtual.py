@@ -5,6 +5,7 @@ device-idle silence end (issue #14).
     python benchmarks/bench_virtual.py                  # run the suite (-n 2), then report it
     python benchmarks/bench_virtual.py -n 1 -k bad_mac  # a subset, one worker
     python benchmarks/bench_virtual.py --run results/virtual-fpga/<run-id>   # report a run
+    python benchmarks/bench_virtual.py --clock          # wall time per simulated clock cycle
 
 A silence wait is the time from Go to the end of a response wait that the device's idleness
 ended (``silence_wait_max``, recorded by the lab backend); a wait that ran to the wall-clock
@@ -97,17 +98,58 @@ def report(run_dir: Path, wall_s: float | None, workers: int | None) -> None:
         print("no silence wait was ended by the device's idleness")
 
 
+def clock_cost(writes: int = 5) -> None:
+    """Bring the rig up, then time how long the simulation takes to run a write's linger (the
+    UART quiet, simulated time running until the board is idle): wall time per clock cycle."""
+    from hil.lab.bdf import Bdf
+    from hil.lab.virtual import VirtualFpga
+    from hil.lab.virtual_fs import ConfigClient
+    from hil.rigs import load_rig
+    from hil.sim.simulation import Simulation
+
+    rig = load_rig(REPO / "rigs" / "virtual-fpga.toml")
+    sim = Simulation(rig)
+    cycles = sim.uart_linger_ns() / float(rig.sim.get("clock_period_ns", 4.0))
+    board = VirtualFpga(rig, Bdf.parse(rig.lab["bdf"]))
+    board.start()
+    client = ConfigClient(board.socket)
+    try:
+        times = []
+        for _ in range(writes):
+            while not board.device_idle():
+                time.sleep(0.0005)
+            start = time.perf_counter()
+            client.write32(0x04, client.read32(0x04) & 0xFFFF)  # Command, as it is
+            while not board.device_idle():
+                time.sleep(0.0005)
+            times.append(time.perf_counter() - start)
+    finally:
+        client.sock.close()
+        board.stop()
+    best = min(times)
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} (1 min)")
+    print(
+        f"linger of {cycles:.0f} cycles after a write: best {best * 1e3:.1f} ms of "
+        f"{len(times)}, {best / cycles * 1e6:.1f} us a clock cycle"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", type=Path, help="report this run's records instead of running")
     ap.add_argument("-n", type=int, default=2, help="workers (pytest-xdist)")
     ap.add_argument("-k", help="only vectors matching this -k expression")
+    ap.add_argument("--results", type=Path, help="keep the run here (default: a temp dir)")
+    ap.add_argument("--clock", action="store_true", help="only the wall time per clock cycle")
     args = ap.parse_args()
+    if args.clock:
+        clock_cost()
+        return
     if args.run is not None:
         report(args.run, None, None)
         return
     with tempfile.TemporaryDirectory(prefix="bench-virtual-") as tmp:
-        wall, run_dir, summary = _run(args.n, args.k, Path(tmp))
+        wall, run_dir, summary = _run(args.n, args.k, args.results or Path(tmp))
         print(summary)
         report(run_dir, wall, args.n)
 
