@@ -172,3 +172,62 @@ def test_capability_walk_rejects_a_loop() -> None:
 
     with pytest.raises(PeerProtocolError, match="loops"):
         run(walk_ext_capabilities(Loop()))
+
+
+def _idle_mailbox(idle_answers: list[bool | None], timeout_s: float) -> tuple[DoeMailbox, list]:
+    """A mailbox whose CMA requests are taken and dropped (the responder answers nothing),
+    with a device_idle hook that gives ``idle_answers`` in turn (the last one from then on)."""
+
+    async def drop(obj: DataObject) -> DataObject | None:
+        return None
+
+    asked: list[bool | None] = []
+
+    async def idle() -> bool | None:
+        answer = idle_answers[min(len(asked), len(idle_answers) - 1)]
+        asked.append(answer)
+        return answer
+
+    config = FakeConfigSpace(FakeDoe(responder=drop))
+    mbx = DoeMailbox(
+        config,
+        config.doe.offset,
+        AsyncioTimebase(),
+        timeout_s=timeout_s,
+        poll_interval_s=0.001,
+        idle=idle,
+    )
+    return mbx, asked
+
+
+def test_an_idle_device_ends_the_wait_for_a_response() -> None:
+    """Nothing in flight and no response in the mailbox: none can come, so the wait ends as a
+    timeout (and the exchange aborts), without waiting out the deadline."""
+    mbx, asked = _idle_mailbox([False, False, True], timeout_s=3600.0)
+    with pytest.raises(DoeTimeout, match="idle"):
+        run(mbx.exchange(DataObject(1, DoeType.CMA_SPDM, b"\x10\x84\x00\x00")))
+    assert asked == [False, False, True]
+    assert len(mbx.silences) == 1
+    assert run(mbx.discover()) == [(1, 0), (1, 1), (1, 2)]  # aborted: usable again
+
+
+def test_a_device_that_cannot_say_leaves_the_deadline() -> None:
+    mbx, asked = _idle_mailbox([None], timeout_s=0.05)
+    with pytest.raises(DoeTimeout, match="within deadline"):
+        run(mbx.exchange(DataObject(1, DoeType.CMA_SPDM, b"\x10\x84\x00\x00")))
+    assert asked and mbx.silences == []
+
+
+def test_idleness_never_ends_a_wait_that_has_its_answer() -> None:
+    """A response already in the mailbox is read, whatever the idle hook says."""
+
+    async def answer(obj: DataObject) -> DataObject:
+        return DataObject(obj.vendor_id, obj.type, b"\x10\x04\x00\x00")
+
+    async def idle() -> bool:
+        return True
+
+    config = FakeConfigSpace(FakeDoe(responder=answer))
+    mbx = DoeMailbox(config, config.doe.offset, AsyncioTimebase(), timeout_s=3600.0, idle=idle)
+    rsp = run(mbx.exchange(DataObject(1, DoeType.CMA_SPDM, b"\x10\x84\x00\x00")))
+    assert rsp.payload == b"\x10\x04\x00\x00" and mbx.silences == []

@@ -257,3 +257,47 @@ def test_the_frame_log_keeps_headers_and_never_register_write_data(pty_pair) -> 
         assert link.frames_since(link.frames_logged) == []
     finally:
         link.close()
+
+
+def test_the_link_says_when_nothing_is_in_flight(pty_pair) -> None:
+    """quiet_counts: None while a DSM request waits or is being served; otherwise the bytes
+    received and sent, which match what the board's end wrote and read (the virtual rig's
+    device_idle compares them with the simulation's own counts)."""
+    master, path = pty_pair
+    os.set_blocking(master, False)
+    link = SerialLink(path)
+    bridge = UartDsm(link)
+    dsm = Dsm(hdl_build="uart")
+    seen_while_serving: list[object] = []
+
+    async def firmware(obj: DataObject) -> DataObject | None:
+        seen_while_serving.append(link.quiet_counts())
+        return await dsm.handle(obj)
+
+    async def scenario() -> None:
+        assert link.quiet_counts() == (0, 1)  # the delimiter sent on opening
+        wire = Frame(Channel.DSM_REQUEST, 0, DataObject(1, 1, bytes([0x10, 0x84, 0, 0])).encode())
+        os.write(master, wire.encode())
+        for _ in range(200):
+            if link.waiting(Channel.DSM_REQUEST):
+                break
+            await asyncio.sleep(0.005)
+        assert link.quiet_counts() is None  # a request waits to be served
+        assert await bridge.serve_one(firmware, 2.0)
+        assert seen_while_serving == [None]  # and while it was served
+        got = link.quiet_counts()
+        assert got is not None
+        board_read = b""
+        for _ in range(200):
+            try:
+                board_read += os.read(master, 65536)
+            except BlockingIOError:
+                await asyncio.sleep(0.005)
+            if len(board_read) == got[1]:
+                break
+        assert got == (len(wire.encode()), len(board_read))
+        (rsp,) = Deframer().feed(board_read)
+        assert rsp.channel == Channel.DSM_RESPONSE
+
+    asyncio.run(scenario())
+    link.close()

@@ -52,6 +52,30 @@ def test_lab_path_vectors_pass_on_the_virtual_rig(tmp_path: Path, repo: Path) ->
     assert measurements(records["tsm.connect.needs_secured_cma"])["connect_errno"] == errno.EFAULT
 
 
+def test_silence_is_proved_by_the_device_going_idle(tmp_path: Path, repo: Path) -> None:
+    """A request that must go unanswered: the wait for its response ends when the board is
+    idle (nothing in flight in the mailbox, the UART bridge, the line or the firmware), not
+    at the wall-clock deadline; the lab backend records each such end as a silence."""
+    proc = hil(
+        "run",
+        "--rig",
+        "virtual-fpga",
+        "-k",
+        "spdm.negative.bad_mac or ide_km.outside_session.ignored",
+        "--results",
+        str(tmp_path),
+        cwd=repo,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    records = read_records(only_run(tmp_path, "virtual-fpga"))
+    assert {r["outcome"] for r in records.values()} == {"pass"}
+    bad_mac = measurements(records["spdm.negative.bad_mac"])
+    assert bad_mac["answer"] == 0  # dropped, not answered DecryptError
+    assert bad_mac["silences"] == 1
+    # QUERY before the session binds the streams, then KEY_PROG, K_SET_GO, K_SET_STOP.
+    assert measurements(records["ide_km.outside_session.ignored"])["silences"] == 4
+
+
 def measurements(record: dict) -> dict[str, float]:
     return {m["name"]: m["value"] for m in record["measurements"]}
 
@@ -78,7 +102,8 @@ def test_tsm_vectors_on_a_rig_that_hil_rig_up_holds(tmp_path: Path, repo: Path) 
     up = hil("rig", "up", "virtual-fpga", cwd=repo, env_extra=env)
     try:
         assert up.returncode == 0, up.stdout + up.stderr
-        keyword = "tsm.reconnect or tsm.connect.needs_secured_cma or ide_km_failure"
+        # bad_mac: its silence is proved through the running rig's device_idle.
+        keyword = "tsm.reconnect or tsm.connect.needs_secured_cma or ide_km_failure or bad_mac"
         run = hil(
             "run",
             "--rig",
@@ -92,7 +117,8 @@ def test_tsm_vectors_on_a_rig_that_hil_rig_up_holds(tmp_path: Path, repo: Path) 
         )
         assert run.returncode == 0, run.stdout[-3000:]
         records = read_records(only_run(tmp_path, "virtual-fpga"))
-        assert len(records) == 3 and {r["outcome"] for r in records.values()} == {"pass"}
+        assert len(records) == 4 and {r["outcome"] for r in records.values()} == {"pass"}
+        assert measurements(records["spdm.negative.bad_mac"])["silences"] == 1
     finally:
         down = hil("rig", "down", "virtual-fpga", cwd=repo, env_extra=env)
     assert down.returncode == 0, down.stdout + down.stderr

@@ -10,7 +10,7 @@ from typing import Any
 from ..errors import RigError
 from ..rigs import Rig
 from ..transport import AsyncioTimebase
-from ..vectors import Outcome, Vector, VectorContext, VectorResult, execute
+from ..vectors import Measurement, Outcome, Vector, VectorContext, VectorResult, execute
 from ._base import Backend
 
 __all__ = ["SERIAL_NEEDS", "LabBackend"]
@@ -103,6 +103,13 @@ class LabBackend(Backend):
         resources: dict[str, Any] = {"tsm": KernelTsm(self.bdf, root), "bdf": self.bdf}
         if self.virtual is not None:
             resources["virtual_rig"] = self.virtual  # for fault injection
+            device_idle = getattr(self.virtual, "device_idle", None)
+            if device_idle is not None:
+
+                async def idle() -> bool | None:
+                    return device_idle()
+
+                resources["device_idle"] = idle  # ends a silence wait (hil.host.doe)
         host = self.serial_host()
         if host is not None:
             resources["telemetry"] = host
@@ -124,6 +131,12 @@ class LabBackend(Backend):
             result = asyncio.run(execute(vec, ctx))
         finally:
             config.close()
+        silences = [s for mbx in ctx.mailboxes for s in mbx.silences]
+        if silences:  # response waits the device's idleness ended: how long the longest took
+            result.measurements += [
+                Measurement("silences", len(silences), "").to_json(),
+                Measurement("silence_wait_max", max(silences), "s").to_json(),
+            ]
         if (
             self._power_events() != events
             and "power" not in vec.needs

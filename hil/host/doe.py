@@ -10,6 +10,11 @@
 4. Receive (``pci_doe_recv_resp``): read a DW from the Read Data Mailbox, then write to
    acknowledge it; re-check Data Object Ready before acknowledging the last DW; check
    Status.Error at the end.
+   A transport that can tell when the device is idle (``idle``: nothing in flight anywhere,
+   so nothing can come without a new request) ends the wait for a response as soon as it is
+   and Status still shows neither Data Object Ready nor Error: the device can no longer
+   answer, so the deadline cannot be met later.  This is a deadline the device cannot miss,
+   where a wall-clock one on a slow simulation only waits.
 5. Any failure of an exchange, a timeout included, is followed by Abort
    (``signal_task_abort``); an Abort that does not finish within 1 s (Busy and Error still
    set) marks the mailbox dead, and every later exchange fails at once, as the kernel's
@@ -20,6 +25,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from .. import _regs as R
@@ -85,8 +91,10 @@ class DoeMailbox(DoeTransport):
         *,
         timeout_s: float = DOE_TIMEOUT_S,
         poll_interval_s: float = LINUX_POLL_INTERVAL_S,
+        idle: Callable[[], Awaitable[bool | None]] | None = None,
     ) -> None:
         self.config = config
+        self.idle = idle  # True: nothing in flight in the device (None, False: cannot say)
         self.offset = offset
         self.timebase = timebase
         self.timeout_s = timeout_s
@@ -97,6 +105,8 @@ class DoeMailbox(DoeTransport):
         self.exchanges = 0
         self.bytes_sent = 0
         self.bytes_received = 0
+        self.silences: list[float] = []  # s from Go to a response wait ended by idleness
+        self._go_at = 0.0
 
     # -- registers ------------------------------------------------------------------------------
     async def status(self) -> DoeStatus:
@@ -116,6 +126,7 @@ class DoeMailbox(DoeTransport):
 
     async def go(self) -> None:
         await self.write_control(R.DOE_CTRL_GO)
+        self._go_at = self.timebase.now()
 
     async def write_words(self, words: list[int]) -> None:
         for w in words:
@@ -128,8 +139,12 @@ class DoeMailbox(DoeTransport):
         await self.config.write32(self.offset + R.DOE_RMBX, 0)
 
     # -- waits ----------------------------------------------------------------------------------
-    async def wait_for(self, what: str, predicate, timeout_s: float | None = None) -> DoeStatus:
-        """Poll Status until ``predicate(status)``; raise :class:`DoeTimeout` at the deadline."""
+    async def wait_for(
+        self, what: str, predicate, timeout_s: float | None = None, *, until_idle: bool = False
+    ) -> DoeStatus:
+        """Poll Status until ``predicate(status)``; raise :class:`DoeTimeout` at the deadline,
+        or (``until_idle``) once the device is idle and Status, read after that, still fails
+        ``predicate``: nothing is left in the device that could satisfy it."""
         deadline = self.timebase.now() + (self.timeout_s if timeout_s is None else timeout_s)
         while True:
             st = await self.status()
@@ -137,6 +152,15 @@ class DoeMailbox(DoeTransport):
                 return st
             if self.timebase.now() >= deadline:
                 raise DoeTimeout(f"DOE at {self.offset:#x}: no {what} within deadline; {st}")
+            if until_idle and self.idle is not None and await self.idle() is True:
+                st = await self.status()  # read after the device was seen idle
+                if predicate(st):
+                    return st
+                self.silences.append(self.timebase.now() - self._go_at)
+                raise DoeTimeout(
+                    f"DOE at {self.offset:#x}: no {what}: the device is idle with nothing in "
+                    f"flight, so none can come; {st}"
+                )
             await self.timebase.sleep(self.poll_interval_s)
 
     async def abort(self) -> None:
@@ -183,7 +207,7 @@ class DoeMailbox(DoeTransport):
 
         Raises without aborting: :meth:`exchange` aborts after any failure.
         """
-        st = await self.wait_for("response", lambda s: s.ready or s.error)
+        st = await self.wait_for("response", lambda s: s.ready or s.error, until_idle=True)
         if st.error:
             raise DoeError(f"DOE at {self.offset:#x} set Error instead of answering: {st}")
         dw0 = await self.read_word()

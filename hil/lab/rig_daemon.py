@@ -157,6 +157,11 @@ class AttachedVirtualFpga:
 
         return KernelControl(self.kernel_control).rescan_device(hide_features)
 
+    def device_idle(self) -> bool | None:
+        """:meth:`hil.lab.virtual.VirtualFpga.device_idle`, asked of the process that holds
+        the rig (it holds the controller's end of the UART)."""
+        return _ask(self.control, {"op": "device_idle"}).get("idle")
+
     def unplug_uart(self) -> None:
         raise RigError("fault injection needs a rig of the run's own, not one `hil rig up` holds")
 
@@ -199,6 +204,8 @@ def _handle(board: Any, request: dict[str, Any]) -> dict[str, Any]:
     if op == "status":
         error = host.error if host is not None else None
         return {"uart_error": str(error) if error else None}
+    if op == "device_idle":
+        return {"idle": board.device_idle()}
     if op == "telemetry":
         if host is None:
             raise RigError("this rig has no UART")

@@ -50,12 +50,6 @@ class SerialLink:
             self.port = serial.Serial(port, baudrate=baudrate, timeout=0)
         except (serial.SerialException, OSError) as exc:
             raise SerialVanished(f"cannot open serial port {port}: {exc}") from None
-        try:
-            # A lone delimiter ends whatever the device's receiver holds (line noise from
-            # before we opened): our first frame is then read whole.
-            self.port.write(b"\x00")
-        except (serial.SerialException, OSError) as exc:
-            raise SerialVanished(f"serial port {port} vanished: {exc}") from None
         self.deframer = Deframer()
         self._pending: list[Frame] = []
         self._seq = 0
@@ -66,6 +60,21 @@ class SerialLink:
         # data of a register write, which is how key slots are filled.
         self.frame_log: deque[str] = deque(maxlen=100_000)
         self.frames_logged = 0
+        # What :meth:`quiet_counts` reads from another thread, changed under this lock: bytes
+        # received (counted once their frames are queued) and sent (counted before the write),
+        # and DSM requests taken from the queue and finished.
+        self._state = threading.Lock()
+        self.bytes_received = 0
+        self.bytes_sent = 0
+        self.requests_taken = 0
+        self.requests_done = 0
+        try:
+            # A lone delimiter ends whatever the device's receiver holds (line noise from
+            # before we opened): our first frame is then read whole.
+            self.bytes_sent += 1
+            self.port.write(b"\x00")
+        except (serial.SerialException, OSError) as exc:
+            raise SerialVanished(f"serial port {port} vanished: {exc}") from None
 
     def close(self) -> None:
         self.port.close()
@@ -75,23 +84,69 @@ class SerialLink:
             with self._send_lock:
                 frame = Frame(channel, self._seq, payload)
                 self._seq = (self._seq + 1) & 0xFF
-                self.port.write(frame.encode())
+                wire = frame.encode()
+                with self._state:
+                    self.bytes_sent += len(wire)
+                self.port.write(wire)
                 self.port.flush()
                 self._log("->", frame)
         except (serial.SerialException, OSError, TypeError) as exc:
             raise SerialVanished(f"serial port {self.port_name} vanished: {exc}") from None
 
     def _poll(self) -> None:
+        with self._state:
+            try:
+                data = self.port.read(4096)
+            except (serial.SerialException, OSError, TypeError) as exc:
+                raise SerialVanished(f"serial port {self.port_name} vanished: {exc}") from None
+            if data:
+                self.capture += data
+                frames = self.deframer.feed(data)
+                for frame in frames:
+                    self._log("<-", frame)
+                self._pending += frames
+                self.bytes_received += len(data)
+
+    def quiet_counts(self) -> tuple[int, int] | None:
+        """(bytes received, bytes sent) when no DSM request waits to be read and every one taken
+        is finished (answered or dropped); None while one is not."""
+        with self._state:
+            if self.requests_taken != self.requests_done or any(
+                frame.channel == Channel.DSM_REQUEST for frame in self._pending
+            ):
+                return None
+            return self.bytes_received, self.bytes_sent
+
+    def _take(self, i: int) -> Frame:
+        with self._state:
+            frame = self._pending.pop(i)
+            if frame.channel == Channel.DSM_REQUEST:
+                self.requests_taken += 1
+            return frame
+
+    def request_done(self) -> None:
+        """The DSM request taken last is finished: answered, or dropped."""
+        with self._state:
+            self.requests_done += 1
+
+    async def _readable(self, timeout_s: float) -> None:
+        """Wait until the port has something to read, or ``timeout_s``."""
         try:
-            data = self.port.read(4096)
-        except (serial.SerialException, OSError, TypeError) as exc:
-            raise SerialVanished(f"serial port {self.port_name} vanished: {exc}") from None
-        if data:
-            self.capture += data
-            frames = self.deframer.feed(data)
-            for frame in frames:
-                self._log("<-", frame)
-            self._pending += frames
+            fd = self.port.fileno()
+        except (AttributeError, serial.SerialException, OSError):
+            fd = None
+        if fd is None:  # a port with no file descriptor (a URL handler): poll
+            await asyncio.sleep(min(self.poll_s, timeout_s))
+            return
+        loop = asyncio.get_running_loop()
+        ready = loop.create_future()
+        loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
+        try:
+            await asyncio.wait_for(ready, max(timeout_s, 0.0))
+        except TimeoutError:
+            pass
+        finally:
+            loop.remove_reader(fd)
 
     def _log(self, direction: str, frame: Frame) -> None:
         try:
@@ -127,15 +182,17 @@ class SerialLink:
         while True:
             for i, frame in enumerate(self._pending):
                 if channels is None or frame.channel in channels:
-                    return self._pending.pop(i)
-            if loop.time() >= deadline:
+                    return self._take(i)
+            now = loop.time()
+            if now >= deadline:
                 raise PeerProtocolError(
                     f"no frame on {self.port_name} within {timeout_s} s "
                     f"({self.deframer.dropped} damaged frames dropped)"
                 )
+            before = len(self._pending)
             self._poll()
-            if not self._pending:
-                await asyncio.sleep(self.poll_s)
+            if len(self._pending) == before:
+                await self._readable(deadline - now)
 
 
 #: The firmware: a request object in, a response object (or None: no answer) out.
@@ -200,20 +257,28 @@ class UartDsm(FirmwareRegisterPort):
             self.link.send(Channel.DSM_ABORT_ACK)
             return True
         try:
+            await self._serve_request(frame, firmware, current)
+        finally:
+            self.link.request_done()
+        return True
+
+    async def _serve_request(
+        self, frame: Frame, firmware: Firmware | None, current: Callable[[], bool]
+    ) -> None:
+        try:
             request = DataObject.decode(frame.payload)
         except PeerProtocolError as exc:
             log.warning("DSM request that is not a DOE object dropped: %s", exc)
-            return True
+            return
         if firmware is None:
             log.warning("DSM request dropped: no firmware on this controller")
-            return True
+            return
         response = await firmware(request)
         self.served += 1
         # Frames arrive in order: an abort notice waiting now came after this request, so the
         # host aborted it meanwhile and the answer must not reach the mailbox.
         if response is not None and current() and not self.link.waiting(Channel.DSM_ABORT):
             self.link.send(Channel.DSM_RESPONSE, response.encode())
-        return True
 
 
 class SerialFirmwareHost(TelemetrySource):

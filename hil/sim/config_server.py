@@ -7,11 +7,17 @@ The simulation listens on a Unix socket; each request is one access, each answer
 
 ops: 1 read32, 2 write32, 3 write ``size`` (1 or 2) bytes of ``value`` at ``offset``,
 4 reset the device (a power cycle), 5 end the simulation, 6 pull the board's UART cable (the
-pseudo-terminal goes away; refused when the simulation has no UART).
+pseudo-terminal goes away; refused when the simulation has no UART), 7 is the device idle:
+``size << 16 | offset`` carries the bytes the controller has received on the UART (mod 2**24),
+``value`` those it has sent (mod 2**32); the answer is 1 when nothing is in flight on the
+simulation's side (the UART bridge and the line quiet for the linger, in simulated time) and
+both counts match this end's, so no byte waits in the pseudo-terminal either way, else 0;
+refused without a UART.
 
 Between requests the simulator stands still, unless the board's UART is busy (bits in flight,
 or a write or reset lately that may send some): then simulated time runs on, and the server
-still answers each request as it comes.
+still answers each request as it comes.  Writes to ``quiet_writes`` offsets (the DOE data
+mailboxes: an object leaves only on Go) do not count as such a write.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from ..transport import ConfigSpace
 
 __all__ = [
     "OP_END",
+    "OP_IDLE",
     "OP_READ",
     "OP_RESET",
     "OP_UNPLUG",
@@ -40,7 +47,7 @@ __all__ = [
 
 REQUEST = struct.Struct("<BBHI")
 RESPONSE = struct.Struct("<BI")
-OP_READ, OP_WRITE, OP_WRITE_BYTES, OP_RESET, OP_END, OP_UNPLUG = 1, 2, 3, 4, 5, 6
+OP_READ, OP_WRITE, OP_WRITE_BYTES, OP_RESET, OP_END, OP_UNPLUG, OP_IDLE = 1, 2, 3, 4, 5, 6, 7
 #: Simulated time that passes per turn of the loop while the UART is busy: short, so that a
 #: request waits little for its turn, long enough that the loop's own cost stays small.
 SLICE_NS = 100.0
@@ -66,6 +73,9 @@ class Activity(Protocol):
     def close(self) -> None:
         """Go away (the fault of a pulled cable)."""
 
+    def idle(self, peer_received: int, peer_sent: int) -> bool:
+        """Nothing in flight, given the far end's byte counts (see op 7)."""
+
 
 def _recv_exact(conn: socket.socket, n: int) -> bytes:
     data = b""
@@ -83,6 +93,7 @@ async def serve_config(
     reset: Callable[[], Awaitable[None]],
     ready: Callable[[], None] | None = None,
     activity: Activity | None = None,
+    quiet_writes: frozenset[int] = frozenset(),
 ) -> None:
     """Serve accesses from any number of clients until OP_END (blocking: the simulator
     waits while nobody asks anything and ``activity`` is idle)."""
@@ -129,6 +140,8 @@ async def serve_config(
                         await reset()
                     elif op == OP_UNPLUG and activity is not None:
                         activity.close()
+                    elif op == OP_IDLE and activity is not None:
+                        out = int(activity.idle(size << 16 | offset, value))
                     elif op == OP_END:
                         sock.sendall(RESPONSE.pack(0, 0))
                         for c in clients:
@@ -138,6 +151,7 @@ async def serve_config(
                         status = 1
                 except (ValueError, NotImplementedError):
                     status = 1
-                if activity is not None and op != OP_READ:
-                    activity.touch()
+                if activity is not None and op not in (OP_READ, OP_IDLE):
+                    if not (op == OP_WRITE and offset in quiet_writes):
+                        activity.touch()
                 sock.sendall(RESPONSE.pack(status, out))

@@ -46,9 +46,12 @@ class EndpointHarness:
         dsm_backpressure: float = 0.0,
         dsm_latency_ns: float = 0.0,
         dsm_port: bool = True,
+        clock_impl: str | None = None,
     ) -> EndpointHarness:
+        """``clock_impl``: cocotb's ``Clock`` implementation ("gpi": toggled by the simulator
+        interface in C++, no Python per edge; None: cocotb's default)."""
         _quiet_pcie_logs()
-        Clock(dut.clk_i, clock_period_ns, unit="ns").start()
+        Clock(dut.clk_i, clock_period_ns, unit="ns", impl=clock_impl).start()
         hardip = UspHardIp(dut)
         fw_regs = SimFirmwareRegs(dut) if dsm_port else None
         dsm = (

@@ -30,7 +30,9 @@ class UartPty:
 
     ``busy()`` says whether bits are in flight, or were lately, or the device was written to
     lately (``linger_ns``: long enough for the bridge to start a frame): the serving loop keeps
-    simulated time running until the line has been quiet that long.
+    simulated time running until the line has been quiet that long.  ``idle()`` adds that the
+    controller has taken every byte sent to it and sent none not yet taken here: nothing moves
+    again until the host or the controller does something (the deadline of a silence check).
     """
 
     def __init__(
@@ -56,6 +58,10 @@ class UartPty:
         self.from_dut = bytearray()  # from uart_tx_o, not yet taken by the pty
         self.bytes_in = 0
         self.bytes_out = 0
+        self.pty_read = 0  # bytes taken from the controller (the master's reads)
+        self.pty_written = 0  # bytes handed to the controller (the master's writes)
+        self._rx_char = False  # a character is arriving on uart_tx_o
+        self._tx_char = False  # a character is leaving on uart_rx_i
         self.framing_errors = 0
         self._last_activity_ns = 0.0
         self._arrived = Event()  # bytes from the controller wait in to_dut
@@ -78,9 +84,24 @@ class UartPty:
     def busy(self) -> bool:
         if self.closed:
             return False
-        if self.to_dut or self.from_dut:
+        if self.to_dut or self.from_dut or self._rx_char or self._tx_char:
             return True
         return get_sim_time("ns") - self._last_activity_ns < self.linger_ns
+
+    def idle(self, peer_received: int, peer_sent: int) -> bool:
+        """Nothing in flight either way: the line and the bridge quiet for ``linger_ns`` of
+        simulated time, and the controller's byte counts (``peer_received``, mod 2**24, and
+        ``peer_sent``, mod 2**32) equal to what this end wrote and read, so no byte waits in
+        the pseudo-terminal.  Never once the cable is pulled: simulated time then stands still
+        between accesses, so quiet proves nothing."""
+        if self.closed:
+            return False
+        self.pump()
+        return (
+            not self.busy()
+            and peer_received == self.pty_written & 0xFFFFFF
+            and peer_sent == self.pty_read & 0xFFFFFFFF
+        )
 
     def close(self) -> None:
         """Pull the cable: the controller's port reports a hang-up."""
@@ -100,6 +121,7 @@ class UartPty:
                 if not data:
                     break
                 self.to_dut += data
+                self.pty_read += len(data)
                 self._arrived.set()
                 self.touch()
         except BlockingIOError:
@@ -110,6 +132,7 @@ class UartPty:
             try:
                 n = os.write(self.master, self.from_dut)
                 del self.from_dut[:n]
+                self.pty_written += n
             except BlockingIOError:
                 pass  # the controller is not reading: keep the bytes
             except OSError as exc:
@@ -125,14 +148,19 @@ class UartPty:
         while True:
             await FallingEdge(line)
             self.touch()
-            await Timer(self.bit_ns / 2, "ns")
-            if int(line.value):
-                continue  # a glitch, not a start bit
-            byte = 0
-            for i in range(8):
+            self._rx_char = True
+            try:
+                await Timer(self.bit_ns / 2, "ns")
+                if int(line.value):
+                    continue  # a glitch, not a start bit
+                byte = 0
+                for i in range(8):
+                    await Timer(self.bit_ns, "ns")
+                    byte |= int(line.value) << i
                 await Timer(self.bit_ns, "ns")
-                byte |= int(line.value) << i
-            await Timer(self.bit_ns, "ns")
+            finally:
+                self._rx_char = False
+                self.touch()
             if not int(line.value):
                 self.framing_errors += 1
                 continue
@@ -151,9 +179,18 @@ class UartPty:
                 await First(self._arrived.wait(), Timer(self.poll_ns, "ns"))
                 continue
             byte = self.to_dut.pop(0)
-            for bit in (0, *((byte >> i) & 1 for i in range(8)), 1):
-                rx.value = bit
-                await Timer(self.bit_ns, "ns")
+            self._tx_char = True
+            # One wait per run of equal bits (start, LSB first, stop), not one per bit.
+            bits = (0, *((byte >> i) & 1 for i in range(8)), 1)
+            i = 0
+            while i < len(bits):
+                run = 1
+                while i + run < len(bits) and bits[i + run] == bits[i]:
+                    run += 1
+                rx.value = bits[i]
+                await Timer(run * self.bit_ns, "ns")
+                i += run
+            self._tx_char = False
             self.bytes_in += 1
             self.touch()
         rx.value = 1

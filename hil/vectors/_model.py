@@ -144,6 +144,7 @@ class VectorContext:
         self.settings = dict(settings or {})
         self.log = log or logging.getLogger("hil.vector")
         self.measurements: list[Measurement] = []
+        self.mailboxes: list[DoeMailbox] = []  # those doe() made, for the backend's figures
         self.artifacts: list[str] = []
         #: What the vector learnt about the device, JSON values (the run's identity probe).
         self.facts: dict[str, Any] = {}
@@ -208,7 +209,9 @@ class VectorContext:
             self.timebase,
             timeout_s=float(self.settings.get("doe_timeout_s", 1.0)),
             poll_interval_s=float(self.settings.get("doe_poll_interval_s", 1 / 128)),
+            idle=self._resources.get("device_idle"),
         )
+        self.mailboxes.append(mbx)
         if init:
             await mbx.init()
         return mbx
