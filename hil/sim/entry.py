@@ -76,6 +76,7 @@ async def _start(dut, job: dict) -> EndpointHarness:
         firmware=slot,
         dsm_latency_ns=float(job.get("dsm_latency_ns", 0.0)),
         dsm_port=on_dsm_port,
+        config_path=job.get("config_path", "tlp"),
     )
     if slot is not None:
         slot.dsm = _make_dsm(job, harness)

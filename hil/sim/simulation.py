@@ -65,6 +65,7 @@ class Simulation:
             "settings": self.rig.settings,
             "clock_period_ns": self.rig.sim.get("clock_period_ns", 4.0),
             "dsm_latency_ns": self.rig.sim.get("dsm_latency_ns", 0.0),
+            "config_path": self.rig.sim.get("config_path", "tlp"),
             "firmware": self.rig.firmware,
             "hdl_build": self.info()["hdl_build"],
             "wall_timeout_s": self.rig.sim.get("wall_timeout_s", 600),
