@@ -8,8 +8,8 @@ the TLP path (sim-verilator: CfgRd0 TLPs from cocotbext-pcie's RootComplex throu
 model) and the cfg_ext path (sim-cfgext: straight into the hard-IP model), each with its ratio
 to the TLP path's figure before the transaction-layer link (844/s); beside them, measured in
 the same simulator run, the anchor: cocotbext-pcie's own pure-Python ``MemoryEndpoint`` on a
-``RootComplex``; DOE discovery exchanges per second; the vector suite's wall time with -n 1
-and -n 2.
+``RootComplex``; DOE discovery exchanges per second; the vector suite's wall and CPU time with
+-n 1 and -n 2 on both rigs.
 """
 
 from __future__ import annotations
@@ -61,18 +61,25 @@ def _in_sim(n: int) -> dict:
         return json.loads(out.read_text())
 
 
-def _suite(workers: int) -> tuple[float, str]:
+def _suite(workers: int, rig: str) -> tuple[float, float, str]:
+    """``hil run`` of the whole suite: wall time, CPU seconds of it and its children, totals."""
     with tempfile.TemporaryDirectory() as tmp:
+        before = os.times()
         t = time.perf_counter()
+        command = ["run", "--rig", rig, "-n", str(workers), "--results", tmp]
         proc = subprocess.run(
-            [sys.executable, "-m", "hil.cli", "run", "-n", str(workers), "--results", tmp],
+            [sys.executable, "-m", "hil.cli", *command],
             cwd=REPO,
             capture_output=True,
             text=True,
         )
         elapsed = time.perf_counter() - t
-        last = [ln for ln in proc.stdout.splitlines() if "passed" in ln or "failed" in ln]
-        return elapsed, (last[-1] if last else f"exit {proc.returncode}")
+        after = os.times()
+        cpu = (after.children_user - before.children_user) + (
+            after.children_system - before.children_system
+        )
+        last = [ln for ln in proc.stdout.splitlines() if ln.startswith("totals:")]
+        return elapsed, cpu, (last[-1] if last else f"exit {proc.returncode}")
 
 
 def main() -> None:
@@ -101,9 +108,14 @@ def main() -> None:
             f"   ({r['count']} in {r['wall_s']:.2f} s wall, {r['sim_s'] * 1e6:.1f} us sim)"
         )
     if not args.quick:
-        for workers in (1, 2):
-            elapsed, line = _suite(workers)
-            print(f"vector suite, -n {workers}:        {elapsed:8.1f} s   ({line})")
+        print(f"load average before the suite runs: {os.getloadavg()[0]:.1f}")
+        for rig in ("sim-verilator", "sim-cfgext"):
+            for workers in (1, 2):
+                elapsed, cpu, line = _suite(workers, rig)
+                print(
+                    f"vector suite on {rig}, -n {workers}: {elapsed:6.1f} s wall, "
+                    f"{cpu:6.1f} s CPU   ({line})"
+                )
 
 
 if __name__ == "__main__":
