@@ -4,6 +4,7 @@ with :mod:`hil.sim.entry` for a vector, a configuration server or an spdm-emu so
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -94,7 +95,17 @@ class Simulation:
             hdl_toplevel_lang="verilog",
             build_dir=self.build(),
             test_dir=work,
-            extra_env={"HIL_JOB": str(work / "job.json")},
+            extra_env={
+                "HIL_JOB": str(work / "job.json"),
+                # cocotb hands every module imported after it starts to pytest's assertion
+                # rewriter; without a bytecode cache (PYTHONDONTWRITEBYTECODE) that is a parse
+                # and compile of hil, cryptography and cocotbext in every simulator process,
+                # i.e. every vector.  Vectors run without it on every other rig, and an
+                # AssertionError is a fail with or without it: off unless asked for.
+                "COCOTB_REWRITE_ASSERTION_FILES": os.environ.get(
+                    "COCOTB_REWRITE_ASSERTION_FILES", ""
+                ),
+            },
             timescale=("1ns", "1ps"),
             **kwargs,
         )
