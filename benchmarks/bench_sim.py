@@ -3,9 +3,13 @@
     python benchmarks/bench_sim.py            # everything
     python benchmarks/bench_sim.py --quick    # skip the cold build and the suite runs
 
-Prints: the HDL build time cold and warm; DOE discovery exchanges per second and configuration
-accesses per second through the TLP path (wall time); the vector suite's wall time with -n 1
-and -n 2.
+Prints: the HDL build time cold and warm; configuration reads per second (wall time) through
+the TLP path (sim-verilator: CfgRd0 TLPs from cocotbext-pcie's RootComplex through the hard-IP
+model) and the cfg_ext path (sim-cfgext: straight into the hard-IP model), each with its ratio
+to the TLP path's figure before the transaction-layer link (844/s); beside them, measured in
+the same simulator run, the anchor: cocotbext-pcie's own pure-Python ``MemoryEndpoint`` on a
+``RootComplex``; DOE discovery exchanges per second; the vector suite's wall and CPU time with
+-n 1 and -n 2 on both rigs.
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 PARAMS = {"DOE_WR_DEPTH_DW": 1024, "DOE_RD_DEPTH_DW": 1024}
+#: Configuration reads per second through the TLP path before this figure was worked on
+#: (cocotbext-pcie's data-link layer between the root port and the hard-IP model).
+BEFORE_PER_S = 844.0
 
 
 def _build_time(build_dir: str | None) -> float:
@@ -54,18 +61,25 @@ def _in_sim(n: int) -> dict:
         return json.loads(out.read_text())
 
 
-def _suite(workers: int) -> tuple[float, str]:
+def _suite(workers: int, rig: str) -> tuple[float, float, str]:
+    """``hil run`` of the whole suite: wall time, CPU seconds of it and its children, totals."""
     with tempfile.TemporaryDirectory() as tmp:
+        before = os.times()
         t = time.perf_counter()
+        command = ["run", "--rig", rig, "-n", str(workers), "--results", tmp]
         proc = subprocess.run(
-            [sys.executable, "-m", "hil.cli", "run", "-n", str(workers), "--results", tmp],
+            [sys.executable, "-m", "hil.cli", *command],
             cwd=REPO,
             capture_output=True,
             text=True,
         )
         elapsed = time.perf_counter() - t
-        last = [ln for ln in proc.stdout.splitlines() if "passed" in ln or "failed" in ln]
-        return elapsed, (last[-1] if last else f"exit {proc.returncode}")
+        after = os.times()
+        cpu = (after.children_user - before.children_user) + (
+            after.children_system - before.children_system
+        )
+        last = [ln for ln in proc.stdout.splitlines() if ln.startswith("totals:")]
+        return elapsed, cpu, (last[-1] if last else f"exit {proc.returncode}")
 
 
 def main() -> None:
@@ -79,19 +93,35 @@ def main() -> None:
             print(f"HDL build, cold:           {_build_time(cold):8.1f} s")
     print(f"HDL build, warm (cached):  {_build_time(None):8.3f} s")
     sim = _in_sim(args.n)
-    for name, label in (
-        ("config_reads", "config reads (CfgRd0 TLP)"),
-        ("discovery_exchanges", "DOE discovery exchanges"),
-    ):
+    anchor = sim["anchor_config_reads"]["count"] / sim["anchor_config_reads"]["wall_s"]
+    rows = (
+        ("config_reads_tlp", "config reads, TLP path (sim-verilator)", True),
+        ("config_reads_cfg_ext", "config reads, cfg_ext path (sim-cfgext)", True),
+        ("anchor_config_reads", "anchor: cocotbext-pcie MemoryEndpoint", False),
+        ("discovery_exchanges", "DOE discovery exchanges (TLP path)", False),
+    )
+    for name, label, ratios in rows:
         r = sim[name]
+        rate = r["count"] / r["wall_s"]
+        extra = (
+            f"  x{rate / BEFORE_PER_S:5.2f} vs {BEFORE_PER_S:.0f}/s before, "
+            f"x{rate / anchor:5.2f} vs the anchor"
+            if ratios
+            else ""
+        )
         print(
-            f"{label + ' per second:':<40}{r['count'] / r['wall_s']:10.1f}"
+            f"{label + ' per second:':<50}{rate:10.1f}{extra}"
             f"   ({r['count']} in {r['wall_s']:.2f} s wall, {r['sim_s'] * 1e6:.1f} us sim)"
         )
     if not args.quick:
-        for workers in (1, 2):
-            elapsed, line = _suite(workers)
-            print(f"vector suite, -n {workers}:        {elapsed:8.1f} s   ({line})")
+        print(f"load average before the suite runs: {os.getloadavg()[0]:.1f}")
+        for rig in ("sim-verilator", "sim-cfgext"):
+            for workers in (1, 2):
+                elapsed, cpu, line = _suite(workers, rig)
+                print(
+                    f"vector suite on {rig}, -n {workers}: {elapsed:6.1f} s wall, "
+                    f"{cpu:6.1f} s CPU   ({line})"
+                )
 
 
 if __name__ == "__main__":

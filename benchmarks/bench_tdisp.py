@@ -7,7 +7,8 @@ firmware driving the in-memory hardware model (hil.fake: IDE key slots and the T
 a secured session, GET_TDISP_VERSION and CAPABILITIES, IDE_KM keying of one stream (QUERY,
 six KEY_PROG, six K_SET_GO, Enable), LOCK, the report in portions, START, STOP, END_SESSION.
 Then the DOE bytes and exchanges the flow moves, in all and for the TDISP part alone; then the
-same flow as a vector through the simulated endpoint (``tdisp.flow.lock_start_stop``).
+same flow as a vector through the simulated endpoint (``tdisp.flow.lock_start_stop``) on
+sim-verilator (configuration accesses as TLPs) and on sim-cfgext (straight to the hard IP).
 """
 
 from __future__ import annotations
@@ -87,15 +88,17 @@ def main() -> None:
         f"  of which TDISP:                     {tdisp['bytes']:8d} bytes "
         f"in {tdisp['exchanges']} exchanges (report in {tdisp['portions']} portions)"
     )
-    wall, records = run_vectors("tdisp.flow")
-    rec = records["tdisp.flow.lock_start_stop"]
-    m = measurements(rec)
-    print(
-        f"tdisp.flow.lock_start_stop through the simulated endpoint (HDL TDI, IDE keys in the "
-        f"hardware): {rec['duration_s']:.2f} s ({wall:.1f} s with start-up), "
-        f"{int(m['doe_exchanges'])} DOE exchanges, {int(m['doe_bytes'])} bytes, "
-        f"{int(m['config_accesses'])} config accesses, {m['sim_time'] * 1e6:.0f} us of device time"
-    )
+    for rig, path in (("sim-verilator", "TLP path"), ("sim-cfgext", "cfg_ext path")):
+        wall, records = run_vectors("tdisp.flow", rig=rig)
+        rec = records["tdisp.flow.lock_start_stop"]
+        m = measurements(rec)
+        print(
+            f"tdisp.flow.lock_start_stop on {rig} ({path}; HDL TDI, IDE keys in the "
+            f"hardware): {rec['duration_s']:.2f} s ({wall:.1f} s with start-up), "
+            f"{int(m['doe_exchanges'])} DOE exchanges, {int(m['doe_bytes'])} bytes, "
+            f"{int(m['config_accesses'])} config accesses, "
+            f"{m['sim_time'] * 1e6:.0f} us of device time"
+        )
 
 
 if __name__ == "__main__":

@@ -88,6 +88,16 @@ SECTIONS: dict[str, tuple[Key, ...]] = {
         Key("clock_period_ns", "float", 4.0, "the simulated clock period", _SIM),
         Key("wall_timeout_s", "float", 600, "wall-clock limit of one simulator process", _SIM),
         Key("dsm_latency_ns", "float", 0, "firmware answer latency in device time", _SIM),
+        Key(
+            "config_path",
+            "str",
+            "tlp",
+            "how configuration accesses reach the endpoint: `tlp`, CfgRd0/CfgWr0 TLPs from "
+            "cocotbext-pcie's root complex through the hard-IP model; `cfg_ext`, straight into "
+            "the hard-IP model's configuration space and the HDL's `cfg_ext_*` (no TLP layer; "
+            "enumeration still uses TLPs)",
+            _SIM,
+        ),
         Key("parameters", "table", {}, "HDL parameters: NAME = integer", _SIM),
     ),
     "socket": (

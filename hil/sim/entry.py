@@ -66,7 +66,7 @@ class _FirmwareSlot:
         return await self.dsm.handle(obj) if self.dsm is not None else None
 
 
-async def _start(dut, job: dict, *, clock_impl: str | None = None) -> EndpointHarness:
+async def _start(dut, job: dict) -> EndpointHarness:
     # With a UART (hil_fpga) the DSM port is inside the top: the firmware is at the far end.
     on_dsm_port = "uart" not in job
     slot = _FirmwareSlot() if job.get("firmware") == "dsm" and on_dsm_port else None
@@ -76,7 +76,7 @@ async def _start(dut, job: dict, *, clock_impl: str | None = None) -> EndpointHa
         firmware=slot,
         dsm_latency_ns=float(job.get("dsm_latency_ns", 0.0)),
         dsm_port=on_dsm_port,
-        clock_impl=clock_impl,
+        config_path=job.get("config_path", "tlp"),
     )
     if slot is not None:
         slot.dsm = _make_dsm(job, harness)
@@ -102,9 +102,9 @@ async def serve_config(dut) -> None:
             linger_ns=float(job["uart"].get("linger_ns", 50_000.0)),
         )
         uart.link(Path(job["uart"]["link"]))
-    # The clock in C++: between requests simulated time runs on while the UART is busy, and
-    # nothing in Python needs every edge (the bit timing and the hard IP wait on their own).
-    harness = await _start(dut, job, clock_impl="gpi")
+    # The harness runs the clock in C++ (the GPI clock): between requests simulated time runs on
+    # while the UART is busy, and nothing in Python needs every edge.
+    harness = await _start(dut, job)
 
     async def power_cycle() -> None:
         await harness.reset()

@@ -33,7 +33,7 @@ from collections import deque
 
 import cocotb
 from cocotb.handle import HierarchyObject
-from cocotb.triggers import Event, First, Lock, ReadOnly, RisingEdge, Timer
+from cocotb.triggers import Event, FallingEdge, First, Lock, RisingEdge, Timer
 from cocotbext.pcie.core import Endpoint
 from cocotbext.pcie.core.caps import AerExtendedCapability
 from cocotbext.pcie.core.caps.common import PciExtCap, PciExtCapId
@@ -100,15 +100,26 @@ class UspHardIp(Endpoint):
         self.dsn_cap = DsnExtendedCapability(serial)
         self.register_extended_capability(self.dsn_cap)
         self._lock = Lock()
+        self._falling = FallingEdge(self.clk)
         self.cfg_ext_reads = 0
         self.cfg_ext_writes = 0
         self.cfg_ext_timeouts = 0
-        dut.cfg_ext_read_received_i.value = 0
-        dut.cfg_ext_write_received_i.value = 0
-        dut.cfg_ext_register_number_i.value = 0
-        dut.cfg_ext_function_number_i.value = 0
-        dut.cfg_ext_write_data_i.value = 0
-        dut.cfg_ext_write_byte_enable_i.value = 0
+        # cfg_ext_* inputs, driven only when a value changes (fewer writes per access)
+        self._inputs = {
+            name: getattr(dut, f"cfg_ext_{name}_i")
+            for name in (
+                "read_received",
+                "write_received",
+                "register_number",
+                "function_number",
+                "write_data",
+                "write_byte_enable",
+            )
+        }
+        self._driven: dict[str, int] = {}
+        self._read_valid = dut.cfg_ext_read_data_valid_o
+        self._read_data = dut.cfg_ext_read_data_o
+        self._drive(reg=0)
         # BAR0 and the TLP streams
         self.configure_bar(0, BAR0_SIZE, ext=True, prefetch=False)
         self.register_rx_tlp_handler(TlpType.MEM_READ, self._mem_read)
@@ -149,48 +160,55 @@ class UspHardIp(Endpoint):
             await super().write_config_register(reg, data, mask)
 
     # -- the Configuration Extend interface -----------------------------------------------------
+    # Inputs change on the falling edge, half a cycle away from the rising edge that samples
+    # them; a pulse is high for exactly one rising edge.  What user logic registered on that
+    # edge is read on the next falling edge, so an access costs two edges and no more.
     async def _cfg_ext_pulse_read(self, reg: int) -> None:
         """Reads outside the window are announced too; user logic must not answer them."""
         async with self._lock:
-            await RisingEdge(self.clk)
+            await self._falling
             self._drive(read=1, reg=reg)
-            await RisingEdge(self.clk)
+            await self._falling
             self._drive(read=0, reg=reg)
 
     async def _cfg_ext_read(self, reg: int) -> int:
         async with self._lock:
-            await RisingEdge(self.clk)
+            await self._falling
             self._drive(read=1, reg=reg)
-            await RisingEdge(self.clk)
-            self._drive(read=0, reg=reg)
             for _ in range(READ_RESPONSE_CYCLES):
-                await ReadOnly()
-                if self.dut.cfg_ext_read_data_valid_o.value == 1:
+                await self._falling
+                self._drive(read=0, reg=reg)
+                if self._read_valid.value == 1:
                     self.cfg_ext_reads += 1
-                    return int(self.dut.cfg_ext_read_data_o.value)
-                await RisingEdge(self.clk)
+                    return int(self._read_data.value)
             self.cfg_ext_timeouts += 1
             self.log.error("cfg_ext read of register %#x: no cfg_ext_read_data_valid", reg)
             return 0
 
     async def _cfg_ext_write(self, reg: int, data: int, mask: int) -> None:
         async with self._lock:
-            await RisingEdge(self.clk)
+            await self._falling
             self._drive(write=1, reg=reg, data=data, be=mask)
-            await RisingEdge(self.clk)
+            await self._falling
             self._drive(write=0, reg=reg, data=data, be=mask)
             self.cfg_ext_writes += 1
 
     def _drive(
         self, *, reg: int, read: int = 0, write: int = 0, data: int = 0, be: int = 0
     ) -> None:
-        d = self.dut
-        d.cfg_ext_read_received_i.value = read
-        d.cfg_ext_write_received_i.value = write
-        d.cfg_ext_register_number_i.value = reg & 0x3FF
-        d.cfg_ext_function_number_i.value = self.function_num
-        d.cfg_ext_write_data_i.value = data
-        d.cfg_ext_write_byte_enable_i.value = be
+        values = (
+            ("read_received", read),
+            ("write_received", write),
+            ("register_number", reg & 0x3FF),
+            ("function_number", self.function_num),
+            ("write_data", data),
+            ("write_byte_enable", be),
+        )
+        driven = self._driven
+        for name, value in values:
+            if driven.get(name) != value:
+                self._inputs[name].value = value
+                driven[name] = value
 
     # -- memory TLPs and the TLP streams ---------------------------------------------------------
     async def send_tlp(self, tlp: bytes) -> None:

@@ -11,10 +11,12 @@ from cocotb.handle import HierarchyObject
 from cocotb.triggers import ClockCycles, RisingEdge
 from cocotbext.pcie.core import Device, RootComplex
 
+from ..rigs import CONFIG_PATHS
 from .dsm import DsmPort, Firmware
 from .fwregs import SimFirmwareRegs
 from .hardip import UspHardIp
-from .transport import CocotbTimebase, RcConfigSpace
+from .link import connect_transaction_link
+from .transport import CocotbTimebase, HardIpConfigSpace, RcConfigSpace
 
 __all__ = ["EndpointHarness"]
 
@@ -30,7 +32,7 @@ class EndpointHarness:
     rc: RootComplex
     hardip: UspHardIp
     dsm: DsmPort | None  # None when the top carries the DSM port itself (hil_fpga's UART)
-    config: RcConfigSpace
+    config: RcConfigSpace | HardIpConfigSpace
     timebase: CocotbTimebase
     fw_regs: SimFirmwareRegs | None
     msi_count: int = 0
@@ -46,12 +48,18 @@ class EndpointHarness:
         dsm_backpressure: float = 0.0,
         dsm_latency_ns: float = 0.0,
         dsm_port: bool = True,
-        clock_impl: str | None = None,
+        config_path: str = "tlp",
     ) -> EndpointHarness:
-        """``clock_impl``: cocotb's ``Clock`` implementation ("gpi": toggled by the simulator
-        interface in C++, no Python per edge; None: cocotb's default)."""
+        """Clock, reset and enumeration.  ``config_path`` says how the vectors' configuration
+        accesses travel: ``"tlp"``, CfgRd0/CfgWr0 TLPs from the root complex through the hard-IP
+        model; ``"cfg_ext"``, straight into the hard-IP model's configuration space (its own
+        registers, and ``cfg_ext_*`` for the user window), with no TLP in between.  Either way
+        the root complex enumerates the function through TLPs first."""
+        if config_path not in CONFIG_PATHS:
+            raise ValueError(f"config_path {config_path!r}: one of {', '.join(CONFIG_PATHS)}")
         _quiet_pcie_logs()
-        Clock(dut.clk_i, clock_period_ns, unit="ns", impl=clock_impl).start()
+        # The clock in the simulator's GPI layer (C++), not a Python coroutine per edge.
+        Clock(dut.clk_i, clock_period_ns, unit="ns", impl="gpi").start()
         hardip = UspHardIp(dut)
         fw_regs = SimFirmwareRegs(dut) if dsm_port else None
         dsm = (
@@ -66,14 +74,17 @@ class EndpointHarness:
 
         rc = RootComplex()
         rc.log.setLevel(logging.ERROR)  # enumeration probes absent devices by design
-        rc.make_port().connect(Device(hardip))
+        connect_transaction_link(rc, Device(hardip))
         await rc.enumerate()
+        config = (
+            RcConfigSpace(rc, hardip.pcie_id) if config_path == "tlp" else HardIpConfigSpace(hardip)
+        )
         harness = cls(
             dut=dut,
             rc=rc,
             hardip=hardip,
             dsm=dsm,
-            config=RcConfigSpace(rc, hardip.pcie_id),
+            config=config,
             timebase=CocotbTimebase(),
             fw_regs=fw_regs,
         )

@@ -4,6 +4,7 @@ with :mod:`hil.sim.entry` for a vector, a configuration server or an spdm-emu so
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -29,9 +30,7 @@ class Simulation:
 
         self.top = rig.sim.get("top", ENDPOINT_TOP)
         # hil_fpga carries the DSM and firmware register ports on its UART: the firmware runs
-        # at the far end of a pseudo-terminal (the virtual rig's lab controller).  It is driven
-        # through its ports alone, so it is built with only those public: Verilator then
-        # optimises the inside (about 3.5 times less CPU a clock cycle than --public-flat-rw).
+        # at the far end of a pseudo-terminal (the virtual rig's lab controller).
         self.uart = self.top == "hil_fpga"
         self._build_dir: Path | None = None
 
@@ -43,7 +42,6 @@ class Simulation:
                 self.top,
                 rtl_sources(self.top),
                 self.rig.sim.get("parameters", {}),
-                ports_only=self.uart,
             )
         return self._build_dir
 
@@ -59,7 +57,6 @@ class Simulation:
                 rtl_sources(self.top),
                 self.rig.sim.get("parameters", {}),
                 True,
-                ports_only=self.uart,
             ),
             "hdl_parameters": self.rig.sim.get("parameters", {}),
             "wave_format": wave_format(),
@@ -74,6 +71,7 @@ class Simulation:
             "settings": self.rig.settings,
             "clock_period_ns": self.rig.sim.get("clock_period_ns", 4.0),
             "dsm_latency_ns": self.rig.sim.get("dsm_latency_ns", 0.0),
+            "config_path": self.rig.sim.get("config_path", "tlp"),
             "firmware": self.rig.firmware,
             "hdl_build": self.info()["hdl_build"],
             "wall_timeout_s": self.rig.sim.get("wall_timeout_s", 600),
@@ -120,7 +118,17 @@ class Simulation:
             hdl_toplevel_lang="verilog",
             build_dir=self.build(),
             test_dir=work,
-            extra_env={"HIL_JOB": str(work / "job.json")},
+            extra_env={
+                "HIL_JOB": str(work / "job.json"),
+                # cocotb hands every module imported after it starts to pytest's assertion
+                # rewriter; without a bytecode cache (PYTHONDONTWRITEBYTECODE) that is a parse
+                # and compile of hil, cryptography and cocotbext in every simulator process,
+                # i.e. every vector.  Vectors run without it on every other rig, and an
+                # AssertionError is a fail with or without it: off unless asked for.
+                "COCOTB_REWRITE_ASSERTION_FILES": os.environ.get(
+                    "COCOTB_REWRITE_ASSERTION_FILES", ""
+                ),
+            },
             timescale=("1ns", "1ps"),
             **kwargs,
         )

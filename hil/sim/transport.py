@@ -1,4 +1,6 @@
-"""Transports for the simulated rig: cocotbext-pcie's root complex and simulated time."""
+"""Transports for the simulated rig: configuration space through cocotbext-pcie's root complex
+(CfgRd0/CfgWr0 TLPs) or straight into the hard-IP model's configuration space, and simulated
+time."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from ..errors import RigError
 from ..transport import ConfigSpace, Timebase, TlpPort
 from .hardip import UspHardIp
 
-__all__ = ["CocotbTimebase", "HardIpTlpPort", "RcConfigSpace"]
+__all__ = ["CocotbTimebase", "HardIpConfigSpace", "HardIpTlpPort", "RcConfigSpace"]
 
 
 class CocotbTimebase(Timebase):
@@ -52,6 +54,41 @@ class RcConfigSpace(ConfigSpace):
             raise RigError("a partial config write is 1 or 2 bytes")
         self.accesses += 1
         await self.rc.config_write(self.function, offset, data, self.timeout_ns, "ns")
+
+
+class HardIpConfigSpace(ConfigSpace):
+    """The function's configuration space as the hard-IP model serves a configuration request,
+    without the request: the hard IP's own registers from the model, the user window from the
+    HDL over ``cfg_ext_*`` (every access announced there, as :class:`RcConfigSpace`'s are).
+
+    It is what a CfgRd0/CfgWr0 TLP reaches once the hard IP has decoded it, so the endpoint
+    sees the same register accesses with the same byte enables; what it leaves out is the TLP
+    encoding, routing and completion, which :class:`RcConfigSpace` keeps.
+    """
+
+    def __init__(self, hardip: UspHardIp) -> None:
+        self.hardip = hardip
+        self.accesses = 0
+
+    async def read32(self, offset: int) -> int:
+        self.check_offset(offset)
+        self.accesses += 1
+        return await self.hardip.read_config_register(offset // 4)
+
+    async def write32(self, offset: int, value: int) -> None:
+        self.check_offset(offset)
+        self.accesses += 1
+        await self.hardip.write_config_register(offset // 4, value & 0xFFFFFFFF, 0xF)
+
+    async def write_bytes(self, offset: int, data: bytes) -> None:
+        self.check_offset(offset, len(data))
+        if not 1 <= len(data) <= 2:
+            raise RigError("a partial config write is 1 or 2 bytes")
+        self.accesses += 1
+        shift = offset % 4
+        value = int.from_bytes(data, "little") << (8 * shift)
+        mask = ((1 << len(data)) - 1) << shift
+        await self.hardip.write_config_register(offset // 4, value, mask)
 
 
 class HardIpTlpPort(TlpPort):
