@@ -144,3 +144,23 @@ def test_run_json_records_the_git_sha(tmp_path: Path, repo: Path) -> None:
     assert device["spdm"]["slots"]["0"]["certificates"] and device["firmware_version"]
     assert run["device_key"] == device["key"]
     assert run["tested_by"]["hdl_build"] == run["hdl_build"]
+
+
+def test_a_cached_build_from_another_environment_is_not_reused(tmp_path: Path) -> None:
+    """A simulator binary links cocotb's VPI library by the path of the environment that built
+    it: a cached build from an environment that no longer exists (or another one sharing
+    HIL_BUILD_DIR) would not start, so it is not taken as built."""
+    from cocotb_tools.config import libs_dir
+
+    from hil.sim._build import _usable
+
+    done = tmp_path / ".built"
+    assert not _usable(done)  # never finished
+    done.write_text(json.dumps({"seconds": 1.0, "parameters": {}}))
+    assert not _usable(done)  # finished before the environment was recorded
+    done.write_text(json.dumps({"seconds": 1.0, "cocotb_libs": str(tmp_path / "gone/libs")}))
+    assert not _usable(done)
+    done.write_text("not json")
+    assert not _usable(done)
+    done.write_text(json.dumps({"seconds": 1.0, "cocotb_libs": str(libs_dir)}))
+    assert _usable(done)

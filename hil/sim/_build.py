@@ -11,6 +11,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -110,6 +111,24 @@ def build_key(
     return h.hexdigest()[:16]
 
 
+def _cocotb_libs() -> str:
+    from cocotb_tools.config import libs_dir
+
+    return str(libs_dir)
+
+
+def _usable(done: Path) -> bool:
+    """A finished build whose simulator can still load cocotb's VPI library.  The binary
+    links that library by the path of the environment that built it, so a build cache that
+    outlives its virtual environment (recreated, or another one sharing ``HIL_BUILD_DIR``)
+    would fail to start ("cannot open shared object file"): such a build is redone."""
+    try:
+        libs = json.loads(done.read_text()).get("cocotb_libs")
+    except (OSError, ValueError, AttributeError):
+        return False
+    return libs == _cocotb_libs() and Path(libs).is_dir()
+
+
 def last_build_seconds() -> float | None:
     """Wall time of this process's last build that actually compiled (None: all cached)."""
     return _last_build_seconds
@@ -132,13 +151,16 @@ def build_hdl(
     verilator_env()
     build_dir = BUILD_ROOT / f"{toplevel}-{build_key(toplevel, sources, parameters, waves)}"
     done = build_dir / ".built"
-    if done.exists():
+    if _usable(done):
         return build_dir
     build_dir.mkdir(parents=True, exist_ok=True)
     with open(build_dir / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if done.exists():
+        if _usable(done):
             return build_dir
+        for stale in build_dir.iterdir():  # a build for another environment: start afresh
+            if stale.name != ".lock":
+                shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
         start = time.perf_counter()
         runner = _runner()
         vlt = build_dir / "public_ports.vlt"
@@ -168,7 +190,15 @@ def build_hdl(
             else:
                 os.environ["MAKEFLAGS"] = old_makeflags
         _last_build_seconds = time.perf_counter() - start
-        done.write_text(json.dumps({"seconds": _last_build_seconds, "parameters": parameters}))
+        done.write_text(
+            json.dumps(
+                {
+                    "seconds": _last_build_seconds,
+                    "parameters": parameters,
+                    "cocotb_libs": _cocotb_libs(),
+                }
+            )
+        )
     return build_dir
 
 
