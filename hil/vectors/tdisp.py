@@ -748,21 +748,7 @@ async def optional_unsupported(ctx: VectorContext) -> None:
     async with _Tsm(ctx) as tsm:
         await tsm.tdisp.get_version()
         caps = await tsm.tdisp.get_capabilities()
-        iid = ctx.interface_id()
-        optional: dict[T.RequestCode, T.TdispMessage] = {
-            T.RequestCode.BIND_P2P_STREAM_REQUEST: T.BindP2pStreamRequest(
-                interface_id=iid, p2p_stream_id=1
-            ),
-            T.RequestCode.UNBIND_P2P_STREAM_REQUEST: T.UnbindP2pStreamRequest(
-                interface_id=iid, p2p_stream_id=1
-            ),
-            T.RequestCode.SET_MMIO_ATTRIBUTE_REQUEST: T.SetMmioAttributeRequest(
-                interface_id=iid, mmio_range=T.MmioRange(first_page=0, num_pages=1)
-            ),
-            T.RequestCode.VDM_REQUEST: T.VdmRequest(
-                interface_id=iid, vendor=T.VendorData(T.RegistryId.PCI_SIG, b"\xff\xff")
-            ),
-        }
+        optional = _optional_requests(ctx.interface_id())
         unsupported = [code for code in optional if not caps.supports(code)]
         ctx.measure("optional_unsupported", len(unsupported), "")
         for code in unsupported:
