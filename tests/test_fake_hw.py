@@ -20,7 +20,7 @@ from hil.fake import FakeConfigSpace, FakeDoe, FakeFirmwareRegs, FakeIdeCap, Fak
 from hil.firmware import Dsm
 from hil.host.pci import walk_ext_capabilities
 from hil.transport import AsyncioTimebase
-from hil.vectors import Outcome, VectorContext, default_suite, execute
+from hil.vectors import Outcome, VectorContext, VectorResult, default_suite, execute
 
 T = TypeVar("T")
 
@@ -834,9 +834,8 @@ SETTINGS = {
 }
 
 
-def run_on(vid: str, ide: FakeIdeCap) -> Outcome:
-    config = FakeConfigSpace(FakeDoe(), tdi=FakeTdi(ide))
-    config.doe.responder = Dsm(hdl_build="test", regs=config.firmware_regs()).handle
+def run_config(vid: str, config: FakeConfigSpace) -> VectorResult:
+    """Vector ``vid`` on ``config``, whose DOE mailbox the firmware already serves."""
     ctx = VectorContext(
         rig_name="test",
         rig_kind="fake",
@@ -845,8 +844,13 @@ def run_on(vid: str, ide: FakeIdeCap) -> Outcome:
         config=config,
         settings=SETTINGS,
     )
-    result = asyncio.run(execute(default_suite()[vid], ctx))
-    return result.outcome
+    return asyncio.run(execute(default_suite()[vid], ctx))
+
+
+def run_on(vid: str, ide: FakeIdeCap) -> Outcome:
+    config = FakeConfigSpace(FakeDoe(), tdi=FakeTdi(ide))
+    config.doe.responder = Dsm(hdl_build="test", regs=config.firmware_regs()).handle
+    return run_config(vid, config).outcome
 
 
 class NeverSecure(FakeIdeCap):
@@ -909,15 +913,7 @@ def test_a_fake_section_shapes_the_capability_and_the_vectors_follow_it() -> Non
     dsm = Dsm(hdl_build="test", regs=config.firmware_regs(), ide_km_port_index=2)
     config.doe.responder = dsm.handle
     for vid in ("ide_km.query.reflects_config", "ide_km.port_index.nonzero"):
-        ctx = VectorContext(
-            rig_name="test",
-            rig_kind="fake",
-            provides=frozenset({"config", "doe", "spdm", "ide_km"}),
-            timebase=AsyncioTimebase(),
-            config=config,
-            settings={"trust_anchor": "test-pki", "doe_timeout_s": 0.2, "doe_quiet_s": 0.001},
-        )
-        result = asyncio.run(execute(default_suite()[vid], ctx))
+        result = run_config(vid, config)
         assert result.outcome is Outcome.PASS, (vid, result.message)
     with pytest.raises(ValueError, match="only"):
         FakeIdeCap(features=1 << 0)  # Link IDE: not something the fake can add
@@ -931,16 +927,7 @@ def test_unadvertised_modes_read_zero_and_the_vector_sees_a_writable_one() -> No
 
     def run(config: FakeConfigSpace) -> Outcome:
         config.doe.responder = Dsm(hdl_build="test", regs=config.firmware_regs()).handle
-        ctx = VectorContext(
-            rig_name="test",
-            rig_kind="fake",
-            provides=frozenset({"config", "doe", "spdm", "ide_km"}),
-            timebase=AsyncioTimebase(),
-            config=config,
-            settings={"trust_anchor": "test-pki", "doe_timeout_s": 0.2, "doe_quiet_s": 0.001},
-        )
-        vec = default_suite()["ide_km.stream_control.unadvertised_modes_zero"]
-        return asyncio.run(execute(vec, ctx)).outcome
+        return run_config("ide_km.stream_control.unadvertised_modes_zero", config).outcome
 
     assert run(FakeConfigSpace()) is Outcome.PASS
     original = _fake_hw.FakeIdeCap._write_control
