@@ -11,6 +11,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -86,6 +87,14 @@ public_flat_rw -module "{top}" -var "*_o"
 """
 
 
+def _objcache_command() -> str:
+    """Verilator's ``OBJCACHE``: the runtime library's objects compiled once for all builds
+    (``hil.sim._objcache``; run by path, as it needs nothing but the standard library)."""
+    script = Path(__file__).with_name("_objcache.py")
+    cache = BUILD_ROOT / ".objcache"
+    return shlex.join([sys.executable, "-I", "-S", str(script), "--dir", str(cache)])
+
+
 def _runner():
     """cocotb's Verilator runner, without its blanket ``--public-flat-rw``."""
     from cocotb_tools.runner import Verilator
@@ -94,6 +103,7 @@ def _runner():
         def _build_command(self):  # type: ignore[no-untyped-def]
             cmds = super()._build_command()
             cmds[0] = [arg for arg in cmds[0] if arg != "--public-flat-rw"]
+            cmds[1] = [*cmds[1], f"OBJCACHE={_objcache_command()}"]
             return cmds
 
     return PortsOnlyVerilator()
