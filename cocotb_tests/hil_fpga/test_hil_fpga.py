@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
+import tomllib
 import tty
 from pathlib import Path
 
@@ -25,16 +26,13 @@ from hil.codec.doe import PCI_SIG_VENDOR_ID, DataObject, DoeType
 from hil.codec.uart import Channel, Deframer, Frame, Telemetry
 from hil.firmware.regs import cap_word
 from hil.host import DoeMailbox
+from hil.sim._env import REPO_ROOT
 from hil.sim.harness import EndpointHarness
 from hil.sim.uart_pty import UartPty
 
-PARAMS = {
-    "DOE_WR_DEPTH_DW": 1024,
-    "DOE_RD_DEPTH_DW": 1024,
-    "CLKS_PER_BIT": 4,
-    "CLK_HZ": 250_000_000,
-    "TEL_GAP_CYCLES": 500,
-}
+#: The parameters the virtual rig builds hil_fpga with, so that this bench and the rig share one
+#: simulator build (and this bench tests what the rig runs).
+PARAMS = tomllib.loads((REPO_ROOT / "rigs" / "virtual-fpga.toml").read_text())["sim"]["parameters"]
 CLOCK_NS = 4.0
 
 
