@@ -22,9 +22,19 @@ AES-GCM comes from ``cryptography``; nothing cryptographic is written here.  Per
 - MAC: the AES-GCM tag truncated to 96 bits, sent after the payload.
 
 What this model supports: no aggregation (M is always 1, and a TLP with M = 0 fails the check),
-no PCRC (P = 1 fails the check), no partial header encryption.  It supports Memory Read, Memory
-Write and Completions (the :mod:`hil.codec.ide_tlp` kinds), Local prefixes, and any number of
-other End-End prefixes.
+PCRC when the stream's PCRC Enable is set (below), no partial header encryption.  It supports
+Memory Read, Memory Write and Completions (the :mod:`hil.codec.ide_tlp` kinds), Local
+prefixes, and any number of other End-End prefixes.
+
+PCRC (§6.33.4, :func:`hil.codec.ide_tlp.pcrc`): on a stream with PCRC Enable, every TLP with P
+content gets P = 1 and the PCRC of its plaintext appended to P, encrypted with it, before the
+MAC.  The receiver decrypts, checks the MAC first (IDE Check Failed), then the PCRC: a wrong
+one, or P = 0 on a TLP with P content ("If ... the P bit ... is Clear and the M bit is Set,
+the Receiver must report this as a PCRC Check Failed error"), is PCRC Check Failed, a reported
+error that is not one of the §6.33.8 causes of Insecure.  The model raises
+:class:`IdePcrcCheckFailed`, keeps the stream Secure and the TLP's invocation consumed, and
+hands out no data.  P = 1 where no PCRC is due (PCRC not enabled, or no P content) fails the
+IDE check.
 
 Ordering (§6.33.5): the transmitter counts Posted Requests since the last NPR (and, separately,
 since the last Completion).  It sends each count in PR_Sent_Counter and then clears it.  The
@@ -65,7 +75,7 @@ from .codec.ide_km import (
     KSetGo,
     KSetStop,
 )
-from .codec.ide_tlp import MAC_SIZE, IdePrefix, IdeTlp, SubStream, Tlp
+from .codec.ide_tlp import MAC_SIZE, PCRC_SIZE, IdePrefix, IdeTlp, SubStream, Tlp, pcrc
 from .errors import LocalProtocolError, PeerProtocolError
 
 __all__ = [
@@ -76,6 +86,7 @@ __all__ = [
     "IdeFailure",
     "IdeKeyUnusable",
     "IdeMisrouted",
+    "IdePcrcCheckFailed",
     "IdeRx",
     "IdeStreamModel",
     "IdeTx",
@@ -139,7 +150,7 @@ class IdeFailReason(Enum):
     SUB_STREAM_MISMATCH = "Sub-Stream does not match the TLP type"
     KEY_SET_INVALID = "key set not programmed, not armed, stopped or superseded"
     NO_MAC = "TLP without a MAC: aggregation is not enabled"
-    PCRC_UNSUPPORTED = "PCRC present but not enabled for the stream"
+    PCRC_UNSUPPORTED = "P set where no PCRC is due (PCRC not enabled, or no P content)"
 
 
 @dataclass(frozen=True)
@@ -175,6 +186,11 @@ class IdeKeyUnusable(LocalProtocolError):
     def __init__(self, failure: IdeFailure) -> None:
         super().__init__(str(failure))
         self.failure = failure
+
+
+class IdePcrcCheckFailed(PeerProtocolError):
+    """PCRC Check Failed (§6.33.4): the TLP authenticated but its PCRC is wrong or missing.
+    A reported error; the stream stays Secure and the TLP's data must not be used."""
 
 
 class IdeMisrouted(PeerProtocolError):
@@ -241,6 +257,8 @@ class _StreamCore:
         self.go_received = False
         self.latched = False
         self.failures: list[IdeFailure] = []
+        self.pcrc = False  # PCRC Enable of the stream's register block
+        self.pcrc_failures: list[str] = []  # PCRC Check Failed reports (not state changes)
         self.on_secure: list[Callable[[], None]] = []
 
     def apply(self, event: _Event) -> None:
@@ -364,8 +382,13 @@ class IdeTx(_Direction):
         t: bool = False,
         local_prefixes: Iterable[bytes] = (),
         e2e_prefixes: Iterable[bytes] = (),
+        pcrc_fault: str | None = None,
     ) -> IdeTlp | None:
         """The IDE TLP for ``tlp``, or None when the stream is not Secure (the TLP is dropped).
+
+        On a stream with PCRC Enable a TLP with P content carries its PCRC.  ``pcrc_fault``
+        builds the faulty TLPs a receiver's PCRC check must catch, with a valid MAC:
+        ``"wrong"`` sends a PCRC with one bit flipped, ``"missing"`` sends none (P = 0).
 
         Raises :class:`IdeKeyUnusable` (stream now Insecure) if the selected key set was stopped,
         and :class:`~hil.errors.LocalProtocolError` for sequencing mistakes that change nothing.
@@ -398,22 +421,35 @@ class IdeTx(_Direction):
             counter = self.pr_sent_npr
         else:
             counter = self.pr_sent_cpl
+        if pcrc_fault not in (None, "wrong", "missing"):
+            raise LocalProtocolError(f"pcrc_fault {pcrc_fault!r}: None, 'wrong' or 'missing'")
+        if pcrc_fault is not None and not (core.pcrc and tlp.payload):
+            raise LocalProtocolError("a PCRC fault needs PCRC Enable and a TLP with P content")
+        with_pcrc = core.pcrc and bool(tlp.payload) and pcrc_fault != "missing"
         prefix = IdePrefix(
             stream_id=core.stream_id,
             sub_stream=sub_stream,
             pr_sent_counter=counter,
             k=int(key_set),
             t=t,
+            p=with_pcrc,
         )
         shell = IdeTlp(
             prefix=prefix,
             tlp=tlp,
             mac=bytes(MAC_SIZE),
+            pcrc=bytes(PCRC_SIZE) if with_pcrc else b"",
             local_prefixes=tuple(local_prefixes),
             e2e_prefixes=tuple(e2e_prefixes),
         )
         aad = shell.aad(link=core.kind is StreamKind.LINK)
-        ciphertext, mac = _seal(slot.key, slot.invocation, aad, tlp.payload)
+        p_content = tlp.payload
+        if with_pcrc:
+            field = bytearray(pcrc(tlp.payload))
+            if pcrc_fault == "wrong":
+                field[0] ^= 0x01
+            p_content += bytes(field)
+        ciphertext, mac = _seal(slot.key, slot.invocation, aad, p_content)
         slot.invocation += 1
         if sub_stream == SubStream.POSTED:
             self.pr_sent_npr += 1
@@ -424,10 +460,12 @@ class IdeTx(_Direction):
             self.pr_sent_cpl = 0
         self._stream_k = key_set
         self._stream_k_at = self._chosen_at[sub_stream]
+        cut = len(tlp.payload)
         return IdeTlp(
             prefix=prefix,
-            tlp=tlp.with_payload(ciphertext),
+            tlp=tlp.with_payload(ciphertext[:cut]),
             mac=mac,
+            pcrc=ciphertext[cut:],
             local_prefixes=shell.local_prefixes,
             e2e_prefixes=shell.e2e_prefixes,
         )
@@ -503,14 +541,15 @@ class IdeRx(_Direction):
             )
         if not prefix.m:
             raise fail(IdeFailReason.NO_MAC)
-        if prefix.p:
+        pcrc_due = core.pcrc and bool(ide.tlp.payload)
+        if prefix.p and not pcrc_due:
             raise fail(IdeFailReason.PCRC_UNSUPPORTED)
         slot = self._slots.get((sub_stream, key_set))
         if slot is None or (sub_stream, key_set) not in self._armed:
             state = "not programmed or invalidated" if slot is None else "not armed by K_SET_GO"
             raise fail(IdeFailReason.KEY_SET_INVALID, f"K{key_set} is {state}")
         aad = ide.aad(link=core.kind is StreamKind.LINK)
-        ciphertext = ide.tlp.payload
+        ciphertext = ide.tlp.payload + ide.pcrc
         try:
             plaintext = _open(slot.key, slot.invocation, aad, ciphertext, ide.mac)
         except InvalidTag:
@@ -539,6 +578,21 @@ class IdeRx(_Direction):
             # this sub-stream; its later TLPs are discarded as an invalid key set.
             self._stop(sub_stream, old)
         self._current[sub_stream] = key_set
+        if pcrc_due:
+            # After the MAC and counters: the TLP was authentic and consumed its invocation.
+            if not prefix.p:
+                problem = "P is clear on a TLP with P content (PCRC Enable is set)"
+            elif plaintext[-PCRC_SIZE:] != pcrc(plaintext[:-PCRC_SIZE]):
+                problem = (
+                    f"PCRC {plaintext[-PCRC_SIZE:].hex()} does not match the payload's "
+                    f"{pcrc(plaintext[:-PCRC_SIZE]).hex()}"
+                )
+            else:
+                problem = ""
+            if problem:
+                core.pcrc_failures.append(problem)
+                raise IdePcrcCheckFailed(f"PCRC Check Failed (§6.33.4): {problem}")
+            plaintext = plaintext[:-PCRC_SIZE]
         return Received(ide.tlp.with_payload(plaintext), prefix)
 
     def _diagnose(
@@ -577,10 +631,12 @@ class IdeStreamModel:
         side: PortSide = PortSide.ROOT_PORT,
         kind: StreamKind = StreamKind.SELECTIVE,
         diagnose_window: int = 8,
+        pcrc: bool = False,
     ) -> None:
         if not isinstance(stream_id, int) or not 0 <= stream_id <= 0xFF:
             raise LocalProtocolError(f"stream ID {stream_id!r} is not 8 bits")
         self._core = _StreamCore(stream_id, side, kind)
+        self._core.pcrc = bool(pcrc)
         self.tx = IdeTx(self._core)
         self.rx = IdeRx(self._core, diagnose_window=diagnose_window)
 
@@ -618,6 +674,22 @@ class IdeStreamModel:
     @property
     def failures(self) -> tuple[IdeFailure, ...]:
         return tuple(self._core.failures)
+
+    @property
+    def pcrc(self) -> bool:
+        """PCRC Enable of the stream (§7.9.26.5.2 bit 8)."""
+        return self._core.pcrc
+
+    @pcrc.setter
+    def pcrc(self, enabled: bool) -> None:
+        if self._core.enabled and bool(enabled) != self._core.pcrc:
+            raise LocalProtocolError("PCRC Enable must not change while the stream is enabled")
+        self._core.pcrc = bool(enabled)
+
+    @property
+    def pcrc_failures(self) -> tuple[str, ...]:
+        """PCRC Check Failed reports so far (the stream stayed Secure for each)."""
+        return tuple(self._core.pcrc_failures)
 
     def _direction(self, slot: KeySlot) -> IdeTx | IdeRx:
         if not slot.valid:
@@ -702,9 +774,9 @@ class IdeStreamModel:
 
     # -- traffic ----------------------------------------------------------------------------
 
-    def protect(self, tlp: Tlp, *, t: bool = False) -> IdeTlp | None:
+    def protect(self, tlp: Tlp, *, t: bool = False, pcrc_fault: str | None = None) -> IdeTlp | None:
         """Shorthand for ``self.tx.protect``."""
-        return self.tx.protect(tlp, t=t)
+        return self.tx.protect(tlp, t=t, pcrc_fault=pcrc_fault)
 
     def receive(self, item: IdeTlp | bytes) -> Received | None:
         """Shorthand for ``self.rx.receive``."""

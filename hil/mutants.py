@@ -1881,9 +1881,30 @@ MUTANTS: tuple[Mutant, ...] = (
         "hdl.ide_tlp.mac_not_checked",
         "the TLP path takes a received IDE TLP whose MAC fails as good (PCIe 6.x §6.33.4, "
         "§6.33.8: IDE Check Failed, stream Insecure; hdl/ide_tlp MUTANT_SKIP_MAC_CHECK)",
-        ("ide.tamper.mac", "ide.tamper.payload", "tdisp.run.tampered_tlp_error"),
+        (
+            "ide.tamper.mac",
+            "ide.tamper.payload",
+            "ide.tamper.payload.pcrc",
+            "tdisp.run.tampered_tlp_error",
+        ),
         _both(),
         hdl={"MUTANT_TLP_SKIP_MAC_CHECK": 1},
+    ),
+    Mutant(
+        "hdl.ide_tlp.pcrc_not_checked",
+        "the TLP path takes a received TLP whose PCRC is wrong or missing as good (PCIe 6.x "
+        "§6.33.4: PCRC Check Failed; hdl/ide_tlp MUTANT_SKIP_PCRC_CHECK)",
+        ("ide.pcrc.mismatch_detected", "ide.pcrc.missing_detected"),
+        _both(),
+        hdl={"MUTANT_TLP_SKIP_PCRC_CHECK": 1},
+    ),
+    Mutant(
+        "hdl.ide_tlp.no_tx_pcrc",
+        "completions go without PCRC on a stream with PCRC Enable (PCIe 6.x §6.33.4: PCRC "
+        "in every TLP with P content; hdl/ide_tlp MUTANT_NO_TX_PCRC)",
+        ("ide.traffic.protected_rw.pcrc", "ide.key_set.switch_both_ways.pcrc"),
+        _both(),
+        hdl={"MUTANT_TLP_NO_TX_PCRC": 1},
     ),
 )
 

@@ -33,6 +33,7 @@ from hil.codec.ide_tlp import (
     Tlp,
     TlpDecodeError,
     decode_tlp,
+    pcrc,
 )
 from hil.errors import LocalProtocolError
 from hil.ide_model import (
@@ -41,6 +42,7 @@ from hil.ide_model import (
     IdeFailReason,
     IdeKeyUnusable,
     IdeMisrouted,
+    IdePcrcCheckFailed,
     IdeStreamModel,
     PortSide,
     StreamKind,
@@ -814,3 +816,83 @@ def test_receiver_fuzz_only_typed_errors_escape(tlp: Tlp, data: st.DataObject) -
     except (IdeCheckFailed, IdeMisrouted, TlpDecodeError):
         return
     assert got is not None and got.tlp == tlp and bytes(wire[:cut]) == ide.encode()
+
+
+# --------------------------------------------------------------------------------------------
+# PCRC (§6.33.4)
+# --------------------------------------------------------------------------------------------
+
+
+def _crc32_msb_first_reflected(data: bytes) -> int:
+    """CRC-32 computed bit by bit as §6.33.4 words it (an independent check of ``pcrc``):
+    polynomial 04C1_1DB7h, seed FFFF_FFFFh, bit 0 of each byte first, result complemented."""
+    crc = 0xFFFF_FFFF
+    for byte in data:
+        for i in range(8):
+            top = (crc >> 31) & 1
+            crc = (crc << 1) & 0xFFFF_FFFF
+            if top ^ ((byte >> i) & 1):
+                crc ^= 0x04C1_1DB7
+    return crc ^ 0xFFFF_FFFF
+
+
+def _ecrc_map(result: int) -> bytes:
+    """§2.7.1 Table 2-55 as a loop: result bit 8k+i goes to digest bit 8k+7-i; digest 31:24
+    first on the wire.  The MSB-first register above holds bit 0 of the reflected one in bit 31,
+    so its value is reversed as a whole before the mapping."""
+    reflected = int(f"{result:032b}"[::-1], 2)
+    digest = 0
+    for k in range(4):
+        for i in range(8):
+            digest |= ((reflected >> (8 * k + i)) & 1) << (8 * k + 7 - i)
+    return digest.to_bytes(4, "big")
+
+
+@pytest.mark.parametrize("data", [b"", b"\x00", b"123456789", bytes(range(256)) * 4])
+def test_pcrc_is_the_spec_crc_mapped_as_ecrc(data: bytes) -> None:
+    assert pcrc(data) == _ecrc_map(_crc32_msb_first_reflected(data))
+
+
+def pcrc_pair() -> tuple[IdeStreamModel, IdeStreamModel]:
+    rp = IdeStreamModel(STREAM, side=PortSide.ROOT_PORT, pcrc=True)
+    ep = IdeStreamModel(STREAM, side=PortSide.ENDPOINT, pcrc=True)
+    establish(rp, ep, key_source=counting_keys())
+    return rp, ep
+
+
+def test_pcrc_travels_encrypted_after_the_payload_before_the_mac() -> None:
+    rp, ep = pcrc_pair()
+    tlp = write(37)
+    ide = send(rp, tlp)
+    assert ide.prefix.p and len(ide.pcrc) == 4
+    wire = ide.encode()
+    key = bytes([1]) * 32  # counting_keys: the root port's PR Tx key is the first
+    sealed = AESGCM(key).encrypt(ide_iv(1), tlp.payload + pcrc(tlp.payload), wire[:16])
+    assert wire[16:-12] == sealed[:-16] and wire[-12:] == sealed[-16:][:12]
+    got = ep.receive(wire)
+    assert got is not None and got.tlp == tlp
+    mrd = send(rp, read())
+    assert not mrd.prefix.p and not mrd.pcrc  # no P content, no PCRC
+    assert ep.receive(mrd) is not None
+
+
+@pytest.mark.parametrize("fault", ["wrong", "missing"])
+def test_pcrc_fault_is_reported_and_the_stream_stays_secure(fault: str) -> None:
+    rp, ep = pcrc_pair()
+    with pytest.raises(IdePcrcCheckFailed):
+        ep.receive(rp.protect(write(20), pcrc_fault=fault).encode())
+    assert ep.secure and len(ep.pcrc_failures) == 1 and not ep.failures
+    got = ep.receive(send(rp, write(8)))  # the invocation was consumed on both sides
+    assert got is not None
+
+
+def test_p_where_no_pcrc_is_due_fails_the_check() -> None:
+    rp, ep = pair()  # no PCRC Enable
+    rpc, _ = pcrc_pair()
+    with pytest.raises(IdeCheckFailed) as info:
+        ep.receive(send(rpc, write(8)).encode())
+    assert info.value.failure.reason is IdeFailReason.PCRC_UNSUPPORTED and not ep.secure
+    with pytest.raises(LocalProtocolError):
+        rp.protect(write(8), pcrc_fault="wrong")  # no PCRC to get wrong
+    with pytest.raises(LocalProtocolError):
+        rpc.pcrc = False  # fixed while enabled (§7.9.26.5.2)

@@ -3,7 +3,8 @@
 None of these needs configuration accesses to travel as TLPs, so they run on sim-cfgext (the
 same endpoint, build, firmware and settings as the default sim-verilator, with configuration
 accesses handed straight to the hard-IP model).  That the two paths reach the same verdicts is
-tests/test_config_paths.py's job; ``hil run`` on sim-verilator is what CI runs.
+tests/test_config_paths.py's job, on this file's whole-suite run; ``hil run`` on sim-verilator
+is what CI runs.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 from helpers import hil, only_run
 from helpers import records as read_records
+from test_config_paths import assert_same_verdicts_on_the_tlp_path
 
 
 def test_hil_run_sim_rig_passes_everything(tmp_path: Path, repo: Path) -> None:
@@ -34,9 +36,8 @@ def test_hil_run_sim_rig_passes_everything(tmp_path: Path, repo: Path) -> None:
     assert provides == find_rig("sim-verilator").provides
     rig_na = {v for v, vec in default_suite().items() if not vec.needs <= provides}
     # Optional IDE configurations the endpoint does not build (its IDE Capability advertises
-    # no PCRC, aggregation or PHE, and IDE_KM MaxPortIndex is 0): the device says so, in a run.
+    # PCRC but no aggregation or PHE, and IDE_KM MaxPortIndex is 0): the device says so.
     device_na = {
-        "ide_km.k_set_go.selective_pcrc",
         "ide_km.k_set_go.selective_aggregation",
         "ide_km.k_set_go.selective_phe",
         "ide_km.port_index.nonzero",
@@ -58,6 +59,9 @@ def test_hil_run_sim_rig_passes_everything(tmp_path: Path, repo: Path) -> None:
             assert rec["message"], rec["vector"]  # what the device does not advertise
         accesses = {m["name"]: m["value"] for m in rec["measurements"]}["config_accesses"]
         assert accesses > 0, rec["vector"]
+    # The TLP path (sim-verilator, what CI's main job runs) reaches the same verdicts on a
+    # representative set (tests/test_config_paths.py), compared with this run's records.
+    assert_same_verdicts_on_the_tlp_path(records, tmp_path / "tlp", repo)
     run = json.loads((run_dir / "run.json").read_text())
     assert run["simulator"] == "verilator" and "5." in run["simulator_version"]
     assert run["hdl_top"] == "hil_ep" and run["hdl_build"]

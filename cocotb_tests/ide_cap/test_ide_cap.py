@@ -44,6 +44,7 @@ MAX_IDX = 64  # reg_idx_i is 6 bits
 CAP_SELECTIVE = 1 << 1
 CAP_IDE_KM = 1 << 6
 CAP_TEE_LIMITED = 1 << 24
+CAP_PCRC = 1 << 5
 CAP_NUM_SEL_SHIFT = 16
 
 # Selective IDE Stream Control (§7.9.26.5.2)
@@ -56,6 +57,7 @@ CTRL_TEE_LIMITED = 1 << 23
 CTRL_SID_SHIFT = 24
 CTRL_RW = 0xFFFF_C001  # Enable, Selected Algorithm, TC, Default, TEE-Limited, Stream ID
 CTRL_SAMPLED = CTRL_ALG_MASK | CTRL_TEE_LIMITED  # read-only while Enable is Set
+CTRL_PCRC = 1 << 8  # PCRC Enable: RW where PCRC is built (PCRC_SUPPORTED), fixed while enabled
 ALG_AES_GCM_256 = 0
 
 # Selective IDE Stream Status (§7.9.26.5.3), RID and Address Association (§7.9.26.5.4-5)
@@ -182,6 +184,7 @@ class IdeModel:
     num_streams: int
     num_addr_blocks: int
     next_cap: int = 0
+    pcrc: bool = False  # built with PCRC_SUPPORTED
     streams: list[StreamModel] = field(default_factory=list)
     cmd_status: int = STS_OK
     fail_tx: list[int] = field(default_factory=list)  # IDE Fail Messages requested
@@ -233,6 +236,7 @@ class IdeModel:
                 | CAP_IDE_KM
                 | (self.num_streams - 1) << CAP_NUM_SEL_SHIFT
                 | CAP_TEE_LIMITED
+                | (CAP_PCRC if self.pcrc else 0)
             )
         loc = self.locate(idx)
         if loc is None:
@@ -261,9 +265,11 @@ class IdeModel:
         m = be_mask(be)
         merged = (self.cfg_read(idx) & ~m) | (value & m)
         if off == SEL_CTRL:
-            new = merged & CTRL_RW
+            rw = CTRL_RW | (CTRL_PCRC if self.pcrc else 0)
+            fixed = CTRL_SAMPLED | CTRL_PCRC  # §7.9.26.5.2: must not change while enabled
+            new = merged & rw
             if s.enable:
-                new = (new & ~CTRL_SAMPLED) | (s.ctrl & CTRL_SAMPLED)
+                new = (new & ~fixed) | (s.ctrl & fixed)
             s.ctrl = new
             if not s.enable:
                 self.leave_secure(j, failure=False, send_fail=False)
@@ -379,7 +385,8 @@ class Bench:
         self.ns = int(os.environ.get("IDE_NUM_STREAMS", "2"))
         self.nab = int(os.environ.get("IDE_NUM_ADDR_BLOCKS", "1"))
         self.next_cap = int(os.environ.get("IDE_NEXT_CAP_OFFSET", "0"))
-        self.model = IdeModel(self.ns, self.nab, self.next_cap)
+        self.pcrc = os.environ.get("IDE_PCRC_SUPPORTED", "0") == "1"
+        self.model = IdeModel(self.ns, self.nab, self.next_cap, self.pcrc)
         self.fail_tx = [0] * self.ns
         self.cycles = 0
         for name in (
@@ -432,6 +439,7 @@ class Bench:
                 tc >> 3 * j & 7,
                 int(d.stream_default_o.value) >> j & 1,
                 int(d.stream_tee_limited_o.value) >> j & 1,
+                int(d.stream_pcrc_o.value) >> j & 1,
                 go >> 12 * j & 0xFFF,
             )
             want = (
@@ -441,9 +449,12 @@ class Bench:
                 s.ctrl >> CTRL_TC_SHIFT & 7,
                 int(bool(s.ctrl & CTRL_DEFAULT)),
                 int(bool(s.ctrl & CTRL_TEE_LIMITED)),
+                int(bool(s.ctrl & CTRL_PCRC)),
                 sum(1 << i for i in range(NUM_SLOTS) if s.go[i]),
             )
-            assert got == want, f"stream {j} (id, en, secure, tc, dflt, tee, go): {got} != {want}"
+            assert got == want, (
+                f"stream {j} (id, en, secure, tc, dflt, tee, pcrc, go): {got} != {want}"
+            )
 
     async def idle(self, n: int = 1) -> None:
         for _ in range(n):
@@ -586,7 +597,8 @@ async def test_reset_values(dut: SimHandleBase) -> None:
     assert await b.cfg_read(HEADER) == b.next_cap << 20 | 0x0001_0030
     # Selective IDE, IDE_KM responder, AES-GCM-256 (00000b), TEE-Limited; no Link IDE,
     # Flow-Through, PHE, aggregation, PCRC or Selective IDE for Config Requests.
-    assert await b.cfg_read(IDE_CAP) == 0x0100_0042 | (b.ns - 1) << 16
+    pcrc = CAP_PCRC if b.pcrc else 0  # PCRC Supported exactly when built with it
+    assert await b.cfg_read(IDE_CAP) == 0x0100_0042 | (b.ns - 1) << 16 | pcrc
     assert await b.cfg_read(IDE_CTRL) == 0
     for j in range(b.ns):
         assert await b.cfg_read(b.sel(j, SEL_CAP)) == b.nab
@@ -617,7 +629,8 @@ async def test_writable_bits(dut: SimHandleBase) -> None:
         assert await b.cfg_read(b.sel(j, SEL_CAP)) == b.nab
         # Control without Enable first, so nothing is sampled yet.
         await b.cfg_write(b.sel(j, SEL_CTRL), 0xFFFF_FFFE)
-        assert await b.cfg_read(b.sel(j, SEL_CTRL)) == 0xFFFF_C000
+        want = 0xFFFF_C000 | (CTRL_PCRC if b.pcrc else 0)
+        assert await b.cfg_read(b.sel(j, SEL_CTRL)) == want
         await b.cfg_write(b.sel(j, SEL_CTRL), 0)
         assert await b.cfg_read(b.sel(j, SEL_CTRL)) == 0
         await b.cfg_write(b.sel(j, SEL_STATUS), 0x7FFF_FFFF)
@@ -1066,7 +1079,9 @@ async def test_random(dut: SimHandleBase) -> None:
 
 PARAMETER_SETS = [
     pytest.param({}, id="default"),
-    pytest.param({"NUM_ADDR_BLOCKS": 2, "NEXT_CAP_OFFSET": 0x500}, id="s2-a2"),
+    pytest.param(
+        {"NUM_ADDR_BLOCKS": 2, "NEXT_CAP_OFFSET": 0x500, "PCRC_SUPPORTED": 1}, id="s2-a2-pcrc"
+    ),
     pytest.param({"NUM_STREAMS": 4, "MAX_CAP_DW": 35}, id="s4-a1"),
 ]
 
@@ -1086,6 +1101,7 @@ def test_ide_cap(parameters: dict[str, int]) -> None:
             "IDE_NUM_STREAMS": str(parameters.get("NUM_STREAMS", 2)),
             "IDE_NUM_ADDR_BLOCKS": str(parameters.get("NUM_ADDR_BLOCKS", 1)),
             "IDE_NEXT_CAP_OFFSET": str(parameters.get("NEXT_CAP_OFFSET", 0)),
+            "IDE_PCRC_SUPPORTED": str(parameters.get("PCRC_SUPPORTED", 0)),
         },
     )
 

@@ -41,7 +41,10 @@ STREAM_IDS = (0x17, 0x42)
 
 # ide_tlp firmware counters (hdl/ide_tlp/README.md)
 RX_OK, TX, CHECK_FAILED, LAST_FAIL = 0, 1, 2, 3
-MISROUTED, DISCARDED, PLAIN, UR, MALFORMED = 0x20, 0x21, 0x22, 0x23, 0x24
+MISROUTED, DISCARDED, PLAIN, UR, MALFORMED, INFO, PCRC_FAILED = range(0x20, 0x27)
+#: The block is built with PCRC (PCRC_SUPPORTED = 1); each stream's PCRC Enable is the
+#: bench's (Stream.pcrc), so streams without it test the path as a build without PCRC runs it.
+PARAMS = {"PCRC_SUPPORTED": 1}
 FAIL_MAC, FAIL_PR, FAIL_SUB, FAIL_SUB_MISMATCH, FAIL_KEYSET, FAIL_NO_MAC, FAIL_PCRC = range(1, 8)
 
 
@@ -58,6 +61,7 @@ class Stream:
     armed: set[int] = field(default_factory=set)
     enabled: bool = False
     secure: bool = False
+    pcrc: bool = False  # PCRC Enable (ide_cap's stream_pcrc_o)
     rp: IdeStreamModel | None = None
 
 
@@ -99,11 +103,12 @@ class Bench:
 
     # -- ide_cap's part ---------------------------------------------------------------------
     def drive_streams(self) -> None:
-        ids = en = sec = go = 0
+        ids = en = sec = go = pcrc = 0
         for j, s in enumerate(self.streams):
             ids |= s.stream_id << (8 * j)
             en |= int(s.enabled) << j
             sec |= int(s.secure) << j
+            pcrc |= int(s.pcrc) << j
             for code in s.armed:
                 go |= 1 << (12 * j + code)
         d = self.dut
@@ -111,6 +116,7 @@ class Bench:
         d.stream_enable_i.value = en
         d.stream_secure_i.value = sec
         d.stream_slot_go_i.value = go
+        d.stream_pcrc_i.value = pcrc
 
     async def _key_port(self) -> None:
         d = self.dut
@@ -151,8 +157,8 @@ class Bench:
         """Keys for both ends (the root port model and the block's slots), GO, Enable."""
         s = self.streams[j]
         if s.rp is None:
-            s.rp = IdeStreamModel(s.stream_id, side=PortSide.ROOT_PORT)
-        ep = IdeStreamModel(s.stream_id, side=PortSide.ENDPOINT)
+            s.rp = IdeStreamModel(s.stream_id, side=PortSide.ROOT_PORT, pcrc=s.pcrc)
+        ep = IdeStreamModel(s.stream_id, side=PortSide.ENDPOINT, pcrc=s.pcrc)
         keys: list[bytes] = []
 
         def source(n: int) -> bytes:
@@ -237,9 +243,12 @@ def expected_read(mem: bytearray, offset: int, size: int) -> bytes:
     return bytes(mem[start:end])
 
 
-async def fresh(dut: SimHandleBase) -> Bench:
-    """A reset block; the memory model starts from what BAR0 holds (reset keeps memory)."""
+async def fresh(dut: SimHandleBase, *, pcrc: tuple[int, ...] = ()) -> Bench:
+    """A reset block; the memory model starts from what BAR0 holds (reset keeps memory).
+    ``pcrc``: the streams whose PCRC Enable is set."""
     bench = Bench(dut)
+    for j in pcrc:
+        bench.streams[j].pcrc = True
     await bench.start()
     for offset in range(0, BAR_SIZE, 256):
         cpl = await bench.read_plain(offset, 256)
@@ -382,8 +391,9 @@ async def test_prefix_checks(dut: SimHandleBase) -> None:
                 wire[3] = (wire[3] & 0x0F) | (1 << 4)
             elif what == "no MAC":
                 wire[3] &= ~0x04
-            else:
+            else:  # P = 1 and a PCRC DW before the MAC, on a stream without PCRC Enable
                 wire[3] |= 0x08
+                wire[-12:-12] = bytes(4)
         await b.src.send(bytes(wire))
         await b.idle()
         assert b.fails[0] == 1, what
@@ -513,6 +523,74 @@ async def test_bar_and_malformed(dut: SimHandleBase) -> None:
     assert (await b.read_plain(0, 8)).payload == bytes(b.mem[0:8])
 
 
+@cocotb.test()
+async def test_pcrc_traffic(dut: SimHandleBase) -> None:
+    """PCRC Enable on stream 0, not on stream 1: writes of every size pass the block's PCRC
+    check, and its completions carry a PCRC the model checks (P = 1) on stream 0 only."""
+    b = await fresh(dut, pcrc=(0,))
+    for j in (0, 1):
+        b.establish(j)
+        b.arm(j, KeySet.K0)
+    rng = random.Random(7)
+    b.sink.stall_probability = 0.2
+    for n in range(40):
+        j = n % 2
+        rp = b.streams[j].rp
+        size = rng.choice([1, 3, 4, 5, 12, 16, 17, 33, 64, 100, 252, 256])
+        offset = rng.randrange(0, BAR_SIZE - size) & (~3 if size > 252 else ~0)
+        data = rng.randbytes(size)
+        ide = rp.protect(b.write_tlp(offset, data))
+        assert ide.prefix.p == (j == 0)
+        await b.src.send(ide.encode(), gap_probability=0.2)
+        b.mem[offset : offset + size] = data
+        req = b.read_tlp(offset, size)
+        await b.src.send(rp.protect(req).encode())
+        raw = await b.sink.recv()
+        assert raw is not None, "no completion"
+        got = rp.receive(raw)  # raises IdePcrcCheckFailed on a wrong or missing PCRC
+        assert got is not None and got.prefix.p == (j == 0), (j, got.prefix)
+        assert got.tlp.payload == expected_read(b.mem, offset, size)
+    assert await b.counter(PCRC_FAILED) == 0
+    assert (await b.counter(INFO) >> 8) & 1 == 1  # PCRC_SUPPORTED
+    assert b.fails == [0, 0]
+
+
+@cocotb.test()
+async def test_pcrc_faults(dut: SimHandleBase) -> None:
+    """A good MAC around a wrong or missing PCRC: PCRC Check Failed (counted), the write not
+    done, the stream still Secure and in step; P = 1 where no PCRC is due fails the IDE check."""
+    b = await fresh(dut, pcrc=(0,))
+    b.establish(0)
+    b.arm(0, KeySet.K0)
+    rp = b.streams[0].rp
+    for n, fault in enumerate(("wrong", "missing"), start=1):
+        before = bytes(b.mem[0x100:0x120])
+        await b.src.send(rp.protect(b.write_tlp(0x100, bytes(32 * [n])), pcrc_fault=fault).encode())
+        await b.idle()
+        assert await b.counter(PCRC_FAILED) == n, fault
+        assert b.fails[0] == 0, f"a {fault} PCRC made the stream Insecure"
+        cpl, _ = await b.read_ide(0, 0x100, 32)  # in step: the model's IV still matches
+        assert cpl.payload == before, f"the write with a {fault} PCRC was done"
+    # A read has no P content: P = 1 on it is not a PCRC the stream expects.
+    wire = bytearray(rp.protect(b.read_tlp(0, 4)).encode())
+    wire[3] |= 0x08
+    wire[-12:-12] = bytes(4)
+    await b.src.send(bytes(wire))
+    await b.idle()
+    assert b.fails[0] == 1
+    assert (await b.counter(LAST_FAIL)) & 0xF == FAIL_PCRC
+    # Stream 1 has no PCRC Enable: P = 1 there fails the IDE check too.
+    b.establish(1)
+    b.arm(1, KeySet.K0)
+    wire = bytearray(b.streams[1].rp.protect(b.write_tlp(0, b"\0" * 4)).encode())
+    wire[3] |= 0x08
+    wire[-12:-12] = bytes(4)
+    await b.src.send(bytes(wire))
+    await b.idle()
+    assert b.fails[1] == 1
+    assert (await b.counter(4 + LAST_FAIL)) & 0xF == FAIL_PCRC
+
+
 # ----------------------------------------------------------------------------------------
 # pytest entry point
 # ----------------------------------------------------------------------------------------
@@ -522,7 +600,7 @@ def test_ide_tlp() -> None:
     """Build ide_tlp (cached) and run the cocotb tests above."""
     from hil.sim import build_hdl, rtl_sources, run_cocotb_tests
 
-    build = build_hdl("ide_tlp", rtl_sources("ide_tlp"), {})
+    build = build_hdl("ide_tlp", rtl_sources("ide_tlp"), PARAMS)
     run_cocotb_tests("ide_tlp", build, Path(__file__).stem, Path(__file__).parent)
 
 

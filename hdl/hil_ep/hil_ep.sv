@@ -23,11 +23,15 @@ module hil_ep
   parameter int unsigned BAR0_SIZE_LOG2 = 12,
   // Largest TLP data payload the IDE TLP path takes or sends, in DW (power of 2, 4 .. 256).
   parameter int unsigned MAX_PAYLOAD_DW = 64,
+  // 1: IDE PCRC built (ide_cap advertises it, ide_tlp generates and checks it, §6.33.4).
+  parameter bit IDE_PCRC = 1'b1,
   // Seeded bugs for the mutation harness (hil/mutants.py), passed to the blocks; never set
   // outside it. Keep 0: see hdl/tdi and hdl/ide_cap README.md.
   parameter bit MUTANT_TDI_CFG_WR_LOCKED = 1'b0,
   parameter bit MUTANT_IDE_K_SET_STOP_IGNORED = 1'b0,
-  parameter bit MUTANT_TLP_SKIP_MAC_CHECK = 1'b0
+  parameter bit MUTANT_TLP_SKIP_MAC_CHECK = 1'b0,
+  parameter bit MUTANT_TLP_SKIP_PCRC_CHECK = 1'b0,
+  parameter bit MUTANT_TLP_NO_TX_PCRC = 1'b0
 ) (
   input  logic        clk_i,
   input  logic        rst_ni,
@@ -244,6 +248,7 @@ module hil_ep
   logic [8*IdeStreams-1:0]  stream_id;
   logic [IdeStreams-1:0]    stream_enable, stream_secure, check_failed, ide_stream_wr;
   logic [12*IdeStreams-1:0] stream_slot_go;
+  logic [IdeStreams-1:0]    stream_pcrc;
   logic                     key_rd, key_go, key_rvalid;
   logic [2:0]               key_stream;
   logic [3:0]               key_slot;
@@ -263,6 +268,7 @@ module hil_ep
     .NUM_STREAMS    (IdeStreams),
     .NUM_ADDR_BLOCKS(1),
     .NEXT_CAP_OFFSET(IDE_CAP_NEXT),
+    .PCRC_SUPPORTED (IDE_PCRC),
     .MUTANT_K_SET_STOP_IGNORED(MUTANT_IDE_K_SET_STOP_IGNORED)
   ) u_ide_cap (
     .clk_i,
@@ -289,6 +295,7 @@ module hil_ep
     .stream_tc_o         (),     // TC and Default Stream select streams for a transmitter's
     .stream_default_o    (),     // own requests; the endpoint makes none
     .stream_tee_limited_o(),
+    .stream_pcrc_o       (stream_pcrc),
     .stream_slot_go_o    (stream_slot_go),
     .tlp_key_rd_i        (key_rd),
     .tlp_key_stream_i    (key_stream),
@@ -346,7 +353,10 @@ module hil_ep
     .NUM_STREAMS   (IdeStreams),
     .BAR0_SIZE_LOG2(BAR0_SIZE_LOG2),
     .MAX_PAYLOAD_DW(MAX_PAYLOAD_DW),
-    .MUTANT_SKIP_MAC_CHECK(MUTANT_TLP_SKIP_MAC_CHECK)
+    .PCRC_SUPPORTED(IDE_PCRC),
+    .MUTANT_SKIP_MAC_CHECK(MUTANT_TLP_SKIP_MAC_CHECK),
+    .MUTANT_SKIP_PCRC_CHECK(MUTANT_TLP_SKIP_PCRC_CHECK),
+    .MUTANT_NO_TX_PCRC(MUTANT_TLP_NO_TX_PCRC)
   ) u_ide_tlp (
     .clk_i,
     .rst_ni            (rst_fn_n),
@@ -371,6 +381,7 @@ module hil_ep
     .stream_enable_i   (stream_enable),
     .stream_secure_i   (stream_secure),
     .stream_slot_go_i  (stream_slot_go),
+    .stream_pcrc_i     (stream_pcrc),
     .check_failed_o    (check_failed),
     .key_rd_o          (key_rd),
     .key_stream_o      (key_stream),

@@ -24,6 +24,9 @@ module ide_cap
   parameter logic [11:0] NEXT_CAP_OFFSET = 12'h000,
   // Room for the capability in configuration space in DW (<= 64); the capability must fit.
   parameter int unsigned MAX_CAP_DW = IDE_CAP_MAX_DW,
+  // 1: the TLP path generates and checks PCRC (§6.33.4): IDE Capability bit 5 is Set and each
+  // stream's PCRC Enable (Control bit 8) is writable; 0: both read 0.
+  parameter bit PCRC_SUPPORTED = 1'b0,
   // Seeded bug for the mutation harness (hil/mutants.py), never for a real build: 1 =
   // K_SET_STOP reports done and leaves the slot armed and keyed. Keep 0.
   parameter bit MUTANT_K_SET_STOP_IGNORED = 1'b0
@@ -60,6 +63,7 @@ module ide_cap
   output logic [NUM_STREAMS*3-1:0]   stream_tc_o,
   output logic [NUM_STREAMS-1:0]     stream_default_o,
   output logic [NUM_STREAMS-1:0]     stream_tee_limited_o,
+  output logic [NUM_STREAMS-1:0]     stream_pcrc_o,     // PCRC Enable (fixed while enabled)
   output logic [NUM_STREAMS*12-1:0]  stream_slot_go_o,  // armed slots (K_SET_GO done)
 
   // TLP path: key slot read port, the only reader of keys and IFVs
@@ -98,9 +102,11 @@ module ide_cap
   end
 
   // IDE Capability register (§7.9.26.2): Selective IDE and the IDE_KM responder, AES-GCM-256
-  // with a 96-bit MAC, TEE-Limited Streams. No Link IDE, Flow-Through (reserved for
-  // endpoints), Partial Header Encryption, Aggregation, PCRC or Selective IDE for Config.
+  // with a 96-bit MAC, TEE-Limited Streams, and PCRC if built with it. No Link IDE,
+  // Flow-Through (reserved for endpoints), Partial Header Encryption, Aggregation or Selective
+  // IDE for Config.
   localparam logic [31:0] IdeCapReg = (32'd1 << IDE_CAP_SEL_BIT) |
+                                      (32'(PCRC_SUPPORTED) << IDE_CAP_PCRC_BIT) |
                                       (32'd1 << IDE_CAP_IDE_KM_BIT) |
                                       (32'(IDE_ALG_AES_GCM_256) << IDE_CAP_ALG_LSB) |
                                       (32'(NUM_STREAMS - 1) << IDE_CAP_NUM_SEL_LSB) |
@@ -117,6 +123,7 @@ module ide_cap
     logic [2:0]  tc;         // TC
     logic        dflt;       // Default Stream
     logic        tee_lim;    // TEE-Limited Stream (sampled while enabled)
+    logic        pcrc;       // PCRC Enable (fixed while enabled)
     logic [7:0]  sid;        // Stream ID
     logic        fail_rx;    // Received IDE Fail Message (RW1C)
     logic [15:0] rid_limit;  // RID Limit (fixed while enabled)
@@ -202,6 +209,7 @@ module ide_cap
       cap_regs[sel_reg(j, IDE_SEL_CTRL)][IDE_SEL_CTRL_TC_LSB +: 3]  = cfg_q[j].tc;
       cap_regs[sel_reg(j, IDE_SEL_CTRL)][IDE_SEL_CTRL_DEFAULT_BIT]  = cfg_q[j].dflt;
       cap_regs[sel_reg(j, IDE_SEL_CTRL)][IDE_SEL_CTRL_TEE_LIM_BIT]  = cfg_q[j].tee_lim;
+      cap_regs[sel_reg(j, IDE_SEL_CTRL)][IDE_SEL_CTRL_PCRC_BIT]     = cfg_q[j].pcrc;
       cap_regs[sel_reg(j, IDE_SEL_CTRL)][IDE_SEL_CTRL_SID_LSB +: 8] = cfg_q[j].sid;
       cap_regs[sel_reg(j, IDE_SEL_STATUS)][IDE_SEL_STS_FAIL_RX_BIT] = cfg_q[j].fail_rx;
       cap_regs[sel_reg(j, IDE_SEL_STATUS)][3:0] =
@@ -250,10 +258,12 @@ module ide_cap
           cfg_d[j].dflt   = reg_wval[IDE_SEL_CTRL_DEFAULT_BIT];
           cfg_d[j].sid    = reg_wval[IDE_SEL_CTRL_SID_LSB +: 8];
           // Selected Algorithm and TEE-Limited Stream are sampled while Enable is Set and
-          // read-only then (§7.9.26.5.2); the write that sets Enable still writes them.
+          // read-only then, and PCRC Enable must not change while it is Set (§7.9.26.5.2);
+          // the write that sets Enable still writes them.
           if (!cfg_q[j].enable) begin
             cfg_d[j].alg     = reg_wval[IDE_SEL_CTRL_ALG_LSB +: 5];
             cfg_d[j].tee_lim = reg_wval[IDE_SEL_CTRL_TEE_LIM_BIT];
+            cfg_d[j].pcrc    = PCRC_SUPPORTED && reg_wval[IDE_SEL_CTRL_PCRC_BIT];
           end
         end
         if (32'(reg_idx_i) == sel_reg(j, IDE_SEL_STATUS) && reg_be_i[3] &&
@@ -452,6 +462,7 @@ module ide_cap
       stream_tc_o[3*j +: 3]         = cfg_q[j].tc;
       stream_default_o[j]           = cfg_q[j].dflt;
       stream_tee_limited_o[j]       = cfg_q[j].tee_lim;
+      stream_pcrc_o[j]              = cfg_q[j].pcrc;
       stream_slot_go_o[12*j +: 12]  = go_q[j];
     end
   end

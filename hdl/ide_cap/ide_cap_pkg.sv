@@ -53,6 +53,7 @@ package ide_cap_pkg;
 
   // Selective IDE Stream Control register (§7.9.26.5.2)
   localparam int unsigned IDE_SEL_CTRL_EN_BIT = 0;        // Selective IDE Stream Enable
+  localparam int unsigned IDE_SEL_CTRL_PCRC_BIT = 8;      // PCRC Enable
   localparam int unsigned IDE_SEL_CTRL_ALG_LSB = 14;      // [18:14] Selected Algorithm
   localparam int unsigned IDE_SEL_CTRL_TC_LSB = 19;       // [21:19] TC
   localparam int unsigned IDE_SEL_CTRL_DEFAULT_BIT = 22;  // Default Stream

@@ -19,9 +19,16 @@ module ide_tlp
   parameter int unsigned BAR0_SIZE_LOG2 = 12,
   // Largest data payload of a request or completion, in DW; power of 2, 4 .. 256.
   parameter int unsigned MAX_PAYLOAD_DW = 64,
+  // 1: PCRC (§6.33.4) on streams whose PCRC Enable is Set: checked on received requests with
+  // data, generated on completions with data. 0: a TLP with P = 1 is IDE Check Failed.
+  parameter bit PCRC_SUPPORTED = 1'b0,
   // Seeded bug for the mutation harness (hil/mutants.py), never for a real build: 1 = a
   // received IDE TLP whose MAC does not verify is taken as good. Keep 0.
-  parameter bit MUTANT_SKIP_MAC_CHECK = 1'b0
+  parameter bit MUTANT_SKIP_MAC_CHECK = 1'b0,
+  // Seeded bugs, as above: 1 = a received PCRC is not checked (a wrong or missing one passes);
+  // 1 = completions go without PCRC on a stream with PCRC Enable. Keep 0.
+  parameter bit MUTANT_SKIP_PCRC_CHECK = 1'b0,
+  parameter bit MUTANT_NO_TX_PCRC = 1'b0
 ) (
   input  logic                       clk_i,
   input  logic                       rst_ni,
@@ -56,6 +63,7 @@ module ide_tlp
   input  logic [NUM_STREAMS-1:0]     stream_enable_i,
   input  logic [NUM_STREAMS-1:0]     stream_secure_i,
   input  logic [12*NUM_STREAMS-1:0]  stream_slot_go_i,
+  input  logic [NUM_STREAMS-1:0]     stream_pcrc_i,     // PCRC Enable (ide_cap)
   output logic [NUM_STREAMS-1:0]     check_failed_o,    // pulse per stream: IDE Check Failed
 
   // Key slot read port (ide_cap tlp_key_*)
@@ -92,8 +100,9 @@ module ide_tlp
     $fatal(1, "ide_tlp: MAX_PAYLOAD_DW must be a power of 2 in 4 .. 256");
   end
 
-  // A TLP: IDE prefix (1 DW), header (<= 4 DW), payload, MAC (3 DW); rounded up to beats.
-  localparam int unsigned BufDw    = ((1 + 4 + MAX_PAYLOAD_DW + MAC_DW + 3) / 4) * 4;
+  // A TLP: IDE prefix (1 DW), header (<= 4 DW), payload, PCRC (1 DW), MAC (3 DW); rounded up
+  // to beats.
+  localparam int unsigned BufDw    = ((1 + 4 + MAX_PAYLOAD_DW + 1 + MAC_DW + 3) / 4) * 4;
   localparam int unsigned BufBeats = BufDw / 4;
   localparam int unsigned IdxW     = $clog2(BufDw + 4);
   localparam int unsigned MemDw    = (1 << BAR0_SIZE_LOG2) / 4;
@@ -145,9 +154,11 @@ module ide_tlp
     StRxKey,     // read the Rx key slot
     StRxAes,     // feed the engine, write plaintext back into rbuf
     StRxCheck,   // tag and counters
+    StRxPcrc,    // PCRC over the decrypted payload, 16 bytes per clock
     StExec,      // TDISP and BAR checks, decide the answer
     StWrite,     // memory write, one DW per clock
     StRead,      // memory read into tbuf, one DW per clock
+    StTxPcrc,    // PCRC of the completion's payload, appended to it
     StCplHdr,    // build the completion header (and prefix)
     StTxKey,     // read the Tx key slot
     StTxAes,     // encrypt the completion payload in place, append the MAC
@@ -178,6 +189,10 @@ module ide_tlp
   logic [3:0]       fbe_q, fbe_d, lbe_q, lbe_d;
   logic [63:0]      addr_q, addr_d;
   logic             poison_q, poison_d;
+  logic             pcrc_q, pcrc_d;             // prefix P: the TLP carries a PCRC
+  logic             pdue_q, pdue_d;             // the stream expects a PCRC on this TLP
+  logic             txp_q, txp_d;               // the completion gets a PCRC
+  logic [31:0]      crc_q, crc_d;               // PCRC register
 
   // AES feeding
   logic [IdxW-1:0]  feed_q, feed_d;             // input beats handed over
@@ -214,6 +229,7 @@ module ide_tlp
   logic [31:0]      cnt_fail_q [NUM_STREAMS];
   logic [8:0]       last_fail_q [NUM_STREAMS];
   logic [31:0]      cnt_misrouted_q, cnt_discard_q, cnt_plain_q, cnt_ur_q, cnt_malformed_q;
+  logic [31:0]      cnt_pcrc_q;
   logic [31:0]      fail_total_q;
 
   // Events of this clock (set by the FSM)
@@ -223,6 +239,7 @@ module ide_tlp
   logic             ev_fail_k;
   logic [StrW-1:0]  ev_fail_str;
   logic             ev_rx_ok, ev_tx, ev_misrouted, ev_discard, ev_plain, ev_ur, ev_malformed;
+  logic             ev_pcrc;                     // PCRC Check Failed (reported; not fatal)
   logic             ev_ctr_commit;               // StRxCheck passed: advance Rx state
   logic             ev_tx_commit;                // a protected completion went out
 
@@ -283,7 +300,8 @@ module ide_tlp
     p_len  = (w_dw0[9:0] == 10'd0) ? 11'd1024 : {1'b0, w_dw0[9:0]};
     p_len_ok = (p_len <= 11'(MAX_PAYLOAD_DW));
     p_bytes = (IdxW+3)'(4 * (32'(p_hdr) + (p_4dw ? 4 : 3) +
-                             (p_data ? 32'(p_len) : 0) + (p_ide ? MAC_DW : 0)));
+                             (p_data ? 32'(p_len) : 0) + (p_ide ? MAC_DW : 0) +
+                             ((p_ide && w_pfx[3]) ? 1 : 0)));
     // The enabled stream with the prefix's Stream ID (the lowest index if several).
     p_str     = '0;
     p_str_hit = 1'b0;
@@ -327,14 +345,18 @@ module ide_tlp
   end
 
   // Beat arithmetic of the engine's packets.
-  logic [IdxW-1:0] aad_beats, pay_beats, p, tx_plen, tx_pay_beats, tx_p, hd;
+  logic [IdxW-1:0] aad_beats, rx_plen, pay_beats, p, tx_plen, tx_pay_beats, tx_p, hd;
+  logic [4:0]      crc_n;                                   // PCRC bytes this clock
   logic [31:0]     h0, h1, h2, pfx;
 
   always_comb begin
     aad_beats    = (aad_dw_q + IdxW'(3)) >> 2;
-    pay_beats    = write_q ? IdxW'((32'(len_q) + 3) / 4) : '0;
+    rx_plen      = write_q ? IdxW'(len_q) + IdxW'(pcrc_q) : '0;  // P content in DW
+    pay_beats    = (rx_plen + IdxW'(3)) >> 2;
     p            = feed_q - IdxW'(1) - aad_beats;          // Rx payload beat being fed
-    tx_plen      = ur_q ? '0 : IdxW'(len_q);
+    tx_plen      = ur_q ? '0 : IdxW'(len_q) + IdxW'(txp_q);
+    crc_n        = (4 * 32'(len_q) - 16 * 32'(cnt_q) >= 16) ? 5'd16 :
+                   5'(4 * 32'(len_q) - 16 * 32'(cnt_q));
     tx_pay_beats = (tx_plen + IdxW'(3)) >> 2;
     tx_p         = feed_q - IdxW'(2);                      // Tx payload beat being fed
     hd           = ide_q ? IdxW'(1) : '0;
@@ -344,7 +366,7 @@ module ide_tlp
     h1 = {completer_id_i, ur_q ? 3'b001 : 3'b000, 1'b0, x_byte_count};
     h2 = {rid_q, tag_q, 1'b0, ur_q ? 7'd0 : x_lower_addr};
     pfx = {IDE_PREFIX_BYTE0, 8'd0, stream_id_i[8*str_q +: 8],
-           1'b0, 3'(SUB_CPL), 1'b0, 1'b1, tx_k_q[str_q], tee_q};
+           1'b0, 3'(SUB_CPL), txp_q, 1'b1, tx_k_q[str_q], tee_q};
   end
 
   ///////////////////
@@ -373,6 +395,10 @@ module ide_tlp
     lbe_d      = lbe_q;
     addr_d     = addr_q;
     poison_d   = poison_q;
+    pcrc_d     = pcrc_q;
+    pdue_d     = pdue_q;
+    txp_d      = txp_q;
+    crc_d      = crc_q;
     feed_d     = feed_q;
     drain_d    = drain_q;
     aad_dw_d   = aad_dw_q;
@@ -408,6 +434,7 @@ module ide_tlp
     ev_plain       = 1'b0;
     ev_ur          = 1'b0;
     ev_malformed   = 1'b0;
+    ev_pcrc        = 1'b0;
     ev_ctr_commit  = 1'b0;
     ev_tx_commit   = 1'b0;
 
@@ -485,6 +512,9 @@ module ide_tlp
         lbe_d    = w_dw1[7:4];
         addr_d   = p_4dw ? {w_dw2, w_dw3[31:2], 2'b00} : {32'd0, w_dw2[31:2], 2'b00};
         poison_d = w_dw0[14];
+        pcrc_d   = p_ide && w_pfx[3];
+        pdue_d   = PCRC_SUPPORTED && p_ide && p_data && stream_pcrc_i[p_str];
+        txp_d    = 1'b0;
         aad_dw_d = p_hdr + (p_4dw ? IdxW'(4) : IdxW'(3));
         ur_d     = !p_len_ok;                      // a read longer than one completion
         state_d  = StIdle;
@@ -514,7 +544,9 @@ module ide_tlp
           end else if (!w_pfx[2]) begin
             ev_fail = 1'b1;
             ev_fail_reason = FailNoMac;
-          end else if (w_pfx[3]) begin
+          end else if (w_pfx[3] && !(PCRC_SUPPORTED && p_data && stream_pcrc_i[p_str])) begin
+            // P = 1 where no PCRC is due: PCRC not enabled for the stream (or not built), or
+            // a TLP without P content (§6.33.4: PCRC iff there is P content).
             ev_fail = 1'b1;
             ev_fail_reason = FailPcrc;
           end else begin
@@ -550,7 +582,7 @@ module ide_tlp
           if (32'(feed_q) <= 32'(aad_beats) + 32'(pay_beats)) begin
             aes_s_valid = 1'b1;
             aes_s_last  = (32'(feed_q) == 32'(aad_beats) + 32'(pay_beats));
-            aes_s_tag   = rbuf_beat(pay_q + (write_q ? IdxW'(len_q) : '0));
+            aes_s_tag   = rbuf_beat(pay_q + rx_plen);
             aes_s_tag[127:96] = '0;
             if (feed_q == '0) begin
               aes_s_kind = KIND_HDR;
@@ -561,7 +593,7 @@ module ide_tlp
             end else begin
               aes_s_kind = KIND_TEXT;
               aes_s_data = rbuf_beat(pay_q + IdxW'(4) * p);
-              aes_s_keep = keep_bytes((IdxW+3)'(4 * (32'(len_q) - 4 * 32'(p))));
+              aes_s_keep = keep_bytes((IdxW+3)'(4 * (32'(rx_plen) - 4 * 32'(p))));
             end
             if (aes_s_ready) begin
               feed_d = feed_q + IdxW'(1);
@@ -596,7 +628,27 @@ module ide_tlp
         end else begin
           ev_rx_ok      = 1'b1;
           ev_ctr_commit = 1'b1;
-          state_d       = ur_q ? StCplHdr : StExec;
+          cnt_d         = '0;
+          crc_d         = PCRC_SEED;
+          state_d       = ur_q ? StCplHdr : (pdue_q ? StRxPcrc : StExec);
+        end
+      end
+
+      // PCRC over the decrypted payload, then the decrypted PCRC compared (§6.33.4). A TLP
+      // that passed the MAC but whose PCRC is wrong or missing is PCRC Check Failed: reported
+      // and not used ("strongly recommended that the corrupted data not be used"); the stream
+      // stays Secure (PCRC Check Failed is not among the §6.33.8 causes of Insecure).
+      StRxPcrc: begin
+        crc_d = pcrc_update(crc_q, rbuf_beat(pay_q + IdxW'(4) * IdxW'(cnt_q)), crc_n);
+        cnt_d = cnt_q + LenW'(1);
+        if (crc_n != 5'd16 || 16 * (32'(cnt_q) + 1) == 4 * 32'(len_q)) begin
+          if ((pcrc_q && rbuf_q[pay_q + IdxW'(len_q)] == pcrc_dw(crc_d)) ||
+              MUTANT_SKIP_PCRC_CHECK) begin
+            state_d = StExec;
+          end else begin
+            ev_pcrc = 1'b1;
+            state_d = StIdle;
+          end
         end
       end
 
@@ -638,6 +690,24 @@ module ide_tlp
           rd_idx_d  = cnt_q;
           cnt_d     = cnt_q + LenW'(1);
         end else if (!rd_pend_q) begin
+          // A completion with data on a stream with PCRC Enable gets a PCRC (§6.33.4).
+          txp_d   = PCRC_SUPPORTED && ide_q && stream_pcrc_i[str_q] && !MUTANT_NO_TX_PCRC;
+          cnt_d   = '0;
+          crc_d   = PCRC_SEED;
+          state_d = (PCRC_SUPPORTED && ide_q && stream_pcrc_i[str_q] && !MUTANT_NO_TX_PCRC) ?
+                    StTxPcrc : StCplHdr;
+        end
+      end
+
+      // PCRC of the plaintext payload (after the prefix and 3 DW header), appended after it.
+      StTxPcrc: begin
+        crc_d = pcrc_update(crc_q, tbuf_beat(IdxW'(4) + IdxW'(4) * IdxW'(cnt_q)), crc_n);
+        cnt_d = cnt_q + LenW'(1);
+        if (crc_n != 5'd16 || 16 * (32'(cnt_q) + 1) == 4 * 32'(len_q)) begin
+          tb_wr   = 1'b1;
+          tb_idx  = IdxW'(4) + IdxW'(len_q);
+          tb_data = {96'd0, pcrc_dw(crc_d)};
+          tb_dwen = 4'b0001;
           state_d = StCplHdr;
         end
       end
@@ -651,7 +721,7 @@ module ide_tlp
           tb_dwen = ide_q ? 4'hF : 4'h7;
           tb_data = ide_q ? {bswap32(h2), bswap32(h1), bswap32(h0), bswap32(pfx)} :
                             {32'd0, bswap32(h2), bswap32(h1), bswap32(h0)};
-          tx_dw_d   = hd + IdxW'(3) + (ur_q ? '0 : IdxW'(len_q)) + (ide_q ? IdxW'(MAC_DW) : '0);
+          tx_dw_d   = hd + IdxW'(3) + tx_plen + (ide_q ? IdxW'(MAC_DW) : '0);
           tx_beat_d = '0;
           aad_dw_d  = hd + IdxW'(3);
           if (!ide_q) begin
@@ -799,6 +869,10 @@ module ide_tlp
       lbe_q      <= '0;
       addr_q     <= '0;
       poison_q   <= 1'b0;
+      pcrc_q     <= 1'b0;
+      pdue_q     <= 1'b0;
+      txp_q      <= 1'b0;
+      crc_q      <= '0;
       feed_q     <= '0;
       drain_q    <= '0;
       aad_dw_q   <= '0;
@@ -833,6 +907,10 @@ module ide_tlp
       lbe_q      <= lbe_d;
       addr_q     <= addr_d;
       poison_q   <= poison_d;
+      pcrc_q     <= pcrc_d;
+      pdue_q     <= pdue_d;
+      txp_q      <= txp_d;
+      crc_q      <= crc_d;
       feed_q     <= feed_d;
       drain_q    <= drain_d;
       aad_dw_q   <= aad_dw_d;
@@ -1001,6 +1079,7 @@ module ide_tlp
       cnt_plain_q     <= '0;
       cnt_ur_q        <= '0;
       cnt_malformed_q <= '0;
+      cnt_pcrc_q      <= '0;
       fail_total_q    <= '0;
     end else begin
       if (ev_rx_ok)     cnt_rx_ok_q[str_q] <= sat_inc(cnt_rx_ok_q[str_q]);
@@ -1015,6 +1094,7 @@ module ide_tlp
       if (ev_plain)     cnt_plain_q     <= sat_inc(cnt_plain_q);
       if (ev_ur)        cnt_ur_q        <= sat_inc(cnt_ur_q);
       if (ev_malformed) cnt_malformed_q <= sat_inc(cnt_malformed_q);
+      if (ev_pcrc)      cnt_pcrc_q      <= sat_inc(cnt_pcrc_q);
     end
   end
 
@@ -1044,8 +1124,9 @@ module ide_tlp
         5'h02:   fw_rdata_d = cnt_plain_q;
         5'h03:   fw_rdata_d = cnt_ur_q;
         5'h04:   fw_rdata_d = cnt_malformed_q;
-        5'h05:   fw_rdata_d = {8'(BAR0_SIZE_LOG2), 8'(MAX_PAYLOAD_DW / 4), 8'h00,
-                               8'(NUM_STREAMS)};
+        5'h05:   fw_rdata_d = {8'(BAR0_SIZE_LOG2), 8'(MAX_PAYLOAD_DW / 4), 7'h00,
+                               PCRC_SUPPORTED, 8'(NUM_STREAMS)};
+        5'h06:   fw_rdata_d = cnt_pcrc_q;
         default: fw_rdata_d = '0;
       endcase
     end

@@ -34,7 +34,7 @@ package ide_tlp_pkg;
     FailSubMismatch = 4'd4,  // a request on the wrong Sub-Stream (MWr not on PR, MRd not NPR)
     FailKeySet      = 4'd5,  // K selects a key set that is not armed, stopped or replaced
     FailNoMac       = 4'd6,  // M = 0: no aggregation here, every IDE TLP carries a MAC
-    FailPcrc        = 4'd7   // P = 1: PCRC is not supported
+    FailPcrc        = 4'd7   // P = 1 where no PCRC is due (not enabled, or no payload)
   } fail_e;
 
   // A 32-bit word as the wire has it (byte 0 first) <-> as the spec draws it (byte 0 in 31:24).
@@ -85,6 +85,39 @@ package ide_tlp_pkg;
     end
     return c;
   endfunction
+
+  // PCRC (§6.33.4): CRC-32, polynomial 04C1_1DB7h, seed FFFF_FFFFh, over all P content, bit 0
+  // of byte 0 first; the result complemented and mapped as ECRC (§2.7.1 Table 2-55: within
+  // each byte the bit order reversed), the mapped bits 31:24 sent first. LSB-first processing
+  // is the reflected form of the polynomial, EDB8_8320h. pcrc_update takes the first n bytes
+  // (0 .. 16) of a beat, byte k in bits [8k+7:8k].
+  localparam logic [31:0] PCRC_SEED = 32'hFFFF_FFFF;
+
+  function automatic logic [31:0] pcrc_update(logic [31:0] crc, logic [127:0] beat,
+                                              logic [4:0] n);
+    logic [31:0] c;
+    c = crc;
+    for (int k = 0; k < 16; k++) begin
+      if (5'(k) < n) begin
+        for (int i = 0; i < 8; i++) begin
+          c = (c[0] ^ beat[8*k+i]) ? ((c >> 1) ^ 32'hEDB8_8320) : (c >> 1);
+        end
+      end
+    end
+    return c;
+  endfunction
+
+  // The PCRC field as a buffer DW (wire byte 0 in bits 7:0): the complemented register with
+  // each byte's bits reversed and the bytes sent most significant first, which is the whole
+  // complemented register bit-reversed.
+  function automatic logic [31:0] pcrc_dw(logic [31:0] crc);
+    logic [31:0] d;
+    for (int i = 0; i < 32; i++) begin
+      d[i] = ~crc[31-i];
+    end
+    return d;
+  endfunction
+
 
   // Offset of the first enabled byte of a First DW BE (0 when none is enabled).
   function automatic logic [1:0] first_byte(logic [3:0] be);

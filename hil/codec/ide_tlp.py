@@ -65,6 +65,7 @@ Building something illegal raises :class:`~hil.errors.LocalProtocolError`.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, replace
 from enum import IntEnum, IntFlag
 from typing import Any, Self, TypeAlias
@@ -92,12 +93,32 @@ __all__ = [
     "Tlp",
     "TlpDecodeError",
     "decode_tlp",
+    "pcrc",
 ]
 
 PREFIX_SIZE = 4  # every NFM TLP prefix is one DW [PCIe §2.2.10]
 IDE_PREFIX_BYTE0 = 0x92  # Fmt 100b + Type 1_0010b: End-End prefix E[3:0] = 0010b [§6.33.4]
 MAC_SIZE = 12  # 96-bit MAC, t = 96 [§6.33.4]
 PCRC_SIZE = 4  # one DW, mapped as ECRC [§6.33.4]
+_BITREV8 = bytes(int(f"{b:08b}"[::-1], 2) for b in range(256))
+
+
+def pcrc(p_content: bytes) -> bytes:
+    """The PCRC of P content, as its 4 bytes go on the wire before encryption [§6.33.4].
+
+    §6.33.4: CRC-32 with polynomial 04C1_1DB7h and seed FFFF_FFFFh over all P content, starting
+    with bit 0 of byte 0 and going from bit 0 to bit 7 of each byte; the result complemented and
+    "mapped as shown in Table 2-55 (following the same mapping as for ECRC)".  Bit 0 first is
+    the reflected CRC-32 that ``zlib.crc32`` computes (complement included).  Table 2-55
+    (§2.7.1) maps result bit 8k+i to digest bit 8k+7-i, a bit reversal within each byte, and
+    the digest goes out bits 31:24 first.  The transcription of the spec we work from has that
+    table as text (result bit 0 -> 7 ... 7 -> 0, 8 -> 15 ... 15 -> 8, ...); the order of the
+    digest's bytes on the wire is the one of every header DW (§2.1.2), bits 31:24 first.
+    """
+    c = zlib.crc32(p_content)
+    return bytes(_BITREV8[(c >> shift) & 0xFF] for shift in (24, 16, 8, 0))
+
+
 MAX_PAYLOAD_DW = 1024  # Length = 0 means 1024 DW [§2.2.2]
 MAX_E2E_PREFIXES = 4  # Max End-End TLP Prefixes field, IDE prefix included [§7.5.3.15]
 

@@ -28,9 +28,10 @@ from ..ide_model import IFV_INITIAL, IdeStreamModel, PortSide, Received
 from ..transport import ConfigSpace, Timebase, TlpPort
 from .ide_km import IdeKmRequester, StreamRegs
 
-__all__ = ["IdeRootPort", "NoCompletion", "bar0_address", "enable_memory"]
+__all__ = ["PCRC_ENABLE", "IdeRootPort", "NoCompletion", "bar0_address", "enable_memory"]
 
 STATE_SECURE = 0b0010
+PCRC_ENABLE = 1 << 8  # Selective IDE Stream Control bit 8 [§7.9.26.5.2]
 
 
 class NoCompletion(PeerProtocolError):
@@ -67,6 +68,7 @@ class IdeRootPort:
         requester_id: int = 0x0000,
         timeout_s: float = 1e-4,
         key_source: Callable[[int], bytes] = os.urandom,
+        pcrc: bool = False,
     ) -> None:
         self.km = km
         self.port = port
@@ -76,10 +78,13 @@ class IdeRootPort:
         self.requester_id = requester_id
         self.timeout_s = timeout_s
         self.key_source = key_source
-        self.model = IdeStreamModel(stream_id, side=PortSide.ROOT_PORT)
+        self.model = IdeStreamModel(stream_id, side=PortSide.ROOT_PORT, pcrc=pcrc)
+        #: Stream Control bits besides Stream ID and Enable: PCRC Enable (§7.9.26.5.2 bit 8).
+        self.control = PCRC_ENABLE if pcrc else 0
         self.regs: StreamRegs | None = None
         self.key_set = 0
         self.bar0 = 0
+        self.pcrc_completions = 0  # completions received with a PCRC (checked by the model)
         self._tag = 0
 
     # -- keys ---------------------------------------------------------------------------------
@@ -106,11 +111,13 @@ class IdeRootPort:
     async def establish(self, key_set: int = 0) -> None:
         """QUERY, stream registers, keys, GO Rx then Tx (§6.33.3), Enable; Secure or fail."""
         await self.km.query()
-        self.regs = await self.km.setup_stream(self.index, self.stream_id, self.requester_id)
+        self.regs = await self.km.setup_stream(
+            self.index, self.stream_id, self.requester_id, self.control
+        )
         await self.program(key_set)
         await self.go(key_set, K.KeyDirection.RX)
         await self.go(key_set, K.KeyDirection.TX)
-        state = await self.km.enable(self.regs, self.stream_id)
+        state = await self.km.enable(self.regs, self.stream_id, self.control)
         self.model.set_enabled(True)
         if state != STATE_SECURE:
             raise DeviceFailure(
@@ -165,8 +172,10 @@ class IdeRootPort:
             self.bar0 + offset, size, requester_id=self.requester_id, tag=self._next_tag()
         )
 
-    def protect(self, tlp: MemWrite | MemRead, *, t: bool = False) -> IdeTlp:
-        ide = self.model.protect(tlp, t=t)
+    def protect(
+        self, tlp: MemWrite | MemRead, *, t: bool = False, pcrc_fault: str | None = None
+    ) -> IdeTlp:
+        ide = self.model.protect(tlp, t=t, pcrc_fault=pcrc_fault)
         if ide is None:
             raise DeviceFailure("the root port's end of the stream is not Secure")
         return ide
@@ -193,6 +202,7 @@ class IdeRootPort:
             raise DeviceFailure(f"expected the completion for tag {req.tag}, got {cpl!r}")
         if got.prefix.stream_id != self.stream_id or got.prefix.sub_stream != SubStream.COMPLETION:
             raise DeviceFailure(f"completion on the wrong stream or sub-stream: {got.prefix}")
+        self.pcrc_completions += got.prefix.p
         return got
 
     async def read_plain(self, offset: int, size: int) -> Completion:

@@ -140,19 +140,23 @@ class IdeKmRequester:
             if not await self.go_stop(stream_id, slot, go=True):
                 raise PeerProtocolError(f"no K_GOSTOP_ACK for K_SET_GO {slot}")
 
-    async def setup_stream(self, index: int, stream_id: int, partner_rid: int = 0) -> StreamRegs:
+    async def setup_stream(
+        self, index: int, stream_id: int, partner_rid: int = 0, control: int = 0
+    ) -> StreamRegs:
         """What Linux's pci_ide_stream_setup does on the endpoint: RID association, the Stream
-        ID with Enable=0 (the device may need it before KEY_PROG)."""
+        ID with Enable=0 (the device may need it before KEY_PROG).  ``control``: other Stream
+        Control bits to select (e.g. PCRC Enable, bit 8), which must be set before Enable."""
         if self.config is None:  # a peer with no configuration space reachable (a socket rig)
             return StreamRegs(index, R.IDE_CAP_OFFSET + 0x0C, 1)
         regs = await stream_regs(self.config, index)
         await self.config.write32(regs.rid1, (partner_rid & 0xFFFF) << 8)  # RID Limit
         await self.config.write32(regs.rid2, 1 | (partner_rid << 8))  # V=1, RID Base
-        await self.config.write32(regs.control, stream_id << 24)
+        await self.config.write32(regs.control, (stream_id << 24) | control)
         return regs
 
-    async def enable(self, regs: StreamRegs, stream_id: int) -> int:
-        """Set Enable; return the stream's State (0010b Secure)."""
+    async def enable(self, regs: StreamRegs, stream_id: int, control: int = 0) -> int:
+        """Set Enable (keeping the ``control`` bits selected); return the stream's State
+        (0010b Secure)."""
         assert self.config is not None
-        await self.config.write32(regs.control, (stream_id << 24) | 1)
+        await self.config.write32(regs.control, (stream_id << 24) | control | 1)
         return (await self.config.read32(regs.status)) & 0xF

@@ -5,6 +5,11 @@ TlpPort; the device's end is keyed over IDE_KM in a secured SPDM session.  Every
 the device's verdict where the spec puts it: completions (their MAC, IV and counters are
 checked by the model), the Selective IDE Stream Status register, and BAR0's contents read
 back over the plain (non-IDE) path.
+
+Configurations: a vector that also runs under an optional Selective IDE configuration has a
+variant whose id ends with the configuration's name (``ide.traffic.protected_rw.pcrc``).  The
+variant is n/a unless the device's IDE Capability advertises it; it selects it in Stream
+Control before Enable, and the root port's end uses it too.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import random
 
 from ..codec.ide_tlp import CplStatus
+from ..errors import NotApplicable
 from ..host.ide import STATE_SECURE, IdeRootPort, NoCompletion
 from ..host.ide_km import IdeKmRequester
 from ._model import VectorContext, vector
@@ -23,8 +29,12 @@ STATE_INSECURE = 0b0000
 SIZES = (1, 2, 3, 4, 5, 7, 8, 12, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 128, 200, 252, 256)
 
 
+CAP_PCRC = 1 << 5  # IDE Capability: PCRC Supported [§7.9.26.2]
+PCRC_SPEC = "§6.33.4 (PCRC), §7.9.26.5.2 (PCRC Enable)"
+
+
 def root_port(
-    ctx: VectorContext, km: IdeKmRequester, stream_id: int, index: int = 0
+    ctx: VectorContext, km: IdeKmRequester, stream_id: int, index: int = 0, *, pcrc: bool = False
 ) -> IdeRootPort:
     """The root port's end of stream ``index`` on this rig's TLP port and deadline."""
     return IdeRootPort(
@@ -34,19 +44,32 @@ def root_port(
         stream_id=stream_id,
         index=index,
         timeout_s=float(ctx.settings.get("tlp_timeout_s", 0.01)),
+        pcrc=pcrc,
     )
 
 
 class _Stream:
-    """A keyed stream for one vector: the session is ended on the way out."""
+    """A keyed stream for one vector: the session is ended on the way out.  With ``pcrc`` the
+    stream runs with PCRC Enable at both ends, and the vector is n/a where the device's IDE
+    Capability (QUERY_RESP, checked against config space) does not advertise PCRC."""
 
-    def __init__(self, ctx: VectorContext) -> None:
+    def __init__(self, ctx: VectorContext, *, pcrc: bool = False) -> None:
         self.ctx = ctx
+        self.pcrc = pcrc
         self.km_cm = _km(ctx)
 
     async def __aenter__(self) -> IdeRootPort:
-        rp = root_port(self.ctx, await self.km_cm.__aenter__(), STREAM_ID)
-        await rp.establish()
+        km = await self.km_cm.__aenter__()
+        try:
+            if self.pcrc:
+                cap = (await km.query()).capability.value
+                if not cap & CAP_PCRC:
+                    raise NotApplicable(f"the IDE Capability ({cap:#010x}) does not advertise PCRC")
+            rp = root_port(self.ctx, km, STREAM_ID, pcrc=self.pcrc)
+            await rp.establish()
+        except BaseException as exc:
+            await self.km_cm.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
         return rp
 
     async def __aexit__(self, *exc: object) -> None:
@@ -68,15 +91,9 @@ async def _memory(rp: IdeRootPort, offset: int, size: int) -> bytes:
     return cpl.payload[offset & 3 : (offset & 3) + size]
 
 
-@vector(
-    "ide.traffic.protected_rw",
-    title="IDE-protected writes and reads of many sizes; completions protected on the stream",
-    spec="PCIe 6.x §6.33.4-6.33.6 (IDE TLPs, AES-GCM, sub-streams), §2.2.9",
-    needs=NEEDS,
-)
-async def protected_rw(ctx: VectorContext) -> None:
+async def _protected_rw(ctx: VectorContext, *, pcrc: bool = False) -> None:
     rng = random.Random(0x1DE)
-    async with _Stream(ctx) as rp:
+    async with _Stream(ctx, pcrc=pcrc) as rp:
         tlps = 0
         for size in SIZES:
             offset = rng.randrange(0, 4096 - size)
@@ -95,12 +112,41 @@ async def protected_rw(ctx: VectorContext) -> None:
             ctx.expect(not t, "a completion for a T=0 read came back with T=1")
             ctx.expect(cpl.byte_count == size, f"Byte Count {cpl.byte_count}, expected {size}")
         ctx.measure("protected_tlps", tlps, "TLPs", low=3 * len(SIZES))
+        if pcrc:
+            # Every completion carried data, so every one must carry a PCRC the model checked.
+            ctx.measure("pcrc_completions", rp.pcrc_completions, "", low=len(SIZES))
+            ctx.expect(
+                rp.pcrc_completions == len(SIZES),
+                f"{len(SIZES) - rp.pcrc_completions} completions with data came without a "
+                f"PCRC on a stream with PCRC Enable (PCIe 6.x {PCRC_SPEC})",
+            )
         state = await rp.state()
         ctx.expect(state == STATE_SECURE, f"stream left Secure ({state:04b}) under good traffic")
 
 
-async def _tamper(ctx: VectorContext, where: str) -> None:
-    async with _Stream(ctx) as rp:
+@vector(
+    "ide.traffic.protected_rw",
+    title="IDE-protected writes and reads of many sizes; completions protected on the stream",
+    spec="PCIe 6.x §6.33.4-6.33.6 (IDE TLPs, AES-GCM, sub-streams), §2.2.9",
+    needs=NEEDS,
+)
+async def protected_rw(ctx: VectorContext) -> None:
+    await _protected_rw(ctx)
+
+
+@vector(
+    "ide.traffic.protected_rw.pcrc",
+    title="With PCRC Enable (where advertised): protected writes and reads of many sizes, "
+    "every completion with a good PCRC",
+    spec=f"PCIe 6.x §6.33.4-6.33.6, {PCRC_SPEC}",
+    needs=NEEDS,
+)
+async def protected_rw_pcrc(ctx: VectorContext) -> None:
+    await _protected_rw(ctx, pcrc=True)
+
+
+async def _tamper(ctx: VectorContext, where: str, *, pcrc: bool = False) -> None:
+    async with _Stream(ctx, pcrc=pcrc) as rp:
         before = await _memory(rp, 0x100, 64)
         wire = bytearray(rp.protect(rp.write_tlp(0x100, bytes(range(64)))).encode())
         pos = {"header": 4 + 5, "payload": 4 + 12 + 17, "mac": len(wire) - 5}[where]
@@ -129,6 +175,17 @@ async def tamper_header(ctx: VectorContext) -> None:
 )
 async def tamper_payload(ctx: VectorContext) -> None:
     await _tamper(ctx, "payload")
+
+
+@vector(
+    "ide.tamper.payload.pcrc",
+    title="With PCRC Enable (where advertised): a flipped bit in the encrypted payload is an "
+    "IDE Check Failed (the MAC), not a PCRC error; the stream goes Insecure",
+    spec=f"PCIe 6.x §6.33.8, {PCRC_SPEC}",
+    needs=NEEDS,
+)
+async def tamper_payload_pcrc(ctx: VectorContext) -> None:
+    await _tamper(ctx, "payload", pcrc=True)
 
 
 @vector(
@@ -296,8 +353,23 @@ async def key_set_1_traffic(ctx: VectorContext) -> None:
     needs=NEEDS,
 )
 async def key_set_switch_both_ways(ctx: VectorContext) -> None:
+    await _switch_both_ways(ctx)
+
+
+@vector(
+    "ide.key_set.switch_both_ways.pcrc",
+    title="With PCRC Enable (where advertised): K0 -> K1 -> K0 with K_SET_STOP of the old set; "
+    "traffic both ways carries good PCRCs on each set",
+    spec=f"PCIe 6.x §6.33.3, §6.33.4 (K bit), {PCRC_SPEC}",
+    needs=NEEDS,
+)
+async def key_set_switch_both_ways_pcrc(ctx: VectorContext) -> None:
+    await _switch_both_ways(ctx, pcrc=True)
+
+
+async def _switch_both_ways(ctx: VectorContext, *, pcrc: bool = False) -> None:
     rng = random.Random(0x5E7)
-    async with _Stream(ctx) as rp:
+    async with _Stream(ctx, pcrc=pcrc) as rp:
         await _round_trips(ctx, rp, rng, 0, 4)
         for new, old in ((1, 0), (0, 1)):
             ctx.expect(await rp.refresh() == new, f"the refresh did not move to key set {new}")
@@ -310,3 +382,55 @@ async def key_set_switch_both_ways(ctx: VectorContext) -> None:
                 f"stream {state:04b} after K_SET_STOP of key set {old}, not Secure",
             )
         ctx.measure("switches", 2, "")
+
+
+# --------------------------------------------------------------------------------------------
+# PCRC faults: a valid MAC around a PCRC that is wrong or missing
+# --------------------------------------------------------------------------------------------
+
+
+async def _pcrc_fault(ctx: VectorContext, fault: str) -> None:
+    """A write whose MAC is good but whose PCRC is ``fault`` ("wrong" or "missing").  §6.33.4:
+    that is PCRC Check Failed, a reported error whose data should not be used; it is not among
+    the §6.33.8 causes of Insecure, and the TLP consumed its invocation like any authentic TLP,
+    so the stream must stay Secure and carry the next TLPs."""
+    async with _Stream(ctx, pcrc=True) as rp:
+        before = await _memory(rp, 0x180, 32)
+        bad = rp.protect(rp.write_tlp(0x180, bytes(range(0x40, 0x60))), pcrc_fault=fault)
+        await rp.port.send(bad.encode())
+        after = await _memory(rp, 0x180, 32)
+        ctx.expect(after == before, f"a write with a {fault} PCRC reached BAR0 ({PCRC_SPEC})")
+        state = await rp.state()
+        ctx.measure("stream_state_after", state, "", low=STATE_SECURE, high=STATE_SECURE)
+        ctx.expect(
+            state == STATE_SECURE,
+            f"a {fault} PCRC (with a good MAC) took the stream to {state:04b}: PCRC Check "
+            "Failed is not a cause of Insecure (§6.33.8)",
+        )
+        await rp.write(0x180, b"\x77" * 8)
+        cpl, _ = await rp.read(0x180, 8)
+        ctx.expect(
+            cpl.payload[:8] == b"\x77" * 8,
+            "the stream did not carry a good write after the PCRC error (invocation counter?)",
+        )
+
+
+@vector(
+    "ide.pcrc.mismatch_detected",
+    title="A write with a good MAC but a wrong PCRC is not used; the stream stays Secure",
+    spec=f"PCIe 6.x {PCRC_SPEC} (PCRC Check Failed), §6.33.8",
+    needs=NEEDS,
+)
+async def pcrc_mismatch_detected(ctx: VectorContext) -> None:
+    await _pcrc_fault(ctx, "wrong")
+
+
+@vector(
+    "ide.pcrc.missing_detected",
+    title="A write with P = 0 on a stream with PCRC Enable is PCRC Check Failed: not used, "
+    "the stream stays Secure",
+    spec=f"PCIe 6.x {PCRC_SPEC}: P Clear with M Set is PCRC Check Failed",
+    needs=NEEDS,
+)
+async def pcrc_missing_detected(ctx: VectorContext) -> None:
+    await _pcrc_fault(ctx, "missing")
