@@ -20,7 +20,7 @@ import asyncio
 import logging
 import socket
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -254,7 +254,7 @@ def serve_rig(rig: Rig, host: str, port: int, options: ServeOptions | None = Non
         )
     _check_port_free(host, port)
     if rig.kind == "fake":
-        asyncio.run(serve_fake(host, port, options))
+        asyncio.run(serve_fake(host, port, options, fake=rig.fake))
         return 0
     if rig.kind == "sim":
         from .sim.simulation import Simulation
@@ -284,21 +284,26 @@ async def serve_fake(
     options: ServeOptions,
     *,
     ready: Callable[[int], None] | None = None,
+    fake: Mapping[str, Any] | None = None,
 ) -> None:
     """Serve the in-memory endpoint (the ``fake`` rig's device) until SHUTDOWN; ``ready`` is
-    told the bound port (default: the "listening on" line)."""
-    from .fake import FakeConfigSpace, FakeDoe
+    told the bound port (default: the "listening on" line).  ``fake`` is the rig's ``[fake]``
+    table: what the IDE Capability advertises and MaxPortIndex, as ``hil run`` builds it."""
+    from .fake import FakeConfigSpace, FakeDoe, FakeTdi, fake_ide_cap
     from .firmware import Dsm
     from .transport import AsyncioTimebase
 
     # The in-memory endpoint's hardware (IDE capability, key slots, TDI) is the firmware's
     # register port, so a peer gets IDE_KM and TDISP answers as well as SPDM.
-    config = FakeConfigSpace(FakeDoe())
+    fake = dict(fake or {})
+    config = FakeConfigSpace(FakeDoe(), tdi=FakeTdi(fake_ide_cap(fake)))
     kwargs: dict[str, Any] = {
         "hdl_build": "fake",
         "regs": config.firmware_regs(),
         **options.dsm_kwargs(),
     }
+    if not options.ide_km_port_index:  # --ide-km-port-index not given: the rig's
+        kwargs["ide_km_port_index"] = int(fake.get("max_port_index", 0))
     if options.cert_chain is not None and options.key is not None:
         kwargs["identity"] = Identity.load(options.cert_chain, options.key)
     dsm = Dsm(**kwargs)

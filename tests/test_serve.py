@@ -236,6 +236,35 @@ def test_serve_presents_port_index_function_id_and_a_configured_stream() -> None
     asyncio.run(_served(options, body))
 
 
+def test_serve_fake_presents_the_rigs_fake_section() -> None:
+    """``hil serve --rig`` of a fake rig serves the device its ``[fake]`` table describes, as
+    ``hil run`` does: the optional IDE Capability bits and MaxPortIndex reach a peer."""
+    from hil.firmware import test_pki
+    from hil.host.ide_km import IdeKmRequester
+    from hil.host.spdm import SpdmRequester
+    from hil.serve import ServeOptions, serve_fake
+
+    async def main() -> None:
+        fake = {"ide_features": ["pcrc", "phe"], "max_port_index": 2}
+        ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        server = asyncio.create_task(
+            serve_fake("127.0.0.1", 0, ServeOptions(), ready=ready.set_result, fake=fake)
+        )
+        async with SpdmSocketClient(port=await ready) as client:
+            spdm = SpdmRequester(client, trust_anchor=test_pki().trust_anchor)
+            await spdm.authenticate()
+            session = await spdm.key_exchange()
+            rsp = await IdeKmRequester(spdm, session, port_index=0).query()
+            assert rsp.capability.value & (1 << 5 | 1 << 3) == 1 << 5 | 1 << 3  # PCRC, PHE
+            assert not rsp.capability.value & (1 << 4)  # no aggregation asked for
+            assert rsp.max_port_index == 2
+            await spdm.end_session(session)
+            await client.shutdown()
+        await asyncio.wait_for(server, 5)
+
+    asyncio.run(main())
+
+
 def test_serve_offers_the_versions_asked_for() -> None:
     from hil.codec import spdm as S
     from hil.codec.doe import PCI_SIG_VENDOR_ID, DataObject, DoeType

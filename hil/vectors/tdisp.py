@@ -894,7 +894,11 @@ _CAPS = "§11.3.7, Table 11-9"
 _DEFINED_REQUEST_BITS = sum(1 << (code - 0x80) for code in T.RequestCode)
 #: LOCK_INTERFACE_REQUEST FLAGS TDISP 1.0 defines (§11.3.8, Table 11-10): bits 4:0.
 _DEFINED_LOCK_FLAGS = 0x1F
-#: The least DEV_ADDR_WIDTH a TDISP device may report (§11.3.7, Table 11-9: 52 or more).
+#: The least DEV_ADDR_WIDTH this vector takes.  §11.3.7 Table 11-9 states no minimum: the field
+#: is "the number of address bits it supports. For example, a value of 52 in this field
+#: indicates support for Bits 51:0".  52 is the TEE-IO conformance expectation (Intel's
+#: tee-io-validator checks DEV_ADDR_WIDTH >= 52 in its TDISP capabilities case), which this
+#: vector applies; the finding says so.
 _MIN_DEV_ADDR_WIDTH = 52
 
 
@@ -921,7 +925,8 @@ def _optional_requests(iid: T.InterfaceId) -> dict[T.RequestCode, T.TdispMessage
     title="TDISP_CAPABILITIES: REQ_MSGS_SUPPORTED lists exactly the requests served (bit = code "
     "- 80h), no reserved bit, DEV_ADDR_WIDTH >= 52, NUM_REQ_THIS/ALL > 0",
     spec="PCIe 6.x §11.3.7 Table 11-9 (TDISP_CAPABILITIES), §11.3.1 Table 11-3 (request codes), "
-    "§11.3.8 Table 11-10 (FLAGS)",
+    "§11.3.8 Table 11-10 (FLAGS); DEV_ADDR_WIDTH >= 52 is the TEE-IO conformance expectation "
+    "(tee-io-validator), not a §11.3.7 rule",
     needs=MESSAGING,
 )
 async def capabilities_field_rules(ctx: VectorContext) -> None:
@@ -945,7 +950,10 @@ async def capabilities_field_rules(ctx: VectorContext) -> None:
         ctx.measure("num_req_this", rsp.num_req_this, "")
         ctx.measure("num_req_all", rsp.num_req_all, "")
         if not _MIN_DEV_ADDR_WIDTH <= rsp.dev_addr_width <= 64:
-            findings.append(f"DEV_ADDR_WIDTH {rsp.dev_addr_width}, outside 52..64")
+            findings.append(
+                f"DEV_ADDR_WIDTH {rsp.dev_addr_width}, outside 52..64 (52: the TEE-IO "
+                "conformance minimum; §11.3.7 itself states none)"
+            )
         for name in ("num_req_this", "num_req_all"):
             if getattr(rsp, name) == 0:
                 findings.append(f"{name.upper()} 0: no request may be outstanding")
