@@ -1906,6 +1906,15 @@ MUTANTS: tuple[Mutant, ...] = (
         _both(),
         hdl={"MUTANT_TLP_NO_TX_PCRC": 1},
     ),
+    Mutant(
+        "hdl.ide_tlp.rid_association_ignored",
+        "the TLP path executes a request on a Selective stream from a Requester ID outside the "
+        "stream's RID Base..Limit (PCIe 6.x §6.33.4: Unsupported Request at a TEE-IO "
+        "Completer; hdl/ide_tlp MUTANT_NO_RID_CHECK)",
+        ("ide.rid_association.outside_range_ur",),
+        _both(),
+        hdl={"MUTANT_TLP_NO_RID_CHECK": 1},
+    ),
 )
 
 

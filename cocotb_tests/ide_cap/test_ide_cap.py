@@ -440,6 +440,8 @@ class Bench:
                 int(d.stream_default_o.value) >> j & 1,
                 int(d.stream_tee_limited_o.value) >> j & 1,
                 int(d.stream_pcrc_o.value) >> j & 1,
+                int(d.stream_rid_base_o.value) >> 16 * j & 0xFFFF,
+                int(d.stream_rid_limit_o.value) >> 16 * j & 0xFFFF,
                 go >> 12 * j & 0xFFF,
             )
             want = (
@@ -450,10 +452,13 @@ class Bench:
                 int(bool(s.ctrl & CTRL_DEFAULT)),
                 int(bool(s.ctrl & CTRL_TEE_LIMITED)),
                 int(bool(s.ctrl & CTRL_PCRC)),
+                s.rid2 >> 8 & 0xFFFF,
+                s.rid1 >> 8 & 0xFFFF,
                 sum(1 << i for i in range(NUM_SLOTS) if s.go[i]),
             )
             assert got == want, (
-                f"stream {j} (id, en, secure, tc, dflt, tee, pcrc, go): {got} != {want}"
+                f"stream {j} (id, en, secure, tc, dflt, tee, pcrc, rid base, rid limit, go): "
+                f"{got} != {want}"
             )
 
     async def idle(self, n: int = 1) -> None:

@@ -62,6 +62,8 @@ class Stream:
     enabled: bool = False
     secure: bool = False
     pcrc: bool = False  # PCRC Enable (ide_cap's stream_pcrc_o)
+    default: bool = False  # Default Stream
+    rid_range: tuple[int, int] = (RID, RID)  # RID Base, RID Limit: the root port, as Linux sets
     rp: IdeStreamModel | None = None
 
 
@@ -103,8 +105,11 @@ class Bench:
 
     # -- ide_cap's part ---------------------------------------------------------------------
     def drive_streams(self) -> None:
-        ids = en = sec = go = pcrc = 0
+        ids = en = sec = go = pcrc = dflt = base = limit = 0
         for j, s in enumerate(self.streams):
+            dflt |= int(s.default) << j
+            base |= s.rid_range[0] << (16 * j)
+            limit |= s.rid_range[1] << (16 * j)
             ids |= s.stream_id << (8 * j)
             en |= int(s.enabled) << j
             sec |= int(s.secure) << j
@@ -117,6 +122,9 @@ class Bench:
         d.stream_secure_i.value = sec
         d.stream_slot_go_i.value = go
         d.stream_pcrc_i.value = pcrc
+        d.stream_default_i.value = dflt
+        d.stream_rid_base_i.value = base
+        d.stream_rid_limit_i.value = limit
 
     async def _key_port(self) -> None:
         d = self.dut
@@ -589,6 +597,51 @@ async def test_pcrc_faults(dut: SimHandleBase) -> None:
     await b.idle()
     assert b.fails[1] == 1
     assert (await b.counter(4 + LAST_FAIL)) & 0xF == FAIL_PCRC
+
+
+@cocotb.test()
+async def test_rid_association(dut: SimHandleBase) -> None:
+    """§6.33.4 (TEE-IO): a request on a Selective stream other than the Default Stream from a
+    Requester ID outside RID Base..Limit is an Unsupported Request: a read gets a UR
+    completion on the stream, a write is dropped; not an IDE failure.  On the Default Stream
+    the range is not applied."""
+    b = await fresh(dut)
+    b.streams[0].rid_range = (0x0020, 0x002F)
+    b.drive_streams()
+    b.establish(0)
+    b.arm(0, KeySet.K0)
+    rp = b.streams[0].rp
+    ur_before = await b.counter(UR)
+    for rid, inside in ((0x001F, False), (0x0020, True), (0x002F, True), (0x0030, False)):
+        data = bytes([rid & 0xFF]) * 8
+        before = bytes(b.mem[0x200:0x208])
+        wr = MemWrite.for_bytes(BAR0 + 0x200, data, requester_id=rid)
+        await b.src.send(rp.protect(wr).encode())
+        req = MemRead.for_bytes(BAR0 + 0x200, 8, requester_id=rid, tag=b.next_tag())
+        await b.src.send(rp.protect(req).encode())
+        raw = await b.sink.recv()
+        assert raw is not None, f"no completion for RID {rid:#06x}"
+        got = rp.receive(raw)  # protected on the stream either way
+        assert got is not None and got.tlp.requester_id == rid
+        if inside:
+            assert got.tlp.status == CplStatus.SC and got.tlp.payload == data, hex(rid)
+            b.mem[0x200:0x208] = data
+        else:
+            assert got.tlp.status == CplStatus.UR, hex(rid)
+            assert bytes(b.mem[0x200:0x208]) == before
+            cpl = await b.read_plain(0x200, 8)
+            assert cpl.payload == before, f"the write from RID {rid:#06x} landed"
+    assert await b.counter(UR) == ur_before + 4  # two writes dropped, two reads answered UR
+    assert b.fails == [0, 0]
+    # The Default Stream carries TLPs whatever their RID.
+    b.streams[0].default = True
+    b.drive_streams()
+    req = MemRead.for_bytes(BAR0 + 0x200, 8, requester_id=0x0300, tag=b.next_tag())
+    await b.src.send(rp.protect(req).encode())
+    raw = await b.sink.recv()
+    assert raw is not None
+    got = rp.receive(raw)
+    assert got is not None and got.tlp.status == CplStatus.SC
 
 
 # ----------------------------------------------------------------------------------------

@@ -31,7 +31,8 @@ module hil_ep
   parameter bit MUTANT_IDE_K_SET_STOP_IGNORED = 1'b0,
   parameter bit MUTANT_TLP_SKIP_MAC_CHECK = 1'b0,
   parameter bit MUTANT_TLP_SKIP_PCRC_CHECK = 1'b0,
-  parameter bit MUTANT_TLP_NO_TX_PCRC = 1'b0
+  parameter bit MUTANT_TLP_NO_TX_PCRC = 1'b0,
+  parameter bit MUTANT_TLP_NO_RID_CHECK = 1'b0
 ) (
   input  logic        clk_i,
   input  logic        rst_ni,
@@ -249,6 +250,8 @@ module hil_ep
   logic [IdeStreams-1:0]    stream_enable, stream_secure, check_failed, ide_stream_wr;
   logic [12*IdeStreams-1:0] stream_slot_go;
   logic [IdeStreams-1:0]    stream_pcrc;
+  logic [IdeStreams-1:0]    stream_default;
+  logic [16*IdeStreams-1:0] stream_rid_base, stream_rid_limit;
   logic                     key_rd, key_go, key_rvalid;
   logic [2:0]               key_stream;
   logic [3:0]               key_slot;
@@ -292,10 +295,13 @@ module hil_ep
     .stream_id_o         (stream_id),
     .stream_enable_o     (stream_enable),
     .stream_secure_o     (stream_secure),
-    .stream_tc_o         (),     // TC and Default Stream select streams for a transmitter's
-    .stream_default_o    (),     // own requests; the endpoint makes none
+    .stream_tc_o         (),     // TC selects streams for a transmitter's own requests; the
+                                 // endpoint makes none
+    .stream_default_o    (stream_default),
     .stream_tee_limited_o(),
     .stream_pcrc_o       (stream_pcrc),
+    .stream_rid_base_o   (stream_rid_base),
+    .stream_rid_limit_o  (stream_rid_limit),
     .stream_slot_go_o    (stream_slot_go),
     .tlp_key_rd_i        (key_rd),
     .tlp_key_stream_i    (key_stream),
@@ -356,7 +362,8 @@ module hil_ep
     .PCRC_SUPPORTED(IDE_PCRC),
     .MUTANT_SKIP_MAC_CHECK(MUTANT_TLP_SKIP_MAC_CHECK),
     .MUTANT_SKIP_PCRC_CHECK(MUTANT_TLP_SKIP_PCRC_CHECK),
-    .MUTANT_NO_TX_PCRC(MUTANT_TLP_NO_TX_PCRC)
+    .MUTANT_NO_TX_PCRC(MUTANT_TLP_NO_TX_PCRC),
+    .MUTANT_NO_RID_CHECK(MUTANT_TLP_NO_RID_CHECK)
   ) u_ide_tlp (
     .clk_i,
     .rst_ni            (rst_fn_n),
@@ -382,6 +389,9 @@ module hil_ep
     .stream_secure_i   (stream_secure),
     .stream_slot_go_i  (stream_slot_go),
     .stream_pcrc_i     (stream_pcrc),
+    .stream_default_i  (stream_default),
+    .stream_rid_base_i (stream_rid_base),
+    .stream_rid_limit_i(stream_rid_limit),
     .check_failed_o    (check_failed),
     .key_rd_o          (key_rd),
     .key_stream_o      (key_stream),

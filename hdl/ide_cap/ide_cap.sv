@@ -64,6 +64,8 @@ module ide_cap
   output logic [NUM_STREAMS-1:0]     stream_default_o,
   output logic [NUM_STREAMS-1:0]     stream_tee_limited_o,
   output logic [NUM_STREAMS-1:0]     stream_pcrc_o,     // PCRC Enable (fixed while enabled)
+  output logic [NUM_STREAMS*16-1:0]  stream_rid_base_o,  // RID Base (fixed while enabled)
+  output logic [NUM_STREAMS*16-1:0]  stream_rid_limit_o, // RID Limit (fixed while enabled)
   output logic [NUM_STREAMS*12-1:0]  stream_slot_go_o,  // armed slots (K_SET_GO done)
 
   // TLP path: key slot read port, the only reader of keys and IFVs
@@ -463,6 +465,8 @@ module ide_cap
       stream_default_o[j]           = cfg_q[j].dflt;
       stream_tee_limited_o[j]       = cfg_q[j].tee_lim;
       stream_pcrc_o[j]              = cfg_q[j].pcrc;
+      stream_rid_base_o[16*j +: 16] = cfg_q[j].rid_base;
+      stream_rid_limit_o[16*j +: 16] = cfg_q[j].rid_limit;
       stream_slot_go_o[12*j +: 12]  = go_q[j];
     end
   end

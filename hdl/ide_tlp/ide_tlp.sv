@@ -28,7 +28,9 @@ module ide_tlp
   // Seeded bugs, as above: 1 = a received PCRC is not checked (a wrong or missing one passes);
   // 1 = completions go without PCRC on a stream with PCRC Enable. Keep 0.
   parameter bit MUTANT_SKIP_PCRC_CHECK = 1'b0,
-  parameter bit MUTANT_NO_TX_PCRC = 1'b0
+  parameter bit MUTANT_NO_TX_PCRC = 1'b0,
+  // Seeded bug, as above: 1 = the RID association range is not applied. Keep 0.
+  parameter bit MUTANT_NO_RID_CHECK = 1'b0
 ) (
   input  logic                       clk_i,
   input  logic                       rst_ni,
@@ -64,6 +66,9 @@ module ide_tlp
   input  logic [NUM_STREAMS-1:0]     stream_secure_i,
   input  logic [12*NUM_STREAMS-1:0]  stream_slot_go_i,
   input  logic [NUM_STREAMS-1:0]     stream_pcrc_i,     // PCRC Enable (ide_cap)
+  input  logic [NUM_STREAMS-1:0]     stream_default_i,  // Default Stream (ide_cap)
+  input  logic [16*NUM_STREAMS-1:0]  stream_rid_base_i, // RID Association (ide_cap)
+  input  logic [16*NUM_STREAMS-1:0]  stream_rid_limit_i,
   output logic [NUM_STREAMS-1:0]     check_failed_o,    // pulse per stream: IDE Check Failed
 
   // Key slot read port (ide_cap tlp_key_*)
@@ -319,7 +324,7 @@ module ide_tlp
 
   logic [63:0]  bar_mask;
   logic [63:0]  x_end;                             // one past the last byte addressed
-  logic         x_bar_hit, x_tee_ok, x_accept;
+  logic         x_bar_hit, x_tee_ok, x_rid_ok, x_accept;
   logic [11:0]  x_byte_count;
   logic [6:0]   x_lower_addr;
   logic [MemAw-1:0] x_dw;                          // first memory DW
@@ -339,7 +344,13 @@ module ide_tlp
     end else begin
       x_tee_ok = !tee_q;
     end
-    x_accept = x_bar_hit && x_tee_ok && !poison_q;
+    // RID association (§6.33.4, for a TEE-IO device): "A Completer receiving a Request on a
+    // Selective IDE Stream other than the Default Stream must handle it as an Unsupported
+    // Request if the Requester ID ... is less than the RID Base or greater than the RID Limit".
+    x_rid_ok = !ide_q || stream_default_i[str_q] || MUTANT_NO_RID_CHECK ||
+               (rid_q >= stream_rid_base_i[16*str_q +: 16] &&
+                rid_q <= stream_rid_limit_i[16*str_q +: 16]);
+    x_accept = x_bar_hit && x_tee_ok && x_rid_ok && !poison_q;
     x_byte_count = byte_count(len_q == LenW'(1), fbe_q, lbe_q, 11'(len_q));
     x_lower_addr = {addr_q[6:2], first_byte(fbe_q)};
   end

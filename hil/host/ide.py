@@ -160,7 +160,7 @@ class IdeRootPort:
         return state
 
     # -- traffic ------------------------------------------------------------------------------
-    def _next_tag(self) -> int:
+    def next_tag(self) -> int:
         self._tag = (self._tag + 1) & 0xFF
         return self._tag
 
@@ -169,7 +169,7 @@ class IdeRootPort:
 
     def read_tlp(self, offset: int, size: int) -> MemRead:
         return MemRead.for_bytes(
-            self.bar0 + offset, size, requester_id=self.requester_id, tag=self._next_tag()
+            self.bar0 + offset, size, requester_id=self.requester_id, tag=self.next_tag()
         )
 
     def protect(

@@ -1,4 +1,4 @@
-"""Walking a function's extended capability list (PCIe 6.x §7.6.3), as Linux does."""
+"""Walking a function's capability lists (PCIe 6.x §7.5.1, §7.6.3), as Linux does."""
 
 from __future__ import annotations
 
@@ -7,7 +7,19 @@ from dataclasses import dataclass
 from ..errors import PeerProtocolError
 from ..transport import ConfigSpace
 
-__all__ = ["EXT_CAP_START", "ExtCapability", "find_ext_capabilities", "walk_ext_capabilities"]
+__all__ = [
+    "CAP_ID_PCIE",
+    "DEVCAP_TEE_IO",
+    "EXT_CAP_START",
+    "ExtCapability",
+    "find_capability",
+    "find_ext_capabilities",
+    "walk_ext_capabilities",
+]
+
+CAP_ID_PCIE = 0x10  # PCI Express Capability [§7.5.3]
+DEVCAP_TEE_IO = 1 << 30  # Device Capabilities: TEE-IO Supported [§7.5.3.3]
+_MAX_CAPS = 48  # (256 - 64) / 4: Linux's bound on a looping standard list (PCI_FIND_CAP_TTL)
 
 EXT_CAP_START = 0x100
 _MAX_EXT_CAPS = (4096 - 256) // 8  # Linux's bound on a looping list (PCI_CFG_SPACE_EXP_SIZE)
@@ -23,6 +35,19 @@ class ExtCapability:
     @classmethod
     def from_header(cls, offset: int, header: int) -> ExtCapability:
         return cls(offset, header & 0xFFFF, (header >> 16) & 0xF, header >> 20)
+
+
+async def find_capability(config: ConfigSpace, cap_id: int) -> int | None:
+    """Offset of the first capability ``cap_id`` in the standard list (from 34h), or None."""
+    ptr = (await config.read32(0x34)) & 0xFC
+    for _ in range(_MAX_CAPS):
+        if not ptr:
+            break
+        header = await config.read32(ptr)
+        if header & 0xFF == cap_id:
+            return ptr
+        ptr = (header >> 8) & 0xFC
+    return None
 
 
 async def walk_ext_capabilities(config: ConfigSpace) -> list[ExtCapability]:

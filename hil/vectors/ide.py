@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import random
 
-from ..codec.ide_tlp import CplStatus
+from ..codec.ide_tlp import CplStatus, MemRead, MemWrite
 from ..errors import NotApplicable
 from ..host.ide import STATE_SECURE, IdeRootPort, NoCompletion
 from ..host.ide_km import IdeKmRequester
+from ..host.pci import CAP_ID_PCIE, DEVCAP_TEE_IO, find_capability
 from ._model import VectorContext, vector
 from .ide_km import _km
 
@@ -434,3 +435,59 @@ async def pcrc_mismatch_detected(ctx: VectorContext) -> None:
 )
 async def pcrc_missing_detected(ctx: VectorContext) -> None:
     await _pcrc_fault(ctx, "missing")
+
+
+# --------------------------------------------------------------------------------------------
+# RID association
+# --------------------------------------------------------------------------------------------
+
+
+@vector(
+    "ide.rid_association.outside_range_ur",
+    title="A request on a (non-default) Selective stream from a Requester ID outside RID Base.."
+    "Limit is an Unsupported Request: UR completion on the stream, write dropped, still Secure",
+    spec="PCIe 6.x §6.33.4 (RID association at a TEE-IO Completer), §7.9.26.5.4, §7.5.3.3",
+    needs=NEEDS,
+)
+async def rid_association_outside_range_ur(ctx: VectorContext) -> None:
+    """The stream's RID range is the root port's RID alone (as Linux programs an endpoint's:
+    RID Base = RID Limit = the Root Port).  Requests from the RIDs on either side of it are
+    protected correctly on the stream, so only the association rule can refuse them.  §6.33.4
+    states the rule for a device with TEE-IO Supported; without it the vector is n/a."""
+    pcie = await find_capability(ctx.config, CAP_ID_PCIE)
+    if pcie is None or not (await ctx.config.read32(pcie + 4)) & DEVCAP_TEE_IO:
+        raise NotApplicable(
+            "Device Capabilities does not set TEE-IO Supported: §6.33.4 states the RID "
+            "association check for TEE-IO devices"
+        )
+    async with _Stream(ctx) as rp:
+        own = rp.requester_id
+        outside = [rid for rid in (own - 1, own + 1) if 0 <= rid <= 0xFFFF]
+        offset = 0x280
+        before = await _memory(rp, offset, 8)
+        for rid in outside:
+            data = bytes([0xA0 | (rid & 0xF)]) * 8
+            await rp.port.send(
+                rp.protect(MemWrite.for_bytes(rp.bar0 + offset, data, requester_id=rid)).encode()
+            )
+            req = MemRead.for_bytes(rp.bar0 + offset, 8, requester_id=rid, tag=rp.next_tag())
+            await rp.port.send(rp.protect(req).encode())
+            got = await rp.receive_completion(req)  # its MAC and counters checked
+            ctx.expect(
+                got.tlp.status == CplStatus.UR,  # type: ignore[union-attr]
+                f"a read from RID {rid:#06x}, outside the stream's RID range {own:#06x}, "
+                f"completed {got.tlp.status!r}, not UR",  # type: ignore[union-attr]
+            )
+            ctx.expect(
+                await _memory(rp, offset, 8) == before,
+                f"a write from RID {rid:#06x}, outside the stream's RID range, reached BAR0",
+            )
+        # In range: the same requests go through.
+        await rp.write(offset, b"\x5c" * 8)
+        cpl, _ = await rp.read(offset, 8)
+        ctx.expect(cpl.payload[:8] == b"\x5c" * 8, "a request from the RID in range failed")
+        state = await rp.state()
+        ctx.expect(
+            state == STATE_SECURE, f"the stream left Secure ({state:04b}): UR is not an IDE failure"
+        )
+        ctx.measure("outside_rids_refused", len(outside), "")

@@ -29,7 +29,7 @@ from ..codec.ide_tlp import CplStatus
 from ..errors import DoeTimeout, NotApplicable, PeerProtocolError
 from ..host.ide import IdeRootPort
 from ..host.ide_km import IdeKmRequester, stream_regs
-from ..host.pci import find_ext_capabilities, walk_ext_capabilities
+from ..host.pci import find_capability, find_ext_capabilities, walk_ext_capabilities
 from ..host.spdm import SpdmErrorResponse, SpdmRequester, SpdmSession
 from ..host.tdisp import (
     TdispErrorResponse,
@@ -845,15 +845,10 @@ _DEVCTL_FLR = 1 << 15
 
 async def _pcie_capability(ctx: VectorContext) -> int:
     """Offset of the PCI Express capability (standard list from 0x34)."""
-    ptr = (await ctx.config.read32(0x34)) & 0xFC
-    for _ in range(48):
-        if not ptr:
-            break
-        header = await ctx.config.read32(ptr)
-        if header & 0xFF == _CAP_PCIE:
-            return ptr
-        ptr = (header >> 8) & 0xFC
-    raise NotApplicable("the function has no PCI Express capability to request an FLR with")
+    ptr = await find_capability(ctx.config, _CAP_PCIE)
+    if ptr is None:
+        raise NotApplicable("the function has no PCI Express capability to request an FLR with")
+    return ptr
 
 
 @vector(
