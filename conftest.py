@@ -43,11 +43,15 @@ def _cost(nodeid: str) -> int:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Longest first; ties keep their collection order (``sort`` is stable).
+    """Longest first; ties keep their collection order (``sort`` is stable).  A session with
+    none of the tests above (``hil run``, ``pytest --rig``: vectors) is left in its order.
 
     xdist's first hand-out gives worker 1 items 0-1 and worker 2 items 2-3 (two each with
     ``--maxschedchunk=2``), so items 1 and 3 trade places: each worker starts with one of the
     two longest tests and one of the next two."""
-    items.sort(key=lambda item: -_cost(item.nodeid))
-    if len(items) >= 4:
+    costs = {item.nodeid: _cost(item.nodeid) for item in items}
+    if not any(costs.values()):
+        return  # not this project's tests (a vector run through pytest): its order stands
+    items.sort(key=lambda item: -costs[item.nodeid])
+    if len(items) >= 4 and all(costs[item.nodeid] for item in items[:4]):
         items[1], items[3] = items[3], items[1]

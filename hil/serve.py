@@ -288,7 +288,9 @@ async def serve_fake(
 ) -> None:
     """Serve the in-memory endpoint (the ``fake`` rig's device) until SHUTDOWN; ``ready`` is
     told the bound port (default: the "listening on" line).  ``fake`` is the rig's ``[fake]``
-    table: what the IDE Capability advertises and MaxPortIndex, as ``hil run`` builds it."""
+    table: what the IDE Capability advertises (streams, address blocks, optional modes), as
+    ``hil run`` builds it.  The IDE_KM PortIndex stays ``--ide-km-port-index`` (default 0),
+    which a peer must be told; the table's ``max_port_index`` is not taken."""
     from .fake import FakeConfigSpace, FakeDoe, FakeTdi, fake_ide_cap
     from .firmware import Dsm
     from .transport import AsyncioTimebase
@@ -302,8 +304,6 @@ async def serve_fake(
         "regs": config.firmware_regs(),
         **options.dsm_kwargs(),
     }
-    if not options.ide_km_port_index:  # --ide-km-port-index not given: the rig's
-        kwargs["ide_km_port_index"] = int(fake.get("max_port_index", 0))
     if options.cert_chain is not None and options.key is not None:
         kwargs["identity"] = Identity.load(options.cert_chain, options.key)
     dsm = Dsm(**kwargs)

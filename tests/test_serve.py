@@ -238,7 +238,8 @@ def test_serve_presents_port_index_function_id_and_a_configured_stream() -> None
 
 def test_serve_fake_presents_the_rigs_fake_section() -> None:
     """``hil serve --rig`` of a fake rig serves the device its ``[fake]`` table describes, as
-    ``hil run`` does: the optional IDE Capability bits and MaxPortIndex reach a peer."""
+    ``hil run`` does: the optional IDE Capability bits reach a peer (PortIndex stays the
+    ``--ide-km-port-index`` option's)."""
     from hil.firmware import test_pki
     from hil.host.ide_km import IdeKmRequester
     from hil.host.spdm import SpdmRequester
@@ -257,7 +258,7 @@ def test_serve_fake_presents_the_rigs_fake_section() -> None:
             rsp = await IdeKmRequester(spdm, session, port_index=0).query()
             assert rsp.capability.value & (1 << 5 | 1 << 3) == 1 << 5 | 1 << 3  # PCRC, PHE
             assert not rsp.capability.value & (1 << 4)  # no aggregation asked for
-            assert rsp.max_port_index == 2
+            assert rsp.max_port_index == 0
             await spdm.end_session(session)
             await client.shutdown()
         await asyncio.wait_for(server, 5)
