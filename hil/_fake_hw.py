@@ -80,7 +80,8 @@ FW_MAP_VERSION = 0x01
 # IDE Capability register (§7.9.26.2): what is always advertised (Selective IDE Streams,
 # IDE_KM, TEE-Limited Stream) and the optional bits a fake may add (``features``): Partial
 # Header Encryption (3), Aggregation (4), PCRC (5), Selective IDE for Configuration Requests (7).
-# The fake has no TLP path: these are advertised (configuration space, QUERY_RESP), not carried.
+# Advertised (configuration space, QUERY_RESP); of these the fake's TLP path (hil._fake_tlp)
+# carries PCRC only.
 IDE_CAP_BASE = (1 << 1) | (1 << 6) | (1 << 24)
 CAP_PHE = 1 << 3
 CAP_AGGREGATION = 1 << 4

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from . import _fake_hw
+from . import _fake_hw, _fake_tlp
 from . import _regs as R
 from .codec import ide_km as K
 from .codec import spdm as S
@@ -1143,6 +1143,19 @@ def _config_requests_writable(
     self.streams[j].control |= merged & (1 << 9)
 
 
+# -- the fake's TLP path (hil._fake_tlp): the device's end only; the root port's model is not
+# touched, so every check of the device's answers stays the reference model's ---------------
+
+
+def _tlp_write_all_bytes(self: _fake_tlp.FakeTlpPath, offset: int, req: Any) -> None:
+    self.memory[offset : offset + len(req.payload)] = req.payload
+
+
+def _tlp_completions_on_key_set_0(self: _fake_tlp.FakeTlpPath, end: Any, cpl: Any, t: bool) -> Any:
+    end.model.tx._choose(K.SubStream.COMPLETION, 0)  # whatever the Tx key set armed last
+    return end.model.protect(cpl, t=t)
+
+
 MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "tdisp.lock.not_secure",
@@ -1878,6 +1891,68 @@ MUTANTS: tuple[Mutant, ...] = (
         hdl={"MUTANT_IDE_K_SET_STOP_IGNORED": 1},
     ),
     Mutant(
+        "fake_tlp.check_failure_ignored",
+        "the TLP path drops a TLP that fails the IDE checks but leaves the stream Secure (PCIe "
+        "6.x §6.33.8: IDE Check Failed makes the stream Insecure)",
+        (
+            "ide.tamper.header",
+            "ide.tamper.payload",
+            "ide.tamper.payload.pcrc",
+            "ide.tamper.mac",
+            "ide.replay.detected",
+            "ide.reorder.detected",
+            "ide.insecure.discarded",
+            "ide.k_set_stop.old_set_rejected",
+            "tdisp.run.tampered_tlp_error",
+        ),
+        lambda: _patched(_fake_tlp.FakeTlpPath, "_check_failed", lambda self, j: None),
+    ),
+    Mutant(
+        "fake_tlp.byte_enables_ignored",
+        "a memory write stores every byte of its first and last DW, whatever their byte enables "
+        "(PCIe 6.x §2.2.5)",
+        ("ide.key_refresh.with_traffic",),
+        lambda: _patched(_fake_tlp.FakeTlpPath, "_write", _tlp_write_all_bytes),
+    ),
+    Mutant(
+        "fake_tlp.byte_count_whole_dws",
+        "a completion's Byte Count counts whole DWs, not the bytes the byte enables select "
+        "(PCIe 6.x §2.2.9)",
+        ("ide.traffic.protected_rw",),
+        lambda: _patched(_fake_tlp, "_byte_count", lambda req: 4 * req.length),
+    ),
+    Mutant(
+        "fake_tlp.completions_on_key_set_0",
+        "completions go on key set 0 whichever Tx key set was armed last (PCIe 6.x §6.33.3: "
+        "K_SET_GO on Tx switches the transmitter)",
+        (
+            "ide.key_set_1.traffic",
+            "ide.key_set.switch_both_ways",
+            "ide.key_set.switch_both_ways.pcrc",
+            "ide.k_set_stop.old_set_rejected",
+        ),
+        lambda: _patched(_fake_tlp.FakeTlpPath, "_protect", _tlp_completions_on_key_set_0),
+    ),
+    Mutant(
+        "fake_tlp.pcrc_enable_not_followed",
+        "the TLP path ignores PCRC Enable: no PCRC on its completions, P = 1 taken as an error "
+        "(PCIe 6.x §6.33.4, §7.9.26.5.2)",
+        (
+            "ide.traffic.protected_rw.pcrc",
+            "ide.key_set.switch_both_ways.pcrc",
+            "ide.pcrc.mismatch_detected",
+            "ide.pcrc.missing_detected",
+        ),
+        lambda: _patched(_fake_tlp.FakeTlpPath, "_pcrc_enabled", lambda self, j: False),
+    ),
+    Mutant(
+        "fake_tlp.tdisp_tlp_rules_ignored",
+        "the TLP path takes T = 1 requests outside RUN and any request in RUN (PCIe 6.x §11.2 "
+        "TLP rules)",
+        ("tdisp.run.protected_mmio",),
+        lambda: _patched(_fake_tlp.FakeTlpPath, "_tee_ok", lambda self, stream, t: True),
+    ),
+    Mutant(
         "hdl.ide_tlp.mac_not_checked",
         "the TLP path takes a received IDE TLP whose MAC fails as good (PCIe 6.x §6.33.4, "
         "§6.33.8: IDE Check Failed, stream Insecure; hdl/ide_tlp MUTANT_SKIP_MAC_CHECK)",
@@ -1921,6 +1996,9 @@ MUTANTS: tuple[Mutant, ...] = (
 #: Vectors a fake rig runs that no mutant above names as a killer, each with the reason.  A
 #: test keeps this list and the mutants' together: every such vector is named or listed here.
 UNMUTATED: dict[str, str] = {
+    "ide.rid_association.outside_range_ur": "n/a on the fake rig: its configuration space has "
+    "no PCI Express capability with TEE-IO Supported, which §6.33.4's rule is stated for; on "
+    "the simulated endpoint hdl.ide_tlp.rid_association_ignored kills it",
     "doe.go_while_busy": "skipped on the fake rig: its firmware takes each CMA object at once, "
     "so the mailbox is never Busy when the second Go comes (it kills on the simulated rig)",
 }

@@ -25,7 +25,9 @@ KINDS = ("sim", "fake", "spdm-socket", "lab", "virtual")
 #: The needs each kind of rig can meet at all; a rig file may claim a subset.
 KIND_NEEDS: dict[str, frozenset[str]] = {
     "sim": frozenset({"config", "config_partial", "doe", "spdm", "ide_km", "ide_traffic", "tdisp"}),
-    "fake": frozenset({"config", "config_partial", "doe", "spdm", "ide_km", "tdisp"}),
+    "fake": frozenset(
+        {"config", "config_partial", "doe", "spdm", "ide_km", "ide_traffic", "tdisp"}
+    ),
     "spdm-socket": frozenset({"spdm", "ide_km", "tdisp"}),
     "lab": frozenset(
         {"config", "config_partial", "doe", "spdm", "ide_km", "tdisp", "tsm", "power", "telemetry"}
@@ -135,7 +137,7 @@ SECTIONS: dict[str, tuple[Key, ...]] = {
             "list[str]",
             [],
             "optional IDE Capability bits it advertises: `phe`, `aggregation`, `pcrc`, "
-            "`config_requests` (advertised only: the fake has no TLP path)",
+            "`config_requests` (its TLP path carries PCRC; the others are advertised only)",
             ("fake",),
         ),
     ),

@@ -33,7 +33,7 @@ async def skips(ctx: VectorContext) -> None:
     raise Skip("nothing to check here")
 
 
-@vector("selftest.not_applicable", title="needs what no rig has", spec="-", needs={"ide_traffic"})
+@vector("selftest.not_applicable", title="needs what no rig has", spec="-", needs={"telemetry"})
 async def not_applicable(ctx: VectorContext) -> None:
     raise AssertionError("never runs")
 

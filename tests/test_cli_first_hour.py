@@ -47,12 +47,12 @@ def test_nothing_selected_leaves_no_results_folder(tmp_path: Path, repo: Path) -
 
 
 def test_list_says_what_runs_and_what_is_na(tmp_path: Path, repo: Path) -> None:
-    proc = hil("run", "--rig", "fake", "-k", "ide", "--list", cwd=repo)
+    proc = hil("run", "--rig", "fake", "-k", "tsm", "--list", cwd=repo)
     assert proc.returncode == 0
     lines = _lines(proc)
-    assert all(line.startswith("ide.") for line in lines[:-1]), lines
-    assert "n/a (lacks ide_traffic)" in lines[0]
-    assert lines[-1].endswith("0 run, 9 n/a") or "n/a" in lines[-1]
+    assert all(line.startswith("tsm.") for line in lines[:-1]), lines
+    assert "n/a (lacks tsm)" in lines[0]
+    assert lines[-1].endswith(f"0 run, {len(lines) - 1} n/a"), lines[-1]
 
 
 def test_vectors_from_a_file_or_a_module_in_the_current_folder(tmp_path: Path, repo: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hil import _fake_hw, fake, mutants
+from hil import _fake_hw, _fake_tlp, fake, mutants
 from hil.codec.spdm_crypto import KeySchedule
 from hil.firmware import Dsm, spdm_responder
 from hil.firmware.ide_km import IdeKmResponder
@@ -26,6 +26,8 @@ PATCHABLE = (
     SpdmResponder,
     _fake_hw.FakeTdi,
     _fake_hw.FakeIdeCap,
+    _fake_tlp.FakeTlpPath,
+    _fake_tlp,  # module functions (_byte_count)
     fake.FakeDoe,
     fake.FakeConfigSpace,
     KeySchedule,

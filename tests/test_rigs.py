@@ -41,7 +41,7 @@ def test_project_rigs_load(repo: Path) -> None:
         ("[rig]\nkind = 'fake'\n[settings]\ndoe_timeout_s = 'slow'", "is not a float"),
         (
             "[rig]\nkind = 'fake'\nprovides = ['doe', 'ide_traffic', 'tsm']",
-            "provides \\['ide_traffic', 'tsm'\\], which a fake rig cannot meet",
+            "provides \\['tsm'\\], which a fake rig cannot meet",
         ),
         ("[rig]\nkind = 'fake'\n[settings]\nuart_timeout_s = 1.0", "means nothing for a fake"),
         (

@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from .._fake_tlp import FakeTlpPath, FakeTlpPort
 from ..fake import FakeConfigSpace, FakeDoe, FakeTdi, fake_ide_cap
 from ..transport import AsyncioTimebase
 from ..vectors import Vector, VectorContext, VectorResult, execute
@@ -18,6 +19,7 @@ class FakeBackend(Backend):
     def run_vector(self, vec: Vector, *, artifacts_dir: Path, waves: bool) -> VectorResult:
         config = FakeConfigSpace(FakeDoe(), tdi=FakeTdi(fake_ide_cap(self.rig.fake)))
         resources: dict[str, Any] = {}
+        completer_id = 0x0100  # bus 1, device 0, function 0: where the fake is enumerated
         if self.rig.firmware == "dsm":
             from ..firmware import Dsm
 
@@ -29,6 +31,10 @@ class FakeBackend(Backend):
             )
             config.doe.responder = dsm.handle
             resources["function_id"] = dsm.requester_id  # the TDI's INTERFACE_ID (bus 1, 0.0)
+            completer_id = dsm.requester_id
+        # The TLP path: the IDE vectors' traffic, checked by the IDE reference model.
+        path = FakeTlpPath(config.ide, config.tdi, completer_id=completer_id)
+        resources["tlp"] = FakeTlpPort(path)
         ctx = VectorContext(
             rig_name=self.rig.name,
             rig_kind=self.rig.kind,

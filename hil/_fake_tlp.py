@@ -1,0 +1,280 @@
+"""The in-memory endpoint's TLP path: what ``hdl/ide_tlp`` does, with the IDE reference model.
+
+:class:`FakeTlpPath` takes whole TLPs (wire-order bytes) from the root port's side and answers
+reads with completions, as the HDL's TLP path does (``hdl/ide_tlp/README.md``, "What happens to
+a TLP"): an IDE TLP is matched to an enabled stream by its Stream ID (none: Misrouted, dropped),
+discarded while the stream is not Secure, then checked and decrypted by the stream's end of
+:class:`hil.ide_model.IdeStreamModel` (side ENDPOINT), whose key slots follow the fake IDE
+capability's (:meth:`FakeIdeCap.tlp_key`, the only reader of keys).  An IDE Check Failed makes
+the capability's stream Insecure (:meth:`FakeIdeCap.check_failed`: keys wiped, the bound TDI to
+ERROR); PCRC Check Failed drops the TLP and leaves the stream Secure.  A request that passes
+goes to BAR0 under the same rules as the HDL: Memory Space Enable and BAR0's range, the RID
+association of a non-default stream (§6.33.4), the TDISP rules (§11.2: T = 1 only in RUN on
+the bound stream, and only that there), and a poisoned request sends a locked TDI to ERROR.
+A read is answered with a completion on the stream of the request (sub-stream Completion, its
+T bit), encrypted with the stream's Tx key set.
+
+The fake advertises what its ``[fake]`` table lists; this path implements Selective IDE with
+PCRC.  Aggregation and Partial Header Encryption are advertised for the IDE_KM vectors that
+select them in Stream Control; a TLP that uses them fails the model's checks here.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from ._fake_hw import BAR0_SIZE_LOG2, FakeIdeCap, FakeTdi, TdiState
+from .codec.ide_km import KeyDirection, KeySlot
+from .codec.ide_tlp import (
+    IDE_PREFIX_BYTE0,
+    Completion,
+    CplStatus,
+    IdeTlp,
+    MemRead,
+    MemWrite,
+    TlpDecodeError,
+    decode_tlp,
+)
+from .errors import PeerProtocolError
+from .ide_model import (
+    IdeCheckFailed,
+    IdeKeyUnusable,
+    IdePcrcCheckFailed,
+    IdeStreamModel,
+    PortSide,
+)
+from .transport import TlpPort
+
+__all__ = ["FakeTlpPath", "FakeTlpPort"]
+
+MAX_PAYLOAD_DW = 64  # as the endpoint is built (hdl/hil_ep MAX_PAYLOAD_DW)
+_NUM_SLOTS = 12
+_CTL_PCRC = 1 << 8
+_CTL_DEFAULT = 1 << 22
+_CMD_MEM = 1 << 1
+
+
+def _slot(code: int) -> KeySlot:
+    """Slot code {sub-stream[1:0], RxTxB, key set} as IDE_KM addresses it."""
+    return KeySlot(code & 1, KeyDirection((code >> 1) & 1), code >> 2)
+
+
+def _first_byte(be: int) -> int:
+    return next((i for i in range(4) if be >> i & 1), 0)
+
+
+def _byte_count(req: MemRead) -> int:
+    """Byte Count of the (only) completion of ``req`` (§2.2.9, Table 2-39 rules)."""
+    if req.length == 1:
+        if not req.first_be:
+            return 1
+        last = max(i for i in range(4) if req.first_be >> i & 1)
+        return last - _first_byte(req.first_be) + 1
+    last = max((i for i in range(4) if req.last_be >> i & 1), default=3)
+    return 4 * req.length - _first_byte(req.first_be) - (3 - last)
+
+
+class _StreamEnd:
+    """The endpoint's end of one stream: the model and what it was last given of each slot."""
+
+    def __init__(self, stream_id: int, pcrc: bool) -> None:
+        self.model = IdeStreamModel(stream_id, side=PortSide.ENDPOINT, pcrc=pcrc)
+        self.given: dict[int, tuple[bytes, int, bool]] = {}
+
+
+class FakeTlpPath:
+    """Function 0's TLP path; :meth:`receive` a TLP, then :attr:`sent` holds the answers."""
+
+    def __init__(self, ide: FakeIdeCap, tdi: FakeTdi, *, completer_id: int = 0x0100) -> None:
+        self.ide = ide
+        self.tdi = tdi
+        self.completer_id = completer_id
+        self.memory = bytearray(1 << BAR0_SIZE_LOG2)
+        self.sent: deque[bytes] = deque()
+        self.counters = dict.fromkeys(
+            ("rx_ok", "tx", "misrouted", "discarded", "plain", "ur", "malformed", "pcrc_failed"),
+            0,
+        )
+        self._ends: dict[int, _StreamEnd] = {}
+        ide.secure_exit_hooks.append(lambda j: self._ends.pop(j, None))
+
+    # -- IDE --------------------------------------------------------------------------------
+    def _end(self, j: int) -> _StreamEnd:
+        """Stream ``j``'s end, its slots brought up to the capability's (KEY_PROG, K_SET_GO
+        and K_SET_STOP since the last TLP, as the HDL reads the slots per TLP)."""
+        stream = self.ide.streams[j]
+        end = self._ends.get(j)
+        if end is None:
+            end = self._ends[j] = _StreamEnd(stream.control >> 24, self._pcrc_enabled(j))
+        model = end.model
+        for code in range(_NUM_SLOTS):
+            now = self.ide.tlp_key(j, code)
+            before = end.given.get(code, (b"", 0, False))
+            if now == before:
+                continue
+            key, ifv, armed = now
+            if armed:  # newly armed (K_SET_GO), or stopped and armed again with a new key
+                model.key_prog(_slot(code), key, ifv)
+                model.k_set_go(_slot(code))
+            elif before[2]:  # K_SET_STOP, or wiped
+                model.k_set_stop(_slot(code))
+            end.given[code] = now
+        if not model.enabled:
+            model.set_enabled(True)
+        return end
+
+    def _pcrc_enabled(self, j: int) -> bool:
+        """PCRC Enable of stream ``j`` (fixed while it is enabled)."""
+        return bool(self.ide.streams[j].control & _CTL_PCRC)
+
+    def _check_failed(self, j: int) -> None:
+        """IDE Check Failed: the capability's stream goes Insecure (keys wiped, the bound TDI
+        to ERROR, an IDE Fail Message due), as ide_tlp's check_failed_o does."""
+        self.ide.check_failed(j)
+
+    def _tee_ok(self, stream: int | None, t: bool) -> bool:
+        """The TDISP rules (§11.2): outside RUN a request with T = 1 is refused; in RUN the
+        interface's MMIO (all of BAR0) takes only T = 1 requests on the bound stream."""
+        if self.tdi.state == TdiState.RUN:
+            return stream is not None and t and self.tdi.bound == stream
+        return not t
+
+    def _write(self, offset: int, req: MemWrite) -> None:
+        """BAR0 bytes of a write, as its byte enables select (§2.2.5)."""
+        last = req.length_dw - 1
+        for i, byte in enumerate(req.payload):
+            dw, lane = divmod(i, 4)
+            be = req.first_be if dw == 0 else req.last_be if dw == last else 0xF
+            if be >> lane & 1:
+                self.memory[offset + i] = byte
+
+    def _protect(self, end: _StreamEnd, cpl: Completion, t: bool) -> IdeTlp | None:
+        """The completion as an IDE TLP: the stream's Tx key set of the Completion sub-stream
+        (the one armed last), its invocation counter, the request's T bit."""
+        return end.model.protect(cpl, t=t)
+
+    def _stream_of(self, stream_id: int) -> int | None:
+        for j, stream in enumerate(self.ide.streams):
+            if stream.enable and stream.control >> 24 == stream_id:
+                return j
+        return None
+
+    # -- TLPs -------------------------------------------------------------------------------
+    def receive(self, raw: bytes) -> None:
+        """Take one TLP from the link (and queue the completion, if it gets one)."""
+        stream: int | None = None
+        t = False
+        try:
+            if raw[:1] == bytes((IDE_PREFIX_BYTE0,)):
+                ide = IdeTlp.decode(raw)
+                stream = self._stream_of(ide.prefix.stream_id)
+                if stream is None:
+                    self.counters["misrouted"] += 1  # Misrouted IDE TLP: no such stream
+                    return
+                if not self.ide.is_secure(stream):
+                    self.counters["discarded"] += 1  # §6.33.8: discarded, nothing logged
+                    return
+                end = self._end(stream)
+                try:
+                    got = end.model.receive(ide)
+                except IdeCheckFailed:
+                    self._check_failed(stream)
+                    return
+                except IdePcrcCheckFailed:
+                    self.counters["pcrc_failed"] += 1  # reported; the data is not used
+                    return
+                if got is None:
+                    self.counters["discarded"] += 1
+                    return
+                self.counters["rx_ok"] += 1
+                tlp, t = got.tlp, got.prefix.t
+            else:
+                tlp = decode_tlp(raw)
+                self.counters["plain"] += 1
+        except (TlpDecodeError, PeerProtocolError, IndexError):
+            self.counters["malformed"] += 1
+            return
+        if isinstance(tlp, MemWrite | MemRead):
+            self._execute(tlp, stream, t)
+        else:
+            self.counters["ur"] += 1  # not a request this function takes
+
+    def _accept(self, req: MemWrite | MemRead, stream: int | None, t: bool) -> bool:
+        size = 1 << BAR0_SIZE_LOG2
+        base = ((self.tdi.bar0_hi << 32) | self.tdi.bar0_lo) & ~(size - 1)
+        end = req.address + 4 * req.length_dw
+        bar_hit = bool(self.tdi.command & _CMD_MEM) and base <= req.address and end <= base + size
+        if req.ep and bar_hit:
+            self.tdi.poisoned_request()  # §11.2: a locked TDI goes to ERROR
+        tee_ok = self._tee_ok(stream, t)
+        rid_ok = True
+        if stream is not None and not self.ide.streams[stream].control & _CTL_DEFAULT:
+            s = self.ide.streams[stream]
+            rid_ok = (s.rid2 >> 8) & 0xFFFF <= req.requester_id <= (s.rid1 >> 8) & 0xFFFF
+        return bar_hit and tee_ok and rid_ok and not req.ep
+
+    def _execute(self, req: MemWrite | MemRead, stream: int | None, t: bool) -> None:
+        size = 1 << BAR0_SIZE_LOG2
+        offset = req.address & (size - 1)
+        too_long = req.length_dw > MAX_PAYLOAD_DW
+        accept = not too_long and self._accept(req, stream, t)
+        if isinstance(req, MemWrite):
+            if not accept:
+                self.counters["ur"] += 1  # a refused write is dropped
+                return
+            self._write(offset, req)
+            return
+        if accept:
+            data = bytes(self.memory[offset : offset + 4 * req.length])
+            cpl = Completion(
+                completer_id=self.completer_id,
+                requester_id=req.requester_id,
+                tag=req.tag,
+                byte_count=_byte_count(req),
+                lower_address=(req.address & 0x7C) | _first_byte(req.first_be),
+                tc=req.tc,
+                attr=req.attr,
+                payload=data,
+            )
+        else:
+            self.counters["ur"] += 1
+            cpl = Completion(
+                completer_id=self.completer_id,
+                requester_id=req.requester_id,
+                tag=req.tag,
+                status=CplStatus.UR,
+                tc=req.tc,
+                attr=req.attr,
+            )
+        self._send(cpl, stream, t)
+
+    def _send(self, cpl: Completion, stream: int | None, t: bool) -> None:
+        if stream is None:
+            self.sent.append(cpl.encode())
+            return
+        if not self.ide.is_secure(stream):
+            self.counters["discarded"] += 1  # the stream went Insecure: nothing is sent
+            return
+        try:
+            ide = self._protect(self._end(stream), cpl, t)
+        except IdeKeyUnusable:
+            ide = None  # no armed Tx key: nothing is sent (as the HDL's StTxKey)
+        if ide is None:
+            self.counters["discarded"] += 1
+            return
+        self.counters["tx"] += 1
+        self.sent.append(ide.encode())
+
+
+class FakeTlpPort(TlpPort):
+    """The root port's side of the fake's link: the device answers at once, so a TLP that gets
+    no answer is known to have none when :meth:`recv` is called."""
+
+    def __init__(self, path: FakeTlpPath) -> None:
+        self.path = path
+
+    async def send(self, tlp: bytes) -> None:
+        self.path.receive(bytes(tlp))
+
+    async def recv(self, timeout_s: float) -> bytes | None:
+        return self.path.sent.popleft() if self.path.sent else None
