@@ -15,13 +15,14 @@ Control before Enable, and the root port's end uses it too.
 from __future__ import annotations
 
 import random
+from collections.abc import Awaitable, Callable
 
 from ..codec.ide_tlp import CplStatus, MemRead, MemWrite
 from ..errors import NotApplicable
 from ..host.ide import STATE_SECURE, IdeRootPort, NoCompletion
 from ..host.ide_km import IdeKmRequester
 from ..host.pci import CAP_ID_PCIE, DEVCAP_TEE_IO, find_capability
-from ._model import VectorContext, vector
+from ._model import Vector, VectorContext, vector
 from .ide_km import _km
 
 NEEDS = {"spdm", "ide_km", "ide_traffic", "config"}
@@ -125,25 +126,36 @@ async def _protected_rw(ctx: VectorContext, *, pcrc: bool = False) -> None:
         ctx.expect(state == STATE_SECURE, f"stream left Secure ({state:04b}) under good traffic")
 
 
-@vector(
+def _with_pcrc_variant(
+    vid: str, *, title: str, spec: str, pcrc_title: str, body: Callable[..., Awaitable[None]]
+) -> tuple[Vector, Vector]:
+    """The vector ``vid`` and its PCRC variant ``vid.pcrc``: one body, run with ``pcrc``
+    False, then True (n/a where the IDE Capability does not advertise PCRC)."""
+
+    async def plain(ctx: VectorContext) -> None:
+        await body(ctx)
+
+    async def with_pcrc(ctx: VectorContext) -> None:
+        await body(ctx, pcrc=True)
+
+    return (
+        vector(vid, title=title, spec=f"PCIe 6.x {spec}", needs=NEEDS)(plain),
+        vector(
+            f"{vid}.pcrc",
+            title=f"With PCRC Enable (where advertised): {pcrc_title}",
+            spec=f"PCIe 6.x {spec}, {PCRC_SPEC}",
+            needs=NEEDS,
+        )(with_pcrc),
+    )
+
+
+protected_rw, protected_rw_pcrc = _with_pcrc_variant(
     "ide.traffic.protected_rw",
     title="IDE-protected writes and reads of many sizes; completions protected on the stream",
-    spec="PCIe 6.x §6.33.4-6.33.6 (IDE TLPs, AES-GCM, sub-streams), §2.2.9",
-    needs=NEEDS,
+    spec="§6.33.4-6.33.6 (IDE TLPs, AES-GCM, sub-streams), §2.2.9",
+    pcrc_title="protected writes and reads of many sizes, every completion with a good PCRC",
+    body=_protected_rw,
 )
-async def protected_rw(ctx: VectorContext) -> None:
-    await _protected_rw(ctx)
-
-
-@vector(
-    "ide.traffic.protected_rw.pcrc",
-    title="With PCRC Enable (where advertised): protected writes and reads of many sizes, "
-    "every completion with a good PCRC",
-    spec=f"PCIe 6.x §6.33.4-6.33.6, {PCRC_SPEC}",
-    needs=NEEDS,
-)
-async def protected_rw_pcrc(ctx: VectorContext) -> None:
-    await _protected_rw(ctx, pcrc=True)
 
 
 async def _tamper(ctx: VectorContext, where: str, *, pcrc: bool = False) -> None:
@@ -168,25 +180,18 @@ async def tamper_header(ctx: VectorContext) -> None:
     await _tamper(ctx, "header")
 
 
-@vector(
+async def _tamper_payload(ctx: VectorContext, *, pcrc: bool = False) -> None:
+    await _tamper(ctx, "payload", pcrc=pcrc)
+
+
+tamper_payload, tamper_payload_pcrc = _with_pcrc_variant(
     "ide.tamper.payload",
     title="A flipped bit in an IDE TLP's encrypted payload is detected; the stream goes Insecure",
-    spec="PCIe 6.x §6.33.4, §6.33.8",
-    needs=NEEDS,
+    spec="§6.33.4, §6.33.8",
+    pcrc_title="a flipped bit in the encrypted payload is an IDE Check Failed (the MAC), not a "
+    "PCRC error; the stream goes Insecure",
+    body=_tamper_payload,
 )
-async def tamper_payload(ctx: VectorContext) -> None:
-    await _tamper(ctx, "payload")
-
-
-@vector(
-    "ide.tamper.payload.pcrc",
-    title="With PCRC Enable (where advertised): a flipped bit in the encrypted payload is an "
-    "IDE Check Failed (the MAC), not a PCRC error; the stream goes Insecure",
-    spec=f"PCIe 6.x §6.33.8, {PCRC_SPEC}",
-    needs=NEEDS,
-)
-async def tamper_payload_pcrc(ctx: VectorContext) -> None:
-    await _tamper(ctx, "payload", pcrc=True)
 
 
 @vector(
@@ -346,28 +351,6 @@ async def key_set_1_traffic(ctx: VectorContext) -> None:
         ctx.expect(state == STATE_SECURE, f"stream left Secure ({state:04b}) on key set 1")
 
 
-@vector(
-    "ide.key_set.switch_both_ways",
-    title="K0 -> K1 -> K0 with K_SET_STOP of the old set after each switch; traffic both ways "
-    "on the set in use",
-    spec="PCIe 6.x §6.33.3 (key refresh, K_SET_STOP), §6.33.4 (K bit), §6.33.8",
-    needs=NEEDS,
-)
-async def key_set_switch_both_ways(ctx: VectorContext) -> None:
-    await _switch_both_ways(ctx)
-
-
-@vector(
-    "ide.key_set.switch_both_ways.pcrc",
-    title="With PCRC Enable (where advertised): K0 -> K1 -> K0 with K_SET_STOP of the old set; "
-    "traffic both ways carries good PCRCs on each set",
-    spec=f"PCIe 6.x §6.33.3, §6.33.4 (K bit), {PCRC_SPEC}",
-    needs=NEEDS,
-)
-async def key_set_switch_both_ways_pcrc(ctx: VectorContext) -> None:
-    await _switch_both_ways(ctx, pcrc=True)
-
-
 async def _switch_both_ways(ctx: VectorContext, *, pcrc: bool = False) -> None:
     rng = random.Random(0x5E7)
     async with _Stream(ctx, pcrc=pcrc) as rp:
@@ -491,3 +474,14 @@ async def rid_association_outside_range_ur(ctx: VectorContext) -> None:
             state == STATE_SECURE, f"the stream left Secure ({state:04b}): UR is not an IDE failure"
         )
         ctx.measure("outside_rids_refused", len(outside), "")
+
+
+key_set_switch_both_ways, key_set_switch_both_ways_pcrc = _with_pcrc_variant(
+    "ide.key_set.switch_both_ways",
+    title="K0 -> K1 -> K0 with K_SET_STOP of the old set after each switch; traffic both ways "
+    "on the set in use",
+    spec="§6.33.3 (key refresh, K_SET_STOP), §6.33.4 (K bit), §6.33.8",
+    pcrc_title="K0 -> K1 -> K0 with K_SET_STOP of the old set; traffic both ways carries good "
+    "PCRCs on each set",
+    body=_switch_both_ways,
+)
