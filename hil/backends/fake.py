@@ -35,6 +35,15 @@ class FakeBackend(Backend):
         # The TLP path: the IDE vectors' traffic, checked by the IDE reference model.
         path = FakeTlpPath(config.ide, config.tdi, completer_id=completer_id)
         resources["tlp"] = FakeTlpPort(path)
+
+        async def idle() -> bool:
+            # The configuration space awaits the firmware inside the access that hands it an
+            # object (FakeConfigSpace.write32 after Go), so once an access has returned nothing
+            # is in flight: a response that is not there will never come.  A DOE silence wait
+            # ends here instead of at the deadline (hil.host.doe, ``until_idle``).
+            return True
+
+        resources["device_idle"] = idle
         ctx = VectorContext(
             rig_name=self.rig.name,
             rig_kind=self.rig.kind,
