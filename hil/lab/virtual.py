@@ -139,7 +139,15 @@ class VirtualFpga:
 
         self.power_events += 1
         client = ConfigClient(self.socket)
+        # The simulation resets the endpoint's logic, not the hard-IP model's own registers,
+        # so the endpoint's copies of BAR0 and Command are written again, as the host's PCI
+        # core does when the link comes back (pciehp adds the function again and assigns it
+        # the same resources): the endpoint and configuration space then agree, as they do
+        # on a board after its host has re-enumerated it.
+        header = {off: client.read32(off) for off in (0x10, 0x14, 0x04)}
         client.reset()
+        for off, value in header.items():  # Command last; its Status half (RW1C) written 0
+            client.write32(off, value & 0xFFFF if off == 0x04 else value)
         client.sock.close()
         if self.firmware_host is not None:  # the firmware restarts with the board
             self.firmware_host.restart_firmware()
