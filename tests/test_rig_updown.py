@@ -46,6 +46,14 @@ def test_rig_up_run_and_down(tmp_path: Path, repo: Path) -> None:
         assert {r["outcome"] for r in records.values()} == {"pass"}, records
         assert len(records) == 3
         assert root.exists()  # the run did not take it down
+        # After that run's power cycle the endpoint and configuration space still agree on
+        # BAR0 (the host writes it again when the link returns): the TDI report's MMIO range
+        # is where configuration space says BAR0 is.
+        again = hil(
+            "run", "--rig", "virtual-fpga", "-k", "tdisp.report.structure",
+            "--results", str(tmp_path / "after"), cwd=repo, env_extra=env,
+        )  # fmt: skip
+        assert again.returncode == 0, again.stdout[-3000:]
     finally:
         down = hil("rig", "down", "virtual-fpga", cwd=repo, env_extra=env)
     assert down.returncode == 0, down.stdout + down.stderr
