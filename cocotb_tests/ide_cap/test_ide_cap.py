@@ -32,9 +32,10 @@ from cocotb.clock import Clock
 from cocotb.handle import SimHandleBase
 from cocotb.triggers import ClockCycles, FallingEdge
 
-# Configuration registers (PCIe 6.x §7.9.26): DW index from the capability base.  No Link IDE
-# register blocks, so the first Selective IDE Stream block follows IDE Control.
-HEADER, IDE_CAP, IDE_CTRL, SEL0 = 0, 1, 2, 3
+# Configuration registers (PCIe 6.x §7.9.26): DW index from the capability base.  The Link IDE
+# Stream blocks (Control, Status; §7.9.26.4) follow IDE Control, then the Selective blocks.
+HEADER, IDE_CAP, IDE_CTRL, LINK0 = 0, 1, 2, 3
+LINK_BLOCK_DW = 2
 SEL_CAP, SEL_CTRL, SEL_STATUS, SEL_RID1, SEL_RID2, SEL_ADDR = range(6)
 SEL_FIXED_DW, ADDR_BLOCK_DW = 5, 3
 IDE_CAP_ID, IDE_CAP_VERSION = 0x0030, 1
@@ -45,6 +46,8 @@ CAP_SELECTIVE = 1 << 1
 CAP_IDE_KM = 1 << 6
 CAP_TEE_LIMITED = 1 << 24
 CAP_PCRC = 1 << 5
+CAP_LINK = 1 << 0
+CAP_LINK_TCS_SHIFT = 13  # [15:13] Number of TCs Supported for Link IDE, minus 1
 CAP_NUM_SEL_SHIFT = 16
 
 # Selective IDE Stream Control (§7.9.26.5.2)
@@ -58,6 +61,9 @@ CTRL_SID_SHIFT = 24
 CTRL_RW = 0xFFFF_C001  # Enable, Selected Algorithm, TC, Default, TEE-Limited, Stream ID
 CTRL_SAMPLED = CTRL_ALG_MASK | CTRL_TEE_LIMITED  # read-only while Enable is Set
 CTRL_PCRC = 1 << 8  # PCRC Enable: RW where PCRC is built (PCRC_SUPPORTED), fixed while enabled
+# Link IDE Stream Control (§7.9.26.4.1): Enable, Selected Algorithm, TC, Stream ID (b22, b23
+# reserved: no Default Stream or TEE-Limited on a Link stream)
+LINK_CTRL_RW = 0xFF3F_C001
 ALG_AES_GCM_256 = 0
 
 # Selective IDE Stream Status (§7.9.26.5.3), RID and Address Association (§7.9.26.5.4-5)
@@ -112,8 +118,9 @@ def key_set_slots(key_set: int) -> list[int]:
     return [slot_of(key_set, d, sub) for d in (RX, TX) for sub in (PR, NPR, CPL)]
 
 
-def cap_dw(num_streams: int, num_addr_blocks: int) -> int:
-    return SEL0 + num_streams * (SEL_FIXED_DW + ADDR_BLOCK_DW * num_addr_blocks)
+def cap_dw(num_streams: int, num_addr_blocks: int, num_link: int = 0) -> int:
+    sel0 = LINK0 + LINK_BLOCK_DW * num_link
+    return sel0 + num_streams * (SEL_FIXED_DW + ADDR_BLOCK_DW * num_addr_blocks)
 
 
 def be_mask(be: int) -> int:
@@ -127,9 +134,11 @@ def be_mask(be: int) -> int:
 
 @dataclass
 class StreamModel:
-    """One Selective IDE Stream: its register block, its state and its key slots."""
+    """One Selective IDE Stream (or, with ``link``, Link IDE Stream): its register block, its
+    state and its key slots."""
 
     num_addr_blocks: int
+    link: bool = False
     ctrl: int = 0
     fail_rx: bool = False
     rid1: int = 0
@@ -172,7 +181,7 @@ class StreamModel:
         alg = (self.ctrl & CTRL_ALG_MASK) >> CTRL_ALG_SHIFT
         return (
             self.enable
-            and bool(self.rid2 & RID2_V)
+            and (self.link or bool(self.rid2 & RID2_V))  # a Link stream has no RID association
             and alg == ALG_AES_GCM_256
             and not self.relock
             and self.armed()
@@ -185,31 +194,47 @@ class IdeModel:
     num_addr_blocks: int
     next_cap: int = 0
     pcrc: bool = False  # built with PCRC_SUPPORTED
+    num_link: int = 0  # Link IDE Stream blocks; stream indices num_streams and up
     streams: list[StreamModel] = field(default_factory=list)
     cmd_status: int = STS_OK
     fail_tx: list[int] = field(default_factory=list)  # IDE Fail Messages requested
 
     def __post_init__(self) -> None:
-        self.fail_tx = [0] * self.num_streams
+        self.fail_tx = [0] * self.num_all
         self.reset()
+
+    @property
+    def num_all(self) -> int:
+        return self.num_streams + self.num_link
 
     def reset(self) -> None:
         """Conventional reset: registers to defaults, streams Insecure, keys zeroed."""
-        self.streams = [StreamModel(self.num_addr_blocks) for _ in range(self.num_streams)]
+        self.streams = [
+            StreamModel(self.num_addr_blocks, link=j >= self.num_streams)
+            for j in range(self.num_all)
+        ]
         self.cmd_status = STS_OK
 
     @property
     def cap_dw(self) -> int:
-        return cap_dw(self.num_streams, self.num_addr_blocks)
+        return cap_dw(self.num_streams, self.num_addr_blocks, self.num_link)
+
+    @property
+    def sel0(self) -> int:
+        return LINK0 + LINK_BLOCK_DW * self.num_link
 
     @property
     def block_dw(self) -> int:
         return SEL_FIXED_DW + ADDR_BLOCK_DW * self.num_addr_blocks
 
     def locate(self, idx: int) -> tuple[int, int] | None:
-        """(stream, offset in its block) for a Selective IDE Stream register index."""
-        if SEL0 <= idx < self.cap_dw:
-            return divmod(idx - SEL0, self.block_dw)
+        """(stream, offset in its block) for a stream register index.  A Link block's Control
+        and Status are given the Selective block's offsets of the same registers."""
+        if LINK0 <= idx < self.sel0:
+            i, reg = divmod(idx - LINK0, LINK_BLOCK_DW)
+            return self.num_streams + i, (SEL_CTRL, SEL_STATUS)[reg]
+        if self.sel0 <= idx < self.cap_dw:
+            return divmod(idx - self.sel0, self.block_dw)
         return None
 
     def settle(self) -> None:
@@ -231,12 +256,14 @@ class IdeModel:
         if idx == HEADER:
             return self.next_cap << 20 | IDE_CAP_VERSION << 16 | IDE_CAP_ID
         if idx == IDE_CAP:
+            link = CAP_LINK | (self.num_link - 1) << CAP_LINK_TCS_SHIFT if self.num_link else 0
             return (
                 CAP_SELECTIVE
                 | CAP_IDE_KM
                 | (self.num_streams - 1) << CAP_NUM_SEL_SHIFT
                 | CAP_TEE_LIMITED
                 | (CAP_PCRC if self.pcrc else 0)
+                | link
             )
         loc = self.locate(idx)
         if loc is None:
@@ -265,7 +292,7 @@ class IdeModel:
         m = be_mask(be)
         merged = (self.cfg_read(idx) & ~m) | (value & m)
         if off == SEL_CTRL:
-            rw = CTRL_RW | (CTRL_PCRC if self.pcrc else 0)
+            rw = (LINK_CTRL_RW if s.link else CTRL_RW) | (CTRL_PCRC if self.pcrc else 0)
             fixed = CTRL_SAMPLED | CTRL_PCRC  # §7.9.26.5.2: must not change while enabled
             new = merged & rw
             if s.enable:
@@ -301,7 +328,7 @@ class IdeModel:
 
     def tlp_read(self, stream: int, slot: int) -> tuple[int, int, bool]:
         """(key as a 256-bit big-endian number, IFV, armed) of a slot; zeros if none."""
-        if stream >= self.num_streams or slot >= NUM_SLOTS:
+        if stream >= self.num_all or slot >= NUM_SLOTS:
             return 0, 0, False
         s = self.streams[stream]
         dws = s.keys[slot]
@@ -314,10 +341,16 @@ class IdeModel:
         if addr & FW_KEY:
             return 0  # no key or IFV is ever readable
         if addr == FW_INFO:
-            return 0x01 << 24 | self.cap_dw << 16 | self.num_addr_blocks << 8 | self.num_streams
+            return (
+                0x02 << 24
+                | self.cap_dw << 16
+                | self.num_link << 12
+                | self.num_addr_blocks << 8
+                | self.num_streams
+            )
         if addr == FW_CMD:
             return self.cmd_status
-        if FW_STREAM <= addr < FW_STREAM + 2 * self.num_streams:
+        if FW_STREAM <= addr < FW_STREAM + 2 * self.num_all:
             j, reg = divmod(addr - FW_STREAM, 2)
             s = self.streams[j]
             if reg == 0:
@@ -337,7 +370,7 @@ class IdeModel:
     def fw_write(self, addr: int, value: int) -> None:
         if addr & FW_KEY:
             stream, slot, dw = addr >> 8 & 0x7, addr >> 4 & 0xF, addr & 0xF
-            if stream < self.num_streams and slot < NUM_SLOTS and dw < SLOT_DW:
+            if stream < self.num_all and slot < NUM_SLOTS and dw < SLOT_DW:
                 s = self.streams[stream]
                 if not s.go[slot]:  # an armed slot is not overwritten
                     s.keys[slot][dw] = value
@@ -351,7 +384,7 @@ class IdeModel:
         slot = slot_of(kss & 1, kss >> 1 & 1, kss >> 4 & 3)
         if op not in (OP_GO, OP_STOP, OP_WIPE):
             self.cmd_status = STS_BAD_OP
-        elif j >= self.num_streams:
+        elif j >= self.num_all:
             self.cmd_status = STS_BAD_STREAM
         elif op != OP_WIPE and kss >> 4 > CPL:
             self.cmd_status = STS_BAD_SUB
@@ -386,8 +419,10 @@ class Bench:
         self.nab = int(os.environ.get("IDE_NUM_ADDR_BLOCKS", "1"))
         self.next_cap = int(os.environ.get("IDE_NEXT_CAP_OFFSET", "0"))
         self.pcrc = os.environ.get("IDE_PCRC_SUPPORTED", "0") == "1"
-        self.model = IdeModel(self.ns, self.nab, self.next_cap, self.pcrc)
-        self.fail_tx = [0] * self.ns
+        self.nl = int(os.environ.get("IDE_NUM_LINK_TCS", "0"))
+        self.nall = self.ns + self.nl  # stream indices: Selective, then Link
+        self.model = IdeModel(self.ns, self.nab, self.next_cap, self.pcrc, self.nl)
+        self.fail_tx = [0] * self.nall
         self.cycles = 0
         for name in (
             "reg_wr_i",
@@ -425,7 +460,7 @@ class Bench:
         self.cycles += 1
         d, m = self.dut, self.model
         tx = int(d.fail_msg_tx_o.value)
-        for j in range(self.ns):
+        for j in range(self.nall):
             self.fail_tx[j] += tx >> j & 1
         assert self.fail_tx == m.fail_tx, f"Fail Message requests {self.fail_tx}, model {m.fail_tx}"
         sid = int(d.stream_id_o.value)
@@ -440,6 +475,7 @@ class Bench:
                 int(d.stream_default_o.value) >> j & 1,
                 int(d.stream_tee_limited_o.value) >> j & 1,
                 int(d.stream_pcrc_o.value) >> j & 1,
+                int(d.stream_link_o.value) >> j & 1,
                 int(d.stream_rid_base_o.value) >> 16 * j & 0xFFFF,
                 int(d.stream_rid_limit_o.value) >> 16 * j & 0xFFFF,
                 go >> 12 * j & 0xFFF,
@@ -452,12 +488,13 @@ class Bench:
                 int(bool(s.ctrl & CTRL_DEFAULT)),
                 int(bool(s.ctrl & CTRL_TEE_LIMITED)),
                 int(bool(s.ctrl & CTRL_PCRC)),
+                int(s.link),
                 s.rid2 >> 8 & 0xFFFF,
                 s.rid1 >> 8 & 0xFFFF,
                 sum(1 << i for i in range(NUM_SLOTS) if s.go[i]),
             )
             assert got == want, (
-                f"stream {j} (id, en, secure, tc, dflt, tee, pcrc, rid base, rid limit, go): "
+                f"stream {j} (id, en, secure, tc, dflt, tee, pcrc, link, rid base, rid limit, go): "
                 f"{got} != {want}"
             )
 
@@ -545,8 +582,11 @@ class Bench:
     # Setup sequences
 
     def sel(self, j: int, off: int) -> int:
-        """Register index of offset off in stream j's Selective IDE Stream block."""
-        return SEL0 + j * self.model.block_dw + off
+        """Register index of offset off in stream j's Selective IDE Stream block; for a Link
+        stream (j >= ns), of its Control (SEL_CTRL) or Status (SEL_STATUS) register."""
+        if j >= self.ns:
+            return LINK0 + LINK_BLOCK_DW * (j - self.ns) + {SEL_CTRL: 0, SEL_STATUS: 1}[off]
+        return self.model.sel0 + j * self.model.block_dw + off
 
     def random_slot_data(self) -> list[int]:
         """Key and IFV DWs with no zero DW (so a leak can never hide as a 0)."""
@@ -568,7 +608,12 @@ class Bench:
                 assert await self.cmd(command(OP_GO, j, key_set, rxtx, sub)) == STS_OK
 
     async def setup_stream(self, j: int, sid: int, *, enable: bool = False) -> None:
-        """Linux's order: RID association with V, then Control with the Stream ID."""
+        """Linux's order: RID association with V, then Control with the Stream ID (a Link
+        stream: Control only, with TC j - ns)."""
+        if j >= self.ns:
+            tc = (j - self.ns) << CTRL_TC_SHIFT
+            await self.cfg_write(self.sel(j, SEL_CTRL), sid << CTRL_SID_SHIFT | tc | int(enable))
+            return
         await self.cfg_write(self.sel(j, SEL_RID1), 0xFFFF << 8)  # RID Limit
         await self.cfg_write(self.sel(j, SEL_RID2), 0x0000 << 8 | RID2_V)  # RID Base, V
         await self.cfg_write(self.sel(j, SEL_CTRL), sid << CTRL_SID_SHIFT | int(enable))
@@ -600,21 +645,26 @@ async def test_reset_values(dut: SimHandleBase) -> None:
     """Every register reads its reset value; the capability says what the block supports."""
     b = await new_bench(dut, "test_reset_values")
     assert await b.cfg_read(HEADER) == b.next_cap << 20 | 0x0001_0030
-    # Selective IDE, IDE_KM responder, AES-GCM-256 (00000b), TEE-Limited; no Link IDE,
-    # Flow-Through, PHE, aggregation, PCRC or Selective IDE for Config Requests.
+    # Selective IDE, IDE_KM responder, AES-GCM-256 (00000b), TEE-Limited; no Flow-Through,
+    # PHE, aggregation or Selective IDE for Config Requests.
     pcrc = CAP_PCRC if b.pcrc else 0  # PCRC Supported exactly when built with it
-    assert await b.cfg_read(IDE_CAP) == 0x0100_0042 | (b.ns - 1) << 16 | pcrc
+    link = CAP_LINK | (b.nl - 1) << CAP_LINK_TCS_SHIFT if b.nl else 0  # Link IDE likewise
+    assert await b.cfg_read(IDE_CAP) == 0x0100_0042 | (b.ns - 1) << 16 | pcrc | link
     assert await b.cfg_read(IDE_CTRL) == 0
+    for i in range(b.nl):
+        assert await b.cfg_read(LINK0 + LINK_BLOCK_DW * i) == 0, f"Link block {i} Control"
+        assert await b.cfg_read(LINK0 + LINK_BLOCK_DW * i + 1) == 0, f"Link block {i} Status"
     for j in range(b.ns):
         assert await b.cfg_read(b.sel(j, SEL_CAP)) == b.nab
         for off in range(SEL_CTRL, SEL_FIXED_DW + ADDR_BLOCK_DW * b.nab):
             assert await b.cfg_read(b.sel(j, off)) == 0, f"stream {j} offset {off}"
-    for idx in range(cap_dw(b.ns, b.nab), MAX_IDX):
+    for idx in range(cap_dw(b.ns, b.nab, b.nl), MAX_IDX):
         assert await b.cfg_read(idx) == 0
     info = await b.fw_read(FW_INFO)
-    assert info == 0x0100_0000 | cap_dw(b.ns, b.nab) << 16 | b.nab << 8 | b.ns
+    size = cap_dw(b.ns, b.nab, b.nl)
+    assert info == 0x0200_0000 | size << 16 | b.nl << 12 | b.nab << 8 | b.ns
     assert await b.fw_read(FW_CMD) == STS_OK
-    for j in range(b.ns):
+    for j in range(b.nall):
         assert await b.fw_read(FW_STREAM + 2 * j) == 0
         assert await b.fw_read(FW_STREAM + 2 * j + 1) == 0
     for slot in range(NUM_SLOTS):
@@ -649,8 +699,17 @@ async def test_writable_bits(dut: SimHandleBase) -> None:
             assert await b.cfg_read(b.sel(j, off)) == rw, f"stream {j} offset {off}"
             await b.cfg_write(b.sel(j, off), 0)
             assert await b.cfg_read(b.sel(j, off)) == 0
+    for j in range(b.ns, b.nall):
+        # Link Control: Enable, PCRC (if built), Algorithm, TC, Stream ID; no Default Stream or
+        # TEE-Limited (reserved, §7.9.26.4.1).  Status: RO but the RW1C bit.
+        await b.cfg_write(b.sel(j, SEL_CTRL), 0xFFFF_FFFE)
+        want = 0xFF3F_C000 | (CTRL_PCRC if b.pcrc else 0)
+        assert await b.cfg_read(b.sel(j, SEL_CTRL)) == want
+        await b.cfg_write(b.sel(j, SEL_CTRL), 0)
+        await b.cfg_write(b.sel(j, SEL_STATUS), 0x7FFF_FFFF)
+        assert await b.cfg_read(b.sel(j, SEL_STATUS)) == 0
     # Writes past the capability go nowhere.
-    for idx in range(cap_dw(b.ns, b.nab), MAX_IDX):
+    for idx in range(cap_dw(b.ns, b.nab, b.nl), MAX_IDX):
         await b.cfg_write(idx, 0xFFFF_FFFF)
     for idx in b.all_cfg_idx():
         await b.cfg_read(idx)
@@ -753,7 +812,7 @@ async def test_fail_message_rw1c(dut: SimHandleBase) -> None:
     assert await b.state(0) == STATE_SECURE
     await b.fail_msg_rx(0)
     assert await b.cfg_read(sts) == STS_FAIL_RX
-    assert b.fail_tx == [0] * b.ns
+    assert b.fail_tx == [0] * b.nall
     for slot in range(NUM_SLOTS):
         assert await b.tlp_read(0, slot) == (0, 0, False)
     # Set wins over a clear in the same cycle.
@@ -824,7 +883,7 @@ async def test_commands(dut: SimHandleBase) -> None:
     b = await new_bench(dut, "test_commands")
     assert await b.cmd(command(0, 0)) == STS_BAD_OP
     assert await b.cmd(command(7, 0)) == STS_BAD_OP
-    assert await b.cmd(command(OP_GO, b.ns)) == STS_BAD_STREAM
+    assert await b.cmd(command(OP_GO, b.nall)) == STS_BAD_STREAM
     assert await b.cmd(command(OP_STOP, 0xFF)) == STS_BAD_STREAM
     assert await b.cmd(command(OP_GO, 0, sub=3)) == STS_BAD_SUB
     assert await b.cmd(command(OP_STOP, 0, sub=15)) == STS_BAD_SUB
@@ -854,7 +913,7 @@ async def test_commands(dut: SimHandleBase) -> None:
     await b.program_slot(1, 5)
     assert await b.cmd(command(OP_WIPE, 1, sub=9)) == STS_OK
     assert await b.tlp_read(1, 5) == (0, 0, False)
-    assert b.fail_tx == [0] * b.ns
+    assert b.fail_tx == [0] * b.nall
 
 
 @cocotb.test()
@@ -882,7 +941,7 @@ async def test_insecure_to_secure(dut: SimHandleBase) -> None:
     assert await b.state(0) == 0
     for slot in range(NUM_SLOTS):
         assert await b.tlp_read(0, slot) == (0, 0, False)
-    assert b.fail_tx == [0] * b.ns
+    assert b.fail_tx == [0] * b.nall
     # Enable before the keys is permitted: Secure when the last K_SET_GO arrives.
     await b.set_enable(0, True)
     await b.arm(0, 1)
@@ -954,13 +1013,13 @@ async def test_check_failed(dut: SimHandleBase) -> None:
 async def test_reset_wipes(dut: SimHandleBase) -> None:
     """Reset: every stream Insecure, every key and IFV zero, registers at their defaults."""
     b = await new_bench(dut, "test_reset_wipes")
-    for j in range(b.ns):
+    for j in range(b.nall):
         await b.setup_stream(j, j + 1)
         await b.arm(j, j & 1)
         await b.set_enable(j, True)
         assert await b.state(j) == STATE_SECURE
     await b.reset()
-    for j in range(b.ns):
+    for j in range(b.nall):
         for slot in range(NUM_SLOTS):
             assert await b.tlp_read(j, slot) == (0, 0, False)
     for idx in b.all_cfg_idx():
@@ -969,10 +1028,61 @@ async def test_reset_wipes(dut: SimHandleBase) -> None:
         await b.fw_read(addr)
 
 
+@cocotb.test()
+async def test_link_streams(dut: SimHandleBase) -> None:
+    """Link IDE Streams (§6.33.1, §7.9.26.4): keyed and made Secure like a Selective stream
+    but with no RID association; failures and Enable act on the Link stream alone.  A build
+    without Link IDE has no Link blocks: then nothing here applies (logged)."""
+    b = await new_bench(dut, "test_link_streams")
+    if not b.nl:
+        LOG.info("test_link_streams: built with NUM_LINK_TCS = 0, no Link IDE Stream blocks")
+        assert await b.cfg_read(IDE_CAP) & CAP_LINK == 0
+        return
+    sel, link = 0, b.ns  # the first Selective and the first Link stream
+    await b.setup_stream(sel, 0x21, enable=True)
+    await b.arm(sel, 0)
+    await b.setup_stream(link, 0x42)
+    await b.arm(link, 1)
+    assert await b.state(link) == 0, "Secure before Enable"
+    # Enable, Algorithm 00000b and one armed key set suffice: there is no V bit to set.
+    await b.cfg_write(b.sel(link, SEL_CTRL), 0x42 << CTRL_SID_SHIFT | 3 << CTRL_TC_SHIFT | CTRL_EN)
+    assert await b.state(link) == STATE_SECURE
+    assert await b.fw_read(FW_STREAM + 2 * link) == 0x42 << 24 | 1 << 4 | STATE_SECURE
+    # A reserved algorithm is sampled by the write that sets Enable: never Secure.
+    await b.set_enable(link, False)
+    await b.arm(link, 0)
+    await b.cfg_write(b.sel(link, SEL_CTRL), 0x42 << CTRL_SID_SHIFT | 2 << CTRL_ALG_SHIFT | 1)
+    assert await b.state(link) == 0
+    await b.cfg_write(b.sel(link, SEL_CTRL), 0x42 << CTRL_SID_SHIFT)  # Enable cleared
+    await b.cfg_write(b.sel(link, SEL_CTRL), 0x42 << CTRL_SID_SHIFT)  # now Algorithm 00000b
+    await b.arm(link, 0)
+    await b.set_enable(link, True)
+    assert await b.state(link) == STATE_SECURE
+    # IDE Check Failed on the Link stream: Insecure, keys wiped, a Fail Message; the Selective
+    # stream is untouched.
+    await b.check_failed(link)
+    assert b.fail_tx[link] == 1
+    assert await b.state(link) == 0
+    assert await b.state(sel) == STATE_SECURE
+    for slot in range(NUM_SLOTS):
+        assert await b.tlp_read(link, slot) == (0, 0, False)
+    # A received IDE Fail Message sets the Link Status bit (RW1C).
+    await b.set_enable(link, False)
+    await b.arm(link, 0)
+    await b.set_enable(link, True)
+    await b.fail_msg_rx(link)
+    assert await b.cfg_read(b.sel(link, SEL_STATUS)) == STS_FAIL_RX
+    await b.cfg_write(b.sel(link, SEL_STATUS), STS_FAIL_RX)
+    assert await b.cfg_read(b.sel(link, SEL_STATUS)) == 0
+    # Commands past the last Link stream are refused.
+    assert await b.cmd(command(OP_GO, b.nall)) == STS_BAD_STREAM
+
+
 async def random_step(b: Bench) -> None:
     """One random host, firmware or TLP-path action."""
     rng = b.rng
-    j = rng.randrange(b.ns)
+    j = rng.randrange(b.nall)  # Selective or Link
+    sel = rng.randrange(b.ns)  # a Selective stream, for what only those have
     action = rng.choices(
         [
             "ctrl",
@@ -1008,7 +1118,7 @@ async def random_step(b: Bench) -> None:
         await b.set_enable(j, rng.random() < 0.6)
     elif action == "rid":
         value = rng.getrandbits(32) | (RID2_V if rng.random() < 0.8 else 0)
-        await b.cfg_write(b.sel(j, rng.choice((SEL_RID1, SEL_RID2))), value)
+        await b.cfg_write(b.sel(sel, rng.choice((SEL_RID1, SEL_RID2))), value)
     elif action == "cfg":
         await b.cfg_write(rng.randrange(MAX_IDX), rng.getrandbits(32), be=rng.randrange(16))
     elif action == "cfg_read":
@@ -1035,7 +1145,7 @@ async def random_step(b: Bench) -> None:
         addr = rng.choice(
             (
                 rng.randrange(FW_ADDRS),
-                FW_STREAM + rng.randrange(2 * b.ns),
+                FW_STREAM + rng.randrange(2 * b.nall),
                 FW_CFG + rng.randrange(MAX_IDX),
                 key_addr(j, rng.randrange(NUM_SLOTS), rng.randrange(SLOT_DW)),
             )
@@ -1056,7 +1166,7 @@ async def test_random(dut: SimHandleBase) -> None:
     steps = int(os.environ.get("IDE_CAP_RANDOM_STEPS", "1500"))
     secure_cycles = 0
     entries = 0
-    prev = [False] * b.ns
+    prev = [False] * b.nall
     for i in range(steps):
         await random_step(b)
         now = [s.secure for s in b.model.streams]
@@ -1065,7 +1175,7 @@ async def test_random(dut: SimHandleBase) -> None:
         prev = now
         if i % 500 == 499:
             await b.reset()
-            prev = [False] * b.ns
+            prev = [False] * b.nall
     LOG.info(
         "random: %d steps, %d cycles, %d entries to Secure, %d steps with a Secure stream, "
         "%s Fail Messages",
@@ -1087,7 +1197,7 @@ PARAMETER_SETS = [
     pytest.param(
         {"NUM_ADDR_BLOCKS": 2, "NEXT_CAP_OFFSET": 0x500, "PCRC_SUPPORTED": 1}, id="s2-a2-pcrc"
     ),
-    pytest.param({"NUM_STREAMS": 4, "MAX_CAP_DW": 35}, id="s4-a1"),
+    pytest.param({"NUM_STREAMS": 4, "NUM_LINK_TCS": 2, "MAX_CAP_DW": 39}, id="s4-a1-link2"),
 ]
 
 
@@ -1107,6 +1217,7 @@ def test_ide_cap(parameters: dict[str, int]) -> None:
             "IDE_NUM_ADDR_BLOCKS": str(parameters.get("NUM_ADDR_BLOCKS", 1)),
             "IDE_NEXT_CAP_OFFSET": str(parameters.get("NEXT_CAP_OFFSET", 0)),
             "IDE_PCRC_SUPPORTED": str(parameters.get("PCRC_SUPPORTED", 0)),
+            "IDE_NUM_LINK_TCS": str(parameters.get("NUM_LINK_TCS", 0)),
         },
     )
 
@@ -1118,6 +1229,12 @@ BAD_PARAMETER_SETS = [
     pytest.param({"NUM_ADDR_BLOCKS": 0}, "NUM_ADDR_BLOCKS must be", id="0-blocks"),
     pytest.param({"NUM_STREAMS": 8, "MAX_CAP_DW": 80}, "MAX_CAP_DW must be", id="room-80"),
     pytest.param({"NEXT_CAP_OFFSET": 0x0F0}, "NEXT_CAP_OFFSET must be", id="next-0f0"),
+    pytest.param({"NUM_LINK_TCS": 4}, "27 DW, more than MAX_CAP_DW", id="4-link-tcs-in-26-dw"),
+    pytest.param(
+        {"NUM_STREAMS": 7, "NUM_LINK_TCS": 2, "MAX_CAP_DW": 64},
+        "NUM_STREAMS + NUM_LINK_TCS <= 8",
+        id="9-streams",
+    ),
 ]
 
 

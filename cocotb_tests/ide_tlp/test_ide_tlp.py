@@ -4,7 +4,8 @@ The root port's end of each stream is ``hil.ide_model.IdeStreamModel`` (AES-GCM 
 ``cryptography``): it protects the requests the test sends and checks and decrypts the
 completions the block returns.  The block's memory is checked against a bytearray.  The test
 bench plays ide_cap: a table of key slots answers the block's key-read port, and the stream
-registers (Stream ID, Enable, Secure, armed slots) are driven from it.
+registers (Stream ID, Enable, Secure, armed slots, Link and TC) are driven from it.  Streams 0
+and 1 are Selective; stream 2 is a Link IDE Stream for TC ``LINK_TC``, as ide_cap orders them.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from hil.codec.ide_tlp import (
     SubStream,
     decode_tlp,
 )
-from hil.ide_model import IdeStreamModel, PortSide, establish, program_keys
+from hil.ide_model import IdeStreamModel, PortSide, StreamKind, establish, program_keys
 from hil.sim.tlpstream import TlpSink, TlpSource
 
 CLOCK_NS = 4
@@ -37,14 +38,15 @@ BAR0 = 0x9000_0000
 BAR_SIZE = 4096
 RID = 0x0010  # the root port's requester ID
 CPL_ID = 0x0100  # the endpoint's ID
-STREAM_IDS = (0x17, 0x42)
+STREAM_IDS = (0x17, 0x42, 0x5C)  # two Selective streams, then a Link stream
+LINK, LINK_TC = 2, 2
 
 # ide_tlp firmware counters (hdl/ide_tlp/README.md)
 RX_OK, TX, CHECK_FAILED, LAST_FAIL = 0, 1, 2, 3
 MISROUTED, DISCARDED, PLAIN, UR, MALFORMED, INFO, PCRC_FAILED = range(0x20, 0x27)
 #: The block is built with PCRC (PCRC_SUPPORTED = 1); each stream's PCRC Enable is the
 #: bench's (Stream.pcrc), so streams without it test the path as a build without PCRC runs it.
-PARAMS = {"PCRC_SUPPORTED": 1}
+PARAMS = {"PCRC_SUPPORTED": 1, "NUM_STREAMS": len(STREAM_IDS)}
 FAIL_MAC, FAIL_PR, FAIL_SUB, FAIL_SUB_MISMATCH, FAIL_KEYSET, FAIL_NO_MAC, FAIL_PCRC = range(1, 8)
 
 
@@ -64,7 +66,13 @@ class Stream:
     pcrc: bool = False  # PCRC Enable (ide_cap's stream_pcrc_o)
     default: bool = False  # Default Stream
     rid_range: tuple[int, int] = (RID, RID)  # RID Base, RID Limit: the root port, as Linux sets
+    link: bool = False  # a Link IDE Stream (ide_cap's stream_link_o)
+    tc: int = 0  # its TC
     rp: IdeStreamModel | None = None
+
+    def model(self, side: PortSide) -> IdeStreamModel:
+        kind = StreamKind.LINK if self.link else StreamKind.SELECTIVE
+        return IdeStreamModel(self.stream_id, side=side, pcrc=self.pcrc, kind=kind, tc=self.tc)
 
 
 class Bench:
@@ -72,8 +80,10 @@ class Bench:
         self.dut = dut
         self.clk = dut.clk_i
         self.streams = [Stream(sid) for sid in STREAM_IDS]
+        # ide_cap gives a Link stream no RID association (0, 0): requests from RID still pass.
+        self.streams[LINK] = Stream(STREAM_IDS[LINK], link=True, tc=LINK_TC, rid_range=(0, 0))
         self.mem = bytearray(BAR_SIZE)
-        self.fails: list[int] = [0, 0]
+        self.fails: list[int] = [0] * len(self.streams)
         self.poisoned = 0
         self.tag = 0
         self.src = TlpSource(dut, "rx", self.clk)
@@ -105,8 +115,10 @@ class Bench:
 
     # -- ide_cap's part ---------------------------------------------------------------------
     def drive_streams(self) -> None:
-        ids = en = sec = go = pcrc = dflt = base = limit = 0
+        ids = en = sec = go = pcrc = dflt = base = limit = link = tc = 0
         for j, s in enumerate(self.streams):
+            link |= int(s.link) << j
+            tc |= s.tc << (3 * j)
             dflt |= int(s.default) << j
             base |= s.rid_range[0] << (16 * j)
             limit |= s.rid_range[1] << (16 * j)
@@ -125,6 +137,8 @@ class Bench:
         d.stream_default_i.value = dflt
         d.stream_rid_base_i.value = base
         d.stream_rid_limit_i.value = limit
+        d.stream_link_i.value = link
+        d.stream_tc_i.value = tc
 
     async def _key_port(self) -> None:
         d = self.dut
@@ -165,8 +179,8 @@ class Bench:
         """Keys for both ends (the root port model and the block's slots), GO, Enable."""
         s = self.streams[j]
         if s.rp is None:
-            s.rp = IdeStreamModel(s.stream_id, side=PortSide.ROOT_PORT, pcrc=s.pcrc)
-        ep = IdeStreamModel(s.stream_id, side=PortSide.ENDPOINT, pcrc=s.pcrc)
+            s.rp = s.model(PortSide.ROOT_PORT)
+        ep = s.model(PortSide.ENDPOINT)
         keys: list[bytes] = []
 
         def source(n: int) -> bytes:
@@ -198,11 +212,11 @@ class Bench:
         self.tag = (self.tag + 1) & 0xFF
         return self.tag
 
-    def write_tlp(self, offset: int, data: bytes) -> MemWrite:
-        return MemWrite.for_bytes(BAR0 + offset, data, requester_id=RID, tag=0)
+    def write_tlp(self, offset: int, data: bytes, tc: int = 0) -> MemWrite:
+        return MemWrite.for_bytes(BAR0 + offset, data, requester_id=RID, tag=0, tc=tc)
 
-    def read_tlp(self, offset: int, size: int) -> MemRead:
-        return MemRead.for_bytes(BAR0 + offset, size, requester_id=RID, tag=self.next_tag())
+    def read_tlp(self, offset: int, size: int, tc: int = 0) -> MemRead:
+        return MemRead.for_bytes(BAR0 + offset, size, requester_id=RID, tag=self.next_tag(), tc=tc)
 
     async def counter(self, index: int) -> int:
         d = self.dut
@@ -217,8 +231,8 @@ class Bench:
     async def idle(self, cycles: int = 400) -> None:
         await ClockCycles(self.clk, cycles)
 
-    async def read_plain(self, offset: int, size: int) -> Completion:
-        req = self.read_tlp(offset, size)
+    async def read_plain(self, offset: int, size: int, tc: int = 0) -> Completion:
+        req = self.read_tlp(offset, size, tc)
         await self.src.send(req.encode())
         raw = await self.sink.recv()
         assert raw is not None, "no completion"
@@ -231,7 +245,7 @@ class Bench:
         self, j: int, offset: int, size: int, *, t: bool = False
     ) -> tuple[Completion, bool]:
         rp = self.streams[j].rp
-        req = self.read_tlp(offset, size)
+        req = self.read_tlp(offset, size, self.streams[j].tc)
         ide = rp.protect(req, t=t)
         await self.src.send(ide.encode())
         raw = await self.sink.recv()
@@ -311,7 +325,7 @@ async def test_ide_write_read_many_sizes(dut: SimHandleBase) -> None:
         assert await b.counter(4 * j + RX_OK) == 60
         assert await b.counter(4 * j + TX) == 30
         assert await b.counter(4 * j + CHECK_FAILED) == 0
-    assert b.fails == [0, 0]
+    assert b.fails == [0, 0, 0]
 
 
 async def _tamper(b: Bench, where: str) -> None:
@@ -475,7 +489,7 @@ async def test_misrouted_and_insecure(dut: SimHandleBase) -> None:
     await b.idle()
     assert await b.counter(MISROUTED) == 1
     assert await b.counter(DISCARDED) == 2
-    assert b.fails == [0, 0]
+    assert b.fails == [0, 0, 0]
     assert not b.sink.packets
     assert (await b.read_plain(0, 4)).payload == bytes(b.mem[0:4])
 
@@ -507,7 +521,7 @@ async def test_tdisp_rules(dut: SimHandleBase) -> None:
     await b.src.send(rp.protect(b.write_tlp(8, b"\x00" * 8)).encode())
     cpl, _ = await b.read_ide(1, 8, 8, t=True)
     assert cpl.payload == b"\x5a" * 8
-    assert b.fails == [0, 0]
+    assert b.fails == [0, 0, 0]
 
 
 @cocotb.test()
@@ -560,7 +574,7 @@ async def test_pcrc_traffic(dut: SimHandleBase) -> None:
         assert got.tlp.payload == expected_read(b.mem, offset, size)
     assert await b.counter(PCRC_FAILED) == 0
     assert (await b.counter(INFO) >> 8) & 1 == 1  # PCRC_SUPPORTED
-    assert b.fails == [0, 0]
+    assert b.fails == [0, 0, 0]
 
 
 @cocotb.test()
@@ -632,7 +646,7 @@ async def test_rid_association(dut: SimHandleBase) -> None:
             cpl = await b.read_plain(0x200, 8)
             assert cpl.payload == before, f"the write from RID {rid:#06x} landed"
     assert await b.counter(UR) == ur_before + 4  # two writes dropped, two reads answered UR
-    assert b.fails == [0, 0]
+    assert b.fails == [0, 0, 0]
     # The Default Stream carries TLPs whatever their RID.
     b.streams[0].default = True
     b.drive_streams()
@@ -642,6 +656,69 @@ async def test_rid_association(dut: SimHandleBase) -> None:
     assert raw is not None
     got = rp.receive(raw)
     assert got is not None and got.tlp.status == CplStatus.SC
+
+
+@cocotb.test()
+async def test_link_stream(dut: SimHandleBase) -> None:
+    """A Link IDE Stream (§6.33.1, §6.33.4) beside a Selective one: it carries its TC's IDE
+    TLPs (no RID association: the bench gives it the range ide_cap does, 0..0, and RID passes),
+    an IDE TLP with its Stream ID on another TC is misrouted, and once an IDE TLP arrived on a
+    Sub-Stream, non-IDE TLPs of its TC on that Sub-Stream are discarded (silently) while it is
+    enabled; other TCs are untouched."""
+    b = await fresh(dut)
+    b.establish(0)
+    b.arm(0, KeySet.K0)
+    b.establish(LINK)
+    b.arm(LINK, KeySet.K0)
+    link = b.streams[LINK].rp
+    # Enabled, no IDE TLP yet: plain TC2 requests are still taken ("must continue to accept").
+    await b.src.send(b.write_tlp(0x300, b"\x11" * 8, LINK_TC).encode())
+    b.mem[0x300:0x308] = b"\x11" * 8
+    cpl = await b.read_plain(0x300, 8, LINK_TC)
+    assert cpl.payload == b"\x11" * 8 and cpl.tc == LINK_TC
+    # IDE traffic on the Link stream, interleaved with the Selective stream's.
+    rng = random.Random(7)
+    for n in range(12):
+        size = rng.choice([4, 8, 16, 64, 256])
+        offset = rng.randrange(0, BAR_SIZE - size) & ~3
+        data = rng.randbytes(size)
+        j = LINK if n % 3 else 0
+        rp = b.streams[j].rp
+        await b.src.send(rp.protect(b.write_tlp(offset, data, b.streams[j].tc)).encode())
+        b.mem[offset : offset + size] = data
+        got, _ = await b.read_ide(j, offset, size)
+        assert got.payload == expected_read(b.mem, offset, size)
+        assert got.tc == b.streams[j].tc
+    ok_before = await b.counter(4 * LINK + RX_OK)
+    assert ok_before == 16
+    # The Link stream's Stream ID on TC0: no stream takes it (Misrouted), nothing changes.
+    wire = bytearray(link.protect(b.write_tlp(0x300, b"\x99" * 8, LINK_TC)).encode())
+    wire[5] &= ~0x70  # TC in header byte 1 (after the 4-byte prefix)
+    link.tx.pr_sent_npr -= 1  # never received, so the next read must not count it
+    await b.src.send(bytes(wire))
+    # Plain TC2 requests are now discarded on both request Sub-Streams; TC0 is served.
+    await b.src.send(b.write_tlp(0x300, b"\x22" * 8, LINK_TC).encode())
+    await b.src.send(b.read_tlp(0x300, 8, LINK_TC).encode())
+    await b.idle()
+    assert not b.sink.packets, "a plain TC2 read was answered after the Link stream's IDE TLPs"
+    assert (await b.read_plain(0x300, 8)).payload == bytes(b.mem[0x300:0x308])
+    assert await b.counter(MISROUTED) == 1
+    assert await b.counter(DISCARDED) == 2
+    assert b.fails == [0, 0, 0]
+    got, _ = await b.read_ide(LINK, 0x300, 8)
+    assert got.payload == bytes(b.mem[0x300:0x308])
+    # Insecure but still enabled: the hold stays ("for as long as the Stream is enabled").
+    b.streams[LINK].secure = False
+    b.drive_streams()
+    await b.src.send(b.write_tlp(0x300, b"\x33" * 8, LINK_TC).encode())
+    await b.idle()
+    assert (await b.read_plain(0x300, 8)).payload == bytes(b.mem[0x300:0x308])
+    # Enable cleared: plain TC2 requests are taken again.
+    b.streams[LINK].enabled = False
+    b.drive_streams()
+    await b.src.send(b.write_tlp(0x300, b"\x44" * 8, LINK_TC).encode())
+    b.mem[0x300:0x308] = b"\x44" * 8
+    assert (await b.read_plain(0x300, 8, LINK_TC)).payload == b"\x44" * 8
 
 
 # ----------------------------------------------------------------------------------------

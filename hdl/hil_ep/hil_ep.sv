@@ -25,6 +25,9 @@ module hil_ep
   parameter int unsigned MAX_PAYLOAD_DW = 64,
   // 1: IDE PCRC built (ide_cap advertises it, ide_tlp generates and checks it, §6.33.4).
   parameter bit IDE_PCRC = 1'b1,
+  // Link IDE Streams (TCs, §6.33.1): 0 .. 3 (what fits in the cfg_ext window beside the two
+  // Selective streams: hdl/ide_cap/README.md).
+  parameter int unsigned IDE_LINK_TCS = 1,
   // Seeded bugs for the mutation harness (hil/mutants.py), passed to the blocks; never set
   // outside it. Keep 0: see hdl/tdi and hdl/ide_cap README.md.
   parameter bit MUTANT_TDI_CFG_WR_LOCKED = 1'b0,
@@ -32,7 +35,8 @@ module hil_ep
   parameter bit MUTANT_TLP_SKIP_MAC_CHECK = 1'b0,
   parameter bit MUTANT_TLP_SKIP_PCRC_CHECK = 1'b0,
   parameter bit MUTANT_TLP_NO_TX_PCRC = 1'b0,
-  parameter bit MUTANT_TLP_NO_RID_CHECK = 1'b0
+  parameter bit MUTANT_TLP_NO_RID_CHECK = 1'b0,
+  parameter bit MUTANT_TLP_LINK_TAKES_PLAIN = 1'b0
 ) (
   input  logic        clk_i,
   input  logic        rst_ni,
@@ -110,6 +114,12 @@ module hil_ep
   localparam logic [9:0]  IdeBaseReg = IDE_CAP_OFFSET[11:2];
   localparam int unsigned IdeNumRegs = 26;  // 0x498..0x4FF: the rest of the window
   localparam int unsigned IdeStreams = 2;   // Selective IDE streams (all that fit in 26 DW)
+  localparam int unsigned IdeAll = IdeStreams + IDE_LINK_TCS;  // stream indices, Link last
+  localparam int unsigned IdeSel0 = 3 + 2 * IDE_LINK_TCS;      // first Selective block DW
+
+  if (IDE_LINK_TCS > 3) begin : gen_bad_link_tcs
+    $fatal(1, "hil_ep: IDE_LINK_TCS must be 0 .. 3 (the IDE capability's room in the window)");
+  end
 
   // Every capability lies inside the window.
   if (32'(DoeBaseReg) < 32'(CFG_EXT_BASE_REG) ||
@@ -246,12 +256,14 @@ module hil_ep
 
   localparam int unsigned IdeBlockDw = 5 + 3 * 1;  // Selective stream block, 1 address block
 
-  logic [8*IdeStreams-1:0]  stream_id;
-  logic [IdeStreams-1:0]    stream_enable, stream_secure, check_failed, ide_stream_wr;
-  logic [12*IdeStreams-1:0] stream_slot_go;
-  logic [IdeStreams-1:0]    stream_pcrc;
-  logic [IdeStreams-1:0]    stream_default;
-  logic [16*IdeStreams-1:0] stream_rid_base, stream_rid_limit;
+  logic [8*IdeAll-1:0]      stream_id;
+  logic [IdeAll-1:0]        stream_enable, stream_secure, check_failed;
+  logic [IdeStreams-1:0]    ide_stream_wr;
+  logic [12*IdeAll-1:0]     stream_slot_go;
+  logic [IdeAll-1:0]        stream_pcrc, stream_link;
+  logic [IdeAll-1:0]        stream_default;
+  logic [3*IdeAll-1:0]      stream_tc;
+  logic [16*IdeAll-1:0]     stream_rid_base, stream_rid_limit;
   logic                     key_rd, key_go, key_rvalid;
   logic [2:0]               key_stream;
   logic [3:0]               key_slot;
@@ -262,14 +274,15 @@ module hil_ep
   always_comb begin
     for (int j = 0; j < IdeStreams; j++) begin
       ide_stream_wr[j] = cfg_ext_write_received_i && ide_hit &&
-                         (32'(ide_idx) >= 3 + j * IdeBlockDw) &&
-                         (32'(ide_idx) < 3 + (j + 1) * IdeBlockDw);
+                         (32'(ide_idx) >= IdeSel0 + j * IdeBlockDw) &&
+                         (32'(ide_idx) < IdeSel0 + (j + 1) * IdeBlockDw);
     end
   end
 
   ide_cap #(
     .NUM_STREAMS    (IdeStreams),
     .NUM_ADDR_BLOCKS(1),
+    .NUM_LINK_TCS   (IDE_LINK_TCS),
     .NEXT_CAP_OFFSET(IDE_CAP_NEXT),
     .PCRC_SUPPORTED (IDE_PCRC),
     .MUTANT_K_SET_STOP_IGNORED(MUTANT_IDE_K_SET_STOP_IGNORED)
@@ -295,11 +308,11 @@ module hil_ep
     .stream_id_o         (stream_id),
     .stream_enable_o     (stream_enable),
     .stream_secure_o     (stream_secure),
-    .stream_tc_o         (),     // TC selects streams for a transmitter's own requests; the
-                                 // endpoint makes none
+    .stream_tc_o         (stream_tc),
     .stream_default_o    (stream_default),
     .stream_tee_limited_o(),
     .stream_pcrc_o       (stream_pcrc),
+    .stream_link_o       (stream_link),
     .stream_rid_base_o   (stream_rid_base),
     .stream_rid_limit_o  (stream_rid_limit),
     .stream_slot_go_o    (stream_slot_go),
@@ -334,7 +347,7 @@ module hil_ep
     .cfg_be_i           (cfg_ext_write_byte_enable_i),
     .cfg_wdata_i        (cfg_ext_write_data_i),
     .ide_stream_reg_wr_i(ide_stream_wr),
-    .stream_secure_i    (stream_secure),
+    .stream_secure_i    (stream_secure[IdeStreams-1:0]),  // a TDI binds Selective streams
     .tlp_poisoned_i     (tlp_poisoned),
     .fw_wr_i            (fw_wr_i && fw_tdi),
     .fw_rd_i            (fw_rd_i && fw_tdi),
@@ -356,14 +369,15 @@ module hil_ep
   logic [31:0] ide_check_failures;
 
   ide_tlp #(
-    .NUM_STREAMS   (IdeStreams),
+    .NUM_STREAMS   (IdeAll),
     .BAR0_SIZE_LOG2(BAR0_SIZE_LOG2),
     .MAX_PAYLOAD_DW(MAX_PAYLOAD_DW),
     .PCRC_SUPPORTED(IDE_PCRC),
     .MUTANT_SKIP_MAC_CHECK(MUTANT_TLP_SKIP_MAC_CHECK),
     .MUTANT_SKIP_PCRC_CHECK(MUTANT_TLP_SKIP_PCRC_CHECK),
     .MUTANT_NO_TX_PCRC(MUTANT_TLP_NO_TX_PCRC),
-    .MUTANT_NO_RID_CHECK(MUTANT_TLP_NO_RID_CHECK)
+    .MUTANT_NO_RID_CHECK(MUTANT_TLP_NO_RID_CHECK),
+    .MUTANT_LINK_TAKES_PLAIN(MUTANT_TLP_LINK_TAKES_PLAIN)
   ) u_ide_tlp (
     .clk_i,
     .rst_ni            (rst_fn_n),
@@ -389,6 +403,8 @@ module hil_ep
     .stream_secure_i   (stream_secure),
     .stream_slot_go_i  (stream_slot_go),
     .stream_pcrc_i     (stream_pcrc),
+    .stream_link_i     (stream_link),
+    .stream_tc_i       (stream_tc),
     .stream_default_i  (stream_default),
     .stream_rid_base_i (stream_rid_base),
     .stream_rid_limit_i(stream_rid_limit),

@@ -1,9 +1,11 @@
 // IDE capability: the Integrity and Data Encryption extended capability of the endpoint
-// (PCIe 6.x §6.33, §7.9.26), its IDE_KM key slots and the state of its Selective IDE Streams.
+// (PCIe 6.x §6.33, §7.9.26), its IDE_KM key slots and the state of its Selective IDE Streams
+// and Link IDE Streams.
 //
 // Three ports:
 // - the config register port (the host's view, decoded by the endpoint from config space):
-//   header, IDE Capability, IDE Control and one Selective IDE Stream register block per stream;
+//   header, IDE Capability, IDE Control, one Link IDE Stream register block per Link IDE TC and
+//   one Selective IDE Stream register block per Selective stream;
 // - the firmware port (the device firmware that answers IDE_KM): writes key slots, issues
 //   K_SET_GO / K_SET_STOP / stream wipes, reads stream state and a copy of the capability;
 // - the TLP path: per stream configuration and state out, IDE Check Failed and received IDE
@@ -20,6 +22,10 @@ module ide_cap
   parameter int unsigned NUM_STREAMS = 2,
   // IDE Address Association register blocks per stream; 1 .. 15.
   parameter int unsigned NUM_ADDR_BLOCKS = 1,
+  // Link IDE Streams (one register block per TC, §7.9.26.4); 0 .. 8, and NUM_STREAMS +
+  // NUM_LINK_TCS <= 8. The Link streams take stream indices NUM_STREAMS and up (key slots,
+  // firmware map, TLP path), after the Selective ones.
+  parameter int unsigned NUM_LINK_TCS = 0,
   // Next Capability Offset reported in the extended capability header (0: last in the list).
   parameter logic [11:0] NEXT_CAP_OFFSET = 12'h000,
   // Room for the capability in configuration space in DW (<= 64); the capability must fit.
@@ -51,22 +57,25 @@ module ide_cap
   output logic [31:0]                fw_rdata_o,   // valid with fw_rvalid_o
   output logic                       fw_rvalid_o,  // one cycle after fw_rd_i
 
-  // TLP path events, one bit per stream
-  input  logic [NUM_STREAMS-1:0]     check_failed_i,  // pulse: IDE Check Failed on the stream
-  input  logic [NUM_STREAMS-1:0]     fail_msg_rx_i,   // pulse: IDE Fail Message received
-  output logic [NUM_STREAMS-1:0]     fail_msg_tx_o,   // pulse: send an IDE Fail Message
+  // TLP path events, one bit per stream index (Selective streams, then Link streams)
+  input  logic [NUM_STREAMS+NUM_LINK_TCS-1:0]      check_failed_i,  // pulse: IDE Check Failed
+  input  logic [NUM_STREAMS+NUM_LINK_TCS-1:0]      fail_msg_rx_i,   // pulse: IDE Fail Message in
+  output logic [NUM_STREAMS+NUM_LINK_TCS-1:0]      fail_msg_tx_o,   // pulse: send IDE Fail Message
 
-  // TLP path: stream configuration and state, stream j in bits [j*W +: W]
-  output logic [NUM_STREAMS*8-1:0]   stream_id_o,
-  output logic [NUM_STREAMS-1:0]     stream_enable_o,
-  output logic [NUM_STREAMS-1:0]     stream_secure_o,
-  output logic [NUM_STREAMS*3-1:0]   stream_tc_o,
-  output logic [NUM_STREAMS-1:0]     stream_default_o,
-  output logic [NUM_STREAMS-1:0]     stream_tee_limited_o,
-  output logic [NUM_STREAMS-1:0]     stream_pcrc_o,     // PCRC Enable (fixed while enabled)
-  output logic [NUM_STREAMS*16-1:0]  stream_rid_base_o,  // RID Base (fixed while enabled)
-  output logic [NUM_STREAMS*16-1:0]  stream_rid_limit_o, // RID Limit (fixed while enabled)
-  output logic [NUM_STREAMS*12-1:0]  stream_slot_go_o,  // armed slots (K_SET_GO done)
+  // TLP path: stream configuration and state, stream index j in bits [j*W +: W]
+  output logic [(NUM_STREAMS+NUM_LINK_TCS)*8-1:0]  stream_id_o,
+  output logic [NUM_STREAMS+NUM_LINK_TCS-1:0]      stream_enable_o,
+  output logic [NUM_STREAMS+NUM_LINK_TCS-1:0]      stream_secure_o,
+  output logic [(NUM_STREAMS+NUM_LINK_TCS)*3-1:0]  stream_tc_o,
+  output logic [NUM_STREAMS+NUM_LINK_TCS-1:0]      stream_default_o,
+  output logic [NUM_STREAMS+NUM_LINK_TCS-1:0]      stream_tee_limited_o,
+  output logic [NUM_STREAMS+NUM_LINK_TCS-1:0]      stream_pcrc_o,      // PCRC Enable (fixed
+                                                                       // while enabled)
+  output logic [NUM_STREAMS+NUM_LINK_TCS-1:0]      stream_link_o,      // a Link IDE Stream
+  output logic [(NUM_STREAMS+NUM_LINK_TCS)*16-1:0] stream_rid_base_o,  // RID Base (fixed while
+                                                                       // enabled; Link: 0)
+  output logic [(NUM_STREAMS+NUM_LINK_TCS)*16-1:0] stream_rid_limit_o, // RID Limit (as Base)
+  output logic [(NUM_STREAMS+NUM_LINK_TCS)*12-1:0] stream_slot_go_o,   // armed slots
 
   // TLP path: key slot read port, the only reader of keys and IFVs
   input  logic                       tlp_key_rd_i,
@@ -82,11 +91,16 @@ module ide_cap
   // Parameters and types  //
   ///////////////////////////
 
+  localparam int unsigned NumAll = NUM_STREAMS + NUM_LINK_TCS;  // stream indices in use
   localparam int unsigned BlkDw = IDE_SEL_FIXED_DW + IDE_ADDR_BLK_DW * NUM_ADDR_BLOCKS;
-  localparam int unsigned CapDw = IDE_REG_SEL0 + NUM_STREAMS * BlkDw;
+  localparam int unsigned SelDw0 = IDE_REG_LINK0 + IDE_LINK_BLK_DW * NUM_LINK_TCS;
+  localparam int unsigned CapDw = SelDw0 + NUM_STREAMS * BlkDw;
 
   if (NUM_STREAMS < 2 || NUM_STREAMS > 8) begin : gen_bad_num_streams
     $fatal(1, "ide_cap: NUM_STREAMS must be 2 .. 8");
+  end
+  if (NUM_LINK_TCS > 8 || NUM_STREAMS + NUM_LINK_TCS > 8) begin : gen_bad_num_link_tcs
+    $fatal(1, "ide_cap: NUM_LINK_TCS must be 0 .. 8 and NUM_STREAMS + NUM_LINK_TCS <= 8");
   end
   if (NUM_ADDR_BLOCKS < 1 || NUM_ADDR_BLOCKS > 15) begin : gen_bad_num_addr_blocks
     $fatal(1, "ide_cap: NUM_ADDR_BLOCKS must be 1 .. 15");
@@ -95,8 +109,8 @@ module ide_cap
     $fatal(1, "ide_cap: MAX_CAP_DW must be <= 64 (reg_idx_i is 6 bits)");
   end
   if (CapDw > MAX_CAP_DW) begin : gen_cap_too_big
-    $fatal(1, "ide_cap: %0d streams with %0d address blocks take %0d DW, more than MAX_CAP_DW",
-           NUM_STREAMS, NUM_ADDR_BLOCKS, CapDw);
+    $fatal(1, "ide_cap: %0d Link TCs, %0d streams with %0d address blocks take %0d DW, more than MAX_CAP_DW",
+           NUM_LINK_TCS, NUM_STREAMS, NUM_ADDR_BLOCKS, CapDw);
   end
   if (NEXT_CAP_OFFSET[1:0] != 2'b00 ||
       (NEXT_CAP_OFFSET != 12'h000 && NEXT_CAP_OFFSET < 12'h100)) begin : gen_bad_next_cap
@@ -104,10 +118,13 @@ module ide_cap
   end
 
   // IDE Capability register (§7.9.26.2): Selective IDE and the IDE_KM responder, AES-GCM-256
-  // with a 96-bit MAC, TEE-Limited Streams, and PCRC if built with it. No Link IDE,
+  // with a 96-bit MAC, TEE-Limited Streams, and Link IDE and PCRC if built with them. No
   // Flow-Through (reserved for endpoints), Partial Header Encryption, Aggregation or Selective
   // IDE for Config.
-  localparam logic [31:0] IdeCapReg = (32'd1 << IDE_CAP_SEL_BIT) |
+  localparam logic [31:0] IdeCapReg = (32'(NUM_LINK_TCS != 0) << IDE_CAP_LINK_BIT) |
+                                      (32'(NUM_LINK_TCS != 0 ? NUM_LINK_TCS - 1 : 0)
+                                          << IDE_CAP_LINK_TCS_LSB) |
+                                      (32'd1 << IDE_CAP_SEL_BIT) |
                                       (32'(PCRC_SUPPORTED) << IDE_CAP_PCRC_BIT) |
                                       (32'd1 << IDE_CAP_IDE_KM_BIT) |
                                       (32'(IDE_ALG_AES_GCM_256) << IDE_CAP_ALG_LSB) |
@@ -118,7 +135,8 @@ module ide_cap
   localparam logic [IDE_NUM_SLOTS-1:0] KeySet0Slots = 12'h555;
   localparam logic [IDE_NUM_SLOTS-1:0] KeySet1Slots = 12'hAAA;
 
-  // Software-visible state of one Selective IDE Stream register block
+  // Software-visible state of one Selective IDE Stream register block (a Link IDE Stream block
+  // uses enable, alg, tc, pcrc, sid and fail_rx; the rest stays 0)
   typedef struct packed {
     logic        enable;     // Selective IDE Stream Enable
     logic [4:0]  alg;        // Selected Algorithm (sampled while enabled)
@@ -147,22 +165,27 @@ module ide_cap
 
   // DW index of register off in the Selective IDE Stream block of stream j
   function automatic int unsigned sel_reg(int unsigned j, int unsigned off);
-    return IDE_REG_SEL0 + j * BlkDw + off;
+    return SelDw0 + j * BlkDw + off;
+  endfunction
+
+  // DW index of the Control (off 0) or Status (off 1) register of Link IDE block i
+  function automatic int unsigned link_reg(int unsigned i, int unsigned off);
+    return IDE_REG_LINK0 + i * IDE_LINK_BLK_DW + off;
   endfunction
 
   //////////////////
   // Declarations //
   //////////////////
 
-  sel_cfg_t   [NUM_STREAMS-1:0]                      cfg_q, cfg_d;
+  sel_cfg_t   [NumAll-1:0]                           cfg_q, cfg_d;
   addr_blk_t  [NUM_STREAMS-1:0][NUM_ADDR_BLOCKS-1:0] addr_q, addr_d;
-  logic       [NUM_STREAMS-1:0]                      secure_q, secure_d;
-  logic       [NUM_STREAMS-1:0]                      relock_q, relock_d;  // Enable must be
+  logic       [NumAll-1:0]                           secure_q, secure_d;
+  logic       [NumAll-1:0]                           relock_q, relock_d;  // Enable must be
                                                                           // written 0 first
-  logic       [NUM_STREAMS-1:0]                      fail_tx_q, fail_tx_d;
-  slot_mask_t [NUM_STREAMS-1:0]                      go_q, go_d;          // armed slots
-  logic       [NUM_STREAMS-1:0][IDE_NUM_SLOTS-1:0][IDE_SLOT_DW-1:0] ldm_q, ldm_d;  // DWs written
-  slot_t      [NUM_STREAMS-1:0][IDE_NUM_SLOTS-1:0]   key_q, key_d;
+  logic       [NumAll-1:0]                           fail_tx_q, fail_tx_d;
+  slot_mask_t [NumAll-1:0]                           go_q, go_d;          // armed slots
+  logic       [NumAll-1:0][IDE_NUM_SLOTS-1:0][IDE_SLOT_DW-1:0]      ldm_q, ldm_d;  // DWs written
+  slot_t      [NumAll-1:0][IDE_NUM_SLOTS-1:0]        key_q, key_d;
 
   logic [31:0] cap_regs [CapDw];  // the capability as the host reads it
 
@@ -185,7 +208,7 @@ module ide_cap
   logic              fw_rvalid_q;
 
   // Stream state
-  logic [NUM_STREAMS-1:0] wipe_cmd, leave, wipe;
+  logic [NumAll-1:0] wipe_cmd, leave, wipe;
 
   // TLP key read port
   logic [2:0] tlp_stream_q, tlp_stream_d;
@@ -204,6 +227,18 @@ module ide_cap
     cap_regs[IDE_REG_CAP]    = IdeCapReg;
     // IDE Control: its only field (Flow-Through IDE Stream Enabled) is reserved for endpoints.
     cap_regs[IDE_REG_CTRL]   = '0;
+    // Link IDE Stream Control and Status (§7.9.26.4), block i = stream index NUM_STREAMS + i.
+    // Tx aggregation [7:2] and Partial Header Encryption Mode [13:10] are not built: 0.
+    for (int i = 0; i < int'(NUM_LINK_TCS); i++) begin
+      cap_regs[link_reg(i, 0)][IDE_SEL_CTRL_EN_BIT]       = cfg_q[NUM_STREAMS + i].enable;
+      cap_regs[link_reg(i, 0)][IDE_SEL_CTRL_PCRC_BIT]     = cfg_q[NUM_STREAMS + i].pcrc;
+      cap_regs[link_reg(i, 0)][IDE_SEL_CTRL_ALG_LSB +: 5] = cfg_q[NUM_STREAMS + i].alg;
+      cap_regs[link_reg(i, 0)][IDE_SEL_CTRL_TC_LSB +: 3]  = cfg_q[NUM_STREAMS + i].tc;
+      cap_regs[link_reg(i, 0)][IDE_SEL_CTRL_SID_LSB +: 8] = cfg_q[NUM_STREAMS + i].sid;
+      cap_regs[link_reg(i, 1)][IDE_SEL_STS_FAIL_RX_BIT]   = cfg_q[NUM_STREAMS + i].fail_rx;
+      cap_regs[link_reg(i, 1)][3:0] =
+          secure_q[NUM_STREAMS + i] ? IDE_STATE_SECURE : IDE_STATE_INSECURE;
+    end
     for (int unsigned j = 0; j < NUM_STREAMS; j++) begin
       cap_regs[sel_reg(j, IDE_SEL_CAP)]  = 32'(NUM_ADDR_BLOCKS);
       cap_regs[sel_reg(j, IDE_SEL_CTRL)][IDE_SEL_CTRL_EN_BIT]       = cfg_q[j].enable;
@@ -295,7 +330,26 @@ module ide_cap
           end
         end
       end
-      // A received IDE Fail Message wins over a simultaneous RW1C clear.
+    end
+    // Link IDE Stream Control: the same field rules as a Selective block's, for the fields
+    // it has (§7.9.26.4.1).
+    for (int i = 0; i < int'(NUM_LINK_TCS); i++) begin
+      if (reg_wr_i && 32'(reg_idx_i) == link_reg(i, 0)) begin
+        cfg_d[NUM_STREAMS + i].enable = reg_wval[IDE_SEL_CTRL_EN_BIT];
+        cfg_d[NUM_STREAMS + i].tc     = reg_wval[IDE_SEL_CTRL_TC_LSB +: 3];
+        cfg_d[NUM_STREAMS + i].sid    = reg_wval[IDE_SEL_CTRL_SID_LSB +: 8];
+        if (!cfg_q[NUM_STREAMS + i].enable) begin
+          cfg_d[NUM_STREAMS + i].alg  = reg_wval[IDE_SEL_CTRL_ALG_LSB +: 5];
+          cfg_d[NUM_STREAMS + i].pcrc = PCRC_SUPPORTED && reg_wval[IDE_SEL_CTRL_PCRC_BIT];
+        end
+      end
+      if (reg_wr_i && 32'(reg_idx_i) == link_reg(i, 1) && reg_be_i[3] &&
+          reg_wdata_i[IDE_SEL_STS_FAIL_RX_BIT]) begin
+        cfg_d[NUM_STREAMS + i].fail_rx = 1'b0;
+      end
+    end
+    // A received IDE Fail Message wins over a simultaneous RW1C clear.
+    for (int unsigned j = 0; j < NumAll; j++) begin
       if (fail_msg_rx_i[j]) begin
         cfg_d[j].fail_rx = 1'b1;
       end
@@ -323,7 +377,7 @@ module ide_cap
 
   always_comb begin
     cmd_loaded = 1'b0;
-    for (int unsigned j = 0; j < NUM_STREAMS; j++) begin
+    for (int unsigned j = 0; j < NumAll; j++) begin
       for (int unsigned s = 0; s < IDE_NUM_SLOTS; s++) begin
         if (32'(cmd_stream) == j && 32'(cmd_slot) == s) begin
           cmd_loaded = &ldm_q[j][s];
@@ -340,7 +394,7 @@ module ide_cap
     if (fw_cmd_wr) begin
       if (!(cmd_op inside {IdeCmdKSetGo, IdeCmdKSetStop, IdeCmdWipe})) begin
         cmd_sts_d = IdeStsBadOp;
-      end else if (32'(cmd_stream) >= NUM_STREAMS) begin
+      end else if (32'(cmd_stream) >= NumAll) begin
         cmd_sts_d = IdeStsBadStream;
       end else if (cmd_op != IdeCmdWipe && cmd_sub > 4'd2) begin
         cmd_sts_d = IdeStsBadSubStream;
@@ -360,12 +414,13 @@ module ide_cap
     fw_rdata_d = '0;
     if (fw_rd_i && !fw_key) begin
       if (fw_addr_i == IDE_FW_INFO) begin
-        fw_rdata_d = {IDE_FW_MAP_VERSION, 8'(CapDw), 4'b0, 4'(NUM_ADDR_BLOCKS), 8'(NUM_STREAMS)};
+        fw_rdata_d = {IDE_FW_MAP_VERSION, 8'(CapDw), 4'(NUM_LINK_TCS), 4'(NUM_ADDR_BLOCKS),
+                      8'(NUM_STREAMS)};
       end
       if (fw_addr_i == IDE_FW_CMD) begin
         fw_rdata_d = {28'b0, cmd_sts_q};
       end
-      for (int unsigned j = 0; j < NUM_STREAMS; j++) begin
+      for (int unsigned j = 0; j < NumAll; j++) begin
         if (32'(fw_addr_i) == 32'(IDE_FW_STREAM) + 2 * j) begin
           fw_rdata_d = {cfg_q[j].sid, 18'b0, relock_q[j], cfg_q[j].enable,
                         secure_q[j] ? IDE_STATE_SECURE : IDE_STATE_INSECURE};
@@ -390,13 +445,14 @@ module ide_cap
   ///////////////////
 
   // Per stream (PCIe 6.x §6.33.1, §6.33.3, §6.33.8; README "Stream state"):
-  // - Insecure -> Secure: Enable = 1, RID Association V = 1, Selected Algorithm supported, no
+  // - Insecure -> Secure: Enable = 1, RID Association V = 1 (Selective streams: a Link stream
+  //   has no RID Association), Selected Algorithm supported, no
   //   failure since Enable was last written 0, and all six slots (Rx and Tx, PR/NPR/CPL) of
   //   one key set armed by K_SET_GO.
   // - Secure -> Insecure: Enable cleared, IDE Check Failed, IDE Fail Message received, or a
   //   firmware wipe. Every exit, and every wipe, zeroes all key slots of the stream.
   always_comb begin
-    for (int unsigned j = 0; j < NUM_STREAMS; j++) begin
+    for (int unsigned j = 0; j < NumAll; j++) begin
       wipe_cmd[j] = cmd_wipe && 32'(cmd_stream) == j;
       leave[j]    = check_failed_i[j] || fail_msg_rx_i[j] || wipe_cmd[j] || !cfg_d[j].enable;
       wipe[j]     = (secure_q[j] && leave[j]) || wipe_cmd[j];
@@ -414,7 +470,7 @@ module ide_cap
     key_d = key_q;
     ldm_d = ldm_q;
     go_d  = go_q;
-    for (int unsigned j = 0; j < NUM_STREAMS; j++) begin
+    for (int unsigned j = 0; j < NumAll; j++) begin
       for (int unsigned s = 0; s < IDE_NUM_SLOTS; s++) begin
         // KEY_PROG data: dropped while the slot is armed (K_SET_STOP it first).
         if (fw_key_wr && 32'(fw_stream) == j && 32'(fw_slot) == s && !go_q[j][s]) begin
@@ -440,11 +496,12 @@ module ide_cap
   end
 
   always_comb begin
-    for (int unsigned j = 0; j < NUM_STREAMS; j++) begin
+    for (int unsigned j = 0; j < NumAll; j++) begin
       if (secure_q[j]) begin
         secure_d[j] = !leave[j];
       end else begin
-        secure_d[j] = cfg_d[j].enable && cfg_d[j].rid_v && !relock_d[j] &&
+        secure_d[j] = cfg_d[j].enable && (j >= NUM_STREAMS || cfg_d[j].rid_v) &&
+                      !relock_d[j] &&
                       (cfg_d[j].alg == IDE_ALG_AES_GCM_256) &&
                       ((go_d[j] & KeySet0Slots) == KeySet0Slots ||
                        (go_d[j] & KeySet1Slots) == KeySet1Slots);
@@ -457,7 +514,8 @@ module ide_cap
   ///////////////////////
 
   always_comb begin
-    for (int unsigned j = 0; j < NUM_STREAMS; j++) begin
+    for (int unsigned j = 0; j < NumAll; j++) begin
+      stream_link_o[j]              = (j >= NUM_STREAMS);
       stream_id_o[8*j +: 8]         = cfg_q[j].sid;
       stream_enable_o[j]            = cfg_q[j].enable;
       stream_secure_o[j]            = secure_q[j];
@@ -479,7 +537,7 @@ module ide_cap
     tlp_key_o    = '0;
     tlp_ifv_o    = '0;
     tlp_key_go_o = 1'b0;
-    for (int unsigned j = 0; j < NUM_STREAMS; j++) begin
+    for (int unsigned j = 0; j < NumAll; j++) begin
       for (int unsigned s = 0; s < IDE_NUM_SLOTS; s++) begin
         if (tlp_rvalid_q && 32'(tlp_stream_q) == j && 32'(tlp_slot_q) == s) begin
           for (int unsigned d = 0; d < IDE_KEY_DW; d++) begin
@@ -518,7 +576,7 @@ module ide_cap
       fail_tx_q    <= '0;
       go_q         <= '0;
       ldm_q        <= '0;
-      for (int unsigned j = 0; j < NUM_STREAMS; j++) begin
+      for (int unsigned j = 0; j < NumAll; j++) begin
         key_q[j] <= '0;  // per stream: one fill of all streams' keys is a very wide constant
       end
       cmd_sts_q    <= IdeStsOk;

@@ -23,7 +23,10 @@ package ide_cap_pkg;
   localparam int unsigned IDE_REG_HEADER = 0;  // 00h Extended Capability Header
   localparam int unsigned IDE_REG_CAP = 1;     // 04h IDE Capability
   localparam int unsigned IDE_REG_CTRL = 2;    // 08h IDE Control
-  localparam int unsigned IDE_REG_SEL0 = 3;    // 0Ch first Selective IDE Stream block (no Link blocks)
+  localparam int unsigned IDE_REG_LINK0 = 3;   // 0Ch first Link IDE Stream block (if any)
+  localparam int unsigned IDE_LINK_BLK_DW = 2;  // Link IDE Stream block: Control, Status
+  // The first Selective IDE Stream block follows the Link IDE blocks:
+  // DW IDE_REG_LINK0 + IDE_LINK_BLK_DW * (number of Link IDE blocks).
 
   // Selective IDE Stream register block: DW index from the block base (§7.9.26.5)
   localparam int unsigned IDE_SEL_CAP = 0;     // Selective IDE Stream Capability
@@ -45,6 +48,7 @@ package ide_cap_pkg;
   localparam int unsigned IDE_CAP_IDE_KM_BIT = 6;     // IDE_KM Protocol Supported (responder)
   localparam int unsigned IDE_CAP_SEL_CFG_BIT = 7;    // Selective IDE for Config Requests
   localparam int unsigned IDE_CAP_ALG_LSB = 8;        // [12:8] Supported Algorithms
+  localparam int unsigned IDE_CAP_LINK_TCS_LSB = 13;  // [15:13] Number of TCs for Link IDE - 1
   localparam int unsigned IDE_CAP_NUM_SEL_LSB = 16;   // [23:16] Selective IDE Streams - 1
   localparam int unsigned IDE_CAP_TEE_LIM_BIT = 24;   // TEE-Limited Stream Supported
 
@@ -59,6 +63,10 @@ package ide_cap_pkg;
   localparam int unsigned IDE_SEL_CTRL_DEFAULT_BIT = 22;  // Default Stream
   localparam int unsigned IDE_SEL_CTRL_TEE_LIM_BIT = 23;  // TEE-Limited Stream
   localparam int unsigned IDE_SEL_CTRL_SID_LSB = 24;      // [31:24] Stream ID
+
+  // Link IDE Stream Control (§7.9.26.4.1) has the same fields at the same places for what it
+  // holds: Enable b0, PCRC Enable b8, Selected Algorithm [18:14], TC [21:19], Stream ID
+  // [31:24]; its Status (§7.9.26.4.2) is laid out as the Selective one below.
 
   // Selective IDE Stream Status register (§7.9.26.5.3)
   localparam logic [3:0]  IDE_STATE_INSECURE = 4'b0000;
@@ -85,7 +93,7 @@ package ide_cap_pkg;
   localparam logic [11:0] IDE_FW_STREAM = 12'h010;     // RO: 2 DW per stream (state, slots)
   localparam logic [11:0] IDE_FW_CFG = 12'h040;        // RO: the capability, DW 0..63
   localparam int unsigned IDE_FW_KEY_BIT = 11;         // set: key slot region (write only)
-  localparam logic [7:0]  IDE_FW_MAP_VERSION = 8'h01;  // INFO[31:24]
+  localparam logic [7:0]  IDE_FW_MAP_VERSION = 8'h02;  // INFO[31:24]; 02h: Link IDE in [15:12]
 
   // Key slots per stream: 2 key sets x 2 directions x 3 sub-streams. Slot code
   // {sub-stream[1:0], RxTxB, key set} gives 0..11; a slot holds 8 key DW and 2 IFV DW.
@@ -104,7 +112,7 @@ package ide_cap_pkg;
   typedef enum logic [3:0] {
     IdeStsOk           = 4'h0,
     IdeStsBadOp        = 4'h1,  // unknown command code
-    IdeStsBadStream    = 4'h2,  // stream index >= NUM_STREAMS
+    IdeStsBadStream    = 4'h2,  // stream index >= NUM_STREAMS + NUM_LINK_TCS
     IdeStsBadSubStream = 4'h3,  // sub-stream other than PR, NPR, CPL
     IdeStsNotLoaded    = 4'h4   // K_SET_GO on a slot whose 10 DW were not all written
   } ide_cmd_sts_e;

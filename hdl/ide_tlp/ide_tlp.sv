@@ -13,7 +13,7 @@
 module ide_tlp
   import ide_tlp_pkg::*;
 #(
-  // IDE streams (ide_cap NUM_STREAMS); 1 .. 8.
+  // IDE streams, Selective and Link (ide_cap NUM_STREAMS + NUM_LINK_TCS); 1 .. 8.
   parameter int unsigned NUM_STREAMS = 2,
   // BAR0 size, log2 bytes; 12 .. 16 (the memory behind it is BAR0-sized).
   parameter int unsigned BAR0_SIZE_LOG2 = 12,
@@ -30,7 +30,10 @@ module ide_tlp
   parameter bit MUTANT_SKIP_PCRC_CHECK = 1'b0,
   parameter bit MUTANT_NO_TX_PCRC = 1'b0,
   // Seeded bug, as above: 1 = the RID association range is not applied. Keep 0.
-  parameter bit MUTANT_NO_RID_CHECK = 1'b0
+  parameter bit MUTANT_NO_RID_CHECK = 1'b0,
+  // Seeded bug, as above: 1 = non-IDE requests on a Link IDE Stream's TC are taken after its
+  // IDE TLPs began. Keep 0.
+  parameter bit MUTANT_LINK_TAKES_PLAIN = 1'b0
 ) (
   input  logic                       clk_i,
   input  logic                       rst_ni,
@@ -66,6 +69,8 @@ module ide_tlp
   input  logic [NUM_STREAMS-1:0]     stream_secure_i,
   input  logic [12*NUM_STREAMS-1:0]  stream_slot_go_i,
   input  logic [NUM_STREAMS-1:0]     stream_pcrc_i,     // PCRC Enable (ide_cap)
+  input  logic [NUM_STREAMS-1:0]     stream_link_i,     // a Link IDE Stream (ide_cap)
+  input  logic [3*NUM_STREAMS-1:0]   stream_tc_i,       // its TC (ide_cap)
   input  logic [NUM_STREAMS-1:0]     stream_default_i,  // Default Stream (ide_cap)
   input  logic [16*NUM_STREAMS-1:0]  stream_rid_base_i, // RID Association (ide_cap)
   input  logic [16*NUM_STREAMS-1:0]  stream_rid_limit_i,
@@ -221,6 +226,7 @@ module ide_tlp
   logic             rx_retired_q [NUM_STREAMS][2][2];  // replaced by the other key set
   logic             rx_cur_q [NUM_STREAMS][2];         // key set in use
   logic             rx_cur_vld_q [NUM_STREAMS][2];
+  logic             lk_lock_q [NUM_STREAMS][2];        // Link: an IDE TLP came on the sub-stream
   logic [31:0]      rx_pr_q [NUM_STREAMS];             // Posted Requests received (NPR view)
   // Per-stream IDE transmit state (Completion sub-stream)
   logic [63:0]      tx_ctr_q [NUM_STREAMS][2];
@@ -290,6 +296,7 @@ module ide_tlp
   logic [IdxW+2:0] p_bytes;                       // bytes the TLP must have
   logic [StrW-1:0] p_str;
   logic        p_str_hit;
+  logic        p_lk_drop;                          // a non-IDE request on a Link IDE TC
 
   always_comb begin
     w_pfx  = rwire('0);
@@ -307,13 +314,28 @@ module ide_tlp
     p_bytes = (IdxW+3)'(4 * (32'(p_hdr) + (p_4dw ? 4 : 3) +
                              (p_data ? 32'(p_len) : 0) + (p_ide ? MAC_DW : 0) +
                              ((p_ide && w_pfx[3]) ? 1 : 0)));
-    // The enabled stream with the prefix's Stream ID (the lowest index if several).
+    // The enabled stream with the prefix's Stream ID (the lowest index if several). A Link
+    // IDE Stream carries the TLPs of its TC only (§6.33.1); an IDE TLP with its Stream ID on
+    // another TC has no stream here and is a Misrouted IDE TLP (§6.33.8). The spec states
+    // no rule for that case: Stream IDs are unique per Port, and a Link stream is the TC's.
     p_str     = '0;
     p_str_hit = 1'b0;
     for (int j = NUM_STREAMS - 1; j >= 0; j--) begin
-      if (stream_enable_i[j] && stream_id_i[8*j +: 8] == w_pfx[15:8]) begin
+      if (stream_enable_i[j] && stream_id_i[8*j +: 8] == w_pfx[15:8] &&
+          (!stream_link_i[j] || stream_tc_i[3*j +: 3] == w_dw0[22:20]))
+      begin
         p_str     = StrW'(j);
         p_str_hit = 1'b1;
+      end
+    end
+    // §6.33.4: once a Link IDE Stream is enabled, a receiver takes non-IDE TLPs of its TC on
+    // a Sub-Stream only until the first IDE TLP on that Sub-Stream; from then on, while the
+    // stream is enabled, it discards them (no error is logged).
+    p_lk_drop = 1'b0;
+    for (int j = 0; j < NUM_STREAMS; j++) begin
+      if (stream_link_i[j] && stream_enable_i[j] && stream_tc_i[3*j +: 3] == w_dw0[22:20] &&
+          lk_lock_q[j][p_data ? SUB_PR : SUB_NPR] && !MUTANT_LINK_TAKES_PLAIN) begin
+        p_lk_drop = 1'b1;
       end
     end
   end
@@ -347,7 +369,8 @@ module ide_tlp
     // RID association (§6.33.4, for a TEE-IO device): "A Completer receiving a Request on a
     // Selective IDE Stream other than the Default Stream must handle it as an Unsupported
     // Request if the Requester ID ... is less than the RID Base or greater than the RID Limit".
-    x_rid_ok = !ide_q || stream_default_i[str_q] || MUTANT_NO_RID_CHECK ||
+    // A Link IDE Stream has no RID association.
+    x_rid_ok = !ide_q || stream_default_i[str_q] || stream_link_i[str_q] || MUTANT_NO_RID_CHECK ||
                (rid_q >= stream_rid_base_i[16*str_q +: 16] &&
                 rid_q <= stream_rid_limit_i[16*str_q +: 16]);
     x_accept = x_bar_hit && x_tee_ok && x_rid_ok && !poison_q;
@@ -535,6 +558,8 @@ module ide_tlp
           ev_ur = 1'b1;                            // not a memory request: not taken here
         end else if (p_data && !p_len_ok) begin
           ev_malformed = 1'b1;                     // more payload than any we accept
+        end else if (!p_ide && p_lk_drop) begin
+          ev_discard = 1'b1;                       // non-IDE on a Link IDE TC (§6.33.4)
         end else if (!p_ide) begin
           state_d = p_len_ok ? StExec : StCplHdr;
         end else if (!p_str_hit) begin
@@ -1001,6 +1026,7 @@ module ide_tlp
           end
           rx_cur_q[j][s]     <= 1'b0;
           rx_cur_vld_q[j][s] <= 1'b0;
+          lk_lock_q[j][s]    <= 1'b0;
         end
         for (int k = 0; k < 2; k++) begin
           tx_ctr_q[j][k]    <= '0;
@@ -1024,6 +1050,7 @@ module ide_tlp
         end
         rx_cur_q[str_q][sub_q[0]]     <= kset_q;
         rx_cur_vld_q[str_q][sub_q[0]] <= 1'b1;
+        lk_lock_q[str_q][sub_q[0]]    <= stream_link_i[str_q];
         if (sub_q[0]) begin
           rx_pr_q[str_q] <= rx_pr_q[str_q] - 32'(prs_q);
         end else if (rx_pr_q[str_q] != '1) begin
@@ -1052,6 +1079,12 @@ module ide_tlp
               !slot_go_q[12*j + 4*SUB_CPL + 2 + k]) begin
             tx_ctr_ld_q[j][k] <= 1'b0;
             tx_k_q[j]         <= k[0];
+          end
+        end
+        // A Link stream's hold on its TC's non-IDE TLPs lasts while it is enabled.
+        if (!stream_enable_i[j]) begin
+          for (int s = 0; s < 2; s++) begin
+            lk_lock_q[j][s] <= 1'b0;
           end
         end
         // Insecure: every piece of receive and transmit state of the stream starts over.
