@@ -7,7 +7,8 @@ compared with.  :mod:`hil.fake` re-exports the public names.
 
 - :class:`FakeIdeCap`: the IDE extended capability's registers (config side), the firmware
   map's IDE part, the 12 write-only key slots per stream and each stream's Insecure/Secure
-  state.
+  state.  Its streams are the Selective IDE Streams (indices 0 .. num_streams - 1), then one
+  Link IDE Stream per Link IDE register block (indices num_streams and up), as in the HDL.
 - :class:`FakeTdi`: the TDI state machine with its enforcement, and its shadows of the Command
   register and BAR0 (which the fake configuration space also answers reads from).
 - :class:`FakeFirmwareRegs`: the firmware register port, decoding addresses as the hardware
@@ -28,6 +29,7 @@ __all__ = [
     "BAR0_SIZE_LOG2",
     "CAP_AGGREGATION",
     "CAP_CONFIG_REQUESTS",
+    "CAP_LINK",
     "CAP_PCRC",
     "CAP_PHE",
     "FakeFirmwareRegs",
@@ -69,20 +71,31 @@ _RID1_MASK = 0xFFFF << 8
 _RID2_MASK = (0xFFFF << 8) | 1
 _ADDR1_MASK = 0xFFFFFF01
 
+# Link IDE Stream register block (§7.9.26.4): Control, then Status, one block per TC.  Control
+# (§7.9.26.4.1) has the Selective Control's fields at the same places for what it holds:
+# Enable (0), Tx aggregation [7:2], PCRC Enable (8), Partial Header Encryption Mode [13:10],
+# Selected Algorithm [18:14], TC [21:19], Stream ID [31:24]; no Default Stream or TEE-Limited.
+# Status (§7.9.26.4.2) is laid out as the Selective one.
+LINK_BLOCK_DW = 2
+_LINK_CTL_FREE = _CTL_TC | _CTL_STREAM_ID  # writable whatever Enable is
+
 # Firmware map
 FW_INFO = 0x000
 FW_CMD = 0x001
 FW_STREAM = 0x010
 FW_CAP = 0x040
 FW_KEY = 0x800
-FW_MAP_VERSION = 0x01
+FW_MAP_VERSION = 0x02  # 02h: INFO [15:12] Link IDE blocks, Link streams after the Selective
 
 # IDE Capability register (§7.9.26.2): what is always advertised (Selective IDE Streams,
 # IDE_KM, TEE-Limited Stream) and the optional bits a fake may add (``features``): Partial
 # Header Encryption (3), Aggregation (4), PCRC (5), Selective IDE for Configuration Requests (7).
 # Advertised (configuration space, QUERY_RESP); of these the fake's TLP path (hil._fake_tlp)
-# carries PCRC only.
+# carries PCRC only.  Link IDE Stream Supported (0) and Number of TCs Supported for Link IDE
+# [15:13] follow ``link_tcs``, not ``features``.
 IDE_CAP_BASE = (1 << 1) | (1 << 6) | (1 << 24)
+CAP_LINK = 1 << 0
+_CAP_LINK_TCS_LSB = 13
 CAP_PHE = 1 << 3
 CAP_AGGREGATION = 1 << 4
 CAP_PCRC = 1 << 5
@@ -95,7 +108,7 @@ class IdeCmdStatus(IntEnum):
 
     DONE = 0
     UNKNOWN_OP = 1
-    BAD_STREAM = 2
+    BAD_STREAM = 2  # stream index >= num_streams + link_tcs
     BAD_SUB_STREAM = 3
     NOT_LOADED = 4
 
@@ -139,9 +152,11 @@ class _Slot:
 
 
 class _Stream:
-    """One Selective IDE stream's registers, slots and state."""
+    """One IDE stream's registers, slots and state: a Selective IDE Stream, or with ``link`` a
+    Link IDE Stream (Control and Status only: no RID or address association)."""
 
-    def __init__(self, num_addr_blocks: int) -> None:
+    def __init__(self, num_addr_blocks: int, *, link: bool = False) -> None:
+        self.link = link
         self.control = 0
         self.rid1 = 0
         self.rid2 = 0
@@ -152,7 +167,8 @@ class _Stream:
         self.slots = [_Slot() for _ in range(NUM_SLOTS)]
 
     def __repr__(self) -> str:
-        return f"_Stream(control={self.control:#010x}, secure={self.secure})"
+        kind = "link" if self.link else "selective"
+        return f"_Stream({kind}, control={self.control:#010x}, secure={self.secure})"
 
     @property
     def enable(self) -> bool:
@@ -167,13 +183,14 @@ class _Stream:
         return sum(1 << c for c, s in enumerate(self.slots) if s.loaded)
 
     def may_be_secure(self) -> bool:
-        """The five conditions for Insecure -> Secure (README, "Stream state")."""
+        """The five conditions for Insecure -> Secure (README, "Stream state"); a Link stream
+        has no RID Association, so RID Association V is not one of its conditions."""
         key_set_armed = any(
             all(self.slots[c].armed for c in range(k, NUM_SLOTS, 2)) for k in (0, 1)
         )
         return (
             self.enable
-            and bool(self.rid2 & 1)
+            and (self.link or bool(self.rid2 & 1))
             and self.control & _CTL_ALG == 0
             and not self.failed
             and key_set_armed
@@ -186,10 +203,18 @@ class _Stream:
 
 #: Called with a stream index when that stream leaves Secure.
 SecureExitHook = Callable[[int], None]
+#: Called with a stream index when that stream's Enable is 0 after a Control write or a reset.
+DisableHook = Callable[[int], None]
 
 
 class FakeIdeCap:
-    """The IDE extended capability for Selective IDE Streams, its key slots and stream state.
+    """The IDE extended capability for Selective and Link IDE Streams, its key slots and
+    stream state.
+
+    Layout (§7.9.26): header, IDE Capability, IDE Control, ``link_tcs`` Link IDE Stream
+    register blocks of 2 DW (DW 3 + 2i), then ``num_streams`` Selective IDE Stream blocks
+    (DW 3 + 2 link_tcs + j block_dw).  Stream indices, as the HDL numbers them (key slots,
+    firmware map, TLP path): Selective stream j is j, Link block i is ``num_streams + i``.
 
     Config side: :meth:`read` / :meth:`write` take the byte offset from the capability base.
     Firmware side: :meth:`fw_read` / :meth:`fw_write` take firmware DW addresses of the IDE
@@ -207,9 +232,15 @@ class FakeIdeCap:
         next_offset: int = R.IDE_CAP_NEXT,
         max_cap_dw: int = IDE_CAP_MAX_DW,
         features: int = 0,
+        link_tcs: int = 0,
     ) -> None:
         if not 2 <= num_streams <= 8:
             raise ValueError(f"num_streams {num_streams}: 2 .. 8")
+        if not 0 <= link_tcs <= 8 or num_streams + link_tcs > 8:
+            raise ValueError(
+                f"link_tcs {link_tcs}: 0 .. 8, and num_streams ({num_streams}) + link_tcs <= 8 "
+                "(the stream indices of the key slots and the firmware map)"
+            )
         if not 1 <= num_addr_blocks <= 15:
             raise ValueError(f"num_addr_blocks {num_addr_blocks}: 1 .. 15")
         if next_offset and (next_offset < 0x100 or next_offset % 4):
@@ -219,41 +250,66 @@ class FakeIdeCap:
         self.offset = offset
         self.next_offset = next_offset
         self.features = features
-        self.num_streams = num_streams
+        self.num_streams = num_streams  # Selective IDE Streams
+        self.link_tcs = link_tcs  # Link IDE Stream blocks
         self.num_addr_blocks = num_addr_blocks
         self.block_dw = 5 + 3 * num_addr_blocks
-        self.size_dw = 3 + num_streams * self.block_dw
+        self.sel_dw0 = 3 + LINK_BLOCK_DW * link_tcs  # DW index of the first Selective block
+        self.size_dw = self.sel_dw0 + num_streams * self.block_dw
         if not self.size_dw <= max_cap_dw <= 64:
             raise ValueError(
                 f"an IDE capability of {self.size_dw} DW does not fit in {max_cap_dw} DW"
             )
         self.secure_exit_hooks: list[SecureExitHook] = []
+        self.disable_hooks: list[DisableHook] = []
         self.fail_messages_sent: list[int] = []
         self.cmd_status = IdeCmdStatus.DONE
-        self.streams = [_Stream(num_addr_blocks) for _ in range(num_streams)]
+        self.streams = self._power_on_streams()
 
     def __repr__(self) -> str:
         return f"FakeIdeCap(offset={self.offset:#x}, streams={self.streams!r})"
 
+    @property
+    def total_streams(self) -> int:
+        """Stream indices in use: the Selective streams, then the Link streams."""
+        return self.num_streams + self.link_tcs
+
+    def _power_on_streams(self) -> list[_Stream]:
+        return [_Stream(self.num_addr_blocks) for _ in range(self.num_streams)] + [
+            _Stream(self.num_addr_blocks, link=True) for _ in range(self.link_tcs)
+        ]
+
     # -- reset ----------------------------------------------------------------------------------
     def reset(self) -> None:
         """Conventional reset or FLR: registers to power-on values, every slot zeroed, every
-        stream Insecure.  Watchers hear of the streams that were Secure (a TDI reset with the
-        capability, as :meth:`FakeTdi.reset` does, ends CONFIG_UNLOCKED all the same)."""
+        stream Insecure and disabled.  Watchers hear of the streams that were Secure (a TDI
+        reset with the capability, as :meth:`FakeTdi.reset` does, ends CONFIG_UNLOCKED all the
+        same), and of every stream's Enable being 0."""
         was_secure = [j for j, s in enumerate(self.streams) if s.secure]
         self.cmd_status = IdeCmdStatus.DONE
-        self.streams = [_Stream(self.num_addr_blocks) for _ in range(self.num_streams)]
+        self.streams = self._power_on_streams()
         for j in was_secure:
             for hook in list(self.secure_exit_hooks):
+                hook(j)
+        for j in range(self.total_streams):
+            for hook in list(self.disable_hooks):
                 hook(j)
 
     # -- what the rest of the endpoint sees -----------------------------------------------------
     def is_secure(self, stream: int) -> bool:
-        return 0 <= stream < self.num_streams and self.streams[stream].secure
+        return 0 <= stream < self.total_streams and self.streams[stream].secure
+
+    def is_link(self, stream: int) -> bool:
+        """Whether stream index ``stream`` is a Link IDE Stream (index >= num_streams)."""
+        return self.num_streams <= stream < self.total_streams
 
     def stream_block(self, stream: int) -> range:
-        """Byte offsets (in configuration space) of a stream's Selective IDE register block."""
-        base = self.offset + 4 * (3 + stream * self.block_dw)
+        """Byte offsets (in configuration space) of a stream's register block: the Selective
+        IDE Stream block for a Selective stream, the Link IDE Stream block for a Link one."""
+        if self.is_link(stream):
+            base = self.offset + 4 * (3 + LINK_BLOCK_DW * (stream - self.num_streams))
+            return range(base, base + 4 * LINK_BLOCK_DW)
+        base = self.offset + 4 * (self.sel_dw0 + stream * self.block_dw)
         return range(base, base + 4 * self.block_dw)
 
     def tlp_key(self, stream: int, slot: int) -> tuple[bytes, int, bool]:
@@ -262,7 +318,7 @@ class FakeIdeCap:
         This is the only reader of key material and is meant for a model of the IDE TLP
         engine; the config and firmware ports never return it.
         """
-        if not (0 <= stream < self.num_streams and 0 <= slot < NUM_SLOTS):
+        if not (0 <= stream < self.total_streams and 0 <= slot < NUM_SLOTS):
             return bytes(32), 0, False
         s = self.streams[stream].slots[slot]
         key = b"".join(w.to_bytes(4, "big") for w in s.words[:8])
@@ -293,7 +349,7 @@ class FakeIdeCap:
     def fail_message_received(self, stream: int) -> None:
         """An IDE Fail Message arrived for ``stream``: Received IDE Fail Message is set, and a
         Secure stream becomes Insecure without sending one back."""
-        if not 0 <= stream < self.num_streams:
+        if not 0 <= stream < self.total_streams:
             return
         self.streams[stream].fail_rx = True
         if self.streams[stream].secure:
@@ -301,17 +357,41 @@ class FakeIdeCap:
 
     # -- config registers -----------------------------------------------------------------------
     def _locate(self, index: int) -> tuple[int, int] | None:
-        """(stream, register index within its block) for a capability DW index."""
-        if index < 3 or index >= self.size_dw:
+        """(Selective stream, register index within its block) for a capability DW index."""
+        if index < self.sel_dw0 or index >= self.size_dw:
             return None
-        return divmod(index - 3, self.block_dw)
+        return divmod(index - self.sel_dw0, self.block_dw)
+
+    def _locate_link(self, index: int) -> tuple[int, int] | None:
+        """(stream index, 0 Control / 1 Status) for a DW index in a Link IDE Stream block."""
+        if index < 3 or index >= self.sel_dw0:
+            return None
+        i, reg = divmod(index - 3, LINK_BLOCK_DW)
+        return self.num_streams + i, reg
+
+    def capability(self) -> int:
+        """The IDE Capability register (§7.9.26.2)."""
+        link = 0
+        if self.link_tcs:
+            link = CAP_LINK | ((self.link_tcs - 1) << _CAP_LINK_TCS_LSB)
+        return IDE_CAP_BASE | self.features | link | ((self.num_streams - 1) << 16)
+
+    @staticmethod
+    def _status(s: _Stream) -> int:
+        """IDE Stream Status (§7.9.26.4.2, §7.9.26.5.3): State, Received IDE Fail Message."""
+        return (_STATE_SECURE if s.secure else 0) | (_STATUS_FAIL_RX if s.fail_rx else 0)
 
     def read_index(self, index: int) -> int:
         """Capability DW ``index`` as the config port reads it (past the end: 0)."""
         if index == 0:
             return R.IDE_CAP_ID | (R.IDE_CAP_VERSION << 16) | (self.next_offset << 20)
         if index == 1:
-            return IDE_CAP_BASE | self.features | ((self.num_streams - 1) << 16)
+            return self.capability()
+        link = self._locate_link(index)
+        if link is not None:
+            j, reg = link
+            s = self.streams[j]
+            return s.control if reg == 0 else self._status(s)
         located = self._locate(index)
         if located is None:
             return 0  # IDE Control (all reserved for endpoints) and past the end
@@ -322,7 +402,7 @@ class FakeIdeCap:
         if reg == 1:
             return s.control
         if reg == 2:
-            return (_STATE_SECURE if s.secure else 0) | (_STATUS_FAIL_RX if s.fail_rx else 0)
+            return self._status(s)
         if reg == 3:
             return s.rid1
         if reg == 4:
@@ -336,8 +416,20 @@ class FakeIdeCap:
 
     def write(self, offset: int, value: int, byte_enable: int = 0xF) -> None:
         """A config write at byte ``offset`` from the capability base; enabled bytes only."""
+        if not byte_enable & 0xF:
+            return
+        link = self._locate_link(offset // 4)
+        if link is not None:
+            j, reg = link
+            s = self.streams[j]
+            if reg == 0:
+                self._write_control(j, _merge(s.control, value, byte_enable), byte_enable)
+            elif _merge(0, value, byte_enable) & _STATUS_FAIL_RX:  # RW1C, byte 3
+                s.fail_rx = False
+            self._evaluate(j)
+            return
         located = self._locate(offset // 4)
-        if located is None or not byte_enable & 0xF:
+        if located is None:
             return  # header, IDE Capability and IDE Control are read-only; past the end
         j, reg = located
         s = self.streams[j]
@@ -357,23 +449,32 @@ class FakeIdeCap:
         self._evaluate(j)
 
     def _write_control(self, j: int, merged: int, byte_enable: int) -> None:
+        """A write to stream ``j``'s Control: Selective (§7.9.26.5.2) or Link (§7.9.26.4.1)."""
         s = self.streams[j]
         was_enabled = s.enable
         # Algorithm and TEE-Limited are sampled by the write that sets Enable and fixed while
-        # it is set; the write that clears Enable does not change them yet.
-        fixed_mask, free_mask = _CTL_FIXED, _CTL_FREE | _CTL_ENABLE
+        # it is set; the write that clears Enable does not change them yet.  PCRC Enable must
+        # not change while Enable is Set (§7.9.26.5.2, §7.9.26.4.1): fixed the same way, as
+        # the HDL does.  A Link stream has no TEE-Limited (nor Default Stream) bit.
+        if s.link:
+            fixed_mask, free_mask = _CTL_ALG, _LINK_CTL_FREE | _CTL_ENABLE
+        else:
+            fixed_mask, free_mask = _CTL_FIXED, _CTL_FREE | _CTL_ENABLE
         if self.features & CAP_PHE:
             fixed_mask |= _CTL_PHE
         if self.features & CAP_AGGREGATION:
             free_mask |= _CTL_AGGREGATION
         if self.features & CAP_PCRC:
-            free_mask |= _CTL_PCRC
+            fixed_mask |= _CTL_PCRC
         fixed = (s.control if was_enabled else merged) & fixed_mask
         s.control = fixed | (merged & free_mask)
         if byte_enable & 1 and not merged & _CTL_ENABLE:
             s.failed = False  # Enable written 0: the stream may become Secure again
             if s.secure:
                 self._leave_secure(j, failure=False, send_fail_message=False)
+        if not s.enable:
+            for hook in list(self.disable_hooks):
+                hook(j)
 
     # -- firmware map ---------------------------------------------------------------------------
     def fw_read(self, addr: int) -> int:
@@ -382,12 +483,13 @@ class FakeIdeCap:
             return (
                 self.num_streams
                 | (self.num_addr_blocks << 8)
+                | (self.link_tcs << 12)
                 | (self.size_dw << 16)
                 | (FW_MAP_VERSION << 24)
             )
         if addr == FW_CMD:
             return int(self.cmd_status)
-        if FW_STREAM <= addr < FW_STREAM + 2 * self.num_streams:
+        if FW_STREAM <= addr < FW_STREAM + 2 * self.total_streams:
             j, which = divmod(addr - FW_STREAM, 2)
             s = self.streams[j]
             if which:
@@ -409,7 +511,7 @@ class FakeIdeCap:
             self.cmd_status = self._command(value)
         elif FW_KEY <= addr <= 0xFFF:
             j, slot, dw = (addr >> 8) & 0x7, (addr >> 4) & 0xF, addr & 0xF
-            if j >= self.num_streams or slot >= NUM_SLOTS or dw >= SLOT_DW:
+            if j >= self.total_streams or slot >= NUM_SLOTS or dw >= SLOT_DW:
                 return
             s = self.streams[j].slots[slot]
             if s.armed:
@@ -421,7 +523,7 @@ class FakeIdeCap:
         op, j, kss = (value >> 16) & 0xF, (value >> 8) & 0xFF, value & 0xFF
         if op not in tuple(_IdeOp):
             return IdeCmdStatus.UNKNOWN_OP
-        if j >= self.num_streams:
+        if j >= self.total_streams:
             return IdeCmdStatus.BAD_STREAM
         stream = self.streams[j]
         if op == _IdeOp.WIPE:
@@ -510,6 +612,10 @@ class FakeTdi:
     status 0 done, 1 not allowed in this state, 2 unknown op, 3 LOCK of a stream that does
     not exist or is not Secure); 2/3 BAR0 low/high as the host programmed them; 4 BAR0_INFO
     ([5:0] size log2, b8 Memory Space Enable, b9 Bus Master Enable); 5 NUM_STREAMS.
+
+    A TDI binds a Selective IDE Stream only (indices 0 .. ``ide.num_streams`` - 1, as the HDL
+    wires only the Selective streams' state to its TDI block): LOCK of a Link stream's index
+    is BAD_STREAM, and NUM_STREAMS counts the Selective streams.
 
     The configuration space reports every config write to :meth:`config_write`; while
     CONFIG_LOCKED or RUN, a write to Command (byte 0 or 1), BAR0-5, the Expansion ROM BAR or
@@ -623,8 +729,8 @@ class FakeTdi:
         if op == TdiOp.LOCK:
             if self.state != TdiState.CONFIG_UNLOCKED:
                 return TdiCmdStatus.NOT_ALLOWED
-            if not self.ide.is_secure(stream):
-                return TdiCmdStatus.BAD_STREAM
+            if stream >= self.ide.num_streams or not self.ide.is_secure(stream):
+                return TdiCmdStatus.BAD_STREAM  # no such Selective stream, or not Secure
             self.state, self.bound = TdiState.CONFIG_LOCKED, stream
         elif op == TdiOp.START:
             if self.state != TdiState.CONFIG_LOCKED:

@@ -2,21 +2,29 @@
 
 :class:`FakeTlpPath` takes whole TLPs (wire-order bytes) from the root port's side and answers
 reads with completions, as the HDL's TLP path does (``hdl/ide_tlp/README.md``, "What happens to
-a TLP"): an IDE TLP is matched to an enabled stream by its Stream ID (none: Misrouted, dropped),
-discarded while the stream is not Secure, then checked and decrypted by the stream's end of
-:class:`hil.ide_model.IdeStreamModel` (side ENDPOINT), whose key slots follow the fake IDE
-capability's (:meth:`FakeIdeCap.tlp_key`, the only reader of keys).  An IDE Check Failed makes
-the capability's stream Insecure (:meth:`FakeIdeCap.check_failed`: keys wiped, the bound TDI to
-ERROR); PCRC Check Failed drops the TLP and leaves the stream Secure.  A request that passes
-goes to BAR0 under the same rules as the HDL: Memory Space Enable and BAR0's range, the RID
-association of a non-default stream (§6.33.4), the TDISP rules (§11.2: T = 1 only in RUN on
-the bound stream, and only that there), and a poisoned request sends a locked TDI to ERROR.
-A read is answered with a completion on the stream of the request (sub-stream Completion, its
-T bit), encrypted with the stream's Tx key set.
+a TLP"): an IDE TLP is matched to an enabled stream by its Stream ID and, for a Link IDE Stream,
+by the TC of its header as well (none: Misrouted, dropped), discarded while the stream is not
+Secure, then checked and decrypted by the stream's end of :class:`hil.ide_model.IdeStreamModel`
+(side ENDPOINT; kind LINK with the block's TC for a Link stream), whose key slots follow the
+fake IDE capability's (:meth:`FakeIdeCap.tlp_key`, the only reader of keys).  An IDE Check
+Failed makes the capability's stream Insecure (:meth:`FakeIdeCap.check_failed`: keys wiped, the
+bound TDI to ERROR); PCRC Check Failed drops the TLP and leaves the stream Secure.  A request
+that passes goes to BAR0 under the same rules as the HDL: Memory Space Enable and BAR0's range,
+the RID association of a non-default Selective stream (§6.33.4; a Link stream has none), the
+TDISP rules (§11.2: T = 1 only in RUN on the bound stream, and only that there), and a poisoned
+request sends a locked TDI to ERROR.  A read is answered with a completion on the stream of the
+request (sub-stream Completion, its T bit, the request's TC), encrypted with the stream's Tx
+key set.
 
-The fake advertises what its ``[fake]`` table lists; this path implements Selective IDE with
-PCRC.  Aggregation and Partial Header Encryption are advertised for the IDE_KM vectors that
-select them in Stream Control; a TLP that uses them fails the model's checks here.
+A Link IDE Stream holds its TC (§6.33.4): once it is enabled, a non-IDE request of its TC is
+taken until the first IDE TLP on that request's Sub-Stream (Posted for a write, Non-Posted for
+a read) has passed the MAC and counter checks on the stream; from then on, while the stream
+stays enabled (Secure or not), such requests are discarded silently.  Clearing Enable, or a
+reset, lets go.  Non-IDE requests of other TCs are not affected.
+
+The fake advertises what its ``[fake]`` table lists; this path implements Selective and Link
+IDE with PCRC.  Aggregation and Partial Header Encryption are advertised for the IDE_KM vectors
+that select them in Stream Control; a TLP that uses them fails the model's checks here.
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ from .ide_model import (
     IdePcrcCheckFailed,
     IdeStreamModel,
     PortSide,
+    StreamKind,
 )
 from .transport import TlpPort
 
@@ -50,6 +59,7 @@ __all__ = ["FakeTlpPath", "FakeTlpPort"]
 MAX_PAYLOAD_DW = 64  # as the endpoint is built (hdl/hil_ep MAX_PAYLOAD_DW)
 _NUM_SLOTS = 12
 _CTL_PCRC = 1 << 8
+_CTL_TC_LSB = 19
 _CTL_DEFAULT = 1 << 22
 _CMD_MEM = 1 << 1
 
@@ -74,11 +84,20 @@ def _byte_count(req: MemRead) -> int:
     return 4 * req.length - _first_byte(req.first_be) - (3 - last)
 
 
-class _StreamEnd:
-    """The endpoint's end of one stream: the model and what it was last given of each slot."""
+def _tc(control: int) -> int:
+    """The TC field [21:19] of a Stream Control register."""
+    return (control >> _CTL_TC_LSB) & 0x7
 
-    def __init__(self, stream_id: int, pcrc: bool) -> None:
-        self.model = IdeStreamModel(stream_id, side=PortSide.ENDPOINT, pcrc=pcrc)
+
+class _StreamEnd:
+    """The endpoint's end of one stream: the model and what it was last given of each slot.
+    A Link stream's model carries the TC of its block (``tc``); a Selective one has None."""
+
+    def __init__(self, stream_id: int, pcrc: bool, tc: int | None) -> None:
+        kind = StreamKind.SELECTIVE if tc is None else StreamKind.LINK
+        self.model = IdeStreamModel(
+            stream_id, side=PortSide.ENDPOINT, kind=kind, tc=tc or 0, pcrc=pcrc
+        )
         self.given: dict[int, tuple[bytes, int, bool]] = {}
 
 
@@ -97,6 +116,11 @@ class FakeTlpPath:
         )
         self._ends: dict[int, _StreamEnd] = {}
         ide.secure_exit_hooks.append(lambda j: self._ends.pop(j, None))
+        #: (Link stream index, sub-stream 0 Posted / 1 Non-Posted) on which an IDE TLP has
+        #: passed the checks since the stream was enabled: its TC's non-IDE requests of that
+        #: sub-stream are discarded (§6.33.4).  Cleared by Enable = 0 and by reset.
+        self._held: set[tuple[int, int]] = set()
+        ide.disable_hooks.append(self._release)
 
     # -- IDE --------------------------------------------------------------------------------
     def _end(self, j: int) -> _StreamEnd:
@@ -105,8 +129,13 @@ class FakeTlpPath:
         stream = self.ide.streams[j]
         end = self._ends.get(j)
         if end is None:
-            end = self._ends[j] = _StreamEnd(stream.control >> 24, self._pcrc_enabled(j))
+            tc = _tc(stream.control) if stream.link else None
+            end = self._ends[j] = _StreamEnd(stream.control >> 24, self._pcrc_enabled(j), tc)
         model = end.model
+        if stream.link and model.tc != _tc(stream.control):
+            # TC stays writable while the stream is enabled (§7.9.26.4.1) and the HDL reads it
+            # per TLP; the model took it when it was built.
+            model._core.tc = _tc(stream.control)
         for code in range(_NUM_SLOTS):
             now = self.ide.tlp_key(j, code)
             before = end.given.get(code, (b"", 0, False))
@@ -153,11 +182,38 @@ class FakeTlpPath:
         (the one armed last), its invocation counter, the request's T bit."""
         return end.model.protect(cpl, t=t)
 
-    def _stream_of(self, stream_id: int) -> int | None:
+    def _stream_of(self, stream_id: int, tc: int) -> int | None:
+        """The enabled stream (lowest index) with ``stream_id``; a Link stream only if ``tc``
+        is its TC: it carries the TLPs of that TC alone (§6.33.1, §7.9.26.4.1)."""
         for j, stream in enumerate(self.ide.streams):
-            if stream.enable and stream.control >> 24 == stream_id:
-                return j
+            if not stream.enable or stream.control >> 24 != stream_id:
+                continue
+            if stream.link and _tc(stream.control) != tc:
+                continue
+            return j
         return None
+
+    # -- the Link IDE hold (§6.33.4) ----------------------------------------------------------
+    def _release(self, j: int) -> None:
+        """Stream ``j``'s Enable is 0 (a Control write or a reset): its hold ends."""
+        self._held.discard((j, 0))
+        self._held.discard((j, 1))
+
+    def _hold(self, j: int, ide: IdeTlp) -> None:
+        """An IDE TLP passed the MAC and counter checks on stream ``j``: a Link stream now
+        holds its TC's non-IDE requests of that Sub-Stream."""
+        if self.ide.streams[j].link and isinstance(ide.tlp, MemWrite | MemRead):
+            self._held.add((j, int(ide.tlp.sub_stream)))
+
+    def _link_holds(self, req: MemWrite | MemRead) -> bool:
+        """Whether a non-IDE request is discarded (§6.33.4): an enabled Link stream has its TC
+        and has taken an IDE TLP on the request's Sub-Stream since it was enabled."""
+        sub = int(req.sub_stream)
+        for j, stream in enumerate(self.ide.streams):
+            if stream.link and stream.enable and _tc(stream.control) == req.tc:
+                if (j, sub) in self._held:
+                    return True
+        return False
 
     # -- TLPs -------------------------------------------------------------------------------
     def receive(self, raw: bytes) -> None:
@@ -167,7 +223,7 @@ class FakeTlpPath:
         try:
             if raw[:1] == bytes((IDE_PREFIX_BYTE0,)):
                 ide = IdeTlp.decode(raw)
-                stream = self._stream_of(ide.prefix.stream_id)
+                stream = self._stream_of(ide.prefix.stream_id, ide.tlp.tc)
                 if stream is None:
                     self.counters["misrouted"] += 1  # Misrouted IDE TLP: no such stream
                     return
@@ -181,15 +237,26 @@ class FakeTlpPath:
                     self._check_failed(stream)
                     return
                 except IdePcrcCheckFailed:
+                    # The MAC and counters passed (the HDL's hold starts there), the PCRC not.
+                    self._hold(stream, ide)
                     self.counters["pcrc_failed"] += 1  # reported; the data is not used
                     return
                 if got is None:
                     self.counters["discarded"] += 1
                     return
+                self._hold(stream, ide)
                 self.counters["rx_ok"] += 1
                 tlp, t = got.tlp, got.prefix.t
             else:
                 tlp = decode_tlp(raw)
+                # A write longer than any taken is refused whatever the hold (the HDL calls it
+                # malformed first); any other memory request of a held TC is discarded.
+                if (
+                    isinstance(tlp, MemRead)
+                    or (isinstance(tlp, MemWrite) and tlp.length_dw <= MAX_PAYLOAD_DW)
+                ) and self._link_holds(tlp):
+                    self.counters["discarded"] += 1  # §6.33.4: no completion, nothing logged
+                    return
                 self.counters["plain"] += 1
         except (TlpDecodeError, PeerProtocolError, IndexError):
             self.counters["malformed"] += 1
@@ -208,8 +275,9 @@ class FakeTlpPath:
             self.tdi.poisoned_request()  # §11.2: a locked TDI goes to ERROR
         tee_ok = self._tee_ok(stream, t)
         rid_ok = True
-        if stream is not None and not self.ide.streams[stream].control & _CTL_DEFAULT:
-            s = self.ide.streams[stream]
+        s = self.ide.streams[stream] if stream is not None else None
+        if s is not None and not s.link and not s.control & _CTL_DEFAULT:
+            # §6.33.4: a non-default Selective stream's RID range; a Link stream has none.
             rid_ok = (s.rid2 >> 8) & 0xFFFF <= req.requester_id <= (s.rid1 >> 8) & 0xFFFF
         return bar_hit and tee_ok and rid_ok and not req.ep
 

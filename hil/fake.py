@@ -48,13 +48,18 @@ _IDE_CAP_ROOM_DW = 64
 
 
 def fake_ide_cap(section: Mapping[str, Any]) -> FakeIdeCap:
-    """The IDE capability a rig's ``[fake]`` section describes; ValueError if it cannot be."""
+    """The IDE capability a rig's ``[fake]`` section describes (``selective_streams``,
+    ``link_tcs`` Link IDE blocks after them, ``addr_blocks``, ``ide_features``); ValueError if
+    it cannot be."""
     unknown = sorted(set(section.get("ide_features", ())) - set(IDE_FEATURES))
     if unknown:
         raise ValueError(f"ide_features {unknown}: known are {', '.join(IDE_FEATURES)}")
     port = section.get("max_port_index", 0)
     if not 0 <= port <= 0xFF:
         raise ValueError(f"max_port_index {port}: 0 .. 255")
+    link_tcs = section.get("link_tcs", 0)
+    if not isinstance(link_tcs, int) or isinstance(link_tcs, bool):
+        raise ValueError(f"link_tcs {link_tcs!r}: an integer, 0 .. 8")
     features = 0
     for name in section.get("ide_features", ()):
         features |= IDE_FEATURES[name]
@@ -63,6 +68,7 @@ def fake_ide_cap(section: Mapping[str, Any]) -> FakeIdeCap:
         num_addr_blocks=section.get("addr_blocks", 1),
         max_cap_dw=_IDE_CAP_ROOM_DW,
         features=features,
+        link_tcs=link_tcs,
     )
 
 

@@ -21,10 +21,13 @@ AES-GCM comes from ``cryptography``; nothing cryptographic is written here.  Per
 - P: the data payload.  C replaces it in place.
 - MAC: the AES-GCM tag truncated to 96 bits, sent after the payload.
 
-What this model supports: no aggregation (M is always 1, and a TLP with M = 0 fails the check),
-PCRC when the stream's PCRC Enable is set (below), no partial header encryption.  It supports
-Memory Read, Memory Write and Completions (the :mod:`hil.codec.ide_tlp` kinds), Local
-prefixes, and any number of other End-End prefixes.
+What this model supports: Selective and Link IDE Streams (a Link stream carries the TLPs of
+its TC only: another TC's IDE TLP with its Stream ID is misrouted), no aggregation (M is always
+1, and a TLP with M = 0 fails the check), PCRC when the stream's PCRC Enable is set (below), no
+partial header encryption.  It supports Memory Read, Memory Write and Completions (the
+:mod:`hil.codec.ide_tlp` kinds), Local prefixes, and any number of other End-End prefixes.
+Which stream a port hands a TLP to, and a Link stream's hold on its TC's non-IDE TLPs
+(§6.33.4), are the port's business (:mod:`hil._fake_tlp` for the in-memory endpoint).
 
 PCRC (§6.33.4, :func:`hil.codec.ide_tlp.pcrc`): on a stream with PCRC Enable, every TLP with P
 content gets P = 1 and the PCRC of its plaintext appended to P, encrypted with it, before the
@@ -258,6 +261,7 @@ class _StreamCore:
         self.latched = False
         self.failures: list[IdeFailure] = []
         self.pcrc = False  # PCRC Enable of the stream's register block
+        self.tc = 0  # a Link stream's TC (§7.9.26.4.1); a Selective stream takes any TC
         self.pcrc_failures: list[str] = []  # PCRC Check Failed reports (not state changes)
         self.on_secure: list[Callable[[], None]] = []
 
@@ -394,6 +398,10 @@ class IdeTx(_Direction):
         and :class:`~hil.errors.LocalProtocolError` for sequencing mistakes that change nothing.
         """
         core = self._core
+        if core.kind is StreamKind.LINK and tlp.tc != core.tc:
+            raise LocalProtocolError(
+                f"a TC{tlp.tc} TLP offered to the Link IDE Stream of TC{core.tc}"
+            )
         if core.state is not IdeStreamState.SECURE:
             return None
         sub_stream = tlp.sub_stream
@@ -525,6 +533,13 @@ class IdeRx(_Direction):
             raise IdeMisrouted(
                 f"IDE TLP for Stream ID {prefix.stream_id} reached stream {core.stream_id}"
             )
+        if core.kind is StreamKind.LINK and ide.tlp.tc != core.tc:
+            # A Link IDE Stream is the stream of its TC (§6.33.1, §7.9.26.4.1): an IDE TLP of
+            # another TC has no stream here (Misrouted IDE TLP, §6.33.8).  The spec names no
+            # rule for exactly this; Stream IDs are unique per Port, so nothing else takes it.
+            raise IdeMisrouted(
+                f"TC{ide.tlp.tc} IDE TLP with the Stream ID of the Link IDE Stream of TC{core.tc}"
+            )
         if core.state is not IdeStreamState.SECURE:
             return None
         sub_stream, key_set = prefix.sub_stream, prefix.k
@@ -632,11 +647,15 @@ class IdeStreamModel:
         kind: StreamKind = StreamKind.SELECTIVE,
         diagnose_window: int = 8,
         pcrc: bool = False,
+        tc: int = 0,
     ) -> None:
         if not isinstance(stream_id, int) or not 0 <= stream_id <= 0xFF:
             raise LocalProtocolError(f"stream ID {stream_id!r} is not 8 bits")
+        if not isinstance(tc, int) or not 0 <= tc <= 7:
+            raise LocalProtocolError(f"TC {tc!r} is not 0..7")
         self._core = _StreamCore(stream_id, side, kind)
         self._core.pcrc = bool(pcrc)
+        self._core.tc = tc
         self.tx = IdeTx(self._core)
         self.rx = IdeRx(self._core, diagnose_window=diagnose_window)
 
@@ -658,6 +677,11 @@ class IdeStreamModel:
     @property
     def kind(self) -> StreamKind:
         return self._core.kind
+
+    @property
+    def tc(self) -> int:
+        """A Link stream's TC: the only TC it carries (ignored for a Selective stream)."""
+        return self._core.tc
 
     @property
     def state(self) -> IdeStreamState:

@@ -771,7 +771,7 @@ _ORIGINAL_GO_STOP = IdeKmResponder._go_stop
 def _hw_stop_ignored(self: _fake_hw.FakeIdeCap, value: int) -> _fake_hw.IdeCmdStatus:
     """The hardware reports K_SET_STOP done and leaves the key set armed."""
     op, j = (value >> 16) & 0xF, (value >> 8) & 0xFF
-    if op == 2 and j < self.num_streams:  # K_SET_STOP
+    if op == 2 and j < self.total_streams:  # K_SET_STOP
         return _fake_hw.IdeCmdStatus.DONE
     return _ORIGINAL_IDE_COMMAND(self, value)
 
@@ -1088,6 +1088,16 @@ def _evaluate_key_set_0_only(self: _fake_hw.FakeIdeCap, j: int) -> None:
         stream.secure = True
 
 
+def _evaluate_link_needs_rid_v(self: _fake_hw.FakeIdeCap, j: int) -> None:
+    """The hardware asks a Link stream for RID Association V as well, a register its block
+    does not have: a Link stream never becomes Secure."""
+    if not self.streams[j].link:
+        _ORIGINAL_EVALUATE(self, j)
+
+
+_ORIGINAL_EVALUATE = _fake_hw.FakeIdeCap._evaluate
+
+
 def _hw_stop_leaves_secure(self: _fake_hw.FakeIdeCap, value: int) -> _fake_hw.IdeCmdStatus:
     """K_SET_STOP of any key set takes a Secure stream to Insecure."""
     op, j = (value >> 16) & 0xF, (value >> 8) & 0xFF
@@ -1100,7 +1110,7 @@ def _hw_stop_leaves_secure(self: _fake_hw.FakeIdeCap, value: int) -> _fake_hw.Id
 def _hw_one_set_armed(self: _fake_hw.FakeIdeCap, value: int) -> _fake_hw.IdeCmdStatus:
     """K_SET_GO is refused while the other key set of the same slot pair is armed."""
     op, j, kss = (value >> 16) & 0xF, (value >> 8) & 0xFF, value & 0xFF
-    if op == 1 and j < self.num_streams and kss >> 4 <= 2:
+    if op == 1 and j < self.total_streams and kss >> 4 <= 2:
         code = (kss & 0x3) | ((kss >> 2) & 0xC)
         if self.streams[j].slots[code ^ 1].armed:
             return _fake_hw.IdeCmdStatus.NOT_LOADED
@@ -1815,6 +1825,14 @@ MUTANTS: tuple[Mutant, ...] = (
         lambda: _patched(_fake_hw.FakeIdeCap, "_evaluate", _evaluate_key_set_0_only),
     ),
     Mutant(
+        "ide_cap.link_needs_rid_association",
+        "a Link IDE Stream becomes Secure only with RID Association V, which its register block "
+        "(Control and Status, PCIe 6.x §7.9.26.4) does not have: it never becomes Secure "
+        "(§6.33.1 stream state)",
+        ("ide_km.k_set_go.link",),
+        lambda: _patched(_fake_hw.FakeIdeCap, "_evaluate", _evaluate_link_needs_rid_v),
+    ),
+    Mutant(
         "ide_km.key_set.stop_leaves_secure",
         "K_SET_STOP of the old key set after a switch makes the stream Insecure (PCIe 6.x "
         "§6.33.3: K_SET_STOP does not by itself change the stream state)",
@@ -1845,7 +1863,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "ide_cap.pcrc_enable_hardwired",
         "PCRC Enable reads 0 though the IDE Capability advertises PCRC (PCIe 6.x §7.9.26.5.2)",
-        ("ide_km.k_set_go.selective_pcrc",),
+        ("ide_km.k_set_go.selective_pcrc", "ide_km.k_set_go.link_pcrc"),
         lambda: _patched(_fake_hw.FakeIdeCap, "_write_control", _control_hardwired(1 << 8)),
     ),
     Mutant(
@@ -1898,6 +1916,7 @@ MUTANTS: tuple[Mutant, ...] = (
             "ide.tamper.header",
             "ide.tamper.payload",
             "ide.tamper.payload.pcrc",
+            "ide.tamper.payload.link",
             "ide.tamper.mac",
             "ide.replay.detected",
             "ide.reorder.detected",
@@ -1918,7 +1937,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "fake_tlp.byte_count_whole_dws",
         "a completion's Byte Count counts whole DWs, not the bytes the byte enables select "
         "(PCIe 6.x §2.2.9)",
-        ("ide.traffic.protected_rw",),
+        ("ide.traffic.protected_rw", "ide.traffic.protected_rw.link"),
         lambda: _patched(_fake_tlp, "_byte_count", lambda req: 4 * req.length),
     ),
     Mutant(
@@ -1929,6 +1948,7 @@ MUTANTS: tuple[Mutant, ...] = (
             "ide.key_set_1.traffic",
             "ide.key_set.switch_both_ways",
             "ide.key_set.switch_both_ways.pcrc",
+            "ide.key_set.switch_both_ways.link",
             "ide.k_set_stop.old_set_rejected",
         ),
         lambda: _patched(_fake_tlp.FakeTlpPath, "_protect", _tlp_completions_on_key_set_0),
@@ -1951,6 +1971,14 @@ MUTANTS: tuple[Mutant, ...] = (
         "TLP rules)",
         ("tdisp.run.protected_mmio",),
         lambda: _patched(_fake_tlp.FakeTlpPath, "_tee_ok", lambda self, stream, t: True),
+    ),
+    Mutant(
+        "fake_tlp.link_takes_plain",
+        "the TLP path takes non-IDE requests of a Link IDE Stream's TC after IDE TLPs arrived "
+        "on their Sub-Stream (PCIe 6.x §6.33.4: from then on, while the stream is enabled, "
+        "they are discarded)",
+        ("ide.link.plain_discarded_after_ide",),
+        lambda: _patched(_fake_tlp.FakeTlpPath, "_link_holds", lambda self, req: False),
     ),
     Mutant(
         "hdl.ide_tlp.mac_not_checked",
@@ -1989,6 +2017,15 @@ MUTANTS: tuple[Mutant, ...] = (
         ("ide.rid_association.outside_range_ur",),
         _both(),
         hdl={"MUTANT_TLP_NO_RID_CHECK": 1},
+    ),
+    Mutant(
+        "hdl.ide_tlp.link_takes_plain",
+        "the TLP path takes non-IDE requests of a Link IDE Stream's TC after IDE TLPs arrived on "
+        "their Sub-Stream (PCIe 6.x §6.33.4: from then on, while the stream is enabled, they are "
+        "discarded; hdl/ide_tlp MUTANT_LINK_TAKES_PLAIN)",
+        ("ide.link.plain_discarded_after_ide",),
+        _both(),
+        hdl={"MUTANT_TLP_LINK_TAKES_PLAIN": 1},
     ),
 )
 

@@ -131,6 +131,14 @@ SECTIONS: dict[str, tuple[Key, ...]] = {
             "Selective IDE Streams in its IDE Capability (2-8)",
             ("fake",),
         ),
+        Key(
+            "link_tcs",
+            "int",
+            0,
+            "Link IDE Stream register blocks (TCs) in its IDE Capability (0-8, with "
+            "`selective_streams` + `link_tcs` <= 8); its TLP path carries Link IDE on them",
+            ("fake",),
+        ),
         Key("addr_blocks", "int", 1, "address association blocks per stream (1-15)", ("fake",)),
         Key(
             "ide_features",

@@ -288,9 +288,10 @@ async def serve_fake(
 ) -> None:
     """Serve the in-memory endpoint (the ``fake`` rig's device) until SHUTDOWN; ``ready`` is
     told the bound port (default: the "listening on" line).  ``fake`` is the rig's ``[fake]``
-    table: what the IDE Capability advertises (streams, address blocks, optional modes), as
-    ``hil run`` builds it.  The IDE_KM PortIndex stays ``--ide-km-port-index`` (default 0),
-    which a peer must be told; the table's ``max_port_index`` is not taken."""
+    table: what the IDE Capability advertises (Selective streams, Link IDE blocks, address
+    blocks, optional modes), as ``hil run`` builds it.  The IDE_KM PortIndex stays
+    ``--ide-km-port-index`` (default 0), which a peer must be told; the table's
+    ``max_port_index`` is not taken."""
     from .fake import FakeConfigSpace, FakeDoe, FakeTdi, fake_ide_cap
     from .firmware import Dsm
     from .transport import AsyncioTimebase

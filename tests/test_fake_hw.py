@@ -128,18 +128,24 @@ class Bench:
                 self.program(stream, slot_code(key_set, rxtx, sub))
                 assert self.cmd(GO, stream, kss(key_set, rxtx, sub)) == ST_DONE
 
+    def reg(self, stream: int, index: int) -> int:
+        """Byte offset of DW ``index`` of Selective stream ``stream``'s block, wherever this
+        capability puts it (after its Link IDE blocks, if any)."""
+        return self.ide.stream_block(stream).start + 4 * index
+
     def setup(self, stream: int, stream_id: int = 0x17) -> None:
-        self.cw(rid2(stream), 1)  # V
-        self.cw(ctl(stream), stream_id << 24)
+        self.cw(self.reg(stream, 4), 1)  # RID Association 2: V
+        self.cw(self.reg(stream, 1), stream_id << 24)
 
     def secure(self, stream: int, stream_id: int = 0x17) -> None:
         self.setup(stream, stream_id)
         self.arm(stream, 0)
-        self.cw(ctl(stream), (stream_id << 24) | ENABLE)
+        self.cw(self.reg(stream, 1), (stream_id << 24) | ENABLE)
         assert self.state(stream) == SECURE
 
     def state(self, stream: int) -> int:
-        return self.cr(status(stream)) & 0xF
+        """A Selective stream's Status.State."""
+        return self.cr(self.reg(stream, 2)) & 0xF
 
     def slots(self, stream: int) -> tuple[int, int]:
         """(armed, loaded) slot masks."""
@@ -181,7 +187,7 @@ def test_chain_header_and_capability() -> None:
     for o in range(R.IDE_CAP_OFFSET + 19 * 4, 0x500, 4):
         b.cw(o, 0xFFFFFFFF)
         assert b.cr(o) == 0
-    assert b.fr(0x000) == 2 | (1 << 8) | (19 << 16) | (1 << 24)
+    assert b.fr(0x000) == 2 | (1 << 8) | (19 << 16) | (2 << 24)  # no Link IDE; map version 2
 
 
 def test_a_capability_that_does_not_fit_is_refused() -> None:
@@ -258,6 +264,215 @@ def test_received_fail_message_is_rw1c() -> None:
     b.cw(status(1), FAIL_RX)
     assert b.cr(status(1)) == 0
     assert b.ide.fail_messages_sent == []  # a received Fail Message is not answered
+
+
+# -- Link IDE Stream register blocks (§7.9.26.4) -------------------------------------------------
+LINK = 2  # the stream index of Link IDE block 0 beside two Selective streams
+LINK_CTL = R.IDE_CAP_OFFSET + 0x0C  # DW 3: Link IDE block 0 Control
+LINK_STATUS = R.IDE_CAP_OFFSET + 0x10  # DW 4: its Status
+ALL_MODES = 0b111 << 3  # IDE Capability: PHE (3), Aggregation (4), PCRC (5)
+
+
+def linked(link_tcs: int = 1, features: int = 0) -> Bench:
+    """A bench whose capability has ``link_tcs`` Link IDE blocks beside 2 Selective streams."""
+    return Bench(FakeIdeCap(link_tcs=link_tcs, features=features))
+
+
+def sel_block(b: Bench, stream: int) -> int:
+    """Byte offset of Selective stream ``stream``'s block, after the Link IDE blocks (worked out
+    here from §7.9.26, not taken from the model)."""
+    return R.IDE_CAP_OFFSET + 4 * (3 + 2 * b.ide.link_tcs + BLOCK_DW * stream)
+
+
+def test_link_ide_blocks_come_first_and_shift_the_selective_ones() -> None:
+    from hil.host.ide_regs import IdeLayout
+
+    b = linked()
+    # b0 Link IDE Stream Supported, [15:13] Link TCs - 1 = 0, and the rest as before.
+    assert b.cr(R.IDE_CAP_OFFSET + 4) == 0x01010042 | 1
+    assert linked(3).cr(R.IDE_CAP_OFFSET + 4) == 0x01010042 | 1 | (2 << 13)
+    # DW 3..4 are Link block 0 (Control, Status); the Selective blocks start at DW 5.
+    b.cw(LINK_CTL, 0x4C000000)
+    assert b.cr(LINK_CTL) == 0x4C000000 and b.cr(LINK_STATUS) == 0
+    assert b.ide.stream_block(LINK) == range(LINK_CTL, LINK_CTL + 8)
+    for j in range(2):
+        assert b.ide.stream_block(j).start == sel_block(b, j)
+        assert b.cr(sel_block(b, j)) == 1  # Selective IDE Stream Capability: 1 address block
+    b.cw(sel_block(b, 1) + 4, 0x17000000)  # Selective stream 1's Control, not the Link one's
+    assert b.stream_state(1) >> 24 == 0x17 and b.cr(LINK_CTL) == 0x4C000000
+    assert b.cr(block(1) + 4) != 0x17000000  # the old place of the block is something else now
+    # 3 + 2 + 2 x 8 = 21 DW; past it reads 0.  A host's walk of the capability agrees.
+    assert b.ide.size_dw == 21
+    assert b.cr(R.IDE_CAP_OFFSET + 20 * 4) == 0 and b.cr(R.IDE_CAP_OFFSET + 21 * 4) == 0
+    layout = sync(IdeLayout.read(b.cfg, R.IDE_CAP_OFFSET))
+    assert [blk.base for blk in layout.link_blocks] == [LINK_CTL]
+    assert [blk.base for blk in layout.selective_blocks] == [sel_block(b, 0), sel_block(b, 1)]
+    assert layout.end == R.IDE_CAP_OFFSET + 21 * 4
+    # Firmware INFO: 2 Selective streams, 1 address block, 1 Link block, 21 DW, map version 2.
+    assert b.fr(0x000) == 2 | (1 << 8) | (1 << 12) | (21 << 16) | (2 << 24)
+    assert b.fr(0x040 + 3) == 0x4C000000  # the firmware's copy of the capability too
+
+
+def test_link_tcs_must_fit_beside_the_selective_streams() -> None:
+    FakeIdeCap(link_tcs=3)  # 3 + 6 + 16 = 25 DW fits the 26
+    with pytest.raises(ValueError, match="does not fit"):
+        FakeIdeCap(link_tcs=4)
+    for link_tcs, streams in ((9, 2), (-1, 2), (7, 2), (1, 8)):
+        with pytest.raises(ValueError, match="link_tcs"):
+            FakeIdeCap(num_streams=streams, link_tcs=link_tcs, max_cap_dw=64)
+    assert FakeIdeCap(num_streams=2, link_tcs=6, max_cap_dw=64).total_streams == 8
+
+
+@pytest.mark.parametrize("features", [0, ALL_MODES])
+def test_link_control_fields_and_reserved_bits(features: int) -> None:
+    b = linked(features=features)
+    b.cw(LINK_CTL, 0xFFFFFFFE)  # everything but Enable
+    # Stream ID, TC and Algorithm always; Default (22), TEE-Limited (23) and bit 9 reserved;
+    # aggregation [7:2], PCRC (8) and PHE [13:10] only where advertised, as in Selective Control.
+    modes = (0x3F << 2) | (1 << 8) | (0xF << 10) if features else 0
+    assert b.cr(LINK_CTL) == 0xFF3FC000 | modes
+    b.cw(LINK_STATUS, 0xFFFFFFFF)
+    assert b.cr(LINK_STATUS) == 0
+    assert all(b.cr(sel_block(b, j) + 4) == 0 for j in range(2))  # the Selective ones untouched
+
+
+def test_link_algorithm_and_pcrc_are_sampled_and_fixed_while_enabled() -> None:
+    b = linked(features=ALL_MODES)
+    alg, pcrc = 0x1F << 14, 1 << 8
+    b.cw(LINK_CTL, 0x4C000000 | pcrc | (1 << 19) | ENABLE)  # the write that sets Enable samples
+    assert b.cr(LINK_CTL) == 0x4C000000 | pcrc | (1 << 19) | ENABLE
+    # While enabled: Algorithm and PCRC Enable hold; TC and Stream ID are written.
+    b.cw(LINK_CTL, 0x4D000000 | alg | (5 << 19) | ENABLE)
+    assert b.cr(LINK_CTL) == 0x4D000000 | pcrc | (5 << 19) | ENABLE
+    # The write that clears Enable does not change them yet; the next one does.
+    b.cw(LINK_CTL, 0x4D000000 | alg)
+    assert b.cr(LINK_CTL) == 0x4D000000 | pcrc
+    b.cw(LINK_CTL, 0x4D000000 | alg)
+    assert b.cr(LINK_CTL) == 0x4D000000 | alg
+    # Without PCRC advertised, PCRC Enable reads 0 whatever is written.
+    plain = linked()
+    plain.cw(LINK_CTL, 0x4C000000 | pcrc)
+    assert plain.cr(LINK_CTL) == 0x4C000000
+
+
+def test_link_received_fail_message_is_rw1c() -> None:
+    b = linked()
+    b.ide.fail_message_received(LINK)
+    assert b.cr(LINK_STATUS) == FAIL_RX
+    assert all(b.cr(sel_block(b, j) + 8) == 0 for j in range(2))
+    b.cw(LINK_STATUS, 0x7FFFFFFF)  # 0 to bit 31: no effect
+    b.cwb(LINK_STATUS, b"\xff\xff")  # byte 3 not enabled: no effect
+    assert b.cr(LINK_STATUS) == FAIL_RX
+    b.cwb(LINK_STATUS + 3, b"\x80")
+    assert b.cr(LINK_STATUS) == 0
+    assert b.ide.fail_messages_sent == []
+
+
+def test_a_link_stream_is_secure_without_rid_association_on_slots_of_its_index() -> None:
+    b = linked()
+    b.arm(LINK, 0)  # key region 0x800 | 2 << 8 | ..., commands for stream index 2
+    assert b.slots(LINK) == (0x555, 0x555)
+    assert b.slots(0) == (0, 0) and b.slots(1) == (0, 0)
+    assert b.ide.tlp_key(LINK, 0)[2] and not b.ide.tlp_key(0, 0)[2]
+    b.cw(LINK_CTL, 0x4C000000 | (1 << 14) | ENABLE)  # an unsupported algorithm
+    assert b.cr(LINK_STATUS) == 0
+    b.cw(LINK_CTL, 0x4C000000)
+    b.cw(LINK_CTL, 0x4C000000 | ENABLE)  # no RID register was written: still Secure
+    assert b.cr(LINK_STATUS) == SECURE and b.ide.is_secure(LINK)
+    assert b.stream_state(LINK) == SECURE | (1 << 4) | (0x4C << 24)
+    assert b.state(0) == 0 and b.state(1) == 0
+    # Index 3 does not exist: BAD_STREAM, and its key region is ignored.
+    assert b.cmd(GO, 3, kss(0, 0, 0)) == ST_STREAM
+    b.program(3, 0)
+    assert b.fr(0x016) == 0 and b.fr(0x017) == 0
+    # A Selective stream still needs RID Association V.
+    b.arm(0, 0)
+    b.cw(sel_block(b, 0) + 4, 0x17000000 | ENABLE)
+    assert b.state(0) == 0
+    b.cw(sel_block(b, 0) + 4, 0x17000000)
+    b.cw(sel_block(b, 0) + 0x10, 1)  # V, written while Enable = 0
+    b.cw(sel_block(b, 0) + 4, 0x17000000 | ENABLE)
+    assert b.state(0) == SECURE
+
+
+@pytest.mark.parametrize(
+    ("how", "failure", "sends"),
+    [
+        ("enable cleared", False, False),
+        ("check failed", True, True),
+        ("fail message received", True, False),
+        ("wipe", True, True),
+    ],
+)
+def test_a_link_stream_leaves_secure_as_a_selective_one(
+    how: str, failure: bool, sends: bool
+) -> None:
+    b = linked()
+    left: list[int] = []
+    b.ide.secure_exit_hooks.append(left.append)
+    b.secure(0)
+    b.arm(LINK, 0)
+    b.cw(LINK_CTL, 0x4C000000 | ENABLE)
+    assert b.cr(LINK_STATUS) == SECURE
+    if how == "enable cleared":
+        b.cw(LINK_CTL, 0x4C000000)
+    elif how == "check failed":
+        b.ide.check_failed(LINK)
+    elif how == "fail message received":
+        b.ide.fail_message_received(LINK)
+    else:
+        assert b.cmd(WIPE, LINK) == ST_DONE
+    assert b.cr(LINK_STATUS) & 0xF == 0 and b.slots(LINK) == (0, 0)
+    assert left == [LINK] and b.ide.fail_messages_sent == ([LINK] if sends else [])
+    assert b.stream_state(LINK) >> 5 & 1 == int(failure)
+    assert b.state(0) == SECURE  # the Selective stream keeps its state
+    # After a failure, Enable must be written 0 before Secure again.
+    b.arm(LINK, 1)
+    b.cw(LINK_CTL, 0x4C000000 | ENABLE)
+    assert b.cr(LINK_STATUS) & 0xF == (0 if failure else SECURE)
+    if failure:
+        b.cw(LINK_CTL, 0x4C000000)
+        b.cw(LINK_CTL, 0x4C000000 | ENABLE)
+        assert b.cr(LINK_STATUS) & 0xF == SECURE
+
+
+def test_a_tdi_binds_selective_streams_only_and_ignores_link_block_writes() -> None:
+    b = linked()
+    b.arm(LINK, 0)
+    b.cw(LINK_CTL, 0x4C000000 | ENABLE)
+    assert b.ide.is_secure(LINK)
+    assert b.tdi_cmd(TdiOp.LOCK, LINK) == TdiCmdStatus.BAD_STREAM
+    assert b.tdi_state() == 0x01000000
+    assert b.fr(TDI + TDI_NUM_STREAMS) == 2
+    b.cw(sel_block(b, 1) + 0x10, 1)
+    b.arm(1, 0)
+    b.cw(sel_block(b, 1) + 4, 0x18000000 | ENABLE)
+    assert b.tdi_cmd(TdiOp.LOCK, 1) == TdiCmdStatus.DONE
+    assert b.tdi_cmd(TdiOp.START) == TdiCmdStatus.DONE
+    # The Link block's registers are not the bound stream's; nor is the Link stream leaving
+    # Secure an error of the TDI.
+    b.cw(LINK_CTL, b.cr(LINK_CTL))
+    b.cw(LINK_STATUS, FAIL_RX)
+    b.ide.check_failed(LINK)
+    assert b.tdi_state() & 3 == TdiState.RUN
+    # The bound stream's shifted block is.
+    b.cw(sel_block(b, 1) + 0x10, b.cr(sel_block(b, 1) + 0x10))
+    assert b.tdi_state() & 0xFF03 == (TdiCause.CONFIG_WRITE << 8) | TdiState.ERROR
+
+
+def test_reset_returns_the_link_stream_to_power_on() -> None:
+    fresh = linked().snapshot()
+    b = linked()
+    b.arm(LINK, 0)
+    b.cw(LINK_CTL, 0x4C000000 | (3 << 19) | ENABLE)
+    b.ide.fail_message_received(LINK)
+    disabled: list[int] = []
+    b.ide.disable_hooks.append(disabled.append)
+    assert b.snapshot() != fresh
+    b.cfg.reset()
+    assert b.snapshot() == fresh
+    assert all(b.ide.tlp_key(LINK, c) == (bytes(32), 0, False) for c in range(12))
+    assert LINK in disabled
 
 
 # -- stream state -------------------------------------------------------------------------------
@@ -916,7 +1131,29 @@ def test_a_fake_section_shapes_the_capability_and_the_vectors_follow_it() -> Non
         result = run_config(vid, config)
         assert result.outcome is Outcome.PASS, (vid, result.message)
     with pytest.raises(ValueError, match="only"):
-        FakeIdeCap(features=1 << 0)  # Link IDE: not something the fake can add
+        FakeIdeCap(features=1 << 0)  # Link IDE comes with link_tcs, not as a feature bit
+
+
+def test_a_fake_section_sets_the_link_ide_blocks_and_refuses_bad_ones() -> None:
+    from pathlib import Path
+
+    from hil.fake import fake_ide_cap
+    from hil.rigs import RigConfigError, find_rig, parse_rig
+
+    ide = fake_ide_cap({"link_tcs": 2})
+    assert (ide.link_tcs, ide.total_streams, ide.size_dw) == (2, 4, 3 + 4 + 16)
+    assert ide.read_index(1) & 0xE001 == 1 | (1 << 13)
+    assert fake_ide_cap({}).link_tcs == 0
+    for bad, match in ((9, "link_tcs 9"), (7, "link_tcs 7"), (True, "link_tcs True")):
+        with pytest.raises(ValueError, match=match):
+            fake_ide_cap({"link_tcs": bad})
+    text = "[rig]\nkind = 'fake'\n[fake]\nlink_tcs = {}"
+    with pytest.raises(RigConfigError, match="\\[fake\\] link_tcs 9"):
+        parse_rig(text.format(9), Path("rigs/broken.toml"))
+    with pytest.raises(RigConfigError, match="line 4: \\[fake\\] link_tcs = 'one' is not"):
+        parse_rig(text.format("'one'"), Path("rigs/broken.toml"))
+    assert parse_rig(text.format(1), Path("rigs/ok.toml")).fake["link_tcs"] == 1
+    assert find_rig("fake").fake.get("link_tcs") == 1  # the default fake rig has one
 
 
 def test_unadvertised_modes_read_zero_and_the_vector_sees_a_writable_one() -> None:

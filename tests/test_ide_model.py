@@ -364,6 +364,32 @@ def test_link_stream_covers_local_prefixes_selective_does_not() -> None:
             assert got is not None and got.tlp == write()
 
 
+def test_link_stream_carries_its_tc_only() -> None:
+    """A Link IDE Stream is its TC's (§6.33.1): the transmitter refuses another TC's TLP, and
+    the receiver takes another TC's IDE TLP with its Stream ID as misrouted, staying Secure;
+    a Selective stream takes any TC."""
+    rp = IdeStreamModel(STREAM, side=PortSide.ROOT_PORT, kind=StreamKind.LINK, tc=3)
+    ep = IdeStreamModel(STREAM, side=PortSide.ENDPOINT, kind=StreamKind.LINK, tc=3)
+    establish(rp, ep, key_source=counting_keys())
+    assert (rp.tc, ep.tc) == (3, 3)
+    on_tc3 = MemWrite.for_bytes(0x1000_0000, b"\x5a" * 8, requester_id=EP_RID, tc=3)
+    got = ep.receive(send(rp, on_tc3).encode())
+    assert got is not None and got.tlp == on_tc3
+    with pytest.raises(LocalProtocolError, match="TC0"):
+        rp.protect(write())
+    wire = bytearray(send(rp, on_tc3).encode())
+    wire[5] &= ~0x70  # header byte 1 (after the prefix): TC 3 -> 0
+    with pytest.raises(IdeMisrouted, match="TC0"):
+        ep.receive(bytes(wire))
+    assert ep.secure and not ep.failures
+    sel_rp, sel_ep = pair(StreamKind.SELECTIVE)
+    for tc in (0, 5):
+        tlp = MemWrite.for_bytes(0x1000_0000, b"\x01" * 4, requester_id=EP_RID, tc=tc)
+        assert sel_ep.receive(send(sel_rp, tlp).encode()) is not None
+    with pytest.raises(LocalProtocolError):
+        IdeStreamModel(STREAM, kind=StreamKind.LINK, tc=8)
+
+
 def test_end_end_prefixes_are_authenticated() -> None:
     rp, ep = pair()
     ide = rp.tx.protect(write(), e2e_prefixes=(hx("91 00 00 00"),))

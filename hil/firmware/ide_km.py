@@ -87,8 +87,10 @@ class IdeKmResponder:
         return self.owner == session_id
 
     async def _streams(self) -> int:
+        """Stream indices in the hardware: the Selective streams, then one per Link IDE block
+        (hdl/ide_cap/README.md, firmware map)."""
         cap = K.IdeCapability(await self.regs.read(cap_word(1)))
-        return cap.selective_block_count
+        return cap.selective_block_count + cap.link_block_count
 
     async def _wipe_all(self) -> None:
         for index in range(await self._streams()):
@@ -166,7 +168,12 @@ class IdeKmResponder:
     async def _query_resp(self, port_index: int) -> K.QueryResp:
         cap = K.IdeCapability(await self.regs.read(cap_word(1)))
         control = await self.regs.read(cap_word(2))
-        blocks, pos = [], 3
+        links, pos = [], 3
+        for _ in range(cap.link_block_count):
+            link = [await self.regs.read(cap_word(pos + i)) for i in range(2)]
+            links.append(K.LinkIdeBlock(*link))
+            pos += 2
+        blocks = []
         for _ in range(cap.selective_block_count):
             stream_cap = await self.regs.read(cap_word(pos))
             head = [await self.regs.read(cap_word(pos + i)) for i in range(5)]
@@ -185,6 +192,7 @@ class IdeKmResponder:
             max_port_index=self.port_index,
             capability=cap,
             control=control,
+            link_blocks=tuple(links),
             selective_blocks=tuple(blocks),
         )
 

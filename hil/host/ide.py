@@ -1,4 +1,5 @@
-"""The root port's end of a Selective IDE stream: keys by IDE_KM, TLPs through a TlpPort.
+"""The root port's end of an IDE stream (Selective or Link): keys by IDE_KM, TLPs through a
+TlpPort.
 
 A platform with IDE keys a stream at both ports and then protects its memory traffic.  Here the
 device's port is keyed over IDE_KM (:class:`~hil.host.ide_km.IdeKmRequester`), the root port's
@@ -24,9 +25,10 @@ from ..codec.ide_tlp import (
     decode_tlp,
 )
 from ..errors import DeviceFailure, PeerProtocolError
-from ..ide_model import IFV_INITIAL, IdeStreamModel, PortSide, Received
+from ..ide_model import IFV_INITIAL, IdeStreamModel, PortSide, Received, StreamKind
 from ..transport import ConfigSpace, Timebase, TlpPort
 from .ide_km import IdeKmRequester, StreamRegs
+from .ide_regs import LinkBlock
 
 __all__ = ["PCRC_ENABLE", "IdeRootPort", "NoCompletion", "bar0_address", "enable_memory"]
 
@@ -55,7 +57,9 @@ async def bar0_address(config: ConfigSpace) -> int:
 
 
 class IdeRootPort:
-    """One Selective IDE stream from the root port's side."""
+    """One IDE stream from the root port's side: Selective IDE Stream block ``index``, or,
+    with ``link_tc``, Link IDE Stream block ``index`` set to carry that TC (every TLP of the
+    stream is sent with it)."""
 
     def __init__(
         self,
@@ -69,6 +73,7 @@ class IdeRootPort:
         timeout_s: float = 1e-4,
         key_source: Callable[[int], bytes] = os.urandom,
         pcrc: bool = False,
+        link_tc: int | None = None,
     ) -> None:
         self.km = km
         self.port = port
@@ -78,10 +83,15 @@ class IdeRootPort:
         self.requester_id = requester_id
         self.timeout_s = timeout_s
         self.key_source = key_source
-        self.model = IdeStreamModel(stream_id, side=PortSide.ROOT_PORT, pcrc=pcrc)
+        self.link_tc = link_tc
+        self.tc = link_tc or 0  # the TC of every TLP sent
+        kind = StreamKind.SELECTIVE if link_tc is None else StreamKind.LINK
+        self.model = IdeStreamModel(
+            stream_id, side=PortSide.ROOT_PORT, pcrc=pcrc, kind=kind, tc=self.tc
+        )
         #: Stream Control bits besides Stream ID and Enable: PCRC Enable (§7.9.26.5.2 bit 8).
         self.control = PCRC_ENABLE if pcrc else 0
-        self.regs: StreamRegs | None = None
+        self.regs: StreamRegs | LinkBlock | None = None
         self.key_set = 0
         self.bar0 = 0
         self.pcrc_completions = 0  # completions received with a PCRC (checked by the model)
@@ -111,13 +121,18 @@ class IdeRootPort:
     async def establish(self, key_set: int = 0) -> None:
         """QUERY, stream registers, keys, GO Rx then Tx (§6.33.3), Enable; Secure or fail."""
         await self.km.query()
-        self.regs = await self.km.setup_stream(
-            self.index, self.stream_id, self.requester_id, self.control
-        )
+        if self.link_tc is None:
+            self.regs = await self.km.setup_stream(
+                self.index, self.stream_id, self.requester_id, self.control
+            )
+        else:
+            self.regs = await self.km.setup_link(
+                self.index, self.stream_id, self.link_tc, self.control
+            )
         await self.program(key_set)
         await self.go(key_set, K.KeyDirection.RX)
         await self.go(key_set, K.KeyDirection.TX)
-        state = await self.km.enable(self.regs, self.stream_id, self.control)
+        state = await self.km.enable(self.regs, self.stream_id, self._control_value() & 0xFFFFFF)
         self.model.set_enabled(True)
         if state != STATE_SECURE:
             raise DeviceFailure(
@@ -145,8 +160,20 @@ class IdeRootPort:
                     raise DeviceFailure(f"no K_GOSTOP_ACK for K_SET_STOP {slot}")
                 self.model.k_set_stop(K.KeySlot(key_set, 1 - direction, sub))
 
+    async def disable(self) -> None:
+        """Enable cleared at the device (and in the model): the stream is Insecure, and a Link
+        stream lets go of its TC's non-IDE TLPs (§6.33.4)."""
+        if self.regs is None:
+            return
+        await self.config.write32(self.regs.control, self._control_value())
+        self.model.set_enabled(False)
+
+    def _control_value(self) -> int:
+        tc = (self.link_tc << 19) if self.link_tc is not None else 0
+        return (self.stream_id << 24) | tc | self.control
+
     async def state(self) -> int:
-        """The device's Selective IDE Stream Status.State."""
+        """The device's IDE Stream Status.State."""
         if self.regs is None:
             raise DeviceFailure("the stream was never set up")
         return (await self.config.read32(self.regs.status)) & 0xF
@@ -164,13 +191,22 @@ class IdeRootPort:
         self._tag = (self._tag + 1) & 0xFF
         return self._tag
 
-    def write_tlp(self, offset: int, data: bytes) -> MemWrite:
-        return MemWrite.for_bytes(self.bar0 + offset, data, requester_id=self.requester_id)
-
-    def read_tlp(self, offset: int, size: int) -> MemRead:
-        return MemRead.for_bytes(
-            self.bar0 + offset, size, requester_id=self.requester_id, tag=self.next_tag()
+    def write_tlp(self, offset: int, data: bytes, *, tc: int | None = None) -> MemWrite:
+        return MemWrite.for_bytes(
+            self.bar0 + offset, data, requester_id=self.requester_id, tc=self._tc(tc)
         )
+
+    def read_tlp(self, offset: int, size: int, *, tc: int | None = None) -> MemRead:
+        return MemRead.for_bytes(
+            self.bar0 + offset,
+            size,
+            requester_id=self.requester_id,
+            tag=self.next_tag(),
+            tc=self._tc(tc),
+        )
+
+    def _tc(self, tc: int | None) -> int:
+        return self.tc if tc is None else tc
 
     def protect(
         self, tlp: MemWrite | MemRead, *, t: bool = False, pcrc_fault: str | None = None
@@ -205,9 +241,9 @@ class IdeRootPort:
         self.pcrc_completions += got.prefix.p
         return got
 
-    async def read_plain(self, offset: int, size: int) -> Completion:
-        """A read without IDE (the baseline path)."""
-        req = self.read_tlp(offset, size)
+    async def read_plain(self, offset: int, size: int, *, tc: int = 0) -> Completion:
+        """A read without IDE (the baseline path), on ``tc``."""
+        req = self.read_tlp(offset, size, tc=tc)
         await self.port.send(req.encode())
         raw = await self.port.recv(self.timeout_s)
         if raw is None:

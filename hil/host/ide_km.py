@@ -20,11 +20,11 @@ from .. import _regs as R
 from ..codec import ide_km as K
 from ..errors import PeerProtocolError
 from ..transport import ConfigSpace
-from .ide_regs import IDE_CAP_ID, IdeLayout, SelectiveBlock, selective_block
+from .ide_regs import IDE_CAP_ID, IdeLayout, LinkBlock, SelectiveBlock, selective_block
 from .pci import find_ext_capabilities
 from .spdm import SpdmRequester, SpdmSession
 
-__all__ = ["IdeKmRequester", "StreamRegs", "stream_regs"]
+__all__ = ["IdeKmRequester", "StreamRegs", "link_regs", "stream_regs"]
 
 log = logging.getLogger("hil.host.ide_km")
 
@@ -33,15 +33,30 @@ log = logging.getLogger("hil.host.ide_km")
 StreamRegs = SelectiveBlock
 
 
+async def _ide_offset(config: ConfigSpace) -> int:
+    caps = await find_ext_capabilities(config, IDE_CAP_ID)
+    if not caps:
+        raise PeerProtocolError("the function has no IDE extended capability")
+    return caps[0].offset
+
+
 async def stream_regs(config: ConfigSpace, index: int, cap_offset: int | None = None) -> StreamRegs:
     """Selective IDE Stream ``index`` of the function's IDE capability (found by the capability
     walk unless ``cap_offset`` is given)."""
     if cap_offset is None:
-        caps = await find_ext_capabilities(config, IDE_CAP_ID)
-        if not caps:
-            raise PeerProtocolError("the function has no IDE extended capability")
-        cap_offset = caps[0].offset
+        cap_offset = await _ide_offset(config)
     return await selective_block(config, cap_offset, index)
+
+
+async def link_regs(config: ConfigSpace, index: int) -> LinkBlock:
+    """Link IDE Stream register block ``index`` of the function's IDE capability."""
+    layout = await IdeLayout.read(config, await _ide_offset(config))
+    if not 0 <= index < len(layout.link_blocks):
+        raise PeerProtocolError(
+            f"the IDE capability has {len(layout.link_blocks)} Link IDE Stream blocks; "
+            f"no block {index}"
+        )
+    return layout.link_blocks[index]
 
 
 @dataclass
@@ -154,7 +169,21 @@ class IdeKmRequester:
         await self.config.write32(regs.control, (stream_id << 24) | control)
         return regs
 
-    async def enable(self, regs: StreamRegs, stream_id: int, control: int = 0) -> int:
+    async def link_regs(self, index: int) -> LinkBlock:
+        """Link IDE Stream block ``index`` of the device's IDE capability."""
+        if self.config is None:
+            raise PeerProtocolError("a Link IDE Stream needs the device's configuration space")
+        return await link_regs(self.config, index)
+
+    async def setup_link(self, index: int, stream_id: int, tc: int, control: int = 0) -> LinkBlock:
+        """Link IDE Stream block ``index``: TC and Stream ID with Enable=0 (§7.9.26.4.1), and
+        the other ``control`` bits (PCRC Enable), before the keys."""
+        regs = await self.link_regs(index)
+        assert self.config is not None
+        await self.config.write32(regs.control, (stream_id << 24) | (tc << 19) | control)
+        return regs
+
+    async def enable(self, regs: StreamRegs | LinkBlock, stream_id: int, control: int = 0) -> int:
         """Set Enable (keeping the ``control`` bits selected); return the stream's State
         (0010b Secure)."""
         assert self.config is not None

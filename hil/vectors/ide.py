@@ -6,10 +6,13 @@ the device's verdict where the spec puts it: completions (their MAC, IV and coun
 checked by the model), the Selective IDE Stream Status register, and BAR0's contents read
 back over the plain (non-IDE) path.
 
-Configurations: a vector that also runs under an optional Selective IDE configuration has a
-variant whose id ends with the configuration's name (``ide.traffic.protected_rw.pcrc``).  The
-variant is n/a unless the device's IDE Capability advertises it; it selects it in Stream
-Control before Enable, and the root port's end uses it too.
+Configurations: a vector that also runs under an optional IDE configuration has a variant
+whose id ends with the configuration's name (``ide.traffic.protected_rw.pcrc``,
+``ide.traffic.protected_rw.link``).  The variant is n/a unless the device's IDE Capability
+advertises it; it selects it in the stream's Control register before Enable, and the root
+port's end uses it too.  ``.pcrc``: PCRC Enable on a Selective stream.  ``.link``: a Link IDE
+Stream (Link IDE block 0) set to carry TC ``LINK_TC`` instead of a Selective stream; the
+plain reads that check BAR0 go on TC0, which the Link stream does not hold.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from ..errors import NotApplicable
 from ..host.ide import STATE_SECURE, IdeRootPort, NoCompletion
 from ..host.ide_km import IdeKmRequester
 from ..host.pci import CAP_ID_PCIE, DEVCAP_TEE_IO, find_capability
+from ._cleanup import tidy
 from ._model import Vector, VectorContext, vector
 from .ide_km import _km
 
@@ -31,14 +35,27 @@ STATE_INSECURE = 0b0000
 SIZES = (1, 2, 3, 4, 5, 7, 8, 12, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 128, 200, 252, 256)
 
 
+CAP_LINK = 1 << 0  # IDE Capability: Link IDE Stream Supported [§7.9.26.2]
 CAP_PCRC = 1 << 5  # IDE Capability: PCRC Supported [§7.9.26.2]
 PCRC_SPEC = "§6.33.4 (PCRC), §7.9.26.5.2 (PCRC Enable)"
+LINK_SPEC = "§6.33.1, §6.33.4 (Link IDE Streams), §7.9.26.4 (Link IDE Stream registers)"
+#: The Link variants' stream: its own Stream ID (IDs are unique across a Port's enabled Link
+#: and Selective streams, §6.33.4) and a TC other than the plain path's TC0.
+LINK_STREAM_ID = 0x4C
+LINK_TC = 1
 
 
 def root_port(
-    ctx: VectorContext, km: IdeKmRequester, stream_id: int, index: int = 0, *, pcrc: bool = False
+    ctx: VectorContext,
+    km: IdeKmRequester,
+    stream_id: int,
+    index: int = 0,
+    *,
+    pcrc: bool = False,
+    link_tc: int | None = None,
 ) -> IdeRootPort:
-    """The root port's end of stream ``index`` on this rig's TLP port and deadline."""
+    """The root port's end of stream ``index`` (a Link IDE block with ``link_tc``) on this
+    rig's TLP port and deadline."""
     return IdeRootPort(
         km,
         ctx.resource("tlp"),
@@ -47,34 +64,52 @@ def root_port(
         index=index,
         timeout_s=float(ctx.settings.get("tlp_timeout_s", 0.01)),
         pcrc=pcrc,
+        link_tc=link_tc,
     )
 
 
 class _Stream:
     """A keyed stream for one vector: the session is ended on the way out.  With ``pcrc`` the
-    stream runs with PCRC Enable at both ends, and the vector is n/a where the device's IDE
-    Capability (QUERY_RESP, checked against config space) does not advertise PCRC."""
+    stream runs with PCRC Enable at both ends; with ``link`` it is Link IDE block 0 carrying
+    ``LINK_TC`` (cleared again on the way out, so that the TC's plain TLPs pass again).  Each
+    is n/a where the device's IDE Capability (QUERY_RESP, checked against config space) does
+    not advertise it."""
 
-    def __init__(self, ctx: VectorContext, *, pcrc: bool = False) -> None:
+    def __init__(self, ctx: VectorContext, *, pcrc: bool = False, link: bool = False) -> None:
         self.ctx = ctx
         self.pcrc = pcrc
+        self.link = link
         self.km_cm = _km(ctx)
+        self.rp: IdeRootPort | None = None
 
     async def __aenter__(self) -> IdeRootPort:
         km = await self.km_cm.__aenter__()
         try:
-            if self.pcrc:
+            if self.pcrc or self.link:
                 cap = (await km.query()).capability.value
-                if not cap & CAP_PCRC:
+                if self.pcrc and not cap & CAP_PCRC:
                     raise NotApplicable(f"the IDE Capability ({cap:#010x}) does not advertise PCRC")
-            rp = root_port(self.ctx, km, STREAM_ID, pcrc=self.pcrc)
-            await rp.establish()
+                if self.link and not cap & CAP_LINK:
+                    raise NotApplicable(
+                        f"the IDE Capability ({cap:#010x}) does not advertise Link IDE Streams"
+                    )
+            if self.link:
+                self.rp = root_port(self.ctx, km, LINK_STREAM_ID, pcrc=self.pcrc, link_tc=LINK_TC)
+            else:
+                self.rp = root_port(self.ctx, km, STREAM_ID, pcrc=self.pcrc)
+            await self.rp.establish()
         except BaseException as exc:
+            await self._disable()
             await self.km_cm.__aexit__(type(exc), exc, exc.__traceback__)
             raise
-        return rp
+        return self.rp
+
+    async def _disable(self) -> None:
+        if self.link and self.rp is not None:
+            await tidy(self.ctx, "link_disable", self.rp.disable())
 
     async def __aexit__(self, *exc: object) -> None:
+        await self._disable()
         await self.km_cm.__aexit__(*exc)
 
 
@@ -93,9 +128,9 @@ async def _memory(rp: IdeRootPort, offset: int, size: int) -> bytes:
     return cpl.payload[offset & 3 : (offset & 3) + size]
 
 
-async def _protected_rw(ctx: VectorContext, *, pcrc: bool = False) -> None:
+async def _protected_rw(ctx: VectorContext, *, pcrc: bool = False, link: bool = False) -> None:
     rng = random.Random(0x1DE)
-    async with _Stream(ctx, pcrc=pcrc) as rp:
+    async with _Stream(ctx, pcrc=pcrc, link=link) as rp:
         tlps = 0
         for size in SIZES:
             offset = rng.randrange(0, 4096 - size)
@@ -113,6 +148,7 @@ async def _protected_rw(ctx: VectorContext, *, pcrc: bool = False) -> None:
             ctx.expect(got == data, f"read back of {size} bytes at {offset:#x} differs")
             ctx.expect(not t, "a completion for a T=0 read came back with T=1")
             ctx.expect(cpl.byte_count == size, f"Byte Count {cpl.byte_count}, expected {size}")
+            ctx.expect(cpl.tc == rp.tc, f"a completion on TC{cpl.tc} for a TC{rp.tc} read")
         ctx.measure("protected_tlps", tlps, "TLPs", low=3 * len(SIZES))
         if pcrc:
             # Every completion carried data, so every one must carry a PCRC the model checked.
@@ -126,40 +162,63 @@ async def _protected_rw(ctx: VectorContext, *, pcrc: bool = False) -> None:
         ctx.expect(state == STATE_SECURE, f"stream left Secure ({state:04b}) under good traffic")
 
 
-def _with_pcrc_variant(
-    vid: str, *, title: str, spec: str, pcrc_title: str, body: Callable[..., Awaitable[None]]
-) -> tuple[Vector, Vector]:
-    """The vector ``vid`` and its PCRC variant ``vid.pcrc``: one body, run with ``pcrc``
-    False, then True (n/a where the IDE Capability does not advertise PCRC)."""
+#: Optional IDE configurations a vector can also run under: name -> (the title's lead, spec).
+_VARIANTS = {
+    "pcrc": ("With PCRC Enable (where advertised)", PCRC_SPEC),
+    "link": (f"On a Link IDE Stream for TC{LINK_TC} (where advertised)", LINK_SPEC),
+}
+
+
+def _with_variants(
+    vid: str,
+    *,
+    title: str,
+    spec: str,
+    body: Callable[..., Awaitable[None]],
+    variants: dict[str, str],
+) -> tuple[Vector, ...]:
+    """The vector ``vid`` and, for each configuration named in ``variants`` (name -> what the
+    variant checks), ``vid.<name>``: one body, run plain, then with ``<name>=True`` (n/a where
+    the IDE Capability does not advertise that configuration)."""
 
     async def plain(ctx: VectorContext) -> None:
         await body(ctx)
 
-    async def with_pcrc(ctx: VectorContext) -> None:
-        await body(ctx, pcrc=True)
+    made = [vector(vid, title=title, spec=f"PCIe 6.x {spec}", needs=NEEDS)(plain)]
+    for name, what in variants.items():
+        lead, clause = _VARIANTS[name]
 
-    return (
-        vector(vid, title=title, spec=f"PCIe 6.x {spec}", needs=NEEDS)(plain),
-        vector(
-            f"{vid}.pcrc",
-            title=f"With PCRC Enable (where advertised): {pcrc_title}",
-            spec=f"PCIe 6.x {spec}, {PCRC_SPEC}",
-            needs=NEEDS,
-        )(with_pcrc),
-    )
+        async def configured(ctx: VectorContext, _name: str = name) -> None:
+            await body(ctx, **{_name: True})
+
+        configured.__name__ = f"{plain.__name__}_{name}"
+        made.append(
+            vector(
+                f"{vid}.{name}",
+                title=f"{lead}: {what}",
+                spec=f"PCIe 6.x {spec}, {clause}",
+                needs=NEEDS,
+            )(configured)
+        )
+    return tuple(made)
 
 
-protected_rw, protected_rw_pcrc = _with_pcrc_variant(
+protected_rw, protected_rw_pcrc, protected_rw_link = _with_variants(
     "ide.traffic.protected_rw",
     title="IDE-protected writes and reads of many sizes; completions protected on the stream",
     spec="§6.33.4-6.33.6 (IDE TLPs, AES-GCM, sub-streams), §2.2.9",
-    pcrc_title="protected writes and reads of many sizes, every completion with a good PCRC",
     body=_protected_rw,
+    variants={
+        "pcrc": "protected writes and reads of many sizes, every completion with a good PCRC",
+        "link": "protected writes and reads of many sizes, completions on the Link stream",
+    },
 )
 
 
-async def _tamper(ctx: VectorContext, where: str, *, pcrc: bool = False) -> None:
-    async with _Stream(ctx, pcrc=pcrc) as rp:
+async def _tamper(
+    ctx: VectorContext, where: str, *, pcrc: bool = False, link: bool = False
+) -> None:
+    async with _Stream(ctx, pcrc=pcrc, link=link) as rp:
         before = await _memory(rp, 0x100, 64)
         wire = bytearray(rp.protect(rp.write_tlp(0x100, bytes(range(64)))).encode())
         pos = {"header": 4 + 5, "payload": 4 + 12 + 17, "mac": len(wire) - 5}[where]
@@ -180,17 +239,21 @@ async def tamper_header(ctx: VectorContext) -> None:
     await _tamper(ctx, "header")
 
 
-async def _tamper_payload(ctx: VectorContext, *, pcrc: bool = False) -> None:
-    await _tamper(ctx, "payload", pcrc=pcrc)
+async def _tamper_payload(ctx: VectorContext, **config: bool) -> None:
+    await _tamper(ctx, "payload", **config)
 
 
-tamper_payload, tamper_payload_pcrc = _with_pcrc_variant(
+tamper_payload, tamper_payload_pcrc, tamper_payload_link = _with_variants(
     "ide.tamper.payload",
     title="A flipped bit in an IDE TLP's encrypted payload is detected; the stream goes Insecure",
     spec="§6.33.4, §6.33.8",
-    pcrc_title="a flipped bit in the encrypted payload is an IDE Check Failed (the MAC), not a "
-    "PCRC error; the stream goes Insecure",
     body=_tamper_payload,
+    variants={
+        "pcrc": "a flipped bit in the encrypted payload is an IDE Check Failed (the MAC), not a "
+        "PCRC error; the stream goes Insecure",
+        "link": "a flipped bit in the encrypted payload of a Link IDE TLP is detected; the Link "
+        "stream goes Insecure",
+    },
 )
 
 
@@ -351,9 +414,9 @@ async def key_set_1_traffic(ctx: VectorContext) -> None:
         ctx.expect(state == STATE_SECURE, f"stream left Secure ({state:04b}) on key set 1")
 
 
-async def _switch_both_ways(ctx: VectorContext, *, pcrc: bool = False) -> None:
+async def _switch_both_ways(ctx: VectorContext, **config: bool) -> None:
     rng = random.Random(0x5E7)
-    async with _Stream(ctx, pcrc=pcrc) as rp:
+    async with _Stream(ctx, **config) as rp:
         await _round_trips(ctx, rp, rng, 0, 4)
         for new, old in ((1, 0), (0, 1)):
             ctx.expect(await rp.refresh() == new, f"the refresh did not move to key set {new}")
@@ -476,12 +539,68 @@ async def rid_association_outside_range_ur(ctx: VectorContext) -> None:
         ctx.measure("outside_rids_refused", len(outside), "")
 
 
-key_set_switch_both_ways, key_set_switch_both_ways_pcrc = _with_pcrc_variant(
-    "ide.key_set.switch_both_ways",
-    title="K0 -> K1 -> K0 with K_SET_STOP of the old set after each switch; traffic both ways "
-    "on the set in use",
-    spec="§6.33.3 (key refresh, K_SET_STOP), §6.33.4 (K bit), §6.33.8",
-    pcrc_title="K0 -> K1 -> K0 with K_SET_STOP of the old set; traffic both ways carries good "
-    "PCRCs on each set",
-    body=_switch_both_ways,
+key_set_switch_both_ways, key_set_switch_both_ways_pcrc, key_set_switch_both_ways_link = (
+    _with_variants(
+        "ide.key_set.switch_both_ways",
+        title="K0 -> K1 -> K0 with K_SET_STOP of the old set after each switch; traffic both ways "
+        "on the set in use",
+        spec="§6.33.3 (key refresh, K_SET_STOP), §6.33.4 (K bit), §6.33.8",
+        body=_switch_both_ways,
+        variants={
+            "pcrc": "K0 -> K1 -> K0 with K_SET_STOP of the old set; traffic both ways carries "
+            "good PCRCs on each set",
+            "link": "K0 -> K1 -> K0 with K_SET_STOP of the old set on a Link IDE Stream; traffic "
+            "both ways on the set in use",
+        },
+    )
 )
+
+
+# --------------------------------------------------------------------------------------------
+# Link IDE: the Link stream's hold on its TC
+# --------------------------------------------------------------------------------------------
+
+
+@vector(
+    "ide.link.plain_discarded_after_ide",
+    title="On a Link IDE Stream's TC, non-IDE requests are taken until the first IDE TLP of their "
+    "Sub-Stream and discarded from then on; other TCs and the stream's state are untouched",
+    spec=f"PCIe 6.x {LINK_SPEC}: a receiver discards non-IDE TLPs of the Sub-Stream once an IDE "
+    "TLP arrived on it, while the stream is enabled",
+    needs=NEEDS,
+)
+async def link_plain_discarded_after_ide(ctx: VectorContext) -> None:
+    async with _Stream(ctx, link=True) as rp:
+        offset = 0x340
+        # Before any IDE TLP on the stream: a plain write and read on the TC are still taken.
+        await rp.port.send(rp.write_tlp(offset, b"\x11" * 8).encode())
+        ctx.expect(
+            await _memory(rp, offset, 8) == b"\x11" * 8,
+            f"a plain TC{LINK_TC} write before the first IDE TLP was not taken",
+        )
+        early = await rp.read_plain(offset, 8, tc=LINK_TC)
+        ctx.expect(early.status == CplStatus.SC, "a plain read before the first IDE TLP failed")
+        # IDE TLPs on both request Sub-Streams (Posted: the write, Non-Posted: the read).
+        await rp.write(offset, b"\x22" * 8)
+        cpl, _ = await rp.read(offset, 8)
+        ctx.expect(cpl.payload[:8] == b"\x22" * 8, "the Link stream's own write did not land")
+        # From now on plain TLPs of the TC are discarded: no write, no completion.
+        await rp.port.send(rp.write_tlp(offset, b"\x33" * 8).encode())
+        ctx.expect(
+            await _memory(rp, offset, 8) == b"\x22" * 8,
+            f"a plain TC{LINK_TC} write after the Link stream's IDE TLPs reached BAR0",
+        )
+        late = rp.read_tlp(offset, 8, tc=LINK_TC)
+        await rp.port.send(late.encode())
+        ctx.expect(
+            await rp.port.recv(rp.timeout_s) is None,
+            f"a plain TC{LINK_TC} read after the Link stream's IDE TLPs was answered",
+        )
+        state = await rp.state()
+        ctx.expect(
+            state == STATE_SECURE,
+            f"the Link stream left Secure ({state:04b}): a discarded plain TLP is no IDE error",
+        )
+        # The stream still carries its own traffic.
+        cpl, _ = await rp.read(offset, 8)
+        ctx.expect(cpl.payload[:8] == b"\x22" * 8, "the Link stream stopped carrying reads")

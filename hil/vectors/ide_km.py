@@ -13,6 +13,7 @@ from ..codec import ide_km as K
 from ..codec import spdm as S
 from ..errors import NotApplicable
 from ..host.ide_km import IdeKmRequester, StreamRegs
+from ..host.ide_regs import LinkBlock
 from ..host.spdm import SpdmErrorResponse, SpdmRequester
 from ._answers import answer_in_the_clear
 from ._cleanup import tidy
@@ -703,14 +704,25 @@ async def port_index_nonzero(ctx: VectorContext) -> None:
 
 
 class _Config:
-    """One optional Selective IDE configuration: the IDE Capability bit that advertises it and
-    the Selective IDE Stream Control bits that select it (§7.9.26.2, §7.9.26.5.2)."""
+    """One optional IDE configuration: the IDE Capability bits that advertise it and the
+    Stream Control bits that select it (§7.9.26.2, §7.9.26.5.2); with ``link``, on Link IDE
+    Stream block 0 for TC ``_LINK_TC`` (§7.9.26.4) instead of Selective block 0."""
 
-    def __init__(self, name: str, label: str, cap_bit: int, control: int) -> None:
+    def __init__(
+        self, name: str, label: str, cap_bit: int, control: int, *, link: bool = False
+    ) -> None:
         self.name = name
         self.label = label
         self.cap_bit = cap_bit
         self.control = control
+        self.link = link
+
+
+#: A Link stream's Stream ID differs from the Selective vectors' (IDs are unique across a
+#: Port's enabled streams, §6.33.4); its TC is not the plain path's TC0.
+_LINK_STREAM_ID = 0x4C
+_LINK_TC = 1
+_CAP_LINK = 1 << 0
 
 
 _CONFIGS = (
@@ -720,6 +732,14 @@ _CONFIGS = (
     # Partial Header Encryption of Address[17:2] (mode 0001b in [13:10]).
     _Config("selective_phe", "Partial Header Encryption", 1 << 3, 0b0001 << 10),
     _Config("selective_tee_limited", "TEE-Limited Stream", 1 << 24, 1 << 23),
+    _Config("link", "a Link IDE Stream", _CAP_LINK, _LINK_TC << 19, link=True),
+    _Config(
+        "link_pcrc",
+        "a Link IDE Stream with PCRC",
+        _CAP_LINK | 1 << 5,
+        _LINK_TC << 19 | 1 << 8,
+        link=True,
+    ),
 )
 _CONTROL_SPEC = "§7.9.26.5.2 (Selective IDE Stream Control), §7.9.26.2 (IDE Capability)"
 
@@ -731,9 +751,27 @@ async def _advertised(ctx: VectorContext, km: IdeKmRequester) -> int:
 
 async def _secure_with(ctx: VectorContext, km: IdeKmRequester, config: _Config) -> None:
     """Stream 0 configured with ``config``'s control bits, keyed, armed and enabled: the bits
-    must hold and the stream must be Secure."""
-    regs = await km.setup_stream(0, STREAM_ID)
-    control = (STREAM_ID << 24) | config.control
+    must hold and the stream must be Secure.  A Link stream is disabled again on the way out
+    (so that its TC's plain TLPs pass, §6.33.4)."""
+    if not config.link:
+        await _keyed_and_enabled(ctx, km, config, STREAM_ID)
+        return
+    try:
+        await _keyed_and_enabled(ctx, km, config, _LINK_STREAM_ID)
+    finally:
+        if ctx.config is not None:
+            regs = await km.link_regs(0)
+            await tidy(ctx, "link_disable", ctx.config.write32(regs.control, 0))
+
+
+async def _keyed_and_enabled(
+    ctx: VectorContext, km: IdeKmRequester, config: _Config, stream_id: int
+) -> None:
+    if config.link:
+        regs: StreamRegs | LinkBlock = await km.setup_link(0, stream_id, _LINK_TC)
+    else:
+        regs = await km.setup_stream(0, stream_id)
+    control = (stream_id << 24) | config.control
     await ctx.config.write32(regs.control, control)
     held = await ctx.config.read32(regs.control)
     ctx.expect(
@@ -741,10 +779,10 @@ async def _secure_with(ctx: VectorContext, km: IdeKmRequester, config: _Config) 
         f"{config.label} is advertised, but Stream Control reads {held:#010x} after "
         f"{control:#010x} was written (PCIe 6.x {_CONTROL_SPEC})",
     )
-    acks = await km.program_all(STREAM_ID, 0)
+    acks = await km.program_all(stream_id, 0)
     bad = [(a.slot, K.KpAckStatus(a.outcome).name) for a in acks if a.outcome]
     ctx.expect(not bad, f"KP_ACK failures with {config.label}: {bad}")
-    await km.go_all(STREAM_ID, 0)
+    await km.go_all(stream_id, 0)
     await ctx.config.write32(regs.control, control | 1)
     state = (await ctx.config.read32(regs.status)) & 0xF
     ctx.expect(
@@ -763,25 +801,33 @@ def _k_set_go_under(config: _Config) -> Vector:
     async def run(ctx: VectorContext) -> None:
         async with _km(ctx) as km:
             cap = await _advertised(ctx, km)
-            if not cap & config.cap_bit:
+            if cap & config.cap_bit != config.cap_bit:
                 raise NotApplicable(
                     f"the IDE Capability ({cap:#010x}) does not advertise {config.label}"
                 )
             await _secure_with(ctx, km, config)
 
-    return vector(
-        f"ide_km.k_set_go.{config.name}",
-        title=f"With {config.label} selected in Stream Control (where advertised), K_SET_GO and "
-        "Enable bring the stream to Secure and the selection holds",
-        spec=f"{SPEC}, PCIe 6.x {_CONTROL_SPEC}",
-        needs=NEEDS,
-    )(run)
+    if config.link:
+        title = (
+            f"On {config.label} (where advertised), KEY_PROG, K_SET_GO and Enable bring the "
+            "Link stream to Secure, with no RID association, and its Control holds"
+        )
+        spec = f"{SPEC}, PCIe 6.x §7.9.26.4 (Link IDE Stream Control), §7.9.26.2"
+    else:
+        title = (
+            f"With {config.label} selected in Stream Control (where advertised), K_SET_GO and "
+            "Enable bring the stream to Secure and the selection holds"
+        )
+        spec = f"{SPEC}, PCIe 6.x {_CONTROL_SPEC}"
+    return vector(f"ide_km.k_set_go.{config.name}", title=title, spec=spec, needs=NEEDS)(run)
 
 
 k_set_go_selective_pcrc = _k_set_go_under(_CONFIGS[0])
 k_set_go_selective_aggregation = _k_set_go_under(_CONFIGS[1])
 k_set_go_selective_phe = _k_set_go_under(_CONFIGS[2])
 k_set_go_selective_tee_limited = _k_set_go_under(_CONFIGS[3])
+k_set_go_link = _k_set_go_under(_CONFIGS[4])
+k_set_go_link_pcrc = _k_set_go_under(_CONFIGS[5])
 
 
 #: Selective IDE Stream Control bit 9, Configuration Requests Enable: a Root Port's; reserved
@@ -801,7 +847,9 @@ async def unadvertised_modes_zero(ctx: VectorContext) -> None:
     advertises, so there is always at least one bit to check."""
     async with _km(ctx) as km:
         cap = await _advertised(ctx, km)
-        absent = [c for c in _CONFIGS if not cap & c.cap_bit] + [_CONFIG_REQUESTS_ENABLE]
+        absent = [c for c in _CONFIGS if not c.link and not cap & c.cap_bit] + [
+            _CONFIG_REQUESTS_ENABLE
+        ]
         regs = await km.setup_stream(0, STREAM_ID)
         findings = []
         for config in absent:
