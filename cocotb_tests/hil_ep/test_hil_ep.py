@@ -121,21 +121,25 @@ async def keys_never_readable_from_the_endpoint(dut) -> None:
     the TLP path's counters, the unmapped ones) or any config register the endpoint answers,
     while a stream is Secure on those keys and after a protected read has used them."""
     from hil.firmware.regs import CMD, command, key_dw, stream_state
+    from hil.host.ide_regs import IdeLayout
 
     harness = await EndpointHarness.start(dut)
     fw = harness.fw_regs
+    layout = await IdeLayout.read(harness.config, R.IDE_CAP_OFFSET)
+    streams = len(layout.selective_blocks) + len(layout.link_blocks)
+    assert streams >= 3, "the endpoint is built with Link IDE: key slots of 3 streams"
     rng = random.Random(SEED)
     secret: set[int] = set()
-    for stream in range(2):
+    for stream in range(streams):
         for slot in range(12):
             for dw in range(10):
                 value = rng.getrandbits(32) | 0x0100_0001  # never 0 or a small count
                 secret.add(value)
                 await fw.write(key_dw(stream, slot, dw), value)
     # Stream 0 Secure on key set 0: Stream ID, RID association V, Enable; GO on six slots.
-    base = R.IDE_CAP_OFFSET + 0x0C
-    await harness.config.write32(base + 0x10, 1)  # RID Association 2: V
-    await harness.config.write32(base + 0x04, (0x21 << 24) | 1)
+    block = layout.selective_blocks[0]
+    await harness.config.write32(block.rid2, 1)  # RID Association 2: V
+    await harness.config.write32(block.control, (0x21 << 24) | 1)
     for slot in (0, 2, 4, 6, 8, 10):
         await fw.write(CMD, command(1, 0, ((slot >> 2) << 4) | (slot & 3)))
         assert await fw.read(CMD) == 0
