@@ -23,15 +23,19 @@ stays enabled (Secure or not), such requests are discarded silently.  Clearing E
 reset, lets go.  Non-IDE requests of other TCs are not affected.
 
 The fake advertises what its ``[fake]`` table lists; this path implements Selective and Link
-IDE with PCRC.  Aggregation and Partial Header Encryption are advertised for the IDE_KM vectors
-that select them in Stream Control; a TLP that uses them fails the model's checks here.
+IDE with PCRC and, where the fake advertises Aggregation, the receiving of aggregated units
+(§6.33.6: members are held until the unit's MAC on its last TLP has been checked, then taken in
+order; a K changed inside a unit is IDE Check Failed).  Its own completions are never
+aggregated (Tx aggregation permits up to N TLPs per unit, it does not demand it).  Partial
+Header Encryption is advertised for the IDE_KM vectors that select it in Stream Control; a TLP
+that uses it fails the model's checks here.
 """
 
 from __future__ import annotations
 
 from collections import deque
 
-from ._fake_hw import BAR0_SIZE_LOG2, FakeIdeCap, FakeTdi, TdiState
+from ._fake_hw import BAR0_SIZE_LOG2, CAP_AGGREGATION, FakeIdeCap, FakeTdi, TdiState
 from .codec.ide_km import KeyDirection, KeySlot
 from .codec.ide_tlp import (
     IDE_PREFIX_BYTE0,
@@ -93,10 +97,15 @@ class _StreamEnd:
     """The endpoint's end of one stream: the model and what it was last given of each slot.
     A Link stream's model carries the TC of its block (``tc``); a Selective one has None."""
 
-    def __init__(self, stream_id: int, pcrc: bool, tc: int | None) -> None:
+    def __init__(self, stream_id: int, pcrc: bool, tc: int | None, aggregation: bool) -> None:
         kind = StreamKind.SELECTIVE if tc is None else StreamKind.LINK
         self.model = IdeStreamModel(
-            stream_id, side=PortSide.ENDPOINT, kind=kind, tc=tc or 0, pcrc=pcrc
+            stream_id,
+            side=PortSide.ENDPOINT,
+            kind=kind,
+            tc=tc or 0,
+            pcrc=pcrc,
+            aggregation=aggregation,
         )
         self.given: dict[int, tuple[bytes, int, bool]] = {}
 
@@ -130,7 +139,10 @@ class FakeTlpPath:
         end = self._ends.get(j)
         if end is None:
             tc = _tc(stream.control) if stream.link else None
-            end = self._ends[j] = _StreamEnd(stream.control >> 24, self._pcrc_enabled(j), tc)
+            aggregation = bool(self.ide.features & CAP_AGGREGATION)  # §6.33.6: the Port's
+            end = self._ends[j] = _StreamEnd(
+                stream.control >> 24, self._pcrc_enabled(j), tc, aggregation
+            )
         model = end.model
         if stream.link and model.tc != _tc(stream.control):
             # TC stays writable while the stream is enabled (§7.9.26.4.1) and the HDL reads it
@@ -232,7 +244,7 @@ class FakeTlpPath:
                     return
                 end = self._end(stream)
                 try:
-                    got = end.model.receive(ide)
+                    unit = end.model.receive_unit(ide)
                 except IdeCheckFailed:
                     self._check_failed(stream)
                     return
@@ -241,12 +253,19 @@ class FakeTlpPath:
                     self._hold(stream, ide)
                     self.counters["pcrc_failed"] += 1  # reported; the data is not used
                     return
-                if got is None:
+                if unit is None:
                     self.counters["discarded"] += 1
                     return
-                self._hold(stream, ide)
-                self.counters["rx_ok"] += 1
-                tlp, t = got.tlp, got.prefix.t
+                # A member of an aggregated unit waits for the unit's MAC (§6.33.6); then the
+                # unit's TLPs are taken in order.
+                for got in unit:
+                    self._hold(stream, ide)
+                    self.counters["rx_ok"] += 1
+                    if isinstance(got.tlp, MemWrite | MemRead):
+                        self._execute(got.tlp, stream, got.prefix.t)
+                    else:
+                        self.counters["ur"] += 1  # not a request this function takes
+                return
             else:
                 tlp = decode_tlp(raw)
                 # A write longer than any taken is refused whatever the hold (the HDL calls it

@@ -22,9 +22,8 @@ AES-GCM comes from ``cryptography``; nothing cryptographic is written here.  Per
 - MAC: the AES-GCM tag truncated to 96 bits, sent after the payload.
 
 What this model supports: Selective and Link IDE Streams (a Link stream carries the TLPs of
-its TC only: another TC's IDE TLP with its Stream ID is misrouted), no aggregation (M is always
-1, and a TLP with M = 0 fails the check), PCRC when the stream's PCRC Enable is set (below), no
-partial header encryption.  It supports Memory Read, Memory Write and Completions (the
+its TC only: another TC's IDE TLP with its Stream ID is misrouted), aggregation (below), PCRC
+when the stream's PCRC Enable is set (below), no partial header encryption.  It supports Memory
 :mod:`hil.codec.ide_tlp` kinds), Local prefixes, and any number of other End-End prefixes.
 Which stream a port hands a TLP to, and a Link stream's hold on its TC's non-IDE TLPs
 (§6.33.4), are the port's business (:mod:`hil._fake_tlp` for the in-memory endpoint).
@@ -38,6 +37,15 @@ error that is not one of the §6.33.8 causes of Insecure.  The model raises
 :class:`IdePcrcCheckFailed`, keeps the stream Secure and the TLP's invocation consumed, and
 hands out no data.  P = 1 where no PCRC is due (PCRC not enabled, or no P content) fails the
 IDE check.
+
+Aggregation (§6.33.4, §6.33.6): :meth:`IdeTx.protect_unit` sends up to 8 TLPs of one
+sub-stream (at most 256 DW of payload) as one AES-GCM invocation: A and P are the TLPs' A and
+P concatenated in order, the MAC (and, with PCRC Enable, the one PCRC over all the P content)
+goes on the last TLP, M = 0 on the others, one key set, one IV; PR_Sent_Counter stays per
+TLP.  A receiver built with ``aggregation`` holds members until the last TLP
+(:meth:`IdeRx.receive_unit`) and then checks the unit whole; a K that changes inside a unit
+is IDE Check Failed ("Receivers must check for violations of this rule"), as is any TLP
+without a MAC at a receiver without aggregation.  Other sub-streams may interleave.
 
 Ordering (§6.33.5): the transmitter counts Posted Requests since the last NPR (and, separately,
 since the last Completion).  It sends each count in PR_Sent_Counter and then clears it.  The
@@ -57,10 +65,10 @@ reordering or loss (a later IV authenticates); the spec reports both as a MAC fa
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -103,6 +111,8 @@ __all__ = [
 
 IFV_INITIAL = 1  # §6.33.3/§6.33.5: the invocation field starts at 1 (and restarts on refresh)
 PR_SENT_SYNC_LIMIT = 245  # §6.33.5: an IDE Sync is due when a PR_Sent_Counter reaches 245
+AGGREGATION_MAX_TLPS = 8  # §6.33.4: a unit of up to 2, 4 or 8 TLPs of one sub-stream
+AGGREGATION_MAX_DW = 256  # §6.33.4: at most 256 DW of payload in a unit
 _INVOCATION_LIMIT = 1 << 64
 
 
@@ -153,6 +163,7 @@ class IdeFailReason(Enum):
     SUB_STREAM_MISMATCH = "Sub-Stream does not match the TLP type"
     KEY_SET_INVALID = "key set not programmed, not armed, stopped or superseded"
     NO_MAC = "TLP without a MAC: aggregation is not enabled"
+    AGGREGATION = "aggregation rule broken (more than 8 TLPs or 256 DW in a unit, K changed)"
     PCRC_UNSUPPORTED = "P set where no PCRC is due (PCRC not enabled, or no P content)"
 
 
@@ -261,6 +272,7 @@ class _StreamCore:
         self.latched = False
         self.failures: list[IdeFailure] = []
         self.pcrc = False  # PCRC Enable of the stream's register block
+        self.aggregation = False  # the receiver takes aggregated units (Aggregation Supported)
         self.tc = 0  # a Link stream's TC (§7.9.26.4.1); a Selective stream takes any TC
         self.pcrc_failures: list[str] = []  # PCRC Check Failed reports (not state changes)
         self.on_secure: list[Callable[[], None]] = []
@@ -478,6 +490,108 @@ class IdeTx(_Direction):
             e2e_prefixes=shell.e2e_prefixes,
         )
 
+    def protect_unit(
+        self,
+        tlps: Sequence[Tlp],
+        *,
+        t: bool = False,
+        unchecked: bool = False,
+        toggle_k_at: int | None = None,
+    ) -> list[IdeTlp] | None:
+        """An aggregated unit (§6.33.4): the IDE TLPs for ``tlps``, one AES-GCM invocation
+        over all of them, the MAC on the last only (M = 0 on the others), one key set, and,
+        with PCRC Enable, one PCRC over all their P content on the last.  A = the TLPs' A in
+        order, P = their payloads in order.  None when the stream is not Secure.
+
+        The TLPs must share a sub-stream; a unit is 1 .. 8 TLPs and at most 256 DW of payload,
+        which ``unchecked`` lets a test break.  ``toggle_k_at`` builds the fault §6.33.6 has
+        receivers check: that member carries the other K, inside a valid MAC."""
+        core = self._core
+        tlps = list(tlps)
+        if not tlps:
+            raise LocalProtocolError("an aggregated unit needs at least one TLP")
+        if len({tlp.sub_stream for tlp in tlps}) != 1:
+            raise LocalProtocolError("an aggregated unit's TLPs must share a sub-stream")
+        payload_dw = sum(len(tlp.payload) for tlp in tlps) // 4
+        if not unchecked and (len(tlps) > AGGREGATION_MAX_TLPS or payload_dw > AGGREGATION_MAX_DW):
+            raise LocalProtocolError(
+                f"a unit of {len(tlps)} TLPs and {payload_dw} DW breaks §6.33.4's limits "
+                f"({AGGREGATION_MAX_TLPS} TLPs, {AGGREGATION_MAX_DW} DW)"
+            )
+        for tlp in tlps:
+            if core.kind is StreamKind.LINK and tlp.tc != core.tc:
+                raise LocalProtocolError(
+                    f"a TC{tlp.tc} TLP offered to the Link IDE Stream of TC{core.tc}"
+                )
+        if core.state is not IdeStreamState.SECURE:
+            return None
+        sub_stream = tlps[0].sub_stream
+        key_set = self._select(sub_stream)
+        slot = self._slots.get((sub_stream, key_set))
+        if slot is None:
+            failure = core.fail(
+                self.DIRECTION,
+                sub_stream,
+                key_set,
+                IdeFailReason.KEY_SET_INVALID,
+                "the Tx key set was stopped or never programmed",
+            )
+            raise IdeKeyUnusable(failure)
+        p_content = b"".join(tlp.payload for tlp in tlps)
+        with_pcrc = core.pcrc and bool(p_content)
+        shells, counters = [], (self.pr_sent_npr, self.pr_sent_cpl)
+        for i, tlp in enumerate(tlps):
+            last = i == len(tlps) - 1
+            if sub_stream == SubStream.POSTED:
+                counter = 0
+                self.pr_sent_npr += 1
+                self.pr_sent_cpl += 1
+            elif sub_stream == SubStream.NON_POSTED:
+                counter, self.pr_sent_npr = self.pr_sent_npr, 0
+            else:
+                counter, self.pr_sent_cpl = self.pr_sent_cpl, 0
+            prefix = IdePrefix(
+                stream_id=core.stream_id,
+                sub_stream=sub_stream,
+                pr_sent_counter=counter,
+                k=int(key_set) ^ (i == toggle_k_at),
+                t=t,
+                m=last,
+                p=with_pcrc and last,
+            )
+            shells.append(
+                IdeTlp(
+                    prefix=prefix,
+                    tlp=tlp,
+                    mac=bytes(MAC_SIZE) if last else b"",
+                    pcrc=bytes(PCRC_SIZE) if prefix.p else b"",
+                )
+            )
+        if sub_stream == SubStream.POSTED and max(counters) + len(tlps) > PR_SENT_SYNC_LIMIT:
+            self.pr_sent_npr, self.pr_sent_cpl = counters
+            raise LocalProtocolError(f"PR_Sent_Counter would pass {PR_SENT_SYNC_LIMIT}")
+        aad = b"".join(shell.aad(link=core.kind is StreamKind.LINK) for shell in shells)
+        if with_pcrc:
+            p_content += pcrc(p_content)
+        ciphertext, mac = _seal(slot.key, slot.invocation, aad, p_content)
+        slot.invocation += 1
+        self._stream_k = key_set
+        self._stream_k_at = self._chosen_at[sub_stream]
+        out, pos = [], 0
+        for shell in shells:
+            cut = len(shell.tlp.payload)
+            last = shell.prefix.m
+            out.append(
+                IdeTlp(
+                    prefix=shell.prefix,
+                    tlp=shell.tlp.with_payload(ciphertext[pos : pos + cut]),
+                    mac=mac if last else b"",
+                    pcrc=ciphertext[pos + cut :] if last else b"",
+                )
+            )
+            pos += cut
+        return out
+
 
 class IdeRx(_Direction):
     """The receive side of a stream end: IDE TLP in, checked plaintext TLP out."""
@@ -491,10 +605,12 @@ class IdeRx(_Direction):
         self.diagnose_window = diagnose_window
         self.pr_received_npr = 0
         self.pr_received_cpl = 0
+        self._pending: dict[int, list[IdeTlp]] = {}  # sub-stream -> unit members so far
         core.on_secure.append(self._clear_counters)
 
     def _clear_counters(self) -> None:
         self.pr_received_npr = self.pr_received_cpl = 0
+        self._pending.clear()
 
     def _program(self, sub_stream: int, key_set: int, key: bytes, ifv: int) -> None:
         super()._program(sub_stream, key_set, key, ifv)
@@ -513,6 +629,11 @@ class IdeRx(_Direction):
         super()._erase()
         self._armed.clear()
         self._current.clear()
+        self._pending.clear()
+
+    def held(self, sub_stream: int) -> int:
+        """Members of an aggregated unit held on ``sub_stream`` until its last TLP."""
+        return len(self._pending.get(sub_stream, ()))
 
     def current_key_set(self, sub_stream: int) -> int | None:
         return self._current.get(sub_stream)
@@ -524,7 +645,27 @@ class IdeRx(_Direction):
         Raises :class:`IdeCheckFailed` when a check fails (the stream goes Insecure),
         :class:`IdeMisrouted` for another stream's TLP, and
         :class:`~hil.codec.ide_tlp.TlpDecodeError` for bytes that are not an IDE TLP at all
-        (a Malformed TLP, which is not an IDE check and leaves the stream alone).
+        (a Malformed TLP, which is not an IDE check and leaves the stream alone).  A member of
+        an aggregated unit has no plaintext of its own: take units with :meth:`receive_unit`.
+        """
+        got = self.receive_unit(item)
+        if got is None:
+            return None
+        if len(got) != 1:
+            raise LocalProtocolError(
+                f"{len(got)} TLPs of an aggregated unit (none until its last): use receive_unit"
+            )
+        return got[0]
+
+    def receive_unit(self, item: IdeTlp | bytes) -> list[Received] | None:
+        """Check and decrypt one IDE TLP, which may be a member of an aggregated unit.
+
+        Returns None when the stream is not Secure (discarded); ``[]`` for a member (M = 0)
+        held until its unit's last TLP, which a receiver with aggregation takes (§6.33.4: the
+        MAC is on the last TLP only, so no member is used before it is checked); and, for a
+        TLP with a MAC, the plaintext of every TLP of its unit, in order.  Raises as
+        :meth:`receive`; a unit that breaks §6.33.4's rules (more than 8 TLPs or 256 DW of
+        payload, K changed inside it) is IDE Check Failed.
         """
         core = self._core
         ide = item if isinstance(item, IdeTlp) else IdeTlp.decode(item)
@@ -554,38 +695,41 @@ class IdeRx(_Direction):
                 IdeFailReason.SUB_STREAM_MISMATCH,
                 f"{type(ide.tlp).__name__} carried on sub-stream {sub_stream}",
             )
-        if not prefix.m:
+        if not prefix.m and not core.aggregation:
             raise fail(IdeFailReason.NO_MAC)
-        pcrc_due = core.pcrc and bool(ide.tlp.payload)
+        members = self._pending.pop(sub_stream, [])
+        unit = [*members, ide]
+        if members and not self._same_k(unit):
+            raise fail(IdeFailReason.AGGREGATION, "K changed inside an aggregated unit")
+        key_set = unit[0].prefix.k  # the unit's key set: K may toggle on its first TLP only
+        if len(unit) > AGGREGATION_MAX_TLPS:
+            raise fail(IdeFailReason.AGGREGATION, f"a unit of more than {AGGREGATION_MAX_TLPS}")
+        payload_dw = sum(len(m.tlp.payload) for m in unit) // 4
+        if payload_dw > AGGREGATION_MAX_DW:
+            raise fail(IdeFailReason.AGGREGATION, f"{payload_dw} DW of payload in a unit")
+        pcrc_due = core.pcrc and any(m.tlp.payload for m in unit)
         if prefix.p and not pcrc_due:
             raise fail(IdeFailReason.PCRC_UNSUPPORTED)
+        if not prefix.m:
+            # Held: nothing of it is used before the unit's MAC.  Its PR_Sent_Counter counts
+            # now, as it arrives (§6.33.5: "for each Posted Request IDE TLP received"), so a
+            # TLP of another sub-stream between the members sees it.
+            self._count(ide, fail)
+            self._pending[sub_stream] = unit
+            return []
         slot = self._slots.get((sub_stream, key_set))
         if slot is None or (sub_stream, key_set) not in self._armed:
             state = "not programmed or invalidated" if slot is None else "not armed by K_SET_GO"
             raise fail(IdeFailReason.KEY_SET_INVALID, f"K{key_set} is {state}")
-        aad = ide.aad(link=core.kind is StreamKind.LINK)
-        ciphertext = ide.tlp.payload + ide.pcrc
+        link = core.kind is StreamKind.LINK
+        aad = b"".join(m.aad(link=link) for m in unit)
+        ciphertext = b"".join(m.tlp.payload for m in unit) + ide.pcrc
         try:
             plaintext = _open(slot.key, slot.invocation, aad, ciphertext, ide.mac)
         except InvalidTag:
             reason, detail = self._diagnose(slot, aad, ciphertext, ide.mac)
             raise fail(reason, detail) from None
-        if sub_stream == SubStream.POSTED:
-            received_npr = self.pr_received_npr + 1
-            received_cpl = self.pr_received_cpl + 1
-        elif sub_stream == SubStream.NON_POSTED:
-            received_npr = self.pr_received_npr - prefix.pr_sent_counter
-            received_cpl = self.pr_received_cpl
-        else:
-            received_npr = self.pr_received_npr
-            received_cpl = self.pr_received_cpl - prefix.pr_sent_counter
-        if received_npr < 0 or received_cpl < 0:
-            have = self.pr_received_npr if received_npr < 0 else self.pr_received_cpl
-            raise fail(
-                IdeFailReason.PR_COUNTER_UNDERFLOW,
-                f"PR_Sent_Counter {prefix.pr_sent_counter} but {have} Posted Requests received",
-            )
-        self.pr_received_npr, self.pr_received_cpl = received_npr, received_cpl
+        self._count(ide, fail)
         slot.invocation += 1
         old = self._current.get(sub_stream)
         if old is not None and old != key_set:
@@ -608,7 +752,38 @@ class IdeRx(_Direction):
                 core.pcrc_failures.append(problem)
                 raise IdePcrcCheckFailed(f"PCRC Check Failed (§6.33.4): {problem}")
             plaintext = plaintext[:-PCRC_SIZE]
-        return Received(ide.tlp.with_payload(plaintext), prefix)
+        out, pos = [], 0
+        for m in unit:
+            cut = len(m.tlp.payload)
+            out.append(Received(m.tlp.with_payload(plaintext[pos : pos + cut]), m.prefix))
+            pos += cut
+        return out
+
+    @staticmethod
+    def _same_k(unit: list[IdeTlp]) -> bool:
+        """§6.33.6: "The same key and IV set must be used for all TLPs in an aggregated
+        unit"; "Receivers must check for violations of this rule"."""
+        return len({m.prefix.k for m in unit}) == 1
+
+    def _count(self, ide: IdeTlp, fail: Callable[[IdeFailReason, str], IdeCheckFailed]) -> None:
+        """PR_Sent_Counter (§6.33.5): a Posted Request counts, an NPR or Completion subtracts
+        the count it carries; below zero, a Posted Request was overtaken."""
+        prefix = ide.prefix
+        received_npr, received_cpl = self.pr_received_npr, self.pr_received_cpl
+        if prefix.sub_stream == SubStream.POSTED:
+            received_npr += 1
+            received_cpl += 1
+        elif prefix.sub_stream == SubStream.NON_POSTED:
+            received_npr -= prefix.pr_sent_counter
+        else:
+            received_cpl -= prefix.pr_sent_counter
+        if received_npr < 0 or received_cpl < 0:
+            have = self.pr_received_npr if received_npr < 0 else self.pr_received_cpl
+            raise fail(
+                IdeFailReason.PR_COUNTER_UNDERFLOW,
+                f"PR_Sent_Counter {prefix.pr_sent_counter} but {have} Posted Requests received",
+            )
+        self.pr_received_npr, self.pr_received_cpl = received_npr, received_cpl
 
     def _diagnose(
         self, slot: _Slot, aad: bytes, ciphertext: bytes, mac: bytes
@@ -648,7 +823,10 @@ class IdeStreamModel:
         diagnose_window: int = 8,
         pcrc: bool = False,
         tc: int = 0,
+        aggregation: bool = False,
     ) -> None:
+        """``aggregation``: this end receives aggregated units (its Port's Aggregation
+        Supported, §6.33.6); without it a TLP without a MAC is IDE Check Failed."""
         if not isinstance(stream_id, int) or not 0 <= stream_id <= 0xFF:
             raise LocalProtocolError(f"stream ID {stream_id!r} is not 8 bits")
         if not isinstance(tc, int) or not 0 <= tc <= 7:
@@ -656,6 +834,7 @@ class IdeStreamModel:
         self._core = _StreamCore(stream_id, side, kind)
         self._core.pcrc = bool(pcrc)
         self._core.tc = tc
+        self._core.aggregation = bool(aggregation)
         self.tx = IdeTx(self._core)
         self.rx = IdeRx(self._core, diagnose_window=diagnose_window)
 
@@ -805,6 +984,14 @@ class IdeStreamModel:
     def receive(self, item: IdeTlp | bytes) -> Received | None:
         """Shorthand for ``self.rx.receive``."""
         return self.rx.receive(item)
+
+    def protect_unit(self, tlps: Sequence[Tlp], **kw: Any) -> list[IdeTlp] | None:
+        """Shorthand for ``self.tx.protect_unit``."""
+        return self.tx.protect_unit(tlps, **kw)
+
+    def receive_unit(self, item: IdeTlp | bytes) -> list[Received] | None:
+        """Shorthand for ``self.rx.receive_unit``."""
+        return self.rx.receive_unit(item)
 
 
 def program_keys(

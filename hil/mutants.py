@@ -38,6 +38,7 @@ from .firmware.regs import stream_slots
 from .firmware.spdm_responder import ALLOWED, ConnectionState, SpdmResponder
 from .firmware.tdisp import LOCK_FLAGS_SUPPORTED as TDISP_LOCK_FLAGS_SUPPORTED
 from .firmware.tdisp import TdispResponder, _Refused
+from .ide_model import IdeRx
 from .rigs import Rig, find_rig
 from .vectors import Outcome, Vector, VectorResult, default_suite
 
@@ -1088,6 +1089,16 @@ def _evaluate_key_set_0_only(self: _fake_hw.FakeIdeCap, j: int) -> None:
         stream.secure = True
 
 
+_ORIGINAL_STREAM_END_INIT = _fake_tlp._StreamEnd.__init__
+
+
+def _stream_end_without_aggregation(
+    self: _fake_tlp._StreamEnd, stream_id: int, pcrc: bool, tc: int | None, aggregation: bool
+) -> None:
+    """The device's end of a stream built as if the Port did not support aggregation."""
+    _ORIGINAL_STREAM_END_INIT(self, stream_id, pcrc, tc, False)
+
+
 def _evaluate_link_needs_rid_v(self: _fake_hw.FakeIdeCap, j: int) -> None:
     """The hardware asks a Link stream for RID Association V as well, a register its block
     does not have: a Link stream never becomes Secure."""
@@ -1922,9 +1933,25 @@ MUTANTS: tuple[Mutant, ...] = (
             "ide.reorder.detected",
             "ide.insecure.discarded",
             "ide.k_set_stop.old_set_rejected",
+            "ide.aggregation.bad_member_fails_unit",
             "tdisp.run.tampered_tlp_error",
         ),
         lambda: _patched(_fake_tlp.FakeTlpPath, "_check_failed", lambda self, j: None),
+    ),
+    Mutant(
+        "fake_tlp.aggregation_not_taken",
+        "the TLP path fails every IDE TLP without a MAC though the Port advertises Aggregation "
+        "Supported (PCIe 6.x §6.33.6: such a Receiver must take units of up to 8 TLPs)",
+        ("ide.aggregation.units_carried",),
+        lambda: _patched(_fake_tlp._StreamEnd, "__init__", _stream_end_without_aggregation),
+    ),
+    Mutant(
+        "fake_tlp.unit_k_unchecked",
+        "the receiver takes an aggregated unit whose later TLP toggles K, on the first TLP's "
+        "key set (PCIe 6.x §6.33.6: K may toggle only on the first TLP of a unit; Receivers "
+        "must check for violations)",
+        ("ide.aggregation.k_toggled_inside_unit",),
+        lambda: _patched(IdeRx, "_same_k", staticmethod(lambda unit: True)),
     ),
     Mutant(
         "fake_tlp.byte_enables_ignored",
@@ -2019,6 +2046,15 @@ MUTANTS: tuple[Mutant, ...] = (
         hdl={"MUTANT_TLP_NO_RID_CHECK": 1},
     ),
     Mutant(
+        "hdl.ide_tlp.no_mac_dropped",
+        "the TLP path measures an IDE TLP without a MAC as if it had one and drops it as "
+        "malformed, leaving the stream Secure (PCIe 6.x §6.33.6: at a Receiver without "
+        "aggregation it is IDE Check Failed; hdl/ide_tlp MUTANT_NO_MAC_DROPPED)",
+        ("ide.aggregation.unsupported_unit_rejected",),
+        _both(),
+        hdl={"MUTANT_TLP_NO_MAC_DROPPED": 1},
+    ),
+    Mutant(
         "hdl.ide_tlp.link_takes_plain",
         "the TLP path takes non-IDE requests of a Link IDE Stream's TC after IDE TLPs arrived on "
         "their Sub-Stream (PCIe 6.x §6.33.4: from then on, while the stream is enabled, they are "
@@ -2036,6 +2072,9 @@ UNMUTATED: dict[str, str] = {
     "ide.rid_association.outside_range_ur": "n/a on the fake rig: its configuration space has "
     "no PCI Express capability with TEE-IO Supported, which §6.33.4's rule is stated for; on "
     "the simulated endpoint hdl.ide_tlp.rid_association_ignored kills it",
+    "ide.aggregation.unsupported_unit_rejected": "n/a on the fake rig: its IDE Capability "
+    "advertises Aggregation, and the vector is for a Port that does not; on the simulated "
+    "endpoint hdl.ide_tlp.no_mac_dropped kills it",
     "doe.go_while_busy": "skipped on the fake rig: its firmware takes each CMA object at once, "
     "so the mailbox is never Busy when the second Go comes (it kills on the simulated rig)",
 }

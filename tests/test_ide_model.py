@@ -922,3 +922,109 @@ def test_p_where_no_pcrc_is_due_fails_the_check() -> None:
         rp.protect(write(8), pcrc_fault="wrong")  # no PCRC to get wrong
     with pytest.raises(LocalProtocolError):
         rpc.pcrc = False  # fixed while enabled (§7.9.26.5.2)
+
+
+def aggregating_pair(*, pcrc: bool = False) -> tuple[IdeStreamModel, IdeStreamModel]:
+    rp = IdeStreamModel(STREAM, side=PortSide.ROOT_PORT, pcrc=pcrc)
+    ep = IdeStreamModel(STREAM, side=PortSide.ENDPOINT, pcrc=pcrc, aggregation=True)
+    establish(rp, ep, key_source=counting_keys())
+    return rp, ep
+
+
+def unit_of(n: int, size: int = 8) -> list[MemWrite]:
+    return [
+        MemWrite.for_bytes(0x1000_0000 + 0x100 * i, bytes([i + 1]) * size, requester_id=EP_RID)
+        for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize("pcrc", [False, True])
+def test_an_aggregated_unit_is_one_invocation_checked_whole(pcrc: bool) -> None:
+    """§6.33.4/§6.33.6: M = 0 on all but the last, one MAC (and PCRC) over the A and P of the
+    whole unit, one IV; the receiver hands out nothing before the last TLP, then all of them."""
+    rp, ep = aggregating_pair(pcrc=pcrc)
+    tlps = unit_of(3)
+    wire = rp.protect_unit(tlps)
+    assert wire is not None
+    assert [w.prefix.m for w in wire] == [False, False, True]
+    assert [w.prefix.p for w in wire] == [False, False, pcrc]
+    assert [len(w.mac) for w in wire] == [0, 0, 12]
+    assert rp.tx.invocation(SubStream.POSTED, KeySet.K0) == 2  # one IV for the unit
+    # Independently: AES-GCM over A1||A2||A3 and P1||P2||P3 gives the last TLP's MAC.
+    key = counting_keys()(32)  # the first key establish() hands out: root port Tx, PR
+    aad = b"".join(w.aad() for w in wire)
+    p = b"".join(t.payload for t in tlps)
+    if pcrc:
+        from hil.codec.ide_tlp import pcrc as pcrc_of
+
+        p += pcrc_of(p)
+    sealed = AESGCM(key).encrypt(bytes(4) + (1).to_bytes(8, "big"), p, aad)
+    assert b"".join(w.tlp.payload for w in wire) + wire[-1].pcrc == sealed[: len(p)]
+    assert wire[-1].mac == sealed[len(p) : len(p) + 12]
+    assert ep.receive_unit(wire[0].encode()) == []
+    assert ep.receive_unit(wire[1].encode()) == []
+    assert ep.rx.held(SubStream.POSTED) == 2
+    got = ep.receive_unit(wire[2].encode())
+    assert got is not None and [r.tlp for r in got] == tlps
+    # The next single TLP uses the next IV.
+    assert ep.receive(send(rp, write()).encode()) is not None
+
+
+def test_aggregation_faults_are_ide_check_failed() -> None:
+    # A member altered: the unit's MAC fails on its last TLP; nothing of it is handed out.
+    rp, ep = aggregating_pair()
+    wire = rp.protect_unit(unit_of(2))
+    assert wire is not None
+    bad = bytearray(wire[0].encode())
+    bad[-1] ^= 1
+    assert ep.receive_unit(bytes(bad)) == []
+    with pytest.raises(IdeCheckFailed):
+        ep.receive_unit(wire[1].encode())
+    assert not ep.secure
+    # K toggled inside a unit, with a valid MAC: receivers must check (§6.33.6).
+    rp, ep = aggregating_pair()
+    program_keys(rp, ep, KeySet.K1, key_source=counting_keys())
+    wire = rp.protect_unit(unit_of(2), toggle_k_at=1)
+    assert wire is not None
+    assert ep.receive_unit(wire[0].encode()) == []
+    with pytest.raises(IdeCheckFailed) as info:
+        ep.receive_unit(wire[1].encode())
+    assert info.value.failure.reason is IdeFailReason.AGGREGATION
+    # A TLP without a MAC where aggregation is not supported.
+    rp, ep = pair()
+    wire = rp.protect_unit(unit_of(2))
+    assert wire is not None
+    with pytest.raises(IdeCheckFailed) as info:
+        ep.receive(wire[0].encode())
+    assert info.value.failure.reason is IdeFailReason.NO_MAC
+    # Past 8 TLPs or 256 DW the transmitter refuses unless told to break the rule.
+    rp, ep = aggregating_pair()
+    with pytest.raises(LocalProtocolError):
+        rp.protect_unit(unit_of(9))
+    with pytest.raises(LocalProtocolError):
+        rp.protect_unit(unit_of(2, size=4 * 200))
+    wire = rp.protect_unit(unit_of(9), unchecked=True)
+    assert wire is not None
+    for member in wire[:8]:
+        assert ep.receive_unit(member.encode()) == []
+    with pytest.raises(IdeCheckFailed):
+        ep.receive_unit(wire[8].encode())
+
+
+def test_other_sub_streams_interleave_with_a_unit() -> None:
+    """§6.33.6: other TLPs may come between the TLPs of an aggregated unit; a Posted member
+    counts for PR_Sent_Counter as it arrives (§6.33.5)."""
+    rp, ep = aggregating_pair()
+    reads = rp.protect_unit([read(tag=1), read(tag=2)])
+    assert reads is not None
+    assert ep.receive_unit(reads[0].encode()) == []
+    got = ep.receive_unit(send(rp, write()).encode())  # a Posted Request between the members
+    assert got is not None and len(got) == 1 and isinstance(got[0].tlp, MemWrite)
+    got = ep.receive_unit(reads[1].encode())
+    assert got is not None and [r.tlp.tag for r in got] == [1, 2]  # type: ignore[union-attr]
+    # A Posted unit's first member counts before a later read claims it.
+    writes = rp.protect_unit(unit_of(2))
+    assert writes is not None
+    assert ep.receive_unit(writes[0].encode()) == []
+    assert ep.receive_unit(writes[1].encode()) is not None
+    assert ep.receive(send(rp, read(tag=3)).encode()) is not None

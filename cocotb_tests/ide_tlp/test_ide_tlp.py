@@ -411,8 +411,9 @@ async def test_prefix_checks(dut: SimHandleBase) -> None:
                 wire[3] = (wire[3] & 0x0F) | (5 << 4)
             elif what == "wrong sub-stream":
                 wire[3] = (wire[3] & 0x0F) | (1 << 4)
-            elif what == "no MAC":
+            elif what == "no MAC":  # a member of an aggregated unit: M = 0 and no MAC
                 wire[3] &= ~0x04
+                del wire[-12:]
             else:  # P = 1 and a PCRC DW before the MAC, on a stream without PCRC Enable
                 wire[3] |= 0x08
                 wire[-12:-12] = bytes(4)

@@ -33,7 +33,10 @@ module ide_tlp
   parameter bit MUTANT_NO_RID_CHECK = 1'b0,
   // Seeded bug, as above: 1 = non-IDE requests on a Link IDE Stream's TC are taken after its
   // IDE TLPs began. Keep 0.
-  parameter bit MUTANT_LINK_TAKES_PLAIN = 1'b0
+  parameter bit MUTANT_LINK_TAKES_PLAIN = 1'b0,
+  // Seeded bug, as above: 1 = an IDE TLP without a MAC (M = 0) is measured as if it had one,
+  // so it is dropped as malformed instead of failing the stream. Keep 0.
+  parameter bit MUTANT_NO_MAC_DROPPED = 1'b0
 ) (
   input  logic                       clk_i,
   input  logic                       rst_ni,
@@ -311,8 +314,11 @@ module ide_tlp
     p_mem  = (w_dw0[31] == 1'b0) && (w_dw0[28:24] == 5'b00000);   // MRd / MWr
     p_len  = (w_dw0[9:0] == 10'd0) ? 11'd1024 : {1'b0, w_dw0[9:0]};
     p_len_ok = (p_len <= 11'(MAX_PAYLOAD_DW));
+    // An IDE TLP carries a MAC when M = 1; with M = 0 (a member of an aggregated unit) it has
+    // none, and is then taken whole and failed as such below (§6.33.6).
     p_bytes = (IdxW+3)'(4 * (32'(p_hdr) + (p_4dw ? 4 : 3) +
-                             (p_data ? 32'(p_len) : 0) + (p_ide ? MAC_DW : 0) +
+                             (p_data ? 32'(p_len) : 0) +
+                             ((p_ide && (w_pfx[2] || MUTANT_NO_MAC_DROPPED)) ? MAC_DW : 0) +
                              ((p_ide && w_pfx[3]) ? 1 : 0)));
     // The enabled stream with the prefix's Stream ID (the lowest index if several). A Link
     // IDE Stream carries the TLPs of its TC only (§6.33.1); an IDE TLP with its Stream ID on
@@ -578,6 +584,8 @@ module ide_tlp
             ev_fail = 1'b1;
             ev_fail_reason = FailSubMismatch;
           end else if (!w_pfx[2]) begin
+            // §6.33.6: "If an IDE TLP without a MAC is received at a Receiver where
+            // Aggregation is not supported, ... this is an IDE Check Failed error."
             ev_fail = 1'b1;
             ev_fail_reason = FailNoMac;
           end else if (w_pfx[3] && !(PCRC_SUPPORTED && p_data && stream_pcrc_i[p_str])) begin

@@ -24,7 +24,8 @@ from ..codec.ide_tlp import CplStatus, MemRead, MemWrite
 from ..errors import NotApplicable
 from ..host.ide import STATE_SECURE, IdeRootPort, NoCompletion
 from ..host.ide_km import IdeKmRequester
-from ..host.pci import CAP_ID_PCIE, DEVCAP_TEE_IO, find_capability
+from ..host.ide_regs import IDE_CAP_ID
+from ..host.pci import CAP_ID_PCIE, DEVCAP_TEE_IO, find_capability, find_ext_capabilities
 from ._cleanup import tidy
 from ._model import Vector, VectorContext, vector
 from .ide_km import _km
@@ -36,6 +37,7 @@ SIZES = (1, 2, 3, 4, 5, 7, 8, 12, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 128, 
 
 
 CAP_LINK = 1 << 0  # IDE Capability: Link IDE Stream Supported [§7.9.26.2]
+CAP_AGGREGATION = 1 << 4  # IDE Capability: Aggregation Supported [§7.9.26.2]
 CAP_PCRC = 1 << 5  # IDE Capability: PCRC Supported [§7.9.26.2]
 PCRC_SPEC = "§6.33.4 (PCRC), §7.9.26.5.2 (PCRC Enable)"
 LINK_SPEC = "§6.33.1, §6.33.4 (Link IDE Streams), §7.9.26.4 (Link IDE Stream registers)"
@@ -75,24 +77,45 @@ class _Stream:
     is n/a where the device's IDE Capability (QUERY_RESP, checked against config space) does
     not advertise it."""
 
-    def __init__(self, ctx: VectorContext, *, pcrc: bool = False, link: bool = False) -> None:
+    def __init__(
+        self,
+        ctx: VectorContext,
+        *,
+        pcrc: bool = False,
+        link: bool = False,
+        aggregation: bool | None = None,
+    ) -> None:
         self.ctx = ctx
         self.pcrc = pcrc
         self.link = link
+        self.aggregation = aggregation  # None: either; True / False: Aggregation Supported is
         self.km_cm = _km(ctx)
         self.rp: IdeRootPort | None = None
 
+    def _not_applicable(self, cap: int) -> str | None:
+        """Why this configuration does not apply to a Port whose IDE Capability is ``cap``."""
+        if self.pcrc and not cap & CAP_PCRC:
+            return f"the IDE Capability ({cap:#010x}) does not advertise PCRC"
+        if self.link and not cap & CAP_LINK:
+            return f"the IDE Capability ({cap:#010x}) does not advertise Link IDE Streams"
+        if self.aggregation is not None and bool(cap & CAP_AGGREGATION) != self.aggregation:
+            have = "does not advertise" if self.aggregation else "advertises"
+            return f"the IDE Capability ({cap:#010x}) {have} Aggregation"
+        return None
+
     async def __aenter__(self) -> IdeRootPort:
+        # Configuration space first: where it already rules the configuration out, no session
+        # is opened for nothing.  QUERY_RESP is checked the same way below (with the downgrade
+        # check against configuration space).
+        ide = await find_ext_capabilities(self.ctx.config, IDE_CAP_ID) if self.ctx.config else []
+        if ide and (why := self._not_applicable(await self.ctx.config.read32(ide[0].offset + 4))):
+            raise NotApplicable(why)
         km = await self.km_cm.__aenter__()
         try:
-            if self.pcrc or self.link:
+            if self.pcrc or self.link or self.aggregation is not None:
                 cap = (await km.query()).capability.value
-                if self.pcrc and not cap & CAP_PCRC:
-                    raise NotApplicable(f"the IDE Capability ({cap:#010x}) does not advertise PCRC")
-                if self.link and not cap & CAP_LINK:
-                    raise NotApplicable(
-                        f"the IDE Capability ({cap:#010x}) does not advertise Link IDE Streams"
-                    )
+                if why := self._not_applicable(cap):
+                    raise NotApplicable(why)
             if self.link:
                 self.rp = root_port(self.ctx, km, LINK_STREAM_ID, pcrc=self.pcrc, link_tc=LINK_TC)
             else:
@@ -604,3 +627,115 @@ async def link_plain_discarded_after_ide(ctx: VectorContext) -> None:
         # The stream still carries its own traffic.
         cpl, _ = await rp.read(offset, 8)
         ctx.expect(cpl.payload[:8] == b"\x22" * 8, "the Link stream stopped carrying reads")
+
+
+# --------------------------------------------------------------------------------------------
+# Aggregation (§6.33.6): one MAC over a unit of TLPs of one sub-stream
+# --------------------------------------------------------------------------------------------
+
+AGGREGATION_SPEC = "§6.33.4 (A and P of a unit), §6.33.6 (IDE TLP Aggregation)"
+
+
+async def _send_unit(rp: IdeRootPort, tlps: list[MemWrite] | list[MemRead], **kw: object) -> None:
+    unit = rp.model.protect_unit(tlps, **kw)
+    if unit is None:
+        raise NoCompletion("the root port's end of the stream is not Secure")
+    for member in unit:
+        await rp.port.send(member.encode())
+
+
+@vector(
+    "ide.aggregation.units_carried",
+    title="Aggregated units of 2 and 4 writes and of 2 reads (one MAC each, on the last TLP) are "
+    "taken whole: every write lands, every read is answered",
+    spec=f"PCIe 6.x {AGGREGATION_SPEC}: a Receiver where aggregation is supported must take "
+    "units of up to the lesser of 8 TLPs and its credits",
+    needs=NEEDS,
+)
+async def aggregation_units_carried(ctx: VectorContext) -> None:
+    async with _Stream(ctx, aggregation=True) as rp:
+        rng = random.Random(0xA66)
+        expected: dict[int, bytes] = {}
+        for count in (2, 4):
+            writes = []
+            for i in range(count):
+                offset, data = 0x500 + 0x20 * i + 0x100 * (count == 4), rng.randbytes(16)
+                writes.append(rp.write_tlp(offset, data))
+                expected[offset] = data
+            await _send_unit(rp, writes)
+        reads = [rp.read_tlp(offset, 16) for offset in list(expected)[:2]]
+        await _send_unit(rp, reads)
+        for req in reads:
+            got = await rp.receive_completion(req)
+            ctx.expect(
+                got.tlp.payload[:16] == expected[req.address - rp.bar0],  # type: ignore[union-attr]
+                f"the aggregated read of BAR0 + {req.address - rp.bar0:#x} returned other data",
+            )
+        for offset, data in expected.items():
+            cpl, _ = await rp.read(offset, 16)
+            ctx.expect(cpl.payload[:16] == data, f"the unit's write to {offset:#x} did not land")
+        state = await rp.state()
+        ctx.expect(state == STATE_SECURE, f"the stream left Secure ({state:04b}) on good units")
+        ctx.measure("units", 3, "")
+
+
+@vector(
+    "ide.aggregation.bad_member_fails_unit",
+    title="A flipped bit in the first TLP of an aggregated unit fails the unit's MAC on its last "
+    "TLP; the stream goes Insecure",
+    spec=f"PCIe 6.x {AGGREGATION_SPEC}, §6.33.8 (MAC check failure of an aggregated unit)",
+    needs=NEEDS,
+)
+async def aggregation_bad_member(ctx: VectorContext) -> None:
+    """Whether the first member's data was used before the check is recorded
+    (``tampered_member_landed``), not judged: §6.33.6 only recommends that a Receiver hold a
+    unit back until its MAC is checked."""
+    async with _Stream(ctx, aggregation=True) as rp:
+        before = await _memory(rp, 0x600, 16)
+        unit = rp.model.protect_unit(
+            [rp.write_tlp(0x600, b"\x5b" * 16), rp.write_tlp(0x640, b"\x5c" * 16)]
+        )
+        assert unit is not None
+        first = bytearray(unit[0].encode())
+        first[-3] ^= 0x20  # in its encrypted payload
+        await rp.port.send(bytes(first))
+        await rp.port.send(unit[1].encode())
+        await _expect_insecure(ctx, rp, "an aggregated unit with a tampered member")
+        after = await _memory(rp, 0x600, 16)
+        ctx.measure("tampered_member_landed", int(after != before), "")
+
+
+@vector(
+    "ide.aggregation.k_toggled_inside_unit",
+    title="A unit whose second TLP carries the other K (inside a valid MAC) is IDE Check Failed; "
+    "the stream goes Insecure",
+    spec=f"PCIe 6.x {AGGREGATION_SPEC}: K may toggle only on the first TLP of a unit; "
+    "Receivers must check for violations of this rule",
+    needs=NEEDS,
+)
+async def aggregation_k_toggled(ctx: VectorContext) -> None:
+    async with _Stream(ctx, aggregation=True) as rp:
+        # Key set 1 loaded and armed for the device's receivers too, so that only the rule
+        # (not an unusable key set) can refuse the unit.
+        await rp.program(1)
+        await rp.go(1, 0)
+        unit = [rp.write_tlp(0x680, b"\x6a" * 8), rp.write_tlp(0x690, b"\x6b" * 8)]
+        await _send_unit(rp, unit, toggle_k_at=1)
+        await _expect_insecure(ctx, rp, "K toggled on the second TLP of an aggregated unit")
+
+
+@vector(
+    "ide.aggregation.unsupported_unit_rejected",
+    title="Where Aggregation is not supported, an IDE TLP without a MAC (the first of a unit) is "
+    "IDE Check Failed: the stream goes Insecure and the unit's writes do not land",
+    spec=f"PCIe 6.x {AGGREGATION_SPEC}: an IDE TLP without a MAC at a Receiver where Aggregation "
+    "is not supported is an IDE Check Failed error; §6.33.8",
+    needs=NEEDS,
+)
+async def aggregation_unsupported_rejected(ctx: VectorContext) -> None:
+    async with _Stream(ctx, aggregation=False) as rp:
+        before = await _memory(rp, 0x6C0, 16)
+        await _send_unit(rp, [rp.write_tlp(0x6C0, b"\x7c" * 8), rp.write_tlp(0x6C8, b"\x7d" * 8)])
+        await _expect_insecure(ctx, rp, "an IDE TLP without a MAC")
+        after = await _memory(rp, 0x6C0, 16)
+        ctx.expect(after == before, "a write of the refused unit reached BAR0")
