@@ -735,7 +735,13 @@ async def aggregation_k_toggled(ctx: VectorContext) -> None:
 async def aggregation_unsupported_rejected(ctx: VectorContext) -> None:
     async with _Stream(ctx, aggregation=False) as rp:
         before = await _memory(rp, 0x6C0, 16)
-        await _send_unit(rp, [rp.write_tlp(0x6C0, b"\x7c" * 8), rp.write_tlp(0x6C8, b"\x7d" * 8)])
+        unit = rp.model.protect_unit(
+            [rp.write_tlp(0x6C0, b"\x7c" * 8), rp.write_tlp(0x6C8, b"\x7d" * 8)]
+        )
+        assert unit is not None
+        # The TLP without a MAC is the error itself: Insecure before the unit's last TLP.
+        await rp.port.send(unit[0].encode())
         await _expect_insecure(ctx, rp, "an IDE TLP without a MAC")
+        await rp.port.send(unit[1].encode())
         after = await _memory(rp, 0x6C0, 16)
         ctx.expect(after == before, "a write of the refused unit reached BAR0")
