@@ -152,6 +152,10 @@ def _is_worker(config: pytest.Config) -> bool:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    # Before any worker, simulator or hil process is started (hil.sim.bytecode_cache_env).
+    from .sim import bytecode_cache_env
+
+    bytecode_cache_env()
     name = config.getoption("--rig")
     if not name:
         return

@@ -28,12 +28,31 @@ __all__ = [
     "BUILD_ROOT",
     "build_hdl",
     "build_key",
+    "bytecode_cache_env",
     "last_build_seconds",
     "run_cocotb_tests",
     "wave_format",
 ]
 
 BUILD_ROOT = Path(os.environ.get("HIL_BUILD_DIR", REPO_ROOT / "build" / "sim"))
+
+
+def bytecode_cache_env() -> dict[str, str]:
+    """Let this process's children cache Python bytecode even where PYTHONDONTWRITEBYTECODE
+    is set; return the variables set.
+
+    Every vector runs in a simulator process of its own that imports cocotb, cocotbext-pcie,
+    cryptography and hil afresh, and the tests start ``hil`` and simulators by the hundred.
+    With PYTHONDONTWRITEBYTECODE (container images often set it, to keep ``__pycache__`` out
+    of mounted source trees) each of them compiles hil from source again: 0.1 s a process on
+    the machines measured.  Here the children write their bytecode under the build cache
+    (``PYTHONPYCACHEPREFIX`` = ``BUILD_ROOT/pycache``), never beside the sources.  A prefix the
+    user set, or an environment that writes bytecode anyway, is left alone."""
+    if os.environ.get("PYTHONDONTWRITEBYTECODE") and not os.environ.get("PYTHONPYCACHEPREFIX"):
+        os.environ["PYTHONPYCACHEPREFIX"] = str(BUILD_ROOT / "pycache")
+        os.environ["PYTHONDONTWRITEBYTECODE"] = ""
+    keys = ("PYTHONPYCACHEPREFIX", "PYTHONDONTWRITEBYTECODE")
+    return {k: os.environ[k] for k in keys if k in os.environ}
 # -Wno-fatal keeps lint warnings from failing a test build (hil lint is strict), but a
 # parameter check's $fatal must still stop elaboration.
 _BUILD_ARGS = (

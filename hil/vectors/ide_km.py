@@ -13,7 +13,8 @@ from ..codec import ide_km as K
 from ..codec import spdm as S
 from ..errors import NotApplicable
 from ..host.ide_km import IdeKmRequester, StreamRegs
-from ..host.ide_regs import LinkBlock
+from ..host.ide_regs import IDE_CAP_ID, LinkBlock
+from ..host.pci import find_ext_capabilities
 from ..host.spdm import SpdmErrorResponse, SpdmRequester
 from ._answers import answer_in_the_clear
 from ._cleanup import tidy
@@ -53,6 +54,18 @@ class _Km:
 
 def _km(ctx: VectorContext) -> _Km:
     return _Km(ctx)
+
+
+async def config_ide_capability(ctx: VectorContext) -> int | None:
+    """The IDE Capability register as configuration space holds it (None: no configuration
+    space, or no IDE extended capability in it).  Vectors for an optional configuration read
+    it first, so that a Port that rules the configuration out costs no session; the verdict
+    still rests on QUERY_RESP, which :meth:`IdeKmRequester.query` checks against it."""
+    config = ctx.config_if_any
+    if config is None:
+        return None
+    caps = await find_ext_capabilities(config, IDE_CAP_ID)
+    return await config.read32(caps[0].offset + 4) if caps else None
 
 
 async def _raw_answer(km: IdeKmRequester, payload: bytes) -> bytes | str | None:
@@ -799,6 +812,11 @@ async def _keyed_and_enabled(
 
 def _k_set_go_under(config: _Config) -> Vector:
     async def run(ctx: VectorContext) -> None:
+        in_config = await config_ide_capability(ctx)
+        if in_config is not None and in_config & config.cap_bit != config.cap_bit:
+            raise NotApplicable(
+                f"the IDE Capability ({in_config:#010x}) does not advertise {config.label}"
+            )
         async with _km(ctx) as km:
             cap = await _advertised(ctx, km)
             if cap & config.cap_bit != config.cap_bit:
