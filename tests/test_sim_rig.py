@@ -36,11 +36,15 @@ def test_hil_run_sim_rig_passes_everything(tmp_path: Path, repo: Path) -> None:
     assert provides == find_rig("sim-verilator").provides
     rig_na = {v for v, vec in default_suite().items() if not vec.needs <= provides}
     # Optional IDE configurations the endpoint does not build (its IDE Capability advertises
-    # PCRC but no aggregation or PHE, and IDE_KM MaxPortIndex is 0): the device says so.
+    # PCRC and Link IDE but no aggregation or PHE, and IDE_KM MaxPortIndex is 0): the device
+    # says so.
     device_na = {
         "ide_km.k_set_go.selective_aggregation",
         "ide_km.k_set_go.selective_phe",
         "ide_km.port_index.nonzero",
+        "ide.aggregation.units_carried",
+        "ide.aggregation.bad_member_fails_unit",
+        "ide.aggregation.k_toggled_inside_unit",
     }
     expected_na = rig_na | device_na
     assert {v for v, r in records.items() if r["outcome"] == "n/a"} == expected_na

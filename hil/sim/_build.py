@@ -53,6 +53,8 @@ def bytecode_cache_env() -> dict[str, str]:
         os.environ["PYTHONDONTWRITEBYTECODE"] = ""
     keys = ("PYTHONPYCACHEPREFIX", "PYTHONDONTWRITEBYTECODE")
     return {k: os.environ[k] for k in keys if k in os.environ}
+
+
 # -Wno-fatal keeps lint warnings from failing a test build (hil lint is strict), but a
 # parameter check's $fatal must still stop elaboration.
 _BUILD_ARGS = (
