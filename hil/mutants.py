@@ -2015,6 +2015,7 @@ MUTANTS: tuple[Mutant, ...] = (
             "ide.tamper.mac",
             "ide.tamper.payload",
             "ide.tamper.payload.pcrc",
+            "ide.tamper.payload.link",
             "tdisp.run.tampered_tlp_error",
         ),
         _both(),
