@@ -391,6 +391,22 @@ class IdeTx(_Direction):
             key_set = stream_k
         return key_set
 
+    def _tx_slot(self, sub_stream: int) -> tuple[int, _Slot]:
+        """The key set and slot the next TLP (or unit) of ``sub_stream`` goes out with; a
+        stopped or never programmed set raises :class:`IdeKeyUnusable` (stream now Insecure)."""
+        key_set = self._select(sub_stream)
+        slot = self._slots.get((sub_stream, key_set))
+        if slot is None:
+            failure = self._core.fail(
+                self.DIRECTION,
+                sub_stream,
+                key_set,
+                IdeFailReason.KEY_SET_INVALID,
+                "the Tx key set was stopped or never programmed",
+            )
+            raise IdeKeyUnusable(failure)
+        return key_set, slot
+
     def protect(
         self,
         tlp: Tlp,
@@ -417,17 +433,7 @@ class IdeTx(_Direction):
         if core.state is not IdeStreamState.SECURE:
             return None
         sub_stream = tlp.sub_stream
-        key_set = self._select(sub_stream)
-        slot = self._slots.get((sub_stream, key_set))
-        if slot is None:
-            failure = core.fail(
-                self.DIRECTION,
-                sub_stream,
-                key_set,
-                IdeFailReason.KEY_SET_INVALID,
-                "the Tx key set was stopped or never programmed",
-            )
-            raise IdeKeyUnusable(failure)
+        key_set, slot = self._tx_slot(sub_stream)
         if slot.invocation >= _INVOCATION_LIMIT:
             raise LocalProtocolError("invocation counter exhausted: refresh the keys")
         if sub_stream == SubStream.POSTED:
@@ -526,17 +532,7 @@ class IdeTx(_Direction):
         if core.state is not IdeStreamState.SECURE:
             return None
         sub_stream = tlps[0].sub_stream
-        key_set = self._select(sub_stream)
-        slot = self._slots.get((sub_stream, key_set))
-        if slot is None:
-            failure = core.fail(
-                self.DIRECTION,
-                sub_stream,
-                key_set,
-                IdeFailReason.KEY_SET_INVALID,
-                "the Tx key set was stopped or never programmed",
-            )
-            raise IdeKeyUnusable(failure)
+        key_set, slot = self._tx_slot(sub_stream)
         p_content = b"".join(tlp.payload for tlp in tlps)
         with_pcrc = core.pcrc and bool(p_content)
         shells, counters = [], (self.pr_sent_npr, self.pr_sent_cpl)

@@ -395,15 +395,17 @@ def test_a_link_stream_is_secure_without_rid_association_on_slots_of_its_index()
     assert b.state(0) == SECURE
 
 
-@pytest.mark.parametrize(
-    ("how", "failure", "sends"),
-    [
-        ("enable cleared", False, False),
-        ("check failed", True, True),
-        ("fail message received", True, False),
-        ("wipe", True, True),
-    ],
-)
+#: Every way out of Secure (§6.33.8), whether it counts as a failure (Enable must be written 0
+#: again), and whether an IDE Fail Message goes to the partner.
+SECURE_EXITS = [
+    ("enable cleared", False, False),
+    ("check failed", True, True),
+    ("fail message received", True, False),
+    ("wipe", True, True),
+]
+
+
+@pytest.mark.parametrize(("how", "failure", "sends"), SECURE_EXITS)
 def test_a_link_stream_leaves_secure_as_a_selective_one(
     how: str, failure: bool, sends: bool
 ) -> None:
@@ -548,15 +550,7 @@ def _exit_by(b: Bench, how: str) -> None:
         raise AssertionError(how)
 
 
-@pytest.mark.parametrize(
-    ("how", "failure", "sends"),
-    [
-        ("enable cleared", False, False),
-        ("check failed", True, True),
-        ("fail message received", True, False),
-        ("wipe", True, True),
-    ],
-)
+@pytest.mark.parametrize(("how", "failure", "sends"), SECURE_EXITS)
 def test_every_exit_from_secure_wipes_the_stream(how: str, failure: bool, sends: bool) -> None:
     b = Bench()
     b.secure(0)
