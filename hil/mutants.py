@@ -769,6 +769,15 @@ async def _go_without_hardware(self: IdeKmResponder, msg: K.KSetGo | K.KSetStop)
 _ORIGINAL_GO_STOP = IdeKmResponder._go_stop
 
 
+async def _wipe_selective_only(self: IdeKmResponder) -> None:
+    """A new session's first QUERY/KEY_PROG wipes the Selective streams' keys only."""
+    from .firmware.regs import CMD, CMD_WIPE, cap_word, command
+
+    cap = K.IdeCapability(await self.regs.read(cap_word(1)))
+    for index in range(cap.selective_block_count):
+        await self.regs.write(CMD, command(CMD_WIPE, index, 0))
+
+
 def _hw_stop_ignored(self: _fake_hw.FakeIdeCap, value: int) -> _fake_hw.IdeCmdStatus:
     """The hardware reports K_SET_STOP done and leaves the key set armed."""
     op, j = (value >> 16) & 0xF, (value >> 8) & 0xFF
@@ -1834,6 +1843,13 @@ MUTANTS: tuple[Mutant, ...] = (
         "(PCIe 6.x §6.33.3 KeySet, §6.33.1 stream state)",
         ("ide_km.k_set_go.key_set_1",),
         lambda: _patched(_fake_hw.FakeIdeCap, "_evaluate", _evaluate_key_set_0_only),
+    ),
+    Mutant(
+        "ide_km.session_end.link_keys_kept",
+        "after the owning session ends, a new session's first QUERY wipes the Selective streams' "
+        "keys but not a Link stream's (PCIe 6.x §6.33.3: every stream the session bound)",
+        ("ide_km.session_end.wipes_keys.link",),
+        lambda: _patched(IdeKmResponder, "_wipe_all", _wipe_selective_only),
     ),
     Mutant(
         "ide_cap.link_needs_rid_association",

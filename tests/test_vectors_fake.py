@@ -53,7 +53,9 @@ def good_device(vid: str) -> FakeConfigSpace:
     IDE_KM PortIndex 00h and 01h (so the non-zero PortIndex vector has a port to address); the
     vectors for optional IDE configurations get a capability that advertises them all."""
     config = FakeConfigSpace()
-    if vid.startswith(("ide_km.k_set_go.selective_", "ide_km.k_set_go.link")):
+    if vid.startswith(("ide_km.k_set_go.selective_", "ide_km.k_set_go.link")) or vid.endswith(
+        ".link"
+    ):
         # a vector per optional configuration: a capability with every one of them
         ide = fake_ide_cap({"ide_features": sorted(IDE_FEATURES), "link_tcs": 1})
         config = FakeConfigSpace(tdi=FakeTdi(ide))

@@ -248,6 +248,47 @@ async def k_set_stop_acknowledged(ctx: VectorContext) -> None:
         )
 
 
+async def _session_end_wipes_keys(ctx: VectorContext, *, link: bool = False) -> None:
+    """Session A keys the stream and makes it Secure, then ends.  §6.33.3: once that session
+    has ended, the first QUERY or KEY_PROG over another session must first invalidate every key
+    of the streams it bound, which takes a Secure stream to Insecure, before the response.
+    With ``link`` the stream is Link IDE block 0 (n/a where Link IDE is not advertised)."""
+    if link:
+        in_config = await config_ide_capability(ctx)
+        if in_config is not None and not in_config & _CAP_LINK:
+            raise NotApplicable(
+                f"the IDE Capability ({in_config:#010x}) does not advertise Link IDE Streams"
+            )
+    stream_id = _LINK_STREAM_ID if link else STREAM_ID
+    async with _km(ctx) as first:
+        cap = (await first.query()).capability.value
+        if link and not cap & _CAP_LINK:
+            raise NotApplicable(
+                f"the IDE Capability ({cap:#010x}) does not advertise Link IDE Streams"
+            )
+        if link:
+            regs: StreamRegs | LinkBlock = await first.setup_link(0, stream_id, _LINK_TC)
+        else:
+            regs = await first.setup_stream(0, stream_id)
+        await first.program_all(stream_id, 0)
+        await first.go_all(stream_id, 0)
+        state = await first.enable(regs, stream_id, _LINK_TC << 19 if link else 0)
+        ctx.expect(state == K.IdeStreamState.SECURE, f"stream state {state:#x} after GO and Enable")
+        await first.spdm.end_session(first.session)
+    try:
+        async with _km(ctx) as second:
+            await second.query()
+            state = (await ctx.config.read32(regs.status)) & 0xF
+            ctx.expect(
+                state == K.IdeStreamState.INSECURE,
+                f"stream state {state:#x} after a new session's QUERY; {SPEC} (session binding): "
+                "the keys programmed over an ended session are invalidated first",
+            )
+    finally:
+        if link:
+            await tidy(ctx, "link_disable", ctx.config.write32(regs.control, 0))
+
+
 @vector(
     "ide_km.session_end.wipes_keys",
     title="After the owning session ends, a new session's first QUERY leaves the stream Insecure",
@@ -256,25 +297,19 @@ async def k_set_stop_acknowledged(ctx: VectorContext) -> None:
     needs=NEEDS,
 )
 async def session_end_wipes_keys(ctx: VectorContext) -> None:
-    """Session A keys the stream and makes it Secure, then ends.  §6.33.3: once that session
-    has ended, the first QUERY or KEY_PROG over another session must first invalidate every key
-    of the streams it bound, which takes a Secure stream to Insecure, before the response."""
-    async with _km(ctx) as first:
-        await first.query()
-        regs = await first.setup_stream(0, STREAM_ID)
-        await first.program_all(STREAM_ID, 0)
-        await first.go_all(STREAM_ID, 0)
-        state = await first.enable(regs, STREAM_ID)
-        ctx.expect(state == K.IdeStreamState.SECURE, f"stream state {state:#x} after GO and Enable")
-        await first.spdm.end_session(first.session)
-    async with _km(ctx) as second:
-        await second.query()
-        state = (await ctx.config.read32(regs.status)) & 0xF
-        ctx.expect(
-            state == K.IdeStreamState.INSECURE,
-            f"stream state {state:#x} after a new session's QUERY; {SPEC} (session binding): "
-            "the keys programmed over an ended session are invalidated first",
-        )
+    await _session_end_wipes_keys(ctx)
+
+
+@vector(
+    "ide_km.session_end.wipes_keys.link",
+    title="On a Link IDE Stream (where advertised): after the owning session ends, a new "
+    "session's first QUERY leaves the Link stream Insecure",
+    spec="PCIe 6.x §6.33.3 (session binding: a new session's first QUERY/KEY_PROG wipes the "
+    "keys of the streams it bound), §7.9.26.4 (Link IDE Stream registers)",
+    needs=NEEDS,
+)
+async def session_end_wipes_keys_link(ctx: VectorContext) -> None:
+    await _session_end_wipes_keys(ctx, link=True)
 
 
 @vector(
