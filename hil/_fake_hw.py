@@ -91,8 +91,8 @@ FW_MAP_VERSION = 0x02  # 02h: INFO [15:12] Link IDE blocks, Link streams after t
 # IDE_KM, TEE-Limited Stream) and the optional bits a fake may add (``features``): Partial
 # Header Encryption (3), Aggregation (4), PCRC (5), Selective IDE for Configuration Requests (7).
 # Advertised (configuration space, QUERY_RESP); of these the fake's TLP path (hil._fake_tlp)
-# carries PCRC only.  Link IDE Stream Supported (0) and Number of TCs Supported for Link IDE
-# [15:13] follow ``link_tcs``, not ``features``.
+# carries PCRC and aggregated units (received), not PHE.  Link IDE Stream Supported (0) and
+# Number of TCs Supported for Link IDE [15:13] follow ``link_tcs``, not ``features``.
 IDE_CAP_BASE = (1 << 1) | (1 << 6) | (1 << 24)
 CAP_LINK = 1 << 0
 _CAP_LINK_TCS_LSB = 13
