@@ -56,6 +56,12 @@ def _km(ctx: VectorContext) -> _Km:
     return _Km(ctx)
 
 
+def _require(cap: int | None, bits: int, label: str) -> None:
+    """n/a unless the IDE Capability ``cap`` has all of ``bits`` (None: not known, go on)."""
+    if cap is not None and cap & bits != bits:
+        raise NotApplicable(f"the IDE Capability ({cap:#010x}) does not advertise {label}")
+
+
 async def config_ide_capability(ctx: VectorContext) -> int | None:
     """The IDE Capability register as configuration space holds it (None: no configuration
     space, or no IDE extended capability in it).  Vectors for an optional configuration read
@@ -253,20 +259,14 @@ async def _session_end_wipes_keys(ctx: VectorContext, *, link: bool = False) -> 
     has ended, the first QUERY or KEY_PROG over another session must first invalidate every key
     of the streams it bound, which takes a Secure stream to Insecure, before the response.
     With ``link`` the stream is Link IDE block 0 (n/a where Link IDE is not advertised)."""
+    label = "Link IDE Streams"
     if link:
-        in_config = await config_ide_capability(ctx)
-        if in_config is not None and not in_config & _CAP_LINK:
-            raise NotApplicable(
-                f"the IDE Capability ({in_config:#010x}) does not advertise Link IDE Streams"
-            )
+        _require(await config_ide_capability(ctx), _CAP_LINK, label)
     stream_id = _LINK_STREAM_ID if link else STREAM_ID
     async with _km(ctx) as first:
         cap = (await first.query()).capability.value
-        if link and not cap & _CAP_LINK:
-            raise NotApplicable(
-                f"the IDE Capability ({cap:#010x}) does not advertise Link IDE Streams"
-            )
         if link:
+            _require(cap, _CAP_LINK, label)
             regs: StreamRegs | LinkBlock = await first.setup_link(0, stream_id, _LINK_TC)
         else:
             regs = await first.setup_stream(0, stream_id)
@@ -847,17 +847,9 @@ async def _keyed_and_enabled(
 
 def _k_set_go_under(config: _Config) -> Vector:
     async def run(ctx: VectorContext) -> None:
-        in_config = await config_ide_capability(ctx)
-        if in_config is not None and in_config & config.cap_bit != config.cap_bit:
-            raise NotApplicable(
-                f"the IDE Capability ({in_config:#010x}) does not advertise {config.label}"
-            )
+        _require(await config_ide_capability(ctx), config.cap_bit, config.label)
         async with _km(ctx) as km:
-            cap = await _advertised(ctx, km)
-            if cap & config.cap_bit != config.cap_bit:
-                raise NotApplicable(
-                    f"the IDE Capability ({cap:#010x}) does not advertise {config.label}"
-                )
+            _require(await _advertised(ctx, km), config.cap_bit, config.label)
             await _secure_with(ctx, km, config)
 
     if config.link:
