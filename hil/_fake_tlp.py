@@ -26,19 +26,21 @@ The fake advertises what its ``[fake]`` table lists; this path implements Select
 IDE with PCRC and, where the fake advertises Aggregation, the receiving of aggregated units
 (§6.33.6: members are held until the unit's MAC on its last TLP has been checked, then taken in
 order; a K changed inside a unit is IDE Check Failed).  Its own completions are never
-aggregated (Tx aggregation permits up to N TLPs per unit, it does not demand it).  Partial
-Header Encryption is advertised for the IDE_KM vectors that select it in Stream Control; a TLP
-that uses it fails the model's checks here.
+aggregated (Tx aggregation permits up to N TLPs per unit, it does not demand it).  Where the
+fake advertises Partial Header Encryption, a stream's mode (Control [13:10], 0001b..0100b)
+tells how its IDE TLPs' headers are read: the model decrypts the selected fields and rebuilds
+the header before the request goes to BAR0 (§6.33.4).
 """
 
 from __future__ import annotations
 
 from collections import deque
 
-from ._fake_hw import BAR0_SIZE_LOG2, CAP_AGGREGATION, FakeIdeCap, FakeTdi, TdiState
+from ._fake_hw import BAR0_SIZE_LOG2, CAP_AGGREGATION, CAP_PHE, FakeIdeCap, FakeTdi, TdiState
 from .codec.ide_km import KeyDirection, KeySlot
 from .codec.ide_tlp import (
     IDE_PREFIX_BYTE0,
+    PHE_ADDRESS_MSB,
     Completion,
     CplStatus,
     IdeTlp,
@@ -63,6 +65,7 @@ __all__ = ["FakeTlpPath", "FakeTlpPort"]
 MAX_PAYLOAD_DW = 64  # as the endpoint is built (hdl/hil_ep MAX_PAYLOAD_DW)
 _NUM_SLOTS = 12
 _CTL_PCRC = 1 << 8
+_CTL_PHE_LSB = 10  # Partial Header Encryption Mode [13:10]
 _CTL_TC_LSB = 19
 _CTL_DEFAULT = 1 << 22
 _CMD_MEM = 1 << 1
@@ -97,7 +100,9 @@ class _StreamEnd:
     """The endpoint's end of one stream: the model and what it was last given of each slot.
     A Link stream's model carries the TC of its block (``tc``); a Selective one has None."""
 
-    def __init__(self, stream_id: int, pcrc: bool, tc: int | None, aggregation: bool) -> None:
+    def __init__(
+        self, stream_id: int, pcrc: bool, tc: int | None, aggregation: bool, phe: int
+    ) -> None:
         kind = StreamKind.SELECTIVE if tc is None else StreamKind.LINK
         self.model = IdeStreamModel(
             stream_id,
@@ -106,6 +111,7 @@ class _StreamEnd:
             tc=tc or 0,
             pcrc=pcrc,
             aggregation=aggregation,
+            phe=phe,
         )
         self.given: dict[int, tuple[bytes, int, bool]] = {}
 
@@ -141,7 +147,7 @@ class FakeTlpPath:
             tc = _tc(stream.control) if stream.link else None
             aggregation = bool(self.ide.features & CAP_AGGREGATION)  # §6.33.6: the Port's
             end = self._ends[j] = _StreamEnd(
-                stream.control >> 24, self._pcrc_enabled(j), tc, aggregation
+                stream.control >> 24, self._pcrc_enabled(j), tc, aggregation, self._phe_mode(j)
             )
         model = end.model
         if stream.link and model.tc != _tc(stream.control):
@@ -167,6 +173,14 @@ class FakeTlpPath:
     def _pcrc_enabled(self, j: int) -> bool:
         """PCRC Enable of stream ``j`` (fixed while it is enabled)."""
         return bool(self.ide.streams[j].control & _CTL_PCRC)
+
+    def _phe_mode(self, j: int | None) -> int:
+        """Partial Header Encryption Mode of stream ``j`` (fixed while it is enabled); 0 where
+        the capability does not advertise PHE (the field is reserved then)."""
+        if j is None or not self.ide.features & CAP_PHE:
+            return 0
+        mode = (self.ide.streams[j].control >> _CTL_PHE_LSB) & 0xF
+        return mode if mode in PHE_ADDRESS_MSB else 0
 
     def _check_failed(self, j: int) -> None:
         """IDE Check Failed: the capability's stream goes Insecure (keys wiped, the bound TDI
@@ -194,13 +208,14 @@ class FakeTlpPath:
         (the one armed last), its invocation counter, the request's T bit."""
         return end.model.protect(cpl, t=t)
 
-    def _stream_of(self, stream_id: int, tc: int) -> int | None:
+    def _stream_of(self, stream_id: int, tc: int | None) -> int | None:
         """The enabled stream (lowest index) with ``stream_id``; a Link stream only if ``tc``
-        is its TC: it carries the TLPs of that TC alone (§6.33.1, §7.9.26.4.1)."""
+        is its TC (any, for None): it carries the TLPs of that TC alone (§6.33.1,
+        §7.9.26.4.1)."""
         for j, stream in enumerate(self.ide.streams):
             if not stream.enable or stream.control >> 24 != stream_id:
                 continue
-            if stream.link and _tc(stream.control) != tc:
+            if stream.link and tc is not None and _tc(stream.control) != tc:
                 continue
             return j
         return None
@@ -234,7 +249,10 @@ class FakeTlpPath:
         t = False
         try:
             if raw[:1] == bytes((IDE_PREFIX_BYTE0,)):
-                ide = IdeTlp.decode(raw)
+                # The stream's PHE mode tells how to read the header (which of its fields are
+                # ciphertext); Stream IDs are unique among a Port's enabled streams.
+                phe = self._phe_mode(self._stream_of(raw[2], None))
+                ide = IdeTlp.decode(raw, phe_mode=phe)
                 stream = self._stream_of(ide.prefix.stream_id, ide.tlp.tc)
                 if stream is None:
                     self.counters["misrouted"] += 1  # Misrouted IDE TLP: no such stream

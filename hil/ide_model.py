@@ -23,8 +23,9 @@ AES-GCM comes from ``cryptography``; nothing cryptographic is written here.  Per
 
 What this model supports: Selective and Link IDE Streams (a Link stream carries the TLPs of
 its TC only: another TC's IDE TLP with its Stream ID is misrouted), aggregation (below), PCRC
-when the stream's PCRC Enable is set (below), no partial header encryption.  It supports Memory
-:mod:`hil.codec.ide_tlp` kinds), Local prefixes, and any number of other End-End prefixes.
+when the stream's PCRC Enable is set (below) and Partial Header Encryption (below).  It carries
+Memory Reads, Memory Writes and Completions (the :mod:`hil.codec.ide_tlp` kinds), Local
+prefixes, and any number of other End-End prefixes.
 Which stream a port hands a TLP to, and a Link stream's hold on its TC's non-IDE TLPs
 (§6.33.4), are the port's business (:mod:`hil._fake_tlp` for the in-memory endpoint).
 
@@ -47,6 +48,12 @@ TLP.  A receiver built with ``aggregation`` holds members until the last TLP
 is IDE Check Failed ("Receivers must check for violations of this rule"), as is any TLP
 without a MAC at a receiver without aggregation.  Other sub-streams may interleave.
 
+Partial Header Encryption (§6.33.4, :func:`hil.codec.ide_tlp.phe_split`): with a mode set
+(Stream Control [13:10]) a Memory Request goes in the 64-bit address format (§2.2.4.1), its
+byte enables (except a Translation Request's) and Address[msb:2] move from A to the front of
+P, and their ciphertext goes on the wire in their place; the PCRC covers them padded to 64
+bits.  Completions are unchanged.  The receiver rebuilds the clear header after the MAC.
+
 Ordering (§6.33.5): the transmitter counts Posted Requests since the last NPR (and, separately,
 since the last Completion).  It sends each count in PR_Sent_Counter and then clears it.  The
 receiver keeps 64-bit counts and subtracts; an underflow means an NPR or Completion overtook a
@@ -66,7 +73,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any, ClassVar
 
@@ -86,7 +93,20 @@ from .codec.ide_km import (
     KSetGo,
     KSetStop,
 )
-from .codec.ide_tlp import MAC_SIZE, PCRC_SIZE, IdePrefix, IdeTlp, SubStream, Tlp, pcrc
+from .codec.ide_tlp import (
+    MAC_SIZE,
+    PCRC_SIZE,
+    PHE_ADDRESS_MSB,
+    IdePrefix,
+    IdeTlp,
+    SubStream,
+    Tlp,
+    pcrc,
+    phe_applies,
+    phe_hide,
+    phe_pcrc_front,
+    phe_reveal,
+)
 from .errors import LocalProtocolError, PeerProtocolError
 
 __all__ = [
@@ -272,6 +292,7 @@ class _StreamCore:
         self.latched = False
         self.failures: list[IdeFailure] = []
         self.pcrc = False  # PCRC Enable of the stream's register block
+        self.phe = 0  # Partial Header Encryption Mode of the stream's register block
         self.aggregation = False  # the receiver takes aggregated units (Aggregation Supported)
         self.tc = 0  # a Link stream's TC (§7.9.26.4.1); a Selective stream takes any TC
         self.pcrc_failures: list[str] = []  # PCRC Check Failed reports (not state changes)
@@ -421,80 +442,20 @@ class IdeTx(_Direction):
         On a stream with PCRC Enable a TLP with P content carries its PCRC.  ``pcrc_fault``
         builds the faulty TLPs a receiver's PCRC check must catch, with a valid MAC:
         ``"wrong"`` sends a PCRC with one bit flipped, ``"missing"`` sends none (P = 0).
+        On a stream with a Partial Header Encryption mode a memory request goes in the
+        64-bit format with the fields the mode selects encrypted (:func:`phe_split`).
 
         Raises :class:`IdeKeyUnusable` (stream now Insecure) if the selected key set was stopped,
         and :class:`~hil.errors.LocalProtocolError` for sequencing mistakes that change nothing.
         """
-        core = self._core
-        if core.kind is StreamKind.LINK and tlp.tc != core.tc:
-            raise LocalProtocolError(
-                f"a TC{tlp.tc} TLP offered to the Link IDE Stream of TC{core.tc}"
-            )
-        if core.state is not IdeStreamState.SECURE:
-            return None
-        sub_stream = tlp.sub_stream
-        key_set, slot = self._tx_slot(sub_stream)
-        if slot.invocation >= _INVOCATION_LIMIT:
-            raise LocalProtocolError("invocation counter exhausted: refresh the keys")
-        if sub_stream == SubStream.POSTED:
-            if max(self.pr_sent_npr, self.pr_sent_cpl) >= PR_SENT_SYNC_LIMIT:
-                raise LocalProtocolError(
-                    f"PR_Sent_Counter reached {PR_SENT_SYNC_LIMIT}: an IDE Sync Message is due "
-                    "(this model does not build them); send an NPR or Completion first"
-                )
-            counter = 0
-        elif sub_stream == SubStream.NON_POSTED:
-            counter = self.pr_sent_npr
-        else:
-            counter = self.pr_sent_cpl
-        if pcrc_fault not in (None, "wrong", "missing"):
-            raise LocalProtocolError(f"pcrc_fault {pcrc_fault!r}: None, 'wrong' or 'missing'")
-        if pcrc_fault is not None and not (core.pcrc and tlp.payload):
-            raise LocalProtocolError("a PCRC fault needs PCRC Enable and a TLP with P content")
-        with_pcrc = core.pcrc and bool(tlp.payload) and pcrc_fault != "missing"
-        prefix = IdePrefix(
-            stream_id=core.stream_id,
-            sub_stream=sub_stream,
-            pr_sent_counter=counter,
-            k=int(key_set),
+        unit = self.protect_unit(
+            [tlp],
             t=t,
-            p=with_pcrc,
+            local_prefixes=local_prefixes,
+            e2e_prefixes=e2e_prefixes,
+            pcrc_fault=pcrc_fault,
         )
-        shell = IdeTlp(
-            prefix=prefix,
-            tlp=tlp,
-            mac=bytes(MAC_SIZE),
-            pcrc=bytes(PCRC_SIZE) if with_pcrc else b"",
-            local_prefixes=tuple(local_prefixes),
-            e2e_prefixes=tuple(e2e_prefixes),
-        )
-        aad = shell.aad(link=core.kind is StreamKind.LINK)
-        p_content = tlp.payload
-        if with_pcrc:
-            field = bytearray(pcrc(tlp.payload))
-            if pcrc_fault == "wrong":
-                field[0] ^= 0x01
-            p_content += bytes(field)
-        ciphertext, mac = _seal(slot.key, slot.invocation, aad, p_content)
-        slot.invocation += 1
-        if sub_stream == SubStream.POSTED:
-            self.pr_sent_npr += 1
-            self.pr_sent_cpl += 1
-        elif sub_stream == SubStream.NON_POSTED:
-            self.pr_sent_npr = 0
-        else:
-            self.pr_sent_cpl = 0
-        self._stream_k = key_set
-        self._stream_k_at = self._chosen_at[sub_stream]
-        cut = len(tlp.payload)
-        return IdeTlp(
-            prefix=prefix,
-            tlp=tlp.with_payload(ciphertext[:cut]),
-            mac=mac,
-            pcrc=ciphertext[cut:],
-            local_prefixes=shell.local_prefixes,
-            e2e_prefixes=shell.e2e_prefixes,
-        )
+        return None if unit is None else unit[0]
 
     def protect_unit(
         self,
@@ -503,11 +464,15 @@ class IdeTx(_Direction):
         t: bool = False,
         unchecked: bool = False,
         toggle_k_at: int | None = None,
+        local_prefixes: Iterable[bytes] = (),
+        e2e_prefixes: Iterable[bytes] = (),
+        pcrc_fault: str | None = None,
     ) -> list[IdeTlp] | None:
         """An aggregated unit (§6.33.4): the IDE TLPs for ``tlps``, one AES-GCM invocation
         over all of them, the MAC on the last only (M = 0 on the others), one key set, and,
         with PCRC Enable, one PCRC over all their P content on the last.  A = the TLPs' A in
-        order, P = their payloads in order.  None when the stream is not Secure.
+        order, P = their P content (PHE front, payload) in order.  None when the stream is
+        not Secure.  A unit of one TLP is a TLP without aggregation (:meth:`protect`).
 
         The TLPs must share a sub-stream; a unit is 1 .. 8 TLPs and at most 256 DW of payload,
         which ``unchecked`` lets a test break.  ``toggle_k_at`` builds the fault §6.33.6 has
@@ -519,7 +484,8 @@ class IdeTx(_Direction):
         if len({tlp.sub_stream for tlp in tlps}) != 1:
             raise LocalProtocolError("an aggregated unit's TLPs must share a sub-stream")
         payload_dw = sum(len(tlp.payload) for tlp in tlps) // 4
-        if not unchecked and (len(tlps) > AGGREGATION_MAX_TLPS or payload_dw > AGGREGATION_MAX_DW):
+        too_big = len(tlps) > AGGREGATION_MAX_TLPS or payload_dw > AGGREGATION_MAX_DW
+        if len(tlps) > 1 and too_big and not unchecked:
             raise LocalProtocolError(
                 f"a unit of {len(tlps)} TLPs and {payload_dw} DW breaks §6.33.4's limits "
                 f"({AGGREGATION_MAX_TLPS} TLPs, {AGGREGATION_MAX_DW} DW)"
@@ -533,10 +499,25 @@ class IdeTx(_Direction):
             return None
         sub_stream = tlps[0].sub_stream
         key_set, slot = self._tx_slot(sub_stream)
-        p_content = b"".join(tlp.payload for tlp in tlps)
-        with_pcrc = core.pcrc and bool(p_content)
-        shells, counters = [], (self.pr_sent_npr, self.pr_sent_cpl)
-        for i, tlp in enumerate(tlps):
+        if slot.invocation >= _INVOCATION_LIMIT:
+            raise LocalProtocolError("invocation counter exhausted: refresh the keys")
+        counters = (self.pr_sent_npr, self.pr_sent_cpl)
+        if sub_stream == SubStream.POSTED and max(counters) + len(tlps) > PR_SENT_SYNC_LIMIT:
+            raise LocalProtocolError(
+                f"PR_Sent_Counter would pass {PR_SENT_SYNC_LIMIT}: an IDE Sync Message is due "
+                "(this model does not build them); send an NPR or Completion first"
+            )
+        sent = [
+            phe_hide(tlp, core.phe) if phe_applies(tlp, core.phe) else (tlp, b"") for tlp in tlps
+        ]
+        p_content = b"".join(front + tlp.payload for tlp, front in sent)
+        if pcrc_fault not in (None, "wrong", "missing"):
+            raise LocalProtocolError(f"pcrc_fault {pcrc_fault!r}: None, 'wrong' or 'missing'")
+        if pcrc_fault is not None and not (core.pcrc and p_content):
+            raise LocalProtocolError("a PCRC fault needs PCRC Enable and a TLP with P content")
+        with_pcrc = core.pcrc and bool(p_content) and pcrc_fault != "missing"
+        shells = []
+        for i, (tlp, front) in enumerate(sent):
             last = i == len(tlps) - 1
             if sub_stream == SubStream.POSTED:
                 counter = 0
@@ -561,32 +542,48 @@ class IdeTx(_Direction):
                     tlp=tlp,
                     mac=bytes(MAC_SIZE) if last else b"",
                     pcrc=bytes(PCRC_SIZE) if prefix.p else b"",
+                    local_prefixes=tuple(local_prefixes),
+                    e2e_prefixes=tuple(e2e_prefixes),
+                    phe=bytes(len(front)),
                 )
             )
-        if sub_stream == SubStream.POSTED and max(counters) + len(tlps) > PR_SENT_SYNC_LIMIT:
-            self.pr_sent_npr, self.pr_sent_cpl = counters
-            raise LocalProtocolError(f"PR_Sent_Counter would pass {PR_SENT_SYNC_LIMIT}")
         aad = b"".join(shell.aad(link=core.kind is StreamKind.LINK) for shell in shells)
         if with_pcrc:
-            p_content += pcrc(p_content)
+            crc = bytearray(pcrc(_pcrc_input([(f, tlp.payload) for tlp, f in sent])))
+            if pcrc_fault == "wrong":
+                crc[0] ^= 0x01
+            p_content += bytes(crc)
         ciphertext, mac = _seal(slot.key, slot.invocation, aad, p_content)
         slot.invocation += 1
         self._stream_k = key_set
         self._stream_k_at = self._chosen_at[sub_stream]
         out, pos = [], 0
         for shell in shells:
-            cut = len(shell.tlp.payload)
+            width, cut = len(shell.phe), len(shell.tlp.payload)
             last = shell.prefix.m
             out.append(
-                IdeTlp(
-                    prefix=shell.prefix,
-                    tlp=shell.tlp.with_payload(ciphertext[pos : pos + cut]),
+                replace(
+                    shell,
+                    tlp=shell.tlp.with_payload(ciphertext[pos + width : pos + width + cut]),
+                    phe=ciphertext[pos : pos + width],
                     mac=mac if last else b"",
-                    pcrc=ciphertext[pos + cut :] if last else b"",
+                    pcrc=ciphertext[pos + width + cut :] if last else b"",
                 )
             )
-            pos += cut
+            pos += width + cut
         return out
+
+
+def _hide(tlp: Tlp, mode: int) -> tuple[Tlp, bytes]:
+    """(the TLP as its IDE TLP carries it, the PHE front of its P): PHE covers memory
+    requests on a stream with a mode set; anything else goes as it is."""
+    return phe_hide(tlp, mode) if phe_applies(tlp, mode) else (tlp, b"")  # type: ignore[arg-type]
+
+
+def _pcrc_input(parts: Iterable[tuple[bytes, bytes]]) -> bytes:
+    """The PCRC's input from each TLP's (PHE front, payload): §6.33.4 pads the header part to
+    64 bits with leading zeros "for the PCRC calculation only"."""
+    return b"".join((phe_pcrc_front(front) if front else b"") + payload for front, payload in parts)
 
 
 class IdeRx(_Direction):
@@ -664,7 +661,7 @@ class IdeRx(_Direction):
         payload, K changed inside it) is IDE Check Failed.
         """
         core = self._core
-        ide = item if isinstance(item, IdeTlp) else IdeTlp.decode(item)
+        ide = item if isinstance(item, IdeTlp) else IdeTlp.decode(item, phe_mode=core.phe)
         prefix = ide.prefix
         if prefix.stream_id != core.stream_id:
             raise IdeMisrouted(
@@ -701,9 +698,9 @@ class IdeRx(_Direction):
         if len(unit) > AGGREGATION_MAX_TLPS:
             raise fail(IdeFailReason.AGGREGATION, f"a unit of more than {AGGREGATION_MAX_TLPS}")
         payload_dw = sum(len(m.tlp.payload) for m in unit) // 4
-        if payload_dw > AGGREGATION_MAX_DW:
+        if len(unit) > 1 and payload_dw > AGGREGATION_MAX_DW:
             raise fail(IdeFailReason.AGGREGATION, f"{payload_dw} DW of payload in a unit")
-        pcrc_due = core.pcrc and any(m.tlp.payload for m in unit)
+        pcrc_due = core.pcrc and any(m.ciphertext for m in unit)
         if prefix.p and not pcrc_due:
             raise fail(IdeFailReason.PCRC_UNSUPPORTED)
         if not prefix.m:
@@ -719,7 +716,7 @@ class IdeRx(_Direction):
             raise fail(IdeFailReason.KEY_SET_INVALID, f"K{key_set} is {state}")
         link = core.kind is StreamKind.LINK
         aad = b"".join(m.aad(link=link) for m in unit)
-        ciphertext = b"".join(m.tlp.payload for m in unit) + ide.pcrc
+        ciphertext = b"".join(m.ciphertext for m in unit) + ide.pcrc
         try:
             plaintext = _open(slot.key, slot.invocation, aad, ciphertext, ide.mac)
         except InvalidTag:
@@ -733,26 +730,29 @@ class IdeRx(_Direction):
             # this sub-stream; its later TLPs are discarded as an invalid key set.
             self._stop(sub_stream, old)
         self._current[sub_stream] = key_set
+        parts, pos = [], 0
+        for m in unit:
+            width, cut = len(m.phe), len(m.tlp.payload)
+            parts.append((plaintext[pos : pos + width], plaintext[pos + width : pos + width + cut]))
+            pos += width + cut
         if pcrc_due:
             # After the MAC and counters: the TLP was authentic and consumed its invocation.
+            got, want = plaintext[pos:], pcrc(_pcrc_input(parts))
             if not prefix.p:
                 problem = "P is clear on a TLP with P content (PCRC Enable is set)"
-            elif plaintext[-PCRC_SIZE:] != pcrc(plaintext[:-PCRC_SIZE]):
-                problem = (
-                    f"PCRC {plaintext[-PCRC_SIZE:].hex()} does not match the payload's "
-                    f"{pcrc(plaintext[:-PCRC_SIZE]).hex()}"
-                )
+            elif got != want:
+                problem = f"PCRC {got.hex()} does not match the P content's {want.hex()}"
             else:
                 problem = ""
             if problem:
                 core.pcrc_failures.append(problem)
                 raise IdePcrcCheckFailed(f"PCRC Check Failed (§6.33.4): {problem}")
-            plaintext = plaintext[:-PCRC_SIZE]
-        out, pos = [], 0
-        for m in unit:
-            cut = len(m.tlp.payload)
-            out.append(Received(m.tlp.with_payload(plaintext[pos : pos + cut]), m.prefix))
-            pos += cut
+        out = []
+        for m, (front, payload) in zip(unit, parts, strict=True):
+            tlp = m.tlp.with_payload(payload)
+            if front:
+                tlp = phe_reveal(tlp, front)  # type: ignore[arg-type]
+            out.append(Received(tlp, m.prefix))
         return out
 
     @staticmethod
@@ -820,9 +820,11 @@ class IdeStreamModel:
         pcrc: bool = False,
         tc: int = 0,
         aggregation: bool = False,
+        phe: int = 0,
     ) -> None:
         """``aggregation``: this end receives aggregated units (its Port's Aggregation
-        Supported, §6.33.6); without it a TLP without a MAC is IDE Check Failed."""
+        Supported, §6.33.6); without it a TLP without a MAC is IDE Check Failed.  ``phe``:
+        the Partial Header Encryption Mode (0 none, 1..4, :data:`PHE_ADDRESS_MSB`)."""
         if not isinstance(stream_id, int) or not 0 <= stream_id <= 0xFF:
             raise LocalProtocolError(f"stream ID {stream_id!r} is not 8 bits")
         if not isinstance(tc, int) or not 0 <= tc <= 7:
@@ -831,6 +833,7 @@ class IdeStreamModel:
         self._core.pcrc = bool(pcrc)
         self._core.tc = tc
         self._core.aggregation = bool(aggregation)
+        self.phe = phe
         self.tx = IdeTx(self._core)
         self.rx = IdeRx(self._core, diagnose_window=diagnose_window)
 
@@ -884,6 +887,19 @@ class IdeStreamModel:
         if self._core.enabled and bool(enabled) != self._core.pcrc:
             raise LocalProtocolError("PCRC Enable must not change while the stream is enabled")
         self._core.pcrc = bool(enabled)
+
+    @property
+    def phe(self) -> int:
+        """Partial Header Encryption Mode of the stream (§7.9.26.5.2 [13:10]), 0 for none."""
+        return self._core.phe
+
+    @phe.setter
+    def phe(self, mode: int) -> None:
+        if mode != 0 and mode not in PHE_ADDRESS_MSB:
+            raise LocalProtocolError(f"Partial Header Encryption Mode {mode!r}: 0 .. 4")
+        if self._core.enabled and mode != self._core.phe:
+            raise LocalProtocolError("the PHE mode must not change while the stream is enabled")
+        self._core.phe = mode
 
     @property
     def pcrc_failures(self) -> tuple[str, ...]:

@@ -1944,15 +1944,30 @@ MUTANTS: tuple[Mutant, ...] = (
             "ide.tamper.payload",
             "ide.tamper.payload.pcrc",
             "ide.tamper.payload.link",
+            "ide.tamper.payload.phe",
             "ide.tamper.mac",
             "ide.replay.detected",
             "ide.reorder.detected",
             "ide.insecure.discarded",
             "ide.k_set_stop.old_set_rejected",
             "ide.aggregation.bad_member_fails_unit",
+            "ide.phe.tampered_clear_header",
+            "ide.phe.tampered_encrypted_header",
             "tdisp.run.tampered_tlp_error",
         ),
         lambda: _patched(_fake_tlp.FakeTlpPath, "_check_failed", lambda self, j: None),
+    ),
+    Mutant(
+        "fake_tlp.phe_mode_not_followed",
+        "the TLP path reads every IDE TLP's header as if no Partial Header Encryption Mode were "
+        "set, though the stream's Control selects one (PCIe 6.x §6.33.4, §7.9.26.5.2: the mode "
+        "is programmed the same at both Partner Ports)",
+        (
+            "ide.traffic.protected_rw.phe",
+            "ide.key_set.switch_both_ways.phe",
+            "ide.phe.each_mode",
+        ),
+        lambda: _patched(_fake_tlp.FakeTlpPath, "_phe_mode", lambda self, j: 0),
     ),
     Mutant(
         "fake_tlp.aggregation_not_taken",

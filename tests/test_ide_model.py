@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -1028,3 +1029,171 @@ def test_other_sub_streams_interleave_with_a_unit() -> None:
     assert ep.receive_unit(writes[0].encode()) == []
     assert ep.receive_unit(writes[1].encode()) is not None
     assert ep.receive(send(rp, read(tag=3)).encode()) is not None
+
+
+# --------------------------------------------------------------------------------------------
+# Partial Header Encryption (§6.33.4)
+# --------------------------------------------------------------------------------------------
+
+PHE_MSB = {1: 17, 2: 25, 3: 33, 4: 41}  # §7.9.26.5.2 [13:10]: Address[msb:2] encrypted
+
+
+def phe_pair(
+    mode: int, *, pcrc: bool = False, aggregation: bool = False
+) -> tuple[IdeStreamModel, IdeStreamModel]:
+    kw = {"phe": mode, "pcrc": pcrc, "aggregation": aggregation}
+    rp = IdeStreamModel(STREAM, side=PortSide.ROOT_PORT, **kw)  # type: ignore[arg-type]
+    ep = IdeStreamModel(STREAM, side=PortSide.ENDPOINT, **kw)  # type: ignore[arg-type]
+    establish(rp, ep, key_source=counting_keys())
+    return rp, ep
+
+
+def _phe_a_and_p(header: bytes, msb: int, with_be: bool) -> tuple[bytes, bytes]:
+    """A's header part and P's front built from the §6.33.4 rules as a bit string (an
+    independent construction: the header as 128 bits, the selected bits cut out of it)."""
+    bits = "".join(f"{b:08b}" for b in header)
+    # Header bit positions, counted from the first bit on the wire: byte 7 is the BE byte,
+    # bytes 8..15 hold Address[63:2] (bit 64 = Address[63]) then PH.
+    addr_lo_bit = lambda a: 64 + (63 - a)  # noqa: E731 - position of Address[a]
+    selected = set(range(addr_lo_bit(msb), addr_lo_bit(2) + 1))
+    if with_be:
+        selected |= set(range(56, 64))
+    kept = "".join(b for i, b in enumerate(bits) if i not in selected)
+    front = (bits[56:64] if with_be else "") + bits[addr_lo_bit(msb) : addr_lo_bit(2) + 1]
+    as_bytes = lambda s: int(s, 2).to_bytes(len(s) // 8, "big")  # noqa: E731
+    assert len(kept) % 8 == 0 and len(front) % 8 == 0
+    return as_bytes(kept), as_bytes(front)
+
+
+@pytest.mark.parametrize("mode", [1, 2, 3, 4])
+@pytest.mark.parametrize("address", [0x1234_5678, 0x3_9ABC_DEF0, 0xFEDC_BA98_7654_3000])
+def test_phe_write_matches_an_independent_aes_gcm(mode: int, address: int) -> None:
+    """A 4 DW header even below 4 GB (§2.2.4.1); A = prefix + the header without the BE byte
+    and Address[msb:2]; P = BE, Address[msb:2] MSB first, payload; the ciphertext of the
+    selected fields on the wire in their place; the receiver rebuilds the clear header."""
+    rp, ep = phe_pair(mode)
+    tlp = MemWrite.for_bytes(address + 2, bytes(range(1, 23)), requester_id=RP_RID, tag=0x2A)
+    wire = send(rp, tlp).encode()
+    clear = MemWrite.for_bytes(address + 2, bytes(range(1, 23)), requester_id=RP_RID, tag=0x2A)
+    header = (clear.encode() if address >= 1 << 32 else _as_4dw(clear.encode()))[:16]
+    a_part, front = _phe_a_and_p(header, PHE_MSB[mode], with_be=True)
+    key = bytes([1]) * 32  # counting_keys: the root port's Posted Tx key is the first
+    sealed = AESGCM(key).encrypt(ide_iv(1), front + clear.payload, wire[:4] + a_part)
+    c_front, c_payload, mac = sealed[: len(front)], sealed[len(front) : -16], sealed[-16:][:12]
+    assert wire[-12:] == mac and wire[20:-12] == c_payload
+    assert wire[4] >> 5 == 0b011, "PHE needs the 64-bit address format (4 DW header)"
+    # On the wire: every clear bit of the header as it was, the selected ones ciphertext.
+    _, wire_front = _phe_a_and_p(wire[4:20], PHE_MSB[mode], with_be=True)
+    wire_kept, _ = _phe_a_and_p(wire[4:20], PHE_MSB[mode], with_be=True)
+    assert wire_front == c_front and wire_kept == a_part
+    got = ep.receive(wire)
+    assert got is not None
+    assert got.tlp.encode() == header + clear.payload  # type: ignore[union-attr]
+    assert got.tlp.data == bytes(range(1, 23))  # type: ignore[union-attr]
+
+
+def _as_4dw(tlp_bytes: bytes) -> bytes:
+    """A 3 DW memory request as the 64-bit format: Fmt bit 0 set, Address[63:32] = 0."""
+    return bytes([tlp_bytes[0] | 0x20]) + tlp_bytes[1:8] + bytes(4) + tlp_bytes[8:]
+
+
+@pytest.mark.parametrize("mode", [1, 4])
+def test_phe_reads_and_translation_requests(mode: int) -> None:
+    """A read's BEs are encrypted; a Translation Request's (AT = 01b) stay in A (§6.33.4);
+    completions are not Memory Requests and go as before."""
+    rp, ep = phe_pair(mode)
+    for at, with_be in ((0b00, True), (0b01, False)):
+        req = MemRead.for_bytes(0x8000_1004, 6, requester_id=RP_RID, tag=7, at=at)
+        ide = send(rp, req)
+        width = (PHE_MSB[mode] - 1) // 8 + with_be
+        assert len(ide.phe) == width
+        wire = ide.encode()
+        a_part, _ = _phe_a_and_p(_as_4dw(req.encode())[:16], PHE_MSB[mode], with_be=with_be)
+        assert ide.aad() == wire[:4] + a_part
+        got = ep.receive(wire)
+        assert got is not None and got.tlp.first_be == req.first_be  # type: ignore[union-attr]
+        assert got.tlp.address == req.address and got.tlp.at == at  # type: ignore[union-attr]
+    cpl = completion(16, tag=7)
+    ide = send(ep, cpl)
+    assert not ide.phe and ide.encode()[4:16] == cpl.header()
+    assert rp.receive(ide.encode()) is not None
+
+
+@pytest.mark.parametrize("where", ["clear", "encrypted"])
+def test_phe_tampered_header_is_detected(where: str) -> None:
+    """A bit flipped in a clear header byte (the Tag) or in an encrypted one (Address[9:2])
+    fails the MAC: both are authenticated, one in A, the other in P."""
+    rp, ep = phe_pair(1)
+    wire = bytearray(send(rp, write(16, address=0x2000_0100)).encode())
+    wire[4 + 6 if where == "clear" else 4 + 15] ^= 0x10
+    with pytest.raises(IdeCheckFailed):
+        ep.receive(bytes(wire))
+    assert ep.state is IdeStreamState.INSECURE
+
+
+def test_phe_mismatched_mode_fails_the_mac() -> None:
+    """Both ends must use the same mode (§7.9.26.5.2); otherwise A differs and the MAC fails."""
+    rp, _ = phe_pair(1)
+    _, ep = phe_pair(2)
+    with pytest.raises(IdeCheckFailed):
+        ep.receive(send(rp, write(8)).encode())
+
+
+def test_phe_pcrc_covers_the_header_part_padded_to_64_bits() -> None:
+    """§6.33.4: the PCRC input is the selected header content "padded to 64bits with 0's in
+    the most significant bits", then the payload; a read has P content too, so it gets one."""
+    rp, ep = phe_pair(2, pcrc=True)
+    tlp = MemWrite.for_bytes(0x4000_0010, bytes(range(12)), requester_id=RP_RID)
+    ide = send(rp, tlp)
+    wire = ide.encode()
+    header = _as_4dw(tlp.encode())[:16]
+    a_part, front = _phe_a_and_p(header, PHE_MSB[2], with_be=True)
+    key = bytes([1]) * 32
+    p = front + tlp.payload
+    crc = pcrc(bytes(8 - len(front)) + front + tlp.payload)
+    sealed = AESGCM(key).encrypt(ide_iv(1), p + crc, wire[:4] + a_part)
+    assert ide.prefix.p and ide.phe + ide.tlp.payload + ide.pcrc == sealed[:-16]
+    assert ep.receive(wire) is not None
+    mrd = send(rp, MemRead.for_bytes(0x4000_0010, 4, requester_id=RP_RID, tag=3))
+    assert mrd.prefix.p and len(mrd.pcrc) == 4
+    assert ep.receive(mrd.encode()) is not None
+    bad = rp.protect(MemWrite.for_bytes(0x4000_0020, b"\x01" * 8), pcrc_fault="wrong")
+    assert bad is not None
+    with pytest.raises(IdePcrcCheckFailed):
+        ep.receive(bad.encode())
+    assert ep.secure
+
+
+def test_phe_aggregated_unit_round_trip() -> None:
+    rp, ep = phe_pair(3, aggregation=True)
+    tlps = [MemWrite.for_bytes(0x1_0000_0000 + 0x40 * i, bytes([i]) * 12) for i in range(3)]
+    unit = rp.protect_unit(tlps)
+    assert unit is not None and all(len(m.phe) == 5 for m in unit)
+    got: list = []
+    for member in unit:
+        got += ep.receive_unit(member.encode()) or []
+    assert [g.tlp for g in got] == tlps
+
+
+def test_phe_rules_at_the_codec_and_registers() -> None:
+    _, ep = phe_pair(1)
+    plain_rp, _ = pair()
+    wire = send(plain_rp, write(8, address=0x1000_0000)).encode()  # 3 DW header
+    with pytest.raises(TlpDecodeError, match="64-bit addressing"):
+        IdeTlp.decode(wire, phe_mode=1)
+    with pytest.raises(LocalProtocolError, match="while the stream is enabled"):
+        ep.phe = 2
+    with pytest.raises(LocalProtocolError):
+        IdeStreamModel(STREAM, phe=5)
+    with pytest.raises(LocalProtocolError, match="read 0"):
+        MemWrite(address=0x1_0000_0004, payload=bytes(4), phe_mode=1)
+
+
+@settings(max_examples=120, deadline=None)
+@given(tlps(), st.sampled_from([1, 2, 3, 4]))
+def test_phe_round_trip_any_tlp(tlp: Tlp, mode: int) -> None:
+    rp, ep = phe_pair(mode)
+    sender, receiver = (ep, rp) if isinstance(tlp, Completion) else (rp, ep)
+    got = receiver.receive(send(sender, tlp).encode())
+    want = tlp if isinstance(tlp, Completion) else replace(tlp, addr64=tlp.address < 1 << 32)
+    assert got is not None and got.tlp == want

@@ -81,6 +81,7 @@ __all__ = [
     "MAX_E2E_PREFIXES",
     "MAX_PAYLOAD_DW",
     "PCRC_SIZE",
+    "PHE_ADDRESS_MSB",
     "PREFIX_SIZE",
     "Attr",
     "Completion",
@@ -94,6 +95,13 @@ __all__ = [
     "TlpDecodeError",
     "decode_tlp",
     "pcrc",
+    "phe_applies",
+    "phe_covers_byte_enables",
+    "phe_hide",
+    "phe_merge",
+    "phe_pcrc_front",
+    "phe_reveal",
+    "phe_split",
 ]
 
 PREFIX_SIZE = 4  # every NFM TLP prefix is one DW [PCIe §2.2.10]
@@ -285,6 +293,14 @@ class _MemRequest:
     attr: int = 0
     ep: bool = False
     at: int = 0  # Address Type: 00 untranslated, 01 translation request, 10 translated
+    #: The 64-bit address format below 4 GB, which §2.2.4.1 requires of IDE TLPs with Partial
+    #: Header Encryption (and forbids otherwise).
+    addr64: bool = False
+    #: Nonzero on a request taken from an IDE TLP with Partial Header Encryption mode
+    #: ``phe_mode`` before decryption: its encrypted fields (the byte enables, if the mode
+    #: covers them here, and Address[msb:2]) are not known and read as 0; their ciphertext is
+    #: :attr:`IdeTlp.phe`.  See :func:`phe_split`.
+    phe_mode: int = 0
 
     @property
     def length_dw(self) -> int:
@@ -301,16 +317,32 @@ class _MemRequest:
         _uint("at", self.at, 2)
         if not 1 <= self.length_dw <= MAX_PAYLOAD_DW:
             raise LocalProtocolError(f"Length {self.length_dw} DW is outside 1..1024")
+        if self.phe_mode:
+            self._validate_hidden()
+            return
         if (self.address % 4096) + self.length_dw * 4 > 4096:
             raise LocalProtocolError(
                 f"{self.length_dw} DW at {self.address:#x} crosses a 4 KB boundary [§2.2.7]"
             )
         _check_byte_enables(self.length_dw, self.address, self.first_be, self.last_be)
 
+    def _validate_hidden(self) -> None:
+        """A request whose PHE-encrypted fields are not known: they must read as 0."""
+        if self.phe_mode not in PHE_ADDRESS_MSB:
+            raise LocalProtocolError(f"Partial Header Encryption mode {self.phe_mode!r}: 1..4")
+        if not self.four_dw_header:
+            raise LocalProtocolError("PHE needs the 64-bit address format [§2.2.4.1]")
+        msb = PHE_ADDRESS_MSB[self.phe_mode]
+        if self.address & ((1 << (msb + 1)) - 4):
+            raise LocalProtocolError(f"Address[{msb}:2] of a PHE request must read 0 here")
+        if phe_covers_byte_enables(self) and (self.first_be or self.last_be):
+            raise LocalProtocolError("the byte enables of a PHE request must read 0 here")
+
     @property
     def four_dw_header(self) -> bool:
-        """64-bit format: required at and above 4 GB, not permitted below it [§2.2.4.1]."""
-        return self.address >= _FOUR_GB
+        """64-bit format: required at and above 4 GB, not permitted below it [§2.2.4.1] except
+        where ``addr64`` asks for it (Partial Header Encryption)."""
+        return self.address >= _FOUR_GB or self.addr64
 
     def _header(self, with_data: bool) -> bytes:
         fmt = (_FMT_4DW if self.four_dw_header else _FMT_3DW) | (0b010 if with_data else 0)
@@ -334,20 +366,27 @@ class _MemRequest:
         return dw0 + dw1 + address
 
     @staticmethod
-    def _fields(dw0: _Dw0, data: bytes) -> dict[str, Any]:
-        """Common fields from a memory request header (its length already checked)."""
+    def _fields(dw0: _Dw0, data: bytes, *, addr64: bool = False) -> dict[str, Any]:
+        """Common fields from a memory request header (its length already checked).
+        ``addr64``: the 64-bit format below 4 GB is expected (PHE, §2.2.4.1), not refused."""
         four = dw0.fmt in (_FMT_4DW, _FMT_4DW_DATA)
         hdr_len = 16 if four else 12
         address = int.from_bytes(data[8:hdr_len], "big")
         if address & 0b11:
             raise TlpDecodeError(f"PH bits {address & 0b11:#04b} set without TH (reserved)")
-        if four and address < _FOUR_GB:
+        if addr64 and not four:
+            raise TlpDecodeError(
+                "a 32-bit address format request on a stream with Partial Header Encryption "
+                "(64-bit addressing is required) [§2.2.4.1]"
+            )
+        if four and address < _FOUR_GB and not addr64:
             raise TlpDecodeError(
                 f"4 DW header for address {address:#x} below 4 GB (the 32-bit format is "
                 "required there) [§2.2.4.1]"
             )
         return {
             "address": address,
+            "addr64": four and address < _FOUR_GB,
             "requester_id": int.from_bytes(data[4:6], "big"),
             "tag": (dw0.tag_hi << 8) | data[6],
             "first_be": data[7] & 0x0F,
@@ -541,12 +580,94 @@ Tlp: TypeAlias = MemRead | MemWrite | Completion
 
 
 # --------------------------------------------------------------------------------------------
+# Partial Header Encryption (§6.33.4)
+# --------------------------------------------------------------------------------------------
+
+#: Partial Header Encryption Mode (Stream Control [13:10], §7.9.26.4.1, §7.9.26.5.2) -> the most
+#: significant address bit encrypted: 0001b Address[17:2], 0010b [25:2], 0011b [33:2],
+#: 0100b [41:2]; each mode also encrypts the byte enables where the request has them.
+PHE_ADDRESS_MSB = {1: 17, 2: 25, 3: 33, 4: 41}
+_ADDR_FIELD = slice(8, 16)  # Address[63:2] and PH in a 4 DW header
+
+
+def phe_covers_byte_enables(tlp: Tlp) -> bool:
+    """Whether PHE encrypts this request's First/Last DW BE (§6.33.4): in NFM every Memory
+    Request's, "except for AtomicOp Requests, Translation Requests, and Memory Read/DMWr
+    Requests with the TH bit Set".  Of the kinds modelled here that leaves out a Translation
+    Request (MRd with AT = 01b); TH is never set."""
+    return isinstance(tlp, MemWrite) or (isinstance(tlp, MemRead) and tlp.at != 0b01)
+
+
+def phe_applies(tlp: Tlp, mode: int) -> bool:
+    """PHE covers Memory Requests only ("some portions of the Header of an IDE Memory
+    Request", §6.33.4); Completions go unchanged."""
+    return bool(mode) and isinstance(tlp, MemRead | MemWrite)
+
+
+def phe_split(header: bytes, mode: int, *, byte_enables: bool) -> tuple[bytes, bytes]:
+    """A 4 DW memory request header -> (what stays in A, what goes to the front of P).
+
+    §6.33.4, "Rules for partial header encryption": the BE byte (when encrypted) is the first
+    byte of P, then Address[msb:2] most significant byte first (for 0100b: Address[41:34],
+    [33:26], [25:18], [17:10], [9:2]); "the Header content selected for encryption is
+    concatenated at the front of P and removed from A ... decreasing the size of A".
+
+    How the bits left in A are packed is drawn only in Figures 6-75 and 6-76, which the text
+    we work from lacks.  Here the header keeps its byte order (§2.1.2) and the selected bits
+    are taken out of it: byte 7 (Last DW BE [7:4], First DW BE [3:0], as in the header) goes
+    whole, and of the address field (bytes 8..15: Address[63:2] then PH[1:0]) what is left,
+    Address[63:msb+1] then PH, is packed most significant bit first.  That is 48, 40, 32 and
+    24 bits for the four modes: whole bytes every time, which is what the modes' boundaries
+    (17, 25, 33, 41) were chosen to give; any other packing would leave a partial byte.
+
+    The same function takes a header off the wire (the selected bits ciphertext): A is built
+    the same way at both ends, and the second value is then the ciphertext front of C.
+    """
+    msb = PHE_ADDRESS_MSB[mode]
+    if len(header) != 16:
+        raise LocalProtocolError(f"PHE needs a 4 DW header, not {len(header)} bytes [§2.2.4.1]")
+    field = int.from_bytes(header[_ADDR_FIELD], "big")
+    hidden = (field >> 2) & ((1 << (msb - 1)) - 1)  # Address[msb:2]
+    kept = ((field >> (msb + 1)) << 2) | (field & 0b11)  # Address[63:msb+1], PH
+    a_part = header[:7] + (b"" if byte_enables else header[7:8])
+    a_part += kept.to_bytes((65 - msb) // 8, "big")
+    p_front = (header[7:8] if byte_enables else b"") + hidden.to_bytes((msb - 1) // 8, "big")
+    return a_part, p_front
+
+
+def phe_merge(header: bytes, front: bytes, mode: int, *, byte_enables: bool) -> bytes:
+    """``header`` with the fields PHE selects replaced by ``front`` (as :func:`phe_split`
+    returns it): the wire header from the ciphertext front, or the clear header back from
+    the decrypted one (§6.33.4: "the complete header is reconstructed")."""
+    msb = PHE_ADDRESS_MSB[mode]
+    width = (msb - 1) // 8 + int(byte_enables)
+    if len(header) != 16 or len(front) != width:
+        raise LocalProtocolError(f"PHE mode {mode}: a 16-byte header and {width} front bytes")
+    be = front[:1] if byte_enables else header[7:8]
+    hidden = int.from_bytes(front[int(byte_enables) :], "big")
+    field = int.from_bytes(header[_ADDR_FIELD], "big")
+    mask = ((1 << (msb - 1)) - 1) << 2
+    field = (field & ~mask) | (hidden << 2)
+    return header[:7] + be + field.to_bytes(8, "big")
+
+
+def phe_pcrc_front(front: bytes) -> bytes:
+    """The header part of the PCRC input: "padded to 64bits with 0's in the most significant
+    bits" (§6.33.4), for the PCRC calculation only."""
+    return bytes(8 - len(front)) + front
+
+
+# --------------------------------------------------------------------------------------------
 # TLP decoding
 # --------------------------------------------------------------------------------------------
 
 
-def _parse_tlp(data: bytes, pos: int) -> tuple[Tlp, int]:
-    """Decode the TLP starting at ``data[pos]``; return it and the offset just past it."""
+def _parse_tlp(
+    data: bytes, pos: int, *, phe_mode: int = 0, addr64: bool = False
+) -> tuple[Tlp, bytes, int]:
+    """Decode the TLP starting at ``data[pos]``; return it, the PHE front taken out of its
+    header (``phe_mode``: see :func:`phe_split`; else empty) and the offset just past it.
+    ``addr64``: a 4 DW header below 4 GB is expected (a PHE header once decrypted)."""
     view = bytes(data[pos:])
     dw0 = _Dw0.parse(view)
     if dw0.fmt == _FMT_PREFIX:
@@ -557,15 +678,27 @@ def _parse_tlp(data: bytes, pos: int) -> tuple[Tlp, int]:
         hdr_len = 16 if four else 12
         if len(view) < hdr_len:
             raise TlpDecodeError(f"memory request header truncated: {len(view)} of {hdr_len}")
-        fields = _MemRequest._fields(dw0, view)
+        front = b""
+        if phe_mode:
+            if not four:
+                raise TlpDecodeError(
+                    "a 32-bit address format request on a stream with Partial Header "
+                    "Encryption (64-bit addressing is required) [§2.2.4.1]"
+                )
+            be = not (not with_data and dw0.at == 0b01)  # a Translation Request keeps its BEs
+            _, front = phe_split(view[:16], phe_mode, byte_enables=be)
+            view = phe_merge(view[:16], bytes(len(front)), phe_mode, byte_enables=be) + view[16:]
+        fields = _MemRequest._fields(dw0, view, addr64=addr64 or bool(phe_mode))
+        if phe_mode:
+            fields["phe_mode"] = phe_mode
         if not with_data:
-            return _build(MemRead, length=dw0.length_dw, **fields), pos + hdr_len
+            return _build(MemRead, length=dw0.length_dw, **fields), front, pos + hdr_len
         end = hdr_len + dw0.length_dw * 4
         if len(view) < end:
             raise TlpDecodeError(
                 f"MWr Length {dw0.length_dw} DW but only {len(view) - hdr_len} payload bytes"
             )
-        return _build(MemWrite, payload=view[hdr_len:end], **fields), pos + end
+        return _build(MemWrite, payload=view[hdr_len:end], **fields), front, pos + end
     if dw0.type == _TYPE_CPL and dw0.fmt in (_FMT_3DW, _FMT_3DW_DATA):
         if len(view) < 12:
             raise TlpDecodeError(f"completion header truncated: {len(view)} of 12 bytes")
@@ -602,7 +735,7 @@ def _parse_tlp(data: bytes, pos: int) -> tuple[Tlp, int]:
             ep=dw0.ep,
             payload=payload,
         )
-        return tlp, pos + end
+        return tlp, b"", pos + end
     raise TlpDecodeError(
         f"Fmt {dw0.fmt:03b} Type {dw0.type:05b} is not a TLP kind this codec models "
         "(MRd, MWr, Cpl, CplD)"
@@ -611,10 +744,33 @@ def _parse_tlp(data: bytes, pos: int) -> tuple[Tlp, int]:
 
 def decode_tlp(data: bytes) -> Tlp:
     """Decode one whole non-IDE TLP (no prefixes, no ECRC); the byte count must be exact."""
-    tlp, end = _parse_tlp(data, 0)
+    tlp, _, end = _parse_tlp(data, 0)
     if end != len(data):
         raise TlpDecodeError(f"{len(data) - end} trailing bytes after a {end}-byte TLP")
     return tlp
+
+
+def phe_hide(tlp: MemRead | MemWrite, mode: int) -> tuple[MemRead | MemWrite, bytes]:
+    """``tlp`` as it goes into an IDE TLP with PHE ``mode``: in the 64-bit format, without
+    the fields the mode selects (they read 0), and those fields' bytes, the front of P."""
+    be = phe_covers_byte_enables(tlp)
+    plain = replace(tlp, addr64=tlp.address < _FOUR_GB)
+    _, front = phe_split(plain.header(), mode, byte_enables=be)
+    address = tlp.address & ~(((1 << (PHE_ADDRESS_MSB[mode] - 1)) - 1) << 2)
+    zeroed = {"first_be": 0, "last_be": 0} if be else {}
+    hidden = replace(plain, address=address, addr64=address < _FOUR_GB, phe_mode=mode, **zeroed)
+    return hidden, front
+
+
+def phe_reveal(tlp: MemRead | MemWrite, front: bytes) -> Tlp:
+    """The request whose PHE-encrypted fields ``tlp`` lacks (``tlp.phe_mode``), with them
+    filled in from the decrypted ``front``; still in the 64-bit format.  Fields that decrypt
+    to something no request may carry (byte enables, a 4 KB crossing) raise
+    :class:`TlpDecodeError`."""
+    be = phe_covers_byte_enables(tlp)
+    header = phe_merge(tlp.header(), front, tlp.phe_mode, byte_enables=be)
+    plain, _, _ = _parse_tlp(header + tlp.payload, 0, addr64=True)
+    return plain
 
 
 # --------------------------------------------------------------------------------------------
@@ -707,10 +863,16 @@ class IdeTlp:
     pcrc: bytes = b""
     local_prefixes: tuple[bytes, ...] = ()
     e2e_prefixes: tuple[bytes, ...] = ()
+    #: With Partial Header Encryption (``tlp.phe_mode``): the ciphertext of the header fields
+    #: it selects, the front of C (:func:`phe_split`); on the wire it sits in those fields.
+    phe: bytes = b""
 
     def __post_init__(self) -> None:
         if not isinstance(self.tlp, MemRead | MemWrite | Completion):
             raise LocalProtocolError(f"tlp must be a Tlp, not {type(self.tlp).__name__}")
+        mode = getattr(self.tlp, "phe_mode", 0)
+        width = (PHE_ADDRESS_MSB[mode] - 1) // 8 + phe_covers_byte_enables(self.tlp) if mode else 0
+        _blob("phe", self.phe, sizes=(width,))
         _blob("mac", self.mac, sizes=(MAC_SIZE,) if self.prefix.m else (0,))
         _blob("pcrc", self.pcrc, sizes=(PCRC_SIZE,) if self.prefix.p else (0,))
         for value in self.local_prefixes:
@@ -729,20 +891,40 @@ class IdeTlp:
         are in A for a Link IDE Stream and in neither A nor P for a Selective IDE Stream.
         """
         local = b"".join(self.local_prefixes) if link else b""
-        return local + self.prefix.encode() + b"".join(self.e2e_prefixes) + self.tlp.header()
+        header = self.tlp.header()
+        if self.phe:
+            header, _ = phe_split(header, self.tlp.phe_mode, byte_enables=self._phe_be)  # type: ignore[union-attr]
+        return local + self.prefix.encode() + b"".join(self.e2e_prefixes) + header
+
+    @property
+    def _phe_be(self) -> bool:
+        return phe_covers_byte_enables(self.tlp)
+
+    @property
+    def ciphertext(self) -> bytes:
+        """C without the PCRC: the PHE front (if any), then the payload."""
+        return self.phe + self.tlp.payload
 
     def encode(self) -> bytes:
+        header = self.tlp.header()
+        if self.phe:
+            mode = self.tlp.phe_mode  # type: ignore[union-attr]
+            header = phe_merge(header, self.phe, mode, byte_enables=self._phe_be)
         return (
             b"".join(self.local_prefixes)
             + self.prefix.encode()
             + b"".join(self.e2e_prefixes)
-            + self.tlp.encode()
+            + header
+            + self.tlp.payload
             + self.pcrc
             + self.mac
         )
 
     @classmethod
-    def decode(cls, data: bytes) -> Self:
+    def decode(cls, data: bytes, *, phe_mode: int = 0) -> Self:
+        """``phe_mode``: the receiving stream's Partial Header Encryption Mode; a memory
+        request then comes back with its encrypted fields in :attr:`phe` (they read 0 in
+        ``tlp``), which :func:`phe_reveal` restores once decrypted."""
         data = bytes(data)
         pos = 0
         local: list[bytes] = []
@@ -763,7 +945,7 @@ class IdeTlp:
                 raise TlpDecodeError("a second IDE prefix")
             e2e.append(data[pos : pos + PREFIX_SIZE])
             pos += PREFIX_SIZE
-        tlp, pos = _parse_tlp(data, pos)
+        tlp, front, pos = _parse_tlp(data, pos, phe_mode=phe_mode)
         pcrc_len = PCRC_SIZE if prefix.p else 0
         mac_len = MAC_SIZE if prefix.m else 0
         if len(data) - pos != pcrc_len + mac_len:
@@ -779,6 +961,7 @@ class IdeTlp:
             mac=data[pos + pcrc_len :],
             local_prefixes=tuple(local),
             e2e_prefixes=tuple(e2e),
+            phe=front,
         )
 
 

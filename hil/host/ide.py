@@ -30,10 +30,18 @@ from ..transport import ConfigSpace, Timebase, TlpPort
 from .ide_km import IdeKmRequester, StreamRegs
 from .ide_regs import LinkBlock
 
-__all__ = ["PCRC_ENABLE", "IdeRootPort", "NoCompletion", "bar0_address", "enable_memory"]
+__all__ = [
+    "PCRC_ENABLE",
+    "PHE_MODE_LSB",
+    "IdeRootPort",
+    "NoCompletion",
+    "bar0_address",
+    "enable_memory",
+]
 
 STATE_SECURE = 0b0010
 PCRC_ENABLE = 1 << 8  # Selective IDE Stream Control bit 8 [§7.9.26.5.2]
+PHE_MODE_LSB = 10  # Partial Header Encryption Mode, Stream Control [13:10] [§7.9.26.5.2]
 
 
 class NoCompletion(PeerProtocolError):
@@ -74,6 +82,7 @@ class IdeRootPort:
         key_source: Callable[[int], bytes] = os.urandom,
         pcrc: bool = False,
         link_tc: int | None = None,
+        phe: int = 0,
     ) -> None:
         self.km = km
         self.port = port
@@ -87,10 +96,11 @@ class IdeRootPort:
         self.tc = link_tc or 0  # the TC of every TLP sent
         kind = StreamKind.SELECTIVE if link_tc is None else StreamKind.LINK
         self.model = IdeStreamModel(
-            stream_id, side=PortSide.ROOT_PORT, pcrc=pcrc, kind=kind, tc=self.tc
+            stream_id, side=PortSide.ROOT_PORT, pcrc=pcrc, kind=kind, tc=self.tc, phe=phe
         )
-        #: Stream Control bits besides Stream ID and Enable: PCRC Enable (§7.9.26.5.2 bit 8).
-        self.control = PCRC_ENABLE if pcrc else 0
+        #: Stream Control bits besides Stream ID and Enable: PCRC Enable (§7.9.26.5.2 bit 8)
+        #: and the Partial Header Encryption Mode [13:10], the same at both Partner Ports.
+        self.control = (PCRC_ENABLE if pcrc else 0) | (phe << PHE_MODE_LSB)
         self.regs: StreamRegs | LinkBlock | None = None
         self.key_set = 0
         self.bar0 = 0

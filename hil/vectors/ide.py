@@ -36,10 +36,17 @@ SIZES = (1, 2, 3, 4, 5, 7, 8, 12, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 128, 
 
 
 CAP_LINK = 1 << 0  # IDE Capability: Link IDE Stream Supported [§7.9.26.2]
+CAP_PHE = 1 << 3  # IDE Capability: Partial Header Encryption Supported [§7.9.26.2]
 CAP_AGGREGATION = 1 << 4  # IDE Capability: Aggregation Supported [§7.9.26.2]
 CAP_PCRC = 1 << 5  # IDE Capability: PCRC Supported [§7.9.26.2]
 PCRC_SPEC = "§6.33.4 (PCRC), §7.9.26.5.2 (PCRC Enable)"
 LINK_SPEC = "§6.33.1, §6.33.4 (Link IDE Streams), §7.9.26.4 (Link IDE Stream registers)"
+PHE_SPEC = (
+    "§6.33.4 (partial header encryption), §7.9.26.5.2 (Partial Header Encryption Mode), "
+    "§2.2.4.1 (64-bit addressing)"
+)
+#: The ``.phe`` variants' mode: 0001b, Address[17:2] and the byte enables encrypted.
+PHE_MODE = 0b0001
 #: The Link variants' stream: its own Stream ID (IDs are unique across a Port's enabled Link
 #: and Selective streams, §6.33.4) and a TC other than the plain path's TC0.
 LINK_STREAM_ID = 0x4C
@@ -54,9 +61,10 @@ def root_port(
     *,
     pcrc: bool = False,
     link_tc: int | None = None,
+    phe: int = 0,
 ) -> IdeRootPort:
     """The root port's end of stream ``index`` (a Link IDE block with ``link_tc``) on this
-    rig's TLP port and deadline."""
+    rig's TLP port and deadline; ``phe`` its Partial Header Encryption Mode."""
     return IdeRootPort(
         km,
         ctx.resource("tlp"),
@@ -66,15 +74,17 @@ def root_port(
         timeout_s=float(ctx.settings.get("tlp_timeout_s", 0.01)),
         pcrc=pcrc,
         link_tc=link_tc,
+        phe=phe,
     )
 
 
 class _Stream:
     """A keyed stream for one vector: the session is ended on the way out.  With ``pcrc`` the
     stream runs with PCRC Enable at both ends; with ``link`` it is Link IDE block 0 carrying
-    ``LINK_TC`` (cleared again on the way out, so that the TC's plain TLPs pass again).  Each
-    is n/a where the device's IDE Capability (QUERY_RESP, checked against config space) does
-    not advertise it."""
+    ``LINK_TC`` (cleared again on the way out, so that the TC's plain TLPs pass again); with
+    ``phe`` (True: ``PHE_MODE``, or a mode 1..4) both ends use Partial Header Encryption.
+    Each is n/a where the device's IDE Capability (QUERY_RESP, checked against config space)
+    does not advertise it."""
 
     def __init__(
         self,
@@ -83,10 +93,12 @@ class _Stream:
         pcrc: bool = False,
         link: bool = False,
         aggregation: bool | None = None,
+        phe: bool | int = False,
     ) -> None:
         self.ctx = ctx
         self.pcrc = pcrc
         self.link = link
+        self.phe = PHE_MODE if phe is True else int(phe)
         self.aggregation = aggregation  # None: either; True / False: Aggregation Supported is
         self.km_cm = _km(ctx)
         self.rp: IdeRootPort | None = None
@@ -97,28 +109,39 @@ class _Stream:
             return f"the IDE Capability ({cap:#010x}) does not advertise PCRC"
         if self.link and not cap & CAP_LINK:
             return f"the IDE Capability ({cap:#010x}) does not advertise Link IDE Streams"
+        if self.phe and not cap & CAP_PHE:
+            return f"the IDE Capability ({cap:#010x}) does not advertise Partial Header Encryption"
         if self.aggregation is not None and bool(cap & CAP_AGGREGATION) != self.aggregation:
             have = "does not advertise" if self.aggregation else "advertises"
             return f"the IDE Capability ({cap:#010x}) {have} Aggregation"
         return None
 
-    async def __aenter__(self) -> IdeRootPort:
-        # Configuration space first: where it already rules the configuration out, no session
-        # is opened for nothing.  QUERY_RESP is checked the same way below (with the downgrade
-        # check against configuration space).
+    async def check_config(self) -> None:
+        """n/a where configuration space already rules the configuration out: then no session
+        is opened for nothing."""
         in_config = await config_ide_capability(self.ctx)
         if in_config is not None and (why := self._not_applicable(in_config)):
             raise NotApplicable(why)
+
+    async def check_query(self, km: IdeKmRequester) -> None:
+        """n/a where QUERY_RESP's IDE Capability (checked against configuration space for a
+        downgrade) does not advertise the configuration."""
+        if self.pcrc or self.link or self.phe or self.aggregation is not None:
+            cap = (await km.query()).capability.value
+            if why := self._not_applicable(cap):
+                raise NotApplicable(why)
+
+    async def __aenter__(self) -> IdeRootPort:
+        await self.check_config()
         km = await self.km_cm.__aenter__()
         try:
-            if self.pcrc or self.link or self.aggregation is not None:
-                cap = (await km.query()).capability.value
-                if why := self._not_applicable(cap):
-                    raise NotApplicable(why)
+            await self.check_query(km)
             if self.link:
-                self.rp = root_port(self.ctx, km, LINK_STREAM_ID, pcrc=self.pcrc, link_tc=LINK_TC)
+                self.rp = root_port(
+                    self.ctx, km, LINK_STREAM_ID, pcrc=self.pcrc, link_tc=LINK_TC, phe=self.phe
+                )
             else:
-                self.rp = root_port(self.ctx, km, STREAM_ID, pcrc=self.pcrc)
+                self.rp = root_port(self.ctx, km, STREAM_ID, pcrc=self.pcrc, phe=self.phe)
             await self.rp.establish()
         except BaseException as exc:
             await self._disable()
@@ -150,9 +173,10 @@ async def _memory(rp: IdeRootPort, offset: int, size: int) -> bytes:
     return cpl.payload[offset & 3 : (offset & 3) + size]
 
 
-async def _protected_rw(ctx: VectorContext, *, pcrc: bool = False, link: bool = False) -> None:
+async def _protected_rw(ctx: VectorContext, **config: bool) -> None:
     rng = random.Random(0x1DE)
-    async with _Stream(ctx, pcrc=pcrc, link=link) as rp:
+    pcrc = config.get("pcrc", False)
+    async with _Stream(ctx, **config) as rp:
         tlps = 0
         for size in SIZES:
             offset = rng.randrange(0, 4096 - size)
@@ -188,6 +212,7 @@ async def _protected_rw(ctx: VectorContext, *, pcrc: bool = False, link: bool = 
 _VARIANTS = {
     "pcrc": ("With PCRC Enable (where advertised)", PCRC_SPEC),
     "link": (f"On a Link IDE Stream for TC{LINK_TC} (where advertised)", LINK_SPEC),
+    "phe": ("With Partial Header Encryption mode 0001b (where advertised)", PHE_SPEC),
 }
 
 
@@ -225,7 +250,7 @@ def _with_variants(
     return tuple(made)
 
 
-protected_rw, protected_rw_pcrc, protected_rw_link = _with_variants(
+protected_rw, protected_rw_pcrc, protected_rw_link, protected_rw_phe = _with_variants(
     "ide.traffic.protected_rw",
     title="IDE-protected writes and reads of many sizes; completions protected on the stream",
     spec="§6.33.4-6.33.6 (IDE TLPs, AES-GCM, sub-streams), §2.2.9",
@@ -233,17 +258,19 @@ protected_rw, protected_rw_pcrc, protected_rw_link = _with_variants(
     variants={
         "pcrc": "protected writes and reads of many sizes, every completion with a good PCRC",
         "link": "protected writes and reads of many sizes, completions on the Link stream",
+        "phe": "protected writes and reads of many sizes with the byte enables and "
+        "Address[17:2] encrypted; each lands where its clear header says",
     },
 )
 
 
-async def _tamper(
-    ctx: VectorContext, where: str, *, pcrc: bool = False, link: bool = False
-) -> None:
-    async with _Stream(ctx, pcrc=pcrc, link=link) as rp:
+async def _tamper(ctx: VectorContext, where: str, **config: bool) -> None:
+    async with _Stream(ctx, **config) as rp:
         before = await _memory(rp, 0x100, 64)
-        wire = bytearray(rp.protect(rp.write_tlp(0x100, bytes(range(64)))).encode())
-        pos = {"header": 4 + 5, "payload": 4 + 12 + 17, "mac": len(wire) - 5}[where]
+        ide = rp.protect(rp.write_tlp(0x100, bytes(range(64))))
+        wire = bytearray(ide.encode())
+        header = len(ide.tlp.header())  # 4 DW with PHE (§2.2.4.1)
+        pos = {"header": 4 + 5, "payload": 4 + header + 17, "mac": len(wire) - 5}[where]
         wire[pos] ^= 0x04
         await rp.port.send(bytes(wire))
         await _expect_insecure(ctx, rp, f"a flipped bit in the {where}")
@@ -265,7 +292,7 @@ async def _tamper_payload(ctx: VectorContext, **config: bool) -> None:
     await _tamper(ctx, "payload", **config)
 
 
-tamper_payload, tamper_payload_pcrc, tamper_payload_link = _with_variants(
+tamper_payload, tamper_payload_pcrc, tamper_payload_link, tamper_payload_phe = _with_variants(
     "ide.tamper.payload",
     title="A flipped bit in an IDE TLP's encrypted payload is detected; the stream goes Insecure",
     spec="§6.33.4, §6.33.8",
@@ -275,6 +302,8 @@ tamper_payload, tamper_payload_pcrc, tamper_payload_link = _with_variants(
         "PCRC error; the stream goes Insecure",
         "link": "a flipped bit in the encrypted payload of a Link IDE TLP is detected; the Link "
         "stream goes Insecure",
+        "phe": "a flipped bit in the encrypted payload of an IDE TLP with Partial Header "
+        "Encryption is detected; the stream goes Insecure",
     },
 )
 
@@ -561,20 +590,25 @@ async def rid_association_outside_range_ur(ctx: VectorContext) -> None:
         ctx.measure("outside_rids_refused", len(outside), "")
 
 
-key_set_switch_both_ways, key_set_switch_both_ways_pcrc, key_set_switch_both_ways_link = (
-    _with_variants(
-        "ide.key_set.switch_both_ways",
-        title="K0 -> K1 -> K0 with K_SET_STOP of the old set after each switch; traffic both ways "
-        "on the set in use",
-        spec="§6.33.3 (key refresh, K_SET_STOP), §6.33.4 (K bit), §6.33.8",
-        body=_switch_both_ways,
-        variants={
-            "pcrc": "K0 -> K1 -> K0 with K_SET_STOP of the old set; traffic both ways carries "
-            "good PCRCs on each set",
-            "link": "K0 -> K1 -> K0 with K_SET_STOP of the old set on a Link IDE Stream; traffic "
-            "both ways on the set in use",
-        },
-    )
+(
+    key_set_switch_both_ways,
+    key_set_switch_both_ways_pcrc,
+    key_set_switch_both_ways_link,
+    key_set_switch_both_ways_phe,
+) = _with_variants(
+    "ide.key_set.switch_both_ways",
+    title="K0 -> K1 -> K0 with K_SET_STOP of the old set after each switch; traffic both ways "
+    "on the set in use",
+    spec="§6.33.3 (key refresh, K_SET_STOP), §6.33.4 (K bit), §6.33.8",
+    body=_switch_both_ways,
+    variants={
+        "pcrc": "K0 -> K1 -> K0 with K_SET_STOP of the old set; traffic both ways carries "
+        "good PCRCs on each set",
+        "link": "K0 -> K1 -> K0 with K_SET_STOP of the old set on a Link IDE Stream; traffic "
+        "both ways on the set in use",
+        "phe": "K0 -> K1 -> K0 with K_SET_STOP of the old set; requests with Partial Header "
+        "Encryption both ways on the set in use",
+    },
 )
 
 
@@ -744,3 +778,87 @@ async def aggregation_unsupported_rejected(ctx: VectorContext) -> None:
         await rp.port.send(unit[1].encode())
         after = await _memory(rp, 0x6C0, 16)
         ctx.expect(after == before, "a write of the refused unit reached BAR0")
+
+
+# --------------------------------------------------------------------------------------------
+# Partial Header Encryption (§6.33.4): every mode, and a tampered header on either side
+# --------------------------------------------------------------------------------------------
+
+
+@vector(
+    "ide.phe.each_mode",
+    title="Writes and reads with Partial Header Encryption in each mode (Address[17:2], [25:2], "
+    "[33:2], [41:2] and the byte enables encrypted) land where their clear header says",
+    spec=f"PCIe 6.x {PHE_SPEC}",
+    needs=NEEDS,
+)
+async def phe_each_mode(ctx: VectorContext) -> None:
+    """One stream, set up again for each mode (the mode is fixed while Enable is set,
+    §7.9.26.5.2), in one SPDM session; the same mode at both Partner Ports."""
+    rng = random.Random(0x9E)
+    await _Stream(ctx, phe=True).check_config()
+    async with _km(ctx) as km:
+        await _Stream(ctx, phe=True).check_query(km)
+        for mode in (1, 2, 3, 4):
+            rp = root_port(ctx, km, STREAM_ID, phe=mode)
+            await rp.establish()
+            try:
+                for size in (1, 4, 7, 64):
+                    offset, data = rng.randrange(0, 0x800 - size), rng.randbytes(size)
+                    await rp.write(offset, data)
+                    cpl, _ = await rp.read(offset, size)
+                    got = cpl.payload[offset & 3 : (offset & 3) + size]
+                    ctx.expect(
+                        cpl.status == CplStatus.SC and got == data,
+                        f"PHE mode {mode:04b}: {size} bytes at BAR0 + {offset:#x} read back "
+                        f"{got.hex()} ({cpl.status!r})",
+                    )
+                    ctx.expect(
+                        await _memory(rp, offset, size) == data,
+                        f"PHE mode {mode:04b}: the write of {size} bytes is not at BAR0 + "
+                        f"{offset:#x} (the decrypted address or byte enables were not used)",
+                    )
+                state = await rp.state()
+                ctx.expect(state == STATE_SECURE, f"PHE mode {mode:04b}: stream {state:04b}")
+            finally:
+                await rp.disable()
+        ctx.measure("phe_modes", 4, "")
+
+
+async def _phe_tamper(ctx: VectorContext, byte: int, bit: int, what: str) -> None:
+    """A protected write with one bit of header byte ``byte`` flipped on the wire: the stream
+    must go Insecure and nothing may land, neither where the write was meant to go nor where
+    the flipped header would send it."""
+    async with _Stream(ctx, phe=True) as rp:
+        offset, other = 0x3C0, 0x3C0 ^ (1 << 4)
+        before = await _memory(rp, offset, 8), await _memory(rp, other, 8)
+        ide = rp.protect(rp.write_tlp(offset, b"\xa5" * 8))
+        wire = bytearray(ide.encode())
+        wire[4 + byte] ^= 1 << bit  # after the IDE prefix
+        await rp.port.send(bytes(wire))
+        await _expect_insecure(ctx, rp, f"a flipped bit in {what}")
+        after = await _memory(rp, offset, 8), await _memory(rp, other, 8)
+        ctx.expect(after == before, f"the write with a flipped bit in {what} reached BAR0")
+
+
+@vector(
+    "ide.phe.tampered_clear_header",
+    title="With Partial Header Encryption, a flipped bit in a header byte left in the clear (the "
+    "Tag, in A) is detected: the stream goes Insecure, the write does not land",
+    spec=f"PCIe 6.x {PHE_SPEC}: what PHE leaves in the clear stays in A; §6.33.8",
+    needs=NEEDS,
+)
+async def phe_tampered_clear_header(ctx: VectorContext) -> None:
+    await _phe_tamper(ctx, 6, 3, "the clear Tag byte")
+
+
+@vector(
+    "ide.phe.tampered_encrypted_header",
+    title="With Partial Header Encryption, a flipped bit in the encrypted address (Address[4], in "
+    "P) is detected: the stream goes Insecure, the write lands at neither address",
+    spec=f"PCIe 6.x {PHE_SPEC}: the selected header content is encrypted and authenticated as "
+    "part of P; §6.33.8",
+    needs=NEEDS,
+)
+async def phe_tampered_encrypted_header(ctx: VectorContext) -> None:
+    await _phe_tamper(ctx, 15, 4, "the encrypted Address[4]")
