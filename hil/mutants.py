@@ -1964,8 +1964,11 @@ MUTANTS: tuple[Mutant, ...] = (
         "is programmed the same at both Partner Ports)",
         (
             "ide.traffic.protected_rw.phe",
+            "ide.tamper.payload.phe",
             "ide.key_set.switch_both_ways.phe",
             "ide.phe.each_mode",
+            "ide.phe.tampered_clear_header",
+            "ide.phe.tampered_encrypted_header",
         ),
         lambda: _patched(_fake_tlp.FakeTlpPath, "_phe_mode", lambda self, j: 0),
     ),

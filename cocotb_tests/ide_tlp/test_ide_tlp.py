@@ -44,9 +44,10 @@ LINK, LINK_TC = 2, 2
 # ide_tlp firmware counters (hdl/ide_tlp/README.md)
 RX_OK, TX, CHECK_FAILED, LAST_FAIL = 0, 1, 2, 3
 MISROUTED, DISCARDED, PLAIN, UR, MALFORMED, INFO, PCRC_FAILED = range(0x20, 0x27)
-#: The block is built with PCRC (PCRC_SUPPORTED = 1); each stream's PCRC Enable is the
-#: bench's (Stream.pcrc), so streams without it test the path as a build without PCRC runs it.
-PARAMS = {"PCRC_SUPPORTED": 1, "NUM_STREAMS": len(STREAM_IDS)}
+#: The block is built with PCRC and PHE (PCRC_SUPPORTED = PHE_SUPPORTED = 1); each stream's
+#: PCRC Enable and PHE Mode are the bench's (Stream.pcrc, Stream.phe), so streams without them
+#: test the path as a build without them runs it.
+PARAMS = {"PCRC_SUPPORTED": 1, "PHE_SUPPORTED": 1, "NUM_STREAMS": len(STREAM_IDS)}
 FAIL_MAC, FAIL_PR, FAIL_SUB, FAIL_SUB_MISMATCH, FAIL_KEYSET, FAIL_NO_MAC, FAIL_PCRC = range(1, 8)
 
 
@@ -68,11 +69,14 @@ class Stream:
     rid_range: tuple[int, int] = (RID, RID)  # RID Base, RID Limit: the root port, as Linux sets
     link: bool = False  # a Link IDE Stream (ide_cap's stream_link_o)
     tc: int = 0  # its TC
+    phe: int = 0  # Partial Header Encryption Mode (ide_cap's stream_phe_o)
     rp: IdeStreamModel | None = None
 
     def model(self, side: PortSide) -> IdeStreamModel:
         kind = StreamKind.LINK if self.link else StreamKind.SELECTIVE
-        return IdeStreamModel(self.stream_id, side=side, pcrc=self.pcrc, kind=kind, tc=self.tc)
+        return IdeStreamModel(
+            self.stream_id, side=side, pcrc=self.pcrc, kind=kind, tc=self.tc, phe=self.phe
+        )
 
 
 class Bench:
@@ -115,8 +119,9 @@ class Bench:
 
     # -- ide_cap's part ---------------------------------------------------------------------
     def drive_streams(self) -> None:
-        ids = en = sec = go = pcrc = dflt = base = limit = link = tc = 0
+        ids = en = sec = go = pcrc = dflt = base = limit = link = tc = phe = 0
         for j, s in enumerate(self.streams):
+            phe |= s.phe << (4 * j)
             link |= int(s.link) << j
             tc |= s.tc << (3 * j)
             dflt |= int(s.default) << j
@@ -139,6 +144,7 @@ class Bench:
         d.stream_rid_limit_i.value = limit
         d.stream_link_i.value = link
         d.stream_tc_i.value = tc
+        d.stream_phe_i.value = phe
 
     async def _key_port(self) -> None:
         d = self.dut
@@ -720,6 +726,82 @@ async def test_link_stream(dut: SimHandleBase) -> None:
     await b.src.send(b.write_tlp(0x300, b"\x44" * 8, LINK_TC).encode())
     b.mem[0x300:0x308] = b"\x44" * 8
     assert (await b.read_plain(0x300, 8, LINK_TC)).payload == b"\x44" * 8
+
+
+@cocotb.test()
+async def test_phe(dut: SimHandleBase) -> None:
+    """Partial Header Encryption (§6.33.4) in each mode: the model sends writes and reads with
+    the byte enables (but a Translation Request's) and Address[msb:2] encrypted, in the 64-bit
+    format; the block rebuilds the header, so each lands where the clear header says, and its
+    completions (not Memory Requests, so without PHE) check out.  Stream 1 adds PCRC, which
+    covers the encrypted header fields padded to 64 bits, reads included.  A flipped bit in a
+    clear or in an encrypted header field fails the MAC; a 3 DW request on a PHE stream is
+    malformed."""
+    b = await fresh(dut, pcrc=(1,))
+    assert (await b.counter(INFO) >> 9) & 1 == 1  # PHE_SUPPORTED
+    rng = random.Random(0x9E)
+    b.sink.stall_probability = 0.2
+    for mode in (1, 2, 3, 4):
+        for j in (0, 1):
+            s = b.streams[j]
+            s.secure = s.enabled = False
+            s.slots.clear()
+            s.armed.clear()
+            b.drive_streams()
+            await b.idle(10)
+            s.phe, s.rp = mode if j == 0 else 5 - mode, None
+            b.establish(j)
+            b.arm(j, KeySet.K0)
+        for n in range(10):
+            j = n % 2
+            rp = b.streams[j].rp
+            size = rng.choice([1, 2, 3, 4, 5, 7, 12, 16, 17, 33, 64, 100, 255, 256])
+            offset = rng.randrange(0, BAR_SIZE - size) & (~3 if size > 252 else ~0)
+            data = rng.randbytes(size)
+            ide = rp.protect(b.write_tlp(offset, data))
+            assert ide.phe and len(ide.tlp.header()) == 16
+            await b.src.send(ide.encode(), gap_probability=0.2)
+            b.mem[offset : offset + size] = data
+            got, _ = await b.read_ide(j, offset, size)
+            assert got.payload == expected_read(b.mem, offset, size), (mode, j, size, offset)
+        # A Translation Request (AT = 01b) keeps its byte enables in A.
+        rp = b.streams[0].rp
+        req = MemRead.for_bytes(BAR0 + 0x40, 6, requester_id=RID, tag=b.next_tag(), at=0b01)
+        await b.src.send(rp.protect(req).encode())
+        raw = await b.sink.recv()
+        assert raw is not None and rp.receive(raw) is not None
+        assert b.fails == [0, 0, 0], mode
+    assert (await b.read_plain(0, 256)).payload == bytes(b.mem[0:256])
+    # A wrong PCRC on a read (its P content is the encrypted header fields): not used.
+    rp1 = b.streams[1].rp
+    pcrc_before = await b.counter(PCRC_FAILED)
+    bad = rp1.protect(b.read_tlp(0x80, 8), pcrc_fault="wrong")
+    await b.src.send(bad.encode())
+    await b.idle()
+    assert not b.sink.packets, "a read with a wrong PCRC was answered"
+    assert await b.counter(PCRC_FAILED) == pcrc_before + 1 and b.fails[1] == 0
+    got, _ = await b.read_ide(1, 0x80, 8)  # in step
+    assert got.payload == expected_read(b.mem, 0x80, 8)
+    # A 3 DW request on a PHE stream: malformed (§2.2.4.1), the stream left alone.
+    plain = IdeStreamModel(STREAM_IDS[0], side=PortSide.ROOT_PORT)
+    wire = bytearray(rp.protect(b.write_tlp(0x20, b"\x55" * 4)).encode())
+    rp.tx.pr_sent_npr -= 1  # never taken, so the next read must not count it
+    three_dw = wire[:4] + bytes([wire[4] & ~0x20]) + wire[5:12] + wire[16:]
+    malformed = await b.counter(MALFORMED)
+    await b.src.send(bytes(three_dw))
+    await b.idle()
+    assert await b.counter(MALFORMED) == malformed + 1 and b.fails[0] == 0
+    del plain
+    # Flipped bits: the Tag (clear, in A) on stream 0, the BE byte (encrypted, in P) on 1.
+    for j, pos in ((0, 4 + 6), (1, 4 + 7)):
+        before = bytes(b.mem[0x3C0:0x3C8])
+        wire = bytearray(b.streams[j].rp.protect(b.write_tlp(0x3C0, b"\xa5" * 8)).encode())
+        wire[pos] ^= 0x08
+        await b.src.send(bytes(wire))
+        await b.idle()
+        assert b.fails[j] == 1, f"a flipped header bit at {pos} passed on stream {j}"
+        assert (await b.counter(4 * j + LAST_FAIL)) & 0xF == FAIL_MAC
+        assert (await b.read_plain(0x3C0, 8)).payload == before
 
 
 # ----------------------------------------------------------------------------------------

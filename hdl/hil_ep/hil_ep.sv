@@ -25,6 +25,9 @@ module hil_ep
   parameter int unsigned MAX_PAYLOAD_DW = 64,
   // 1: IDE PCRC built (ide_cap advertises it, ide_tlp generates and checks it, §6.33.4).
   parameter bit IDE_PCRC = 1'b1,
+  // 1: IDE Partial Header Encryption built (ide_cap advertises it, ide_tlp decrypts the
+  // selected header fields of received requests, §6.33.4).
+  parameter bit IDE_PHE = 1'b1,
   // Link IDE Streams (TCs, §6.33.1): 0 .. 3 (what fits in the cfg_ext window beside the two
   // Selective streams: hdl/ide_cap/README.md).
   parameter int unsigned IDE_LINK_TCS = 1,
@@ -262,6 +265,7 @@ module hil_ep
   logic [IdeStreams-1:0]    ide_stream_wr;
   logic [12*IdeAll-1:0]     stream_slot_go;
   logic [IdeAll-1:0]        stream_pcrc, stream_link;
+  logic [4*IdeAll-1:0]      stream_phe;
   logic [IdeAll-1:0]        stream_default;
   logic [3*IdeAll-1:0]      stream_tc;
   logic [16*IdeAll-1:0]     stream_rid_base, stream_rid_limit;
@@ -286,6 +290,7 @@ module hil_ep
     .NUM_LINK_TCS   (IDE_LINK_TCS),
     .NEXT_CAP_OFFSET(IDE_CAP_NEXT),
     .PCRC_SUPPORTED (IDE_PCRC),
+    .PHE_SUPPORTED  (IDE_PHE),
     .MUTANT_K_SET_STOP_IGNORED(MUTANT_IDE_K_SET_STOP_IGNORED)
   ) u_ide_cap (
     .clk_i,
@@ -313,6 +318,7 @@ module hil_ep
     .stream_default_o    (stream_default),
     .stream_tee_limited_o(),
     .stream_pcrc_o       (stream_pcrc),
+    .stream_phe_o        (stream_phe),
     .stream_link_o       (stream_link),
     .stream_rid_base_o   (stream_rid_base),
     .stream_rid_limit_o  (stream_rid_limit),
@@ -374,6 +380,7 @@ module hil_ep
     .BAR0_SIZE_LOG2(BAR0_SIZE_LOG2),
     .MAX_PAYLOAD_DW(MAX_PAYLOAD_DW),
     .PCRC_SUPPORTED(IDE_PCRC),
+    .PHE_SUPPORTED(IDE_PHE),
     .MUTANT_SKIP_MAC_CHECK(MUTANT_TLP_SKIP_MAC_CHECK),
     .MUTANT_SKIP_PCRC_CHECK(MUTANT_TLP_SKIP_PCRC_CHECK),
     .MUTANT_NO_TX_PCRC(MUTANT_TLP_NO_TX_PCRC),
@@ -405,6 +412,7 @@ module hil_ep
     .stream_secure_i   (stream_secure),
     .stream_slot_go_i  (stream_slot_go),
     .stream_pcrc_i     (stream_pcrc),
+    .stream_phe_i      (stream_phe),
     .stream_link_i     (stream_link),
     .stream_tc_i       (stream_tc),
     .stream_default_i  (stream_default),

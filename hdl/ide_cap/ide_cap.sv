@@ -33,6 +33,10 @@ module ide_cap
   // 1: the TLP path generates and checks PCRC (§6.33.4): IDE Capability bit 5 is Set and each
   // stream's PCRC Enable (Control bit 8) is writable; 0: both read 0.
   parameter bit PCRC_SUPPORTED = 1'b0,
+  // 1: the TLP path decrypts Partial Header Encryption (§6.33.4): IDE Capability bit 3 is Set
+  // and each stream's Partial Header Encryption Mode (Control [13:10]) takes 0000b..0100b;
+  // 0: both read 0.
+  parameter bit PHE_SUPPORTED = 1'b0,
   // Seeded bug for the mutation harness (hil/mutants.py), never for a real build: 1 =
   // K_SET_STOP reports done and leaves the slot armed and keyed. Keep 0.
   parameter bit MUTANT_K_SET_STOP_IGNORED = 1'b0
@@ -71,6 +75,8 @@ module ide_cap
   output logic [NUM_STREAMS+NUM_LINK_TCS-1:0]      stream_tee_limited_o,
   output logic [NUM_STREAMS+NUM_LINK_TCS-1:0]      stream_pcrc_o,      // PCRC Enable (fixed
                                                                        // while enabled)
+  output logic [(NUM_STREAMS+NUM_LINK_TCS)*4-1:0]  stream_phe_o,       // PHE Mode (fixed while
+                                                                       // enabled)
   output logic [NUM_STREAMS+NUM_LINK_TCS-1:0]      stream_link_o,      // a Link IDE Stream
   output logic [(NUM_STREAMS+NUM_LINK_TCS)*16-1:0] stream_rid_base_o,  // RID Base (fixed while
                                                                        // enabled; Link: 0)
@@ -118,14 +124,15 @@ module ide_cap
   end
 
   // IDE Capability register (§7.9.26.2): Selective IDE and the IDE_KM responder, AES-GCM-256
-  // with a 96-bit MAC, TEE-Limited Streams, and Link IDE and PCRC if built with them. No
-  // Flow-Through (reserved for endpoints), Partial Header Encryption, Aggregation or Selective
-  // IDE for Config.
+  // with a 96-bit MAC, TEE-Limited Streams, and Link IDE, PCRC and Partial Header Encryption
+  // if built with them. No Flow-Through (reserved for endpoints), Aggregation or Selective IDE
+  // for Config.
   localparam logic [31:0] IdeCapReg = (32'(NUM_LINK_TCS != 0) << IDE_CAP_LINK_BIT) |
                                       (32'(NUM_LINK_TCS != 0 ? NUM_LINK_TCS - 1 : 0)
                                           << IDE_CAP_LINK_TCS_LSB) |
                                       (32'd1 << IDE_CAP_SEL_BIT) |
                                       (32'(PCRC_SUPPORTED) << IDE_CAP_PCRC_BIT) |
+                                      (32'(PHE_SUPPORTED) << IDE_CAP_PHE_BIT) |
                                       (32'd1 << IDE_CAP_IDE_KM_BIT) |
                                       (32'(IDE_ALG_AES_GCM_256) << IDE_CAP_ALG_LSB) |
                                       (32'(NUM_STREAMS - 1) << IDE_CAP_NUM_SEL_LSB) |
@@ -144,6 +151,7 @@ module ide_cap
     logic        dflt;       // Default Stream
     logic        tee_lim;    // TEE-Limited Stream (sampled while enabled)
     logic        pcrc;       // PCRC Enable (fixed while enabled)
+    logic [3:0]  phe;        // Partial Header Encryption Mode (sampled while enabled)
     logic [7:0]  sid;        // Stream ID
     logic        fail_rx;    // Received IDE Fail Message (RW1C)
     logic [15:0] rid_limit;  // RID Limit (fixed while enabled)
@@ -228,10 +236,11 @@ module ide_cap
     // IDE Control: its only field (Flow-Through IDE Stream Enabled) is reserved for endpoints.
     cap_regs[IDE_REG_CTRL]   = '0;
     // Link IDE Stream Control and Status (§7.9.26.4), block i = stream index NUM_STREAMS + i.
-    // Tx aggregation [7:2] and Partial Header Encryption Mode [13:10] are not built: 0.
+    // Tx aggregation [7:2] is not built: 0.
     for (int i = 0; i < int'(NUM_LINK_TCS); i++) begin
       cap_regs[link_reg(i, 0)][IDE_SEL_CTRL_EN_BIT]       = cfg_q[NUM_STREAMS + i].enable;
       cap_regs[link_reg(i, 0)][IDE_SEL_CTRL_PCRC_BIT]     = cfg_q[NUM_STREAMS + i].pcrc;
+      cap_regs[link_reg(i, 0)][IDE_SEL_CTRL_PHE_LSB +: 4] = cfg_q[NUM_STREAMS + i].phe;
       cap_regs[link_reg(i, 0)][IDE_SEL_CTRL_ALG_LSB +: 5] = cfg_q[NUM_STREAMS + i].alg;
       cap_regs[link_reg(i, 0)][IDE_SEL_CTRL_TC_LSB +: 3]  = cfg_q[NUM_STREAMS + i].tc;
       cap_regs[link_reg(i, 0)][IDE_SEL_CTRL_SID_LSB +: 8] = cfg_q[NUM_STREAMS + i].sid;
@@ -247,6 +256,7 @@ module ide_cap
       cap_regs[sel_reg(j, IDE_SEL_CTRL)][IDE_SEL_CTRL_DEFAULT_BIT]  = cfg_q[j].dflt;
       cap_regs[sel_reg(j, IDE_SEL_CTRL)][IDE_SEL_CTRL_TEE_LIM_BIT]  = cfg_q[j].tee_lim;
       cap_regs[sel_reg(j, IDE_SEL_CTRL)][IDE_SEL_CTRL_PCRC_BIT]     = cfg_q[j].pcrc;
+      cap_regs[sel_reg(j, IDE_SEL_CTRL)][IDE_SEL_CTRL_PHE_LSB +: 4] = cfg_q[j].phe;
       cap_regs[sel_reg(j, IDE_SEL_CTRL)][IDE_SEL_CTRL_SID_LSB +: 8] = cfg_q[j].sid;
       cap_regs[sel_reg(j, IDE_SEL_STATUS)][IDE_SEL_STS_FAIL_RX_BIT] = cfg_q[j].fail_rx;
       cap_regs[sel_reg(j, IDE_SEL_STATUS)][3:0] =
@@ -284,6 +294,13 @@ module ide_cap
   assign reg_wval  = (reg_cur & ~reg_wmask) | (reg_wdata_i & reg_wmask);
   assign reg_rdata_d = reg_rd_i ? reg_cur : '0;
 
+  // A Partial Header Encryption Mode write: 0001b..0100b select Address[17:2] .. [41:2]
+  // (§7.9.26.5.2); the other values are reserved and taken as 0000b (none), as is every value
+  // when PHE is not built (the field is reserved then).
+  function automatic logic [3:0] phe_mode(logic [3:0] v);
+    return (PHE_SUPPORTED && v <= 4'd4) ? v : 4'd0;
+  endfunction
+
   always_comb begin
     cfg_d  = cfg_q;
     addr_d = addr_q;
@@ -294,13 +311,14 @@ module ide_cap
           cfg_d[j].tc     = reg_wval[IDE_SEL_CTRL_TC_LSB +: 3];
           cfg_d[j].dflt   = reg_wval[IDE_SEL_CTRL_DEFAULT_BIT];
           cfg_d[j].sid    = reg_wval[IDE_SEL_CTRL_SID_LSB +: 8];
-          // Selected Algorithm and TEE-Limited Stream are sampled while Enable is Set and
-          // read-only then, and PCRC Enable must not change while it is Set (§7.9.26.5.2);
-          // the write that sets Enable still writes them.
+          // Selected Algorithm, TEE-Limited Stream and the PHE Mode are sampled while Enable
+          // is Set and read-only then, and PCRC Enable must not change while it is Set
+          // (§7.9.26.5.2); the write that sets Enable still writes them.
           if (!cfg_q[j].enable) begin
             cfg_d[j].alg     = reg_wval[IDE_SEL_CTRL_ALG_LSB +: 5];
             cfg_d[j].tee_lim = reg_wval[IDE_SEL_CTRL_TEE_LIM_BIT];
             cfg_d[j].pcrc    = PCRC_SUPPORTED && reg_wval[IDE_SEL_CTRL_PCRC_BIT];
+            cfg_d[j].phe     = phe_mode(reg_wval[IDE_SEL_CTRL_PHE_LSB +: 4]);
           end
         end
         if (32'(reg_idx_i) == sel_reg(j, IDE_SEL_STATUS) && reg_be_i[3] &&
@@ -341,6 +359,7 @@ module ide_cap
         if (!cfg_q[NUM_STREAMS + i].enable) begin
           cfg_d[NUM_STREAMS + i].alg  = reg_wval[IDE_SEL_CTRL_ALG_LSB +: 5];
           cfg_d[NUM_STREAMS + i].pcrc = PCRC_SUPPORTED && reg_wval[IDE_SEL_CTRL_PCRC_BIT];
+          cfg_d[NUM_STREAMS + i].phe  = phe_mode(reg_wval[IDE_SEL_CTRL_PHE_LSB +: 4]);
         end
       end
       if (reg_wr_i && 32'(reg_idx_i) == link_reg(i, 1) && reg_be_i[3] &&
@@ -523,6 +542,7 @@ module ide_cap
       stream_default_o[j]           = cfg_q[j].dflt;
       stream_tee_limited_o[j]       = cfg_q[j].tee_lim;
       stream_pcrc_o[j]              = cfg_q[j].pcrc;
+      stream_phe_o[4*j +: 4]        = cfg_q[j].phe;
       stream_rid_base_o[16*j +: 16] = cfg_q[j].rid_base;
       stream_rid_limit_o[16*j +: 16] = cfg_q[j].rid_limit;
       stream_slot_go_o[12*j +: 12]  = go_q[j];

@@ -22,6 +22,9 @@ module ide_tlp
   // 1: PCRC (§6.33.4) on streams whose PCRC Enable is Set: checked on received requests with
   // data, generated on completions with data. 0: a TLP with P = 1 is IDE Check Failed.
   parameter bit PCRC_SUPPORTED = 1'b0,
+  // 1: Partial Header Encryption (§6.33.4) on received requests of streams whose PHE Mode
+  // (stream_phe_i) is 0001b..0100b. 0: the mode is ignored (ide_cap reads it as 0 then).
+  parameter bit PHE_SUPPORTED = 1'b0,
   // Seeded bug for the mutation harness (hil/mutants.py), never for a real build: 1 = a
   // received IDE TLP whose MAC does not verify is taken as good. Keep 0.
   parameter bit MUTANT_SKIP_MAC_CHECK = 1'b0,
@@ -72,6 +75,7 @@ module ide_tlp
   input  logic [NUM_STREAMS-1:0]     stream_secure_i,
   input  logic [12*NUM_STREAMS-1:0]  stream_slot_go_i,
   input  logic [NUM_STREAMS-1:0]     stream_pcrc_i,     // PCRC Enable (ide_cap)
+  input  logic [4*NUM_STREAMS-1:0]   stream_phe_i,      // PHE Mode (ide_cap)
   input  logic [NUM_STREAMS-1:0]     stream_link_i,     // a Link IDE Stream (ide_cap)
   input  logic [3*NUM_STREAMS-1:0]   stream_tc_i,       // its TC (ide_cap)
   input  logic [NUM_STREAMS-1:0]     stream_default_i,  // Default Stream (ide_cap)
@@ -156,6 +160,89 @@ module ide_tlp
     return (n >= 16) ? 16'hFFFF : 16'((17'h1 << n) - 17'h1);
   endfunction
 
+  // DW enables of payload beat b (DWs 4b .. 4b+3 from pay_q) within the first n DWs.
+  function automatic logic [3:0] pay_dwen(logic [IdxW-1:0] b, logic [IdxW-1:0] n);
+    logic [3:0] e;
+    for (int k = 0; k < 4; k++) begin
+      e[k] = (4 * 32'(b) + 32'(k)) < 32'(n);
+    end
+    return e;
+  endfunction
+
+  // Partial Header Encryption (§6.33.4) of a 4 DW memory request header, header byte k in
+  // bits [8k+7:8k]. Mode m (1..4) encrypts Address[msb:2], msb = 9 + 8m (17, 25, 33, 41): m + 1
+  // address bytes, and the BE byte (header byte 7) where `be` says so. The reference is
+  // hil.codec.ide_tlp.phe_split, which explains the packing of A.
+
+  // The address field (header bytes 8..15) as a number: Address[63:2], PH[1:0].
+  function automatic logic [63:0] phe_field(logic [127:0] hdr);
+    logic [63:0] x;
+    for (int k = 0; k < 8; k++) begin
+      x[8*(7-k) +: 8] = hdr[8*(8+k) +: 8];
+    end
+    return x;
+  endfunction
+
+  // What A holds of the header: bytes 0..6, the BE byte unless encrypted, then Address[63:msb+1]
+  // and PH packed most significant bit first (7 - m bytes); 14 .. 18 bytes with the prefix.
+  function automatic logic [127:0] phe_a_hdr(logic [127:0] hdr, logic [2:0] mode, logic be);
+    logic [63:0]  x, kept;
+    logic [127:0] a;
+    int unsigned  n, kn;
+    x    = phe_field(hdr);
+    kept = ((x >> (10 + 8 * int'(mode))) << 2) | {62'd0, x[1:0]};
+    a    = '0;
+    a[55:0] = hdr[55:0];
+    n = 7;
+    if (!be) begin
+      a[63:56] = hdr[63:56];
+      n = 8;
+    end
+    kn = 7 - int'(mode);
+    for (int unsigned j = 0; j < 6; j++) begin
+      if (j < kn) begin
+        a[8*(n+j) +: 8] = kept[8*(kn-1-j) +: 8];
+      end
+    end
+    return a;
+  endfunction
+
+  // The front of P: the BE byte if encrypted, then Address[msb:2] most significant byte first.
+  function automatic logic [47:0] phe_front(logic [127:0] hdr, logic [2:0] mode, logic be);
+    logic [63:0] h;
+    logic [47:0] f;
+    int unsigned o, nb;
+    h  = phe_field(hdr) >> 2;
+    nb = int'(mode) + 1;
+    f  = '0;
+    o  = 0;
+    if (be) begin
+      f[7:0] = hdr[63:56];
+      o = 1;
+    end
+    for (int unsigned j = 0; j < 5; j++) begin
+      if (j < nb) begin
+        f[8*(o+j) +: 8] = h[8*(nb-1-j) +: 8];
+      end
+    end
+    return f;
+  endfunction
+
+  // Address[msb:2] from a (decrypted) front, as the low 40 bits of Address[41:2].
+  function automatic logic [39:0] phe_hidden(logic [47:0] f, logic [2:0] mode, logic be);
+    logic [39:0] v;
+    int unsigned o, nb;
+    nb = int'(mode) + 1;
+    o  = be ? 1 : 0;
+    v  = '0;
+    for (int unsigned j = 0; j < 5; j++) begin
+      if (j < nb) begin
+        v[8*(nb-1-j) +: 8] = f[8*(o+j) +: 8];
+      end
+    end
+    return v;
+  endfunction
+
   //////////////////
   // State machine //
   //////////////////
@@ -206,11 +293,15 @@ module ide_tlp
   logic             pdue_q, pdue_d;             // the stream expects a PCRC on this TLP
   logic             txp_q, txp_d;               // the completion gets a PCRC
   logic [31:0]      crc_q, crc_d;               // PCRC register
+  logic [2:0]       phe_q, phe_d;               // PHE mode of the request (0: none)
+  logic             phe_be_q, phe_be_d;         // PHE covers its byte enables
+  logic [47:0]      phe_pf_q, phe_pf_d;         // the decrypted front of P (PHE)
+  logic [127:0]     phe_prev_q, phe_prev_d;     // the previous plaintext beat (PHE)
+  logic [IdxW+2:0]  aad_b_q, aad_b_d;           // Rx AAD length in bytes
 
   // AES feeding
   logic [IdxW-1:0]  feed_q, feed_d;             // input beats handed over
   logic [IdxW-1:0]  drain_q, drain_d;           // output text beats taken
-  logic [IdxW-1:0]  aad_dw_q, aad_dw_d;         // AAD length in DW
   logic [255:0]     key_q, key_d;               // the AES key, byte k in [8k+7:8k]
   logic [95:0]      iv_q, iv_d;                 // the IV, byte k in [8k+7:8k]
   logic             tag_ok_q, tag_ok_d;
@@ -300,6 +391,8 @@ module ide_tlp
   logic [StrW-1:0] p_str;
   logic        p_str_hit;
   logic        p_lk_drop;                          // a non-IDE request on a Link IDE TC
+  logic [2:0]  p_phe;                              // the stream's PHE mode for this request
+  logic        p_phe_be;                           // PHE covers its byte enables
 
   always_comb begin
     w_pfx  = rwire('0);
@@ -334,6 +427,10 @@ module ide_tlp
         p_str_hit = 1'b1;
       end
     end
+    // PHE (§6.33.4) applies to the Memory Requests of a stream with a mode set; it covers the
+    // byte enables except a Translation Request's (AT = 01b; TH is never taken here).
+    p_phe    = (PHE_SUPPORTED && p_ide && p_str_hit && p_mem) ? stream_phe_i[4*p_str +: 3] : '0;
+    p_phe_be = p_data || (w_dw0[11:10] != 2'b01);
     // §6.33.4: once a Link IDE Stream is enabled, a receiver takes non-IDE TLPs of its TC on
     // a Sub-Stream only until the first IDE TLP on that Sub-Stream; from then on, while the
     // stream is enabled, it discards them (no error is logged).
@@ -386,14 +483,38 @@ module ide_tlp
 
   // Beat arithmetic of the engine's packets.
   logic [IdxW-1:0] aad_beats, rx_plen, pay_beats, p, tx_plen, tx_pay_beats, tx_p, hd;
+  logic [2:0]      phe_flen;                                // PHE front of P, bytes (0: none)
+  logic [IdxW+2:0] rx_pbytes;                               // Rx P content, bytes
+  logic [255:0]    phe_a;                                   // Rx A with PHE (prefix first)
+  logic [47:0]     phe_cf;                                  // the ciphertext front (PHE)
+  logic [127:0]    phe_text;                                // Rx P beat p with PHE
+  logic [63:0]     phe_mask;                                // Address bits PHE selects
+  logic [31:0]     phe_crc;                                 // PCRC after the padded front
   logic [4:0]      crc_n;                                   // PCRC bytes this clock
   logic [31:0]     h0, h1, h2, pfx;
 
   always_comb begin
-    aad_beats    = (aad_dw_q + IdxW'(3)) >> 2;
-    rx_plen      = write_q ? IdxW'(len_q) + IdxW'(pcrc_q) : '0;  // P content in DW
-    pay_beats    = (rx_plen + IdxW'(3)) >> 2;
+    aad_beats    = IdxW'((aad_b_q + (IdxW+3)'(15)) >> 4);
+    // P content: the payload (a write's) and the PCRC, after the PHE front if any.
+    rx_plen      = (write_q ? IdxW'(len_q) : '0) + IdxW'(pcrc_q);  // in DW, from pay_q
+    phe_flen     = (phe_q != '0) ? phe_q + 3'd1 + 3'(phe_be_q) : 3'd0;
+    rx_pbytes    = (IdxW+3)'(4 * 32'(rx_plen) + 32'(phe_flen));
+    pay_beats    = IdxW'((rx_pbytes + (IdxW+3)'(15)) >> 4);
     p            = feed_q - IdxW'(1) - aad_beats;          // Rx payload beat being fed
+    // PHE (§6.33.4): A is the prefix and what the header keeps; P is the front (ciphertext
+    // taken from the header's fields) then the payload, so each P beat is a byte-shifted
+    // window of the payload, the first one led by the front.
+    phe_a        = {96'd0, phe_a_hdr(rbuf_beat(IdxW'(1)), phe_q, phe_be_q), rbuf_q[0]};
+    phe_cf       = phe_front(rbuf_beat(IdxW'(1)), phe_q, phe_be_q);
+    phe_text     = 128'({rbuf_beat(pay_q + IdxW'(4) * p),
+                         (p == '0) ? ({80'd0, phe_cf} << (8 * (16 - 32'(phe_flen)))) :
+                                     rbuf_beat(pay_q + IdxW'(4) * (p - IdxW'(1)))}
+                        >> (8 * (16 - 32'(phe_flen))));
+    phe_mask     = ((64'd1 << (8 * (32'(phe_q) + 1))) - 64'd1) << 2;
+    phe_crc      = pcrc_update(PCRC_SEED,
+                               {80'd0, phe_pf_q & ((48'd1 << (8 * 32'(phe_flen))) - 48'd1)}
+                                   << (8 * (8 - 32'(phe_flen))),
+                               5'd8);
     tx_plen      = ur_q ? '0 : IdxW'(len_q) + IdxW'(txp_q);
     crc_n        = (4 * 32'(len_q) - 16 * 32'(cnt_q) >= 16) ? 5'd16 :
                    5'(4 * 32'(len_q) - 16 * 32'(cnt_q));
@@ -441,7 +562,11 @@ module ide_tlp
     crc_d      = crc_q;
     feed_d     = feed_q;
     drain_d    = drain_q;
-    aad_dw_d   = aad_dw_q;
+    aad_b_d    = aad_b_q;
+    phe_d      = phe_q;
+    phe_be_d   = phe_be_q;
+    phe_pf_d   = phe_pf_q;
+    phe_prev_d = phe_prev_q;
     key_d      = key_q;
     iv_d       = iv_q;
     tag_ok_d   = tag_ok_q;
@@ -553,9 +678,14 @@ module ide_tlp
         addr_d   = p_4dw ? {w_dw2, w_dw3[31:2], 2'b00} : {32'd0, w_dw2[31:2], 2'b00};
         poison_d = w_dw0[14];
         pcrc_d   = p_ide && w_pfx[3];
-        pdue_d   = PCRC_SUPPORTED && p_ide && p_data && stream_pcrc_i[p_str];
+        pdue_d   = PCRC_SUPPORTED && p_ide && (p_data || p_phe != '0) && stream_pcrc_i[p_str];
         txp_d    = 1'b0;
-        aad_dw_d = p_hdr + (p_4dw ? IdxW'(4) : IdxW'(3));
+        phe_d    = p_phe;
+        phe_be_d = p_phe_be;
+        // A: the prefix and header, or with PHE the prefix, header bytes 0..6, the BE byte
+        // unless encrypted and 7 - m bytes of address (hil.codec.ide_tlp.phe_split).
+        aad_b_d  = (p_phe != '0) ? (IdxW+3)'(18 - 32'(p_phe) + (p_phe_be ? 0 : 1)) :
+                                   (IdxW+3)'(4 * (32'(p_hdr) + (p_4dw ? 4 : 3)));
         ur_d     = !p_len_ok;                      // a read longer than one completion
         state_d  = StIdle;
         if (rx_long_q || rx_bytes_q != p_bytes) begin
@@ -570,6 +700,8 @@ module ide_tlp
           state_d = p_len_ok ? StExec : StCplHdr;
         end else if (!p_str_hit) begin
           ev_misrouted = 1'b1;                     // Misrouted IDE TLP: no such stream
+        end else if (p_phe != '0 && !p_4dw) begin
+          ev_malformed = 1'b1;                     // PHE needs 64-bit addressing (§2.2.4.1)
         end else if (!stream_secure_i[p_str]) begin
           ev_discard = 1'b1;                       // Insecure: discarded, nothing logged
         end else begin
@@ -588,9 +720,12 @@ module ide_tlp
             // Aggregation is not supported, ... this is an IDE Check Failed error."
             ev_fail = 1'b1;
             ev_fail_reason = FailNoMac;
-          end else if (w_pfx[3] && !(PCRC_SUPPORTED && p_data && stream_pcrc_i[p_str])) begin
+          end else if (w_pfx[3] &&
+                       !(PCRC_SUPPORTED && (p_data || p_phe != '0) && stream_pcrc_i[p_str]))
+          begin
             // P = 1 where no PCRC is due: PCRC not enabled for the stream (or not built), or
-            // a TLP without P content (§6.33.4: PCRC iff there is P content).
+            // a TLP without P content (§6.33.4: PCRC iff there is P content; with PHE a read
+            // has some, the encrypted header fields).
             ev_fail = 1'b1;
             ev_fail_reason = FailPcrc;
           end else begin
@@ -632,12 +767,13 @@ module ide_tlp
               aes_s_kind = KIND_HDR;
             end else if (feed_q <= aad_beats) begin
               aes_s_kind = KIND_AAD;
-              aes_s_data = rbuf_beat(IdxW'(4) * (feed_q - IdxW'(1)));
-              aes_s_keep = keep_bytes((IdxW+3)'(4 * (32'(aad_dw_q) - 4 * (32'(feed_q) - 1))));
+              aes_s_data = (phe_q == '0) ? rbuf_beat(IdxW'(4) * (feed_q - IdxW'(1))) :
+                           (feed_q == IdxW'(1)) ? phe_a[127:0] : phe_a[255:128];
+              aes_s_keep = keep_bytes((IdxW+3)'(32'(aad_b_q) - 16 * (32'(feed_q) - 1)));
             end else begin
               aes_s_kind = KIND_TEXT;
-              aes_s_data = rbuf_beat(pay_q + IdxW'(4) * p);
-              aes_s_keep = keep_bytes((IdxW+3)'(4 * (32'(rx_plen) - 4 * 32'(p))));
+              aes_s_data = (phe_q == '0) ? rbuf_beat(pay_q + IdxW'(4) * p) : phe_text;
+              aes_s_keep = keep_bytes((IdxW+3)'(32'(rx_pbytes) - 16 * 32'(p)));
             end
             if (aes_s_ready) begin
               feed_d = feed_q + IdxW'(1);
@@ -647,6 +783,26 @@ module ide_tlp
             if (aes_m_last) begin
               tag_ok_d = aes_m_tag_ok;
               state_d  = StRxCheck;
+              if (phe_q != '0) begin
+                // PHE: the last payload beat, from the plaintext beat kept back.
+                rb_wr   = 1'b1;
+                rb_idx  = pay_q + IdxW'(4) * (drain_q - IdxW'(1));
+                rb_data = 128'({128'd0, phe_prev_q} >> (8 * 32'(phe_flen)));
+                rb_dwen = pay_dwen(drain_q - IdxW'(1), rx_plen);
+              end
+            end else if (phe_q != '0) begin
+              // PHE: the first plaintext beat leads with the clear header fields; payload
+              // beat d - 1 is the plaintext shifted back by the front's length.
+              if (drain_q == '0) begin
+                phe_pf_d = aes_m_data[47:0];
+              end else begin
+                rb_wr   = 1'b1;
+                rb_idx  = pay_q + IdxW'(4) * (drain_q - IdxW'(1));
+                rb_data = 128'({aes_m_data, phe_prev_q} >> (8 * 32'(phe_flen)));
+                rb_dwen = pay_dwen(drain_q - IdxW'(1), rx_plen);
+              end
+              phe_prev_d = aes_m_data;
+              drain_d    = drain_q + IdxW'(1);
             end else begin
               rb_wr   = 1'b1;
               rb_idx  = pay_q + IdxW'(4) * drain_q;
@@ -673,8 +829,27 @@ module ide_tlp
           ev_rx_ok      = 1'b1;
           ev_ctr_commit = 1'b1;
           cnt_d         = '0;
-          crc_d         = PCRC_SEED;
+          crc_d         = (phe_q != '0) ? phe_crc : PCRC_SEED;
           state_d       = ur_q ? StCplHdr : (pdue_q ? StRxPcrc : StExec);
+          if (phe_q != '0) begin
+            // The complete header reconstructed (§6.33.4): the decrypted byte enables and
+            // Address[msb:2] in place of the ciphertext the header carried.
+            addr_d = (addr_q & ~phe_mask) |
+                     ((64'(phe_hidden(phe_pf_q, phe_q, phe_be_q)) << 2) & phe_mask);
+            if (phe_be_q) begin
+              fbe_d = phe_pf_q[3:0];
+              lbe_d = phe_pf_q[7:4];
+            end
+            if (pdue_q && !write_q && !ur_q) begin
+              // A read's P content is the front alone: its PCRC follows at once.
+              if ((pcrc_q && rbuf_q[pay_q] == pcrc_dw(phe_crc)) || MUTANT_SKIP_PCRC_CHECK) begin
+                state_d = StExec;
+              end else begin
+                ev_pcrc = 1'b1;
+                state_d = StIdle;
+              end
+            end
+          end
         end
       end
 
@@ -767,7 +942,6 @@ module ide_tlp
                             {32'd0, bswap32(h2), bswap32(h1), bswap32(h0)};
           tx_dw_d   = hd + IdxW'(3) + tx_plen + (ide_q ? IdxW'(MAC_DW) : '0);
           tx_beat_d = '0;
-          aad_dw_d  = hd + IdxW'(3);
           if (!ide_q) begin
             state_d = StSend;
           end else if (!stream_secure_i[str_q]) begin
@@ -919,7 +1093,11 @@ module ide_tlp
       crc_q      <= '0;
       feed_q     <= '0;
       drain_q    <= '0;
-      aad_dw_q   <= '0;
+      aad_b_q    <= '0;
+      phe_q      <= '0;
+      phe_be_q   <= 1'b0;
+      phe_pf_q   <= '0;
+      phe_prev_q <= '0;
       key_q      <= '0;
       iv_q       <= '0;
       tag_ok_q   <= 1'b0;
@@ -957,7 +1135,11 @@ module ide_tlp
       crc_q      <= crc_d;
       feed_q     <= feed_d;
       drain_q    <= drain_d;
-      aad_dw_q   <= aad_dw_d;
+      aad_b_q    <= aad_b_d;
+      phe_q      <= phe_d;
+      phe_be_q   <= phe_be_d;
+      phe_pf_q   <= phe_pf_d;
+      phe_prev_q <= phe_prev_d;
       // The key leaves the register when the packet is done (no copy outlives its use).
       key_q      <= (state_d == StRxAes || state_d == StTxAes) ? key_d : '0;
       iv_q       <= iv_d;
@@ -1176,8 +1358,8 @@ module ide_tlp
         5'h02:   fw_rdata_d = cnt_plain_q;
         5'h03:   fw_rdata_d = cnt_ur_q;
         5'h04:   fw_rdata_d = cnt_malformed_q;
-        5'h05:   fw_rdata_d = {8'(BAR0_SIZE_LOG2), 8'(MAX_PAYLOAD_DW / 4), 7'h00,
-                               PCRC_SUPPORTED, 8'(NUM_STREAMS)};
+        5'h05:   fw_rdata_d = {8'(BAR0_SIZE_LOG2), 8'(MAX_PAYLOAD_DW / 4), 6'h00,
+                               PHE_SUPPORTED, PCRC_SUPPORTED, 8'(NUM_STREAMS)};
         5'h06:   fw_rdata_d = cnt_pcrc_q;
         default: fw_rdata_d = '0;
       endcase
