@@ -46,6 +46,7 @@ CAP_SELECTIVE = 1 << 1
 CAP_IDE_KM = 1 << 6
 CAP_TEE_LIMITED = 1 << 24
 CAP_PCRC = 1 << 5
+CAP_PHE = 1 << 3
 CAP_LINK = 1 << 0
 CAP_LINK_TCS_SHIFT = 13  # [15:13] Number of TCs Supported for Link IDE, minus 1
 CAP_NUM_SEL_SHIFT = 16
@@ -61,6 +62,10 @@ CTRL_SID_SHIFT = 24
 CTRL_RW = 0xFFFF_C001  # Enable, Selected Algorithm, TC, Default, TEE-Limited, Stream ID
 CTRL_SAMPLED = CTRL_ALG_MASK | CTRL_TEE_LIMITED  # read-only while Enable is Set
 CTRL_PCRC = 1 << 8  # PCRC Enable: RW where PCRC is built (PCRC_SUPPORTED), fixed while enabled
+# Partial Header Encryption Mode [13:10]: RW where PHE is built (PHE_SUPPORTED), sampled while
+# enabled; 0001b..0100b are the modes, other values are reserved (the block keeps 0000b then).
+CTRL_PHE_SHIFT = 10
+CTRL_PHE = 0xF << CTRL_PHE_SHIFT
 # Link IDE Stream Control (§7.9.26.4.1): Enable, Selected Algorithm, TC, Stream ID (b22, b23
 # reserved: no Default Stream or TEE-Limited on a Link stream)
 LINK_CTRL_RW = 0xFF3F_C001
@@ -198,6 +203,7 @@ class IdeModel:
     streams: list[StreamModel] = field(default_factory=list)
     cmd_status: int = STS_OK
     fail_tx: list[int] = field(default_factory=list)  # IDE Fail Messages requested
+    phe: bool = False  # built with PHE_SUPPORTED
 
     def __post_init__(self) -> None:
         self.fail_tx = [0] * self.num_all
@@ -263,6 +269,7 @@ class IdeModel:
                 | (self.num_streams - 1) << CAP_NUM_SEL_SHIFT
                 | CAP_TEE_LIMITED
                 | (CAP_PCRC if self.pcrc else 0)
+                | (CAP_PHE if self.phe else 0)
                 | link
             )
         loc = self.locate(idx)
@@ -293,8 +300,11 @@ class IdeModel:
         merged = (self.cfg_read(idx) & ~m) | (value & m)
         if off == SEL_CTRL:
             rw = (LINK_CTRL_RW if s.link else CTRL_RW) | (CTRL_PCRC if self.pcrc else 0)
-            fixed = CTRL_SAMPLED | CTRL_PCRC  # §7.9.26.5.2: must not change while enabled
+            rw |= CTRL_PHE if self.phe else 0
+            fixed = CTRL_SAMPLED | CTRL_PCRC | CTRL_PHE  # §7.9.26.5.2: fixed while enabled
             new = merged & rw
+            if (new & CTRL_PHE) >> CTRL_PHE_SHIFT > 4:
+                new &= ~CTRL_PHE  # a reserved mode: none
             if s.enable:
                 new = (new & ~fixed) | (s.ctrl & fixed)
             s.ctrl = new
@@ -421,7 +431,8 @@ class Bench:
         self.pcrc = os.environ.get("IDE_PCRC_SUPPORTED", "0") == "1"
         self.nl = int(os.environ.get("IDE_NUM_LINK_TCS", "0"))
         self.nall = self.ns + self.nl  # stream indices: Selective, then Link
-        self.model = IdeModel(self.ns, self.nab, self.next_cap, self.pcrc, self.nl)
+        self.phe = os.environ.get("IDE_PHE_SUPPORTED", "0") == "1"
+        self.model = IdeModel(self.ns, self.nab, self.next_cap, self.pcrc, self.nl, phe=self.phe)
         self.fail_tx = [0] * self.nall
         self.cycles = 0
         for name in (
@@ -475,6 +486,7 @@ class Bench:
                 int(d.stream_default_o.value) >> j & 1,
                 int(d.stream_tee_limited_o.value) >> j & 1,
                 int(d.stream_pcrc_o.value) >> j & 1,
+                int(d.stream_phe_o.value) >> 4 * j & 0xF,
                 int(d.stream_link_o.value) >> j & 1,
                 int(d.stream_rid_base_o.value) >> 16 * j & 0xFFFF,
                 int(d.stream_rid_limit_o.value) >> 16 * j & 0xFFFF,
@@ -488,13 +500,15 @@ class Bench:
                 int(bool(s.ctrl & CTRL_DEFAULT)),
                 int(bool(s.ctrl & CTRL_TEE_LIMITED)),
                 int(bool(s.ctrl & CTRL_PCRC)),
+                (s.ctrl & CTRL_PHE) >> CTRL_PHE_SHIFT,
                 int(s.link),
                 s.rid2 >> 8 & 0xFFFF,
                 s.rid1 >> 8 & 0xFFFF,
                 sum(1 << i for i in range(NUM_SLOTS) if s.go[i]),
             )
             assert got == want, (
-                f"stream {j} (id, en, secure, tc, dflt, tee, pcrc, link, rid base, rid limit, go): "
+                f"stream {j} (id, en, secure, tc, dflt, tee, pcrc, phe, link, rid base, rid limit, "
+                f"go): "
                 f"{got} != {want}"
             )
 
@@ -646,10 +660,11 @@ async def test_reset_values(dut: SimHandleBase) -> None:
     b = await new_bench(dut, "test_reset_values")
     assert await b.cfg_read(HEADER) == b.next_cap << 20 | 0x0001_0030
     # Selective IDE, IDE_KM responder, AES-GCM-256 (00000b), TEE-Limited; no Flow-Through,
-    # PHE, aggregation or Selective IDE for Config Requests.
+    # aggregation or Selective IDE for Config Requests.
     pcrc = CAP_PCRC if b.pcrc else 0  # PCRC Supported exactly when built with it
+    phe = CAP_PHE if b.phe else 0  # PHE likewise
     link = CAP_LINK | (b.nl - 1) << CAP_LINK_TCS_SHIFT if b.nl else 0  # Link IDE likewise
-    assert await b.cfg_read(IDE_CAP) == 0x0100_0042 | (b.ns - 1) << 16 | pcrc | link
+    assert await b.cfg_read(IDE_CAP) == 0x0100_0042 | (b.ns - 1) << 16 | pcrc | phe | link
     assert await b.cfg_read(IDE_CTRL) == 0
     for i in range(b.nl):
         assert await b.cfg_read(LINK0 + LINK_BLOCK_DW * i) == 0, f"Link block {i} Control"
@@ -688,6 +703,12 @@ async def test_writable_bits(dut: SimHandleBase) -> None:
         assert await b.cfg_read(b.sel(j, SEL_CTRL)) == want
         await b.cfg_write(b.sel(j, SEL_CTRL), 0)
         assert await b.cfg_read(b.sel(j, SEL_CTRL)) == 0
+        # The PHE Mode: 0001b..0100b stick where PHE is built; 1111b (above) is reserved.
+        for mode in (1, 4, 5):
+            await b.cfg_write(b.sel(j, SEL_CTRL), mode << CTRL_PHE_SHIFT)
+            want = mode << CTRL_PHE_SHIFT if b.phe and mode <= 4 else 0
+            assert await b.cfg_read(b.sel(j, SEL_CTRL)) == want, f"PHE mode {mode}"
+        await b.cfg_write(b.sel(j, SEL_CTRL), 0)
         await b.cfg_write(b.sel(j, SEL_STATUS), 0x7FFF_FFFF)
         assert await b.cfg_read(b.sel(j, SEL_STATUS)) == 0
         for off, rw in [(SEL_RID1, RID1_RW), (SEL_RID2, RID2_RW)] + [
@@ -1195,9 +1216,13 @@ async def test_random(dut: SimHandleBase) -> None:
 PARAMETER_SETS = [
     pytest.param({}, id="default"),
     pytest.param(
-        {"NUM_ADDR_BLOCKS": 2, "NEXT_CAP_OFFSET": 0x500, "PCRC_SUPPORTED": 1}, id="s2-a2-pcrc"
+        {"NUM_ADDR_BLOCKS": 2, "NEXT_CAP_OFFSET": 0x500, "PCRC_SUPPORTED": 1, "PHE_SUPPORTED": 1},
+        id="s2-a2-pcrc-phe",
     ),
-    pytest.param({"NUM_STREAMS": 4, "NUM_LINK_TCS": 2, "MAX_CAP_DW": 39}, id="s4-a1-link2"),
+    pytest.param(
+        {"NUM_STREAMS": 4, "NUM_LINK_TCS": 2, "MAX_CAP_DW": 39, "PHE_SUPPORTED": 1},
+        id="s4-a1-link2-phe",
+    ),
 ]
 
 
@@ -1217,6 +1242,7 @@ def test_ide_cap(parameters: dict[str, int]) -> None:
             "IDE_NUM_ADDR_BLOCKS": str(parameters.get("NUM_ADDR_BLOCKS", 1)),
             "IDE_NEXT_CAP_OFFSET": str(parameters.get("NEXT_CAP_OFFSET", 0)),
             "IDE_PCRC_SUPPORTED": str(parameters.get("PCRC_SUPPORTED", 0)),
+            "IDE_PHE_SUPPORTED": str(parameters.get("PHE_SUPPORTED", 0)),
             "IDE_NUM_LINK_TCS": str(parameters.get("NUM_LINK_TCS", 0)),
         },
     )
