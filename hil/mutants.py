@@ -2090,6 +2090,19 @@ MUTANTS: tuple[Mutant, ...] = (
         hdl={"MUTANT_TLP_NO_MAC_DROPPED": 1},
     ),
     Mutant(
+        "hdl.ide_tlp.phe_wire_header",
+        "with Partial Header Encryption the TLP path executes a request at the address and with "
+        "the byte enables it received (ciphertext), not the decrypted ones (PCIe 6.x §6.33.4: "
+        "the complete header is reconstructed; hdl/ide_tlp MUTANT_PHE_WIRE_HEADER)",
+        (
+            "ide.traffic.protected_rw.phe",
+            "ide.key_set.switch_both_ways.phe",
+            "ide.phe.each_mode",
+        ),
+        _both(),
+        hdl={"MUTANT_TLP_PHE_WIRE_HEADER": 1},
+    ),
+    Mutant(
         "hdl.ide_tlp.link_takes_plain",
         "the TLP path takes non-IDE requests of a Link IDE Stream's TC after IDE TLPs arrived on "
         "their Sub-Stream (PCIe 6.x §6.33.4: from then on, while the stream is enabled, they are "

@@ -40,7 +40,8 @@ module hil_ep
   parameter bit MUTANT_TLP_NO_TX_PCRC = 1'b0,
   parameter bit MUTANT_TLP_NO_RID_CHECK = 1'b0,
   parameter bit MUTANT_TLP_LINK_TAKES_PLAIN = 1'b0,
-  parameter bit MUTANT_TLP_NO_MAC_DROPPED = 1'b0
+  parameter bit MUTANT_TLP_NO_MAC_DROPPED = 1'b0,
+  parameter bit MUTANT_TLP_PHE_WIRE_HEADER = 1'b0
 ) (
   input  logic        clk_i,
   input  logic        rst_ni,
@@ -386,7 +387,8 @@ module hil_ep
     .MUTANT_NO_TX_PCRC(MUTANT_TLP_NO_TX_PCRC),
     .MUTANT_NO_RID_CHECK(MUTANT_TLP_NO_RID_CHECK),
     .MUTANT_LINK_TAKES_PLAIN(MUTANT_TLP_LINK_TAKES_PLAIN),
-    .MUTANT_NO_MAC_DROPPED(MUTANT_TLP_NO_MAC_DROPPED)
+    .MUTANT_NO_MAC_DROPPED(MUTANT_TLP_NO_MAC_DROPPED),
+    .MUTANT_PHE_WIRE_HEADER(MUTANT_TLP_PHE_WIRE_HEADER)
   ) u_ide_tlp (
     .clk_i,
     .rst_ni            (rst_fn_n),

@@ -39,7 +39,10 @@ module ide_tlp
   parameter bit MUTANT_LINK_TAKES_PLAIN = 1'b0,
   // Seeded bug, as above: 1 = an IDE TLP without a MAC (M = 0) is measured as if it had one,
   // so it is dropped as malformed instead of failing the stream. Keep 0.
-  parameter bit MUTANT_NO_MAC_DROPPED = 1'b0
+  parameter bit MUTANT_NO_MAC_DROPPED = 1'b0,
+  // Seeded bug, as above: 1 = with PHE, the request keeps the byte enables and address bits
+  // as received (ciphertext) instead of the decrypted ones. Keep 0.
+  parameter bit MUTANT_PHE_WIRE_HEADER = 1'b0
 ) (
   input  logic                       clk_i,
   input  logic                       rst_ni,
@@ -831,7 +834,7 @@ module ide_tlp
           cnt_d         = '0;
           crc_d         = (phe_q != '0) ? phe_crc : PCRC_SEED;
           state_d       = ur_q ? StCplHdr : (pdue_q ? StRxPcrc : StExec);
-          if (phe_q != '0) begin
+          if (phe_q != '0 && !MUTANT_PHE_WIRE_HEADER) begin
             // The complete header reconstructed (§6.33.4): the decrypted byte enables and
             // Address[msb:2] in place of the ciphertext the header carried.
             addr_d = (addr_q & ~phe_mask) |
@@ -840,6 +843,8 @@ module ide_tlp
               fbe_d = phe_pf_q[3:0];
               lbe_d = phe_pf_q[7:4];
             end
+          end
+          if (phe_q != '0) begin
             if (pdue_q && !write_q && !ur_q) begin
               // A read's P content is the front alone: its PCRC follows at once.
               if ((pcrc_q && rbuf_q[pay_q] == pcrc_dw(phe_crc)) || MUTANT_SKIP_PCRC_CHECK) begin
