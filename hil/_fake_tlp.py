@@ -35,12 +35,23 @@ the header before the request goes to BAR0 (§6.33.4).
 from __future__ import annotations
 
 from collections import deque
+from typing import TYPE_CHECKING
 
-from ._fake_hw import BAR0_SIZE_LOG2, CAP_AGGREGATION, CAP_PHE, FakeIdeCap, FakeTdi, TdiState
+from ._fake_hw import (
+    BAR0_SIZE_LOG2,
+    CAP_AGGREGATION,
+    CAP_CONFIG_REQUESTS,
+    CAP_PHE,
+    FakeIdeCap,
+    FakeTdi,
+    TdiState,
+)
 from .codec.ide_km import KeyDirection, KeySlot
 from .codec.ide_tlp import (
     IDE_PREFIX_BYTE0,
     PHE_ADDRESS_MSB,
+    CfgRead,
+    CfgWrite,
     Completion,
     CplStatus,
     IdeTlp,
@@ -59,6 +70,9 @@ from .ide_model import (
     StreamKind,
 )
 from .transport import TlpPort
+
+if TYPE_CHECKING:
+    from .fake import FakeConfigSpace
 
 __all__ = ["FakeTlpPath", "FakeTlpPort"]
 
@@ -119,10 +133,25 @@ class _StreamEnd:
 class FakeTlpPath:
     """Function 0's TLP path; :meth:`receive` a TLP, then :attr:`sent` holds the answers."""
 
-    def __init__(self, ide: FakeIdeCap, tdi: FakeTdi, *, completer_id: int = 0x0100) -> None:
+    def __init__(
+        self,
+        ide: FakeIdeCap,
+        tdi: FakeTdi,
+        *,
+        completer_id: int = 0x0100,
+        config: FakeConfigSpace | None = None,
+    ) -> None:
         self.ide = ide
         self.tdi = tdi
         self.completer_id = completer_id
+        #: The function's configuration space, for Configuration Requests that arrive as IDE
+        #: TLPs; its plain path is gated by :meth:`config_held`.
+        self.config = config
+        #: The Selective stream that took a Configuration Request as an IDE TLP since it was
+        #: enabled (§6.33.4): from then on only its Configuration Requests are taken.
+        self.config_stream: int | None = None
+        if config is not None:
+            config.plain_gate = self.config_held
         self.memory = bytearray(1 << BAR0_SIZE_LOG2)
         self.sent: deque[bytes] = deque()
         self.counters = dict.fromkeys(
@@ -222,9 +251,18 @@ class FakeTlpPath:
 
     # -- the Link IDE hold (§6.33.4) ----------------------------------------------------------
     def _release(self, j: int) -> None:
-        """Stream ``j``'s Enable is 0 (a Control write or a reset): its hold ends."""
+        """Stream ``j``'s Enable is 0 (a Control write or a reset): its holds end."""
         self._held.discard((j, 0))
         self._held.discard((j, 1))
+        if self.config_stream == j:
+            self.config_stream = None
+
+    def config_held(self) -> bool:
+        """Whether Configuration Requests that arrive as non-IDE TLPs are discarded (§6.33.4:
+        "Once a Configuration Request has been received as an IDE TLP on that Selective IDE
+        Stream, then the Port must accept only Configuration Requests associated with that
+        Selective IDE Stream ... for as long as that Selective IDE Stream is enabled")."""
+        return self.config_stream is not None
 
     def _hold(self, j: int, ide: IdeTlp) -> None:
         """An IDE TLP passed the MAC and counter checks on stream ``j``: a Link stream now
@@ -281,6 +319,8 @@ class FakeTlpPath:
                     self.counters["rx_ok"] += 1
                     if isinstance(got.tlp, MemWrite | MemRead):
                         self._execute(got.tlp, stream, got.prefix.t)
+                    elif isinstance(got.tlp, CfgRead | CfgWrite):
+                        self._configure(got.tlp, stream, got.prefix.t)
                     else:
                         self.counters["ur"] += 1  # not a request this function takes
                 return
@@ -302,6 +342,47 @@ class FakeTlpPath:
             self._execute(tlp, stream, t)
         else:
             self.counters["ur"] += 1  # not a request this function takes
+
+    def _configure(self, req: CfgRead | CfgWrite, stream: int, t: bool) -> None:
+        """A Configuration Request that arrived as an IDE TLP (§6.33.4, Selective IDE for
+        Configuration Requests).  Taken where the capability advertises it, on a Selective
+        stream, as Type 1 and for this function; otherwise Unsupported Request.  Once one is
+        taken, Configuration Requests on other streams (and non-IDE ones) are discarded while
+        the stream is enabled.  A write's Completion goes out before the write takes effect:
+        "For a Configuration Request that stops IDE, the Port must first return the
+        Configuration Completion as an IDE TLP, and then stop IDE"."""
+        if self.config_stream not in (None, stream):
+            self.counters["discarded"] += 1  # held by another stream
+            return
+        taken = (
+            self.config is not None
+            and bool(self.ide.features & CAP_CONFIG_REQUESTS)
+            and not self.ide.streams[stream].link
+            and req.type1
+            and req.target_id == self.completer_id
+        )
+        common = {
+            "completer_id": self.completer_id,
+            "requester_id": req.requester_id,
+            "tag": req.tag,
+        }
+        if not taken or self.config is None:
+            self.counters["ur"] += 1
+            self._send(Completion(status=CplStatus.UR, **common), stream, t)
+            return
+        self.config_stream = stream
+        if isinstance(req, CfgRead):
+            value = self.config.read_now(req.offset)
+            data = value.to_bytes(4, "little")
+            self._send(Completion(payload=data, **common), stream, t)
+            return
+        self._send(Completion(**common), stream, t)
+        self.config.write_now(req.offset, req.value, req.first_be)
+
+    async def settle(self) -> None:
+        """Serve what a Configuration Write through this path handed the mailbox."""
+        if self.config is not None:
+            await self.config.doe.serve_pending()
 
     def _accept(self, req: MemWrite | MemRead, stream: int | None, t: bool) -> bool:
         size = 1 << BAR0_SIZE_LOG2
@@ -380,6 +461,7 @@ class FakeTlpPort(TlpPort):
 
     async def send(self, tlp: bytes) -> None:
         self.path.receive(bytes(tlp))
+        await self.path.settle()
 
     async def recv(self, timeout_s: float) -> bytes | None:
         return self.path.sent.popleft() if self.path.sent else None

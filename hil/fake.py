@@ -224,6 +224,12 @@ class FakeConfigSpace(ConfigSpace):
         self.tdi = tdi or FakeTdi(FakeIdeCap())
         self.ide = self.tdi.ide
         self.accesses = 0
+        #: Whether Configuration Requests that arrive as non-IDE TLPs are discarded now (the
+        #: TLP path's hold, §6.33.4: a Selective IDE Stream has taken one as an IDE TLP).  A
+        #: discarded read gets no Completion, which the root complex reports to software as
+        #: all 1s; a discarded write does nothing.
+        self.plain_gate: Callable[[], bool] = lambda: False
+        self.discarded = 0
 
     def firmware_regs(self) -> FakeFirmwareRegs:
         """The firmware register port into this endpoint's IDE capability and TDI."""
@@ -245,9 +251,21 @@ class FakeConfigSpace(ConfigSpace):
     def _in_ide(self, offset: int) -> bool:
         return self.ide.offset <= offset < self.ide.offset + 4 * self.ide.size_dw
 
+    def _held(self) -> bool:
+        if self.plain_gate():
+            self.discarded += 1
+            return True
+        return False
+
     async def read32(self, offset: int) -> int:
         self.check_offset(offset)
         self.accesses += 1
+        if self._held():
+            return 0xFFFF_FFFF
+        return self.read_now(offset)
+
+    def read_now(self, offset: int) -> int:
+        """A read as the function serves it, whatever path the request took."""
         if self.doe.offset <= offset < self.doe.offset + 0x18:
             return self.doe.read(offset - self.doe.offset)
         if self._in_ide(offset):
@@ -274,10 +292,16 @@ class FakeConfigSpace(ConfigSpace):
     async def write32(self, offset: int, value: int) -> None:
         self.check_offset(offset)
         self.accesses += 1
-        self._write(offset, value, 0xF)
-        if self.doe.offset <= offset < self.doe.offset + 0x18:
-            self.doe.write(offset - self.doe.offset, value)
+        if not self._held():
+            self.write_now(offset, value, 0xF)
             await self.doe.serve_pending()
+
+    def write_now(self, base: int, value: int, byte_enable: int) -> None:
+        """A write as the function takes it, whatever path the request took; an object it
+        hands the mailbox is served by the next :meth:`FakeDoe.serve_pending`."""
+        self._write(base, value, byte_enable)
+        if self.doe.offset <= base < self.doe.offset + 0x18:
+            self.doe.write(base - self.doe.offset, value, byte_enable)
 
     async def write_bytes(self, offset: int, data: bytes) -> None:
         self.check_offset(offset, len(data))
@@ -285,6 +309,5 @@ class FakeConfigSpace(ConfigSpace):
         base = offset & ~3
         be = ((1 << len(data)) - 1) << (offset & 3)
         value = int.from_bytes(data, "little") << (8 * (offset & 3))
-        self._write(base, value, be)
-        if self.doe.offset <= base < self.doe.offset + 0x18:
-            self.doe.write(base - self.doe.offset, value, be)
+        if not self._held():
+            self.write_now(base, value, be)

@@ -1101,6 +1101,17 @@ def _evaluate_key_set_0_only(self: _fake_hw.FakeIdeCap, j: int) -> None:
 _ORIGINAL_STREAM_END_INIT = _fake_tlp._StreamEnd.__init__
 
 
+def _configure_refused(self: _fake_tlp.FakeTlpPath, req: Any, stream: int, t: bool) -> None:
+    """FakeTlpPath._configure that answers every IDE Configuration Request UR."""
+    cpl = _fake_tlp.Completion(
+        completer_id=self.completer_id,
+        requester_id=req.requester_id,
+        tag=req.tag,
+        status=_fake_tlp.CplStatus.UR,
+    )
+    self._send(cpl, stream, t)
+
+
 def _stream_end_without_aggregation(
     self: _fake_tlp._StreamEnd, stream_id: int, pcrc: bool, tc: int | None, aggregation: bool
 ) -> None:
@@ -1956,6 +1967,22 @@ MUTANTS: tuple[Mutant, ...] = (
             "tdisp.run.tampered_tlp_error",
         ),
         lambda: _patched(_fake_tlp.FakeTlpPath, "_check_failed", lambda self, j: None),
+    ),
+    Mutant(
+        "fake_tlp.config_plain_taken",
+        "the function keeps taking Configuration Requests that arrive as non-IDE TLPs after one "
+        "came as an IDE TLP on a Selective stream (PCIe 6.x §6.33.4: from then on they are "
+        "discarded for as long as the stream is enabled)",
+        ("ide.config.plain_discarded_after_ide",),
+        lambda: _patched(_fake_tlp.FakeTlpPath, "config_held", lambda self: False),
+    ),
+    Mutant(
+        "fake_tlp.config_requests_refused",
+        "Configuration Requests that arrive as IDE TLPs are answered Unsupported Request though "
+        "the IDE Capability advertises Selective IDE for Configuration Requests (PCIe 6.x "
+        "§6.33.4: they must be accepted for an implemented Function)",
+        ("ide.config.protected_access", "ide.config.plain_discarded_after_ide"),
+        lambda: _patched(_fake_tlp.FakeTlpPath, "_configure", _configure_refused),
     ),
     Mutant(
         "fake_tlp.phe_mode_not_followed",

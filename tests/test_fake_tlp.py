@@ -5,9 +5,14 @@ the cases no vector sends."""
 
 from __future__ import annotations
 
+import asyncio
+
+from hil._fake_hw import CAP_CONFIG_REQUESTS
 from hil._fake_tlp import FakeTlpPath
 from hil.codec.ide_km import KeyDirection, KeySlot
 from hil.codec.ide_tlp import (
+    CfgRead,
+    CfgWrite,
     Completion,
     CplStatus,
     IdePrefix,
@@ -16,7 +21,7 @@ from hil.codec.ide_tlp import (
     MemWrite,
     decode_tlp,
 )
-from hil.fake import FakeIdeCap, FakeTdi
+from hil.fake import FakeConfigSpace, FakeIdeCap, FakeTdi
 from hil.ide_model import IFV_INITIAL, IdeStreamModel, PortSide, StreamKind
 
 BAR0 = 0xE000_0000
@@ -80,25 +85,31 @@ def test_an_ide_tlp_for_no_enabled_stream_is_misrouted() -> None:
 
 
 # -- Link IDE ---------------------------------------------------------------------------------
-def _link_stream(path: FakeTlpPath) -> IdeStreamModel:
-    """Link IDE block 0 keyed (key set 0, through the firmware port, as IDE_KM would) and
-    enabled for ``LINK_TC``; returns the root port's end, keyed to match."""
-    rp = IdeStreamModel(LINK_ID, side=PortSide.ROOT_PORT, kind=StreamKind.LINK, tc=LINK_TC)
+def _keyed(path: FakeTlpPath, index: int, rp: IdeStreamModel) -> IdeStreamModel:
+    """Stream ``index`` keyed (key set 0, through the firmware port, as IDE_KM would) and
+    ``rp``, the root port's end, keyed to match."""
     ide = path.ide
     for sub in range(3):
         for device_dir in KeyDirection:
-            key = bytes([0x40 + 2 * sub + device_dir]) * 32
+            key = bytes([0x40 + 2 * sub + device_dir + index]) * 32
             code = 4 * sub + 2 * device_dir  # {sub-stream, RxTxB, key set 0}
             words = [int.from_bytes(key[i : i + 4], "big") for i in range(0, 32, 4)]
             for d, word in enumerate([*words, 0, IFV_INITIAL]):
-                ide.fw_write(0x800 | LINK << 8 | code << 4 | d, word)
-            ide.fw_write(0x001, 1 << 16 | LINK << 8 | device_dir << 1 | sub << 4)  # K_SET_GO
+                ide.fw_write(0x800 | index << 8 | code << 4 | d, word)
+            ide.fw_write(0x001, 1 << 16 | index << 8 | device_dir << 1 | sub << 4)  # K_SET_GO
             slot = KeySlot(0, KeyDirection(1 - device_dir), sub)  # the device's Rx: our Tx
             rp.key_prog(slot, key, IFV_INITIAL)
             rp.k_set_go(slot)
-    ide.write(LINK_CTL, LINK_ID << 24 | LINK_TC << 19 | 1)  # no RID registers to write
+    return rp
+
+
+def _link_stream(path: FakeTlpPath) -> IdeStreamModel:
+    """Link IDE block 0 keyed and enabled for ``LINK_TC``; returns the root port's end."""
+    rp = IdeStreamModel(LINK_ID, side=PortSide.ROOT_PORT, kind=StreamKind.LINK, tc=LINK_TC)
+    _keyed(path, LINK, rp)
+    path.ide.write(LINK_CTL, LINK_ID << 24 | LINK_TC << 19 | 1)  # no RID registers to write
     rp.set_enabled(True)
-    assert ide.is_secure(LINK) and rp.secure
+    assert path.ide.is_secure(LINK) and rp.secure
     return rp
 
 
@@ -225,3 +236,84 @@ def test_the_link_stream_follows_a_tc_written_while_it_is_enabled() -> None:
     assert _plain_read(path, 0, 4, tc=LINK_TC) == b"\x22" * 4
     path.receive(_unchecked(LINK_TC))
     assert path.counters["misrouted"] == 1 and path.ide.is_secure(LINK)
+
+
+# --------------------------------------------------------------------------------------------
+# Configuration Requests as IDE TLPs (Selective IDE for Configuration Requests, §6.33.4)
+# --------------------------------------------------------------------------------------------
+
+SEL_CTL = (0x10, 0x30)  # Selective blocks 0 and 1: Control (capability DW 4 and 12)
+CFG_IDS = (0x21, 0x22)
+
+
+def _config_path(features: int = CAP_CONFIG_REQUESTS) -> tuple[FakeTlpPath, FakeConfigSpace]:
+    config = FakeConfigSpace(tdi=FakeTdi(FakeIdeCap(features=features)))
+    path = FakeTlpPath(config.ide, config.tdi, completer_id=0x0100, config=config)
+    return path, config
+
+
+def _selective(path: FakeTlpPath, j: int) -> IdeStreamModel:
+    rp = _keyed(path, j, IdeStreamModel(CFG_IDS[j], side=PortSide.ROOT_PORT))
+    path.ide.write(SEL_CTL[j] + 0xC, 1)  # RID Association: V (Base = Limit = 0)
+    path.ide.write(SEL_CTL[j], CFG_IDS[j] << 24 | 1)
+    rp.set_enabled(True)
+    assert path.ide.is_secure(j)
+    return rp
+
+
+def _cfg(path: FakeTlpPath, rp: IdeStreamModel, req: CfgRead | CfgWrite) -> Completion | None:
+    """Send ``req`` protected on ``rp``'s stream; its completion (checked by the model)."""
+    ide = rp.protect(req)
+    assert ide is not None
+    path.receive(ide.encode())
+    if not path.sent:
+        return None
+    got = rp.receive(path.sent.popleft())
+    assert got is not None and isinstance(got.tlp, Completion)
+    return got.tlp
+
+
+def test_ide_configuration_requests_are_answered_on_the_stream() -> None:
+    path, config = _config_path()
+    rp = _selective(path, 0)
+    cpl = _cfg(path, rp, CfgRead(target_id=0x0100, register=0, tag=1))
+    assert cpl is not None and cpl.status == CplStatus.SC and cpl.byte_count == 4
+    assert int.from_bytes(cpl.payload, "little") == config.read_now(0) == 0x0E111234
+    # A write to stream 1's RID Limit, then read back, both on stream 0.
+    rid1 = config.ide.offset + SEL_CTL[1] + 8
+    cpl = _cfg(path, rp, CfgWrite(target_id=0x0100, register=rid1 // 4, payload=bytes(
+        [0, 0x5A, 0xC3, 0])))  # fmt: skip
+    assert cpl is not None and cpl.status == CplStatus.SC and not cpl.payload
+    cpl = _cfg(path, rp, CfgRead(target_id=0x0100, register=rid1 // 4, tag=2))
+    assert cpl is not None and cpl.payload == bytes([0, 0x5A, 0xC3, 0])
+
+
+def test_ide_configuration_requests_the_function_does_not_take_are_unsupported() -> None:
+    for features, req in (
+        (0, CfgRead(target_id=0x0100, register=0)),  # not advertised
+        (CAP_CONFIG_REQUESTS, CfgRead(target_id=0x0100, register=0, type1=False)),  # Type 0
+        (CAP_CONFIG_REQUESTS, CfgRead(target_id=0x0108, register=0)),  # another function
+    ):
+        path, config = _config_path(features)
+        cpl = _cfg(path, _selective(path, 0), req)
+        assert cpl is not None and cpl.status == CplStatus.UR, req
+        assert path.config_stream is None and asyncio.run(config.read32(0)) != 0xFFFF_FFFF
+
+
+def test_the_stream_that_took_one_holds_the_configuration_requests_until_disabled() -> None:
+    path, config = _config_path()
+    rp0, rp1 = _selective(path, 0), _selective(path, 1)
+    assert asyncio.run(config.read32(0)) == 0x0E111234  # before: the plain path is taken
+    assert _cfg(path, rp0, CfgRead(target_id=0x0100, register=0)) is not None
+    assert asyncio.run(config.read32(0)) == 0xFFFF_FFFF  # discarded: no Completion
+    asyncio.run(config.write32(config.ide.offset + SEL_CTL[0], 0))  # discarded too
+    assert path.ide.is_secure(0)
+    assert _cfg(path, rp1, CfgRead(target_id=0x0100, register=0)) is None  # another stream
+    assert path.counters["discarded"] == 1
+    # The write that clears Enable is answered on the stream, then IDE stops.
+    ctl = CfgWrite(target_id=0x0100, register=(config.ide.offset + SEL_CTL[0]) // 4,
+                   payload=(CFG_IDS[0] << 24).to_bytes(4, "little"))  # fmt: skip
+    cpl = _cfg(path, rp0, ctl)
+    assert cpl is not None and cpl.status == CplStatus.SC
+    assert not path.ide.is_secure(0) and path.config_stream is None
+    assert asyncio.run(config.read32(0)) == 0x0E111234

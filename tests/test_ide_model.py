@@ -24,6 +24,8 @@ from hil.codec.ide_km import (
 )
 from hil.codec.ide_tlp import (
     Attr,
+    CfgRead,
+    CfgWrite,
     Completion,
     CplStatus,
     IdePrefix,
@@ -241,7 +243,7 @@ def test_qw_aligned_two_dw_requests_may_have_sparse_byte_enables() -> None:
         (hx("0a000001 00000004 00000000"), "Length"),
         (hx("0a000400 00000004 00000000"), "AT"),
         (hx("0a000000 00000004 00000080"), "reserved"),
-        (hx("04000001 00000000 00000000"), "not a TLP kind"),
+        (hx("02000001 00000000 00000000"), "not a TLP kind"),  # IORd
         (hx("92000000"), "prefix"),
         (hx("000000"), "shorter"),
         (hx("00000001 0000"), "truncated"),
@@ -770,7 +772,19 @@ tags = st.integers(0, 0x3FF)
 
 @st.composite
 def tlps(draw: st.DrawFn) -> Tlp:
-    kind = draw(st.sampled_from(["mrd", "mwr", "cpl"]))
+    kind = draw(st.sampled_from(["mrd", "mwr", "cpl", "cfgrd", "cfgwr"]))
+    if kind.startswith("cfg"):
+        fields = {
+            "target_id": draw(u16),
+            "register": draw(st.integers(0, 1023)),
+            "requester_id": draw(u16),
+            "tag": draw(tags),
+            "first_be": draw(st.integers(0, 15)),
+            "type1": draw(st.booleans()),
+        }
+        if kind == "cfgrd":
+            return CfgRead(**fields)
+        return CfgWrite(payload=draw(st.binary(min_size=4, max_size=4)), **fields)
     common = {"tc": draw(st.integers(0, 7)), "attr": draw(st.integers(0, 7)), "tag": draw(tags)}
     if kind == "cpl":
         size = draw(st.integers(0, 64)) * 4
@@ -1195,5 +1209,49 @@ def test_phe_round_trip_any_tlp(tlp: Tlp, mode: int) -> None:
     rp, ep = phe_pair(mode)
     sender, receiver = (ep, rp) if isinstance(tlp, Completion) else (rp, ep)
     got = receiver.receive(send(sender, tlp).encode())
-    want = tlp if isinstance(tlp, Completion) else replace(tlp, addr64=tlp.address < 1 << 32)
+    mem = isinstance(tlp, MemRead | MemWrite)
+    want = replace(tlp, addr64=tlp.address < 1 << 32) if mem else tlp  # type: ignore[union-attr]
     assert got is not None and got.tlp == want
+
+
+# --------------------------------------------------------------------------------------------
+# Configuration Requests (§2.2.7.1), as Selective IDE carries them (§6.33.4)
+# --------------------------------------------------------------------------------------------
+
+
+def test_configuration_request_layouts() -> None:
+    """CfgRd1 / CfgWr1: Fmt/Type 000_00101 / 010_00101, Length 1, Last DW BE 0; DW2 = Bus,
+    Device, Function, Ext Register Number [11:8], Register Number [7:2] (§2.2.7.1)."""
+    rd = CfgRead(target_id=0x0108, register=0x125, requester_id=0x0010, tag=0x2A, first_be=0xF)
+    assert rd.encode() == hx("05000001 00102A0F 01080494")
+    wr = CfgWrite(target_id=0x0100, register=0x3, payload=hx("11223344"), first_be=0b0011,
+                  type1=False)  # fmt: skip
+    assert wr.encode() == hx("44000001 00000003 0100000C 11223344")
+    assert wr.value == 0x44332211 and wr.offset == 0x0C
+    assert decode_tlp(rd.encode()) == rd and decode_tlp(wr.encode()) == wr
+    assert rd.sub_stream == wr.sub_stream == SubStream.NON_POSTED  # both Non-Posted
+
+
+@pytest.mark.parametrize(
+    ("wire", "why"),
+    [
+        (hx("05100001 00102A0F 01080494"), "TC"),
+        (hx("05000002 00102A0F 01080494"), "Length"),
+        (hx("05000001 00102A1F 01080494"), "Last DW BE"),
+        (hx("05000001 00102A0F 01081094"), "reserved"),
+        (hx("45000001 0000000F 01000004 1122"), "payload bytes"),
+    ],
+)
+def test_configuration_request_decoder_rejects(wire: bytes, why: str) -> None:
+    with pytest.raises(TlpDecodeError, match=why):
+        decode_tlp(wire)
+
+
+def test_configuration_requests_travel_on_the_non_posted_sub_stream() -> None:
+    rp, ep = pair()
+    for req in (CfgRead(target_id=0x0100, register=4, tag=3),
+                CfgWrite(target_id=0x0100, register=4, tag=4, payload=b"\1\2\3\4")):  # fmt: skip
+        ide = send(rp, req)
+        assert ide.prefix.sub_stream == SubStream.NON_POSTED
+        got = ep.receive(ide.encode())
+        assert got is not None and got.tlp == req

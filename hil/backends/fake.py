@@ -33,7 +33,7 @@ class FakeBackend(Backend):
             resources["function_id"] = dsm.requester_id  # the TDI's INTERFACE_ID (bus 1, 0.0)
             completer_id = dsm.requester_id
         # The TLP path: the IDE vectors' traffic, checked by the IDE reference model.
-        path = FakeTlpPath(config.ide, config.tdi, completer_id=completer_id)
+        path = FakeTlpPath(config.ide, config.tdi, completer_id=completer_id, config=config)
         resources["tlp"] = FakeTlpPort(path)
 
         async def idle() -> bool:

@@ -84,6 +84,8 @@ __all__ = [
     "PHE_ADDRESS_MSB",
     "PREFIX_SIZE",
     "Attr",
+    "CfgRead",
+    "CfgWrite",
     "Completion",
     "CplStatus",
     "IdePrefix",
@@ -137,6 +139,8 @@ _FMT_4DW_DATA = 0b011
 _FMT_PREFIX = 0b100
 _TYPE_MEM = 0b0_0000
 _TYPE_CPL = 0b0_1010
+_TYPE_CFG0 = 0b0_0100
+_TYPE_CFG1 = 0b0_0101
 _E2E_BIT = 0x10  # Type bit 4 of a prefix: 1 End-End, 0 Local [§2.2.10.2]
 _FOUR_GB = 1 << 32
 
@@ -576,7 +580,128 @@ class Completion:
         return replace(self, payload=payload)
 
 
-Tlp: TypeAlias = MemRead | MemWrite | Completion
+# --------------------------------------------------------------------------------------------
+# Configuration Requests
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class _CfgRequest:
+    """Configuration Read or Write Request, Type 0 or Type 1 [PCIe §2.2.7.1].
+
+    DW1 as a memory request's (Requester ID, Tag, Last DW BE = 0000b, First DW BE); DW2::
+
+        | Bus Number | Device (5) | Fn (3) | Rsvd (4) | Ext Reg (4) | Register (6) | R |
+
+    §2.2.7.1: TC, Attr and TH are 0, Length is 1 DW, Last DW BE is 0000b.  Both kinds are
+    Non-Posted.  Selective IDE carries Configuration Requests as Type 1 (§6.33.4): a Root Port
+    with Selective IDE for Configuration Requests Enable sends them so, and the Upstream Port
+    receives them so.
+    """
+
+    target_id: int  # Bus Number [15:8], Device Number [7:3], Function Number [2:0]
+    register: int  # DW number in the function's 4 KB space: Ext Register [9:6], Register [5:0]
+    requester_id: int = 0
+    tag: int = 0
+    first_be: int = 0b1111
+    type1: bool = True
+
+    def _validate_cfg(self) -> None:
+        _uint("target_id", self.target_id, 16)
+        _uint("register", self.register, 10)
+        _uint("requester_id", self.requester_id, 16)
+        _uint("tag", self.tag, 10)
+        _uint("first_be", self.first_be, 4)
+
+    tc = 0  # §2.2.7.1: TC 000b
+    attr = 0
+    at = 0
+
+    @property
+    def sub_stream(self) -> SubStream:
+        return SubStream.NON_POSTED
+
+    @property
+    def length_dw(self) -> int:
+        return 1
+
+    @property
+    def header_size(self) -> int:
+        return 12
+
+    def _header(self, with_data: bool) -> bytes:
+        fmt = _FMT_3DW_DATA if with_data else _FMT_3DW
+        dw0 = _dw0(
+            fmt,
+            _TYPE_CFG1 if self.type1 else _TYPE_CFG0,
+            tc=0,
+            tag=self.tag,
+            attr=0,
+            ep=False,
+            at=0,
+            length_field=1,
+        )
+        dw1 = self.requester_id.to_bytes(2, "big") + bytes((self.tag & 0xFF, self.first_be))
+        dw2 = self.target_id.to_bytes(2, "big") + bytes(
+            (self.register >> 6, (self.register & 0x3F) << 2)
+        )
+        return dw0 + dw1 + dw2
+
+    @property
+    def offset(self) -> int:
+        """The byte offset of the register in configuration space."""
+        return 4 * self.register
+
+
+@dataclass(frozen=True, kw_only=True)
+class CfgRead(_CfgRequest):
+    """Configuration Read Request (CfgRd0 / CfgRd1): one DW, no data."""
+
+    def __post_init__(self) -> None:
+        self._validate_cfg()
+
+    @property
+    def payload(self) -> bytes:
+        return b""
+
+    def header(self) -> bytes:
+        return self._header(with_data=False)
+
+    def encode(self) -> bytes:
+        return self.header()
+
+    def with_payload(self, payload: bytes) -> Self:
+        if payload:
+            raise LocalProtocolError("a Configuration Read carries no payload")
+        return self
+
+
+@dataclass(frozen=True, kw_only=True)
+class CfgWrite(_CfgRequest):
+    """Configuration Write Request (CfgWr0 / CfgWr1): one DW of data, the BEs pick bytes."""
+
+    payload: bytes = bytes(4)
+
+    def __post_init__(self) -> None:
+        self._validate_cfg()
+        _blob("payload", self.payload, sizes=(4,))
+
+    @property
+    def value(self) -> int:
+        """The DW written, as configuration space holds it (byte 0 least significant)."""
+        return int.from_bytes(self.payload, "little")
+
+    def header(self) -> bytes:
+        return self._header(with_data=True)
+
+    def encode(self) -> bytes:
+        return self.header() + self.payload
+
+    def with_payload(self, payload: bytes) -> Self:
+        return replace(self, payload=payload)
+
+
+Tlp: TypeAlias = MemRead | MemWrite | Completion | CfgRead | CfgWrite
 
 
 # --------------------------------------------------------------------------------------------
@@ -736,9 +861,33 @@ def _parse_tlp(
             payload=payload,
         )
         return tlp, b"", pos + end
+    if dw0.type in (_TYPE_CFG0, _TYPE_CFG1) and dw0.fmt in (_FMT_3DW, _FMT_3DW_DATA):
+        if len(view) < 12:
+            raise TlpDecodeError(f"configuration request header truncated: {len(view)} of 12")
+        # §2.2.7.1: TC, Attr, TH (checked in DW0) and AT are 0, Length is 1, Last DW BE 0.
+        if dw0.tc or dw0.attr or dw0.at or dw0.length_field != 1 or view[7] >> 4:
+            raise TlpDecodeError(
+                "configuration request with TC, Attr or AT set, Length other than 1 or a Last "
+                "DW BE (all fixed by §2.2.7.1)"
+            )
+        if view[10] >> 4 or view[11] & 0b11:
+            raise TlpDecodeError("configuration request DW2 reserved bits set")
+        fields = {
+            "target_id": int.from_bytes(view[8:10], "big"),
+            "register": ((view[10] & 0x0F) << 6) | (view[11] >> 2),
+            "requester_id": int.from_bytes(view[4:6], "big"),
+            "tag": (dw0.tag_hi << 8) | view[6],
+            "first_be": view[7] & 0x0F,
+            "type1": dw0.type == _TYPE_CFG1,
+        }
+        if dw0.fmt == _FMT_3DW:
+            return _build(CfgRead, **fields), b"", pos + 12
+        if len(view) < 16:
+            raise TlpDecodeError(f"CfgWr with {len(view) - 12} of 4 payload bytes")
+        return _build(CfgWrite, payload=view[12:16], **fields), b"", pos + 16
     raise TlpDecodeError(
         f"Fmt {dw0.fmt:03b} Type {dw0.type:05b} is not a TLP kind this codec models "
-        "(MRd, MWr, Cpl, CplD)"
+        "(MRd, MWr, Cpl, CplD, CfgRd, CfgWr)"
     )
 
 
@@ -868,7 +1017,7 @@ class IdeTlp:
     phe: bytes = b""
 
     def __post_init__(self) -> None:
-        if not isinstance(self.tlp, MemRead | MemWrite | Completion):
+        if not isinstance(self.tlp, MemRead | MemWrite | Completion | CfgRead | CfgWrite):
             raise LocalProtocolError(f"tlp must be a Tlp, not {type(self.tlp).__name__}")
         mode = getattr(self.tlp, "phe_mode", 0)
         width = (PHE_ADDRESS_MSB[mode] - 1) // 8 + phe_covers_byte_enables(self.tlp) if mode else 0

@@ -16,11 +16,14 @@ from collections.abc import Callable
 
 from ..codec import ide_km as K
 from ..codec.ide_tlp import (
+    CfgRead,
+    CfgWrite,
     Completion,
     IdeTlp,
     MemRead,
     MemWrite,
     SubStream,
+    Tlp,
     TlpDecodeError,
     decode_tlp,
 )
@@ -105,6 +108,9 @@ class IdeRootPort:
         self.key_set = 0
         self.bar0 = 0
         self.pcrc_completions = 0  # completions received with a PCRC (checked by the model)
+        #: The function's Routing ID, the Target ID of Configuration Requests sent on this
+        #: stream: the Completer ID of the first completion the stream brought back.
+        self.target_id: int | None = None
         self._tag = 0
 
     # -- keys ---------------------------------------------------------------------------------
@@ -218,9 +224,7 @@ class IdeRootPort:
     def _tc(self, tc: int | None) -> int:
         return self.tc if tc is None else tc
 
-    def protect(
-        self, tlp: MemWrite | MemRead, *, t: bool = False, pcrc_fault: str | None = None
-    ) -> IdeTlp:
+    def protect(self, tlp: Tlp, *, t: bool = False, pcrc_fault: str | None = None) -> IdeTlp:
         ide = self.model.protect(tlp, t=t, pcrc_fault=pcrc_fault)
         if ide is None:
             raise DeviceFailure("the root port's end of the stream is not Secure")
@@ -236,7 +240,7 @@ class IdeRootPort:
         got = await self.receive_completion(req)
         return got.tlp, got.t  # type: ignore[return-value]
 
-    async def receive_completion(self, req: MemRead) -> Received:
+    async def receive_completion(self, req: MemRead | CfgRead | CfgWrite) -> Received:
         raw = await self.port.recv(self.timeout_s)
         if raw is None:
             raise NoCompletion(f"no completion for the read with tag {req.tag}")
@@ -249,7 +253,44 @@ class IdeRootPort:
         if got.prefix.stream_id != self.stream_id or got.prefix.sub_stream != SubStream.COMPLETION:
             raise DeviceFailure(f"completion on the wrong stream or sub-stream: {got.prefix}")
         self.pcrc_completions += got.prefix.p
+        if self.target_id is None:
+            self.target_id = cpl.completer_id
         return got
+
+    # -- Configuration Requests on the stream (Selective IDE for Configuration Requests) ------
+    async def learn_target(self) -> int:
+        """The Target ID for Configuration Requests: the Completer ID of a protected read of
+        BAR0 (§2.2.9: the Completer ID is the Routing ID of the function that answers)."""
+        if self.target_id is None:
+            await self.read(0, 4)
+        assert self.target_id is not None
+        return self.target_id
+
+    async def config_read(self, offset: int) -> Completion:
+        """A Configuration Read as an IDE TLP on this stream: Type 1, as a Root Port with
+        Selective IDE for Configuration Requests Enable sends it (§6.33.4); its completion,
+        checked and decrypted by the model."""
+        req = CfgRead(
+            target_id=await self.learn_target(),
+            register=offset // 4,
+            requester_id=self.requester_id,
+            tag=self.next_tag(),
+        )
+        await self.port.send(self.protect(req).encode())
+        return (await self.receive_completion(req)).tlp  # type: ignore[return-value]
+
+    async def config_write(self, offset: int, value: int) -> Completion:
+        """A Configuration Write of a whole DW as an IDE TLP on this stream (as
+        :meth:`config_read`); its completion."""
+        req = CfgWrite(
+            target_id=await self.learn_target(),
+            register=offset // 4,
+            requester_id=self.requester_id,
+            tag=self.next_tag(),
+            payload=(value & 0xFFFF_FFFF).to_bytes(4, "little"),
+        )
+        await self.port.send(self.protect(req).encode())
+        return (await self.receive_completion(req)).tlp  # type: ignore[return-value]
 
     async def read_plain(self, offset: int, size: int, *, tc: int = 0) -> Completion:
         """A read without IDE (the baseline path), on ``tc``."""

@@ -21,9 +21,9 @@ import random
 from collections.abc import Awaitable, Callable
 
 from ..codec.ide_tlp import CplStatus, MemRead, MemWrite
-from ..errors import NotApplicable
+from ..errors import NotApplicable, PeerProtocolError
 from ..host.ide import STATE_SECURE, IdeRootPort, NoCompletion
-from ..host.ide_km import IdeKmRequester
+from ..host.ide_km import IdeKmRequester, stream_regs
 from ..host.pci import CAP_ID_PCIE, DEVCAP_TEE_IO, find_capability
 from ._cleanup import tidy
 from ._model import Vector, VectorContext, vector
@@ -37,6 +37,8 @@ SIZES = (1, 2, 3, 4, 5, 7, 8, 12, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 128, 
 
 CAP_LINK = 1 << 0  # IDE Capability: Link IDE Stream Supported [§7.9.26.2]
 CAP_PHE = 1 << 3  # IDE Capability: Partial Header Encryption Supported [§7.9.26.2]
+CAP_CONFIG_REQUESTS = 1 << 7  # IDE Capability: Selective IDE for Config Requests [§7.9.26.2]
+CONFIG_SPEC = "§6.33.4 (Selective IDE for Configuration Requests), §7.9.26.2 bit 7, §2.2.7.1"
 CAP_AGGREGATION = 1 << 4  # IDE Capability: Aggregation Supported [§7.9.26.2]
 CAP_PCRC = 1 << 5  # IDE Capability: PCRC Supported [§7.9.26.2]
 PCRC_SPEC = "§6.33.4 (PCRC), §7.9.26.5.2 (PCRC Enable)"
@@ -94,8 +96,10 @@ class _Stream:
         link: bool = False,
         aggregation: bool | None = None,
         phe: bool | int = False,
+        config_requests: bool = False,
     ) -> None:
         self.ctx = ctx
+        self.config_requests = config_requests
         self.pcrc = pcrc
         self.link = link
         self.phe = PHE_MODE if phe is True else int(phe)
@@ -109,6 +113,11 @@ class _Stream:
             return f"the IDE Capability ({cap:#010x}) does not advertise PCRC"
         if self.link and not cap & CAP_LINK:
             return f"the IDE Capability ({cap:#010x}) does not advertise Link IDE Streams"
+        if self.config_requests and not cap & CAP_CONFIG_REQUESTS:
+            return (
+                f"the IDE Capability ({cap:#010x}) does not advertise Selective IDE for "
+                "Configuration Requests"
+            )
         if self.phe and not cap & CAP_PHE:
             return f"the IDE Capability ({cap:#010x}) does not advertise Partial Header Encryption"
         if self.aggregation is not None and bool(cap & CAP_AGGREGATION) != self.aggregation:
@@ -126,7 +135,13 @@ class _Stream:
     async def check_query(self, km: IdeKmRequester) -> None:
         """n/a where QUERY_RESP's IDE Capability (checked against configuration space for a
         downgrade) does not advertise the configuration."""
-        if self.pcrc or self.link or self.phe or self.aggregation is not None:
+        if (
+            self.pcrc
+            or self.link
+            or self.phe
+            or self.config_requests
+            or self.aggregation is not None
+        ):
             cap = (await km.query()).capability.value
             if why := self._not_applicable(cap):
                 raise NotApplicable(why)
@@ -862,3 +877,110 @@ async def phe_tampered_clear_header(ctx: VectorContext) -> None:
 )
 async def phe_tampered_encrypted_header(ctx: VectorContext) -> None:
     await _phe_tamper(ctx, 15, 4, "the encrypted Address[4]")
+
+
+# --------------------------------------------------------------------------------------------
+# Selective IDE for Configuration Requests (§6.33.4)
+# --------------------------------------------------------------------------------------------
+
+ALL_ONES = 0xFFFF_FFFF  # what software reads when a Configuration Read gets no Completion
+
+
+async def _config_stream_off(ctx: VectorContext, rp: IdeRootPort) -> None:
+    """Enable cleared by a Configuration Write on the stream itself: while the stream holds
+    the device's Configuration Requests a plain write would be discarded.  §6.33.4: "For a
+    Configuration Request that stops IDE, the Port must first return the Configuration
+    Completion as an IDE TLP, and then stop IDE"."""
+    assert rp.regs is not None
+    cpl = await rp.config_write(rp.regs.control, rp._control_value() & ~1)
+    ctx.expect(
+        cpl.status == CplStatus.SC,
+        f"the Configuration Write that clears Enable completed {cpl.status!r}, not as an IDE "
+        f"Completion with status SC (PCIe 6.x {CONFIG_SPEC})",
+    )
+    rp.model.set_enabled(False)
+
+
+@vector(
+    "ide.config.protected_access",
+    title="Configuration Reads and Writes sent as IDE TLPs (Type 1) on a Selective stream are "
+    "answered on the stream with what the plain path reads",
+    spec=f"PCIe 6.x {CONFIG_SPEC}: Configuration Requests associated with a Selective IDE "
+    "Stream are received at an Upstream Port as Type 1; accepted for an implemented Function",
+    needs=NEEDS,
+)
+async def config_protected_access(ctx: VectorContext) -> None:
+    async with _Stream(ctx, config_requests=True) as rp:
+        assert rp.regs is not None
+        plain = {off: await ctx.config.read32(off) for off in (0x00, 0x08, rp.regs.control)}
+        try:
+            other = await stream_regs(ctx.config, 1)
+        except PeerProtocolError:  # a device with one Selective stream
+            other = None
+        try:
+            for off, want in plain.items():
+                cpl = await rp.config_read(off)
+                got = int.from_bytes(cpl.payload, "little") if cpl.payload else None
+                ctx.expect(
+                    cpl.status == CplStatus.SC and got == want,
+                    f"an IDE Configuration Read of {off:#x} returned {cpl.status!r} "
+                    f"{got if got is None else hex(got)}, the plain path {want:#010x}",
+                )
+                ctx.expect(
+                    cpl.completer_id == rp.target_id and cpl.byte_count == 4,
+                    f"the Completion of an IDE Configuration Read has Completer ID "
+                    f"{cpl.completer_id:#06x}, Byte Count {cpl.byte_count} (§2.2.9)",
+                )
+            if other is not None:
+                # A register nobody uses now: the other Selective stream's RID Limit.
+                value = 0x00C3_5A00
+                cpl = await rp.config_write(other.rid1, value)
+                ctx.expect(cpl.status == CplStatus.SC, f"IDE Configuration Write: {cpl.status!r}")
+                cpl = await rp.config_read(other.rid1)
+                back = int.from_bytes(cpl.payload, "little") if cpl.payload else None
+                ctx.expect(back == value, f"RID Limit written as {value:#x} over IDE reads {back}")
+                await rp.config_write(other.rid1, 0)
+            ctx.measure("ide_config_requests", len(plain) + 3 * (other is not None), "")
+        finally:
+            await _config_stream_off(ctx, rp)
+        state = await rp.state()
+        ctx.expect(state == STATE_INSECURE, f"the stream is {state:04b} after Enable was cleared")
+
+
+@vector(
+    "ide.config.plain_discarded_after_ide",
+    title="Once a Configuration Request came as an IDE TLP on a Selective stream, plain ones are "
+    "discarded until the stream is disabled (by a Configuration Write on the stream)",
+    spec=f"PCIe 6.x {CONFIG_SPEC}: until then the Port must continue to accept Configuration "
+    "Requests as non-IDE TLPs; afterwards it must discard them for as long as the stream is "
+    "enabled",
+    needs=NEEDS,
+)
+async def config_plain_discarded_after_ide(ctx: VectorContext) -> None:
+    async with _Stream(ctx, config_requests=True) as rp:
+        assert rp.regs is not None
+        vendor = await ctx.config.read32(0x00)
+        ctx.expect(vendor != ALL_ONES, "the plain path was refused before any IDE request")
+        await rp.learn_target()
+        try:
+            cpl = await rp.config_read(0x00)
+            ctx.expect(cpl.status == CplStatus.SC, f"IDE Configuration Read: {cpl.status!r}")
+            held = await ctx.config.read32(0x00)
+            ctx.measure("plain_read_while_held", held, "")
+            ctx.expect(
+                held == ALL_ONES,
+                f"a plain Configuration Read after one came on the stream read {held:#010x}: "
+                "it was answered, not discarded",
+            )
+            before = await rp.config_read(rp.regs.rid1)
+            await ctx.config.write32(rp.regs.rid1, 0x00FF_FF00)  # discarded (and fixed anyway)
+            after = await rp.config_read(rp.regs.rid1)
+            ctx.expect(after.payload == before.payload, "a plain Configuration Write was taken")
+        finally:
+            await _config_stream_off(ctx, rp)
+        again = await ctx.config.read32(0x00)
+        ctx.expect(
+            again == vendor,
+            f"with the stream disabled a plain Configuration Read reads {again:#010x}, not "
+            f"{vendor:#010x}: the hold outlived the stream",
+        )
