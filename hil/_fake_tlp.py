@@ -348,9 +348,10 @@ class FakeTlpPath:
         Configuration Requests).  Taken where the capability advertises it, on a Selective
         stream, as Type 1 and for this function; otherwise Unsupported Request.  Once one is
         taken, Configuration Requests on other streams (and non-IDE ones) are discarded while
-        the stream is enabled.  A write's Completion goes out before the write takes effect:
-        "For a Configuration Request that stops IDE, the Port must first return the
-        Configuration Completion as an IDE TLP, and then stop IDE"."""
+        the stream is enabled.  A write's Completion is protected before the write takes
+        effect ("For a Configuration Request that stops IDE, the Port must first return the
+        Configuration Completion as an IDE TLP, and then stop IDE") and reaches the requester
+        after it, as the HDL sends it."""
         if self.config_stream not in (None, stream):
             self.counters["discarded"] += 1  # held by another stream
             return

@@ -2130,6 +2130,15 @@ MUTANTS: tuple[Mutant, ...] = (
         hdl={"MUTANT_TLP_PHE_WIRE_HEADER": 1},
     ),
     Mutant(
+        "hdl.ide_tlp.config_plain_taken",
+        "the endpoint keeps taking plain Configuration Requests after one came as an IDE TLP "
+        "on a Selective stream (PCIe 6.x §6.33.4: discarded while the stream is enabled; "
+        "hdl/ide_tlp MUTANT_CFG_PLAIN_TAKEN)",
+        ("ide.config.plain_discarded_after_ide",),
+        _both(),
+        hdl={"MUTANT_TLP_CFG_PLAIN_TAKEN": 1},
+    ),
+    Mutant(
         "hdl.ide_tlp.link_takes_plain",
         "the TLP path takes non-IDE requests of a Link IDE Stream's TC after IDE TLPs arrived on "
         "their Sub-Stream (PCIe 6.x §6.33.4: from then on, while the stream is enabled, they are "

@@ -47,6 +47,7 @@ CAP_IDE_KM = 1 << 6
 CAP_TEE_LIMITED = 1 << 24
 CAP_PCRC = 1 << 5
 CAP_PHE = 1 << 3
+CAP_CFG = 1 << 7  # Selective IDE for Configuration Requests Supported
 CAP_LINK = 1 << 0
 CAP_LINK_TCS_SHIFT = 13  # [15:13] Number of TCs Supported for Link IDE, minus 1
 CAP_NUM_SEL_SHIFT = 16
@@ -204,6 +205,7 @@ class IdeModel:
     cmd_status: int = STS_OK
     fail_tx: list[int] = field(default_factory=list)  # IDE Fail Messages requested
     phe: bool = False  # built with PHE_SUPPORTED
+    cfg: bool = False  # built with CFG_IDE_SUPPORTED
 
     def __post_init__(self) -> None:
         self.fail_tx = [0] * self.num_all
@@ -270,6 +272,7 @@ class IdeModel:
                 | CAP_TEE_LIMITED
                 | (CAP_PCRC if self.pcrc else 0)
                 | (CAP_PHE if self.phe else 0)
+                | (CAP_CFG if self.cfg else 0)
                 | link
             )
         loc = self.locate(idx)
@@ -432,7 +435,10 @@ class Bench:
         self.nl = int(os.environ.get("IDE_NUM_LINK_TCS", "0"))
         self.nall = self.ns + self.nl  # stream indices: Selective, then Link
         self.phe = os.environ.get("IDE_PHE_SUPPORTED", "0") == "1"
-        self.model = IdeModel(self.ns, self.nab, self.next_cap, self.pcrc, self.nl, phe=self.phe)
+        self.cfg = os.environ.get("IDE_CFG_IDE_SUPPORTED", "0") == "1"
+        self.model = IdeModel(
+            self.ns, self.nab, self.next_cap, self.pcrc, self.nl, phe=self.phe, cfg=self.cfg
+        )
         self.fail_tx = [0] * self.nall
         self.cycles = 0
         for name in (
@@ -659,10 +665,11 @@ async def test_reset_values(dut: SimHandleBase) -> None:
     """Every register reads its reset value; the capability says what the block supports."""
     b = await new_bench(dut, "test_reset_values")
     assert await b.cfg_read(HEADER) == b.next_cap << 20 | 0x0001_0030
-    # Selective IDE, IDE_KM responder, AES-GCM-256 (00000b), TEE-Limited; no Flow-Through,
-    # aggregation or Selective IDE for Config Requests.
+    # Selective IDE, IDE_KM responder, AES-GCM-256 (00000b), TEE-Limited; no Flow-Through or
+    # aggregation.
     pcrc = CAP_PCRC if b.pcrc else 0  # PCRC Supported exactly when built with it
     phe = CAP_PHE if b.phe else 0  # PHE likewise
+    phe |= CAP_CFG if b.cfg else 0  # and Selective IDE for Configuration Requests
     link = CAP_LINK | (b.nl - 1) << CAP_LINK_TCS_SHIFT if b.nl else 0  # Link IDE likewise
     assert await b.cfg_read(IDE_CAP) == 0x0100_0042 | (b.ns - 1) << 16 | pcrc | phe | link
     assert await b.cfg_read(IDE_CTRL) == 0
@@ -1216,8 +1223,14 @@ async def test_random(dut: SimHandleBase) -> None:
 PARAMETER_SETS = [
     pytest.param({}, id="default"),
     pytest.param(
-        {"NUM_ADDR_BLOCKS": 2, "NEXT_CAP_OFFSET": 0x500, "PCRC_SUPPORTED": 1, "PHE_SUPPORTED": 1},
-        id="s2-a2-pcrc-phe",
+        {
+            "NUM_ADDR_BLOCKS": 2,
+            "NEXT_CAP_OFFSET": 0x500,
+            "PCRC_SUPPORTED": 1,
+            "PHE_SUPPORTED": 1,
+            "CFG_IDE_SUPPORTED": 1,
+        },
+        id="s2-a2-pcrc-phe-cfg",
     ),
     pytest.param(
         {"NUM_STREAMS": 4, "NUM_LINK_TCS": 2, "MAX_CAP_DW": 39, "PHE_SUPPORTED": 1},
@@ -1243,6 +1256,7 @@ def test_ide_cap(parameters: dict[str, int]) -> None:
             "IDE_NEXT_CAP_OFFSET": str(parameters.get("NEXT_CAP_OFFSET", 0)),
             "IDE_PCRC_SUPPORTED": str(parameters.get("PCRC_SUPPORTED", 0)),
             "IDE_PHE_SUPPORTED": str(parameters.get("PHE_SUPPORTED", 0)),
+            "IDE_CFG_IDE_SUPPORTED": str(parameters.get("CFG_IDE_SUPPORTED", 0)),
             "IDE_NUM_LINK_TCS": str(parameters.get("NUM_LINK_TCS", 0)),
         },
     )

@@ -23,6 +23,8 @@ from cocotb.triggers import ClockCycles, RisingEdge
 
 from hil.codec.ide_km import KeyDirection, KeySet, KeySlot
 from hil.codec.ide_tlp import (
+    CfgRead,
+    CfgWrite,
     Completion,
     CplStatus,
     MemRead,
@@ -47,7 +49,12 @@ MISROUTED, DISCARDED, PLAIN, UR, MALFORMED, INFO, PCRC_FAILED = range(0x20, 0x27
 #: The block is built with PCRC and PHE (PCRC_SUPPORTED = PHE_SUPPORTED = 1); each stream's
 #: PCRC Enable and PHE Mode are the bench's (Stream.pcrc, Stream.phe), so streams without them
 #: test the path as a build without them runs it.
-PARAMS = {"PCRC_SUPPORTED": 1, "PHE_SUPPORTED": 1, "NUM_STREAMS": len(STREAM_IDS)}
+PARAMS = {
+    "PCRC_SUPPORTED": 1,
+    "PHE_SUPPORTED": 1,
+    "CFG_IDE_SUPPORTED": 1,
+    "NUM_STREAMS": len(STREAM_IDS),
+}
 FAIL_MAC, FAIL_PR, FAIL_SUB, FAIL_SUB_MISMATCH, FAIL_KEYSET, FAIL_NO_MAC, FAIL_PCRC = range(1, 8)
 
 
@@ -92,6 +99,10 @@ class Bench:
         self.tag = 0
         self.src = TlpSource(dut, "rx", self.clk)
         self.sink = TlpSink(dut, "tx", self.clk)
+        #: The hard IP's configuration space behind cfg_mgmt_*: register -> value, and the
+        #: accesses made, in order.
+        self.cfg_space: dict[int, int] = {0: 0x9048_10EE, 1: 0x0010_0006}
+        self.cfg_log: list[tuple[str, int, int]] = []
 
     async def start(self) -> None:
         d = self.dut
@@ -108,6 +119,8 @@ class Bench:
         d.ifv_i.value = 0
         d.key_go_i.value = 0
         d.key_rvalid_i.value = 0
+        d.cfg_mgmt_read_data_i.value = 0
+        d.cfg_mgmt_read_write_done_i.value = 0
         self.drive_streams()
         d.rst_ni.value = 0
         await ClockCycles(self.clk, 4)
@@ -116,6 +129,7 @@ class Bench:
         cocotb.start_soon(self.sink.run())
         cocotb.start_soon(self._key_port())
         cocotb.start_soon(self._events())
+        cocotb.start_soon(self._cfg_mgmt())
 
     # -- ide_cap's part ---------------------------------------------------------------------
     def drive_streams(self) -> None:
@@ -163,6 +177,28 @@ class Bench:
                 d.ifv_i.value = 0
                 d.key_go_i.value = 0
                 d.key_rvalid_i.value = 0
+
+    async def _cfg_mgmt(self) -> None:
+        """The hard IP's configuration management port (PG213): a request holds until done."""
+        d = self.dut
+        while True:
+            await RisingEdge(self.clk)
+            reg = int(d.cfg_mgmt_addr_o.value)
+            if int(d.cfg_mgmt_read_o.value):
+                d.cfg_mgmt_read_data_i.value = self.cfg_space.get(reg, 0)
+                self.cfg_log.append(("rd", reg, 0))
+            elif int(d.cfg_mgmt_write_o.value):
+                be = int(d.cfg_mgmt_byte_enable_o.value)
+                mask = sum(0xFF << 8 * i for i in range(4) if be >> i & 1)
+                old = self.cfg_space.get(reg, 0)
+                self.cfg_space[reg] = (old & ~mask) | (int(d.cfg_mgmt_write_data_o.value) & mask)
+                self.cfg_log.append(("wr", reg, be))
+            else:
+                continue
+            await ClockCycles(self.clk, 3)  # the hard IP takes a few clocks
+            d.cfg_mgmt_read_write_done_i.value = 1
+            await RisingEdge(self.clk)
+            d.cfg_mgmt_read_write_done_i.value = 0
 
     async def _events(self) -> None:
         """IDE Check Failed makes the stream Insecure and wipes its keys, as ide_cap does."""
@@ -802,6 +838,63 @@ async def test_phe(dut: SimHandleBase) -> None:
         assert b.fails[j] == 1, f"a flipped header bit at {pos} passed on stream {j}"
         assert (await b.counter(4 * j + LAST_FAIL)) & 0xF == FAIL_MAC
         assert (await b.read_plain(0x3C0, 8)).payload == before
+
+
+@cocotb.test()
+async def test_config_requests(dut: SimHandleBase) -> None:
+    """Selective IDE for Configuration Requests (§6.33.4): a Type 1 CfgRd/CfgWr for this
+    function as an IDE TLP is done through cfg_mgmt and answered on its stream (CplD / Cpl,
+    Byte Count 4, with PCRC where enabled); Type 0, another Target ID or a Link stream get UR;
+    once one was taken, cfg_ide_hold_o is up and Configuration Requests on other streams are
+    discarded, until the stream is disabled."""
+    b = await fresh(dut, pcrc=(0,))
+    for j in (0, 1, LINK):
+        b.establish(j)
+        b.arm(j, KeySet.K0)
+
+    async def cfg(j: int, req: CfgRead | CfgWrite) -> Completion | None:
+        rp = b.streams[j].rp
+        await b.src.send(rp.protect(req).encode())
+        raw = await b.sink.recv()
+        if raw is None:
+            return None
+        got = rp.receive(raw)
+        assert got is not None and isinstance(got.tlp, Completion)
+        assert got.prefix.sub_stream == SubStream.COMPLETION
+        return got.tlp
+
+    # Not taken: Type 0, another function, a Link stream (TC0 is not its TC: stream 0's ID).
+    for j, req in (
+        (1, CfgRead(target_id=CPL_ID, register=0, requester_id=RID, tag=1, type1=False)),
+        (1, CfgRead(target_id=CPL_ID + 1, register=0, requester_id=RID, tag=2)),
+    ):
+        cpl = await cfg(j, req)
+        assert cpl is not None and cpl.status == CplStatus.UR and not cpl.payload
+    assert not b.cfg_log and int(dut.cfg_ide_hold_o.value) == 0
+    # Taken on stream 0 (PCRC Enable): a read, a write with byte enables, a read back.
+    cpl = await cfg(0, CfgRead(target_id=CPL_ID, register=0, requester_id=RID, tag=3))
+    assert cpl is not None and cpl.status == CplStatus.SC
+    assert int.from_bytes(cpl.payload, "little") == 0x9048_10EE
+    assert (cpl.byte_count, cpl.lower_address, cpl.completer_id) == (4, 0, CPL_ID)
+    wr = CfgWrite(target_id=CPL_ID, register=0x125, requester_id=RID, tag=4, first_be=0b0110,
+                  payload=bytes([0x11, 0x22, 0x33, 0x44]))  # fmt: skip
+    cpl = await cfg(0, wr)
+    assert cpl is not None and cpl.status == CplStatus.SC and not cpl.payload
+    await b.idle(20)
+    assert b.cfg_space[0x125] == 0x0033_2200
+    assert b.cfg_log == [("rd", 0, 0), ("wr", 0x125, 0b0110)]
+    assert int(dut.cfg_ide_hold_o.value) == 1
+    # Another stream's Configuration Request is discarded while stream 0 holds.
+    discarded = await b.counter(DISCARDED)
+    assert await cfg(1, CfgRead(target_id=CPL_ID, register=0, requester_id=RID, tag=5)) is None
+    assert await b.counter(DISCARDED) == discarded + 1
+    assert (await b.counter(INFO) >> 10) & 1 == 1  # CFG_IDE_SUPPORTED
+    # Stream 0 disabled: the hold ends.
+    b.streams[0].enabled = b.streams[0].secure = False
+    b.drive_streams()
+    await b.idle(4)
+    assert int(dut.cfg_ide_hold_o.value) == 0
+    assert b.fails == [0, 0, 0]
 
 
 # ----------------------------------------------------------------------------------------

@@ -28,6 +28,10 @@ module hil_ep
   // 1: IDE Partial Header Encryption built (ide_cap advertises it, ide_tlp decrypts the
   // selected header fields of received requests, §6.33.4).
   parameter bit IDE_PHE = 1'b1,
+  // 1: Selective IDE for Configuration Requests built (ide_cap advertises it, IDE Capability b7;
+  // ide_tlp does IDE Configuration Requests through cfg_mgmt_* and holds the plain ones with
+  // cfg_ide_hold_o, §6.33.4). It needs a hard IP that hands such TLPs to user logic.
+  parameter bit IDE_CFG = 1'b1,
   // Link IDE Streams (TCs, §6.33.1): 0 .. 3 (what fits in the cfg_ext window beside the two
   // Selective streams: hdl/ide_cap/README.md).
   parameter int unsigned IDE_LINK_TCS = 1,
@@ -41,7 +45,8 @@ module hil_ep
   parameter bit MUTANT_TLP_NO_RID_CHECK = 1'b0,
   parameter bit MUTANT_TLP_LINK_TAKES_PLAIN = 1'b0,
   parameter bit MUTANT_TLP_NO_MAC_DROPPED = 1'b0,
-  parameter bit MUTANT_TLP_PHE_WIRE_HEADER = 1'b0
+  parameter bit MUTANT_TLP_PHE_WIRE_HEADER = 1'b0,
+  parameter bit MUTANT_TLP_CFG_PLAIN_TAKEN = 1'b0
 ) (
   input  logic        clk_i,
   input  logic        rst_ni,
@@ -97,6 +102,18 @@ module hil_ep
 
   // The function's own ID {bus, device, function}, as the hard IP captured it from CfgWr0
   input  logic [15:0]  cfg_completer_id_i,
+
+  // Configuration management (PG213 cfg_mgmt_*): the function's configuration space as the
+  // hard IP serves it, for Configuration Requests that arrived as IDE TLPs (IDE_CFG)
+  output logic [9:0]   cfg_mgmt_addr_o,
+  output logic         cfg_mgmt_write_o,
+  output logic [31:0]  cfg_mgmt_write_data_o,
+  output logic [3:0]   cfg_mgmt_byte_enable_o,
+  output logic         cfg_mgmt_read_o,
+  input  logic [31:0]  cfg_mgmt_read_data_i,
+  input  logic         cfg_mgmt_read_write_done_i,
+  // The hard IP must discard Configuration Requests that arrive as non-IDE TLPs (§6.33.4)
+  output logic         cfg_ide_hold_o,
 
   // Function Level Reset of function 0 (PG213 cfg_flr_in_process / cfg_flr_done)
   input  logic         cfg_flr_in_process_i,
@@ -292,6 +309,7 @@ module hil_ep
     .NEXT_CAP_OFFSET(IDE_CAP_NEXT),
     .PCRC_SUPPORTED (IDE_PCRC),
     .PHE_SUPPORTED  (IDE_PHE),
+    .CFG_IDE_SUPPORTED(IDE_CFG),
     .MUTANT_K_SET_STOP_IGNORED(MUTANT_IDE_K_SET_STOP_IGNORED)
   ) u_ide_cap (
     .clk_i,
@@ -382,13 +400,15 @@ module hil_ep
     .MAX_PAYLOAD_DW(MAX_PAYLOAD_DW),
     .PCRC_SUPPORTED(IDE_PCRC),
     .PHE_SUPPORTED(IDE_PHE),
+    .CFG_IDE_SUPPORTED(IDE_CFG),
     .MUTANT_SKIP_MAC_CHECK(MUTANT_TLP_SKIP_MAC_CHECK),
     .MUTANT_SKIP_PCRC_CHECK(MUTANT_TLP_SKIP_PCRC_CHECK),
     .MUTANT_NO_TX_PCRC(MUTANT_TLP_NO_TX_PCRC),
     .MUTANT_NO_RID_CHECK(MUTANT_TLP_NO_RID_CHECK),
     .MUTANT_LINK_TAKES_PLAIN(MUTANT_TLP_LINK_TAKES_PLAIN),
     .MUTANT_NO_MAC_DROPPED(MUTANT_TLP_NO_MAC_DROPPED),
-    .MUTANT_PHE_WIRE_HEADER(MUTANT_TLP_PHE_WIRE_HEADER)
+    .MUTANT_PHE_WIRE_HEADER(MUTANT_TLP_PHE_WIRE_HEADER),
+    .MUTANT_CFG_PLAIN_TAKEN(MUTANT_TLP_CFG_PLAIN_TAKEN)
   ) u_ide_tlp (
     .clk_i,
     .rst_ni            (rst_fn_n),
@@ -415,6 +435,14 @@ module hil_ep
     .stream_slot_go_i  (stream_slot_go),
     .stream_pcrc_i     (stream_pcrc),
     .stream_phe_i      (stream_phe),
+    .cfg_mgmt_addr_o,
+    .cfg_mgmt_write_o,
+    .cfg_mgmt_write_data_o,
+    .cfg_mgmt_byte_enable_o,
+    .cfg_mgmt_read_o,
+    .cfg_mgmt_read_data_i,
+    .cfg_mgmt_read_write_done_i,
+    .cfg_ide_hold_o,
     .stream_link_i     (stream_link),
     .stream_tc_i       (stream_tc),
     .stream_default_i  (stream_default),

@@ -107,9 +107,14 @@ module hil_fpga #(
   // Endpoint //
   //////////////
 
+  // The board's hard IP answers Configuration Requests itself and its requester/completer
+  // interfaces carry no TLP prefixes (hdl/boards/vcu118/README.md): no Configuration Request
+  // reaches user logic as an IDE TLP, so Selective IDE for Configuration Requests is not
+  // built (IDE_CFG = 0) and its configuration management port is idle.
   hil_ep #(
     .DOE_WR_DEPTH_DW(DOE_WR_DEPTH_DW),
-    .DOE_RD_DEPTH_DW(DOE_RD_DEPTH_DW)
+    .DOE_RD_DEPTH_DW(DOE_RD_DEPTH_DW),
+    .IDE_CFG        (1'b0)
   ) u_hil_ep (
     .clk_i,
     .rst_ni,
@@ -148,6 +153,14 @@ module hil_fpga #(
     .tlp_tx_last_o,
     .tlp_tx_ready_i,
     .cfg_completer_id_i,
+    .cfg_mgmt_addr_o           (),
+    .cfg_mgmt_write_o          (),
+    .cfg_mgmt_write_data_o     (),
+    .cfg_mgmt_byte_enable_o    (),
+    .cfg_mgmt_read_o           (),
+    .cfg_mgmt_read_data_i      ('0),
+    .cfg_mgmt_read_write_done_i(1'b0),
+    .cfg_ide_hold_o            (),
     .cfg_flr_in_process_i,
     .cfg_flr_done_o,
     .tel_tdi_state_o         (tel_tdi_state),

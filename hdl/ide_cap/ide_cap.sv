@@ -37,6 +37,10 @@ module ide_cap
   // and each stream's Partial Header Encryption Mode (Control [13:10]) takes 0000b..0100b;
   // 0: both read 0.
   parameter bit PHE_SUPPORTED = 1'b0,
+  // 1: the TLP path takes Configuration Requests as IDE TLPs (§6.33.4): IDE Capability bit 7
+  // (Selective IDE for Configuration Requests Supported) is Set. Nothing here changes: the
+  // Configuration Requests Enable bit (Stream Control b9) is a Root Port's, reserved here.
+  parameter bit CFG_IDE_SUPPORTED = 1'b0,
   // Seeded bug for the mutation harness (hil/mutants.py), never for a real build: 1 =
   // K_SET_STOP reports done and leaves the slot armed and keyed. Keep 0.
   parameter bit MUTANT_K_SET_STOP_IGNORED = 1'b0
@@ -124,15 +128,16 @@ module ide_cap
   end
 
   // IDE Capability register (§7.9.26.2): Selective IDE and the IDE_KM responder, AES-GCM-256
-  // with a 96-bit MAC, TEE-Limited Streams, and Link IDE, PCRC and Partial Header Encryption
-  // if built with them. No Flow-Through (reserved for endpoints), Aggregation or Selective IDE
-  // for Config.
+  // with a 96-bit MAC, TEE-Limited Streams, and Link IDE, PCRC, Partial Header Encryption and
+  // Selective IDE for Configuration Requests if built with them. No Flow-Through (reserved for
+  // endpoints) or Aggregation.
   localparam logic [31:0] IdeCapReg = (32'(NUM_LINK_TCS != 0) << IDE_CAP_LINK_BIT) |
                                       (32'(NUM_LINK_TCS != 0 ? NUM_LINK_TCS - 1 : 0)
                                           << IDE_CAP_LINK_TCS_LSB) |
                                       (32'd1 << IDE_CAP_SEL_BIT) |
                                       (32'(PCRC_SUPPORTED) << IDE_CAP_PCRC_BIT) |
                                       (32'(PHE_SUPPORTED) << IDE_CAP_PHE_BIT) |
+                                      (32'(CFG_IDE_SUPPORTED) << IDE_CAP_SEL_CFG_BIT) |
                                       (32'd1 << IDE_CAP_IDE_KM_BIT) |
                                       (32'(IDE_ALG_AES_GCM_256) << IDE_CAP_ALG_LSB) |
                                       (32'(NUM_STREAMS - 1) << IDE_CAP_NUM_SEL_LSB) |

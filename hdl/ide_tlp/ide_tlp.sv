@@ -25,6 +25,11 @@ module ide_tlp
   // 1: Partial Header Encryption (§6.33.4) on received requests of streams whose PHE Mode
   // (stream_phe_i) is 0001b..0100b. 0: the mode is ignored (ide_cap reads it as 0 then).
   parameter bit PHE_SUPPORTED = 1'b0,
+  // 1: Selective IDE for Configuration Requests (§6.33.4): a Type 1 Configuration Request that
+  // arrives as an IDE TLP on a Selective stream for this function is done through the hard
+  // IP's configuration management port (cfg_mgmt_*) and answered on the stream; from then on
+  // cfg_ide_hold_o tells the hard IP to discard plain ones. 0: such requests are UR.
+  parameter bit CFG_IDE_SUPPORTED = 1'b0,
   // Seeded bug for the mutation harness (hil/mutants.py), never for a real build: 1 = a
   // received IDE TLP whose MAC does not verify is taken as good. Keep 0.
   parameter bit MUTANT_SKIP_MAC_CHECK = 1'b0,
@@ -42,7 +47,10 @@ module ide_tlp
   parameter bit MUTANT_NO_MAC_DROPPED = 1'b0,
   // Seeded bug, as above: 1 = with PHE, the request keeps the byte enables and address bits
   // as received (ciphertext) instead of the decrypted ones. Keep 0.
-  parameter bit MUTANT_PHE_WIRE_HEADER = 1'b0
+  parameter bit MUTANT_PHE_WIRE_HEADER = 1'b0,
+  // Seeded bug, as above: 1 = cfg_ide_hold_o stays low, so plain Configuration Requests are
+  // still taken after one came as an IDE TLP. Keep 0.
+  parameter bit MUTANT_CFG_PLAIN_TAKEN = 1'b0
 ) (
   input  logic                       clk_i,
   input  logic                       rst_ni,
@@ -94,6 +102,19 @@ module ide_tlp
   input  logic [63:0]                ifv_i,
   input  logic                       key_go_i,
   input  logic                       key_rvalid_i,
+
+  // Configuration management (the hard IP's own configuration space, PG213 cfg_mgmt_*): the
+  // accesses of Configuration Requests that arrived as IDE TLPs. A request holds until done.
+  output logic [9:0]                 cfg_mgmt_addr_o,   // DW register number
+  output logic                       cfg_mgmt_write_o,
+  output logic [31:0]                cfg_mgmt_write_data_o,
+  output logic [3:0]                 cfg_mgmt_byte_enable_o,
+  output logic                       cfg_mgmt_read_o,
+  input  logic [31:0]                cfg_mgmt_read_data_i,
+  input  logic                       cfg_mgmt_read_write_done_i,
+  // A Selective stream took a Configuration Request as an IDE TLP and is still enabled: the
+  // hard IP must discard Configuration Requests that arrive as non-IDE TLPs (§6.33.4).
+  output logic                       cfg_ide_hold_o,
 
   // Firmware register port, counters region (DW index; hdl/ide_tlp/README.md)
   input  logic                       fw_rd_i,
@@ -250,7 +271,7 @@ module ide_tlp
   // State machine //
   //////////////////
 
-  typedef enum logic [3:0] {
+  typedef enum logic [4:0] {
     StIdle,      // wait for a TLP
     StRecv,      // take the TLP's beats into rbuf (or drain one too long)
     StParse,     // decode prefix and header, classify
@@ -265,7 +286,9 @@ module ide_tlp
     StCplHdr,    // build the completion header (and prefix)
     StTxKey,     // read the Tx key slot
     StTxAes,     // encrypt the completion payload in place, append the MAC
-    StSend       // stream tbuf out
+    StSend,      // stream tbuf out
+    StCfgRd,     // an IDE Configuration Read through cfg_mgmt, into the completion
+    StCfgWr      // an IDE Configuration Write through cfg_mgmt, after its completion went out
   } state_e;
 
   state_e state_q, state_d;
@@ -301,6 +324,13 @@ module ide_tlp
   logic [47:0]      phe_pf_q, phe_pf_d;         // the decrypted front of P (PHE)
   logic [127:0]     phe_prev_q, phe_prev_d;     // the previous plaintext beat (PHE)
   logic [IdxW+2:0]  aad_b_q, aad_b_d;           // Rx AAD length in bytes
+  logic             cfg_q, cfg_d;               // a Configuration Request
+  logic             cfg_t1_q, cfg_t1_d;         // ... of Type 1
+  logic [15:0]      cfg_tgt_q, cfg_tgt_d;       // its Target ID
+  logic [9:0]       cfg_reg_q, cfg_reg_d;       // its register (DW number)
+  logic             cfg_held_q;                 // a Selective stream took one as IDE TLP
+  logic [StrW-1:0]  cfg_str_q;                  // ... which
+  logic             ev_cfg_take;                // this clock: stream str_q takes one
 
   // AES feeding
   logic [IdxW-1:0]  feed_q, feed_d;             // input beats handed over
@@ -394,6 +424,7 @@ module ide_tlp
   logic [StrW-1:0] p_str;
   logic        p_str_hit;
   logic        p_lk_drop;                          // a non-IDE request on a Link IDE TC
+  logic        p_cfg;                              // CfgRd / CfgWr, Type 0 or 1
   logic [2:0]  p_phe;                              // the stream's PHE mode for this request
   logic        p_phe_be;                           // PHE covers its byte enables
 
@@ -408,6 +439,8 @@ module ide_tlp
     p_4dw  = w_dw0[29];                            // Fmt bit 0: 4 DW header
     p_data = w_dw0[30];                            // Fmt bit 1: with data
     p_mem  = (w_dw0[31] == 1'b0) && (w_dw0[28:24] == 5'b00000);   // MRd / MWr
+    p_cfg  = (w_dw0[31:30] == 2'b00 || w_dw0[31:29] == 3'b010) &&
+             (w_dw0[28:25] == 4'b0010);                             // CfgRd / CfgWr, 3 DW
     p_len  = (w_dw0[9:0] == 10'd0) ? 11'd1024 : {1'b0, w_dw0[9:0]};
     p_len_ok = (p_len <= 11'(MAX_PAYLOAD_DW));
     // An IDE TLP carries a MAC when M = 1; with M = 0 (a member of an aggregated unit) it has
@@ -518,17 +551,19 @@ module ide_tlp
                                {80'd0, phe_pf_q & ((48'd1 << (8 * 32'(phe_flen))) - 48'd1)}
                                    << (8 * (8 - 32'(phe_flen))),
                                5'd8);
-    tx_plen      = ur_q ? '0 : IdxW'(len_q) + IdxW'(txp_q);
+    // No data: an Unsupported Request, or a Configuration Write's Cpl.
+    tx_plen      = (ur_q || (cfg_q && write_q)) ? '0 : IdxW'(len_q) + IdxW'(txp_q);
     crc_n        = (4 * 32'(len_q) - 16 * 32'(cnt_q) >= 16) ? 5'd16 :
                    5'(4 * 32'(len_q) - 16 * 32'(cnt_q));
     tx_pay_beats = (tx_plen + IdxW'(3)) >> 2;
     tx_p         = feed_q - IdxW'(2);                      // Tx payload beat being fed
     hd           = ide_q ? IdxW'(1) : '0;
     // The completion's header (§2.2.9) and IDE prefix (§6.33.4).
-    h0 = {ur_q ? 3'b000 : 3'b010, 5'b01010, 1'b0, tc_q, 1'b0, attr_q[2], 1'b0, 1'b0,
-          1'b0, 1'b0, attr_q[1:0], 2'b00, ur_q ? 10'd0 : 10'(len_q)};
-    h1 = {completer_id_i, ur_q ? 3'b001 : 3'b000, 1'b0, x_byte_count};
-    h2 = {rid_q, tag_q, 1'b0, ur_q ? 7'd0 : x_lower_addr};
+    // A Configuration Request's completion: Byte Count 4, Lower Address 0 (§2.2.9).
+    h0 = {(tx_plen == '0) ? 3'b000 : 3'b010, 5'b01010, 1'b0, tc_q, 1'b0, attr_q[2], 1'b0, 1'b0,
+          1'b0, 1'b0, attr_q[1:0], 2'b00, (tx_plen == '0) ? 10'd0 : 10'(len_q)};
+    h1 = {completer_id_i, ur_q ? 3'b001 : 3'b000, 1'b0, cfg_q ? 12'd4 : x_byte_count};
+    h2 = {rid_q, tag_q, 1'b0, (ur_q || cfg_q) ? 7'd0 : x_lower_addr};
     pfx = {IDE_PREFIX_BYTE0, 8'd0, stream_id_i[8*str_q +: 8],
            1'b0, 3'(SUB_CPL), txp_q, 1'b1, tx_k_q[str_q], tee_q};
   end
@@ -566,6 +601,16 @@ module ide_tlp
     feed_d     = feed_q;
     drain_d    = drain_q;
     aad_b_d    = aad_b_q;
+    cfg_d      = cfg_q;
+    cfg_t1_d   = cfg_t1_q;
+    cfg_tgt_d  = cfg_tgt_q;
+    cfg_reg_d  = cfg_reg_q;
+    ev_cfg_take = 1'b0;
+    cfg_mgmt_addr_o        = cfg_reg_q;
+    cfg_mgmt_write_o       = 1'b0;
+    cfg_mgmt_write_data_o  = rbuf_q[pay_q];
+    cfg_mgmt_byte_enable_o = fbe_q;
+    cfg_mgmt_read_o        = 1'b0;
     phe_d      = phe_q;
     phe_be_d   = phe_be_q;
     phe_pf_d   = phe_pf_q;
@@ -682,6 +727,10 @@ module ide_tlp
         poison_d = w_dw0[14];
         pcrc_d   = p_ide && w_pfx[3];
         pdue_d   = PCRC_SUPPORTED && p_ide && (p_data || p_phe != '0) && stream_pcrc_i[p_str];
+        cfg_d    = p_cfg;
+        cfg_t1_d = w_dw0[24];
+        cfg_tgt_d = w_dw2[31:16];
+        cfg_reg_d = w_dw2[11:2];
         txp_d    = 1'b0;
         phe_d    = p_phe;
         phe_be_d = p_phe_be;
@@ -693,8 +742,8 @@ module ide_tlp
         state_d  = StIdle;
         if (rx_long_q || rx_bytes_q != p_bytes) begin
           ev_malformed = 1'b1;                     // the length does not match the header
-        end else if (!p_mem) begin
-          ev_ur = 1'b1;                            // not a memory request: not taken here
+        end else if (!p_mem && !(p_cfg && p_ide)) begin
+          ev_ur = 1'b1;                            // not a request taken here
         end else if (p_data && !p_len_ok) begin
           ev_malformed = 1'b1;                     // more payload than any we accept
         end else if (!p_ide && p_lk_drop) begin
@@ -715,7 +764,8 @@ module ide_tlp
           if (w_pfx[6:4] > 3'(SUB_CPL)) begin
             ev_fail = 1'b1;
             ev_fail_reason = FailSubStream;
-          end else if (w_pfx[6:4] != (p_data ? 3'(SUB_PR) : 3'(SUB_NPR))) begin
+          end else if (w_pfx[6:4] != ((p_data && !p_cfg) ? 3'(SUB_PR) : 3'(SUB_NPR))) begin
+            // A MWr is Posted; a MRd and both Configuration Requests are Non-Posted.
             ev_fail = 1'b1;
             ev_fail_reason = FailSubMismatch;
           end else if (!w_pfx[2]) begin
@@ -882,15 +932,63 @@ module ide_tlp
         if (!ide_q) begin
           ev_plain = 1'b1;
         end
-        if (poison_q && x_bar_hit) begin
-          tlp_poisoned_o = 1'b1;                   // §11.2: may send the TDI to ERROR
-        end
-        if (x_accept) begin
-          state_d = write_q ? StWrite : StRead;
+        if (cfg_q) begin
+          // Selective IDE for Configuration Requests (§6.33.4): "Configuration Requests
+          // associated with a Selective IDE Stream will be received at an Upstream Port as
+          // Type 1"; taken "provided the Target RID is an implemented Function", else UR.
+          // Once one was taken on a stream, those on other IDE streams are discarded.
+          if (cfg_held_q && cfg_str_q != str_q) begin
+            ev_discard = 1'b1;
+            state_d    = StIdle;
+          end else if (!CFG_IDE_SUPPORTED || stream_link_i[str_q] || !cfg_t1_q ||
+                       cfg_tgt_q != completer_id_i) begin
+            ev_ur   = 1'b1;
+            ur_d    = 1'b1;
+            state_d = StCplHdr;
+          end else begin
+            ev_cfg_take = 1'b1;
+            state_d     = write_q ? StCplHdr : StCfgRd;  // a write: its completion first
+          end
         end else begin
-          ev_ur   = 1'b1;
-          ur_d    = 1'b1;
-          state_d = write_q ? StIdle : StCplHdr;   // posted: dropped; non-posted: UR
+          if (poison_q && x_bar_hit) begin
+            tlp_poisoned_o = 1'b1;                 // §11.2: may send the TDI to ERROR
+          end
+          if (x_accept) begin
+            state_d = write_q ? StWrite : StRead;
+          end else begin
+            ev_ur   = 1'b1;
+            ur_d    = 1'b1;
+            state_d = write_q ? StIdle : StCplHdr; // posted: dropped; non-posted: UR
+          end
+        end
+      end
+
+      // The hard IP reads the register (its own or, in the user window, ours over cfg_ext);
+      // the value is the completion's payload.
+      StCfgRd: begin
+        cfg_mgmt_read_o = 1'b1;
+        if (cfg_mgmt_read_write_done_i) begin
+          tb_wr   = 1'b1;
+          tb_idx  = IdxW'(4);
+          tb_data = {96'd0, cfg_mgmt_read_data_i};
+          tb_dwen = 4'b0001;
+          txp_d   = PCRC_SUPPORTED && stream_pcrc_i[str_q] && !MUTANT_NO_TX_PCRC;
+          cnt_d   = '0;
+          crc_d   = PCRC_SEED;
+          state_d = (PCRC_SUPPORTED && stream_pcrc_i[str_q] && !MUTANT_NO_TX_PCRC) ?
+                    StTxPcrc : StCplHdr;
+        end
+      end
+
+      // "For a Configuration Request that stops IDE, the Port must first return the
+      // Configuration Completion as an IDE TLP, and then stop IDE" (§6.33.4): the Cpl was
+      // encrypted before the write, so it stays an IDE TLP whatever the write does to the
+      // stream; it is sent once the write is done, so that a requester that has its
+      // Completion finds the write in effect.
+      StCfgWr: begin
+        cfg_mgmt_write_o = 1'b1;
+        if (cfg_mgmt_read_write_done_i) begin
+          state_d = StSend;
         end
       end
 
@@ -1005,7 +1103,9 @@ module ide_tlp
               tb_data = aes_m_data;
               tb_dwen = 4'h7;
               ev_tx_commit = 1'b1;
-              state_d = StSend;
+              // A Configuration Write's Cpl is protected now, with the stream's keys as
+              // they are, and sent once the write is done (below).
+              state_d = (cfg_q && write_q && !ur_q) ? StCfgWr : StSend;
             end else begin
               tb_idx  = IdxW'(4) + IdxW'(4) * drain_q;
               tb_data = aes_m_data;
@@ -1099,6 +1199,10 @@ module ide_tlp
       feed_q     <= '0;
       drain_q    <= '0;
       aad_b_q    <= '0;
+      cfg_q      <= 1'b0;
+      cfg_t1_q   <= 1'b0;
+      cfg_tgt_q  <= '0;
+      cfg_reg_q  <= '0;
       phe_q      <= '0;
       phe_be_q   <= 1'b0;
       phe_pf_q   <= '0;
@@ -1141,6 +1245,10 @@ module ide_tlp
       feed_q     <= feed_d;
       drain_q    <= drain_d;
       aad_b_q    <= aad_b_d;
+      cfg_q      <= cfg_d;
+      cfg_t1_q   <= cfg_t1_d;
+      cfg_tgt_q  <= cfg_tgt_d;
+      cfg_reg_q  <= cfg_reg_d;
       phe_q      <= phe_d;
       phe_be_q   <= phe_be_d;
       phe_pf_q   <= phe_pf_d;
@@ -1208,6 +1316,7 @@ module ide_tlp
   end
 
   assign check_failed_o   = fail_pulse;
+  assign cfg_ide_hold_o   = cfg_held_q && stream_enable_i[cfg_str_q] && !MUTANT_CFG_PLAIN_TAKEN;
   assign check_failures_o = fail_total_q;
 
   always_ff @(posedge clk_i or negedge rst_ni) begin : p_streams
@@ -1231,8 +1340,19 @@ module ide_tlp
         tx_k_q[j]  <= 1'b0;
       end
       slot_go_q <= '0;
+      cfg_held_q <= 1'b0;
+      cfg_str_q  <= '0;
     end else begin
       slot_go_q <= stream_slot_go_i;
+      // §6.33.4: "Once a Configuration Request has been received as an IDE TLP on that
+      // Selective IDE Stream, then the Port must accept only Configuration Requests associated
+      // with that Selective IDE Stream ... for as long as that Selective IDE Stream is enabled".
+      if (ev_cfg_take) begin
+        cfg_held_q <= 1'b1;
+        cfg_str_q  <= str_q;
+      end else if (!stream_enable_i[cfg_str_q]) begin
+        cfg_held_q <= 1'b0;
+      end
       // A good IDE TLP advances its key set's invocation counter and, on a new K, retires
       // the old set for that sub-stream (§6.33.3).
       if (ev_ctr_commit) begin
@@ -1363,8 +1483,9 @@ module ide_tlp
         5'h02:   fw_rdata_d = cnt_plain_q;
         5'h03:   fw_rdata_d = cnt_ur_q;
         5'h04:   fw_rdata_d = cnt_malformed_q;
-        5'h05:   fw_rdata_d = {8'(BAR0_SIZE_LOG2), 8'(MAX_PAYLOAD_DW / 4), 6'h00,
-                               PHE_SUPPORTED, PCRC_SUPPORTED, 8'(NUM_STREAMS)};
+        5'h05:   fw_rdata_d = {8'(BAR0_SIZE_LOG2), 8'(MAX_PAYLOAD_DW / 4), 5'h00,
+                               CFG_IDE_SUPPORTED, PHE_SUPPORTED, PCRC_SUPPORTED,
+                               8'(NUM_STREAMS)};
         5'h06:   fw_rdata_d = cnt_pcrc_q;
         default: fw_rdata_d = '0;
       endcase

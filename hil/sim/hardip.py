@@ -19,6 +19,16 @@ prefixes, so IDE TLPs (IDE TLP Prefix, MAC) take :meth:`UspHardIp.send_tlp` /
 that passes End-End prefixes through would hand them over.  A write to Device Control's
 Initiate FLR raises ``cfg_flr_in_process_i`` until user logic pulses ``cfg_flr_done_o``.
 
+Selective IDE for Configuration Requests (PCIe 6.x §6.33.4): the model also plays a hard IP
+that hands a Configuration Request arriving as an IDE TLP to user logic like any other TLP
+(raw, through :meth:`UspHardIp.send_tlp`), and serves user logic's configuration management
+port (PG213 ``cfg_mgmt_*``), through which the HDL does the decrypted request on the function's
+configuration space.  While user logic raises ``cfg_ide_hold_o`` (a Selective stream has taken
+one), Configuration Requests that arrive as plain TLPs are discarded: a read answers all 1s,
+what the root complex gives software when its Completion Timeout expires (the model answers at
+once instead of letting the requester wait), and a write does nothing.  The real UltraScale+
+PCIe4 block terminates Configuration Requests itself (hdl/boards/vcu118/README.md).
+
 Device Capabilities reads with TEE-IO Supported (bit 30, PCIe 6.x §7.5.3.3) set, as a TDISP
 device's function 0 has it and as Linux's ``is_pci_tsm_pf0`` looks for it.  The real
 UltraScale+ PCIe4 block has no setting for that bit and answers the PCI Express capability
@@ -138,11 +148,35 @@ class UspHardIp(Endpoint):
         self.pcie_cap.function_level_reset_capability = True
         self.pcie_cap.initiate_function_level_reset = self._flr
         self.flr_count = 0
+        # Configuration management (IDE Configuration Requests) and the plain-path hold
+        dut.cfg_mgmt_read_data_i.value = 0
+        dut.cfg_mgmt_read_write_done_i.value = 0
+        self._hold = dut.cfg_ide_hold_o
+        self.config_discarded = 0
+        self.cfg_mgmt_accesses = 0
         cocotb.start_soon(self._tlp_sink.run())
         cocotb.start_soon(self._route())
+        cocotb.start_soon(self._cfg_mgmt())
 
     # -- configuration space: the hard IP's own registers, then the user window ---------------
+    def _held(self) -> bool:
+        """A plain Configuration Request is discarded now (§6.33.4, ``cfg_ide_hold_o``)."""
+        if self._hold.value == 1:
+            self.config_discarded += 1
+            return True
+        return False
+
     async def read_config_register(self, reg: int) -> int:
+        if self._held():
+            return 0xFFFF_FFFF
+        return await self.serve_config_read(reg)
+
+    async def write_config_register(self, reg: int, data: int, mask: int) -> None:
+        if not self._held():
+            await self.serve_config_write(reg, data, mask)
+
+    async def serve_config_read(self, reg: int) -> int:
+        """A configuration read as the function serves it, whatever path it came by."""
         if reg in self.window:
             return await self._cfg_ext_read(reg)
         await self._cfg_ext_pulse_read(reg)
@@ -154,10 +188,35 @@ class UspHardIp(Endpoint):
             value = (value & 0x000FFFFF) | ((self.window.start * 4) << 20)
         return value
 
-    async def write_config_register(self, reg: int, data: int, mask: int) -> None:
+    async def serve_config_write(self, reg: int, data: int, mask: int) -> None:
+        """A configuration write as the function takes it, whatever path it came by."""
         await self._cfg_ext_write(reg, data, mask)
         if reg not in self.window:
             await super().write_config_register(reg, data, mask)
+
+    async def _cfg_mgmt(self) -> None:
+        """User logic's configuration management port: a read or write request holds until
+        ``cfg_mgmt_read_write_done_i`` has been high for one rising edge (PG213)."""
+        dut = self.dut
+        read, write = dut.cfg_mgmt_read_o, dut.cfg_mgmt_write_o
+        while True:
+            if read.value != 1 and write.value != 1:
+                await First(RisingEdge(read), RisingEdge(write))
+            await self._falling
+            reg = int(dut.cfg_mgmt_addr_o.value)
+            if read.value == 1:
+                dut.cfg_mgmt_read_data_i.value = await self.serve_config_read(reg)
+            elif write.value == 1:
+                data = int(dut.cfg_mgmt_write_data_o.value)
+                mask = int(dut.cfg_mgmt_byte_enable_o.value)
+                await self.serve_config_write(reg, data, mask)
+            else:
+                continue
+            self.cfg_mgmt_accesses += 1
+            await self._falling
+            dut.cfg_mgmt_read_write_done_i.value = 1
+            await self._falling
+            dut.cfg_mgmt_read_write_done_i.value = 0
 
     # -- the Configuration Extend interface -----------------------------------------------------
     # Inputs change on the falling edge, half a cycle away from the rising edge that samples
