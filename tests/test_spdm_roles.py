@@ -11,7 +11,7 @@ from hil.codec import spdm as S
 from hil.codec.doe import PCI_SIG_VENDOR_ID, DataObject, DoeType
 from hil.errors import PeerProtocolError
 from hil.firmware import Dsm, FirmwareTransport
-from hil.host.spdm import SpdmErrorResponse, SpdmRequester
+from hil.host.spdm import ChainCache, SpdmErrorResponse, SpdmRequester
 from hil.pki import TestPki, UntrustedRoot
 
 
@@ -153,3 +153,37 @@ def test_response_not_ready_is_followed_by_respond_if_ready(pki: TestPki) -> Non
     req = SpdmRequester(Slow(dsm), trust_anchor=pki.trust_anchor, sleep=sleep)
     run(req.authenticate())  # the CHALLENGE signature still verifies over the right transcript
     assert waits == [8e-6]
+
+
+def test_a_cached_chain_spares_get_certificate_and_is_checked(pki: TestPki, tmp_path) -> None:
+    """The first requester reads the chain and caches it by digest; the next one with the same
+    cache skips GET_CERTIFICATE, and CHALLENGE and a session still verify (the transcript holds
+    what was exchanged).  A cache entry that no longer hashes to the digest is not used, and a
+    cached chain is validated again (a requester trusting another root refuses it)."""
+    cache = ChainCache(tmp_path)
+    first, _ = _pair(pki, chain_cache=cache)
+    run(first.authenticate())
+    files = list(tmp_path.glob("*.chain"))
+    assert len(files) == 1 and files[0].read_bytes() == first.cert_chain
+
+    second, dsm = _pair(pki, chain_cache=cache)
+
+    async def flow() -> int:
+        await second.authenticate()
+        exchanges = second.exchanges
+        session = await second.key_exchange()
+        await second.end_session(session)
+        return exchanges
+
+    assert first.exchanges - run(flow()) >= 2  # the GET_CERTIFICATE portions
+    assert second.cert_chain == first.cert_chain and dsm.spdm.errors_sent == 0
+
+    files[0].write_bytes(files[0].read_bytes()[:-1] + b"\x00")  # no longer the digest's
+    third, _ = _pair(pki, chain_cache=cache)
+    run(third.authenticate())
+    assert third.exchanges == first.exchanges and files[0].read_bytes() == first.cert_chain
+
+    other, _ = _pair(pki, chain_cache=cache)
+    other.trust_anchor = TestPki.generate().trust_anchor
+    with pytest.raises(UntrustedRoot):
+        run(other.authenticate())

@@ -3,6 +3,7 @@ afresh), started through cocotb's runner from a build cached by HDL sources and 
 
 from __future__ import annotations
 
+import atexit
 import json
 import shutil
 import tempfile
@@ -22,6 +23,7 @@ class SimBackend(Backend):
     def __init__(self, rig: Rig, vector_modules: list[str] | None = None) -> None:
         super().__init__(rig, vector_modules)
         self.sim = Simulation(rig)
+        self._chains: str | None = None
 
     def prepare(self) -> None:
         self.sim.build()
@@ -32,6 +34,14 @@ class SimBackend(Backend):
     def info(self) -> dict[str, Any]:
         return self.sim.info()
 
+    def _chain_cache(self) -> str:
+        """A folder for the certificate chains this worker's vectors read (one simulator
+        process each): the first reads the chain, the others find it by its digest."""
+        if self._chains is None:
+            self._chains = tempfile.mkdtemp(prefix="hil-chains-")
+            atexit.register(shutil.rmtree, self._chains, True)
+        return self._chains
+
     def run_vector(self, vec: Vector, *, artifacts_dir: Path, waves: bool) -> VectorResult:
         work = Path(tempfile.mkdtemp(prefix=f"hil-{vec.id}-"))
         try:
@@ -40,6 +50,7 @@ class SimBackend(Backend):
                 vector_modules=self.vector_modules,
                 result=str(work / "result.json"),
             )
+            job["settings"] = {**job["settings"], "chain_cache_dir": self._chain_cache()}
             log = work / "sim.log"
             start = time.perf_counter()
             crashed = None

@@ -11,6 +11,7 @@ import asyncio
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -34,7 +35,7 @@ from ..errors import HilError, LocalProtocolError, PeerProtocolError
 from ..pki import Identity, validate_chain
 from ..transport import DoeTransport
 
-__all__ = ["SpdmErrorResponse", "SpdmRequester", "SpdmSession"]
+__all__ = ["ChainCache", "SpdmErrorResponse", "SpdmRequester", "SpdmSession"]
 
 VERSION = S.SpdmVersion.V12
 REQUESTER_CAPS = S.CapFlag.CERT | S.CapFlag.CHAL | S.CapFlag.ENCRYPT | S.CapFlag.MAC
@@ -61,6 +62,33 @@ class SpdmSession:
     secured: SecuredSession
     heartbeat_period: int
     open: bool = True
+
+
+class ChainCache:
+    """Certificate chains read in this run, in a folder, by digest: a chain is taken back only
+    if it still hashes to the digest asked for, and the requester validates it again."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+
+    def _path(self, digest: bytes) -> Path:
+        return self.folder / f"{digest.hex()}.chain"
+
+    def get(self, digest: bytes, hash_alg: HashAlg) -> bytes | None:
+        try:
+            chain = self._path(digest).read_bytes()
+        except OSError:
+            return None
+        return chain if hash_alg.digest(chain) == digest else None
+
+    def put(self, digest: bytes, chain: bytes) -> None:
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            tmp = self._path(digest).with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_bytes(chain)
+            os.replace(tmp, self._path(digest))
+        except OSError:
+            pass  # a cache that cannot be written only costs the next GET_CERTIFICATE
 
 
 @dataclass
@@ -93,6 +121,10 @@ class SpdmRequester:
     #: authentication (MUT_AUTH_CAP, ENCAP_CAP) and answers the responder's encapsulated
     #: requests (DSP0274 1.2 §10.18-10.19).
     identity: Identity | None = None
+    #: Certificate chains already read and validated, by their digest: :meth:`authenticate`
+    #: skips GET_CERTIFICATE for a slot whose DIGESTS entry names one (DSP0274 1.2 §10.6: a
+    #: Requester may use a cached chain whose digest matches).
+    chain_cache: ChainCache | None = None
     responder_versions: tuple[S.VersionNumberEntry, ...] = ()
     capabilities: S.Capabilities | None = None
     algorithms: S.Algorithms | None = None
@@ -297,6 +329,12 @@ class SpdmRequester:
                 break
             if len(chain) > 0xFFFF:
                 raise PeerProtocolError("certificate chain grows past 64 KiB")
+        self.use_chain(chain)
+        return chain
+
+    def use_chain(self, chain: bytes) -> None:
+        """Take ``chain`` (an SPDM certificate chain) as the responder's: decoded, its
+        RootHash checked, and validated against the trust anchor when there is one."""
         parsed = S.CertChain.decode(chain, hash_size=self.hash_alg.size)
         certs = [x509.load_der_x509_certificate(d) for d in parsed.der_certificates()]
         if parsed.root_hash != self.hash_alg.digest(certs[0].public_bytes(Encoding.DER)):
@@ -304,7 +342,6 @@ class SpdmRequester:
         if self.trust_anchor is not None:
             validate_chain(certs, self.trust_anchor)
         self.cert_chain, self.certificates = chain, certs
-        return chain
 
     def _leaf_key(self) -> ec.EllipticCurvePublicKey | rsa.RSAPublicKey:
         if not self.certificates:
@@ -731,8 +768,19 @@ class SpdmRequester:
         return rsp.payload
 
     async def authenticate(self) -> None:
-        """The usual flow up to a verified CHALLENGE: VCA, digests, certificate, challenge."""
+        """The usual flow up to a verified CHALLENGE: VCA, digests, certificate, challenge.
+        With a :attr:`chain_cache` that holds the chain slot 0's digest names, the chain comes
+        from there (validated again) instead of GET_CERTIFICATE; the CHALLENGE transcript then
+        holds the messages exchanged, as DSP0274 defines it."""
         await self.connect()
-        await self.get_digests()
-        await self.get_certificate()
+        digests = await self.get_digests()
+        cached = None
+        if self.chain_cache is not None and digests.slot_mask & 1 and digests.digests:
+            cached = self.chain_cache.get(digests.digests[0], self.hash_alg)
+        if cached is not None:
+            self.use_chain(cached)
+        else:
+            chain = await self.get_certificate()
+            if self.chain_cache is not None:
+                self.chain_cache.put(self.hash_alg.digest(chain), chain)
         await self.challenge()

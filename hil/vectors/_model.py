@@ -16,7 +16,7 @@ from ..codec.tdisp import InterfaceId
 from ..errors import DeviceFailure, NotApplicable, RigConfigError
 from ..host.doe import DoeMailbox
 from ..host.pci import find_ext_capabilities
-from ..host.spdm import SpdmRequester
+from ..host.spdm import ChainCache, SpdmRequester
 from ..pki import Identity, IdentityError
 from ..transport import ConfigSpace, DoeTransport, Timebase
 
@@ -255,11 +255,13 @@ class VectorContext:
     async def spdm(self) -> SpdmRequester:
         """A fresh SPDM requester on this rig's DOE transport, trusting the rig's anchor, with
         the rig's requester identity (mutual authentication) when it names one."""
+        cache = self.settings.get("chain_cache_dir")
         req = SpdmRequester(
             await self.doe_transport(),
             trust_anchor=self.trust_anchor(),
             sleep=self.sleep,
             identity=self.requester_identity(),
+            chain_cache=ChainCache(Path(cache)) if cache else None,
         )
         pinned = self.settings.get("spdm_versions")
         if pinned:
