@@ -23,7 +23,7 @@ class SimBackend(Backend):
     def __init__(self, rig: Rig, vector_modules: list[str] | None = None) -> None:
         super().__init__(rig, vector_modules)
         self.sim = Simulation(rig)
-        self._chains: str | None = None
+        self._shared: dict[str, str] | None = None
 
     def prepare(self) -> None:
         self.sim.build()
@@ -34,13 +34,23 @@ class SimBackend(Backend):
     def info(self) -> dict[str, Any]:
         return self.sim.info()
 
-    def _chain_cache(self) -> str:
-        """A folder for the certificate chains this worker's vectors read (one simulator
-        process each): the first reads the chain, the others find it by its digest."""
-        if self._chains is None:
-            self._chains = tempfile.mkdtemp(prefix="hil-chains-")
-            atexit.register(shutil.rmtree, self._chains, True)
-        return self._chains
+    def _run_files(self) -> dict[str, str]:
+        """What this worker's vectors (one simulator process each) share: the device's
+        identity, written once so that every process presents the same certificate chain, as
+        one device does, and a folder for the chains the requesters read, so that only the
+        first vector reads it and the others find it by its digest."""
+        if self._shared is None:
+            from ..firmware import test_pki
+
+            folder = tempfile.mkdtemp(prefix="hil-run-")
+            atexit.register(shutil.rmtree, folder, True)
+            pem = test_pki().write_pem(folder)
+            self._shared = {
+                "cert_chain": str(pem.chain),
+                "key": str(pem.key),
+                "chain_cache_dir": str(Path(folder) / "chains"),
+            }
+        return self._shared
 
     def run_vector(self, vec: Vector, *, artifacts_dir: Path, waves: bool) -> VectorResult:
         work = Path(tempfile.mkdtemp(prefix=f"hil-{vec.id}-"))
@@ -50,7 +60,10 @@ class SimBackend(Backend):
                 vector_modules=self.vector_modules,
                 result=str(work / "result.json"),
             )
-            job["settings"] = {**job["settings"], "chain_cache_dir": self._chain_cache()}
+            shared = self._run_files()
+            job.setdefault("cert_chain", shared["cert_chain"])
+            job.setdefault("key", shared["key"])
+            job["settings"] = {**job["settings"], "chain_cache_dir": shared["chain_cache_dir"]}
             log = work / "sim.log"
             start = time.perf_counter()
             crashed = None
