@@ -145,7 +145,8 @@ SECTIONS: dict[str, tuple[Key, ...]] = {
             "list[str]",
             [],
             "optional IDE Capability bits it advertises: `phe`, `aggregation`, `pcrc`, "
-            "`config_requests` (its TLP path carries PCRC; the others are advertised only)",
+            "`config_requests` (its TLP path carries each: PCRC, PHE, aggregated units received, "
+            "Configuration Requests as IDE TLPs)",
             ("fake",),
         ),
     ),

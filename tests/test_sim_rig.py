@@ -36,11 +36,10 @@ def test_hil_run_sim_rig_passes_everything(tmp_path: Path, repo: Path) -> None:
     assert provides == find_rig("sim-verilator").provides
     rig_na = {v for v, vec in default_suite().items() if not vec.needs <= provides}
     # Optional IDE configurations the endpoint does not build (its IDE Capability advertises
-    # PCRC and Link IDE but no aggregation or PHE, and IDE_KM MaxPortIndex is 0): the device
-    # says so.
+    # PCRC, PHE, Link IDE and Selective IDE for Configuration Requests but not aggregation, and
+    # IDE_KM MaxPortIndex is 0): the device says so.
     device_na = {
         "ide_km.k_set_go.selective_aggregation",
-        "ide_km.k_set_go.selective_phe",
         "ide_km.port_index.nonzero",
         "ide.aggregation.units_carried",
         "ide.aggregation.bad_member_fails_unit",

@@ -148,20 +148,22 @@ class UspHardIp(Endpoint):
         self.pcie_cap.function_level_reset_capability = True
         self.pcie_cap.initiate_function_level_reset = self._flr
         self.flr_count = 0
-        # Configuration management (IDE Configuration Requests) and the plain-path hold
-        dut.cfg_mgmt_read_data_i.value = 0
-        dut.cfg_mgmt_read_write_done_i.value = 0
-        self._hold = dut.cfg_ide_hold_o
+        # Configuration management (IDE Configuration Requests) and the plain-path hold, where
+        # user logic has them (hil_ep; the board top hil_fpga builds without them).
+        self._hold = getattr(dut, "cfg_ide_hold_o", None)
         self.config_discarded = 0
         self.cfg_mgmt_accesses = 0
         cocotb.start_soon(self._tlp_sink.run())
         cocotb.start_soon(self._route())
-        cocotb.start_soon(self._cfg_mgmt())
+        if self._hold is not None:
+            dut.cfg_mgmt_read_data_i.value = 0
+            dut.cfg_mgmt_read_write_done_i.value = 0
+            cocotb.start_soon(self._cfg_mgmt())
 
     # -- configuration space: the hard IP's own registers, then the user window ---------------
     def _held(self) -> bool:
         """A plain Configuration Request is discarded now (§6.33.4, ``cfg_ide_hold_o``)."""
-        if self._hold.value == 1:
+        if self._hold is not None and self._hold.value == 1:
             self.config_discarded += 1
             return True
         return False
