@@ -66,6 +66,7 @@ Building something illegal raises :class:`~hil.errors.LocalProtocolError`.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import IntEnum, IntFlag
 from typing import Any, Self, TypeAlias
@@ -406,6 +407,44 @@ class _MemRequest:
         return 16 if self.four_dw_header else 12
 
 
+class _NoData:
+    """A request without data (MRd, CfgRd): header only."""
+
+    _KIND = "request"
+    _header: Callable[..., bytes]  # the request's own
+
+    @property
+    def payload(self) -> bytes:
+        return b""
+
+    def header(self) -> bytes:
+        return self._header(with_data=False)
+
+    def encode(self) -> bytes:
+        return self.header()
+
+    def with_payload(self, payload: bytes) -> Self:
+        if payload:
+            raise LocalProtocolError(f"a {self._KIND} carries no payload")
+        return self
+
+
+class _WithData:
+    """A request with data (MWr, CfgWr): header, then the payload."""
+
+    payload: bytes
+    _header: Callable[..., bytes]  # the request's own
+
+    def header(self) -> bytes:
+        return self._header(with_data=True)
+
+    def encode(self) -> bytes:
+        return self.header() + self.payload
+
+    def with_payload(self, payload: bytes) -> Self:
+        return replace(self, payload=payload)  # type: ignore[type-var]
+
+
 def _byte_enables(address: int, size: int) -> tuple[int, int, int, int]:
     """(DW-aligned address, Length in DW, First BE, Last BE) covering ``size`` bytes."""
     start = address % 4
@@ -422,9 +461,10 @@ def _byte_enables(address: int, size: int) -> tuple[int, int, int, int]:
 
 
 @dataclass(frozen=True, kw_only=True)
-class MemRead(_MemRequest):
+class MemRead(_NoData, _MemRequest):
     """Memory Read Request (MRd): Non-Posted, no data; ``length`` is the DWs requested."""
 
+    _KIND = "Memory Read"
     length: int = 1
 
     def __post_init__(self) -> None:
@@ -433,10 +473,6 @@ class MemRead(_MemRequest):
     @property
     def length_dw(self) -> int:
         return self.length
-
-    @property
-    def payload(self) -> bytes:
-        return b""
 
     @property
     def sub_stream(self) -> SubStream:
@@ -448,20 +484,9 @@ class MemRead(_MemRequest):
         base, length, first, last = _byte_enables(address, size)
         return cls(address=base, length=length, first_be=first, last_be=last, **fields)
 
-    def header(self) -> bytes:
-        return self._header(with_data=False)
-
-    def encode(self) -> bytes:
-        return self.header()
-
-    def with_payload(self, payload: bytes) -> Self:
-        if payload:
-            raise LocalProtocolError("a Memory Read carries no payload")
-        return self
-
 
 @dataclass(frozen=True, kw_only=True)
-class MemWrite(_MemRequest):
+class MemWrite(_WithData, _MemRequest):
     """Memory Write Request (MWr): Posted; the payload is whole DWs, the BEs pick the bytes."""
 
     payload: bytes = bytes(4)
@@ -495,15 +520,6 @@ class MemWrite(_MemRequest):
         head = bytes(b for i, b in enumerate(self.payload[:4]) if self.first_be >> i & 1)
         tail = bytes(b for i, b in enumerate(self.payload[-4:]) if self.last_be >> i & 1)
         return head + self.payload[4:-4] + tail
-
-    def header(self) -> bytes:
-        return self._header(with_data=True)
-
-    def encode(self) -> bytes:
-        return self.header() + self.payload
-
-    def with_payload(self, payload: bytes) -> Self:
-        return replace(self, payload=payload)
 
 
 # --------------------------------------------------------------------------------------------
@@ -654,30 +670,17 @@ class _CfgRequest:
 
 
 @dataclass(frozen=True, kw_only=True)
-class CfgRead(_CfgRequest):
+class CfgRead(_NoData, _CfgRequest):
     """Configuration Read Request (CfgRd0 / CfgRd1): one DW, no data."""
+
+    _KIND = "Configuration Read"
 
     def __post_init__(self) -> None:
         self._validate_cfg()
 
-    @property
-    def payload(self) -> bytes:
-        return b""
-
-    def header(self) -> bytes:
-        return self._header(with_data=False)
-
-    def encode(self) -> bytes:
-        return self.header()
-
-    def with_payload(self, payload: bytes) -> Self:
-        if payload:
-            raise LocalProtocolError("a Configuration Read carries no payload")
-        return self
-
 
 @dataclass(frozen=True, kw_only=True)
-class CfgWrite(_CfgRequest):
+class CfgWrite(_WithData, _CfgRequest):
     """Configuration Write Request (CfgWr0 / CfgWr1): one DW of data, the BEs pick bytes."""
 
     payload: bytes = bytes(4)
@@ -690,15 +693,6 @@ class CfgWrite(_CfgRequest):
     def value(self) -> int:
         """The DW written, as configuration space holds it (byte 0 least significant)."""
         return int.from_bytes(self.payload, "little")
-
-    def header(self) -> bytes:
-        return self._header(with_data=True)
-
-    def encode(self) -> bytes:
-        return self.header() + self.payload
-
-    def with_payload(self, payload: bytes) -> Self:
-        return replace(self, payload=payload)
 
 
 Tlp: TypeAlias = MemRead | MemWrite | Completion | CfgRead | CfgWrite
