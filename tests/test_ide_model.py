@@ -1255,3 +1255,35 @@ def test_configuration_requests_travel_on_the_non_posted_sub_stream() -> None:
         assert ide.prefix.sub_stream == SubStream.NON_POSTED
         got = ep.receive(ide.encode())
         assert got is not None and got.tlp == req
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=80), st.sampled_from([1, 2, 3, 4]))
+def test_phe_decoder_fuzz_only_typed_errors_escape(data: bytes, mode: int) -> None:
+    """Bytes from the peer on a PHE stream: a decode error or an IDE TLP, nothing else."""
+    for raw in (data, b"\x92\x00\x2c\x10" + data):
+        try:
+            IdeTlp.decode(raw, phe_mode=mode)
+        except TlpDecodeError:
+            pass
+
+
+@settings(max_examples=150, deadline=None)
+@given(tlps(), st.sampled_from([1, 2, 3, 4]), st.data())
+def test_phe_receiver_fuzz_only_typed_errors_escape(
+    tlp: Tlp, mode: int, data: st.DataObject
+) -> None:
+    """A PHE IDE TLP with bytes flipped or cut: the receiver raises a typed error (IDE Check
+    Failed, misrouted, malformed) or, untouched, returns the TLP."""
+    rp, ep = phe_pair(mode)
+    sender, receiver = (ep, rp) if isinstance(tlp, Completion) else (rp, ep)
+    ide = send(sender, tlp)
+    wire = bytearray(ide.encode())
+    for _ in range(data.draw(st.integers(0, 3))):
+        wire[data.draw(st.integers(0, len(wire) - 1))] ^= data.draw(st.integers(1, 255))
+    cut = data.draw(st.integers(max(0, len(wire) - 8), len(wire)))
+    try:
+        got = receiver.receive(bytes(wire[:cut]))
+    except (IdeCheckFailed, IdeMisrouted, TlpDecodeError):
+        return
+    assert got is not None and bytes(wire[:cut]) == ide.encode()
