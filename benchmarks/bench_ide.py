@@ -6,7 +6,8 @@ Runs the ``ide.*`` vectors and the TDISP flows with traffic on the default simul
 simulator at a time, and prints for each: its wall time (the vector itself, start-up and HDL
 enumeration excluded), the simulated time, the configuration accesses and the DOE traffic it
 needed; then the protected round trip (a 256-byte IDE MWr and MRd) in simulated time and
-clocks. The engine's own throughput is in ``bench_aes_gcm.py``.
+clocks, plain and under each configuration the endpoint advertises (PCRC, Link IDE, PHE).
+The engine's own throughput is in ``bench_aes_gcm.py``.
 """
 
 from __future__ import annotations
@@ -28,12 +29,18 @@ def main() -> None:
             f"{m.get('sim_time', 0) * 1e6:8.1f} {int(m.get('config_accesses', 0)):8d} "
             f"{int(m.get('doe_bytes', 0)):7d}"
         )
-    rt = measurements(records["ide.traffic.protected_rw"]).get("round_trip_256B_ns")
-    if rt is not None:
-        print(
-            f"protected 256-byte write + read round trip: {rt:.0f} ns of device time "
-            f"({rt / CLOCK_NS:.0f} clocks at {CLOCK_NS} ns)"
-        )
+    for vid in (
+        "ide.traffic.protected_rw",
+        "ide.traffic.protected_rw.pcrc",
+        "ide.traffic.protected_rw.link",
+        "ide.traffic.protected_rw.phe",
+    ):
+        rt = measurements(records[vid]).get("round_trip_256B_ns") if vid in records else None
+        if rt is not None:
+            print(
+                f"protected 256-byte write + read round trip ({vid}): {rt:.0f} ns of device "
+                f"time ({rt / CLOCK_NS:.0f} clocks at {CLOCK_NS} ns)"
+            )
 
 
 if __name__ == "__main__":
