@@ -1099,6 +1099,7 @@ def _evaluate_key_set_0_only(self: _fake_hw.FakeIdeCap, j: int) -> None:
 
 
 _ORIGINAL_STREAM_END_INIT = _fake_tlp._StreamEnd.__init__
+_ORIGINAL_END = _fake_tlp.FakeTlpPath._end
 
 
 def _configure_refused(self: _fake_tlp.FakeTlpPath, req: Any, stream: int, t: bool) -> None:
@@ -1113,10 +1114,24 @@ def _configure_refused(self: _fake_tlp.FakeTlpPath, req: Any, stream: int, t: bo
 
 
 def _stream_end_without_aggregation(
-    self: _fake_tlp._StreamEnd, stream_id: int, pcrc: bool, tc: int | None, aggregation: bool
+    self: _fake_tlp._StreamEnd,
+    stream_id: int,
+    pcrc: bool,
+    tc: int | None,
+    aggregation: bool,
+    phe: int,
 ) -> None:
     """The device's end of a stream built as if the Port did not support aggregation."""
-    _ORIGINAL_STREAM_END_INIT(self, stream_id, pcrc, tc, False)
+    _ORIGINAL_STREAM_END_INIT(self, stream_id, pcrc, tc, False, phe)
+
+
+def _one_stream_end(self: _fake_tlp.FakeTlpPath, j: int) -> _fake_tlp._StreamEnd:
+    """FakeTlpPath._end keeping one stream's receive state for the whole Port: the first
+    stream used owns it, and another enabled stream's TLPs reach it (and are refused)."""
+    first = next(iter(self._ends), j)
+    end = _ORIGINAL_END(self, first)
+    self._ends = {j: end} if first == j else {first: end}
+    return end
 
 
 def _evaluate_link_needs_rid_v(self: _fake_hw.FakeIdeCap, j: int) -> None:
@@ -2005,6 +2020,14 @@ MUTANTS: tuple[Mutant, ...] = (
         "Supported (PCIe 6.x §6.33.6: such a Receiver must take units of up to 8 TLPs)",
         ("ide.aggregation.units_carried",),
         lambda: _patched(_fake_tlp._StreamEnd, "__init__", _stream_end_without_aggregation),
+    ),
+    Mutant(
+        "fake_tlp.one_stream_state",
+        "the TLP path keeps the receive state (keys, counters) of one stream for the whole "
+        "Port: with a Link and a Selective stream enabled together, the second one's TLPs are "
+        "not taken (PCIe 6.x §6.33.4: both enabled, each TLP on its own stream)",
+        ("ide.link.with_selective_stream",),
+        lambda: _patched(_fake_tlp.FakeTlpPath, "_end", _one_stream_end),
     ),
     Mutant(
         "fake_tlp.unit_k_unchecked",

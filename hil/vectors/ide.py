@@ -677,6 +677,47 @@ async def link_plain_discarded_after_ide(ctx: VectorContext) -> None:
         ctx.expect(cpl.payload[:8] == b"\x22" * 8, "the Link stream stopped carrying reads")
 
 
+@vector(
+    "ide.link.with_selective_stream",
+    title="A Link IDE Stream (TC1) and a Selective IDE Stream (TC0) enabled together carry "
+    "interleaved writes and reads, each on its own keys; both stay Secure",
+    spec=f"PCIe 6.x {LINK_SPEC}: when both are enabled, TLPs a Selective stream selects use it "
+    "and the others of the Link stream's TC use the Link stream",
+    needs=NEEDS,
+)
+async def link_with_selective_stream(ctx: VectorContext) -> None:
+    rng = random.Random(0x15E)
+    async with _Stream(ctx, link=True) as link:
+        selective = root_port(ctx, link.km, STREAM_ID)
+        await selective.establish()
+        try:
+            expected: dict[int, bytes] = {}
+            for n in range(12):
+                rp = link if n % 2 else selective
+                offset, data = 0x700 + 0x10 * n, rng.randbytes(rng.choice((4, 8, 16)))
+                await rp.write(offset, data)
+                expected[offset] = data
+                cpl, _ = await rp.read(offset, len(data))
+                ctx.expect(
+                    cpl.payload[: len(data)] == data and cpl.tc == rp.tc,
+                    f"{'Link' if rp is link else 'Selective'} stream: the read of "
+                    f"{offset:#x} on TC{rp.tc} returned other data or came on TC{cpl.tc}",
+                )
+            for offset, data in expected.items():
+                ctx.expect(
+                    await _memory(link, offset, len(data)) == data,
+                    f"BAR0 + {offset:#x} does not hold what was written",
+                )
+            states = (await link.state(), await selective.state())
+            ctx.expect(
+                states == (STATE_SECURE, STATE_SECURE),
+                f"Link / Selective stream states {states[0]:04b} / {states[1]:04b}, not Secure",
+            )
+            ctx.measure("interleaved_round_trips", 12, "")
+        finally:
+            await tidy(ctx, "selective_disable", selective.disable())
+
+
 # --------------------------------------------------------------------------------------------
 # Aggregation (§6.33.6): one MAC over a unit of TLPs of one sub-stream
 # --------------------------------------------------------------------------------------------
