@@ -2006,6 +2006,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "is programmed the same at both Partner Ports)",
         (
             "ide.traffic.protected_rw.phe",
+            "ide.traffic.protected_rw.link_phe",
             "ide.tamper.payload.phe",
             "ide.key_set.switch_both_ways.phe",
             "ide.phe.each_mode",
@@ -2146,6 +2147,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "the complete header is reconstructed; hdl/ide_tlp MUTANT_PHE_WIRE_HEADER)",
         (
             "ide.traffic.protected_rw.phe",
+            "ide.traffic.protected_rw.link_phe",
             "ide.key_set.switch_both_ways.phe",
             "ide.phe.each_mode",
         ),

@@ -228,6 +228,11 @@ _VARIANTS = {
     "pcrc": ("With PCRC Enable (where advertised)", PCRC_SPEC),
     "link": (f"On a Link IDE Stream for TC{LINK_TC} (where advertised)", LINK_SPEC),
     "phe": ("With Partial Header Encryption mode 0001b (where advertised)", PHE_SPEC),
+    "link_phe": (
+        f"On a Link IDE Stream for TC{LINK_TC} with Partial Header Encryption mode 0001b "
+        "(where advertised)",
+        f"{LINK_SPEC}; {PHE_SPEC}",
+    ),
 }
 
 
@@ -240,8 +245,9 @@ def _with_variants(
     variants: dict[str, str],
 ) -> tuple[Vector, ...]:
     """The vector ``vid`` and, for each configuration named in ``variants`` (name -> what the
-    variant checks), ``vid.<name>``: one body, run plain, then with ``<name>=True`` (n/a where
-    the IDE Capability does not advertise that configuration)."""
+    variant checks), ``vid.<name>``: one body, run plain, then with ``<name>=True`` for each
+    part of the name (``link_phe``: ``link=True, phe=True``; n/a where the IDE Capability does
+    not advertise that configuration)."""
 
     async def plain(ctx: VectorContext) -> None:
         await body(ctx)
@@ -251,7 +257,7 @@ def _with_variants(
         lead, clause = _VARIANTS[name]
 
         async def configured(ctx: VectorContext, _name: str = name) -> None:
-            await body(ctx, **{_name: True})
+            await body(ctx, **dict.fromkeys(_name.split("_"), True))
 
         configured.__name__ = f"{plain.__name__}_{name}"
         made.append(
@@ -265,7 +271,13 @@ def _with_variants(
     return tuple(made)
 
 
-protected_rw, protected_rw_pcrc, protected_rw_link, protected_rw_phe = _with_variants(
+(
+    protected_rw,
+    protected_rw_pcrc,
+    protected_rw_link,
+    protected_rw_phe,
+    protected_rw_link_phe,
+) = _with_variants(
     "ide.traffic.protected_rw",
     title="IDE-protected writes and reads of many sizes; completions protected on the stream",
     spec="§6.33.4-6.33.6 (IDE TLPs, AES-GCM, sub-streams), §2.2.9",
@@ -275,6 +287,8 @@ protected_rw, protected_rw_pcrc, protected_rw_link, protected_rw_phe = _with_var
         "link": "protected writes and reads of many sizes, completions on the Link stream",
         "phe": "protected writes and reads of many sizes with the byte enables and "
         "Address[17:2] encrypted; each lands where its clear header says",
+        "link_phe": "protected writes and reads of many sizes on the Link stream with the byte "
+        "enables and Address[17:2] encrypted",
     },
 )
 

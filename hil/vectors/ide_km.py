@@ -788,6 +788,13 @@ _CONFIGS = (
         _LINK_TC << 19 | 1 << 8,
         link=True,
     ),
+    _Config(
+        "link_phe",
+        "a Link IDE Stream with Partial Header Encryption",
+        _CAP_LINK | 1 << 3,
+        _LINK_TC << 19 | 0b0001 << 10,
+        link=True,
+    ),
 )
 _CONTROL_SPEC = "§7.9.26.5.2 (Selective IDE Stream Control), §7.9.26.2 (IDE Capability)"
 
@@ -873,6 +880,7 @@ k_set_go_selective_phe = _k_set_go_under(_CONFIGS[2])
 k_set_go_selective_tee_limited = _k_set_go_under(_CONFIGS[3])
 k_set_go_link = _k_set_go_under(_CONFIGS[4])
 k_set_go_link_pcrc = _k_set_go_under(_CONFIGS[5])
+k_set_go_link_phe = _k_set_go_under(_CONFIGS[6])
 
 
 #: Selective IDE Stream Control bit 9, Configuration Requests Enable: a Root Port's; reserved

@@ -1139,7 +1139,7 @@ async def report_portions(ctx: VectorContext) -> None:
         whole, sizes, announced = await _report_bytes(tsm.tdisp, 0xFFFF)
         ctx.measure("report_bytes", len(whole), "B", low=20)
         ctx.measure("portions_whole", len(sizes), "", low=1)
-        for length in (1, 7, 16):
+        for length in (3, 7, 16):  # odd portions, whose ends fall at every byte of a DW, and DWs
             data, sizes, total = await _report_bytes(tsm.tdisp, length)
             ctx.measure(f"portions_length_{length}", len(sizes), "", low=-(-len(whole) // length))
             ctx.expect(
