@@ -1928,7 +1928,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "ide_cap.phe_mode_hardwired",
         "Partial Header Encryption Mode reads 0 though PHE is advertised (PCIe 6.x §7.9.26.5.2)",
-        ("ide_km.k_set_go.selective_phe",),
+        ("ide_km.k_set_go.selective_phe", "ide_km.k_set_go.link_phe"),
         lambda: _patched(_fake_hw.FakeIdeCap, "_write_control", _control_hardwired(0xF << 10)),
     ),
     Mutant(
