@@ -12,7 +12,7 @@ import os
 from ..codec import ide_km as K
 from ..codec import spdm as S
 from ..errors import NotApplicable
-from ..host.ide_km import IdeKmRequester, StreamRegs
+from ..host.ide_km import IdeKmRequester, StreamRegs, stream_regs
 from ..host.ide_regs import IDE_CAP_ID, LinkBlock
 from ..host.pci import find_ext_capabilities
 from ..host.spdm import SpdmErrorResponse, SpdmRequester
@@ -806,17 +806,20 @@ async def _advertised(ctx: VectorContext, km: IdeKmRequester) -> int:
 
 async def _secure_with(ctx: VectorContext, km: IdeKmRequester, config: _Config) -> None:
     """Stream 0 configured with ``config``'s control bits, keyed, armed and enabled: the bits
-    must hold and the stream must be Secure.  A Link stream is disabled again on the way out
-    (so that its TC's plain TLPs pass, §6.33.4)."""
-    if not config.link:
-        await _keyed_and_enabled(ctx, km, config, STREAM_ID)
-        return
+    must hold and the stream must be Secure.  The stream is disabled again on the way out, its
+    configuration bits cleared: a Link stream so that its TC's plain TLPs pass (§6.33.4); a
+    Selective one so that a long-lived device does not keep a stream enabled under a mode the
+    next user did not choose (a host probing the device again claims an enabled stream's ID,
+    Linux's pci_ide_init)."""
     try:
-        await _keyed_and_enabled(ctx, km, config, _LINK_STREAM_ID)
+        await _keyed_and_enabled(ctx, km, config, _LINK_STREAM_ID if config.link else STREAM_ID)
     finally:
         if ctx.config is not None:
-            regs = await km.link_regs(0)
-            await tidy(ctx, "link_disable", ctx.config.write32(regs.control, 0))
+            if config.link:
+                control = (await km.link_regs(0)).control
+            else:
+                control = (await stream_regs(ctx.config, 0)).control
+            await tidy(ctx, "stream_disable", ctx.config.write32(control, 0))
 
 
 async def _keyed_and_enabled(
