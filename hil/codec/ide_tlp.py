@@ -723,6 +723,11 @@ def phe_applies(tlp: Tlp, mode: int) -> bool:
     return bool(mode) and isinstance(tlp, MemRead | MemWrite)
 
 
+def _address_bytes(mode: int) -> int:
+    """Bytes of Address[msb:2] that PHE ``mode`` moves to P: 2, 3, 4 or 5."""
+    return (PHE_ADDRESS_MSB[mode] - 1) // 8
+
+
 def phe_split(header: bytes, mode: int, *, byte_enables: bool) -> tuple[bytes, bytes]:
     """A 4 DW memory request header -> (what stays in A, what goes to the front of P).
 
@@ -750,7 +755,7 @@ def phe_split(header: bytes, mode: int, *, byte_enables: bool) -> tuple[bytes, b
     kept = ((field >> (msb + 1)) << 2) | (field & 0b11)  # Address[63:msb+1], PH
     a_part = header[:7] + (b"" if byte_enables else header[7:8])
     a_part += kept.to_bytes((65 - msb) // 8, "big")
-    p_front = (header[7:8] if byte_enables else b"") + hidden.to_bytes((msb - 1) // 8, "big")
+    p_front = (header[7:8] if byte_enables else b"") + hidden.to_bytes(_address_bytes(mode), "big")
     return a_part, p_front
 
 
@@ -759,7 +764,7 @@ def phe_merge(header: bytes, front: bytes, mode: int, *, byte_enables: bool) -> 
     returns it): the wire header from the ciphertext front, or the clear header back from
     the decrypted one (§6.33.4: "the complete header is reconstructed")."""
     msb = PHE_ADDRESS_MSB[mode]
-    width = (msb - 1) // 8 + int(byte_enables)
+    width = _address_bytes(mode) + int(byte_enables)
     if len(header) != 16 or len(front) != width:
         raise LocalProtocolError(f"PHE mode {mode}: a 16-byte header and {width} front bytes")
     be = front[:1] if byte_enables else header[7:8]
@@ -1014,7 +1019,7 @@ class IdeTlp:
         if not isinstance(self.tlp, MemRead | MemWrite | Completion | CfgRead | CfgWrite):
             raise LocalProtocolError(f"tlp must be a Tlp, not {type(self.tlp).__name__}")
         mode = getattr(self.tlp, "phe_mode", 0)
-        width = (PHE_ADDRESS_MSB[mode] - 1) // 8 + phe_covers_byte_enables(self.tlp) if mode else 0
+        width = _address_bytes(mode) + phe_covers_byte_enables(self.tlp) if mode else 0
         _blob("phe", self.phe, sizes=(width,))
         _blob("mac", self.mac, sizes=(MAC_SIZE,) if self.prefix.m else (0,))
         _blob("pcrc", self.pcrc, sizes=(PCRC_SIZE,) if self.prefix.p else (0,))
