@@ -46,16 +46,18 @@ LINK, LINK_TC = 2, 2
 # ide_tlp firmware counters (hdl/ide_tlp/README.md)
 RX_OK, TX, CHECK_FAILED, LAST_FAIL = 0, 1, 2, 3
 MISROUTED, DISCARDED, PLAIN, UR, MALFORMED, INFO, PCRC_FAILED = range(0x20, 0x27)
-#: The block is built with PCRC and PHE (PCRC_SUPPORTED = PHE_SUPPORTED = 1); each stream's
-#: PCRC Enable and PHE Mode are the bench's (Stream.pcrc, Stream.phe), so streams without them
-#: test the path as a build without them runs it.
+#: The block is built with PCRC, PHE and aggregation; each stream's PCRC Enable and PHE Mode
+#: are the bench's (Stream.pcrc, Stream.phe), so streams without them test the path as a build
+#: without them runs it.  A TLP without a MAC is a unit's member here, never IDE Check Failed.
 PARAMS = {
     "PCRC_SUPPORTED": 1,
     "PHE_SUPPORTED": 1,
     "CFG_IDE_SUPPORTED": 1,
+    "AGG_SUPPORTED": 1,
     "NUM_STREAMS": len(STREAM_IDS),
 }
 FAIL_MAC, FAIL_PR, FAIL_SUB, FAIL_SUB_MISMATCH, FAIL_KEYSET, FAIL_NO_MAC, FAIL_PCRC = range(1, 8)
+FAIL_AGGREGATION = 8
 
 
 def slot_code(sub: int, direction: int, key_set: int) -> int:
@@ -427,11 +429,11 @@ async def test_replay_and_reorder(dut: SimHandleBase) -> None:
 
 @cocotb.test()
 async def test_prefix_checks(dut: SimHandleBase) -> None:
-    """Reserved Sub-Stream, a request on the wrong Sub-Stream, M = 0, P = 1, PR counter."""
+    """Reserved Sub-Stream, a request on the wrong Sub-Stream, P = 1, PR counter.  (M = 0 is
+    a unit's member in this build: test_aggregation.)"""
     cases = [
         ("reserved sub-stream", FAIL_SUB),
         ("wrong sub-stream", FAIL_SUB_MISMATCH),
-        ("no MAC", FAIL_NO_MAC),
         ("PCRC", FAIL_PCRC),
         ("PR counter", FAIL_PR),
     ]
@@ -453,9 +455,6 @@ async def test_prefix_checks(dut: SimHandleBase) -> None:
                 wire[3] = (wire[3] & 0x0F) | (5 << 4)
             elif what == "wrong sub-stream":
                 wire[3] = (wire[3] & 0x0F) | (1 << 4)
-            elif what == "no MAC":  # a member of an aggregated unit: M = 0 and no MAC
-                wire[3] &= ~0x04
-                del wire[-12:]
             else:  # P = 1 and a PCRC DW before the MAC, on a stream without PCRC Enable
                 wire[3] |= 0x08
                 wire[-12:-12] = bytes(4)
@@ -838,6 +837,138 @@ async def test_phe(dut: SimHandleBase) -> None:
         assert b.fails[j] == 1, f"a flipped header bit at {pos} passed on stream {j}"
         assert (await b.counter(4 * j + LAST_FAIL)) & 0xF == FAIL_MAC
         assert (await b.read_plain(0x3C0, 8)).payload == before
+
+
+async def _restart(b: Bench, j: int, *, phe: int = 0) -> IdeStreamModel:
+    """Stream j disabled, then established anew (K0) with PHE Mode ``phe``."""
+    s = b.streams[j]
+    s.secure = s.enabled = False
+    s.slots.clear()
+    s.armed.clear()
+    b.drive_streams()
+    await b.idle(10)
+    s.phe, s.rp = phe, None
+    rp = b.establish(j)
+    b.arm(j, KeySet.K0)
+    return rp
+
+
+async def _send_unit(b: Bench, unit: list, **kw: float) -> None:
+    for member in unit:
+        await b.src.send(member.encode(), **kw)
+
+
+@cocotb.test()
+async def test_aggregation(dut: SimHandleBase) -> None:
+    """Aggregation (§6.33.6) against the model's protect_unit: units of 2 to 8 writes (up to
+    256 DW) and of reads, with and without PHE and PCRC, interleaved with TLPs of the other
+    stream, a plain read and a unit of the other Sub-Stream; every write lands and every read
+    is answered, each completion checked by the model.  Then the faults: a tampered member
+    fails the unit's MAC and none of its writes lands; a K toggled inside a unit, a ninth TLP
+    and more than 256 DW fail the stream; a wrong PCRC over a unit is PCRC Check Failed, the
+    unit unused and the stream in step."""
+    b = await fresh(dut, pcrc=(1,))
+    assert (await b.counter(INFO) >> 11) & 1 == 1  # AGG_SUPPORTED
+    rng = random.Random(0xA66)
+    b.sink.stall_probability = 0.2
+
+    async def check_reads(j: int, reads: list[MemRead], want: list[bytes]) -> None:
+        rp = b.streams[j].rp
+        for req, data in zip(reads, want, strict=True):
+            raw = await b.sink.recv()
+            assert raw is not None, "no completion for a read of a unit"
+            got = rp.receive(raw)
+            assert got is not None and isinstance(got.tlp, Completion)
+            assert got.tlp.tag == req.tag and got.tlp.payload == data
+
+    for phe in (0, 2, 4):
+        for j in (0, 1):
+            await _restart(b, j, phe=phe)
+        for n in range(6):
+            j = n % 2
+            rp, other = b.streams[j].rp, 1 - j
+            count = rng.choice([2, 3, 4, 8])
+            budget, writes, lands = 1024, [], []
+            for i in range(count):
+                size = rng.choice([4, 8, 12, 16, 36, 64, 128, 256])
+                size = min(size, budget - 4 * (count - 1 - i))
+                budget -= size
+                offset = rng.randrange(0, BAR_SIZE - size) & ~3
+                data = rng.randbytes(size)
+                writes.append(b.write_tlp(offset, data))
+                lands.append((offset, data))
+            # Reads of the same stream protected first (they claim no Posted Request of the
+            # write unit), sent interleaved with it: the two Sub-Streams' units are apart.
+            reads = [b.read_tlp(rng.randrange(0, BAR_SIZE - 16) & ~3, 16) for _ in range(2)]
+            want = [expected_read(b.mem, r.address - BAR0, 16) for r in reads]
+            runit = rp.protect_unit(reads)
+            wunit = rp.protect_unit(writes)
+            assert runit is not None and wunit is not None
+            assert [m.prefix.m for m in wunit] == [False] * (count - 1) + [True]
+            await b.src.send(wunit[0].encode())
+            await b.src.send(runit[0].encode())
+            # Between the members: a TLP of the other stream, a plain read.
+            got, _ = await b.read_ide(other, 0x10, 8)
+            assert got.payload == expected_read(b.mem, 0x10, 8)
+            assert (await b.read_plain(0x20, 4)).payload == expected_read(b.mem, 0x20, 4)
+            await b.src.send(runit[1].encode())
+            await check_reads(j, reads, want)
+            await _send_unit(b, wunit[1:], gap_probability=0.2)
+            for offset, data in lands:
+                b.mem[offset : offset + len(data)] = data
+            probe = lands[-1][0]
+            got, _ = await b.read_ide(j, probe, 8)
+            assert got.payload == expected_read(b.mem, probe, 8), (phe, n)
+        assert b.fails == [0, 0, 0], phe
+    assert (await b.read_plain(0, 256)).payload == bytes(b.mem[0:256])
+    for offset in range(0, BAR_SIZE, 256):
+        got, _ = await b.read_ide(0, offset, 256)
+        assert got.payload == bytes(b.mem[offset : offset + 256]), offset
+
+    # A wrong PCRC over a unit (stream 1): not used, the stream Secure and in step.
+    rp1 = b.streams[1].rp
+    before, pcrc_before = bytes(b.mem[0x700:0x710]), await b.counter(PCRC_FAILED)
+    unit = rp1.protect_unit(
+        [b.write_tlp(0x700, b"\x11" * 8), b.write_tlp(0x708, b"\x22" * 8)], pcrc_fault="wrong"
+    )
+    await _send_unit(b, unit)
+    await b.idle()
+    assert await b.counter(PCRC_FAILED) == pcrc_before + 1 and b.fails[1] == 0
+    assert (await b.read_ide(1, 0x700, 16))[0].payload == before
+
+    # Faults that fail the stream; none of the unit's writes lands.
+    rp0 = b.streams[0].rp
+    faults = ("tampered member", "K toggled", "nine TLPs", "257 DW")
+    for k, what in enumerate(faults):
+        if k:
+            rp0 = await _restart(b, 0)
+        fails = b.fails[0]
+        if what == "K toggled":
+            # Key set 1 programmed and armed too: only the rule can refuse the unit.
+            b.establish(0, KeySet.K1)
+            b.arm(0, KeySet.K1)
+        before = bytes(b.mem[0x800:0xC10])
+        if what == "nine TLPs":
+            tlps = [b.write_tlp(0x800 + 4 * i, bytes([i]) * 4) for i in range(9)]
+        elif what == "257 DW":
+            tlps = [b.write_tlp(0x800, b"\x5a" * 256) for _ in range(4)]
+            tlps.append(b.write_tlp(0xC00, b"\x5b" * 4))
+        else:
+            tlps = [b.write_tlp(0x800, b"\x5c" * 64), b.write_tlp(0x840, b"\x5d" * 64)]
+        toggle = 1 if what == "K toggled" else None
+        unit = rp0.protect_unit(tlps, unchecked=True, toggle_k_at=toggle)
+        wires = [bytearray(m.encode()) for m in unit]
+        if what == "tampered member":
+            wires[0][-3] ^= 0x20  # its encrypted payload
+        for wire in wires:
+            await b.src.send(bytes(wire))
+        await b.idle()
+        assert b.fails[0] == fails + 1, what
+        reason = FAIL_MAC if what == "tampered member" else FAIL_AGGREGATION
+        assert (await b.counter(LAST_FAIL)) & 0xF == reason, what
+        for offset in range(0x800, 0xC00, 256):
+            got = (await b.read_plain(offset, 256)).payload
+            assert got == before[offset - 0x800 : offset - 0x700], what
 
 
 @cocotb.test()

@@ -32,6 +32,8 @@ module hil_ep
   // ide_tlp does IDE Configuration Requests through cfg_mgmt_* and holds the plain ones with
   // cfg_ide_hold_o, §6.33.4). It needs a hard IP that hands such TLPs to user logic.
   parameter bit IDE_CFG = 1'b1,
+  // 1: IDE Aggregation built (ide_cap advertises it, ide_tlp takes aggregated units, §6.33.6).
+  parameter bit IDE_AGG = 1'b1,
   // Link IDE Streams (TCs, §6.33.1): 0 .. 3 (what fits in the cfg_ext window beside the two
   // Selective streams: hdl/ide_cap/README.md).
   parameter int unsigned IDE_LINK_TCS = 1,
@@ -46,7 +48,8 @@ module hil_ep
   parameter bit MUTANT_TLP_LINK_TAKES_PLAIN = 1'b0,
   parameter bit MUTANT_TLP_NO_MAC_DROPPED = 1'b0,
   parameter bit MUTANT_TLP_PHE_WIRE_HEADER = 1'b0,
-  parameter bit MUTANT_TLP_CFG_PLAIN_TAKEN = 1'b0
+  parameter bit MUTANT_TLP_CFG_PLAIN_TAKEN = 1'b0,
+  parameter bit MUTANT_TLP_AGG_K_UNCHECKED = 1'b0
 ) (
   input  logic        clk_i,
   input  logic        rst_ni,
@@ -310,6 +313,7 @@ module hil_ep
     .PCRC_SUPPORTED (IDE_PCRC),
     .PHE_SUPPORTED  (IDE_PHE),
     .CFG_IDE_SUPPORTED(IDE_CFG),
+    .AGG_SUPPORTED  (IDE_AGG),
     .MUTANT_K_SET_STOP_IGNORED(MUTANT_IDE_K_SET_STOP_IGNORED)
   ) u_ide_cap (
     .clk_i,
@@ -401,6 +405,7 @@ module hil_ep
     .PCRC_SUPPORTED(IDE_PCRC),
     .PHE_SUPPORTED(IDE_PHE),
     .CFG_IDE_SUPPORTED(IDE_CFG),
+    .AGG_SUPPORTED(IDE_AGG),
     .MUTANT_SKIP_MAC_CHECK(MUTANT_TLP_SKIP_MAC_CHECK),
     .MUTANT_SKIP_PCRC_CHECK(MUTANT_TLP_SKIP_PCRC_CHECK),
     .MUTANT_NO_TX_PCRC(MUTANT_TLP_NO_TX_PCRC),
@@ -408,7 +413,8 @@ module hil_ep
     .MUTANT_LINK_TAKES_PLAIN(MUTANT_TLP_LINK_TAKES_PLAIN),
     .MUTANT_NO_MAC_DROPPED(MUTANT_TLP_NO_MAC_DROPPED),
     .MUTANT_PHE_WIRE_HEADER(MUTANT_TLP_PHE_WIRE_HEADER),
-    .MUTANT_CFG_PLAIN_TAKEN(MUTANT_TLP_CFG_PLAIN_TAKEN)
+    .MUTANT_CFG_PLAIN_TAKEN(MUTANT_TLP_CFG_PLAIN_TAKEN),
+    .MUTANT_AGG_K_UNCHECKED(MUTANT_TLP_AGG_K_UNCHECKED)
   ) u_ide_tlp (
     .clk_i,
     .rst_ni            (rst_fn_n),

@@ -41,6 +41,11 @@ module ide_cap
   // (Selective IDE for Configuration Requests Supported) is Set. Nothing here changes: the
   // Configuration Requests Enable bit (Stream Control b9) is a Root Port's, reserved here.
   parameter bit CFG_IDE_SUPPORTED = 1'b0,
+  // 1: the TLP path takes aggregated units (§6.33.6): IDE Capability bit 4 (Aggregation
+  // Supported) is Set and each stream's Tx Aggregation Mode fields (Control [7:2]) are
+  // writable; 0: both read 0. The transmitter (completions) never aggregates, which a
+  // Transmitter "is permitted" (§6.33.6: "to aggregate fewer TLPs than the number permitted").
+  parameter bit AGG_SUPPORTED = 1'b0,
   // Seeded bug for the mutation harness (hil/mutants.py), never for a real build: 1 =
   // K_SET_STOP reports done and leaves the slot armed and keyed. Keep 0.
   parameter bit MUTANT_K_SET_STOP_IGNORED = 1'b0
@@ -129,8 +134,8 @@ module ide_cap
 
   // IDE Capability register (§7.9.26.2): Selective IDE and the IDE_KM responder, AES-GCM-256
   // with a 96-bit MAC, TEE-Limited Streams, and Link IDE, PCRC, Partial Header Encryption and
-  // Selective IDE for Configuration Requests if built with them. No Flow-Through (reserved for
-  // endpoints) or Aggregation.
+  // Selective IDE for Configuration Requests and Aggregation if built with them. No
+  // Flow-Through (reserved for endpoints).
   localparam logic [31:0] IdeCapReg = (32'(NUM_LINK_TCS != 0) << IDE_CAP_LINK_BIT) |
                                       (32'(NUM_LINK_TCS != 0 ? NUM_LINK_TCS - 1 : 0)
                                           << IDE_CAP_LINK_TCS_LSB) |
@@ -138,6 +143,7 @@ module ide_cap
                                       (32'(PCRC_SUPPORTED) << IDE_CAP_PCRC_BIT) |
                                       (32'(PHE_SUPPORTED) << IDE_CAP_PHE_BIT) |
                                       (32'(CFG_IDE_SUPPORTED) << IDE_CAP_SEL_CFG_BIT) |
+                                      (32'(AGG_SUPPORTED) << IDE_CAP_AGGR_BIT) |
                                       (32'd1 << IDE_CAP_IDE_KM_BIT) |
                                       (32'(IDE_ALG_AES_GCM_256) << IDE_CAP_ALG_LSB) |
                                       (32'(NUM_STREAMS - 1) << IDE_CAP_NUM_SEL_LSB) |
@@ -157,6 +163,7 @@ module ide_cap
     logic        tee_lim;    // TEE-Limited Stream (sampled while enabled)
     logic        pcrc;       // PCRC Enable (fixed while enabled)
     logic [3:0]  phe;        // Partial Header Encryption Mode (sampled while enabled)
+    logic [5:0]  agg;        // Tx Aggregation Mode NPR, PR, CPL (fixed while enabled)
     logic [7:0]  sid;        // Stream ID
     logic        fail_rx;    // Received IDE Fail Message (RW1C)
     logic [15:0] rid_limit;  // RID Limit (fixed while enabled)
@@ -241,10 +248,10 @@ module ide_cap
     // IDE Control: its only field (Flow-Through IDE Stream Enabled) is reserved for endpoints.
     cap_regs[IDE_REG_CTRL]   = '0;
     // Link IDE Stream Control and Status (§7.9.26.4), block i = stream index NUM_STREAMS + i.
-    // Tx aggregation [7:2] is not built: 0.
     for (int i = 0; i < int'(NUM_LINK_TCS); i++) begin
       cap_regs[link_reg(i, 0)][IDE_SEL_CTRL_EN_BIT]       = cfg_q[NUM_STREAMS + i].enable;
       cap_regs[link_reg(i, 0)][IDE_SEL_CTRL_PCRC_BIT]     = cfg_q[NUM_STREAMS + i].pcrc;
+      cap_regs[link_reg(i, 0)][IDE_SEL_CTRL_AGG_LSB +: 6] = cfg_q[NUM_STREAMS + i].agg;
       cap_regs[link_reg(i, 0)][IDE_SEL_CTRL_PHE_LSB +: 4] = cfg_q[NUM_STREAMS + i].phe;
       cap_regs[link_reg(i, 0)][IDE_SEL_CTRL_ALG_LSB +: 5] = cfg_q[NUM_STREAMS + i].alg;
       cap_regs[link_reg(i, 0)][IDE_SEL_CTRL_TC_LSB +: 3]  = cfg_q[NUM_STREAMS + i].tc;
@@ -262,6 +269,7 @@ module ide_cap
       cap_regs[sel_reg(j, IDE_SEL_CTRL)][IDE_SEL_CTRL_TEE_LIM_BIT]  = cfg_q[j].tee_lim;
       cap_regs[sel_reg(j, IDE_SEL_CTRL)][IDE_SEL_CTRL_PCRC_BIT]     = cfg_q[j].pcrc;
       cap_regs[sel_reg(j, IDE_SEL_CTRL)][IDE_SEL_CTRL_PHE_LSB +: 4] = cfg_q[j].phe;
+      cap_regs[sel_reg(j, IDE_SEL_CTRL)][IDE_SEL_CTRL_AGG_LSB +: 6] = cfg_q[j].agg;
       cap_regs[sel_reg(j, IDE_SEL_CTRL)][IDE_SEL_CTRL_SID_LSB +: 8] = cfg_q[j].sid;
       cap_regs[sel_reg(j, IDE_SEL_STATUS)][IDE_SEL_STS_FAIL_RX_BIT] = cfg_q[j].fail_rx;
       cap_regs[sel_reg(j, IDE_SEL_STATUS)][3:0] =
@@ -324,6 +332,8 @@ module ide_cap
             cfg_d[j].tee_lim = reg_wval[IDE_SEL_CTRL_TEE_LIM_BIT];
             cfg_d[j].pcrc    = PCRC_SUPPORTED && reg_wval[IDE_SEL_CTRL_PCRC_BIT];
             cfg_d[j].phe     = phe_mode(reg_wval[IDE_SEL_CTRL_PHE_LSB +: 4]);
+            // "Software must enable aggregation prior to enabling the IDE Stream" (§6.33.6).
+            cfg_d[j].agg     = AGG_SUPPORTED ? reg_wval[IDE_SEL_CTRL_AGG_LSB +: 6] : '0;
           end
         end
         if (32'(reg_idx_i) == sel_reg(j, IDE_SEL_STATUS) && reg_be_i[3] &&
@@ -365,6 +375,7 @@ module ide_cap
           cfg_d[NUM_STREAMS + i].alg  = reg_wval[IDE_SEL_CTRL_ALG_LSB +: 5];
           cfg_d[NUM_STREAMS + i].pcrc = PCRC_SUPPORTED && reg_wval[IDE_SEL_CTRL_PCRC_BIT];
           cfg_d[NUM_STREAMS + i].phe  = phe_mode(reg_wval[IDE_SEL_CTRL_PHE_LSB +: 4]);
+          cfg_d[NUM_STREAMS + i].agg  = AGG_SUPPORTED ? reg_wval[IDE_SEL_CTRL_AGG_LSB +: 6] : '0;
         end
       end
       if (reg_wr_i && 32'(reg_idx_i) == link_reg(i, 1) && reg_be_i[3] &&

@@ -57,6 +57,7 @@ package ide_cap_pkg;
 
   // Selective IDE Stream Control register (§7.9.26.5.2)
   localparam int unsigned IDE_SEL_CTRL_EN_BIT = 0;        // Selective IDE Stream Enable
+  localparam int unsigned IDE_SEL_CTRL_AGG_LSB = 2;       // [7:2] Tx Aggregation Mode NPR/PR/CPL
   localparam int unsigned IDE_SEL_CTRL_PCRC_BIT = 8;      // PCRC Enable
   localparam int unsigned IDE_SEL_CTRL_PHE_LSB = 10;      // [13:10] Partial Header Encryption Mode
   localparam int unsigned IDE_SEL_CTRL_ALG_LSB = 14;      // [18:14] Selected Algorithm
@@ -66,7 +67,7 @@ package ide_cap_pkg;
   localparam int unsigned IDE_SEL_CTRL_SID_LSB = 24;      // [31:24] Stream ID
 
   // Link IDE Stream Control (§7.9.26.4.1) has the same fields at the same places for what it
-  // holds: Enable b0, PCRC Enable b8, Partial Header Encryption Mode [13:10], Selected
+  // holds: Enable b0, Tx Aggregation Mode [7:2], PCRC Enable b8, Partial Header Encryption Mode [13:10], Selected
   // Algorithm [18:14], TC [21:19], Stream ID [31:24]; its Status (§7.9.26.4.2) is laid out as the Selective one below.
 
   // Selective IDE Stream Status register (§7.9.26.5.3)

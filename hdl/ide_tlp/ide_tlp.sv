@@ -30,6 +30,12 @@ module ide_tlp
   // IP's configuration management port (cfg_mgmt_*) and answered on the stream; from then on
   // cfg_ide_hold_o tells the hard IP to discard plain ones. 0: such requests are UR.
   parameter bit CFG_IDE_SUPPORTED = 1'b0,
+  // 1: Aggregation (§6.33.6): an IDE TLP without a MAC (M = 0) is held, with the other TLPs of
+  // its unit, until the unit's last TLP (M = 1); the unit is then decrypted and checked as one
+  // AES-GCM invocation and its TLPs are done in order. Interleaved TLPs of other Sub-Streams
+  // and streams go on meanwhile (each Sub-Stream of each stream has its own unit store).
+  // 0: an IDE TLP without a MAC is IDE Check Failed.
+  parameter bit AGG_SUPPORTED = 1'b0,
   // Seeded bug for the mutation harness (hil/mutants.py), never for a real build: 1 = a
   // received IDE TLP whose MAC does not verify is taken as good. Keep 0.
   parameter bit MUTANT_SKIP_MAC_CHECK = 1'b0,
@@ -50,7 +56,10 @@ module ide_tlp
   parameter bit MUTANT_PHE_WIRE_HEADER = 1'b0,
   // Seeded bug, as above: 1 = cfg_ide_hold_o stays low, so plain Configuration Requests are
   // still taken after one came as an IDE TLP. Keep 0.
-  parameter bit MUTANT_CFG_PLAIN_TAKEN = 1'b0
+  parameter bit MUTANT_CFG_PLAIN_TAKEN = 1'b0,
+  // Seeded bug, as above: 1 = a K that changes inside an aggregated unit is not checked (the
+  // unit is decrypted with its first TLP's key set). Keep 0.
+  parameter bit MUTANT_AGG_K_UNCHECKED = 1'b0
 ) (
   input  logic                       clk_i,
   input  logic                       rst_ni,
@@ -145,11 +154,26 @@ module ide_tlp
   // to beats.
   localparam int unsigned BufDw    = ((1 + 4 + MAX_PAYLOAD_DW + 1 + MAC_DW + 3) / 4) * 4;
   localparam int unsigned BufBeats = BufDw / 4;
-  localparam int unsigned IdxW     = $clog2(BufDw + 4);
+  // Index width; with aggregation also wide enough for a unit's engine beats and P bytes.
+  localparam int unsigned IdxW     = (AGG_SUPPORTED && $clog2(BufDw + 4) < 7) ? 7 :
+                                     $clog2(BufDw + 4);
   localparam int unsigned MemDw    = (1 << BAR0_SIZE_LOG2) / 4;
   localparam int unsigned MemAw    = BAR0_SIZE_LOG2 - 2;
   localparam int unsigned LenW     = $clog2(MAX_PAYLOAD_DW + 1);
   localparam int unsigned StrW     = NUM_STREAMS > 1 ? $clog2(NUM_STREAMS) : 1;
+
+  // Aggregation (§6.33.6): a unit store per stream and request Sub-Stream (Posted,
+  // Non-Posted). A unit holds at most 8 TLPs and 256 DW of payload: its A (prefix and header,
+  // at most 20 bytes a TLP) fits AggAW beats, its P (payload, PHE fronts of up to 6 bytes,
+  // the PCRC) AggPW beats. Without aggregation nothing writes them and synthesis drops them.
+  localparam int unsigned AGG_MAX_TLPS = 8;
+  localparam int unsigned AGG_MAX_DW   = 256;
+  localparam int unsigned AggSlots = 2 * NUM_STREAMS;
+  localparam int unsigned AggAW    = (AGG_MAX_TLPS * 20 + 15) / 16;
+  localparam int unsigned AggPW    = (4 * AGG_MAX_DW + 6 * AGG_MAX_TLPS + 4 + 15) / 16 + 1;
+  localparam int unsigned AggSlW   = $clog2(AggSlots);
+  localparam int unsigned AggAIW   = $clog2(AggSlots * AggAW);
+  localparam int unsigned AggPIW   = $clog2(AggSlots * AggPW);
 
   /////////////
   // Buffers //
@@ -161,6 +185,30 @@ module ide_tlp
   logic [31:0] tbuf_q [BufDw];
   // BAR0 memory, DW n = bytes 4n .. 4n+3 of BAR0 (byte 4n in bits 7:0).
   logic [31:0] mem_q [MemDw];
+  // Unit stores (aggregation), slot = 2 x stream + (Non-Posted): the unit's A and P packed in
+  // byte order as the engine takes them (byte k of a beat in bits [8k+7:8k]), and per TLP of
+  // the unit its prefix and header as received, its PHE front length and its payload in DW.
+  logic [127:0] agg_a_q [AggSlots * AggAW];
+  logic [127:0] agg_p_q [AggSlots * AggPW];
+  logic [159:0] agg_hdr_q [AggSlots * AGG_MAX_TLPS];
+  logic [2:0]   agg_fl_q [AggSlots * AGG_MAX_TLPS];
+  logic [8:0]   agg_ln_q [AggSlots * AGG_MAX_TLPS];
+  // Per slot: TLPs held, the unit's K, A and P bytes stored, payload DW (§6.33.6 limits).
+  logic [3:0]   agg_n_q   [AggSlots];
+  logic         agg_k_q   [AggSlots];
+  logic [7:0]   agg_ab_q  [AggSlots];
+  logic [11:0]  agg_pb_q  [AggSlots];
+  logic [9:0]   agg_pdw_q [AggSlots];
+
+  // Sixteen bytes of slot sl's P store from byte o (any alignment).
+  function automatic logic [127:0] agg_p_win(logic [AggSlW-1:0] sl, logic [11:0] o);
+    logic [255:0] two;
+    int unsigned  w;
+    w   = 32'(sl) * AggPW + 32'(o >> 4);
+    two = {(w + 1 < AggSlots * AggPW) ? agg_p_q[w + 1] : 128'd0,
+           (w < AggSlots * AggPW) ? agg_p_q[w] : 128'd0};
+    return 128'(two >> (8 * 32'(o[3:0])));
+  endfunction
 
   // Four consecutive DWs of a buffer from DW index i, as one 16-byte beat.
   function automatic logic [127:0] rbuf_beat(logic [IdxW-1:0] i);
@@ -179,8 +227,8 @@ module ide_tlp
     return b;
   endfunction
 
-  // Keep mask for n bytes (0 .. 16) of a beat.
-  function automatic logic [15:0] keep_bytes(logic [IdxW+2:0] n);
+  // Keep mask for n bytes of a beat (16 or more: all).
+  function automatic logic [15:0] keep_bytes(int unsigned n);
     return (n >= 16) ? 16'hFFFF : 16'((17'h1 << n) - 17'h1);
   endfunction
 
@@ -288,7 +336,11 @@ module ide_tlp
     StTxAes,     // encrypt the completion payload in place, append the MAC
     StSend,      // stream tbuf out
     StCfgRd,     // an IDE Configuration Read through cfg_mgmt, into the completion
-    StCfgWr      // an IDE Configuration Write through cfg_mgmt, after its completion went out
+    StCfgWr,     // an IDE Configuration Write through cfg_mgmt, after its completion went out
+    StAggStore,  // add the TLP's A and P to its unit store (aggregation)
+    StAggPcrc,   // PCRC over the unit's decrypted P content, TLP by TLP
+    StAggLoad,   // put the unit's next TLP (header, decrypted payload) into rbuf
+    StAggParse   // decode it and do it as a checked IDE TLP
   } state_e;
 
   state_e state_q, state_d;
@@ -331,6 +383,24 @@ module ide_tlp
   logic             cfg_held_q;                 // a Selective stream took one as IDE TLP
   logic [StrW-1:0]  cfg_str_q;                  // ... which
   logic             ev_cfg_take;                // this clock: stream str_q takes one
+
+  // Aggregation
+  logic             mbit_q, mbit_d;             // prefix M of the TLP (0: a unit member)
+  logic             unit_q, unit_d;             // the TLP closes a unit held in the store
+  logic             st_ph_q, st_ph_d;           // StAggStore: 0 A, 1 P
+  logic [11:0]      st_i_q, st_i_d;             // ... bytes of it stored
+  logic             rep_q, rep_d;               // the unit's TLPs are being done
+  logic [3:0]       rep_k_q, rep_k_d;           // ... the next one
+  logic [11:0]      rep_off_q, rep_off_d;       // ... its P content's first byte in the store
+  logic [IdxW-1:0]  rep_c_q, rep_c_d;           // StAggLoad / StAggPcrc step
+  logic             ev_agg_store;               // this clock: the TLP joins slot cur_sl
+  logic             ev_agg_clear;               // this clock: slot cur_sl is emptied
+  logic             ev_pr_member;               // this clock: count a member's PR_Sent_Counter
+  logic             aa_wr, ap_wr;               // unit store writes of this clock
+  logic [AggAIW-1:0] aa_idx;
+  logic [AggPIW-1:0] ap_idx;
+  logic [127:0]     aa_data, ap_data;
+  logic [15:0]      aa_be, ap_be;
 
   // AES feeding
   logic [IdxW-1:0]  feed_q, feed_d;             // input beats handed over
@@ -427,6 +497,10 @@ module ide_tlp
   logic        p_cfg;                              // CfgRd / CfgWr, Type 0 or 1
   logic [2:0]  p_phe;                              // the stream's PHE mode for this request
   logic        p_phe_be;                           // PHE covers its byte enables
+  logic [63:0] p_addr;                             // the header's address
+  logic [63:0] p_phe_mask;                         // the address bits its PHE mode hides
+  logic [AggSlW-1:0] p_sl;                         // unit store of the prefix's Sub-Stream
+  logic        p_open;                             // ... holds TLPs of a unit
 
   always_comb begin
     w_pfx  = rwire('0);
@@ -467,6 +541,10 @@ module ide_tlp
     // byte enables except a Translation Request's (AT = 01b; TH is never taken here).
     p_phe    = (PHE_SUPPORTED && p_ide && p_str_hit && p_mem) ? stream_phe_i[4*p_str +: 3] : '0;
     p_phe_be = p_data || (w_dw0[11:10] != 2'b01);
+    p_addr   = p_4dw ? {w_dw2, w_dw3[31:2], 2'b00} : {32'd0, w_dw2[31:2], 2'b00};
+    p_phe_mask = ((64'd1 << (8 * (32'(p_phe) + 1))) - 64'd1) << 2;
+    p_sl     = AggSlW'(2 * 32'(p_str) + 32'(w_pfx[4]));
+    p_open   = AGG_SUPPORTED && agg_n_q[p_sl] != '0;
     // §6.33.4: once a Link IDE Stream is enabled, a receiver takes non-IDE TLPs of its TC on
     // a Sub-Stream only until the first IDE TLP on that Sub-Stream; from then on, while the
     // stream is enabled, it discards them (no error is logged).
@@ -528,14 +606,32 @@ module ide_tlp
   logic [31:0]     phe_crc;                                 // PCRC after the padded front
   logic [4:0]      crc_n;                                   // PCRC bytes this clock
   logic [31:0]     h0, h1, h2, pfx;
+  logic [AggSlW-1:0] cur_sl;                                // unit store of the request
+  logic [IdxW+2:0] aad_bytes;                               // engine A bytes (TLP, unit)
+  logic [11:0]     p_bytes_all;                             // engine P bytes (TLP, unit)
+  logic [159:0]    st_a_src;                                // the TLP's A, byte 0 first
+  logic [127:0]    st_win;                                  // its P content from byte st_i_q
+  logic [11:0]     st_len, st_o, st_n;                      // StAggStore: bytes, offset, step
+  logic [IdxW-1:0] st_d;                                    // ... payload DW at st_i_q
+  logic [159:0]    u_hdr;                                   // the unit's next TLP: header
+  logic [2:0]      u_fl;                                    // ... PHE front bytes
+  logic [8:0]      u_ln;                                    // ... payload DW
+  logic [IdxW-1:0] u_pay;                                   // ... payload's first rbuf DW
+  logic [11:0]     u_done;                                  // StAggPcrc payload bytes done
+  logic [4:0]      u_n;                                     // ... this clock
+  logic [47:0]     u_win_f;                                 // store windows: front (or PCRC),
+  logic [127:0]    u_win_p, u_win_l;                        // ... PCRC input, payload to load
 
   always_comb begin
-    aad_beats    = IdxW'((aad_b_q + (IdxW+3)'(15)) >> 4);
+    cur_sl       = AggSlW'(2 * 32'(str_q) + 32'(sub_q[0]));
+    aad_bytes    = unit_q ? (IdxW+3)'(agg_ab_q[cur_sl]) : aad_b_q;
+    aad_beats    = IdxW'((aad_bytes + (IdxW+3)'(15)) >> 4);
     // P content: the payload (a write's) and the PCRC, after the PHE front if any.
     rx_plen      = (write_q ? IdxW'(len_q) : '0) + IdxW'(pcrc_q);  // in DW, from pay_q
     phe_flen     = (phe_q != '0) ? phe_q + 3'd1 + 3'(phe_be_q) : 3'd0;
     rx_pbytes    = (IdxW+3)'(4 * 32'(rx_plen) + 32'(phe_flen));
-    pay_beats    = IdxW'((rx_pbytes + (IdxW+3)'(15)) >> 4);
+    p_bytes_all  = unit_q ? agg_pb_q[cur_sl] : 12'(rx_pbytes);
+    pay_beats    = IdxW'((32'(p_bytes_all) + 15) >> 4);
     p            = feed_q - IdxW'(1) - aad_beats;          // Rx payload beat being fed
     // PHE (§6.33.4): A is the prefix and what the header keeps; P is the front (ciphertext
     // taken from the header's fields) then the payload, so each P beat is a byte-shifted
@@ -566,6 +662,33 @@ module ide_tlp
     h2 = {rid_q, tag_q, 1'b0, (ur_q || cfg_q) ? 7'd0 : x_lower_addr};
     pfx = {IDE_PREFIX_BYTE0, 8'd0, stream_id_i[8*str_q +: 8],
            1'b0, 3'(SUB_CPL), txp_q, 1'b1, tx_k_q[str_q], tee_q};
+    // Aggregation: a TLP's A (its prefix and header, or what PHE leaves of them) and its P
+    // content (the PHE front, the payload, a last TLP's PCRC) as byte streams for the store.
+    st_a_src = (phe_q != '0) ? phe_a[159:0] :
+                               {rbuf_q[4], rbuf_q[3], rbuf_q[2], rbuf_q[1], rbuf_q[0]};
+    st_len   = st_ph_q ? 12'(rx_pbytes) : 12'(aad_b_q);
+    st_o     = (st_ph_q ? agg_pb_q[cur_sl] : 12'(agg_ab_q[cur_sl])) + st_i_q;
+    st_n     = (st_len - st_i_q < 12'd16 - 12'(st_o[3:0])) ? st_len - st_i_q :
+                                                              12'd16 - 12'(st_o[3:0]);
+    st_d     = pay_q + IdxW'((32'(st_i_q) - 32'(phe_flen)) >> 2);
+    if (32'(st_i_q) < 32'(phe_flen)) begin
+      st_win = 128'((({48'd0, rbuf_beat(pay_q + IdxW'(4)), rbuf_beat(pay_q)} << (8 * 32'(phe_flen)))
+                     | {256'd0, phe_cf}) >> (8 * 32'(st_i_q)));
+    end else begin
+      st_win = 128'({rbuf_beat(st_d + IdxW'(4)), rbuf_beat(st_d)} >>
+                    (8 * ((32'(st_i_q) - 32'(phe_flen)) & 3)));
+    end
+    // The unit's TLP rep_k_q, as held.
+    u_hdr  = agg_hdr_q[32'(cur_sl) * AGG_MAX_TLPS + 32'(rep_k_q[2:0])];
+    u_fl   = agg_fl_q[32'(cur_sl) * AGG_MAX_TLPS + 32'(rep_k_q[2:0])];
+    u_ln   = agg_ln_q[32'(cur_sl) * AGG_MAX_TLPS + 32'(rep_k_q[2:0])];
+    // Header DW 0 is rbuf DW 1; its Fmt[0] (4 DW header, wire bit 29) is byte 4 bit 5.
+    u_pay  = IdxW'(1) + (u_hdr[37] ? IdxW'(4) : IdxW'(3));
+    u_done = 12'd16 * 12'(rep_c_q - IdxW'(1));
+    u_n    = (12'(4 * 32'(u_ln)) - u_done < 12'd16) ? 5'(12'(4 * 32'(u_ln)) - u_done) : 5'd16;
+    u_win_f = 48'(agg_p_win(cur_sl, rep_off_q));
+    u_win_p = agg_p_win(cur_sl, rep_off_q + 12'(u_fl) + u_done);
+    u_win_l = agg_p_win(cur_sl, rep_off_q + 12'(u_fl) + 12'd16 * 12'(rep_c_q - IdxW'(2)));
   end
 
   ///////////////////
@@ -606,6 +729,25 @@ module ide_tlp
     cfg_tgt_d  = cfg_tgt_q;
     cfg_reg_d  = cfg_reg_q;
     ev_cfg_take = 1'b0;
+    mbit_d     = mbit_q;
+    unit_d     = unit_q;
+    st_ph_d    = st_ph_q;
+    st_i_d     = st_i_q;
+    rep_d      = rep_q;
+    rep_k_d    = rep_k_q;
+    rep_off_d  = rep_off_q;
+    rep_c_d    = rep_c_q;
+    ev_agg_store = 1'b0;
+    ev_agg_clear = 1'b0;
+    ev_pr_member = 1'b0;
+    aa_wr   = 1'b0;
+    aa_idx  = '0;
+    aa_data = '0;
+    aa_be   = '0;
+    ap_wr   = 1'b0;
+    ap_idx  = '0;
+    ap_data = '0;
+    ap_be   = '0;
     cfg_mgmt_addr_o        = cfg_reg_q;
     cfg_mgmt_write_o       = 1'b0;
     cfg_mgmt_write_data_o  = rbuf_q[pay_q];
@@ -674,13 +816,59 @@ module ide_tlp
     aes_s_decrypt = 1'b0;
     aes_s_tag     = '0;
 
+    // Decode a received TLP (StParse) or a TLP of a checked unit (StAggParse) into the
+    // request registers.
+    if (state_q == StParse || state_q == StAggParse) begin
+      ide_d    = p_ide;
+      sub_d    = w_pfx[6:4];
+      kset_d   = w_pfx[1];
+      tee_d    = p_ide && w_pfx[0];
+      prs_d    = w_pfx[23:16];
+      str_d    = p_str;
+      write_d  = p_data;
+      len_d    = LenW'(p_len_ok ? p_len : 11'd1);
+      pay_d    = p_hdr + (p_4dw ? IdxW'(4) : IdxW'(3));
+      rid_d    = w_dw1[31:16];
+      tag_d    = w_dw1[15:8];
+      tc_d     = w_dw0[22:20];
+      attr_d   = {w_dw0[18], w_dw0[13:12]};
+      fbe_d    = w_dw1[3:0];
+      lbe_d    = w_dw1[7:4];
+      addr_d   = p_addr;
+      poison_d = w_dw0[14];
+      pcrc_d   = p_ide && w_pfx[3];
+      pdue_d   = PCRC_SUPPORTED && p_ide && (p_data || p_phe != '0) && stream_pcrc_i[p_str];
+      cfg_d    = p_cfg;
+      cfg_t1_d = w_dw0[24];
+      cfg_tgt_d = w_dw2[31:16];
+      cfg_reg_d = w_dw2[11:2];
+      txp_d    = 1'b0;
+      phe_d    = p_phe;
+      phe_be_d = p_phe_be;
+      // A: the prefix and header, or with PHE the prefix, header bytes 0..6, the BE byte
+      // unless encrypted and 7 - m bytes of address (hil.codec.ide_tlp.phe_split).
+      aad_b_d  = (p_phe != '0) ? (IdxW+3)'(18 - 32'(p_phe) + (p_phe_be ? 0 : 1)) :
+                                 (IdxW+3)'(4 * (32'(p_hdr) + (p_4dw ? 4 : 3)));
+      ur_d     = !p_len_ok;                      // a read longer than one completion
+    end
+
     unique case (state_q)
       // Wait for the first beat of a TLP.
+      // Wait for the first beat of a TLP; while a checked unit's TLPs are being done, do the
+      // next one instead (or, once all are done or the stream left Secure, empty its store).
       StIdle: begin
         rx_beat_d  = '0;
         rx_bytes_d = '0;
         rx_long_d  = 1'b0;
-        if (rx_valid_i) begin
+        if (rep_q) begin
+          if (rep_k_q == agg_n_q[cur_sl] || !stream_secure_i[str_q]) begin
+            rep_d        = 1'b0;
+            ev_agg_clear = 1'b1;
+          end else begin
+            rep_c_d = '0;
+            state_d = StAggLoad;
+          end
+        end else if (rx_valid_i) begin
           state_d = StRecv;
         end
       end
@@ -708,37 +896,8 @@ module ide_tlp
       // Decode. Malformed TLPs and TLPs this function does not take are dropped and counted;
       // an IDE TLP is first matched to a stream and its prefix checked (§6.33.4, §6.33.8).
       StParse: begin
-        ide_d    = p_ide;
-        sub_d    = w_pfx[6:4];
-        kset_d   = w_pfx[1];
-        tee_d    = p_ide && w_pfx[0];
-        prs_d    = w_pfx[23:16];
-        str_d    = p_str;
-        write_d  = p_data;
-        len_d    = LenW'(p_len_ok ? p_len : 11'd1);
-        pay_d    = p_hdr + (p_4dw ? IdxW'(4) : IdxW'(3));
-        rid_d    = w_dw1[31:16];
-        tag_d    = w_dw1[15:8];
-        tc_d     = w_dw0[22:20];
-        attr_d   = {w_dw0[18], w_dw0[13:12]};
-        fbe_d    = w_dw1[3:0];
-        lbe_d    = w_dw1[7:4];
-        addr_d   = p_4dw ? {w_dw2, w_dw3[31:2], 2'b00} : {32'd0, w_dw2[31:2], 2'b00};
-        poison_d = w_dw0[14];
-        pcrc_d   = p_ide && w_pfx[3];
-        pdue_d   = PCRC_SUPPORTED && p_ide && (p_data || p_phe != '0) && stream_pcrc_i[p_str];
-        cfg_d    = p_cfg;
-        cfg_t1_d = w_dw0[24];
-        cfg_tgt_d = w_dw2[31:16];
-        cfg_reg_d = w_dw2[11:2];
-        txp_d    = 1'b0;
-        phe_d    = p_phe;
-        phe_be_d = p_phe_be;
-        // A: the prefix and header, or with PHE the prefix, header bytes 0..6, the BE byte
-        // unless encrypted and 7 - m bytes of address (hil.codec.ide_tlp.phe_split).
-        aad_b_d  = (p_phe != '0) ? (IdxW+3)'(18 - 32'(p_phe) + (p_phe_be ? 0 : 1)) :
-                                   (IdxW+3)'(4 * (32'(p_hdr) + (p_4dw ? 4 : 3)));
-        ur_d     = !p_len_ok;                      // a read longer than one completion
+        mbit_d   = w_pfx[2];
+        unit_d   = 1'b0;
         state_d  = StIdle;
         if (rx_long_q || rx_bytes_q != p_bytes) begin
           ev_malformed = 1'b1;                     // the length does not match the header
@@ -768,19 +927,46 @@ module ide_tlp
             // A MWr is Posted; a MRd and both Configuration Requests are Non-Posted.
             ev_fail = 1'b1;
             ev_fail_reason = FailSubMismatch;
-          end else if (!w_pfx[2]) begin
+          end else if (!w_pfx[2] && !AGG_SUPPORTED) begin
             // §6.33.6: "If an IDE TLP without a MAC is received at a Receiver where
             // Aggregation is not supported, ... this is an IDE Check Failed error."
             ev_fail = 1'b1;
             ev_fail_reason = FailNoMac;
+          end else if (p_open && w_pfx[1] != agg_k_q[p_sl] && !MUTANT_AGG_K_UNCHECKED) begin
+            // §6.33.6: "If the K bit is to be toggled, it must only be toggled for the first
+            // TLP of an aggregated unit"; "Receivers must check for violations of this rule".
+            ev_fail = 1'b1;
+            ev_fail_reason = FailAggregation;
+          end else if ((p_open || !w_pfx[2]) && 32'(agg_n_q[p_sl]) == AGG_MAX_TLPS) begin
+            // A ninth TLP: a unit is "up to the lesser of 8 TLPs" (§6.33.6).
+            ev_fail = 1'b1;
+            ev_fail_reason = FailAggregation;
+          end else if (p_open &&
+                       32'(agg_pdw_q[p_sl]) + (p_data ? 32'(p_len) : 0) > AGG_MAX_DW) begin
+            // "the sum of the data payloads of all TLPs of an aggregated unit" <= 256 DW.
+            ev_fail = 1'b1;
+            ev_fail_reason = FailAggregation;
           end else if (w_pfx[3] &&
-                       !(PCRC_SUPPORTED && (p_data || p_phe != '0) && stream_pcrc_i[p_str]))
+                       (!w_pfx[2] ||
+                        !(PCRC_SUPPORTED && stream_pcrc_i[p_str] &&
+                          (p_data || p_phe != '0 || (p_open && agg_pb_q[p_sl] != '0)))))
           begin
             // P = 1 where no PCRC is due: PCRC not enabled for the stream (or not built), or
-            // a TLP without P content (§6.33.4: PCRC iff there is P content; with PHE a read
-            // has some, the encrypted header fields).
+            // a TLP (unit) without P content (§6.33.4: PCRC iff there is P content; with PHE
+            // a read has some, the encrypted header fields), or a TLP of a unit without the
+            // MAC ("the TLPs of an aggregated unit that do not include a MAC also must not
+            // include PCRC").
             ev_fail = 1'b1;
             ev_fail_reason = FailPcrc;
+          end else if (!w_pfx[2] && w_pfx[4] && 32'(w_pfx[23:16]) > rx_pr_q[p_str]) begin
+            // A Non-Posted member's PR_Sent_Counter counts as it arrives (§6.33.5).
+            ev_fail = 1'b1;
+            ev_fail_reason = FailPrCounter;
+          end else if (!w_pfx[2] || p_open) begin
+            // A TLP of a unit: into the store; the last one then decrypts the unit.
+            st_ph_d = 1'b0;
+            st_i_d  = '0;
+            state_d = StAggStore;
           end else begin
             state_d = StRxKey;
           end
@@ -820,19 +1006,33 @@ module ide_tlp
               aes_s_kind = KIND_HDR;
             end else if (feed_q <= aad_beats) begin
               aes_s_kind = KIND_AAD;
-              aes_s_data = (phe_q == '0) ? rbuf_beat(IdxW'(4) * (feed_q - IdxW'(1))) :
+              aes_s_data = unit_q ? agg_a_q[32'(cur_sl) * AggAW + 32'(feed_q) - 1] :
+                           (phe_q == '0) ? rbuf_beat(IdxW'(4) * (feed_q - IdxW'(1))) :
                            (feed_q == IdxW'(1)) ? phe_a[127:0] : phe_a[255:128];
-              aes_s_keep = keep_bytes((IdxW+3)'(32'(aad_b_q) - 16 * (32'(feed_q) - 1)));
+              aes_s_keep = keep_bytes(32'(32'(aad_bytes) - 16 * (32'(feed_q) - 1)));
             end else begin
               aes_s_kind = KIND_TEXT;
-              aes_s_data = (phe_q == '0) ? rbuf_beat(pay_q + IdxW'(4) * p) : phe_text;
-              aes_s_keep = keep_bytes((IdxW+3)'(32'(rx_pbytes) - 16 * 32'(p)));
+              aes_s_data = unit_q ? agg_p_q[32'(cur_sl) * AggPW + 32'(p)] :
+                           (phe_q == '0) ? rbuf_beat(pay_q + IdxW'(4) * p) : phe_text;
+              aes_s_keep = keep_bytes(32'(32'(p_bytes_all) - 16 * 32'(p)));
             end
             if (aes_s_ready) begin
               feed_d = feed_q + IdxW'(1);
             end
           end
-          if (aes_m_valid) begin
+          if (aes_m_valid && unit_q) begin
+            // A unit: its plaintext goes back into its store, beat for beat.
+            if (aes_m_last) begin
+              tag_ok_d = aes_m_tag_ok;
+              state_d  = StRxCheck;
+            end else begin
+              ap_wr   = 1'b1;
+              ap_idx  = AggPIW'(32'(cur_sl) * AggPW + 32'(drain_q));
+              ap_data = aes_m_data;
+              ap_be   = aes_m_keep;
+              drain_d = drain_q + IdxW'(1);
+            end
+          end else if (aes_m_valid) begin
             if (aes_m_last) begin
               tag_ok_d = aes_m_tag_ok;
               state_d  = StRxCheck;
@@ -878,6 +1078,21 @@ module ide_tlp
         end else if (sub_q[0] && 32'(prs_q) > rx_pr_q[str_q]) begin
           ev_fail = 1'b1;
           ev_fail_reason = FailPrCounter;
+        end else if (unit_q) begin
+          // A unit passed: one invocation consumed; its PCRC, then its TLPs one by one, each
+          // counted as received when it is done.
+          ev_ctr_commit = 1'b1;
+          crc_d         = PCRC_SEED;
+          rep_k_d       = '0;
+          rep_off_d     = '0;
+          rep_c_d       = '0;
+          if (PCRC_SUPPORTED && stream_pcrc_i[str_q] &&
+              agg_pb_q[cur_sl] != (pcrc_q ? 12'd4 : 12'd0)) begin
+            state_d = StAggPcrc;
+          end else begin
+            rep_d   = 1'b1;
+            state_d = StAggLoad;
+          end
         end else begin
           ev_rx_ok      = 1'b1;
           ev_ctr_commit = 1'b1;
@@ -1090,7 +1305,7 @@ module ide_tlp
             end else begin
               aes_s_kind = KIND_TEXT;
               aes_s_data = tbuf_beat(IdxW'(4) + IdxW'(4) * tx_p);
-              aes_s_keep = keep_bytes((IdxW+3)'(4 * (32'(tx_plen) - 4 * 32'(tx_p))));
+              aes_s_keep = keep_bytes(32'(4 * (32'(tx_plen) - 4 * 32'(tx_p))));
             end
             if (aes_s_ready) begin
               feed_d = feed_q + IdxW'(1);
@@ -1121,13 +1336,128 @@ module ide_tlp
       StSend: begin
         tx_valid_o = 1'b1;
         tx_data_o  = tbuf_beat(IdxW'(4) * tx_beat_q);
-        tx_keep_o  = keep_bytes((IdxW+3)'(4 * (32'(tx_dw_q) - 4 * 32'(tx_beat_q))));
+        tx_keep_o  = keep_bytes(32'(4 * (32'(tx_dw_q) - 4 * 32'(tx_beat_q))));
         tx_last_o  = (4 * (32'(tx_beat_q) + 1) >= 32'(tx_dw_q));
         if (tx_ready_i) begin
           tx_beat_d = tx_beat_q + IdxW'(1);
           if (tx_last_o) begin
             ev_tx   = 1'b1;
             state_d = StIdle;
+          end
+        end
+      end
+
+      // Aggregation: the TLP's A, then its P content, into its unit store, up to 16 bytes a
+      // clock (as many as fit in the beat being filled). A TLP without a MAC is then held (its
+      // PR_Sent_Counter counted, §6.33.5); the last one goes on to decrypt the unit.
+      StAggStore: begin
+        if (!st_ph_q) begin
+          aa_wr   = (st_n != '0);
+          aa_idx  = AggAIW'(32'(cur_sl) * AggAW + 32'(st_o >> 4));
+          aa_data = 128'(st_a_src >> (8 * 32'(st_i_q))) << (8 * 32'(st_o[3:0]));
+          aa_be   = keep_bytes(32'(st_n)) << st_o[3:0];
+          st_i_d  = st_i_q + st_n;
+          if (st_i_q + st_n >= st_len) begin
+            st_ph_d = 1'b1;
+            st_i_d  = '0;
+          end
+        end else begin
+          ap_wr   = (st_n != '0);
+          ap_idx  = AggPIW'(32'(cur_sl) * AggPW + 32'(st_o >> 4));
+          ap_data = st_win << (8 * 32'(st_o[3:0]));
+          ap_be   = keep_bytes(32'(st_n)) << st_o[3:0];
+          st_i_d  = st_i_q + st_n;
+          if (st_i_q + st_n >= st_len) begin
+            ev_agg_store = 1'b1;
+            ev_pr_member = !mbit_q;
+            unit_d       = mbit_q;
+            // The unit's key set is its first TLP's (§6.33.6: K toggles only there).
+            if (agg_n_q[cur_sl] != '0) begin
+              kset_d = agg_k_q[cur_sl];
+            end
+            state_d      = mbit_q ? StRxKey : StIdle;
+          end
+        end
+      end
+
+      // The unit's PCRC (§6.33.4): one over all its P content, each TLP's PHE front padded to
+      // 64 bits with leading zeros; it follows the last TLP's P content. A wrong or missing
+      // one is PCRC Check Failed: no TLP of the unit is used, the stream stays Secure.
+      StAggPcrc: begin
+        if (rep_k_q == agg_n_q[cur_sl]) begin
+          if ((pcrc_q && u_win_f[31:0] == pcrc_dw(crc_q)) ||
+              MUTANT_SKIP_PCRC_CHECK) begin
+            rep_d     = 1'b1;
+            rep_k_d   = '0;
+            rep_off_d = '0;
+            rep_c_d   = '0;
+            state_d   = StAggLoad;
+          end else begin
+            ev_pcrc      = 1'b1;
+            ev_agg_clear = 1'b1;
+            state_d      = StIdle;
+          end
+        end else if (rep_c_q == '0) begin
+          if (u_fl != '0) begin
+            crc_d = pcrc_update(crc_q,
+                                {80'd0, u_win_f[47:0] &
+                                        ((48'd1 << (8 * 32'(u_fl))) - 48'd1)}
+                                    << (8 * (8 - 32'(u_fl))),
+                                5'd8);
+          end
+          rep_c_d = IdxW'(1);
+        end else begin
+          crc_d = pcrc_update(crc_q, u_win_p, u_n);
+          if (u_done + 12'd16 >= 12'(4 * 32'(u_ln))) begin
+            rep_k_d   = rep_k_q + 4'd1;
+            rep_off_d = rep_off_q + 12'(u_fl) + 12'(4 * 32'(u_ln));
+            rep_c_d   = '0;
+          end else begin
+            rep_c_d = rep_c_q + IdxW'(1);
+          end
+        end
+      end
+
+      // The unit's next TLP into rbuf: prefix and header as received, its decrypted front
+      // (PHE) aside, its decrypted payload after the header, four DWs a clock.
+      StAggLoad: begin
+        rb_wr = 1'b1;
+        if (rep_c_q == '0) begin
+          rb_idx  = '0;
+          rb_data = u_hdr[127:0];
+          rb_dwen = 4'hF;
+        end else if (rep_c_q == IdxW'(1)) begin
+          rb_idx   = IdxW'(4);
+          rb_data  = {96'd0, u_hdr[159:128]};
+          rb_dwen  = 4'b0001;
+          phe_pf_d = u_win_f[47:0];
+        end else begin
+          rb_idx  = u_pay + IdxW'(4) * (rep_c_q - IdxW'(2));
+          rb_data = u_win_l;
+          rb_dwen = pay_dwen(rep_c_q - IdxW'(2), IdxW'(u_ln));
+        end
+        rep_c_d = rep_c_q + IdxW'(1);
+        if (rep_c_q != '0 && 4 * (32'(rep_c_q) - 1) >= 32'(u_ln)) begin
+          state_d = StAggParse;
+        end
+      end
+
+      // Decoded by the shared block above; the stream and Sub-Stream stay the unit's. With
+      // PHE the clear header is rebuilt from the decrypted front, as in StRxCheck.
+      StAggParse: begin
+        str_d     = str_q;
+        sub_d     = sub_q;
+        ev_rx_ok  = 1'b1;
+        cnt_d     = '0;
+        rep_k_d   = rep_k_q + 4'd1;
+        rep_off_d = rep_off_q + 12'(u_fl) + 12'(4 * 32'(u_ln));
+        state_d   = p_len_ok ? StExec : StCplHdr;
+        if (p_phe != '0 && !MUTANT_PHE_WIRE_HEADER) begin
+          addr_d = (p_addr & ~p_phe_mask) |
+                   ((64'(phe_hidden(phe_pf_q, p_phe, p_phe_be)) << 2) & p_phe_mask);
+          if (p_phe_be) begin
+            fbe_d = phe_pf_q[3:0];
+            lbe_d = phe_pf_q[7:4];
           end
         end
       end
@@ -1216,6 +1546,14 @@ module ide_tlp
       ur_q       <= 1'b0;
       tx_dw_q    <= '0;
       tx_beat_q  <= '0;
+      mbit_q     <= 1'b0;
+      unit_q     <= 1'b0;
+      st_ph_q    <= 1'b0;
+      st_i_q     <= '0;
+      rep_q      <= 1'b0;
+      rep_k_q    <= '0;
+      rep_off_q  <= '0;
+      rep_c_q    <= '0;
     end else begin
       state_q    <= state_d;
       rx_beat_q  <= rx_beat_d;
@@ -1263,6 +1601,14 @@ module ide_tlp
       ur_q       <= ur_d;
       tx_dw_q    <= tx_dw_d;
       tx_beat_q  <= tx_beat_d;
+      mbit_q     <= mbit_d;
+      unit_q     <= unit_d;
+      st_ph_q    <= st_ph_d;
+      st_i_q     <= st_i_d;
+      rep_q      <= rep_d;
+      rep_k_q    <= rep_k_d;
+      rep_off_q  <= rep_off_d;
+      rep_c_q    <= rep_c_d;
     end
   end
 
@@ -1299,6 +1645,67 @@ module ide_tlp
     end
     if (mem_re) begin
       mem_rdata_q <= mem_q[mem_addr];
+    end
+  end
+
+  // Unit stores (aggregation): contents without reset (written before read), bookkeeping
+  // with. A slot empties when its unit is done or refused, and whenever its stream is not
+  // Secure (a failed check makes it Insecure; nothing held survives).
+  always_ff @(posedge clk_i) begin : p_agg_mem
+    if (AGG_SUPPORTED) begin
+      if (aa_wr) begin
+        for (int b = 0; b < 16; b++) begin
+          if (aa_be[b]) begin
+            agg_a_q[aa_idx][8*b +: 8] <= aa_data[8*b +: 8];
+          end
+        end
+      end
+      if (ap_wr) begin
+        for (int b = 0; b < 16; b++) begin
+          if (ap_be[b]) begin
+            agg_p_q[ap_idx][8*b +: 8] <= ap_data[8*b +: 8];
+          end
+        end
+      end
+      if (ev_agg_store) begin
+        agg_hdr_q[32'(cur_sl) * AGG_MAX_TLPS + 32'(agg_n_q[cur_sl][2:0])] <=
+            {rbuf_q[4], rbuf_q[3], rbuf_q[2], rbuf_q[1], rbuf_q[0]};
+        agg_fl_q[32'(cur_sl) * AGG_MAX_TLPS + 32'(agg_n_q[cur_sl][2:0])]  <= phe_flen;
+        agg_ln_q[32'(cur_sl) * AGG_MAX_TLPS + 32'(agg_n_q[cur_sl][2:0])]  <=
+            write_q ? 9'(len_q) : 9'd0;
+      end
+    end
+  end
+
+  always_ff @(posedge clk_i or negedge rst_ni) begin : p_agg
+    if (!rst_ni) begin
+      for (int sl = 0; sl < int'(AggSlots); sl++) begin
+        agg_n_q[sl]   <= '0;
+        agg_k_q[sl]   <= 1'b0;
+        agg_ab_q[sl]  <= '0;
+        agg_pb_q[sl]  <= '0;
+        agg_pdw_q[sl] <= '0;
+      end
+    end else if (AGG_SUPPORTED) begin
+      if (ev_agg_store) begin
+        agg_n_q[cur_sl]   <= agg_n_q[cur_sl] + 4'd1;
+        agg_ab_q[cur_sl]  <= agg_ab_q[cur_sl] + 8'(aad_b_q);
+        agg_pb_q[cur_sl]  <= agg_pb_q[cur_sl] + 12'(rx_pbytes);
+        agg_pdw_q[cur_sl] <= agg_pdw_q[cur_sl] + (write_q ? 10'(len_q) : 10'd0);
+        if (agg_n_q[cur_sl] == '0) begin
+          agg_k_q[cur_sl] <= kset_q;
+        end
+      end
+      for (int sl = 0; sl < int'(AggSlots); sl++) begin
+        if ((ev_agg_clear && 32'(cur_sl) == 32'(sl)) ||
+            (ev_fail && 32'(ev_fail_str) == 32'(sl) / 2) ||
+            !stream_secure_i[32'(sl) / 2]) begin
+          agg_n_q[sl]   <= '0;
+          agg_ab_q[sl]  <= '0;
+          agg_pb_q[sl]  <= '0;
+          agg_pdw_q[sl] <= '0;
+        end
+      end
     end
   end
 
@@ -1366,6 +1773,14 @@ module ide_tlp
         rx_cur_q[str_q][sub_q[0]]     <= kset_q;
         rx_cur_vld_q[str_q][sub_q[0]] <= 1'b1;
         lk_lock_q[str_q][sub_q[0]]    <= stream_link_i[str_q];
+        if (sub_q[0]) begin
+          rx_pr_q[str_q] <= rx_pr_q[str_q] - 32'(prs_q);
+        end else if (rx_pr_q[str_q] != '1) begin
+          rx_pr_q[str_q] <= rx_pr_q[str_q] + 32'd1;
+        end
+      end
+      // A held TLP of a unit counts its Posted Request, or its PR_Sent_Counter, on arrival.
+      if (ev_pr_member) begin
         if (sub_q[0]) begin
           rx_pr_q[str_q] <= rx_pr_q[str_q] - 32'(prs_q);
         end else if (rx_pr_q[str_q] != '1) begin
@@ -1483,7 +1898,7 @@ module ide_tlp
         5'h02:   fw_rdata_d = cnt_plain_q;
         5'h03:   fw_rdata_d = cnt_ur_q;
         5'h04:   fw_rdata_d = cnt_malformed_q;
-        5'h05:   fw_rdata_d = {8'(BAR0_SIZE_LOG2), 8'(MAX_PAYLOAD_DW / 4), 5'h00,
+        5'h05:   fw_rdata_d = {8'(BAR0_SIZE_LOG2), 8'(MAX_PAYLOAD_DW / 4), 4'h0, AGG_SUPPORTED,
                                CFG_IDE_SUPPORTED, PHE_SUPPORTED, PCRC_SUPPORTED,
                                8'(NUM_STREAMS)};
         5'h06:   fw_rdata_d = cnt_pcrc_q;

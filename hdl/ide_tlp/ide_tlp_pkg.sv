@@ -34,7 +34,8 @@ package ide_tlp_pkg;
     FailSubMismatch = 4'd4,  // a request on the wrong Sub-Stream (MWr not on PR, MRd not NPR)
     FailKeySet      = 4'd5,  // K selects a key set that is not armed, stopped or replaced
     FailNoMac       = 4'd6,  // M = 0: no aggregation here, every IDE TLP carries a MAC
-    FailPcrc        = 4'd7   // P = 1 where no PCRC is due (not enabled, or no payload)
+    FailPcrc        = 4'd7,  // P = 1 where no PCRC is due (not enabled, or no payload)
+    FailAggregation = 4'd8   // an aggregated unit broke §6.33.6 (K changed, > 8 TLPs, > 256 DW)
   } fail_e;
 
   // A 32-bit word as the wire has it (byte 0 first) <-> as the spec draws it (byte 0 in 31:24).
