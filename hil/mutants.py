@@ -2133,12 +2133,22 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         "hdl.ide_tlp.no_mac_dropped",
-        "the TLP path measures an IDE TLP without a MAC as if it had one and drops it as "
-        "malformed, leaving the stream Secure (PCIe 6.x §6.33.6: at a Receiver without "
-        "aggregation it is IDE Check Failed; hdl/ide_tlp MUTANT_NO_MAC_DROPPED)",
+        "in a build without aggregation (IDE_AGG = 0), the TLP path measures an IDE TLP without "
+        "a MAC as if it had one and drops it as malformed, leaving the stream Secure (PCIe 6.x "
+        "§6.33.6: at a Receiver without aggregation it is IDE Check Failed; hdl/ide_tlp "
+        "MUTANT_NO_MAC_DROPPED)",
         ("ide.aggregation.unsupported_unit_rejected",),
         _both(),
-        hdl={"MUTANT_TLP_NO_MAC_DROPPED": 1},
+        hdl={"IDE_AGG": 0, "MUTANT_TLP_NO_MAC_DROPPED": 1},
+    ),
+    Mutant(
+        "hdl.ide_tlp.aggregation_k_unchecked",
+        "the TLP path takes an aggregated unit whose K changes after its first TLP, decrypting "
+        "it with the first TLP's key set (PCIe 6.x §6.33.6: K may toggle only on the first TLP "
+        "of a unit, and Receivers must check it; hdl/ide_tlp MUTANT_AGG_K_UNCHECKED)",
+        ("ide.aggregation.k_toggled_inside_unit",),
+        _both(),
+        hdl={"MUTANT_TLP_AGG_K_UNCHECKED": 1},
     ),
     Mutant(
         "hdl.ide_tlp.phe_wire_header",
@@ -2182,8 +2192,8 @@ UNMUTATED: dict[str, str] = {
     "no PCI Express capability with TEE-IO Supported, which §6.33.4's rule is stated for; on "
     "the simulated endpoint hdl.ide_tlp.rid_association_ignored kills it",
     "ide.aggregation.unsupported_unit_rejected": "n/a on the fake rig: its IDE Capability "
-    "advertises Aggregation, and the vector is for a Port that does not; on the simulated "
-    "endpoint hdl.ide_tlp.no_mac_dropped kills it",
+    "advertises Aggregation, and the vector is for a Port that does not; hdl.ide_tlp."
+    "no_mac_dropped kills it on the simulated endpoint built without aggregation",
     "doe.go_while_busy": "skipped on the fake rig: its firmware takes each CMA object at once, "
     "so the mailbox is never Busy when the second Go comes (it kills on the simulated rig)",
 }

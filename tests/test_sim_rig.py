@@ -35,15 +35,11 @@ def test_hil_run_sim_rig_passes_everything(tmp_path: Path, repo: Path) -> None:
     provides = find_rig("sim-cfgext").provides
     assert provides == find_rig("sim-verilator").provides
     rig_na = {v for v, vec in default_suite().items() if not vec.needs <= provides}
-    # Optional IDE configurations the endpoint does not build (its IDE Capability advertises
-    # PCRC, PHE, Link IDE and Selective IDE for Configuration Requests but not aggregation, and
-    # IDE_KM MaxPortIndex is 0): the device says so.
+    # What the endpoint's IDE Capability rules out: it advertises Aggregation, so the vector
+    # for a Port without it does not apply, and IDE_KM MaxPortIndex is 0: the device says so.
     device_na = {
-        "ide_km.k_set_go.selective_aggregation",
         "ide_km.port_index.nonzero",
-        "ide.aggregation.units_carried",
-        "ide.aggregation.bad_member_fails_unit",
-        "ide.aggregation.k_toggled_inside_unit",
+        "ide.aggregation.unsupported_unit_rejected",
     }
     expected_na = rig_na | device_na
     assert {v for v, r in records.items() if r["outcome"] == "n/a"} == expected_na
