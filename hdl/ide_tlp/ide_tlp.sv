@@ -636,17 +636,24 @@ module ide_tlp
     // PHE (§6.33.4): A is the prefix and what the header keeps; P is the front (ciphertext
     // taken from the header's fields) then the payload, so each P beat is a byte-shifted
     // window of the payload, the first one led by the front.
-    phe_a        = {96'd0, phe_a_hdr(rbuf_beat(IdxW'(1)), phe_q, phe_be_q), rbuf_q[0]};
-    phe_cf       = phe_front(rbuf_beat(IdxW'(1)), phe_q, phe_be_q);
-    phe_text     = 128'({rbuf_beat(pay_q + IdxW'(4) * p),
-                         (p == '0) ? ({80'd0, phe_cf} << (8 * (16 - 32'(phe_flen)))) :
-                                     rbuf_beat(pay_q + IdxW'(4) * (p - IdxW'(1)))}
-                        >> (8 * (16 - 32'(phe_flen))));
+    // (Worked out only for a PHE request: the wide shifts cost simulation time every clock.)
+    phe_a        = '0;
+    phe_cf       = '0;
+    phe_text     = '0;
+    phe_crc      = '0;
+    if (PHE_SUPPORTED && phe_q != '0) begin
+      phe_a    = {96'd0, phe_a_hdr(rbuf_beat(IdxW'(1)), phe_q, phe_be_q), rbuf_q[0]};
+      phe_cf   = phe_front(rbuf_beat(IdxW'(1)), phe_q, phe_be_q);
+      phe_text = 128'({rbuf_beat(pay_q + IdxW'(4) * p),
+                       (p == '0) ? ({80'd0, phe_cf} << (8 * (16 - 32'(phe_flen)))) :
+                                   rbuf_beat(pay_q + IdxW'(4) * (p - IdxW'(1)))}
+                      >> (8 * (16 - 32'(phe_flen))));
+      phe_crc  = pcrc_update(PCRC_SEED,
+                             {80'd0, phe_pf_q & ((48'd1 << (8 * 32'(phe_flen))) - 48'd1)}
+                                 << (8 * (8 - 32'(phe_flen))),
+                             5'd8);
+    end
     phe_mask     = ((64'd1 << (8 * (32'(phe_q) + 1))) - 64'd1) << 2;
-    phe_crc      = pcrc_update(PCRC_SEED,
-                               {80'd0, phe_pf_q & ((48'd1 << (8 * 32'(phe_flen))) - 48'd1)}
-                                   << (8 * (8 - 32'(phe_flen))),
-                               5'd8);
     // No data: an Unsupported Request, or a Configuration Write's Cpl.
     tx_plen      = (ur_q || (cfg_q && write_q)) ? '0 : IdxW'(len_q) + IdxW'(txp_q);
     crc_n        = (4 * 32'(len_q) - 16 * 32'(cnt_q) >= 16) ? 5'd16 :
@@ -664,31 +671,51 @@ module ide_tlp
            1'b0, 3'(SUB_CPL), txp_q, 1'b1, tx_k_q[str_q], tee_q};
     // Aggregation: a TLP's A (its prefix and header, or what PHE leaves of them) and its P
     // content (the PHE front, the payload, a last TLP's PCRC) as byte streams for the store.
-    st_a_src = (phe_q != '0) ? phe_a[159:0] :
-                               {rbuf_q[4], rbuf_q[3], rbuf_q[2], rbuf_q[1], rbuf_q[0]};
-    st_len   = st_ph_q ? 12'(rx_pbytes) : 12'(aad_b_q);
-    st_o     = (st_ph_q ? agg_pb_q[cur_sl] : 12'(agg_ab_q[cur_sl])) + st_i_q;
-    st_n     = (st_len - st_i_q < 12'd16 - 12'(st_o[3:0])) ? st_len - st_i_q :
-                                                              12'd16 - 12'(st_o[3:0]);
-    st_d     = pay_q + IdxW'((32'(st_i_q) - 32'(phe_flen)) >> 2);
-    if (32'(st_i_q) < 32'(phe_flen)) begin
-      st_win = 128'((({48'd0, rbuf_beat(pay_q + IdxW'(4)), rbuf_beat(pay_q)} << (8 * 32'(phe_flen)))
-                     | {256'd0, phe_cf}) >> (8 * 32'(st_i_q)));
-    end else begin
-      st_win = 128'({rbuf_beat(st_d + IdxW'(4)), rbuf_beat(st_d)} >>
-                    (8 * ((32'(st_i_q) - 32'(phe_flen)) & 3)));
+    st_a_src = '0;
+    st_len   = '0;
+    st_o     = '0;
+    st_n     = '0;
+    st_d     = '0;
+    st_win   = '0;
+    if (AGG_SUPPORTED && state_q == StAggStore) begin
+      st_a_src = (phe_q != '0) ? phe_a[159:0] :
+                                 {rbuf_q[4], rbuf_q[3], rbuf_q[2], rbuf_q[1], rbuf_q[0]};
+      st_len   = st_ph_q ? 12'(rx_pbytes) : 12'(aad_b_q);
+      st_o     = (st_ph_q ? agg_pb_q[cur_sl] : 12'(agg_ab_q[cur_sl])) + st_i_q;
+      st_n     = (st_len - st_i_q < 12'd16 - 12'(st_o[3:0])) ? st_len - st_i_q :
+                                                                12'd16 - 12'(st_o[3:0]);
+      st_d     = pay_q + IdxW'((32'(st_i_q) - 32'(phe_flen)) >> 2);
+      if (32'(st_i_q) < 32'(phe_flen)) begin
+        st_win = 128'((({48'd0, rbuf_beat(pay_q + IdxW'(4)), rbuf_beat(pay_q)} << (8 * 32'(phe_flen)))
+                       | {256'd0, phe_cf}) >> (8 * 32'(st_i_q)));
+      end else begin
+        st_win = 128'({rbuf_beat(st_d + IdxW'(4)), rbuf_beat(st_d)} >>
+                      (8 * ((32'(st_i_q) - 32'(phe_flen)) & 3)));
+      end
     end
-    // The unit's TLP rep_k_q, as held.
-    u_hdr  = agg_hdr_q[32'(cur_sl) * AGG_MAX_TLPS + 32'(rep_k_q[2:0])];
-    u_fl   = agg_fl_q[32'(cur_sl) * AGG_MAX_TLPS + 32'(rep_k_q[2:0])];
-    u_ln   = agg_ln_q[32'(cur_sl) * AGG_MAX_TLPS + 32'(rep_k_q[2:0])];
-    // Header DW 0 is rbuf DW 1; its Fmt[0] (4 DW header, wire bit 29) is byte 4 bit 5.
-    u_pay  = IdxW'(1) + (u_hdr[37] ? IdxW'(4) : IdxW'(3));
-    u_done = 12'd16 * 12'(rep_c_q - IdxW'(1));
-    u_n    = (12'(4 * 32'(u_ln)) - u_done < 12'd16) ? 5'(12'(4 * 32'(u_ln)) - u_done) : 5'd16;
-    u_win_f = 48'(agg_p_win(cur_sl, rep_off_q));
-    u_win_p = agg_p_win(cur_sl, rep_off_q + 12'(u_fl) + u_done);
-    u_win_l = agg_p_win(cur_sl, rep_off_q + 12'(u_fl) + 12'd16 * 12'(rep_c_q - IdxW'(2)));
+    u_hdr   = '0;
+    u_fl    = '0;
+    u_ln    = '0;
+    u_pay   = '0;
+    u_done  = '0;
+    u_n     = '0;
+    u_win_f = '0;
+    u_win_p = '0;
+    u_win_l = '0;
+    if (AGG_SUPPORTED && (state_q == StAggPcrc || state_q == StAggLoad ||
+                          state_q == StAggParse)) begin
+      // The unit's TLP rep_k_q, as held.
+      u_hdr  = agg_hdr_q[32'(cur_sl) * AGG_MAX_TLPS + 32'(rep_k_q[2:0])];
+      u_fl   = agg_fl_q[32'(cur_sl) * AGG_MAX_TLPS + 32'(rep_k_q[2:0])];
+      u_ln   = agg_ln_q[32'(cur_sl) * AGG_MAX_TLPS + 32'(rep_k_q[2:0])];
+      // Header DW 0 is rbuf DW 1; its Fmt[0] (4 DW header, wire bit 29) is byte 4 bit 5.
+      u_pay  = IdxW'(1) + (u_hdr[37] ? IdxW'(4) : IdxW'(3));
+      u_done = 12'd16 * 12'(rep_c_q - IdxW'(1));
+      u_n    = (12'(4 * 32'(u_ln)) - u_done < 12'd16) ? 5'(12'(4 * 32'(u_ln)) - u_done) : 5'd16;
+      u_win_f = 48'(agg_p_win(cur_sl, rep_off_q));
+      u_win_p = agg_p_win(cur_sl, rep_off_q + 12'(u_fl) + u_done);
+      u_win_l = agg_p_win(cur_sl, rep_off_q + 12'(u_fl) + 12'd16 * 12'(rep_c_q - IdxW'(2)));
+    end
   end
 
   ///////////////////
