@@ -6,7 +6,8 @@ Runs the ``ide.*`` vectors and the TDISP flows with traffic on the default simul
 simulator at a time, and prints for each: its wall time (the vector itself, start-up and HDL
 enumeration excluded), the simulated time, the configuration accesses and the DOE traffic it
 needed; then the protected round trip (a 256-byte IDE MWr and MRd) in simulated time and
-clocks, plain and under each configuration the endpoint advertises (PCRC, Link IDE, PHE).
+clocks, plain and under each configuration the endpoint advertises (PCRC, Link IDE, PHE), and
+an aggregated unit of four writes followed by a read.
 The engine's own throughput is in ``bench_aes_gcm.py``.
 """
 
@@ -40,6 +41,13 @@ def main() -> None:
             print(
                 f"protected 256-byte write + read round trip ({vid}): {rt:.0f} ns of device "
                 f"time ({rt / CLOCK_NS:.0f} clocks at {CLOCK_NS} ns)"
+            )
+    if "ide.aggregation.units_carried" in records:
+        rt = measurements(records["ide.aggregation.units_carried"]).get("unit_of_4_then_read_ns")
+        if rt is not None:
+            print(
+                f"aggregated unit of four 16-byte writes, then a 16-byte read: {rt:.0f} ns of "
+                f"device time ({rt / CLOCK_NS:.0f} clocks)"
             )
 
 

@@ -765,7 +765,13 @@ async def aggregation_units_carried(ctx: VectorContext) -> None:
                 offset, data = 0x500 + 0x20 * i + 0x100 * (count == 4), rng.randbytes(16)
                 writes.append(rp.write_tlp(offset, data))
                 expected[offset] = data
+            start = ctx.timebase.now()
             await _send_unit(rp, writes)
+            if count == 4:
+                # Device time for the unit and a read after it (the read waits for the unit).
+                cpl, _ = await rp.read(offset, 16)
+                ctx.expect(cpl.payload[:16] == data, "a read after the unit missed its write")
+                ctx.measure("unit_of_4_then_read_ns", (ctx.timebase.now() - start) * 1e9, "ns")
         reads = [rp.read_tlp(offset, 16) for offset in list(expected)[:2]]
         await _send_unit(rp, reads)
         for req in reads:
