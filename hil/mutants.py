@@ -2007,6 +2007,7 @@ MUTANTS: tuple[Mutant, ...] = (
         (
             "ide.traffic.protected_rw.phe",
             "ide.traffic.protected_rw.link_phe",
+            "ide.traffic.protected_rw.aggregation_phe",
             "ide.tamper.payload.phe",
             "ide.key_set.switch_both_ways.phe",
             "ide.phe.each_mode",
@@ -2019,7 +2020,11 @@ MUTANTS: tuple[Mutant, ...] = (
         "fake_tlp.aggregation_not_taken",
         "the TLP path fails every IDE TLP without a MAC though the Port advertises Aggregation "
         "Supported (PCIe 6.x §6.33.6: such a Receiver must take units of up to 8 TLPs)",
-        ("ide.aggregation.units_carried",),
+        (
+            "ide.aggregation.units_carried",
+            "ide.traffic.protected_rw.aggregation",
+            "ide.traffic.protected_rw.aggregation_phe",
+        ),
         lambda: _patched(_fake_tlp._StreamEnd, "__init__", _stream_end_without_aggregation),
     ),
     Mutant(
@@ -2158,6 +2163,7 @@ MUTANTS: tuple[Mutant, ...] = (
         (
             "ide.traffic.protected_rw.phe",
             "ide.traffic.protected_rw.link_phe",
+            "ide.traffic.protected_rw.aggregation_phe",
             "ide.key_set.switch_both_ways.phe",
             "ide.phe.each_mode",
         ),

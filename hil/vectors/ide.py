@@ -191,7 +191,10 @@ async def _memory(rp: IdeRootPort, offset: int, size: int) -> bytes:
 async def _protected_rw(ctx: VectorContext, **config: bool) -> None:
     rng = random.Random(0x1DE)
     pcrc = config.get("pcrc", False)
-    async with _Stream(ctx, **config) as rp:
+    # With aggregation each write goes as a unit of two TLPs (§6.33.6): the data split at a DW
+    # boundary, or, below 8 bytes, the same write twice.
+    aggregation = config.pop("aggregation", False)
+    async with _Stream(ctx, aggregation=True if aggregation else None, **config) as rp:
         tlps = 0
         for size in SIZES:
             offset = rng.randrange(0, 4096 - size)
@@ -199,7 +202,13 @@ async def _protected_rw(ctx: VectorContext, **config: bool) -> None:
                 offset &= ~3
             data = rng.randbytes(size)
             start = ctx.timebase.now()
-            await rp.write(offset, data)
+            if aggregation:
+                cut = (((offset + size // 2) & ~3) - offset) if size >= 8 else 0
+                parts = [(offset, data[:cut]), (offset + cut, data[cut:])] if cut > 0 else []
+                unit = [rp.write_tlp(o, d) for o, d in parts] or [rp.write_tlp(offset, data)] * 2
+                await _send_unit(rp, unit)
+            else:
+                await rp.write(offset, data)
             cpl, t = await rp.read(offset, size)
             if size == 256:
                 ctx.measure("round_trip_256B_ns", (ctx.timebase.now() - start) * 1e9, "ns")
@@ -232,6 +241,12 @@ _VARIANTS = {
         f"On a Link IDE Stream for TC{LINK_TC} with Partial Header Encryption mode 0001b "
         "(where advertised)",
         f"{LINK_SPEC}; {PHE_SPEC}",
+    ),
+    "aggregation": ("Writes as aggregated units of two TLPs (where advertised)", "§6.33.6"),
+    "aggregation_phe": (
+        "Writes as aggregated units of two TLPs with Partial Header Encryption mode 0001b "
+        "(where advertised)",
+        f"§6.33.6; {PHE_SPEC}",
     ),
 }
 
@@ -277,6 +292,8 @@ def _with_variants(
     protected_rw_link,
     protected_rw_phe,
     protected_rw_link_phe,
+    protected_rw_aggregation,
+    protected_rw_aggregation_phe,
 ) = _with_variants(
     "ide.traffic.protected_rw",
     title="IDE-protected writes and reads of many sizes; completions protected on the stream",
@@ -289,6 +306,10 @@ def _with_variants(
         "Address[17:2] encrypted; each lands where its clear header says",
         "link_phe": "protected writes and reads of many sizes on the Link stream with the byte "
         "enables and Address[17:2] encrypted",
+        "aggregation": "protected writes of many sizes, each as a unit of two TLPs with one MAC, "
+        "and reads of them",
+        "aggregation_phe": "protected writes of many sizes as units of two TLPs whose byte "
+        "enables and Address[17:2] are encrypted, and reads of them",
     },
 )
 
