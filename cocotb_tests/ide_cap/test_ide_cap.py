@@ -48,6 +48,7 @@ CAP_TEE_LIMITED = 1 << 24
 CAP_PCRC = 1 << 5
 CAP_PHE = 1 << 3
 CAP_CFG = 1 << 7  # Selective IDE for Configuration Requests Supported
+CAP_AGG = 1 << 4  # Aggregation Supported
 CAP_LINK = 1 << 0
 CAP_LINK_TCS_SHIFT = 13  # [15:13] Number of TCs Supported for Link IDE, minus 1
 CAP_NUM_SEL_SHIFT = 16
@@ -67,6 +68,9 @@ CTRL_PCRC = 1 << 8  # PCRC Enable: RW where PCRC is built (PCRC_SUPPORTED), fixe
 # enabled; 0001b..0100b are the modes, other values are reserved (the block keeps 0000b then).
 CTRL_PHE_SHIFT = 10
 CTRL_PHE = 0xF << CTRL_PHE_SHIFT
+# Tx Aggregation Mode NPR, PR, CPL [7:2]: RW where aggregation is built (AGG_SUPPORTED), fixed
+# while enabled ("Software must enable aggregation prior to enabling the IDE Stream").
+CTRL_AGG = 0x3F << 2
 # Link IDE Stream Control (§7.9.26.4.1): Enable, Selected Algorithm, TC, Stream ID (b22, b23
 # reserved: no Default Stream or TEE-Limited on a Link stream)
 LINK_CTRL_RW = 0xFF3F_C001
@@ -206,6 +210,7 @@ class IdeModel:
     fail_tx: list[int] = field(default_factory=list)  # IDE Fail Messages requested
     phe: bool = False  # built with PHE_SUPPORTED
     cfg: bool = False  # built with CFG_IDE_SUPPORTED
+    agg: bool = False  # built with AGG_SUPPORTED
 
     def __post_init__(self) -> None:
         self.fail_tx = [0] * self.num_all
@@ -273,6 +278,7 @@ class IdeModel:
                 | (CAP_PCRC if self.pcrc else 0)
                 | (CAP_PHE if self.phe else 0)
                 | (CAP_CFG if self.cfg else 0)
+                | (CAP_AGG if self.agg else 0)
                 | link
             )
         loc = self.locate(idx)
@@ -303,8 +309,8 @@ class IdeModel:
         merged = (self.cfg_read(idx) & ~m) | (value & m)
         if off == SEL_CTRL:
             rw = (LINK_CTRL_RW if s.link else CTRL_RW) | (CTRL_PCRC if self.pcrc else 0)
-            rw |= CTRL_PHE if self.phe else 0
-            fixed = CTRL_SAMPLED | CTRL_PCRC | CTRL_PHE  # §7.9.26.5.2: fixed while enabled
+            rw |= (CTRL_PHE if self.phe else 0) | (CTRL_AGG if self.agg else 0)
+            fixed = CTRL_SAMPLED | CTRL_PCRC | CTRL_PHE | CTRL_AGG  # fixed while enabled
             new = merged & rw
             if (new & CTRL_PHE) >> CTRL_PHE_SHIFT > 4:
                 new &= ~CTRL_PHE  # a reserved mode: none
@@ -436,8 +442,16 @@ class Bench:
         self.nall = self.ns + self.nl  # stream indices: Selective, then Link
         self.phe = os.environ.get("IDE_PHE_SUPPORTED", "0") == "1"
         self.cfg = os.environ.get("IDE_CFG_IDE_SUPPORTED", "0") == "1"
+        self.agg = os.environ.get("IDE_AGG_SUPPORTED", "0") == "1"
         self.model = IdeModel(
-            self.ns, self.nab, self.next_cap, self.pcrc, self.nl, phe=self.phe, cfg=self.cfg
+            self.ns,
+            self.nab,
+            self.next_cap,
+            self.pcrc,
+            self.nl,
+            phe=self.phe,
+            cfg=self.cfg,
+            agg=self.agg,
         )
         self.fail_tx = [0] * self.nall
         self.cycles = 0
@@ -665,11 +679,11 @@ async def test_reset_values(dut: SimHandleBase) -> None:
     """Every register reads its reset value; the capability says what the block supports."""
     b = await new_bench(dut, "test_reset_values")
     assert await b.cfg_read(HEADER) == b.next_cap << 20 | 0x0001_0030
-    # Selective IDE, IDE_KM responder, AES-GCM-256 (00000b), TEE-Limited; no Flow-Through or
-    # aggregation.
+    # Selective IDE, IDE_KM responder, AES-GCM-256 (00000b), TEE-Limited; no Flow-Through.
     pcrc = CAP_PCRC if b.pcrc else 0  # PCRC Supported exactly when built with it
     phe = CAP_PHE if b.phe else 0  # PHE likewise
     phe |= CAP_CFG if b.cfg else 0  # and Selective IDE for Configuration Requests
+    phe |= CAP_AGG if b.agg else 0  # and Aggregation
     link = CAP_LINK | (b.nl - 1) << CAP_LINK_TCS_SHIFT if b.nl else 0  # Link IDE likewise
     assert await b.cfg_read(IDE_CAP) == 0x0100_0042 | (b.ns - 1) << 16 | pcrc | phe | link
     assert await b.cfg_read(IDE_CTRL) == 0
@@ -706,7 +720,7 @@ async def test_writable_bits(dut: SimHandleBase) -> None:
         assert await b.cfg_read(b.sel(j, SEL_CAP)) == b.nab
         # Control without Enable first, so nothing is sampled yet.
         await b.cfg_write(b.sel(j, SEL_CTRL), 0xFFFF_FFFE)
-        want = 0xFFFF_C000 | (CTRL_PCRC if b.pcrc else 0)
+        want = 0xFFFF_C000 | (CTRL_PCRC if b.pcrc else 0) | (CTRL_AGG if b.agg else 0)
         assert await b.cfg_read(b.sel(j, SEL_CTRL)) == want
         await b.cfg_write(b.sel(j, SEL_CTRL), 0)
         assert await b.cfg_read(b.sel(j, SEL_CTRL)) == 0
@@ -731,7 +745,7 @@ async def test_writable_bits(dut: SimHandleBase) -> None:
         # Link Control: Enable, PCRC (if built), Algorithm, TC, Stream ID; no Default Stream or
         # TEE-Limited (reserved, §7.9.26.4.1).  Status: RO but the RW1C bit.
         await b.cfg_write(b.sel(j, SEL_CTRL), 0xFFFF_FFFE)
-        want = 0xFF3F_C000 | (CTRL_PCRC if b.pcrc else 0)
+        want = 0xFF3F_C000 | (CTRL_PCRC if b.pcrc else 0) | (CTRL_AGG if b.agg else 0)
         assert await b.cfg_read(b.sel(j, SEL_CTRL)) == want
         await b.cfg_write(b.sel(j, SEL_CTRL), 0)
         await b.cfg_write(b.sel(j, SEL_STATUS), 0x7FFF_FFFF)
@@ -1233,8 +1247,14 @@ PARAMETER_SETS = [
         id="s2-a2-pcrc-phe-cfg",
     ),
     pytest.param(
-        {"NUM_STREAMS": 4, "NUM_LINK_TCS": 2, "MAX_CAP_DW": 39, "PHE_SUPPORTED": 1},
-        id="s4-a1-link2-phe",
+        {
+            "NUM_STREAMS": 4,
+            "NUM_LINK_TCS": 2,
+            "MAX_CAP_DW": 39,
+            "PHE_SUPPORTED": 1,
+            "AGG_SUPPORTED": 1,
+        },
+        id="s4-a1-link2-phe-agg",
     ),
 ]
 
@@ -1257,6 +1277,7 @@ def test_ide_cap(parameters: dict[str, int]) -> None:
             "IDE_PCRC_SUPPORTED": str(parameters.get("PCRC_SUPPORTED", 0)),
             "IDE_PHE_SUPPORTED": str(parameters.get("PHE_SUPPORTED", 0)),
             "IDE_CFG_IDE_SUPPORTED": str(parameters.get("CFG_IDE_SUPPORTED", 0)),
+            "IDE_AGG_SUPPORTED": str(parameters.get("AGG_SUPPORTED", 0)),
             "IDE_NUM_LINK_TCS": str(parameters.get("NUM_LINK_TCS", 0)),
         },
     )
