@@ -619,8 +619,8 @@ module ide_tlp
   logic [IdxW-1:0] u_pay;                                   // ... payload's first rbuf DW
   logic [11:0]     u_done;                                  // StAggPcrc payload bytes done
   logic [4:0]      u_n;                                     // ... this clock
-  logic [47:0]     u_win_f;                                 // store windows: front (or PCRC),
-  logic [127:0]    u_win_p, u_win_l;                        // ... PCRC input, payload to load
+  logic [11:0]     u_off;                                   // the P store byte read now
+  logic [127:0]    u_win;                                   // ... and the 16 bytes from it
 
   always_comb begin
     cur_sl       = AggSlW'(2 * 32'(str_q) + 32'(sub_q[0]));
@@ -699,9 +699,8 @@ module ide_tlp
     u_pay   = '0;
     u_done  = '0;
     u_n     = '0;
-    u_win_f = '0;
-    u_win_p = '0;
-    u_win_l = '0;
+    u_off   = '0;
+    u_win   = '0;
     if (AGG_SUPPORTED && (state_q == StAggPcrc || state_q == StAggLoad ||
                           state_q == StAggParse)) begin
       // The unit's TLP rep_k_q, as held.
@@ -712,9 +711,16 @@ module ide_tlp
       u_pay  = IdxW'(1) + (u_hdr[37] ? IdxW'(4) : IdxW'(3));
       u_done = 12'd16 * 12'(rep_c_q - IdxW'(1));
       u_n    = (12'(4 * 32'(u_ln)) - u_done < 12'd16) ? 5'(12'(4 * 32'(u_ln)) - u_done) : 5'd16;
-      u_win_f = 48'(agg_p_win(cur_sl, rep_off_q));
-      u_win_p = agg_p_win(cur_sl, rep_off_q + 12'(u_fl) + u_done);
-      u_win_l = agg_p_win(cur_sl, rep_off_q + 12'(u_fl) + 12'd16 * 12'(rep_c_q - IdxW'(2)));
+      // One window of the P store a clock: a TLP's front (or, after the last, the PCRC) at
+      // rep_off_q, else 16 bytes of its payload (StAggPcrc step c >= 1, StAggLoad c >= 2).
+      if (state_q == StAggPcrc) begin
+        u_off = (rep_k_q == agg_n_q[cur_sl] || rep_c_q == '0) ? rep_off_q :
+                rep_off_q + 12'(u_fl) + u_done;
+      end else begin
+        u_off = (rep_c_q <= IdxW'(1)) ? rep_off_q :
+                rep_off_q + 12'(u_fl) + 12'd16 * 12'(rep_c_q - IdxW'(2));
+      end
+      u_win = agg_p_win(cur_sl, u_off);
     end
   end
 
@@ -1412,7 +1418,7 @@ module ide_tlp
       // one is PCRC Check Failed: no TLP of the unit is used, the stream stays Secure.
       StAggPcrc: begin
         if (rep_k_q == agg_n_q[cur_sl]) begin
-          if ((pcrc_q && u_win_f[31:0] == pcrc_dw(crc_q)) ||
+          if ((pcrc_q && u_win[31:0] == pcrc_dw(crc_q)) ||
               MUTANT_SKIP_PCRC_CHECK) begin
             rep_d     = 1'b1;
             rep_k_d   = '0;
@@ -1427,14 +1433,14 @@ module ide_tlp
         end else if (rep_c_q == '0) begin
           if (u_fl != '0) begin
             crc_d = pcrc_update(crc_q,
-                                {80'd0, u_win_f[47:0] &
+                                {80'd0, u_win[47:0] &
                                         ((48'd1 << (8 * 32'(u_fl))) - 48'd1)}
                                     << (8 * (8 - 32'(u_fl))),
                                 5'd8);
           end
           rep_c_d = IdxW'(1);
         end else begin
-          crc_d = pcrc_update(crc_q, u_win_p, u_n);
+          crc_d = pcrc_update(crc_q, u_win, u_n);
           if (u_done + 12'd16 >= 12'(4 * 32'(u_ln))) begin
             rep_k_d   = rep_k_q + 4'd1;
             rep_off_d = rep_off_q + 12'(u_fl) + 12'(4 * 32'(u_ln));
@@ -1457,10 +1463,10 @@ module ide_tlp
           rb_idx   = IdxW'(4);
           rb_data  = {96'd0, u_hdr[159:128]};
           rb_dwen  = 4'b0001;
-          phe_pf_d = u_win_f[47:0];
+          phe_pf_d = u_win[47:0];
         end else begin
           rb_idx  = u_pay + IdxW'(4) * (rep_c_q - IdxW'(2));
-          rb_data = u_win_l;
+          rb_data = u_win;
           rb_dwen = pay_dwen(rep_c_q - IdxW'(2), IdxW'(u_ln));
         end
         rep_c_d = rep_c_q + IdxW'(1);
