@@ -1973,7 +1973,13 @@ MUTANTS: tuple[Mutant, ...] = (
             "ide.tamper.payload.phe",
             "ide.tamper.mac",
             "ide.replay.detected",
+            "ide.replay.detected.pcrc",
+            "ide.replay.detected.link",
+            "ide.replay.detected.phe",
             "ide.reorder.detected",
+            "ide.reorder.detected.pcrc",
+            "ide.reorder.detected.link",
+            "ide.reorder.detected.phe",
             "ide.insecure.discarded",
             "ide.k_set_stop.old_set_rejected",
             "ide.aggregation.bad_member_fails_unit",
@@ -2047,7 +2053,12 @@ MUTANTS: tuple[Mutant, ...] = (
         "fake_tlp.byte_enables_ignored",
         "a memory write stores every byte of its first and last DW, whatever their byte enables "
         "(PCIe 6.x §2.2.5)",
-        ("ide.key_refresh.with_traffic",),
+        (
+            "ide.key_refresh.with_traffic",
+            "ide.key_refresh.with_traffic.pcrc",
+            "ide.key_refresh.with_traffic.link",
+            "ide.key_refresh.with_traffic.phe",
+        ),
         lambda: _patched(_fake_tlp.FakeTlpPath, "_write", _tlp_write_all_bytes),
     ),
     Mutant(

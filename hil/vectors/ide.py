@@ -368,14 +368,8 @@ async def tamper_mac(ctx: VectorContext) -> None:
     await _tamper(ctx, "mac")
 
 
-@vector(
-    "ide.replay.detected",
-    title="A replayed IDE TLP fails the check (the invocation counter moved on)",
-    spec="PCIe 6.x §6.33.5 (IV), §6.33.8",
-    needs=NEEDS,
-)
-async def replay_detected(ctx: VectorContext) -> None:
-    async with _Stream(ctx) as rp:
+async def _replay(ctx: VectorContext, **config: bool) -> None:
+    async with _Stream(ctx, **config) as rp:
         wire = rp.protect(rp.write_tlp(0x40, b"\x11" * 16)).encode()
         await rp.port.send(wire)
         cpl, _ = await rp.read(0x40, 16)
@@ -384,14 +378,21 @@ async def replay_detected(ctx: VectorContext) -> None:
         await _expect_insecure(ctx, rp, "a replayed TLP")
 
 
-@vector(
-    "ide.reorder.detected",
-    title="Two IDE TLPs delivered out of order fail the check",
-    spec="PCIe 6.x §6.33.5, §6.33.8",
-    needs=NEEDS,
+replay_detected, replay_pcrc, replay_link, replay_phe = _with_variants(
+    "ide.replay.detected",
+    title="A replayed IDE TLP fails the check (the invocation counter moved on)",
+    spec="§6.33.5 (IV), §6.33.8",
+    body=_replay,
+    variants={
+        "pcrc": "a replayed IDE TLP with a good PCRC fails the check",
+        "link": "a replayed IDE TLP on the Link stream fails the check",
+        "phe": "a replayed IDE TLP with its header fields encrypted fails the check",
+    },
 )
-async def reorder_detected(ctx: VectorContext) -> None:
-    async with _Stream(ctx) as rp:
+
+
+async def _reorder(ctx: VectorContext, **config: bool) -> None:
+    async with _Stream(ctx, **config) as rp:
         first = rp.protect(rp.write_tlp(0x80, b"\x22" * 8)).encode()
         second = rp.protect(rp.write_tlp(0x88, b"\x33" * 8)).encode()
         await rp.port.send(second)
@@ -399,15 +400,22 @@ async def reorder_detected(ctx: VectorContext) -> None:
         await _expect_insecure(ctx, rp, "reordered TLPs")
 
 
-@vector(
-    "ide.key_refresh.with_traffic",
-    title="Key refresh K0 -> K1 while writes and reads flow; nothing is lost",
-    spec="PCIe 6.x §6.33.3 (key refresh), §6.33.4 (K bit)",
-    needs=NEEDS,
+reorder_detected, reorder_pcrc, reorder_link, reorder_phe = _with_variants(
+    "ide.reorder.detected",
+    title="Two IDE TLPs delivered out of order fail the check",
+    spec="§6.33.5, §6.33.8",
+    body=_reorder,
+    variants={
+        "pcrc": "two IDE TLPs with PCRC delivered out of order fail the check",
+        "link": "two IDE TLPs on the Link stream delivered out of order fail the check",
+        "phe": "two IDE TLPs with encrypted header fields delivered out of order fail the check",
+    },
 )
-async def key_refresh_with_traffic(ctx: VectorContext) -> None:
+
+
+async def _key_refresh(ctx: VectorContext, **config: bool) -> None:
     rng = random.Random(0xF5)
-    async with _Stream(ctx) as rp:
+    async with _Stream(ctx, **config) as rp:
         expected = bytearray(await _memory(rp, 0, 256))
 
         async def traffic(n: int) -> None:
@@ -431,6 +439,19 @@ async def key_refresh_with_traffic(ctx: VectorContext) -> None:
         state = await rp.state()
         ctx.expect(state == STATE_SECURE, f"stream left Secure ({state:04b}) during the refresh")
         ctx.measure("key_set", 1, "")
+
+
+key_refresh, key_refresh_pcrc, key_refresh_link, key_refresh_phe = _with_variants(
+    "ide.key_refresh.with_traffic",
+    title="Key refresh K0 -> K1 while writes and reads flow; nothing is lost",
+    spec="§6.33.3 (key refresh), §6.33.4 (K bit)",
+    body=_key_refresh,
+    variants={
+        "pcrc": "key refresh K0 -> K1 with PCRC on every write and completion; nothing is lost",
+        "link": "key refresh K0 -> K1 on the Link stream while traffic flows; nothing is lost",
+        "phe": "key refresh K0 -> K1 with encrypted header fields; nothing is lost",
+    },
+)
 
 
 @vector(
