@@ -763,6 +763,20 @@ async def test_link_stream(dut: SimHandleBase) -> None:
     assert (await b.read_plain(0x300, 8, LINK_TC)).payload == b"\x44" * 8
 
 
+async def _restart(b: Bench, j: int, *, phe: int = 0) -> IdeStreamModel:
+    """Stream j disabled, then established anew (K0) with PHE Mode ``phe``."""
+    s = b.streams[j]
+    s.secure = s.enabled = False
+    s.slots.clear()
+    s.armed.clear()
+    b.drive_streams()
+    await b.idle(10)
+    s.phe, s.rp = phe, None
+    rp = b.establish(j)
+    b.arm(j, KeySet.K0)
+    return rp
+
+
 @cocotb.test()
 async def test_phe(dut: SimHandleBase) -> None:
     """Partial Header Encryption (§6.33.4) in each mode: the model sends writes and reads with
@@ -778,15 +792,7 @@ async def test_phe(dut: SimHandleBase) -> None:
     b.sink.stall_probability = 0.2
     for mode in (1, 2, 3, 4):
         for j in (0, 1):
-            s = b.streams[j]
-            s.secure = s.enabled = False
-            s.slots.clear()
-            s.armed.clear()
-            b.drive_streams()
-            await b.idle(10)
-            s.phe, s.rp = mode if j == 0 else 5 - mode, None
-            b.establish(j)
-            b.arm(j, KeySet.K0)
+            await _restart(b, j, phe=mode if j == 0 else 5 - mode)
         for n in range(10):
             j = n % 2
             rp = b.streams[j].rp
@@ -837,20 +843,6 @@ async def test_phe(dut: SimHandleBase) -> None:
         assert b.fails[j] == 1, f"a flipped header bit at {pos} passed on stream {j}"
         assert (await b.counter(4 * j + LAST_FAIL)) & 0xF == FAIL_MAC
         assert (await b.read_plain(0x3C0, 8)).payload == before
-
-
-async def _restart(b: Bench, j: int, *, phe: int = 0) -> IdeStreamModel:
-    """Stream j disabled, then established anew (K0) with PHE Mode ``phe``."""
-    s = b.streams[j]
-    s.secure = s.enabled = False
-    s.slots.clear()
-    s.armed.clear()
-    b.drive_streams()
-    await b.idle(10)
-    s.phe, s.rp = phe, None
-    rp = b.establish(j)
-    b.arm(j, KeySet.K0)
-    return rp
 
 
 async def _send_unit(b: Bench, unit: list, **kw: float) -> None:
