@@ -743,6 +743,10 @@ def phe_split(header: bytes, mode: int, *, byte_enables: bool) -> tuple[bytes, b
     Address[63:msb+1] then PH, is packed most significant bit first.  That is 48, 40, 32 and
     24 bits for the four modes: whole bytes every time, which is what the modes' boundaries
     (17, 25, 33, 41) were chosen to give; any other packing would leave a partial byte.
+    PCIe 6.0.1's errata list (A20, "Partial Header Encryption Corrections") says the algorithm
+    was corrected "to use Byte level granularity instead of bit granularity as required in
+    AES-GCM", which this reading satisfies; the erratum text does not say how A is packed
+    either, so a device that packs A differently fails the `.phe` vectors on the MAC.
 
     The same function takes a header off the wire (the selected bits ciphertext): A is built
     the same way at both ends, and the second value is then the ciphertext front of C.
