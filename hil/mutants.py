@@ -62,6 +62,10 @@ class Mutant:
     #: An HDL mutant: top-level parameters of the simulated endpoint that seed the bug (they
     #: default to the correct behaviour); it runs on a sim rig, from a build of its own.
     hdl: Mapping[str, int] = field(default_factory=dict)
+    #: HDL parameters that choose a configuration of the endpoint rather than seed the bug
+    #: (a build without an optional feature): the named vectors must pass on a build with these
+    #: alone, then fail with ``hdl`` added.
+    config: Mapping[str, int] = field(default_factory=dict)
 
 
 @contextlib.contextmanager
@@ -2155,7 +2159,8 @@ MUTANTS: tuple[Mutant, ...] = (
         "MUTANT_NO_MAC_DROPPED)",
         ("ide.aggregation.unsupported_unit_rejected",),
         _both(),
-        hdl={"IDE_AGG": 0, "MUTANT_TLP_NO_MAC_DROPPED": 1},
+        hdl={"MUTANT_TLP_NO_MAC_DROPPED": 1},
+        config={"IDE_AGG": 0},
     ),
     Mutant(
         "hdl.ide_tlp.aggregation_k_unchecked",
@@ -2245,6 +2250,7 @@ class MutantResult:
             "verdict": self.verdict,
             "shadowed": self.mutant.shadowed or None,
             "hdl_parameters": dict(self.mutant.hdl) or None,
+            "hdl_configuration": dict(self.mutant.config) or None,
             "messages": self.messages,
             "seconds": round(self.seconds, 3),
         }
@@ -2283,7 +2289,7 @@ def run_one(
     (``baseline``) and now fail or err kill it."""
     start = time.perf_counter()
     if mutant.hdl:
-        rig = _with_parameters(rig, mutant.hdl)
+        rig = _with_parameters(rig, {**mutant.config, **mutant.hdl})
     with mutant.apply():
         results = _run_vectors(rig, vectors)
     result = MutantResult(mutant, seconds=time.perf_counter() - start)
@@ -2306,7 +2312,8 @@ def run(
     A fake rig takes the firmware and fake-hardware mutants and the whole suite.  A sim rig
     takes the HDL mutants: each is built with its parameters and runs only the vectors it names
     (a build and a simulation per vector cost minutes), after those vectors have passed on the
-    unmutated build (the check that they kill because of the parameter)."""
+    unmutated build (the check that they kill because of the parameter); for a mutant with a
+    ``config``, on a build of that configuration."""
     spec = find_rig(rig)
     if spec.kind not in ("fake", "sim"):
         raise ValueError(f"mutants run on a fake or a sim rig; {rig} is {spec.kind}")
@@ -2322,7 +2329,11 @@ def run(
     results = []
     for m in chosen:
         vectors = {v: vec for v, vec in suite.items() if v in m.killed_by} if hdl else suite
-        results.append(run_one(m, vectors, spec, baseline))
+        own = baseline
+        if m.config:
+            own = _passing(_run_vectors(_with_parameters(spec, m.config), vectors))
+            baseline |= own
+        results.append(run_one(m, vectors, spec, own))
     return results, baseline
 
 

@@ -120,6 +120,10 @@ def test_hdl_mutants_are_parameters_that_default_to_the_correct_endpoint() -> No
         for name, value in m.hdl.items():
             assert defaults.get(name) == "1'b0", f"{m.id}: {name} is no hil_ep parameter off"
             assert value == 1, m.id
+        # A configuration (a build without an optional feature) is other hil_ep parameters.
+        for name in m.config:
+            assert not name.startswith("MUTANT_"), f"{m.id}: {name} is a bug, not a configuration"
+            assert re.search(rf"parameter [^;=]*\b{name} =", top), f"{m.id}: no parameter {name}"
     assert {n for m in HDL for n in m.hdl} == set(defaults), "a MUTANT_ parameter no mutant uses"
 
 
