@@ -35,6 +35,7 @@ def main() -> None:
         "ide.traffic.protected_rw.pcrc",
         "ide.traffic.protected_rw.link",
         "ide.traffic.protected_rw.phe",
+        "ide.traffic.protected_rw.aggregation",
     ):
         rt = measurements(records[vid]).get("round_trip_256B_ns") if vid in records else None
         if rt is not None:
