@@ -19,7 +19,8 @@ Key material is held only in the slots: no register read, ``repr`` or exception 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from bisect import bisect_right
+from collections.abc import Callable, Sequence
 from enum import IntEnum
 
 from . import _regs as R
@@ -70,6 +71,9 @@ _STATE_SECURE = 0b0010
 _RID1_MASK = 0xFFFF << 8
 _RID2_MASK = (0xFFFF << 8) | 1
 _ADDR1_MASK = 0xFFFFFF01
+# IDE Address Association (§7.9.26.5.5): addresses in units of 1 MiB, bits [19:0] implied 0
+# (Memory Base) or all ones (Memory Limit, inclusive).
+_ADDR_LOW_ONES = (1 << 20) - 1
 
 # Link IDE Stream register block (§7.9.26.4): Control, then Status, one block per TC.  Control
 # (§7.9.26.4.1) has the Selective Control's fields at the same places for what it holds:
@@ -212,9 +216,13 @@ class FakeIdeCap:
     stream state.
 
     Layout (§7.9.26): header, IDE Capability, IDE Control, ``link_tcs`` Link IDE Stream
-    register blocks of 2 DW (DW 3 + 2i), then ``num_streams`` Selective IDE Stream blocks
-    (DW 3 + 2 link_tcs + j block_dw).  Stream indices, as the HDL numbers them (key slots,
-    firmware map, TLP path): Selective stream j is j, Link block i is ``num_streams + i``.
+    register blocks of 2 DW (DW 3 + 2i), then ``num_streams`` Selective IDE Stream blocks, one
+    after the other from DW 3 + 2 link_tcs.  Selective stream j's block is 5 + 3 x its count of
+    IDE Address Association blocks DW; each block has its own count in its Selective IDE
+    Stream Capability register (§7.9.26.5.1): ``stream_addr_blocks[j]``, or ``num_addr_blocks``
+    for every stream when that is None (the HDL's NUM_ADDR_BLOCKS and STREAM_ADDR_BLOCKS).
+    Stream indices, as the HDL numbers them (key slots, firmware map, TLP path): Selective
+    stream j is j, Link block i is ``num_streams + i``.
 
     Config side: :meth:`read` / :meth:`write` take the byte offset from the capability base.
     Firmware side: :meth:`fw_read` / :meth:`fw_write` take firmware DW addresses of the IDE
@@ -229,6 +237,7 @@ class FakeIdeCap:
         *,
         num_streams: int = 2,
         num_addr_blocks: int = 1,
+        stream_addr_blocks: Sequence[int] | None = None,
         next_offset: int = R.IDE_CAP_NEXT,
         max_cap_dw: int = IDE_CAP_MAX_DW,
         features: int = 0,
@@ -243,6 +252,18 @@ class FakeIdeCap:
             )
         if not 1 <= num_addr_blocks <= 15:
             raise ValueError(f"num_addr_blocks {num_addr_blocks}: 1 .. 15")
+        if stream_addr_blocks is None:
+            addr_blocks = [num_addr_blocks] * num_streams
+        else:
+            addr_blocks = list(stream_addr_blocks)
+            if len(addr_blocks) != num_streams:
+                raise ValueError(
+                    f"stream_addr_blocks {addr_blocks}: one count per Selective stream "
+                    f"({num_streams})"
+                )
+            for n in addr_blocks:
+                if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 15:
+                    raise ValueError(f"stream_addr_blocks {addr_blocks}: each count 1 .. 15")
         if next_offset and (next_offset < 0x100 or next_offset % 4):
             raise ValueError(f"next_offset {next_offset:#x}: 0 or DW aligned >= 0x100")
         if features & ~IDE_CAP_OPTIONAL:
@@ -253,9 +274,15 @@ class FakeIdeCap:
         self.num_streams = num_streams  # Selective IDE Streams
         self.link_tcs = link_tcs  # Link IDE Stream blocks
         self.num_addr_blocks = num_addr_blocks
-        self.block_dw = 5 + 3 * num_addr_blocks
+        #: IDE Address Association blocks of each Selective stream (§7.9.26.5.1)
+        self.addr_blocks = addr_blocks
         self.sel_dw0 = 3 + LINK_BLOCK_DW * link_tcs  # DW index of the first Selective block
-        self.size_dw = self.sel_dw0 + num_streams * self.block_dw
+        # DW index of each Selective block, then the capability's end: each block follows the
+        # one before it, 5 DW and 3 per Address Association block.
+        self._sel_base = [self.sel_dw0]
+        for n in addr_blocks:
+            self._sel_base.append(self._sel_base[-1] + 5 + 3 * n)
+        self.size_dw = self._sel_base[-1]
         if not self.size_dw <= max_cap_dw <= 64:
             raise ValueError(
                 f"an IDE capability of {self.size_dw} DW does not fit in {max_cap_dw} DW"
@@ -275,8 +302,8 @@ class FakeIdeCap:
         return self.num_streams + self.link_tcs
 
     def _power_on_streams(self) -> list[_Stream]:
-        return [_Stream(self.num_addr_blocks) for _ in range(self.num_streams)] + [
-            _Stream(self.num_addr_blocks, link=True) for _ in range(self.link_tcs)
+        return [_Stream(n) for n in self.addr_blocks] + [
+            _Stream(0, link=True) for _ in range(self.link_tcs)
         ]
 
     # -- reset ----------------------------------------------------------------------------------
@@ -309,8 +336,25 @@ class FakeIdeCap:
         if self.is_link(stream):
             base = self.offset + 4 * (3 + LINK_BLOCK_DW * (stream - self.num_streams))
             return range(base, base + 4 * LINK_BLOCK_DW)
-        base = self.offset + 4 * (self.sel_dw0 + stream * self.block_dw)
-        return range(base, base + 4 * self.block_dw)
+        return range(
+            self.offset + 4 * self._sel_base[stream], self.offset + 4 * self._sel_base[stream + 1]
+        )
+
+    def addr_ranges(self, stream: int) -> list[tuple[int, int]]:
+        """The memory ranges Selective stream ``stream``'s IDE Address Association blocks
+        give (§7.9.26.5.5), in block order, for the blocks whose Valid bit is set: (base,
+        limit) byte addresses, base = {Memory Base Upper, Memory Base Lower} with bits [19:0]
+        0, limit = {Memory Limit Upper, Memory Limit Lower} with bits [19:0] all ones
+        (inclusive).  A Link stream has none: []."""
+        if not 0 <= stream < self.total_streams:
+            raise ValueError(f"stream {stream}: 0 .. {self.total_streams - 1}")
+        ranges = []
+        for a1, limit_hi, base_hi in self.streams[stream].addr:
+            if a1 & 1:
+                base = (base_hi << 32) | (((a1 >> 8) & 0xFFF) << 20)
+                limit = (limit_hi << 32) | (((a1 >> 20) & 0xFFF) << 20) | _ADDR_LOW_ONES
+                ranges.append((base, limit))
+        return ranges
 
     def tlp_key(self, stream: int, slot: int) -> tuple[bytes, int, bool]:
         """The TLP path's key port: (key, IFV, armed) of a slot; zeros for a wiped slot.
@@ -360,7 +404,8 @@ class FakeIdeCap:
         """(Selective stream, register index within its block) for a capability DW index."""
         if index < self.sel_dw0 or index >= self.size_dw:
             return None
-        return divmod(index - self.sel_dw0, self.block_dw)
+        j = bisect_right(self._sel_base, index) - 1
+        return j, index - self._sel_base[j]
 
     def _locate_link(self, index: int) -> tuple[int, int] | None:
         """(stream index, 0 Control / 1 Status) for a DW index in a Link IDE Stream block."""
@@ -398,7 +443,7 @@ class FakeIdeCap:
         j, reg = located
         s = self.streams[j]
         if reg == 0:
-            return self.num_addr_blocks
+            return self.addr_blocks[j]  # this block's own count (§7.9.26.5.1)
         if reg == 1:
             return s.control
         if reg == 2:
@@ -482,7 +527,7 @@ class FakeIdeCap:
         if addr == FW_INFO:
             return (
                 self.num_streams
-                | (self.num_addr_blocks << 8)
+                | (max(self.addr_blocks) << 8)  # the largest count; each block has its own
                 | (self.link_tcs << 12)
                 | (self.size_dw << 16)
                 | (FW_MAP_VERSION << 24)

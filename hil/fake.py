@@ -50,7 +50,11 @@ _IDE_CAP_ROOM_DW = 64
 def fake_ide_cap(section: Mapping[str, Any]) -> FakeIdeCap:
     """The IDE capability a rig's ``[fake]`` section describes (``selective_streams``,
     ``link_tcs`` Link IDE blocks after them, ``addr_blocks``, ``ide_features``); ValueError if
-    it cannot be."""
+    it cannot be.
+
+    ``addr_blocks`` is the IDE Address Association block count of every Selective stream (an
+    int), or one count per Selective stream (a list): each Selective IDE Stream register block
+    has its own count (PCIe 6.x §7.9.26.5.1)."""
     unknown = sorted(set(section.get("ide_features", ())) - set(IDE_FEATURES))
     if unknown:
         raise ValueError(f"ide_features {unknown}: known are {', '.join(IDE_FEATURES)}")
@@ -63,9 +67,30 @@ def fake_ide_cap(section: Mapping[str, Any]) -> FakeIdeCap:
     features = 0
     for name in section.get("ide_features", ()):
         features |= IDE_FEATURES[name]
+    num_streams = section.get("selective_streams", 2)
+    addr_blocks = section.get("addr_blocks", 1)
+    per_stream = None
+    if isinstance(addr_blocks, list | tuple):
+        per_stream = list(addr_blocks)
+        if len(per_stream) != num_streams or not all(
+            isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= 15 for n in per_stream
+        ):
+            raise ValueError(
+                f"addr_blocks {per_stream}: one count (1 .. 15) per Selective stream "
+                f"(selective_streams = {num_streams})"
+            )
+        addr_blocks = 1
+    elif not isinstance(addr_blocks, int) or isinstance(addr_blocks, bool):
+        raise ValueError(
+            f"addr_blocks {addr_blocks!r}: an integer 1 .. 15, or a list of one per Selective "
+            "stream"
+        )
+    elif not 1 <= addr_blocks <= 15:
+        raise ValueError(f"addr_blocks {addr_blocks}: 1 .. 15")
     return FakeIdeCap(
-        num_streams=section.get("selective_streams", 2),
-        num_addr_blocks=section.get("addr_blocks", 1),
+        num_streams=num_streams,
+        num_addr_blocks=addr_blocks,
+        stream_addr_blocks=per_stream,
         max_cap_dw=_IDE_CAP_ROOM_DW,
         features=features,
         link_tcs=link_tcs,

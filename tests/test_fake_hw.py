@@ -1150,6 +1150,124 @@ def test_a_fake_section_sets_the_link_ide_blocks_and_refuses_bad_ones() -> None:
     assert find_rig("fake").fake.get("link_tcs") == 1  # the default fake rig has one
 
 
+def test_address_association_counts_may_differ_per_stream() -> None:
+    """Each Selective IDE Stream block has its own Address Association count in its Selective
+    IDE Stream Capability register (§7.9.26.5.1): stream 0 with 1 block, stream 1 with 2 and
+    Link IDE for 2 TCs is 3 + 4 + 8 + 11 = 26 DW, the endpoint's whole window."""
+    ide = FakeIdeCap(stream_addr_blocks=[1, 2], link_tcs=2)
+    assert ide.addr_blocks == [1, 2] and ide.size_dw == 26
+    sel0 = 3 + 2 * 2
+    assert ide.stream_block(0) == range(ide.offset + 4 * sel0, ide.offset + 4 * (sel0 + 8))
+    assert ide.stream_block(1) == range(ide.offset + 4 * (sel0 + 8), ide.offset + 4 * 26)
+    assert ide.read_index(sel0) == 1 and ide.read_index(sel0 + 8) == 2
+    # Stream 1's second block: its three registers right before the end.
+    for k, value in enumerate((0xABC_DEF_01, 0x1234, 0x5678)):
+        ide.write(4 * (sel0 + 8 + 5 + 3 + k), value)
+    assert ide.streams[1].addr[1] == [0xABCDEF01, 0x1234, 0x5678]
+    assert ide.read_index(sel0 + 8 + 5 + 3) == 0xABCDEF01
+    # Writes past the end go nowhere; the Capability registers stay read-only.
+    ide.write(4 * 26, 0xFFFFFFFF)
+    ide.write(4 * (sel0 + 8), 0xFFFFFFFF)
+    assert ide.read_index(26) == 0 and ide.read_index(sel0 + 8) == 2
+    # Firmware INFO [11:8]: the largest count.
+    assert ide.fw_read(0x000) == 2 | (2 << 8) | (2 << 12) | (26 << 16) | (2 << 24)
+    # The capability walk Linux and the host tools do finds the same blocks.
+    from hil.host.ide_regs import IdeLayout
+
+    layout = IdeLayout.from_reader(ide.offset, lambda off: ide.read(off - ide.offset))
+    assert [(b.base, b.addr_blocks) for b in layout.selective_blocks] == [
+        (ide.stream_block(j).start, n) for j, n in enumerate((1, 2))
+    ]
+    assert layout.end == ide.offset + 4 * 26 and layout.kernel_selective_blocks == 1
+    # A uniform list is the int form.
+    same = FakeIdeCap(num_addr_blocks=2, stream_addr_blocks=None)
+    assert [same.read_index(i) for i in range(25)] == [
+        FakeIdeCap(stream_addr_blocks=[2, 2]).read_index(i) for i in range(25)
+    ]
+
+
+def test_per_stream_counts_are_checked() -> None:
+    for bad, match in (
+        ([1], "one count per Selective stream"),
+        ([1, 2, 1], "one count per Selective stream"),
+        ([1, 0], "each count 1 .. 15"),
+        ([16, 1], "each count 1 .. 15"),
+        ([1, True], "each count 1 .. 15"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            FakeIdeCap(stream_addr_blocks=bad)
+    with pytest.raises(ValueError, match="29 DW does not fit in 26"):
+        FakeIdeCap(stream_addr_blocks=[2, 2], link_tcs=2)
+    FakeIdeCap(stream_addr_blocks=[2, 2], link_tcs=2, max_cap_dw=29)
+
+
+def test_a_fake_section_takes_addr_blocks_as_a_list() -> None:
+    from pathlib import Path
+
+    from hil.fake import fake_ide_cap
+    from hil.rigs import RigConfigError, parse_rig
+
+    ide = fake_ide_cap({"selective_streams": 3, "addr_blocks": [2, 1, 3]})
+    assert ide.addr_blocks == [2, 1, 3] and ide.size_dw == 3 + 3 * 5 + 3 * 6
+    assert fake_ide_cap({"addr_blocks": 2}).addr_blocks == [2, 2]
+    assert fake_ide_cap({}).addr_blocks == [1, 1]
+    for bad, match in (
+        (
+            [1, 2, 1],
+            r"addr_blocks \[1, 2, 1\]: one count \(1 \.\. 15\) per Selective stream "
+            r"\(selective_streams = 2\)",
+        ),
+        ([1], "one count"),
+        ([0, 1], "one count"),
+        ([1, 16], "one count"),
+        ([1, "2"], "one count"),
+        (0, "addr_blocks 0: 1 .. 15"),
+        (16, "addr_blocks 16: 1 .. 15"),
+        ("2", "an integer 1 .. 15, or a list"),
+        (True, "an integer 1 .. 15, or a list"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            fake_ide_cap({"addr_blocks": bad})
+    text = "[rig]\nkind = 'fake'\n[fake]\naddr_blocks = {}"
+    assert parse_rig(text.format("[1, 2]"), Path("rigs/ok.toml")).fake["addr_blocks"] == [1, 2]
+    with pytest.raises(RigConfigError, match=r"\[fake\] addr_blocks \[1, 2, 3\]: one count"):
+        parse_rig(text.format("[1, 2, 3]"), Path("rigs/broken.toml"))
+    with pytest.raises(RigConfigError, match="is not a int or list"):
+        parse_rig(text.format("['one', 'two']"), Path("rigs/broken.toml"))
+
+
+def test_addr_ranges_are_the_valid_address_association_blocks() -> None:
+    """(base, limit) of each Valid block (§7.9.26.5.5): base with bits [19:0] 0, limit
+    inclusive with bits [19:0] all ones; in block order; none for a Link stream."""
+    ide = FakeIdeCap(stream_addr_blocks=[1, 3], link_tcs=1, max_cap_dw=64)
+
+    def put(stream: int, block: int, base: int, limit: int, valid: bool) -> None:
+        at = ide.stream_block(stream).start - ide.offset + 0x14 + 12 * block
+        lower = ((limit >> 20) & 0xFFF) << 20 | ((base >> 20) & 0xFFF) << 8 | int(valid)
+        ide.write(at, lower)
+        ide.write(at + 4, limit >> 32)  # Memory Limit Upper
+        ide.write(at + 8, base >> 32)  # Memory Base Upper
+
+    assert ide.addr_ranges(0) == [] and ide.addr_ranges(1) == []
+    put(1, 0, 0x0000_0012_3450_0000, 0x0000_0012_3460_0000, True)
+    put(1, 1, 0x8000_0000, 0x8FF0_0000, False)  # not Valid: left out
+    put(1, 2, 0xFFFF_FFFF_FFF0_0000, 0xFFFF_FFFF_FFF0_0000, True)
+    put(0, 0, 0xC000_0000, 0xC000_0000, True)
+    assert ide.addr_ranges(1) == [
+        (0x0000_0012_3450_0000, 0x0000_0012_3460_0000 | 0xFFFFF),
+        (0xFFFF_FFFF_FFF0_0000, 0xFFFF_FFFF_FFFF_FFFF),
+    ]
+    assert ide.addr_ranges(0) == [(0xC000_0000, 0xC00F_FFFF)]
+    assert ide.addr_ranges(2) == []  # the Link stream
+    with pytest.raises(ValueError, match="stream 3"):
+        ide.addr_ranges(3)
+    # Valid cleared: gone; a reset clears them all.
+    put(0, 0, 0xC000_0000, 0xC000_0000, False)
+    assert ide.addr_ranges(0) == []
+    ide.reset()
+    assert ide.addr_ranges(1) == []
+
+
 def test_unadvertised_modes_read_zero_and_the_vector_sees_a_writable_one() -> None:
     """Stream Control bits of a mode the capability does not advertise are hardwired to 0
     (§7.9.26.5.2); a fake whose PCRC Enable is writable without PCRC Supported fails the vector

@@ -38,8 +38,8 @@ def walk(words: dict[int, int]) -> IdeLayout:
 
 
 def test_the_endpoints_layout_matches_the_hardware_model() -> None:
-    for blocks in (1, 2):
-        ide = FakeIdeCap(num_streams=2, num_addr_blocks=blocks)
+    for blocks in ([1, 1], [2, 2], [1, 2]):  # [1, 2]: the endpoint's Selective blocks
+        ide = FakeIdeCap(num_streams=2, stream_addr_blocks=blocks)
         layout = IdeLayout.from_reader(
             R.IDE_CAP_OFFSET, lambda off, ide=ide: ide.read(off - ide.offset)
         )
@@ -48,6 +48,7 @@ def test_the_endpoints_layout_matches_the_hardware_model() -> None:
             ide.stream_block(j).start for j in range(2)
         ]
         assert layout.end == ide.stream_block(1).stop
+        assert [b.addr_blocks for b in layout.selective_blocks] == blocks
         assert layout.capability.tee_limited and not layout.capability.sel_cfg
 
 

@@ -8,8 +8,8 @@ from the RTL package.
 
 Every access takes one clock cycle: inputs are driven and outputs sampled on the falling edge.
 After every cycle the bench compares the per-stream outputs (Stream ID, Enable, Secure, TC,
-Default Stream, TEE-Limited, armed slots) and the IDE Fail Message requests with the model;
-every read is compared with the model's value.
+Default Stream, TEE-Limited, armed slots, Address Association) and the IDE Fail Message
+requests with the model; every read is compared with the model's value.
 
 Run with ``python -m pytest cocotb_tests/ide_cap`` (one cached Verilator build per parameter
 set); ``IDE_CAP_SEED`` overrides the per-test seeds.
@@ -83,6 +83,7 @@ RID1_RW = 0x00FF_FF00  # RID Limit
 RID2_RW = 0x00FF_FF01  # V, RID Base (Segment Base reserved: no Flit Mode)
 RID2_V = 1 << 0
 ADDR1_RW = 0xFFFF_FF01  # V, Memory Base Lower, Memory Limit Lower
+ADDR_OUT_W = 89  # stream_addr_o entry: {Valid, Memory Base[63:20], Memory Limit[63:20]}
 
 # Key slots (README "Key slots"): per stream 2 key sets x 2 directions x 3 sub-streams.
 PR, NPR, CPL = 0, 1, 2
@@ -128,9 +129,27 @@ def key_set_slots(key_set: int) -> list[int]:
     return [slot_of(key_set, d, sub) for d in (RX, TX) for sub in (PR, NPR, CPL)]
 
 
-def cap_dw(num_streams: int, num_addr_blocks: int, num_link: int = 0) -> int:
+def addr_counts(num_streams: int, num_addr_blocks: int, stream_addr_blocks: int) -> list[int]:
+    """Address Association blocks of each Selective stream: its nibble of STREAM_ADDR_BLOCKS,
+    or NUM_ADDR_BLOCKS where that is 0 (§7.9.26.5.1: each block has its own count)."""
+    return [stream_addr_blocks >> 4 * j & 0xF or num_addr_blocks for j in range(num_streams)]
+
+
+def cap_dw(counts: list[int], num_link: int = 0) -> int:
+    """Capability size in DW: header, IDE Capability, IDE Control, the Link blocks, then one
+    Selective block of 5 + 3 x its count DW per stream."""
     sel0 = LINK0 + LINK_BLOCK_DW * num_link
-    return sel0 + num_streams * (SEL_FIXED_DW + ADDR_BLOCK_DW * num_addr_blocks)
+    return sel0 + sum(SEL_FIXED_DW + ADDR_BLOCK_DW * n for n in counts)
+
+
+def addr_entry(words: list[int]) -> int:
+    """A stream_addr_o entry from an Address Association block's three registers
+    (§7.9.26.5.5): {Valid, Memory Base Upper, Memory Base Lower, Memory Limit Upper, Memory
+    Limit Lower}."""
+    a1, limit_hi, base_hi = words
+    base = base_hi << 12 | (a1 >> 8 & 0xFFF)
+    limit = limit_hi << 12 | a1 >> 20
+    return (a1 & 1) << 88 | base << 44 | limit
 
 
 def be_mask(be: int) -> int:
@@ -201,7 +220,7 @@ class StreamModel:
 @dataclass
 class IdeModel:
     num_streams: int
-    num_addr_blocks: int
+    num_addr_blocks: int  # the count of the streams that have no nibble in stream_addr_blocks
     next_cap: int = 0
     pcrc: bool = False  # built with PCRC_SUPPORTED
     num_link: int = 0  # Link IDE Stream blocks; stream indices num_streams and up
@@ -211,10 +230,18 @@ class IdeModel:
     phe: bool = False  # built with PHE_SUPPORTED
     cfg: bool = False  # built with CFG_IDE_SUPPORTED
     agg: bool = False  # built with AGG_SUPPORTED
+    stream_addr_blocks: int = 0  # STREAM_ADDR_BLOCKS: 4 bits per Selective stream, 0: default
+    counts: list[int] = field(default_factory=list)  # Address Association blocks per stream
 
     def __post_init__(self) -> None:
+        self.counts = addr_counts(self.num_streams, self.num_addr_blocks, self.stream_addr_blocks)
         self.fail_tx = [0] * self.num_all
         self.reset()
+
+    @property
+    def max_blocks(self) -> int:
+        """Entries per stream on stream_addr_o, and INFO [11:8]: the largest count."""
+        return max(self.counts)
 
     @property
     def num_all(self) -> int:
@@ -223,22 +250,26 @@ class IdeModel:
     def reset(self) -> None:
         """Conventional reset: registers to defaults, streams Insecure, keys zeroed."""
         self.streams = [
-            StreamModel(self.num_addr_blocks, link=j >= self.num_streams)
+            StreamModel(self.counts[j] if j < self.num_streams else 0, link=j >= self.num_streams)
             for j in range(self.num_all)
         ]
         self.cmd_status = STS_OK
 
     @property
     def cap_dw(self) -> int:
-        return cap_dw(self.num_streams, self.num_addr_blocks, self.num_link)
+        return cap_dw(self.counts, self.num_link)
 
     @property
     def sel0(self) -> int:
         return LINK0 + LINK_BLOCK_DW * self.num_link
 
-    @property
-    def block_dw(self) -> int:
-        return SEL_FIXED_DW + ADDR_BLOCK_DW * self.num_addr_blocks
+    def block_dw(self, j: int) -> int:
+        """Size of Selective stream j's block: 5 DW and 3 per Address Association block."""
+        return SEL_FIXED_DW + ADDR_BLOCK_DW * self.counts[j]
+
+    def sel_base(self, j: int) -> int:
+        """Register index of Selective stream j's block: after the blocks before it."""
+        return self.sel0 + sum(self.block_dw(k) for k in range(j))
 
     def locate(self, idx: int) -> tuple[int, int] | None:
         """(stream, offset in its block) for a stream register index.  A Link block's Control
@@ -246,9 +277,19 @@ class IdeModel:
         if LINK0 <= idx < self.sel0:
             i, reg = divmod(idx - LINK0, LINK_BLOCK_DW)
             return self.num_streams + i, (SEL_CTRL, SEL_STATUS)[reg]
-        if self.sel0 <= idx < self.cap_dw:
-            return divmod(idx - self.sel0, self.block_dw)
+        for j in range(self.num_streams):
+            if self.sel_base(j) <= idx < self.sel_base(j) + self.block_dw(j):
+                return j, idx - self.sel_base(j)
         return None
+
+    def addr_out(self) -> int:
+        """stream_addr_o as the registers say: entry (j, b) at ADDR_OUT_W x (j x max_blocks +
+        b); the entries past a stream's count are 0."""
+        out = 0
+        for j in range(self.num_streams):
+            for b, words in enumerate(self.streams[j].addr):
+                out |= addr_entry(words) << ADDR_OUT_W * (j * self.max_blocks + b)
+        return out
 
     def settle(self) -> None:
         for s in self.streams:
@@ -287,7 +328,7 @@ class IdeModel:
         j, off = loc
         s = self.streams[j]
         if off == SEL_CAP:
-            return self.num_addr_blocks
+            return self.counts[j]  # this block's own count (§7.9.26.5.1)
         if off == SEL_CTRL:
             return s.ctrl
         if off == SEL_STATUS:
@@ -364,7 +405,7 @@ class IdeModel:
                 0x02 << 24
                 | self.cap_dw << 16
                 | self.num_link << 12
-                | self.num_addr_blocks << 8
+                | self.max_blocks << 8  # the largest count; each block has its own
                 | self.num_streams
             )
         if addr == FW_CMD:
@@ -443,6 +484,7 @@ class Bench:
         self.phe = os.environ.get("IDE_PHE_SUPPORTED", "0") == "1"
         self.cfg = os.environ.get("IDE_CFG_IDE_SUPPORTED", "0") == "1"
         self.agg = os.environ.get("IDE_AGG_SUPPORTED", "0") == "1"
+        self.sab = int(os.environ.get("IDE_STREAM_ADDR_BLOCKS", "0"))
         self.model = IdeModel(
             self.ns,
             self.nab,
@@ -452,7 +494,9 @@ class Bench:
             phe=self.phe,
             cfg=self.cfg,
             agg=self.agg,
+            stream_addr_blocks=self.sab,
         )
+        self.counts = self.model.counts  # Address Association blocks of each Selective stream
         self.fail_tx = [0] * self.nall
         self.cycles = 0
         for name in (
@@ -531,6 +575,8 @@ class Bench:
                 f"go): "
                 f"{got} != {want}"
             )
+        addr = int(d.stream_addr_o.value)
+        assert addr == m.addr_out(), f"stream_addr_o {addr:#x}, model {m.addr_out():#x}"
 
     async def idle(self, n: int = 1) -> None:
         for _ in range(n):
@@ -620,7 +666,7 @@ class Bench:
         stream (j >= ns), of its Control (SEL_CTRL) or Status (SEL_STATUS) register."""
         if j >= self.ns:
             return LINK0 + LINK_BLOCK_DW * (j - self.ns) + {SEL_CTRL: 0, SEL_STATUS: 1}[off]
-        return self.model.sel0 + j * self.model.block_dw + off
+        return self.model.sel_base(j) + off
 
     def random_slot_data(self) -> list[int]:
         """Key and IFV DWs with no zero DW (so a leak can never hide as a 0)."""
@@ -691,14 +737,16 @@ async def test_reset_values(dut: SimHandleBase) -> None:
         assert await b.cfg_read(LINK0 + LINK_BLOCK_DW * i) == 0, f"Link block {i} Control"
         assert await b.cfg_read(LINK0 + LINK_BLOCK_DW * i + 1) == 0, f"Link block {i} Status"
     for j in range(b.ns):
-        assert await b.cfg_read(b.sel(j, SEL_CAP)) == b.nab
-        for off in range(SEL_CTRL, SEL_FIXED_DW + ADDR_BLOCK_DW * b.nab):
+        assert await b.cfg_read(b.sel(j, SEL_CAP)) == b.counts[j]
+        for off in range(SEL_CTRL, SEL_FIXED_DW + ADDR_BLOCK_DW * b.counts[j]):
             assert await b.cfg_read(b.sel(j, off)) == 0, f"stream {j} offset {off}"
-    for idx in range(cap_dw(b.ns, b.nab, b.nl), MAX_IDX):
+    for idx in range(cap_dw(b.counts, b.nl), MAX_IDX):
         assert await b.cfg_read(idx) == 0
     info = await b.fw_read(FW_INFO)
-    size = cap_dw(b.ns, b.nab, b.nl)
-    assert info == 0x0200_0000 | size << 16 | b.nl << 12 | b.nab << 8 | b.ns
+    size = cap_dw(b.counts, b.nl)
+    # INFO [11:8]: the largest Address Association block count.
+    assert info == 0x0200_0000 | size << 16 | b.nl << 12 | max(b.counts) << 8 | b.ns
+    assert int(dut.stream_addr_o.value) == 0
     assert await b.fw_read(FW_CMD) == STS_OK
     for j in range(b.nall):
         assert await b.fw_read(FW_STREAM + 2 * j) == 0
@@ -717,7 +765,7 @@ async def test_writable_bits(dut: SimHandleBase) -> None:
         assert await b.cfg_read(idx) == before, f"RO register {idx} changed"
     for j in range(b.ns):
         await b.cfg_write(b.sel(j, SEL_CAP), 0)
-        assert await b.cfg_read(b.sel(j, SEL_CAP)) == b.nab
+        assert await b.cfg_read(b.sel(j, SEL_CAP)) == b.counts[j]
         # Control without Enable first, so nothing is sampled yet.
         await b.cfg_write(b.sel(j, SEL_CTRL), 0xFFFF_FFFE)
         want = 0xFFFF_C000 | (CTRL_PCRC if b.pcrc else 0) | (CTRL_AGG if b.agg else 0)
@@ -734,7 +782,7 @@ async def test_writable_bits(dut: SimHandleBase) -> None:
         assert await b.cfg_read(b.sel(j, SEL_STATUS)) == 0
         for off, rw in [(SEL_RID1, RID1_RW), (SEL_RID2, RID2_RW)] + [
             (SEL_ADDR + ADDR_BLOCK_DW * k + r, ADDR1_RW if r == 0 else 0xFFFF_FFFF)
-            for k in range(b.nab)
+            for k in range(b.counts[j])
             for r in range(ADDR_BLOCK_DW)
         ]:
             await b.cfg_write(b.sel(j, off), 0xFFFF_FFFF)
@@ -751,7 +799,7 @@ async def test_writable_bits(dut: SimHandleBase) -> None:
         await b.cfg_write(b.sel(j, SEL_STATUS), 0x7FFF_FFFF)
         assert await b.cfg_read(b.sel(j, SEL_STATUS)) == 0
     # Writes past the capability go nowhere.
-    for idx in range(cap_dw(b.ns, b.nab, b.nl), MAX_IDX):
+    for idx in range(cap_dw(b.counts, b.nl), MAX_IDX):
         await b.cfg_write(idx, 0xFFFF_FFFF)
     for idx in b.all_cfg_idx():
         await b.cfg_read(idx)
@@ -1120,6 +1168,72 @@ async def test_link_streams(dut: SimHandleBase) -> None:
     assert await b.cmd(command(OP_GO, b.nall)) == STS_BAD_STREAM
 
 
+def decode_addr_out(value: int, num_streams: int, max_blocks: int) -> list[list[tuple]]:
+    """stream_addr_o as [stream][block] -> (Valid, base address, limit address), decoded from
+    the port's layout: entry (j, b) in bits [89 (j max_blocks + b) +: 89] = {Valid, Memory
+    Base[63:20], Memory Limit[63:20]}; the addresses are [63:20] shifted back into place."""
+    out = []
+    for j in range(num_streams):
+        row = []
+        for blk in range(max_blocks):
+            e = value >> ADDR_OUT_W * (j * max_blocks + blk) & ((1 << ADDR_OUT_W) - 1)
+            row.append((e >> 88, (e >> 44 & (1 << 44) - 1) << 20, (e & (1 << 44) - 1) << 20))
+        out.append(row)
+    return out
+
+
+@cocotb.test()
+async def test_address_association_out(dut: SimHandleBase) -> None:
+    """Every Address Association block of every Selective stream written through the config
+    port (§7.9.26.5.5); stream_addr_o carries each as {Valid, Memory Base[63:20], Memory
+    Limit[63:20]}, at its stream's own block count (§7.9.26.5.1), and the entries past a
+    stream's count stay 0."""
+    b = await new_bench(dut, "test_address_association_out")
+    mb = max(b.counts)
+    assert len(dut.stream_addr_o) == b.ns * mb * ADDR_OUT_W, "stream_addr_o width"
+    for j in range(b.ns):
+        assert await b.cfg_read(b.sel(j, SEL_CAP)) & 0xF == b.counts[j]
+    written: dict[tuple[int, int], tuple[int, int, int]] = {}
+    for j in range(b.ns):
+        for blk in range(b.counts[j]):
+            base = b.rng.getrandbits(44) << 20
+            limit = b.rng.getrandbits(44) << 20
+            valid = (j + blk) & 1 if (j, blk) != (b.ns - 1, b.counts[-1] - 1) else 1
+            a1 = (limit >> 20 & 0xFFF) << 20 | (base >> 20 & 0xFFF) << 8 | valid
+            off = SEL_ADDR + ADDR_BLOCK_DW * blk
+            await b.cfg_write(b.sel(j, off), a1 | 0x7E)  # reserved [7:1] read 0
+            await b.cfg_write(b.sel(j, off + 1), limit >> 32)  # Memory Limit Upper
+            await b.cfg_write(b.sel(j, off + 2), base >> 32)  # Memory Base Upper
+            assert await b.cfg_read(b.sel(j, off)) == a1
+            written[j, blk] = (valid, base, limit)
+    assert any(v for v, _, _ in written.values()) and not all(v for v, _, _ in written.values())
+    got = decode_addr_out(int(dut.stream_addr_o.value), b.ns, mb)
+    for j in range(b.ns):
+        for blk in range(mb):
+            want = written.get((j, blk), (0, 0, 0))
+            assert got[j][blk] == want, f"stream {j} block {blk}: {got[j][blk]} != {want}"
+    # The DW after a stream's last block is the next stream's Capability register (RO): a
+    # write there reaches no block.
+    for j in range(b.ns - 1):
+        nxt = b.sel(j, SEL_FIXED_DW + ADDR_BLOCK_DW * b.counts[j])
+        assert nxt == b.sel(j + 1, SEL_CAP)
+        await b.cfg_write(nxt, 0xFFFF_FFFF)
+        assert await b.cfg_read(nxt) == b.counts[j + 1]
+    # Enable does not fix them (§7.9.26.5.5 has no such rule): Valid cleared on an enabled
+    # stream shows at once.
+    await b.setup_stream(0, 0x11, enable=True)
+    await b.cfg_write(b.sel(0, SEL_ADDR), 0)
+    got = decode_addr_out(int(dut.stream_addr_o.value), b.ns, mb)
+    assert got[0][0] == (
+        0,
+        written[0, 0][1] & ~((1 << 32) - 1),
+        written[0, 0][2] & ~((1 << 32) - 1),
+    )
+    # Reset clears them all.
+    await b.reset()
+    assert int(dut.stream_addr_o.value) == 0
+
+
 async def random_step(b: Bench) -> None:
     """One random host, firmware or TLP-path action."""
     rng = b.rng
@@ -1256,6 +1370,19 @@ PARAMETER_SETS = [
         },
         id="s4-a1-link2-phe-agg",
     ),
+    # The endpoint's configuration: stream 0 with 1 Address Association block (the default
+    # count), stream 1 with 2, Link IDE for 2 TCs: 3 + 2 x 2 + 8 + 11 = 26 DW, the whole room.
+    pytest.param(
+        {
+            "STREAM_ADDR_BLOCKS": 0x20,
+            "NUM_LINK_TCS": 2,
+            "PCRC_SUPPORTED": 1,
+            "PHE_SUPPORTED": 1,
+            "CFG_IDE_SUPPORTED": 1,
+            "AGG_SUPPORTED": 1,
+        },
+        id="s2-a1a2-link2-all",
+    ),
 ]
 
 
@@ -1279,6 +1406,7 @@ def test_ide_cap(parameters: dict[str, int]) -> None:
             "IDE_CFG_IDE_SUPPORTED": str(parameters.get("CFG_IDE_SUPPORTED", 0)),
             "IDE_AGG_SUPPORTED": str(parameters.get("AGG_SUPPORTED", 0)),
             "IDE_NUM_LINK_TCS": str(parameters.get("NUM_LINK_TCS", 0)),
+            "IDE_STREAM_ADDR_BLOCKS": str(parameters.get("STREAM_ADDR_BLOCKS", 0)),
         },
     )
 
@@ -1291,6 +1419,14 @@ BAD_PARAMETER_SETS = [
     pytest.param({"NUM_STREAMS": 8, "MAX_CAP_DW": 80}, "MAX_CAP_DW must be", id="room-80"),
     pytest.param({"NEXT_CAP_OFFSET": 0x0F0}, "NEXT_CAP_OFFSET must be", id="next-0f0"),
     pytest.param({"NUM_LINK_TCS": 4}, "27 DW, more than MAX_CAP_DW", id="4-link-tcs-in-26-dw"),
+    pytest.param(
+        {"STREAM_ADDR_BLOCKS": 0x22, "NUM_LINK_TCS": 2},
+        "29 DW, more than MAX_CAP_DW",
+        id="blocks-2-2-link2-in-26-dw",
+    ),
+    pytest.param(
+        {"STREAM_ADDR_BLOCKS": 0x300}, "sets a count for a stream >= NUM_STREAMS", id="blocks-s2"
+    ),
     pytest.param(
         {"NUM_STREAMS": 7, "NUM_LINK_TCS": 2, "MAX_CAP_DW": 64},
         "NUM_STREAMS + NUM_LINK_TCS <= 8",

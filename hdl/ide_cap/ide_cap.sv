@@ -20,8 +20,13 @@ module ide_cap
 #(
   // Number of Selective IDE Streams (register blocks and key slot sets); >= 2.
   parameter int unsigned NUM_STREAMS = 2,
-  // IDE Address Association register blocks per stream; 1 .. 15.
+  // IDE Address Association register blocks per Selective stream; 1 .. 15.
   parameter int unsigned NUM_ADDR_BLOCKS = 1,
+  // Per-stream counts (§7.9.26.5.1: each Selective IDE Stream Capability register gives its
+  // own block's count): 4 bits per Selective stream, stream j in [4j+3:4j]; 0 there means
+  // NUM_ADDR_BLOCKS. Stream j's register block is 5 + 3 x its count DW and starts after stream
+  // j - 1's. Nibbles of streams >= NUM_STREAMS must be 0.
+  parameter logic [31:0] STREAM_ADDR_BLOCKS = 32'h0,
   // Link IDE Streams (one register block per TC, §7.9.26.4); 0 .. 8, and NUM_STREAMS +
   // NUM_LINK_TCS <= 8. The Link streams take stream indices NUM_STREAMS and up (key slots,
   // firmware map, TLP path), after the Selective ones.
@@ -91,6 +96,12 @@ module ide_cap
                                                                        // enabled; Link: 0)
   output logic [(NUM_STREAMS+NUM_LINK_TCS)*16-1:0] stream_rid_limit_o, // RID Limit (as Base)
   output logic [(NUM_STREAMS+NUM_LINK_TCS)*12-1:0] stream_slot_go_o,   // armed slots
+  // Address Association (§7.9.26.5.5), Selective streams only: entry (j, b) in bits
+  // [IDE_ADDR_OUT_W*(j*MaxBlk + b) +: IDE_ADDR_OUT_W] = {Valid, Memory Base[63:20], Memory
+  // Limit[63:20]}, MaxBlk = ide_addr_blocks_max(); entries past stream j's count are 0
+  output logic [NUM_STREAMS*IDE_ADDR_OUT_W*
+                ide_addr_blocks_max(NUM_STREAMS, NUM_ADDR_BLOCKS, STREAM_ADDR_BLOCKS)-1:0]
+                                                   stream_addr_o,
 
   // TLP path: key slot read port, the only reader of keys and IFVs
   input  logic                       tlp_key_rd_i,
@@ -107,9 +118,16 @@ module ide_cap
   ///////////////////////////
 
   localparam int unsigned NumAll = NUM_STREAMS + NUM_LINK_TCS;  // stream indices in use
-  localparam int unsigned BlkDw = IDE_SEL_FIXED_DW + IDE_ADDR_BLK_DW * NUM_ADDR_BLOCKS;
+  // Largest Address Association block count over the Selective streams: entries per stream
+  // in addr_q and stream_addr_o.
+  localparam int unsigned MaxBlk =
+      ide_addr_blocks_max(NUM_STREAMS, NUM_ADDR_BLOCKS, STREAM_ADDR_BLOCKS);
   localparam int unsigned SelDw0 = IDE_REG_LINK0 + IDE_LINK_BLK_DW * NUM_LINK_TCS;
-  localparam int unsigned CapDw = SelDw0 + NUM_STREAMS * BlkDw;
+  localparam int unsigned CapDw =
+      ide_sel_base(NUM_STREAMS, NUM_LINK_TCS, NUM_ADDR_BLOCKS, STREAM_ADDR_BLOCKS);
+  // Address Association blocks of all Selective streams together.
+  localparam int unsigned AllBlk = (CapDw - SelDw0 - IDE_SEL_FIXED_DW * NUM_STREAMS) /
+                                   IDE_ADDR_BLK_DW;
 
   if (NUM_STREAMS < 2 || NUM_STREAMS > 8) begin : gen_bad_num_streams
     $fatal(1, "ide_cap: NUM_STREAMS must be 2 .. 8");
@@ -120,12 +138,17 @@ module ide_cap
   if (NUM_ADDR_BLOCKS < 1 || NUM_ADDR_BLOCKS > 15) begin : gen_bad_num_addr_blocks
     $fatal(1, "ide_cap: NUM_ADDR_BLOCKS must be 1 .. 15");
   end
+  if (NUM_STREAMS < 8 && (STREAM_ADDR_BLOCKS >> (4 * NUM_STREAMS)) != 32'h0)
+  begin : gen_bad_stream_addr_blocks
+    $fatal(1, "ide_cap: STREAM_ADDR_BLOCKS %h sets a count for a stream >= NUM_STREAMS (%0d)",
+           STREAM_ADDR_BLOCKS, NUM_STREAMS);
+  end
   if (MAX_CAP_DW > 64) begin : gen_bad_max_cap_dw
     $fatal(1, "ide_cap: MAX_CAP_DW must be <= 64 (reg_idx_i is 6 bits)");
   end
   if (CapDw > MAX_CAP_DW) begin : gen_cap_too_big
-    $fatal(1, "ide_cap: %0d Link TCs, %0d streams with %0d address blocks take %0d DW, more than MAX_CAP_DW",
-           NUM_LINK_TCS, NUM_STREAMS, NUM_ADDR_BLOCKS, CapDw);
+    $fatal(1, "ide_cap: %0d Link TCs, %0d streams with %0d address blocks in all take %0d DW, more than MAX_CAP_DW",
+           NUM_LINK_TCS, NUM_STREAMS, AllBlk, CapDw);
   end
   if (NEXT_CAP_OFFSET[1:0] != 2'b00 ||
       (NEXT_CAP_OFFSET != 12'h000 && NEXT_CAP_OFFSET < 12'h100)) begin : gen_bad_next_cap
@@ -183,9 +206,15 @@ module ide_cap
   typedef logic [IDE_NUM_SLOTS-1:0] slot_mask_t;
   typedef logic [IDE_SLOT_DW-1:0][31:0] slot_t;  // DW 0..7 key, DW 8..9 IFV
 
-  // DW index of register off in the Selective IDE Stream block of stream j
+  // Address Association blocks of Selective stream j (§7.9.26.5.1)
+  function automatic int unsigned addr_blocks(int unsigned j);
+    return ide_addr_blocks_of(j, NUM_ADDR_BLOCKS, STREAM_ADDR_BLOCKS);
+  endfunction
+
+  // DW index of register off in the Selective IDE Stream block of stream j: the blocks before
+  // it may each have their own number of Address Association blocks.
   function automatic int unsigned sel_reg(int unsigned j, int unsigned off);
-    return SelDw0 + j * BlkDw + off;
+    return ide_sel_base(j, NUM_LINK_TCS, NUM_ADDR_BLOCKS, STREAM_ADDR_BLOCKS) + off;
   endfunction
 
   // DW index of the Control (off 0) or Status (off 1) register of Link IDE block i
@@ -198,7 +227,7 @@ module ide_cap
   //////////////////
 
   sel_cfg_t   [NumAll-1:0]                           cfg_q, cfg_d;
-  addr_blk_t  [NUM_STREAMS-1:0][NUM_ADDR_BLOCKS-1:0] addr_q, addr_d;
+  addr_blk_t  [NUM_STREAMS-1:0][MaxBlk-1:0]          addr_q, addr_d;  // b >= count: 0
   logic       [NumAll-1:0]                           secure_q, secure_d;
   logic       [NumAll-1:0]                           relock_q, relock_d;  // Enable must be
                                                                           // written 0 first
@@ -261,7 +290,7 @@ module ide_cap
           secure_q[NUM_STREAMS + i] ? IDE_STATE_SECURE : IDE_STATE_INSECURE;
     end
     for (int unsigned j = 0; j < NUM_STREAMS; j++) begin
-      cap_regs[sel_reg(j, IDE_SEL_CAP)]  = 32'(NUM_ADDR_BLOCKS);
+      cap_regs[sel_reg(j, IDE_SEL_CAP)]  = 32'(addr_blocks(j));
       cap_regs[sel_reg(j, IDE_SEL_CTRL)][IDE_SEL_CTRL_EN_BIT]       = cfg_q[j].enable;
       cap_regs[sel_reg(j, IDE_SEL_CTRL)][IDE_SEL_CTRL_ALG_LSB +: 5] = cfg_q[j].alg;
       cap_regs[sel_reg(j, IDE_SEL_CTRL)][IDE_SEL_CTRL_TC_LSB +: 3]  = cfg_q[j].tc;
@@ -278,11 +307,13 @@ module ide_cap
       // Segment Base [31:24] is reserved: the link never runs in Flit Mode (PCIe4 hard IP).
       cap_regs[sel_reg(j, IDE_SEL_RID2)][IDE_RID2_BASE_LSB +: 16]  = cfg_q[j].rid_base;
       cap_regs[sel_reg(j, IDE_SEL_RID2)][IDE_RID2_V_BIT]           = cfg_q[j].rid_v;
-      for (int unsigned b = 0; b < NUM_ADDR_BLOCKS; b++) begin
-        cap_regs[sel_reg(j, IDE_SEL_ADDR + IDE_ADDR_BLK_DW * b)] =
-            {addr_q[j][b].limit_lo, addr_q[j][b].base_lo, 7'b0, addr_q[j][b].v};
-        cap_regs[sel_reg(j, IDE_SEL_ADDR + IDE_ADDR_BLK_DW * b + 1)] = addr_q[j][b].limit_hi;
-        cap_regs[sel_reg(j, IDE_SEL_ADDR + IDE_ADDR_BLK_DW * b + 2)] = addr_q[j][b].base_hi;
+      for (int unsigned b = 0; b < MaxBlk; b++) begin
+        if (b < addr_blocks(j)) begin
+          cap_regs[sel_reg(j, IDE_SEL_ADDR + IDE_ADDR_BLK_DW * b)] =
+              {addr_q[j][b].limit_lo, addr_q[j][b].base_lo, 7'b0, addr_q[j][b].v};
+          cap_regs[sel_reg(j, IDE_SEL_ADDR + IDE_ADDR_BLK_DW * b + 1)] = addr_q[j][b].limit_hi;
+          cap_regs[sel_reg(j, IDE_SEL_ADDR + IDE_ADDR_BLK_DW * b + 2)] = addr_q[j][b].base_hi;
+        end
       end
     end
   end
@@ -349,17 +380,21 @@ module ide_cap
           cfg_d[j].rid_base = reg_wval[IDE_RID2_BASE_LSB +: 16];
           cfg_d[j].rid_v    = reg_wval[IDE_RID2_V_BIT];
         end
-        for (int unsigned b = 0; b < NUM_ADDR_BLOCKS; b++) begin
-          if (32'(reg_idx_i) == sel_reg(j, IDE_SEL_ADDR + IDE_ADDR_BLK_DW * b)) begin
-            addr_d[j][b].v        = reg_wval[IDE_ADDR1_V_BIT];
-            addr_d[j][b].base_lo  = reg_wval[IDE_ADDR1_BASE_LSB +: 12];
-            addr_d[j][b].limit_lo = reg_wval[IDE_ADDR1_LIMIT_LSB +: 12];
-          end
-          if (32'(reg_idx_i) == sel_reg(j, IDE_SEL_ADDR + IDE_ADDR_BLK_DW * b + 1)) begin
-            addr_d[j][b].limit_hi = reg_wval;
-          end
-          if (32'(reg_idx_i) == sel_reg(j, IDE_SEL_ADDR + IDE_ADDR_BLK_DW * b + 2)) begin
-            addr_d[j][b].base_hi = reg_wval;
+        // Address Association stays writable whatever Enable is (§7.9.26.5.5); a stream
+        // has only its own count of blocks (§7.9.26.5.1), the entries past it stay 0.
+        for (int unsigned b = 0; b < MaxBlk; b++) begin
+          if (b < addr_blocks(j)) begin
+            if (32'(reg_idx_i) == sel_reg(j, IDE_SEL_ADDR + IDE_ADDR_BLK_DW * b)) begin
+              addr_d[j][b].v        = reg_wval[IDE_ADDR1_V_BIT];
+              addr_d[j][b].base_lo  = reg_wval[IDE_ADDR1_BASE_LSB +: 12];
+              addr_d[j][b].limit_lo = reg_wval[IDE_ADDR1_LIMIT_LSB +: 12];
+            end
+            if (32'(reg_idx_i) == sel_reg(j, IDE_SEL_ADDR + IDE_ADDR_BLK_DW * b + 1)) begin
+              addr_d[j][b].limit_hi = reg_wval;
+            end
+            if (32'(reg_idx_i) == sel_reg(j, IDE_SEL_ADDR + IDE_ADDR_BLK_DW * b + 2)) begin
+              addr_d[j][b].base_hi = reg_wval;
+            end
           end
         end
       end
@@ -449,7 +484,9 @@ module ide_cap
     fw_rdata_d = '0;
     if (fw_rd_i && !fw_key) begin
       if (fw_addr_i == IDE_FW_INFO) begin
-        fw_rdata_d = {IDE_FW_MAP_VERSION, 8'(CapDw), 4'(NUM_LINK_TCS), 4'(NUM_ADDR_BLOCKS),
+        // [11:8]: the largest Address Association block count; each stream's own count is
+        // in its Selective IDE Stream Capability register (CAP window).
+        fw_rdata_d = {IDE_FW_MAP_VERSION, 8'(CapDw), 4'(NUM_LINK_TCS), 4'(MaxBlk),
                       8'(NUM_STREAMS)};
       end
       if (fw_addr_i == IDE_FW_CMD) begin
@@ -562,6 +599,16 @@ module ide_cap
       stream_rid_base_o[16*j +: 16] = cfg_q[j].rid_base;
       stream_rid_limit_o[16*j +: 16] = cfg_q[j].rid_limit;
       stream_slot_go_o[12*j +: 12]  = go_q[j];
+    end
+    // Address Association of the Selective streams, straight from the registers: base =
+    // {Memory Base Upper, Memory Base Lower}, limit = {Memory Limit Upper, Memory Limit Lower},
+    // address bits [63:20] (§7.9.26.5.5); blocks past a stream's count stay 0 in addr_q.
+    for (int unsigned j = 0; j < NUM_STREAMS; j++) begin
+      for (int unsigned b = 0; b < MaxBlk; b++) begin
+        stream_addr_o[IDE_ADDR_OUT_W * (j * MaxBlk + b) +: IDE_ADDR_OUT_W] =
+            {addr_q[j][b].v, addr_q[j][b].base_hi, addr_q[j][b].base_lo,
+             addr_q[j][b].limit_hi, addr_q[j][b].limit_lo};
+      end
     end
   end
 

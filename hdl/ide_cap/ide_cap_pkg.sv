@@ -85,6 +85,61 @@ package ide_cap_pkg;
   localparam int unsigned IDE_ADDR1_BASE_LSB = 8;    // [19:8] Memory Base Lower
   localparam int unsigned IDE_ADDR1_LIMIT_LSB = 20;  // [31:20] Memory Limit Lower
 
+  // One Address Association block as ide_cap's stream_addr_o carries it to the TLP path:
+  // {Valid, Memory Base address[63:20], Memory Limit address[63:20]}, i.e. {V, Memory Base
+  // Upper, Memory Base Lower, Memory Limit Upper, Memory Limit Lower} (§7.9.26.5.5).
+  localparam int unsigned IDE_ADDR_OUT_W = 1 + 44 + 44;
+
+  /////////////////////////////////////////////////
+  // Address Association blocks per stream       //
+  /////////////////////////////////////////////////
+
+  // Each Selective IDE Stream register block says in its own Selective IDE Stream Capability
+  // register [3:0] how many Address Association blocks it has (§7.9.26.5.1), so the blocks of
+  // a capability may differ in size. ide_cap takes the counts as NUM_ADDR_BLOCKS and
+  // STREAM_ADDR_BLOCKS (4 bits per stream, stream j in [4j+3:4j], 0: NUM_ADDR_BLOCKS); these
+  // functions give a parent the same layout and port widths.
+
+  // Address Association blocks of Selective stream j.
+  function automatic int unsigned ide_addr_blocks_of(int unsigned j,
+                                                     int unsigned num_addr_blocks,
+                                                     logic [31:0] stream_addr_blocks);
+    logic [3:0] n;
+    n = (j < 8) ? 4'(stream_addr_blocks >> (4 * j)) : 4'd0;
+    return (n != 4'd0) ? 32'(n) : num_addr_blocks;
+  endfunction
+
+  // The largest count over Selective streams 0 .. num_streams - 1: the number of entries per
+  // stream on ide_cap's stream_addr_o.
+  function automatic int unsigned ide_addr_blocks_max(int unsigned num_streams,
+                                                      int unsigned num_addr_blocks,
+                                                      logic [31:0] stream_addr_blocks);
+    int unsigned m;
+    m = 0;
+    for (int unsigned j = 0; j < num_streams; j++) begin
+      if (ide_addr_blocks_of(j, num_addr_blocks, stream_addr_blocks) > m) begin
+        m = ide_addr_blocks_of(j, num_addr_blocks, stream_addr_blocks);
+      end
+    end
+    return m;
+  endfunction
+
+  // DW index, from the capability base, of Selective stream j's register block: after the
+  // Link IDE blocks and the Selective blocks before it (each IDE_SEL_FIXED_DW + IDE_ADDR_BLK_DW
+  // x its count). j = the number of Selective streams gives the capability's size in DW.
+  function automatic int unsigned ide_sel_base(int unsigned j,
+                                               int unsigned num_link_tcs,
+                                               int unsigned num_addr_blocks,
+                                               logic [31:0] stream_addr_blocks);
+    int unsigned base;
+    base = IDE_REG_LINK0 + IDE_LINK_BLK_DW * num_link_tcs;
+    for (int unsigned k = 0; k < j; k++) begin
+      base += IDE_SEL_FIXED_DW +
+              IDE_ADDR_BLK_DW * ide_addr_blocks_of(k, num_addr_blocks, stream_addr_blocks);
+    end
+    return base;
+  endfunction
+
   /////////////////////////////
   // Firmware register map   //
   /////////////////////////////
