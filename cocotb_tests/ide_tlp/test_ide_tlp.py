@@ -32,7 +32,15 @@ from hil.codec.ide_tlp import (
     SubStream,
     decode_tlp,
 )
-from hil.ide_model import IdeStreamModel, PortSide, StreamKind, establish, program_keys
+from hil.ide_model import (
+    IdeStreamModel,
+    PortSide,
+    StreamKind,
+    TxStream,
+    establish,
+    program_keys,
+    request_stream,
+)
 from hil.sim.tlpstream import TlpSink, TlpSource
 
 CLOCK_NS = 4
@@ -54,8 +62,14 @@ PARAMS = {
     "PHE_SUPPORTED": 1,
     "CFG_IDE_SUPPORTED": 1,
     "AGG_SUPPORTED": 1,
+    "DMA_SUPPORTED": 1,
+    "ADDR_BLOCKS": 2,
     "NUM_STREAMS": len(STREAM_IDS),
 }
+ADDR_BLOCKS = 2
+# The DMA engine's registers (hdl/ide_tlp/README.md, "DMA") and DMA_STATUS outcomes
+DMA_ADDR_LO, DMA_ADDR_HI, DMA_CTRL, DMA_STATUS = range(0x30, 0x34)
+DMA_SENT_IDE, DMA_SENT_PLAIN, DMA_DISCARDED, DMA_NO_BUS_MASTER, DMA_BAD_REQUEST = range(1, 6)
 FAIL_MAC, FAIL_PR, FAIL_SUB, FAIL_SUB_MISMATCH, FAIL_KEYSET, FAIL_NO_MAC, FAIL_PCRC = range(1, 8)
 FAIL_AGGREGATION = 8
 
@@ -79,7 +93,22 @@ class Stream:
     link: bool = False  # a Link IDE Stream (ide_cap's stream_link_o)
     tc: int = 0  # its TC
     phe: int = 0  # Partial Header Encryption Mode (ide_cap's stream_phe_o)
+    tee_limited: bool = False  # TEE-Limited Stream
+    #: Valid Address Association blocks, (base, limit) bytes inclusive, 1 MB granules
+    ranges: list[tuple[int, int]] = field(default_factory=list)
     rp: IdeStreamModel | None = None
+
+    def tx_stream(self, j: int) -> TxStream:
+        """The stream as the oracle (hil.ide_model.request_stream) reads it."""
+        return TxStream(
+            j,
+            enabled=self.enabled,
+            tc=self.tc,
+            link=self.link,
+            default=self.default,
+            tee_limited=self.tee_limited,
+            ranges=tuple(self.ranges),
+        )
 
     def model(self, side: PortSide) -> IdeStreamModel:
         kind = StreamKind.LINK if self.link else StreamKind.SELECTIVE
@@ -116,7 +145,10 @@ class Bench:
         d.tdi_bound_i.value = 0
         d.tdi_bound_stream_i.value = 0
         d.fw_rd_i.value = 0
+        d.fw_wr_i.value = 0
+        d.fw_wdata_i.value = 0
         d.fw_addr_i.value = 0
+        d.bus_master_i.value = 1
         d.key_i.value = 0
         d.ifv_i.value = 0
         d.key_go_i.value = 0
@@ -135,8 +167,12 @@ class Bench:
 
     # -- ide_cap's part ---------------------------------------------------------------------
     def drive_streams(self) -> None:
-        ids = en = sec = go = pcrc = dflt = base = limit = link = tc = phe = 0
+        ids = en = sec = go = pcrc = dflt = base = limit = link = tc = phe = tee = addr = 0
         for j, s in enumerate(self.streams):
+            tee |= int(s.tee_limited) << j
+            for b, (lo, hi) in enumerate(s.ranges):
+                entry = 1 << 88 | (lo >> 20) << 44 | hi >> 20  # {Valid, Base, Limit}[63:20]
+                addr |= entry << (89 * (j * ADDR_BLOCKS + b))
             phe |= s.phe << (4 * j)
             link |= int(s.link) << j
             tc |= s.tc << (3 * j)
@@ -161,6 +197,8 @@ class Bench:
         d.stream_link_i.value = link
         d.stream_tc_i.value = tc
         d.stream_phe_i.value = phe
+        d.stream_tee_limited_i.value = tee
+        d.stream_addr_i.value = addr
 
     async def _key_port(self) -> None:
         d = self.dut
@@ -271,6 +309,28 @@ class Bench:
         d.fw_rd_i.value = 0
         await RisingEdge(self.clk)
         return int(d.fw_rdata_o.value)
+
+    async def fw_write(self, index: int, value: int) -> None:
+        d = self.dut
+        await RisingEdge(self.clk)
+        d.fw_addr_i.value = index
+        d.fw_wdata_i.value = value
+        d.fw_wr_i.value = 1
+        await RisingEdge(self.clk)
+        d.fw_wr_i.value = 0
+
+    async def dma(
+        self, address: int, source: int, length_dw: int, *, tc: int = 0, t: bool = False
+    ) -> int:
+        """One DMA write started on the firmware port; DMA_STATUS once it is done."""
+        await self.fw_write(DMA_ADDR_LO, address & 0xFFFF_FFFF)
+        await self.fw_write(DMA_ADDR_HI, address >> 32)
+        await self.fw_write(DMA_CTRL, length_dw | tc << 12 | int(t) << 15 | (source // 4) << 16)
+        for _ in range(200):
+            status = await self.counter(DMA_STATUS)
+            if not status >> 31 and status & 0xF:
+                return status
+        raise AssertionError("the DMA write never finished")
 
     async def idle(self, cycles: int = 400) -> None:
         await ClockCycles(self.clk, cycles)
@@ -1017,6 +1077,91 @@ async def test_config_requests(dut: SimHandleBase) -> None:
     b.drive_streams()
     await b.idle(4)
     assert int(dut.cfg_ide_hold_o.value) == 0
+    assert b.fails == [0, 0, 0]
+
+
+MB = 1 << 20
+
+
+@cocotb.test()
+async def test_dma_requests(dut: SimHandleBase) -> None:
+    """The block's own Memory Writes (DMA_SUPPORTED): each arrives on the stream
+    hil.ide_model.request_stream picks from the stream registers (§6.33.4: Address
+    Association blocks, the Default Stream, TEE-Limited, the TC's Link stream, else plain),
+    decrypted by that stream's root-port model (PCRC and PHE on a stream that has them), with
+    BAR0's bytes at the address asked; DMA_STATUS says the same.  Refusals send nothing;
+    completions carry PR_Sent_Counter (§6.33.5)."""
+    b = await fresh(dut)
+    rng = random.Random(0xD3A)
+    a, bb, c, out = 0x1_2340_0000, 0x8000_0000, 0xF0_0000_0000, 0x2_0000_0000
+    s0, s1, _link = b.streams
+    s0.ranges = [(a, a + MB - 1)]
+    s1.ranges = [(bb, bb + MB - 1), (c, c + 2 * MB - 1)]  # two blocks
+    s1.pcrc, s1.phe = True, 2  # its writes with a PCRC and Address[25:2], BE encrypted
+    for j in range(3):
+        b.establish(j)
+        b.arm(j, KeySet.K0)
+    for offset in range(0, BAR_SIZE, 4):
+        b.mem[offset : offset + 4] = rng.randbytes(4)
+    for offset in range(0, BAR_SIZE, 256):
+        await b.src.send(b.write_tlp(offset, bytes(b.mem[offset : offset + 256])).encode())
+    sent_on = [0, 0, 0]  # Posted writes since each stream's last completion
+
+    async def one(address: int, tc: int = 0, t: bool = False, n: int = 0) -> None:
+        n = n or rng.choice((1, 2, 3, 4, 7, 16, 33, 64))
+        n = min(n, (0x1000 - (address & 0xFFF)) // 4)  # §2.2.7: no 4 KB boundary crossed
+        src = 4 * rng.randrange(0, BAR_SIZE // 4 - n + 1)
+        status = await b.dma(address, src, n, tc=tc, t=t)
+        want = request_stream(
+            [s.tx_stream(j) for j, s in enumerate(b.streams)], address, tc=tc, t=t
+        )
+        raw = await b.sink.recv()
+        assert raw is not None, f"nothing sent for the write to {address:#x}"
+        if want is None:
+            tlp = decode_tlp(raw)
+            assert status & 0xF == DMA_SENT_PLAIN, hex(status)
+        else:
+            s = b.streams[want]
+            assert raw[0] == 0x92 and raw[2] == s.stream_id, (hex(address), raw[:4].hex(), want)
+            got = s.rp.receive(raw)  # MAC, IV, PHE, PCRC: checked
+            assert got is not None and got.prefix.sub_stream == SubStream.POSTED
+            assert got.prefix.t == t and got.prefix.p == s.pcrc
+            tlp = got.tlp
+            assert status & 0xF == DMA_SENT_IDE and (status >> 8) & 7 == want, hex(status)
+            assert (status >> 16) & 0xFF == s.stream_id
+            sent_on[want] += 1
+        assert isinstance(tlp, MemWrite), tlp
+        assert (tlp.address, tlp.tc, tlp.requester_id) == (address, tc, CPL_ID)
+        assert tlp.payload == bytes(b.mem[src : src + 4 * n]), hex(address)
+
+    for _ in range(3):
+        for address in (a, a + MB - 4, bb + 0x40, c + MB + 0x100, c + 2 * MB - 4, out, bb - 4):
+            await one(address)
+        await one(c + 0x200, tc=LINK_TC)  # TC2: the Link stream (no Selective stream on it)
+        await one(a, tc=1)  # TC1: no stream at all
+    # PR_Sent_Counter: each stream's next completion counts its Posted writes (§6.33.5).
+    for j in (0, 1):
+        cpl, _ = await b.read_ide(j, 0x10, 4)
+        assert cpl.status == CplStatus.SC
+    assert b.streams[0].rp.rx.pr_received_cpl == 0 and b.streams[1].rp.rx.pr_received_cpl == 0
+    # Default Stream and TEE-Limited: stream 0 becomes the Default Stream, stream 1
+    # TEE-Limited; the engine reads them per request.
+    s0.default, s1.tee_limited = True, True
+    b.drive_streams()
+    for address, t in ((out, False), (bb, True), (bb, False), (c, False), (c, True)):
+        await one(address, t=t)
+    # Refusals: nothing is sent, DMA_STATUS says why.
+    b.dut.bus_master_i.value = 0
+    assert await b.dma(a, 0, 4) & 0xF == DMA_NO_BUS_MASTER
+    b.dut.bus_master_i.value = 1
+    assert await b.dma(a, 0, 0) & 0xF == DMA_BAD_REQUEST
+    assert await b.dma(a, BAR_SIZE - 8, 4) & 0xF == DMA_BAD_REQUEST
+    assert await b.dma(a + 0xFF8, 0, 4) & 0xF == DMA_BAD_REQUEST  # would cross 4 KB
+    s1.secure = False  # enabled, Insecure: its writes are discarded, never sent elsewhere
+    b.drive_streams()
+    assert await b.dma(bb, 0, 4, t=True) & 0xF == DMA_DISCARDED
+    assert await b.sink.recv(timeout_ns=4000) is None
+    await one(a)  # stream 0 still carries its own
     assert b.fails == [0, 0, 0]
 
 

@@ -192,6 +192,7 @@ class TdiModel:
             "bound_stream_o": self.bound or 0,
             "bar0_base_o": self.bar_hi << 32 | self.bar_lo,
             "mem_enable_o": int(self.mse),
+            "bus_master_o": int(self.bme),
         }
 
     # One clock

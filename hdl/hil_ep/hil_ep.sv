@@ -34,9 +34,16 @@ module hil_ep
   parameter bit IDE_CFG = 1'b1,
   // 1: IDE Aggregation built (ide_cap advertises it, ide_tlp takes aggregated units, §6.33.6).
   parameter bit IDE_AGG = 1'b1,
-  // Link IDE Streams (TCs, §6.33.1): 0 .. 3 (what fits in the cfg_ext window beside the two
-  // Selective streams: hdl/ide_cap/README.md).
+  // Link IDE Streams (TCs, §6.33.1): as many as fit in the cfg_ext window beside the two
+  // Selective streams (hdl/ide_cap/README.md): 0 .. 2 with the address blocks below.
   parameter int unsigned IDE_LINK_TCS = 1,
+  // IDE Address Association blocks of each Selective stream, 4 bits per stream (stream j in
+  // bits [4j+3:4j], 1 .. 15; ide_cap STREAM_ADDR_BLOCKS): stream 0 has 1, stream 1 has 2.
+  parameter logic [31:0] IDE_ADDR_BLOCKS = 32'h0000_0021,
+  // 1: the DMA engine (ide_tlp DMA_SUPPORTED): the function's own Memory Writes, on the stream
+  // the Address Association blocks choose (§6.33.4). It needs a hard IP that takes
+  // user-logic requests with an IDE prefix (hdl/boards/vcu118/README.md).
+  parameter bit IDE_DMA = 1'b1,
   // Seeded bugs for the mutation harness (hil/mutants.py), passed to the blocks; never set
   // outside it. Keep 0: see hdl/tdi and hdl/ide_cap README.md.
   parameter bit MUTANT_TDI_CFG_WR_LOCKED = 1'b0,
@@ -49,7 +56,9 @@ module hil_ep
   parameter bit MUTANT_TLP_NO_MAC_DROPPED = 1'b0,
   parameter bit MUTANT_TLP_PHE_WIRE_HEADER = 1'b0,
   parameter bit MUTANT_TLP_CFG_PLAIN_TAKEN = 1'b0,
-  parameter bit MUTANT_TLP_AGG_K_UNCHECKED = 1'b0
+  parameter bit MUTANT_TLP_AGG_K_UNCHECKED = 1'b0,
+  parameter bit MUTANT_TLP_DMA_BLOCK0_ONLY = 1'b0,
+  parameter bit MUTANT_TLP_DMA_TEE_LIMIT_IGNORED = 1'b0
 ) (
   input  logic        clk_i,
   input  logic        rst_ni,
@@ -96,7 +105,8 @@ module hil_ep
   input  logic         tlp_rx_last_i,
   output logic         tlp_rx_ready_o,
 
-  // TLP transmit stream to the hard IP: completions, same format
+  // TLP transmit stream to the hard IP: completions and the DMA engine's Memory Writes, same
+  // format
   output logic [127:0] tlp_tx_data_o,
   output logic [15:0]  tlp_tx_keep_o,
   output logic         tlp_tx_valid_o,
@@ -141,9 +151,28 @@ module hil_ep
   localparam int unsigned IdeStreams = 2;   // Selective IDE streams (all that fit in 26 DW)
   localparam int unsigned IdeAll = IdeStreams + IDE_LINK_TCS;  // stream indices, Link last
   localparam int unsigned IdeSel0 = 3 + 2 * IDE_LINK_TCS;      // first Selective block DW
+  // Address Association blocks: the most any stream has (the width of ide_cap's
+  // stream_addr_o), and the capability's size.
+  localparam int unsigned IdeAddrMax = ide_cap_pkg::ide_addr_blocks_max(IdeStreams, 1,
+                                                                        IDE_ADDR_BLOCKS);
+  localparam int unsigned IdeAddrW = ide_cap_pkg::IDE_ADDR_OUT_W;
 
-  if (IDE_LINK_TCS > 3) begin : gen_bad_link_tcs
-    $fatal(1, "hil_ep: IDE_LINK_TCS must be 0 .. 3 (the IDE capability's room in the window)");
+  // DW of Selective stream j's register block, and where it starts.
+  function automatic int unsigned ide_blk_dw(int unsigned j);
+    return 5 + 3 * ide_cap_pkg::ide_addr_blocks_of(j, 1, IDE_ADDR_BLOCKS);
+  endfunction
+  function automatic int unsigned ide_blk_start(int unsigned j);
+    int unsigned o;
+    o = IdeSel0;
+    for (int unsigned i = 0; i < j; i++) begin
+      o = o + ide_blk_dw(i);
+    end
+    return o;
+  endfunction
+
+  if (ide_blk_start(IdeStreams) > IdeNumRegs) begin : gen_bad_ide_size
+    $fatal(1, "hil_ep: IDE_LINK_TCS and IDE_ADDR_BLOCKS take %0d DW, the window has %0d",
+           ide_blk_start(IdeStreams), IdeNumRegs);
   end
 
   // Every capability lies inside the window.
@@ -279,8 +308,6 @@ module hil_ep
   // IDE capability //
   ////////////////////
 
-  localparam int unsigned IdeBlockDw = 5 + 3 * 1;  // Selective stream block, 1 address block
-
   logic [8*IdeAll-1:0]      stream_id;
   logic [IdeAll-1:0]        stream_enable, stream_secure, check_failed;
   logic [IdeStreams-1:0]    ide_stream_wr;
@@ -290,6 +317,9 @@ module hil_ep
   logic [IdeAll-1:0]        stream_default;
   logic [3*IdeAll-1:0]      stream_tc;
   logic [16*IdeAll-1:0]     stream_rid_base, stream_rid_limit;
+  logic [IdeAll-1:0]        stream_tee_limited;
+  logic [IdeStreams*IdeAddrMax*IdeAddrW-1:0] sel_addr;     // ide_cap: Selective streams
+  logic [IdeAll*IdeAddrMax*IdeAddrW-1:0]     stream_addr;  // ide_tlp: Link indices too (0)
   logic                     key_rd, key_go, key_rvalid;
   logic [2:0]               key_stream;
   logic [3:0]               key_slot;
@@ -300,14 +330,18 @@ module hil_ep
   always_comb begin
     for (int j = 0; j < IdeStreams; j++) begin
       ide_stream_wr[j] = cfg_ext_write_received_i && ide_hit &&
-                         (32'(ide_idx) >= IdeSel0 + j * IdeBlockDw) &&
-                         (32'(ide_idx) < IdeSel0 + (j + 1) * IdeBlockDw);
+                         (32'(ide_idx) >= ide_blk_start(j)) &&
+                         (32'(ide_idx) < ide_blk_start(j + 1));
     end
   end
+
+  // A Link IDE Stream has no Address Association: its entries are 0 (not Valid).
+  assign stream_addr = (IdeAll * IdeAddrMax * IdeAddrW)'(sel_addr);
 
   ide_cap #(
     .NUM_STREAMS    (IdeStreams),
     .NUM_ADDR_BLOCKS(1),
+    .STREAM_ADDR_BLOCKS(IDE_ADDR_BLOCKS),
     .NUM_LINK_TCS   (IDE_LINK_TCS),
     .NEXT_CAP_OFFSET(IDE_CAP_NEXT),
     .PCRC_SUPPORTED (IDE_PCRC),
@@ -339,13 +373,14 @@ module hil_ep
     .stream_secure_o     (stream_secure),
     .stream_tc_o         (stream_tc),
     .stream_default_o    (stream_default),
-    .stream_tee_limited_o(),
+    .stream_tee_limited_o(stream_tee_limited),
     .stream_pcrc_o       (stream_pcrc),
     .stream_phe_o        (stream_phe),
     .stream_link_o       (stream_link),
     .stream_rid_base_o   (stream_rid_base),
     .stream_rid_limit_o  (stream_rid_limit),
     .stream_slot_go_o    (stream_slot_go),
+    .stream_addr_o       (sel_addr),
     .tlp_key_rd_i        (key_rd),
     .tlp_key_stream_i    (key_stream),
     .tlp_key_slot_i      (key_slot),
@@ -361,7 +396,7 @@ module hil_ep
 
   logic [1:0]  tdi_state;
   logic [2:0]  tdi_bound_stream;
-  logic        tdi_bound, mem_enable, tlp_poisoned;
+  logic        tdi_bound, mem_enable, bus_master, tlp_poisoned;
   logic [63:0] bar0_base;
 
   tdi #(
@@ -389,7 +424,8 @@ module hil_ep
     .bound_stream_o     (tdi_bound_stream),
     .bound_o            (tdi_bound),
     .bar0_base_o        (bar0_base),
-    .mem_enable_o       (mem_enable)
+    .mem_enable_o       (mem_enable),
+    .bus_master_o       (bus_master)
   );
 
   //////////////////
@@ -406,6 +442,10 @@ module hil_ep
     .PHE_SUPPORTED(IDE_PHE),
     .CFG_IDE_SUPPORTED(IDE_CFG),
     .AGG_SUPPORTED(IDE_AGG),
+    .DMA_SUPPORTED(IDE_DMA),
+    .ADDR_BLOCKS(IdeAddrMax),
+    .MUTANT_DMA_BLOCK0_ONLY(MUTANT_TLP_DMA_BLOCK0_ONLY),
+    .MUTANT_DMA_TEE_LIMIT_IGNORED(MUTANT_TLP_DMA_TEE_LIMIT_IGNORED),
     .MUTANT_SKIP_MAC_CHECK(MUTANT_TLP_SKIP_MAC_CHECK),
     .MUTANT_SKIP_PCRC_CHECK(MUTANT_TLP_SKIP_PCRC_CHECK),
     .MUTANT_NO_TX_PCRC(MUTANT_TLP_NO_TX_PCRC),
@@ -431,6 +471,7 @@ module hil_ep
     .completer_id_i    (cfg_completer_id_i),
     .bar0_base_i       (bar0_base),
     .mem_enable_i      (mem_enable),
+    .bus_master_i      (bus_master),
     .tdi_state_i       (tdi_state),
     .tdi_bound_i       (tdi_bound),
     .tdi_bound_stream_i(tdi_bound_stream),
@@ -454,6 +495,8 @@ module hil_ep
     .stream_default_i  (stream_default),
     .stream_rid_base_i (stream_rid_base),
     .stream_rid_limit_i(stream_rid_limit),
+    .stream_tee_limited_i(stream_tee_limited),
+    .stream_addr_i     (stream_addr),
     .check_failed_o    (check_failed),
     .key_rd_o          (key_rd),
     .key_stream_o      (key_stream),
@@ -463,7 +506,9 @@ module hil_ep
     .key_go_i          (key_go),
     .key_rvalid_i      (key_rvalid),
     .fw_rd_i           (fw_rd_i && fw_tlp),
+    .fw_wr_i           (fw_wr_i && fw_tlp),
     .fw_addr_i         (fw_addr_i[5:0]),
+    .fw_wdata_i,
     .fw_rdata_o        (fw_tlp_rdata),
     .fw_rvalid_o       (fw_tlp_rvalid),
     .check_failures_o  (ide_check_failures)

@@ -110,11 +110,17 @@ module hil_fpga #(
   // The board's hard IP answers Configuration Requests itself and its requester/completer
   // interfaces carry no TLP prefixes (hdl/boards/vcu118/README.md): no Configuration Request
   // reaches user logic as an IDE TLP, so Selective IDE for Configuration Requests is not
-  // built (IDE_CFG = 0) and its configuration management port is idle.
+  // built (IDE_CFG = 0) and its configuration management port is idle. The board's adapter
+  // carries the completer side only (CQ/CC), so the DMA engine's requests have no way out
+  // (IDE_DMA = 0). Both Selective streams keep one Address Association block: Linux uses the
+  // Selective blocks only up to the first whose count differs from block 0's
+  // (drivers/pci/ide.c), and the board is where Linux drives the device.
   hil_ep #(
     .DOE_WR_DEPTH_DW(DOE_WR_DEPTH_DW),
     .DOE_RD_DEPTH_DW(DOE_RD_DEPTH_DW),
-    .IDE_CFG        (1'b0)
+    .IDE_CFG        (1'b0),
+    .IDE_DMA        (1'b0),
+    .IDE_ADDR_BLOCKS(32'h0000_0011)
   ) u_hil_ep (
     .clk_i,
     .rst_ni,

@@ -36,6 +36,14 @@ module ide_tlp
   // and streams go on meanwhile (each Sub-Stream of each stream has its own unit store).
   // 0: an IDE TLP without a MAC is IDE Check Failed.
   parameter bit AGG_SUPPORTED = 1'b0,
+  // 1: the function's own requests (§6.33.4, "For a Transmitter to associate a specific TLP
+  // with a specific Selective IDE Stream"): a DMA engine, started from the firmware port,
+  // writes BAR0 memory to a host address as a Memory Write. Its stream is chosen by the
+  // Selective streams' Address Association blocks (stream_addr_i), then the Default Stream,
+  // then the TC's Link IDE Stream, else it goes as a non-IDE TLP. 0: no requests are sent.
+  parameter bit DMA_SUPPORTED = 1'b0,
+  // Address Association blocks per stream index in stream_addr_i (ide_cap's largest count).
+  parameter int unsigned ADDR_BLOCKS = 1,
   // Seeded bug for the mutation harness (hil/mutants.py), never for a real build: 1 = a
   // received IDE TLP whose MAC does not verify is taken as good. Keep 0.
   parameter bit MUTANT_SKIP_MAC_CHECK = 1'b0,
@@ -59,7 +67,11 @@ module ide_tlp
   parameter bit MUTANT_CFG_PLAIN_TAKEN = 1'b0,
   // Seeded bug, as above: 1 = a K that changes inside an aggregated unit is not checked (the
   // unit is decrypted with its first TLP's key set). Keep 0.
-  parameter bit MUTANT_AGG_K_UNCHECKED = 1'b0
+  parameter bit MUTANT_AGG_K_UNCHECKED = 1'b0,
+  // Seeded bugs, as above: 1 = only the first Address Association block of each stream is
+  // looked at; 1 = a request with T = 0 may take a TEE-Limited stream. Keep 0.
+  parameter bit MUTANT_DMA_BLOCK0_ONLY = 1'b0,
+  parameter bit MUTANT_DMA_TEE_LIMIT_IGNORED = 1'b0
 ) (
   input  logic                       clk_i,
   input  logic                       rst_ni,
@@ -82,6 +94,7 @@ module ide_tlp
   input  logic [15:0]                completer_id_i,
   input  logic [63:0]                bar0_base_i,
   input  logic                       mem_enable_i,
+  input  logic                       bus_master_i,      // Command.Bus Master Enable
 
   // TDISP interface state (tdi)
   input  logic [1:0]                 tdi_state_i,       // TDISP TDI_STATE code
@@ -101,6 +114,10 @@ module ide_tlp
   input  logic [NUM_STREAMS-1:0]     stream_default_i,  // Default Stream (ide_cap)
   input  logic [16*NUM_STREAMS-1:0]  stream_rid_base_i, // RID Association (ide_cap)
   input  logic [16*NUM_STREAMS-1:0]  stream_rid_limit_i,
+  input  logic [NUM_STREAMS-1:0]     stream_tee_limited_i, // TEE-Limited Stream (ide_cap)
+  // Address Association (ide_cap stream_addr_o): entry (j, b) in bits
+  // [89*(j*ADDR_BLOCKS+b) +: 89] = {Valid, Memory Base[63:20], Memory Limit[63:20]}
+  input  logic [89*NUM_STREAMS*ADDR_BLOCKS-1:0] stream_addr_i,
   output logic [NUM_STREAMS-1:0]     check_failed_o,    // pulse per stream: IDE Check Failed
 
   // Key slot read port (ide_cap tlp_key_*)
@@ -125,9 +142,11 @@ module ide_tlp
   // hard IP must discard Configuration Requests that arrive as non-IDE TLPs (§6.33.4).
   output logic                       cfg_ide_hold_o,
 
-  // Firmware register port, counters region (DW index; hdl/ide_tlp/README.md)
+  // Firmware register port: counters and the DMA engine (DW index; hdl/ide_tlp/README.md)
   input  logic                       fw_rd_i,
+  input  logic                       fw_wr_i,
   input  logic [5:0]                 fw_addr_i,
+  input  logic [31:0]                fw_wdata_i,
   output logic [31:0]                fw_rdata_o,
   output logic                       fw_rvalid_o,
 
@@ -315,6 +334,33 @@ module ide_tlp
     return v;
   endfunction
 
+  // The PCRC register after a PHE front of n bytes, padded to 64 bits with leading zeros
+  // (§6.33.4), from the seed.
+  function automatic logic [31:0] pcrc_front(logic [47:0] f, logic [2:0] n);
+    return pcrc_update(PCRC_SEED,
+                       {80'd0, f & ((48'd1 << (8 * 32'(n))) - 48'd1)} << (8 * (8 - 32'(n))),
+                       5'd8);
+  endfunction
+
+  // A header with the front f (ciphertext, as phe_front lays it out) put in place of the BE
+  // byte and Address[msb:2]: the header a transmitter sends with PHE (§6.33.4).
+  function automatic logic [127:0] phe_put(logic [127:0] hdr, logic [47:0] f, logic [2:0] mode,
+                                           logic be);
+    logic [63:0]  x, m;
+    logic [127:0] o;
+    x = phe_field(hdr);
+    m = ((64'd1 << (8 * (int'(mode) + 1))) - 64'd1) << 2;
+    x = (x & ~m) | ((64'(phe_hidden(f, mode, be)) << 2) & m);
+    o = hdr;
+    if (be) begin
+      o[63:56] = f[7:0];
+    end
+    for (int k = 0; k < 8; k++) begin
+      o[8*(8+k) +: 8] = x[8*(7-k) +: 8];
+    end
+    return o;
+  endfunction
+
   //////////////////
   // State machine //
   //////////////////
@@ -340,7 +386,10 @@ module ide_tlp
     StAggStore,  // add the TLP's A and P to its unit store (aggregation)
     StAggPcrc,   // PCRC over the unit's decrypted P content, TLP by TLP
     StAggLoad,   // put the unit's next TLP (header, decrypted payload) into rbuf
-    StAggParse   // decode it and do it as a checked IDE TLP
+    StAggParse,  // decode it and do it as a checked IDE TLP
+    StDmaSel,    // a DMA write: choose its stream (§6.33.4), then read its payload (StRead)
+    StDmaHdr,    // its prefix and header into tbuf (two clocks)
+    StDmaFin     // PHE: the encrypted header fields into the header, then the MAC
   } state_e;
 
   state_e state_q, state_d;
@@ -402,6 +451,28 @@ module ide_tlp
   logic [127:0]     aa_data, ap_data;
   logic [15:0]      aa_be, ap_be;
 
+  // The function's own requests (DMA_SUPPORTED): one DMA write at a time, started from the
+  // firmware port, built in tbuf with its payload from DW 8 (beat aligned) and its header
+  // (3 or 4 DW) and IDE prefix right before it.
+  logic             dma_q, dma_d;               // the TLP in tbuf is a DMA write
+  logic             dma_pend_q;                 // started, not yet taken by the FSM
+  logic [63:0]      dma_addr_q;                 // DMA_ADDR: the host address
+  logic [9:0]       dma_len_q;                  // DMA_CTRL: payload DW
+  logic [2:0]       dma_tc_q;                   // ... TC
+  logic             dma_t_q;                    // ... T (a TDI's request, for TEE memory)
+  logic [13:0]      dma_src_q;                  // ... BAR0 memory DW of the first payload DW
+  logic [3:0]       dma_res_q;                  // DMA_STATUS: the last one's result
+  logic [StrW-1:0]  dma_str_q;                  // ... its stream index
+  logic             dma_busy;
+  logic             ev_dma_take;                // this clock: StDmaSel takes the request
+  logic             ev_dma_res;                 // this clock: the request's result
+  logic [3:0]       ev_dma_code;
+  logic             hdr4_q, hdr4_d;             // the DMA write has a 4 DW header
+  logic [IdxW-1:0]  tx_o_q, tx_o_d;             // first tbuf DW sent
+  logic [95:0]      mac_q, mac_d;               // the MAC, held for StDmaFin (PHE)
+  logic             s_ide;                      // StDmaSel: the write goes on a stream ...
+  logic [StrW-1:0]  s_str;                      // ... this one
+
   // AES feeding
   logic [IdxW-1:0]  feed_q, feed_d;             // input beats handed over
   logic [IdxW-1:0]  drain_q, drain_d;           // output text beats taken
@@ -425,10 +496,14 @@ module ide_tlp
   logic             rx_cur_vld_q [NUM_STREAMS][2];
   logic             lk_lock_q [NUM_STREAMS][2];        // Link: an IDE TLP came on the sub-stream
   logic [31:0]      rx_pr_q [NUM_STREAMS];             // Posted Requests received (NPR view)
-  // Per-stream IDE transmit state (Completion sub-stream)
-  logic [63:0]      tx_ctr_q [NUM_STREAMS][2];
-  logic             tx_ctr_ld_q [NUM_STREAMS][2];
-  logic             tx_k_q [NUM_STREAMS];              // Tx key set (last armed)
+  // Per-stream IDE transmit state, [1]: Completion sub-stream, [0]: Posted (DMA writes)
+  logic [63:0]      tx_ctr_q [NUM_STREAMS][2][2];
+  logic             tx_ctr_ld_q [NUM_STREAMS][2][2];
+  logic             tx_k_q [NUM_STREAMS][2];           // Tx key set (last armed)
+  logic [7:0]       tx_prs_q [NUM_STREAMS];            // PR_Sent_Counter-CPL (§6.33.5)
+  logic [7:0]       tx_prn_q [NUM_STREAMS];            // PR_Sent_Counter-NPR (no NPR is
+                                                       // sent: only the IDE Sync limit)
+  logic             txs;                               // sub-stream of the TLP in tbuf
   logic [12*NUM_STREAMS-1:0] slot_go_q;                // stream_slot_go_i last clock
 
   // Counters
@@ -595,6 +670,77 @@ module ide_tlp
     x_lower_addr = {addr_q[6:2], first_byte(fbe_q)};
   end
 
+  // The stream of a DMA write (§6.33.4, "For a Transmitter to associate a specific TLP with a
+  // specific Selective IDE Stream"): an enabled Selective stream on the request's TC whose
+  // Address Association holds the address ("the destination address must be greater than or
+  // equal to the Memory Base value and less than or equal to Memory Limit value in a Selective
+  // IDE Address Association Register block"; the lowest index where ranges overlap: "it is
+  // implementation specific which"); else the Default Stream on the TC ("For a TLP not already
+  // associated with any other Stream"). A TEE-Limited stream takes only T = 1: "Requests that
+  // otherwise would be associated with this Selective IDE Stream and have the T bit Clear must
+  // be Transmitted as non-IDE TLPs if Link IDE is not enabled, or as Link IDE TLPs if Link IDE
+  // is enabled". What no Selective stream takes goes on the TC's Link IDE Stream ("TLPs not
+  // associated with any Selective IDE Stream must use Link IDE"), else as a non-IDE TLP.
+  // (Worked out only in StDmaSel.)
+  logic [NUM_STREAMS-1:0] s_addr_hit, s_dflt_hit, s_link_hit;
+  logic                   s_found, s_link_found, s_to_link;
+  logic [StrW-1:0]        s_sel, s_link;
+  logic [88:0]            s_blk;
+
+  always_comb begin
+    s_addr_hit   = '0;
+    s_dflt_hit   = '0;
+    s_link_hit   = '0;
+    s_found      = 1'b0;
+    s_link_found = 1'b0;
+    s_sel        = '0;
+    s_link       = '0;
+    s_blk        = '0;
+    s_to_link    = 1'b1;
+    s_ide        = 1'b0;
+    s_str        = '0;
+    if (DMA_SUPPORTED && state_q == StDmaSel) begin
+      for (int j = 0; j < NUM_STREAMS; j++) begin
+        if (stream_enable_i[j] && stream_tc_i[3*j +: 3] == dma_tc_q) begin
+          if (stream_link_i[j]) begin
+            s_link_hit[j] = 1'b1;
+          end else begin
+            s_dflt_hit[j] = stream_default_i[j];
+            for (int b = 0; b < int'(ADDR_BLOCKS); b++) begin
+              s_blk = stream_addr_i[89 * (j * int'(ADDR_BLOCKS) + b) +: 89];
+              if (s_blk[88] && (b == 0 || !MUTANT_DMA_BLOCK0_ONLY) &&
+                  dma_addr_q[63:20] >= s_blk[87:44] && dma_addr_q[63:20] <= s_blk[43:0]) begin
+                s_addr_hit[j] = 1'b1;
+              end
+            end
+          end
+        end
+      end
+      for (int j = NUM_STREAMS - 1; j >= 0; j--) begin
+        if (s_addr_hit[j]) begin
+          s_found = 1'b1;
+          s_sel   = StrW'(j);
+        end
+        if (s_link_hit[j]) begin
+          s_link_found = 1'b1;
+          s_link       = StrW'(j);
+        end
+      end
+      if (!s_found) begin
+        for (int j = NUM_STREAMS - 1; j >= 0; j--) begin
+          if (s_dflt_hit[j]) begin
+            s_found = 1'b1;
+            s_sel   = StrW'(j);
+          end
+        end
+      end
+      s_to_link = !s_found ||
+                  (stream_tee_limited_i[s_sel] && !dma_t_q && !MUTANT_DMA_TEE_LIMIT_IGNORED);
+      s_ide = !s_to_link || s_link_found;
+      s_str = s_to_link ? s_link : s_sel;
+    end
+  end
+
   // Beat arithmetic of the engine's packets.
   logic [IdxW-1:0] aad_beats, rx_plen, pay_beats, p, tx_plen, tx_pay_beats, tx_p, hd;
   logic [2:0]      phe_flen;                                // PHE front of P, bytes (0: none)
@@ -606,6 +752,10 @@ module ide_tlp
   logic [31:0]     phe_crc;                                 // PCRC after the padded front
   logic [4:0]      crc_n;                                   // PCRC bytes this clock
   logic [31:0]     h0, h1, h2, pfx;
+  logic [31:0]     dh0, dh1, dh2, dh3, dpfx;                // a DMA write's header, prefix
+  logic [127:0]    dma_hdr;                                 // ... its header as tbuf holds it
+  logic [IdxW-1:0] d_hdw, d_a0, d_aad_beats, d_pay_beats, d_p;
+  logic [IdxW+2:0] d_aad_bytes, d_p_bytes;                  // its engine A and P bytes
   logic [AggSlW-1:0] cur_sl;                                // unit store of the request
   logic [IdxW+2:0] aad_bytes;                               // engine A bytes (TLP, unit)
   logic [11:0]     p_bytes_all;                             // engine P bytes (TLP, unit)
@@ -637,25 +787,50 @@ module ide_tlp
     // taken from the header's fields) then the payload, so each P beat is a byte-shifted
     // window of the payload, the first one led by the front.
     // (Worked out only for a PHE request: the wide shifts cost simulation time every clock.)
+    // No data: an Unsupported Request, or a Configuration Write's Cpl.
+    tx_plen      = (ur_q || (cfg_q && write_q)) ? '0 : IdxW'(len_q) + IdxW'(txp_q);
+    // A DMA write's (§2.2.4.1, §2.2.7): 4 DW when the address needs it or PHE is on (PHE
+    // covers 64-bit addresses), then its prefix (Posted sub-stream, PR_Sent_Counter reserved).
+    // Its A is the prefix and header (tbuf DW d_a0 on), its P the payload from DW 8.
+    d_hdw   = hdr4_q ? IdxW'(4) : IdxW'(3);
+    d_a0    = IdxW'(8) - d_hdw - IdxW'(ide_q);
+    d_aad_bytes = (phe_q != '0) ? (IdxW+3)'(18 - 32'(phe_q)) : (IdxW+3)'(4 * (32'(d_hdw) + 1));
+    d_aad_beats = IdxW'((d_aad_bytes + (IdxW+3)'(15)) >> 4);
+    d_p_bytes   = (IdxW+3)'(4 * 32'(tx_plen) + 32'(phe_flen));
+    d_pay_beats = IdxW'((d_p_bytes + (IdxW+3)'(15)) >> 4);
+    d_p     = feed_q - IdxW'(1) - d_aad_beats;
+    dh0 = {hdr4_q ? 3'b011 : 3'b010, 5'b00000, 1'b0, tc_q, 4'b0000, 1'b0, 1'b0, 2'b00, 2'b00,
+           10'(len_q)};
+    dh1 = {completer_id_i, 8'd0, (len_q == LenW'(1)) ? 4'h0 : 4'hF, 4'hF};
+    dh2 = hdr4_q ? addr_q[63:32] : {addr_q[31:2], 2'b00};
+    dh3 = {addr_q[31:2], 2'b00};
+    dpfx = {IDE_PREFIX_BYTE0, 8'd0, stream_id_i[8*str_q +: 8],
+            1'b0, 3'(SUB_PR), txp_q, 1'b1, tx_k_q[str_q][0], tee_q};
+    dma_hdr = {bswap32(dh3), bswap32(dh2), bswap32(dh1), bswap32(dh0)};
     phe_a        = '0;
     phe_cf       = '0;
     phe_text     = '0;
     phe_crc      = '0;
-    if (PHE_SUPPORTED && phe_q != '0) begin
+    if (PHE_SUPPORTED && phe_q != '0 && dma_q) begin
+      // A DMA write being encrypted: header and payload in tbuf, the front in the clear.
+      phe_a    = {96'd0, phe_a_hdr(tbuf_beat(IdxW'(4)), phe_q, 1'b1), tbuf_q[3]};
+      phe_cf   = phe_front(tbuf_beat(IdxW'(4)), phe_q, 1'b1);
+      phe_text = 128'({tbuf_beat(IdxW'(8) + IdxW'(4) * d_p),
+                       (d_p == '0) ? ({80'd0, phe_cf} << (8 * (16 - 32'(phe_flen)))) :
+                                     tbuf_beat(IdxW'(8) + IdxW'(4) * (d_p - IdxW'(1)))}
+                      >> (8 * (16 - 32'(phe_flen))));
+    end else if (PHE_SUPPORTED && phe_q != '0) begin
       phe_a    = {96'd0, phe_a_hdr(rbuf_beat(IdxW'(1)), phe_q, phe_be_q), rbuf_q[0]};
       phe_cf   = phe_front(rbuf_beat(IdxW'(1)), phe_q, phe_be_q);
       phe_text = 128'({rbuf_beat(pay_q + IdxW'(4) * p),
                        (p == '0) ? ({80'd0, phe_cf} << (8 * (16 - 32'(phe_flen)))) :
                                    rbuf_beat(pay_q + IdxW'(4) * (p - IdxW'(1)))}
                       >> (8 * (16 - 32'(phe_flen))));
-      phe_crc  = pcrc_update(PCRC_SEED,
-                             {80'd0, phe_pf_q & ((48'd1 << (8 * 32'(phe_flen))) - 48'd1)}
-                                 << (8 * (8 - 32'(phe_flen))),
-                             5'd8);
+    end
+    if (PHE_SUPPORTED && phe_q != '0) begin
+      phe_crc  = pcrc_front(phe_pf_q, phe_flen);
     end
     phe_mask     = ((64'd1 << (8 * (32'(phe_q) + 1))) - 64'd1) << 2;
-    // No data: an Unsupported Request, or a Configuration Write's Cpl.
-    tx_plen      = (ur_q || (cfg_q && write_q)) ? '0 : IdxW'(len_q) + IdxW'(txp_q);
     crc_n        = (4 * 32'(len_q) - 16 * 32'(cnt_q) >= 16) ? 5'd16 :
                    5'(4 * 32'(len_q) - 16 * 32'(cnt_q));
     tx_pay_beats = (tx_plen + IdxW'(3)) >> 2;
@@ -667,8 +842,10 @@ module ide_tlp
           1'b0, 1'b0, attr_q[1:0], 2'b00, (tx_plen == '0) ? 10'd0 : 10'(len_q)};
     h1 = {completer_id_i, ur_q ? 3'b001 : 3'b000, 1'b0, cfg_q ? 12'd4 : x_byte_count};
     h2 = {rid_q, tag_q, 1'b0, (ur_q || cfg_q) ? 7'd0 : x_lower_addr};
-    pfx = {IDE_PREFIX_BYTE0, 8'd0, stream_id_i[8*str_q +: 8],
-           1'b0, 3'(SUB_CPL), txp_q, 1'b1, tx_k_q[str_q], tee_q};
+    // PR_Sent_Counter: the Posted Requests sent on the stream since its last Completion
+    // (PR_Sent_Counter-CPL, §6.33.5).
+    pfx = {IDE_PREFIX_BYTE0, tx_prs_q[str_q], stream_id_i[8*str_q +: 8],
+           1'b0, 3'(SUB_CPL), txp_q, 1'b1, tx_k_q[str_q][1], tee_q};
     // Aggregation: a TLP's A (its prefix and header, or what PHE leaves of them) and its P
     // content (the PHE front, the payload, a last TLP's PCRC) as byte streams for the store.
     st_a_src = '0;
@@ -799,6 +976,13 @@ module ide_tlp
     ur_d       = ur_q;
     tx_dw_d    = tx_dw_q;
     tx_beat_d  = tx_beat_q;
+    dma_d      = dma_q;
+    hdr4_d     = hdr4_q;
+    tx_o_d     = tx_o_q;
+    mac_d      = mac_q;
+    ev_dma_take = 1'b0;
+    ev_dma_res  = 1'b0;
+    ev_dma_code = DMA_NONE;
 
     rx_ready_o = 1'b0;
     tx_valid_o = 1'b0;
@@ -837,7 +1021,7 @@ module ide_tlp
 
     mem_we    = 1'b0;
     mem_re    = 1'b0;
-    mem_addr  = x_dw + MemAw'(cnt_q);
+    mem_addr  = (dma_q ? MemAw'(dma_src_q) : x_dw) + MemAw'(cnt_q);
     mem_wdata = '0;
     mem_be    = '0;
 
@@ -883,6 +1067,7 @@ module ide_tlp
       aad_b_d  = (p_phe != '0) ? (IdxW+3)'(18 - 32'(p_phe) + (p_phe_be ? 0 : 1)) :
                                  (IdxW+3)'(4 * (32'(p_hdr) + (p_4dw ? 4 : 3)));
       ur_d     = !p_len_ok;                      // a read longer than one completion
+      dma_d    = 1'b0;
     end
 
     unique case (state_q)
@@ -903,6 +1088,8 @@ module ide_tlp
           end
         end else if (rx_valid_i) begin
           state_d = StRecv;
+        end else if (DMA_SUPPORTED && dma_pend_q) begin
+          state_d = StDmaSel;
         end
       end
 
@@ -1259,6 +1446,12 @@ module ide_tlp
           rd_pend_d = 1'b1;
           rd_idx_d  = cnt_q;
           cnt_d     = cnt_q + LenW'(1);
+        end else if (!rd_pend_q && dma_q) begin
+          // A DMA write: its PCRC (after the PHE front, padded as a receiver pads it), header.
+          cnt_d   = '0;
+          crc_d   = (phe_q != '0) ? pcrc_front(phe_front(dma_hdr, phe_q, 1'b1), phe_flen) :
+                                    PCRC_SEED;
+          state_d = txp_q ? StTxPcrc : StDmaHdr;
         end else if (!rd_pend_q) begin
           // A completion with data on a stream with PCRC Enable gets a PCRC (§6.33.4).
           txp_d   = PCRC_SUPPORTED && ide_q && stream_pcrc_i[str_q] && !MUTANT_NO_TX_PCRC;
@@ -1271,14 +1464,16 @@ module ide_tlp
 
       // PCRC of the plaintext payload (after the prefix and 3 DW header), appended after it.
       StTxPcrc: begin
-        crc_d = pcrc_update(crc_q, tbuf_beat(IdxW'(4) + IdxW'(4) * IdxW'(cnt_q)), crc_n);
+        crc_d = pcrc_update(crc_q, tbuf_beat((dma_q ? IdxW'(8) : IdxW'(4)) +
+                                             IdxW'(4) * IdxW'(cnt_q)), crc_n);
         cnt_d = cnt_q + LenW'(1);
         if (crc_n != 5'd16 || 16 * (32'(cnt_q) + 1) == 4 * 32'(len_q)) begin
           tb_wr   = 1'b1;
-          tb_idx  = IdxW'(4) + IdxW'(len_q);
+          tb_idx  = (dma_q ? IdxW'(8) : IdxW'(4)) + IdxW'(len_q);
           tb_data = {96'd0, pcrc_dw(crc_d)};
           tb_dwen = 4'b0001;
-          state_d = StCplHdr;
+          cnt_d   = '0;
+          state_d = dma_q ? StDmaHdr : StCplHdr;
         end
       end
 
@@ -1293,6 +1488,7 @@ module ide_tlp
                             {32'd0, bswap32(h2), bswap32(h1), bswap32(h0)};
           tx_dw_d   = hd + IdxW'(3) + tx_plen + (ide_q ? IdxW'(MAC_DW) : '0);
           tx_beat_d = '0;
+          tx_o_d    = '0;
           if (!ide_q) begin
             state_d = StSend;
           end else if (!stream_secure_i[str_q]) begin
@@ -1306,15 +1502,17 @@ module ide_tlp
 
       StTxKey: begin
         key_rd_o   = 1'b1;
-        key_slot_o = slot_code(2'(SUB_CPL), 1'b1, tx_k_q[str_q]);
+        key_slot_o = slot_code(dma_q ? 2'(SUB_PR) : 2'(SUB_CPL), 1'b1, tx_k_q[str_q][txs]);
         if (key_rvalid_i) begin
           if (!key_go_i) begin
-            ev_discard = 1'b1;                     // no armed Tx key: nothing is sent
-            state_d    = StIdle;
+            ev_discard  = 1'b1;                    // no armed Tx key: nothing is sent
+            ev_dma_res  = dma_q;
+            ev_dma_code = DMA_DISCARDED;
+            state_d     = StIdle;
           end else begin
             key_d   = key_bytes(key_i);
-            iv_d    = iv_bytes(tx_ctr_ld_q[str_q][tx_k_q[str_q]] ?
-                               tx_ctr_q[str_q][tx_k_q[str_q]] : ifv_i);
+            iv_d    = iv_bytes(tx_ctr_ld_q[str_q][txs][tx_k_q[str_q][txs]] ?
+                               tx_ctr_q[str_q][txs][tx_k_q[str_q][txs]] : ifv_i);
             feed_d  = '0;
             drain_d = '0;
             state_d = StTxAes;
@@ -1325,7 +1523,68 @@ module ide_tlp
       // AAD = prefix + 3 DW header (one beat); payload beats are encrypted in place and the
       // tag goes right after the payload.
       StTxAes: begin
-        begin
+        if (dma_q) begin
+          // A DMA write: A = the prefix and header (or what PHE leaves of them), P = the PHE
+          // front then the payload and PCRC; the ciphertext goes back in place, the MAC after.
+          if (32'(feed_q) <= 32'(d_aad_beats) + 32'(d_pay_beats)) begin
+            aes_s_valid = 1'b1;
+            aes_s_last  = (32'(feed_q) == 32'(d_aad_beats) + 32'(d_pay_beats));
+            if (feed_q == '0) begin
+              aes_s_kind = KIND_HDR;
+            end else if (feed_q <= d_aad_beats) begin
+              aes_s_kind = KIND_AAD;
+              aes_s_data = (phe_q == '0) ? tbuf_beat(d_a0 + IdxW'(4) * (feed_q - IdxW'(1))) :
+                           (feed_q == IdxW'(1)) ? phe_a[127:0] : phe_a[255:128];
+              aes_s_keep = keep_bytes(32'(32'(d_aad_bytes) - 16 * (32'(feed_q) - 1)));
+            end else begin
+              aes_s_kind = KIND_TEXT;
+              aes_s_data = (phe_q == '0) ? tbuf_beat(IdxW'(8) + IdxW'(4) * d_p) : phe_text;
+              aes_s_keep = keep_bytes(32'(32'(d_p_bytes) - 16 * 32'(d_p)));
+            end
+            if (aes_s_ready) begin
+              feed_d = feed_q + IdxW'(1);
+            end
+          end
+          if (aes_m_valid) begin
+            tb_wr = 1'b1;
+            if (aes_m_last) begin
+              ev_tx_commit = 1'b1;
+              cnt_d        = '0;
+              if (phe_q != '0) begin
+                // The last payload beat from the ciphertext beat kept back; the MAC waits.
+                tb_idx  = IdxW'(8) + IdxW'(4) * (drain_q - IdxW'(1));
+                tb_data = 128'({128'd0, phe_prev_q} >> (8 * 32'(phe_flen)));
+                tb_dwen = pay_dwen(drain_q - IdxW'(1), tx_plen);
+                mac_d   = aes_m_data[95:0];
+                state_d = StDmaFin;
+              end else begin
+                tb_idx  = IdxW'(8) + tx_plen;
+                tb_data = aes_m_data;
+                tb_dwen = 4'h7;
+                state_d = StSend;
+              end
+            end else if (phe_q != '0) begin
+              // The first ciphertext beat leads with the encrypted header fields (they go into
+              // the header in StDmaFin); payload beat d - 1 is the ciphertext shifted back.
+              if (drain_q == '0) begin
+                tb_wr    = 1'b0;
+                phe_pf_d = aes_m_data[47:0];
+              end else begin
+                tb_idx  = IdxW'(8) + IdxW'(4) * (drain_q - IdxW'(1));
+                tb_data = 128'({aes_m_data, phe_prev_q} >> (8 * 32'(phe_flen)));
+                tb_dwen = pay_dwen(drain_q - IdxW'(1), tx_plen);
+              end
+              phe_prev_d = aes_m_data;
+              drain_d    = drain_q + IdxW'(1);
+            end else begin
+              tb_idx  = IdxW'(8) + IdxW'(4) * drain_q;
+              tb_data = aes_m_data;
+              tb_dwen = {|aes_m_keep[15:12], |aes_m_keep[11:8], |aes_m_keep[7:4],
+                         |aes_m_keep[3:0]};
+              drain_d = drain_q + IdxW'(1);
+            end
+          end
+        end else begin
           if (32'(feed_q) <= 1 + 32'(tx_pay_beats)) begin
             aes_s_valid = 1'b1;
             aes_s_last  = (32'(feed_q) == 1 + 32'(tx_pay_beats));
@@ -1368,14 +1627,16 @@ module ide_tlp
       // Four DWs per beat.
       StSend: begin
         tx_valid_o = 1'b1;
-        tx_data_o  = tbuf_beat(IdxW'(4) * tx_beat_q);
+        tx_data_o  = tbuf_beat(tx_o_q + IdxW'(4) * tx_beat_q);
         tx_keep_o  = keep_bytes(32'(4 * (32'(tx_dw_q) - 4 * 32'(tx_beat_q))));
         tx_last_o  = (4 * (32'(tx_beat_q) + 1) >= 32'(tx_dw_q));
         if (tx_ready_i) begin
           tx_beat_d = tx_beat_q + IdxW'(1);
           if (tx_last_o) begin
-            ev_tx   = 1'b1;
-            state_d = StIdle;
+            ev_tx       = 1'b1;
+            ev_dma_res  = dma_q;
+            ev_dma_code = ide_q ? DMA_SENT_IDE : DMA_SENT_PLAIN;
+            state_d     = StIdle;
           end
         end
       end
@@ -1495,6 +1756,91 @@ module ide_tlp
         end
       end
 
+      // A DMA write: its stream (above), then its payload from BAR0 memory (StRead). Refused
+      // (DMA_STATUS says why, nothing is sent): a length of 0, past MAX_PAYLOAD_DW or past
+      // the memory, or a write that would cross a 4 KB boundary (§2.2.7); Bus Master Enable clear (§7.5.1.1.3: the Function "is not permitted to
+      // issue any Memory or I/O Requests"); 245 Posted Requests sent on the stream since its
+      // last Completion, or since the stream became Secure (no NPR is sent: PR_Sent_Counter-NPR
+      // only grows), as §6.33.5 wants an IDE Sync Message then, which this path does not send. On an enabled stream that is not Secure the write is discarded (§6.33.4: "the
+      // Transmitter must instead discard the TLP"; also when Link IDE is enabled: "must not
+      // use Link IDE for the TLP").
+      StDmaSel: begin
+        ev_dma_take = 1'b1;
+        dma_d    = 1'b1;
+        ide_d    = s_ide;
+        str_d    = s_str;
+        sub_d    = 3'(SUB_PR);
+        tc_d     = dma_tc_q;
+        tee_d    = s_ide && dma_t_q;
+        write_d  = 1'b1;
+        len_d    = LenW'(dma_len_q);
+        addr_d   = dma_addr_q;
+        attr_d   = '0;
+        cfg_d    = 1'b0;
+        ur_d     = 1'b0;
+        cnt_d    = '0;
+        phe_d    = (PHE_SUPPORTED && s_ide) ? stream_phe_i[4*s_str +: 3] : '0;
+        phe_be_d = 1'b1;
+        hdr4_d   = (dma_addr_q[63:32] != '0) || (PHE_SUPPORTED && s_ide &&
+                                                  stream_phe_i[4*s_str +: 3] != '0);
+        txp_d    = PCRC_SUPPORTED && s_ide && stream_pcrc_i[s_str] && !MUTANT_NO_TX_PCRC;
+        state_d  = StIdle;
+        ev_dma_res = 1'b1;
+        if (dma_len_q == '0 || 32'(dma_len_q) > MAX_PAYLOAD_DW ||
+            32'(dma_src_q) + 32'(dma_len_q) > MemDw ||
+            32'(dma_addr_q[11:0]) + 4 * 32'(dma_len_q) > 4096) begin
+          ev_dma_code = DMA_BAD_REQUEST;
+        end else if (!bus_master_i) begin
+          ev_dma_code = DMA_NO_BUS_MASTER;
+        end else if (s_ide && !stream_secure_i[s_str]) begin
+          ev_discard  = 1'b1;
+          ev_dma_code = DMA_DISCARDED;
+        end else if (s_ide && (tx_prs_q[s_str] >= 8'd245 || tx_prn_q[s_str] >= 8'd245)) begin
+          ev_dma_code = DMA_SYNC_DUE;
+        end else begin
+          ev_dma_res = 1'b0;
+          state_d    = StRead;
+        end
+      end
+
+      // The prefix and header: header DWs 4..7 (a 3 DW header after the prefix in DW 4), then
+      // the prefix of a 4 DW header in DW 3. Sent from d_a0 (the prefix, or the header).
+      StDmaHdr: begin
+        tb_wr = 1'b1;
+        cnt_d = cnt_q + LenW'(1);
+        if (cnt_q == '0) begin
+          tb_idx  = IdxW'(4);
+          tb_data = hdr4_q ? dma_hdr : {bswap32(dh2), bswap32(dh1), bswap32(dh0), bswap32(dpfx)};
+          tb_dwen = 4'hF;
+        end else begin
+          tb_idx    = IdxW'(3);
+          tb_data   = {96'd0, bswap32(dpfx)};
+          tb_dwen   = 4'b0001;
+          tx_o_d    = d_a0;
+          tx_dw_d   = IdxW'(ide_q) + d_hdw + tx_plen + (ide_q ? IdxW'(MAC_DW) : '0);
+          tx_beat_d = '0;
+          feed_d    = '0;
+          drain_d   = '0;
+          state_d   = ide_q ? StTxKey : StSend;
+        end
+      end
+
+      // PHE: the header gets the encrypted BE byte and Address[msb:2]; then the MAC.
+      StDmaFin: begin
+        tb_wr = 1'b1;
+        cnt_d = cnt_q + LenW'(1);
+        if (cnt_q == '0) begin
+          tb_idx  = IdxW'(4);
+          tb_data = phe_put(tbuf_beat(IdxW'(4)), phe_pf_q, phe_q, 1'b1);
+          tb_dwen = 4'hF;
+        end else begin
+          tb_idx  = IdxW'(8) + tx_plen;
+          tb_data = {32'd0, mac_q};
+          tb_dwen = 4'h7;
+          state_d = StSend;
+        end
+      end
+
       default: state_d = StIdle;
     endcase
 
@@ -1587,6 +1933,10 @@ module ide_tlp
       rep_k_q    <= '0;
       rep_off_q  <= '0;
       rep_c_q    <= '0;
+      dma_q      <= 1'b0;
+      hdr4_q     <= 1'b0;
+      tx_o_q     <= '0;
+      mac_q      <= '0;
     end else begin
       state_q    <= state_d;
       rx_beat_q  <= rx_beat_d;
@@ -1642,6 +1992,10 @@ module ide_tlp
       rep_k_q    <= rep_k_d;
       rep_off_q  <= rep_off_d;
       rep_c_q    <= rep_c_d;
+      dma_q      <= dma_d;
+      hdr4_q     <= hdr4_d;
+      tx_o_q     <= tx_o_d;
+      mac_q      <= mac_d;
     end
   end
 
@@ -1664,7 +2018,7 @@ module ide_tlp
         end
       end
     end else if (rd_pend_q) begin
-      tbuf_q[(ide_q ? 4 : 3) + 32'(rd_idx_q)] <= mem_rdata_q;
+      tbuf_q[(dma_q ? 8 : ide_q ? 4 : 3) + 32'(rd_idx_q)] <= mem_rdata_q;
     end
   end
 
@@ -1772,12 +2126,16 @@ module ide_tlp
           rx_cur_vld_q[j][s] <= 1'b0;
           lk_lock_q[j][s]    <= 1'b0;
         end
-        for (int k = 0; k < 2; k++) begin
-          tx_ctr_q[j][k]    <= '0;
-          tx_ctr_ld_q[j][k] <= 1'b0;
+        for (int s = 0; s < 2; s++) begin
+          for (int k = 0; k < 2; k++) begin
+            tx_ctr_q[j][s][k]    <= '0;
+            tx_ctr_ld_q[j][s][k] <= 1'b0;
+          end
+          tx_k_q[j][s] <= 1'b0;
         end
-        rx_pr_q[j] <= '0;
-        tx_k_q[j]  <= 1'b0;
+        rx_pr_q[j]  <= '0;
+        tx_prs_q[j] <= '0;
+        tx_prn_q[j] <= '0;
       end
       slot_go_q <= '0;
       cfg_held_q <= 1'b0;
@@ -1820,11 +2178,17 @@ module ide_tlp
           rx_pr_q[str_q] <= rx_pr_q[str_q] + 32'd1;
         end
       end
+      // A protected TLP sent: its invocation counter advances; a Posted Request counts in
+      // PR_Sent_Counter-CPL, which a Completion carries and clears (§6.33.5).
       if (ev_tx_commit) begin
-        tx_ctr_q[str_q][tx_k_q[str_q]] <=
-            (tx_ctr_ld_q[str_q][tx_k_q[str_q]] ? tx_ctr_q[str_q][tx_k_q[str_q]] :
-                                                 iv_counter(iv_q)) + 64'd1;
-        tx_ctr_ld_q[str_q][tx_k_q[str_q]] <= 1'b1;
+        tx_ctr_q[str_q][txs][tx_k_q[str_q][txs]] <=
+            (tx_ctr_ld_q[str_q][txs][tx_k_q[str_q][txs]] ?
+                 tx_ctr_q[str_q][txs][tx_k_q[str_q][txs]] : iv_counter(iv_q)) + 64'd1;
+        tx_ctr_ld_q[str_q][txs][tx_k_q[str_q][txs]] <= 1'b1;
+        tx_prs_q[str_q] <= dma_q ? tx_prs_q[str_q] + 8'd1 : '0;
+        if (dma_q) begin
+          tx_prn_q[str_q] <= tx_prn_q[str_q] + 8'd1;
+        end
       end
       for (int j = 0; j < NUM_STREAMS; j++) begin
         // A slot armed anew starts from its IFV; a Tx Completion slot armed anew is the
@@ -1837,11 +2201,14 @@ module ide_tlp
             end
           end
         end
-        for (int k = 0; k < 2; k++) begin
-          if (stream_slot_go_i[12*j + 4*SUB_CPL + 2 + k] &&
-              !slot_go_q[12*j + 4*SUB_CPL + 2 + k]) begin
-            tx_ctr_ld_q[j][k] <= 1'b0;
-            tx_k_q[j]         <= k[0];
+        for (int s = 0; s < 2; s++) begin
+          for (int k = 0; k < 2; k++) begin
+            // s = 0: the Posted sub-stream's Tx slot, s = 1: the Completion one's.
+            if (stream_slot_go_i[12*j + 4*(s == 0 ? SUB_PR : SUB_CPL) + 2 + k] &&
+                !slot_go_q[12*j + 4*(s == 0 ? SUB_PR : SUB_CPL) + 2 + k]) begin
+              tx_ctr_ld_q[j][s][k] <= 1'b0;
+              tx_k_q[j][s]         <= k[0];
+            end
           end
         end
         // A Link stream's hold on its TC's non-IDE TLPs lasts while it is enabled.
@@ -1859,9 +2226,13 @@ module ide_tlp
             end
             rx_cur_vld_q[j][s] <= 1'b0;
           end
-          rx_pr_q[j] <= '0;
-          for (int k = 0; k < 2; k++) begin
-            tx_ctr_ld_q[j][k] <= 1'b0;
+          rx_pr_q[j]  <= '0;
+          tx_prs_q[j] <= '0;
+          tx_prn_q[j] <= '0;
+          for (int s = 0; s < 2; s++) begin
+            for (int k = 0; k < 2; k++) begin
+              tx_ctr_ld_q[j][s][k] <= 1'b0;
+            end
           end
         end
       end
@@ -1935,8 +2306,56 @@ module ide_tlp
                                CFG_IDE_SUPPORTED, PHE_SUPPORTED, PCRC_SUPPORTED,
                                8'(NUM_STREAMS)};
         5'h06:   fw_rdata_d = cnt_pcrc_q;
+        5'h10:   fw_rdata_d = DMA_SUPPORTED ? dma_addr_q[31:0] : '0;
+        5'h11:   fw_rdata_d = DMA_SUPPORTED ? dma_addr_q[63:32] : '0;
+        5'h12:   fw_rdata_d = DMA_SUPPORTED ? {2'b00, dma_src_q, dma_t_q, dma_tc_q, 2'b00,
+                                               dma_len_q} : '0;
+        5'h13:   fw_rdata_d = DMA_SUPPORTED ? {dma_busy, 7'd0, stream_id_i[8*dma_str_q +: 8],
+                                               5'd0, 3'(dma_str_q), 4'd0, dma_res_q} :
+                                              32'(DMA_UNSUPPORTED);
         default: fw_rdata_d = '0;
       endcase
+    end
+  end
+
+  // The DMA engine's registers (README "DMA"): DMA_ADDR_LO/HI, then DMA_CTRL starts one.
+  // Writes while one is under way are ignored (DMA_STATUS busy).
+  assign dma_busy = dma_pend_q || (dma_q && state_q != StIdle);
+  assign txs      = !dma_q;
+
+  always_ff @(posedge clk_i or negedge rst_ni) begin : p_dma
+    if (!rst_ni) begin
+      dma_pend_q <= 1'b0;
+      dma_addr_q <= '0;
+      dma_len_q  <= '0;
+      dma_tc_q   <= '0;
+      dma_t_q    <= 1'b0;
+      dma_src_q  <= '0;
+      dma_res_q  <= DMA_NONE;
+      dma_str_q  <= '0;
+    end else if (DMA_SUPPORTED) begin
+      if (fw_wr_i && !dma_busy) begin
+        unique case (fw_addr_i)
+          6'h30: dma_addr_q[31:0]  <= {fw_wdata_i[31:2], 2'b00};
+          6'h31: dma_addr_q[63:32] <= fw_wdata_i;
+          6'h32: begin
+            dma_len_q  <= fw_wdata_i[9:0];
+            dma_tc_q   <= fw_wdata_i[14:12];
+            dma_t_q    <= fw_wdata_i[15];
+            dma_src_q  <= fw_wdata_i[29:16];
+            dma_pend_q <= 1'b1;
+            dma_res_q  <= DMA_NONE;
+          end
+          default: ;
+        endcase
+      end
+      if (ev_dma_take) begin
+        dma_pend_q <= 1'b0;
+      end
+      if (ev_dma_res) begin
+        dma_res_q <= ev_dma_code;
+        dma_str_q <= str_d;
+      end
     end
   end
 

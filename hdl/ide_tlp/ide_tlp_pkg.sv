@@ -39,6 +39,16 @@ package ide_tlp_pkg;
   } fail_e;
 
   // A 32-bit word as the wire has it (byte 0 first) <-> as the spec draws it (byte 0 in 31:24).
+  // DMA_STATUS[3:0]: what became of the last DMA write (hdl/ide_tlp/README.md, "DMA").
+  localparam logic [3:0] DMA_NONE          = 4'd0;  // none yet, or under way
+  localparam logic [3:0] DMA_SENT_IDE      = 4'd1;  // sent as an IDE TLP on DMA_STATUS's stream
+  localparam logic [3:0] DMA_SENT_PLAIN    = 4'd2;  // sent as a non-IDE TLP
+  localparam logic [3:0] DMA_DISCARDED     = 4'd3;  // its stream is not Secure / no Tx key
+  localparam logic [3:0] DMA_NO_BUS_MASTER = 4'd4;  // Command.Bus Master Enable is clear
+  localparam logic [3:0] DMA_BAD_REQUEST   = 4'd5;  // length 0, too long, past the memory, 4 KB crossed
+  localparam logic [3:0] DMA_SYNC_DUE      = 4'd6;  // a PR_Sent_Counter at 245: IDE Sync due (§6.33.5)
+  localparam logic [3:0] DMA_UNSUPPORTED   = 4'd15; // built without the DMA engine
+
   function automatic logic [31:0] bswap32(logic [31:0] v);
     return {v[7:0], v[15:8], v[23:16], v[31:24]};
   endfunction

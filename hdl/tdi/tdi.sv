@@ -54,7 +54,8 @@ module tdi
   output logic [2:0]             bound_stream_o,  // bound stream index (0 when unbound)
   output logic                   bound_o,         // bound to a stream (not CONFIG_UNLOCKED)
   output logic [63:0]            bar0_base_o,     // BAR0 base address as programmed
-  output logic                   mem_enable_o     // Command.Memory Space Enable
+  output logic                   mem_enable_o,    // Command.Memory Space Enable
+  output logic                   bus_master_o     // Command.Bus Master Enable
 );
 
   ///////////////////////////
@@ -302,6 +303,7 @@ module tdi
   assign bound_stream_o = stream_q;
   assign bar0_base_o    = {bar0_hi_q, bar0_lo_q & Bar0LoAddrMask};
   assign mem_enable_o   = mse_q;
+  assign bus_master_o   = bme_q;
   assign fw_rdata_o     = fw_rdata_q;
   assign fw_rvalid_o    = fw_rvalid_q;
 
