@@ -30,6 +30,12 @@ aggregated (Tx aggregation permits up to N TLPs per unit, it does not demand it)
 fake advertises Partial Header Encryption, a stream's mode (Control [13:10], 0001b..0100b)
 tells how its IDE TLPs' headers are read: the model decrypts the selected fields and rebuilds
 the header before the request goes to BAR0 (§6.33.4).
+
+The path also sends Memory Writes of its own, as ``hdl/ide_tlp``'s DMA engine does
+(:meth:`FakeTlpPath.dma_write`, the ``dma`` resource): BAR0 memory to a host address, on the
+stream :func:`hil.ide_model.request_stream` picks from the capability's registers (Address
+Association blocks, Default Stream, TEE-Limited Stream, Link IDE, §6.33.4), protected by that
+stream's end of the model (Posted sub-stream, its PR_Sent_Counter rules), or plain.
 """
 
 from __future__ import annotations
@@ -60,7 +66,7 @@ from .codec.ide_tlp import (
     TlpDecodeError,
     decode_tlp,
 )
-from .errors import PeerProtocolError
+from .errors import LocalProtocolError, PeerProtocolError
 from .ide_model import (
     IdeCheckFailed,
     IdeKeyUnusable,
@@ -68,13 +74,15 @@ from .ide_model import (
     IdeStreamModel,
     PortSide,
     StreamKind,
+    TxStream,
+    request_stream,
 )
-from .transport import TlpPort
+from .transport import DeviceDma, DmaOutcome, DmaReport, TlpPort
 
 if TYPE_CHECKING:
     from .fake import FakeConfigSpace
 
-__all__ = ["FakeTlpPath", "FakeTlpPort"]
+__all__ = ["FakeDma", "FakeTlpPath", "FakeTlpPort"]
 
 MAX_PAYLOAD_DW = 64  # as the endpoint is built (hdl/hil_ep MAX_PAYLOAD_DW)
 _NUM_SLOTS = 12
@@ -82,7 +90,9 @@ _CTL_PCRC = 1 << 8
 _CTL_PHE_LSB = 10  # Partial Header Encryption Mode [13:10]
 _CTL_TC_LSB = 19
 _CTL_DEFAULT = 1 << 22
+_CTL_TEE_LIMITED = 1 << 23
 _CMD_MEM = 1 << 1
+_CMD_BUS_MASTER = 1 << 2
 
 
 def _slot(code: int) -> KeySlot:
@@ -451,6 +461,80 @@ class FakeTlpPath:
             return
         self.counters["tx"] += 1
         self.sent.append(ide.encode())
+
+    # -- the function's own requests (the DMA engine) ----------------------------------------
+    def tx_streams(self) -> list[TxStream]:
+        """The capability's streams as a transmitter reads them to pick a request's stream."""
+        streams = []
+        for j, stream in enumerate(self.ide.streams):
+            selective = not stream.link
+            streams.append(
+                TxStream(
+                    j,
+                    enabled=bool(stream.enable),
+                    tc=_tc(stream.control),
+                    link=stream.link,
+                    default=selective and bool(stream.control & _CTL_DEFAULT),
+                    tee_limited=selective and bool(stream.control & _CTL_TEE_LIMITED),
+                    ranges=tuple(self.ide.addr_ranges(j)) if selective else (),
+                )
+            )
+        return streams
+
+    def dma_write(
+        self, address: int, source_offset: int, length_dw: int, *, tc: int = 0, t: bool = False
+    ) -> DmaReport:
+        """One Memory Write of ``length_dw`` DW of BAR0 memory from ``source_offset`` to
+        ``address``, queued for the root port as the HDL's DMA engine sends it."""
+        end_offset = source_offset + 4 * length_dw
+        if (
+            not 1 <= length_dw <= MAX_PAYLOAD_DW
+            or end_offset > len(self.memory)
+            or (address | source_offset) & 3
+            or (address & 0xFFF) + 4 * length_dw > 0x1000  # §2.2.7: no 4 KB crossing
+        ):
+            return DmaReport(DmaOutcome.BAD_REQUEST)
+        if not self.tdi.command & _CMD_BUS_MASTER:
+            return DmaReport(DmaOutcome.NO_BUS_MASTER)  # §7.5.1.1.3
+        req = MemWrite.for_bytes(
+            address,
+            bytes(self.memory[source_offset:end_offset]),
+            requester_id=self.completer_id,
+            tc=tc,
+        )
+        j = request_stream(self.tx_streams(), address, tc=tc, t=t)
+        if j is None:
+            self.sent.append(req.encode())
+            return DmaReport(DmaOutcome.SENT_PLAIN)
+        stream_id = self.ide.streams[j].control >> 24
+        report = DmaReport(DmaOutcome.DISCARDED, j, stream_id)
+        if not self.ide.is_secure(j):
+            self.counters["discarded"] += 1  # §6.33.4: discarded, never sent on another stream
+            return report
+        try:
+            ide = self._end(j).model.protect(req, t=t)
+        except IdeKeyUnusable:
+            ide = None  # no armed Tx key
+        except LocalProtocolError:
+            return DmaReport(DmaOutcome.SYNC_DUE, j, stream_id)  # §6.33.5: a Sync is due
+        if ide is None:
+            self.counters["discarded"] += 1
+            return report
+        self.counters["tx"] += 1
+        self.sent.append(ide.encode())
+        return DmaReport(DmaOutcome.SENT_IDE, j, stream_id)
+
+
+class FakeDma(DeviceDma):
+    """The ``dma`` resource of the fake rig: :meth:`FakeTlpPath.dma_write`."""
+
+    def __init__(self, path: FakeTlpPath) -> None:
+        self.path = path
+
+    async def write(
+        self, address: int, source_offset: int, length_dw: int, *, tc: int = 0, t: bool = False
+    ) -> DmaReport:
+        return self.path.dma_write(address, source_offset, length_dw, tc=tc, t=t)
 
 
 class FakeTlpPort(TlpPort):

@@ -124,9 +124,11 @@ __all__ = [
     "PortSide",
     "Received",
     "StreamKind",
+    "TxStream",
     "establish",
     "ide_iv",
     "program_keys",
+    "request_stream",
 ]
 
 IFV_INITIAL = 1  # §6.33.3/§6.33.5: the invocation field starts at 1 (and restarts on refresh)
@@ -1041,3 +1043,62 @@ def establish(
                 end.k_set_go(KeySlot(key_set, direction, sub_stream))
     for end in (a, b):
         end.set_enabled(True)
+
+
+# --------------------------------------------------------------------------------------------
+# Which stream a Port's own request goes on (§6.33.4)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TxStream:
+    """One IDE stream of a Port as its registers describe it, for choosing the stream of a
+    Memory Request the Port transmits: ``index`` as the caller counts streams, Enable, the TC,
+    whether it is a Link IDE Stream, Default Stream, TEE-Limited Stream, and the Valid
+    Address Association blocks as (base, limit) byte addresses, both inclusive
+    (§7.9.26.5.5: 1 MB granules, the limit's low 20 bits all ones)."""
+
+    index: int
+    enabled: bool
+    tc: int
+    link: bool = False
+    default: bool = False
+    tee_limited: bool = False
+    ranges: tuple[tuple[int, int], ...] = ()
+
+
+def request_stream(
+    streams: Sequence[TxStream], address: int, *, tc: int = 0, t: bool = False
+) -> int | None:
+    """The index of the stream a Memory Request to ``address`` on ``tc`` (T bit ``t``) goes on,
+    or None for a non-IDE TLP (PCIe 6.x §6.33.4, "For a Transmitter to associate a specific
+    TLP with a specific Selective IDE Stream"):
+
+    1. an enabled Selective stream on the TC with an Address Association block that holds
+       the address ("the destination address must be greater than or equal to the Memory Base
+       value and less than or equal to Memory Limit value"); overlapping ranges are software's
+       mistake and "it is implementation specific which" stream takes the TLP: here the lowest
+       index, as the endpoint does;
+    2. else the enabled Default Stream on the TC ("For a TLP not already associated with any
+       other Stream, the Default Stream bit must be Set");
+    3. a TEE-Limited stream takes only T = 1: "Requests that otherwise would be associated with
+       this Selective IDE Stream and have the T bit Clear must be Transmitted as non-IDE TLPs
+       if Link IDE is not enabled, or as Link IDE TLPs if Link IDE is enabled";
+    4. what no Selective stream takes uses the TC's enabled Link IDE Stream ("TLPs not
+       associated with any Selective IDE Stream must use Link IDE"), else goes as a non-IDE
+       TLP.
+
+    Whether the chosen stream is Secure is not asked here: a TLP for an enabled stream that
+    is not Secure is discarded, never sent on another (§6.33.4).  ATS is not modelled (with
+    ATS enabled, Untranslated requests go on the Default Stream).
+    """
+    on_tc = sorted((s for s in streams if s.enabled and s.tc == tc), key=lambda s: s.index)
+    selective = [s for s in on_tc if not s.link]
+    chosen = next(
+        (s for s in selective if any(lo <= address <= hi for lo, hi in s.ranges)),
+        None,
+    ) or next((s for s in selective if s.default), None)
+    if chosen is not None and (t or not chosen.tee_limited):
+        return chosen.index
+    link = next((s for s in on_tc if s.link), None)
+    return None if link is None else link.index

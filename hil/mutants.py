@@ -15,6 +15,7 @@ reason is written down, and a survivor there is expected, not a hole.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import tempfile
 import time
@@ -40,6 +41,7 @@ from .firmware.tdisp import LOCK_FLAGS_SUPPORTED as TDISP_LOCK_FLAGS_SUPPORTED
 from .firmware.tdisp import TdispResponder, _Refused
 from .ide_model import IdeRx
 from .rigs import Rig, find_rig
+from .transport import DmaOutcome
 from .vectors import Outcome, Vector, VectorResult, default_suite
 
 __all__ = ["MUTANTS", "UNMUTATED", "Mutant", "MutantResult", "run", "run_one", "unnamed"]
@@ -1216,6 +1218,42 @@ def _tlp_completions_on_key_set_0(self: _fake_tlp.FakeTlpPath, end: Any, cpl: An
     return end.model.protect(cpl, t=t)
 
 
+# -- the function's own requests (the DMA engine, §6.33.4) ------------------------------------
+
+_ORIGINAL_TX_STREAMS = _fake_tlp.FakeTlpPath.tx_streams
+_ORIGINAL_DMA_WRITE = _fake_tlp.FakeTlpPath.dma_write
+
+
+def _tx_streams_with(**change: Any) -> Callable[[_fake_tlp.FakeTlpPath], list[Any]]:
+    """tx_streams with each stream's fields changed by ``change`` (name -> stream -> value)."""
+
+    def tx_streams(self: _fake_tlp.FakeTlpPath) -> list[Any]:
+        return [
+            dataclasses.replace(s, **{k: f(s) for k, f in change.items()})
+            for s in _ORIGINAL_TX_STREAMS(self)
+        ]
+
+    return tx_streams
+
+
+def _dma_insecure_sent_plain(
+    self: _fake_tlp.FakeTlpPath, address: int, source: int, length_dw: int, **kw: Any
+) -> Any:
+    """A write for a stream that is not Secure goes out as a non-IDE TLP instead."""
+    report = _ORIGINAL_DMA_WRITE(self, address, source, length_dw, **kw)
+    if report.outcome is DmaOutcome.DISCARDED:
+        data = bytes(self.memory[source : source + 4 * length_dw])
+        req = _fake_tlp.MemWrite.for_bytes(address, data, requester_id=self.completer_id)
+        self.sent.append(req.encode())
+    return report
+
+
+def _completions_pr_sent_zero(self: _fake_tlp.FakeTlpPath, end: Any, cpl: Any, t: bool) -> Any:
+    """Completions carry PR_Sent_Counter 0 whatever Posted Requests went before them."""
+    end.model.tx.pr_sent_cpl = 0
+    return end.model.protect(cpl, t=t)
+
+
 MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "tdisp.lock.not_secure",
@@ -2089,6 +2127,65 @@ MUTANTS: tuple[Mutant, ...] = (
         lambda: _patched(_fake_tlp.FakeTlpPath, "_protect", _tlp_completions_on_key_set_0),
     ),
     Mutant(
+        "fake_tlp.requests_ranges_ignored",
+        "the device's own writes ignore the Address Association blocks: they go on the Default "
+        "Stream, Link IDE or as non-IDE TLPs (PCIe 6.x §6.33.4)",
+        (
+            "ide.requests.address_association",
+            "ide.requests.address_association.pcrc",
+            "ide.requests.address_association.phe",
+            "ide.requests.second_address_block",
+            "ide.requests.default_stream",
+            "ide.requests.tee_limited",
+            "ide.requests.link_fallback",
+            "ide.requests.pr_sent_counter",
+            "ide.requests.insecure_discarded",
+        ),
+        lambda: _patched(
+            _fake_tlp.FakeTlpPath, "tx_streams", _tx_streams_with(ranges=lambda s: ())
+        ),
+    ),
+    Mutant(
+        "fake_tlp.requests_second_block_ignored",
+        "the device's own writes see only a stream's first Address Association block (PCIe 6.x "
+        "§6.33.4, §7.9.26.5.5)",
+        ("ide.requests.second_address_block",),
+        lambda: _patched(
+            _fake_tlp.FakeTlpPath, "tx_streams", _tx_streams_with(ranges=lambda s: s.ranges[:1])
+        ),
+    ),
+    Mutant(
+        "fake_tlp.requests_default_ignored",
+        "the device's own writes outside every range ignore the Default Stream (PCIe 6.x "
+        "§6.33.4: a TLP not associated with any other Stream goes on the Default Stream)",
+        ("ide.requests.default_stream",),
+        lambda: _patched(
+            _fake_tlp.FakeTlpPath, "tx_streams", _tx_streams_with(default=lambda s: False)
+        ),
+    ),
+    Mutant(
+        "fake_tlp.requests_tee_limit_ignored",
+        "the device's T=0 writes take a TEE-Limited stream (PCIe 6.x §6.33.4)",
+        ("ide.requests.tee_limited",),
+        lambda: _patched(
+            _fake_tlp.FakeTlpPath, "tx_streams", _tx_streams_with(tee_limited=lambda s: False)
+        ),
+    ),
+    Mutant(
+        "fake_tlp.requests_insecure_sent_plain",
+        "a device write for an enabled stream that is not Secure goes out as a non-IDE TLP "
+        "(PCIe 6.x §6.33.4: it must be discarded)",
+        ("ide.requests.insecure_discarded",),
+        lambda: _patched(_fake_tlp.FakeTlpPath, "dma_write", _dma_insecure_sent_plain),
+    ),
+    Mutant(
+        "fake_tlp.completions_pr_sent_zero",
+        "completions carry PR_Sent_Counter 0 after the device's own Posted writes on the stream "
+        "(PCIe 6.x §6.33.5: the count of Posted Requests since the last Completion)",
+        ("ide.requests.pr_sent_counter",),
+        lambda: _patched(_fake_tlp.FakeTlpPath, "_protect", _completions_pr_sent_zero),
+    ),
+    Mutant(
         "fake_tlp.pcrc_enable_not_followed",
         "the TLP path ignores PCRC Enable: no PCRC on its completions, P = 1 taken as an error "
         "(PCIe 6.x §6.33.4, §7.9.26.5.2)",
@@ -2173,6 +2270,24 @@ MUTANTS: tuple[Mutant, ...] = (
         ("ide.aggregation.k_toggled_inside_unit",),
         _both(),
         hdl={"MUTANT_TLP_AGG_K_UNCHECKED": 1},
+    ),
+    Mutant(
+        "hdl.ide_tlp.dma_block0_only",
+        "the TLP path looks only at the first Address Association block of each stream when it "
+        "chooses the stream of its own requests (PCIe 6.x §6.33.4, §7.9.26.5.5: any block of the "
+        "stream holds its addresses; hdl/ide_tlp MUTANT_DMA_BLOCK0_ONLY)",
+        ("ide.requests.second_address_block",),
+        _both(),
+        hdl={"MUTANT_TLP_DMA_BLOCK0_ONLY": 1},
+    ),
+    Mutant(
+        "hdl.ide_tlp.dma_tee_limit_ignored",
+        "the TLP path sends its T=0 requests on a TEE-Limited stream whose range holds them "
+        "(PCIe 6.x §6.33.4: they must go as non-IDE TLPs, or on Link IDE; hdl/ide_tlp "
+        "MUTANT_DMA_TEE_LIMIT_IGNORED)",
+        ("ide.requests.tee_limited",),
+        _both(),
+        hdl={"MUTANT_TLP_DMA_TEE_LIMIT_IGNORED": 1},
     ),
     Mutant(
         "hdl.ide_tlp.phe_wire_header",

@@ -24,9 +24,11 @@ KINDS = ("sim", "fake", "spdm-socket", "lab", "virtual")
 
 #: The needs each kind of rig can meet at all; a rig file may claim a subset.
 KIND_NEEDS: dict[str, frozenset[str]] = {
-    "sim": frozenset({"config", "config_partial", "doe", "spdm", "ide_km", "ide_traffic", "tdisp"}),
+    "sim": frozenset(
+        {"config", "config_partial", "doe", "spdm", "ide_km", "ide_traffic", "dma", "tdisp"}
+    ),
     "fake": frozenset(
-        {"config", "config_partial", "doe", "spdm", "ide_km", "ide_traffic", "tdisp"}
+        {"config", "config_partial", "doe", "spdm", "ide_km", "ide_traffic", "dma", "tdisp"}
     ),
     "spdm-socket": frozenset({"spdm", "ide_km", "tdisp"}),
     "lab": frozenset(
@@ -43,7 +45,9 @@ class Key:
     """One key of a section."""
 
     name: str
-    type: str  # "str", "int", "float" (an int is accepted), "bool", "list[str]", "table"
+    # "str", "int", "float" (an int is accepted), "bool", "list[str]", "int or list[int]",
+    # "table"
+    type: str
     default: Any
     meaning: str
     kinds: tuple[str, ...] = KINDS  # the rig kinds it means something for
@@ -61,6 +65,9 @@ class Key:
                 return isinstance(value, bool)
             case "list[str]":
                 return isinstance(value, list) and all(isinstance(v, str) for v in value)
+            case "int or list[int]":
+                values = value if isinstance(value, list) else [value]
+                return all(isinstance(v, int) and not isinstance(v, bool) for v in values)
             case "table":
                 return isinstance(value, dict)
         raise AssertionError(self.type)
@@ -139,7 +146,15 @@ SECTIONS: dict[str, tuple[Key, ...]] = {
             "`selective_streams` + `link_tcs` <= 8); its TLP path carries Link IDE on them",
             ("fake",),
         ),
-        Key("addr_blocks", "int", 1, "address association blocks per stream (1-15)", ("fake",)),
+        Key(
+            "addr_blocks",
+            "int or list[int]",
+            1,
+            "IDE Address Association blocks per Selective stream (1-15): one count for every "
+            "stream, or a list of one per stream (`selective_streams` long; each Selective "
+            "IDE Stream block has its own count, PCIe 6.x §7.9.26.5.1)",
+            ("fake",),
+        ),
         Key(
             "ide_features",
             "list[str]",

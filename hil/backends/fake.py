@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from .._fake_tlp import FakeTlpPath, FakeTlpPort
+from .._fake_tlp import FakeDma, FakeTlpPath, FakeTlpPort
 from ..fake import FakeConfigSpace, FakeDoe, FakeTdi, fake_ide_cap
 from ..transport import AsyncioTimebase
 from ..vectors import Vector, VectorContext, VectorResult, execute
@@ -35,6 +35,7 @@ class FakeBackend(Backend):
         # The TLP path: the IDE vectors' traffic, checked by the IDE reference model.
         path = FakeTlpPath(config.ide, config.tdi, completer_id=completer_id, config=config)
         resources["tlp"] = FakeTlpPort(path)
+        resources["dma"] = FakeDma(path)  # the device's own Memory Writes
 
         async def idle() -> bool:
             # The configuration space awaits the firmware inside the access that hands it an

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import cocotb
 
+from ..firmware.dma import FirmwareDma
 from ..results import atomic_write_text
 from ..vectors import Measurement, Outcome, VectorContext, VectorResult, execute, load_suite
 from .harness import EndpointHarness
@@ -177,6 +178,14 @@ async def run_vector(dut) -> None:
         _write(out, VectorResult(Outcome.ERROR, f"simulated rig did not come up: {exc!r}"))
         timer.cancel()
         return
+    resources: dict[str, object] = {
+        "tlp": HardIpTlpPort(harness.hardip),  # the root port's side of the link
+        "function_id": int(harness.hardip.pcie_id),  # the TDI's INTERFACE_ID
+    }
+    if harness.fw_regs is not None:
+        # The endpoint's own Memory Writes (ide_tlp's DMA engine), started on its firmware
+        # port; where the build has no engine the vectors that need it are n/a.
+        resources["dma"] = FirmwareDma(harness.fw_regs)
     ctx = VectorContext(
         rig_name=job["rig"],
         rig_kind=job["kind"],
@@ -184,10 +193,7 @@ async def run_vector(dut) -> None:
         timebase=harness.timebase,
         config=harness.config,
         settings=job.get("settings", {}),
-        resources={
-            "tlp": HardIpTlpPort(harness.hardip),  # the root port's side of the link
-            "function_id": int(harness.hardip.pcie_id),  # the TDI's INTERFACE_ID
-        },
+        resources=resources,
     )
     sim_start = harness.timebase.now()
     result = await execute(vec, ctx)

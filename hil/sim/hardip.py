@@ -58,7 +58,6 @@ XILINX_VENDOR_ID = 0x10EE
 READ_RESPONSE_CYCLES = 16  # how long the model waits for cfg_ext_read_data_valid
 BAR0_SIZE = 4096  # hil_ep BAR0_SIZE_LOG2 = 12
 FLR_DONE_CYCLES = 64  # how long the model waits for cfg_flr_done_o
-IDE_PREFIX_BYTE0 = 0x92
 DEVCAP_TEE_IO = 1 << 30  # Device Capabilities: TEE-IO Supported
 
 
@@ -286,13 +285,16 @@ class UspHardIp(Endpoint):
         return self._raw.popleft() if self._raw else None
 
     async def _route(self) -> None:
-        """Completions for cocotbext-pcie's reads go to them; everything else to recv_tlp."""
+        """Completions for cocotbext-pcie's reads go to them; everything else (IDE TLPs, the
+        function's own requests) to recv_tlp."""
         while True:
             packet = await self._tlp_sink.recv(timeout_ns=1e9)
             if packet is None:
                 continue
-            tag = packet[6] if len(packet) >= 12 else -1
-            waiter = self._cpl_wait.get(tag) if packet[0] != IDE_PREFIX_BYTE0 else None
+            # Only a plain Completion (Type 01010b) answers a cocotbext-pcie read; a request the
+            # function sends itself (its DMA engine's Memory Writes) goes to recv_tlp.
+            is_cpl = len(packet) >= 12 and packet[0] & 0x1F == 0x0A
+            waiter = self._cpl_wait.get(packet[6]) if is_cpl else None
             if waiter is not None:
                 waiter[1].append(packet)
                 waiter[0].set()

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import time
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from enum import IntEnum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -19,6 +21,9 @@ if TYPE_CHECKING:
 __all__ = [
     "AsyncioTimebase",
     "ConfigSpace",
+    "DeviceDma",
+    "DmaOutcome",
+    "DmaReport",
     "DoeTransport",
     "TelemetrySource",
     "Timebase",
@@ -97,6 +102,47 @@ class DoeTransport(ABC):
     @abstractmethod
     async def exchange(self, request: DataObject) -> DataObject:
         """Send one object and return the response object."""
+
+
+class DmaOutcome(IntEnum):
+    """What a device says became of one of its own writes (hdl/ide_tlp README, "DMA")."""
+
+    NONE = 0  # none yet, or under way
+    SENT_IDE = 1  # sent as an IDE TLP
+    SENT_PLAIN = 2  # sent as a non-IDE TLP
+    DISCARDED = 3  # its stream is enabled and not Secure, or has no armed Tx key (§6.33.4)
+    NO_BUS_MASTER = 4  # Command.Bus Master Enable is clear (§7.5.1.1.3)
+    BAD_REQUEST = 5  # a length of 0, too long, past the source memory, or across 4 KB
+    SYNC_DUE = 6  # a PR_Sent_Counter is at 245 and the device sends no IDE Sync (§6.33.5)
+    UNSUPPORTED = 15  # the device has no such engine
+
+
+@dataclass(frozen=True)
+class DmaReport:
+    """The device's own account of a write it sent: the outcome, and for an IDE TLP the stream
+    (the device's index, its Stream ID).  A vector's verdict rests on what arrives on the link;
+    this report only explains it."""
+
+    outcome: DmaOutcome
+    stream_index: int = 0
+    stream_id: int = 0
+
+
+class DeviceDma(ABC):
+    """The device's own Memory Writes, started from outside the link: what makes a device write
+    host memory (a DMA engine's controls).  The payload is ``length_dw`` DW of the device's
+    BAR0 memory from ``source_offset``; the write goes where the device's IDE registers say
+    (PCIe 6.x §6.33.4) and arrives at the root port's :class:`TlpPort`."""
+
+    async def supported(self) -> bool:
+        """Whether the device has the engine (a build without it answers no)."""
+        return True
+
+    @abstractmethod
+    async def write(
+        self, address: int, source_offset: int, length_dw: int, *, tc: int = 0, t: bool = False
+    ) -> DmaReport:
+        """Start one write and return the device's report once it is done (or refused)."""
 
 
 class TlpPort(ABC):

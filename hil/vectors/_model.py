@@ -38,6 +38,7 @@ KNOWN_NEEDS = frozenset(
         "spdm",
         "ide_km",
         "ide_traffic",
+        "dma",  # a way to make the device send Memory Writes of its own (a DMA engine's controls)
         "tdisp",
         "tsm",
         "power",

@@ -20,11 +20,21 @@ from __future__ import annotations
 import random
 from collections.abc import Awaitable, Callable
 
-from ..codec.ide_tlp import CplStatus, MemRead, MemWrite
+from ..codec.ide_tlp import IDE_PREFIX_BYTE0, CplStatus, MemRead, MemWrite, SubStream, decode_tlp
 from ..errors import NotApplicable, PeerProtocolError
 from ..host.ide import STATE_SECURE, IdeRootPort, NoCompletion
 from ..host.ide_km import IdeKmRequester, stream_regs
-from ..host.pci import CAP_ID_PCIE, DEVCAP_TEE_IO, find_capability
+from ..host.ide_regs import (
+    CAP_TEE_LIMITED,
+    IDE_CAP_ID,
+    SEL_CTL_DEFAULT,
+    SEL_CTL_TEE_LIMITED,
+    IdeLayout,
+    addr1_value,
+)
+from ..host.pci import CAP_ID_PCIE, DEVCAP_TEE_IO, find_capability, find_ext_capabilities
+from ..ide_model import TxStream, request_stream
+from ..transport import DeviceDma
 from ._cleanup import tidy
 from ._model import Vector, VectorContext, vector
 from .ide_km import _km, config_ide_capability
@@ -258,6 +268,7 @@ def _with_variants(
     spec: str,
     body: Callable[..., Awaitable[None]],
     variants: dict[str, str],
+    needs: frozenset[str] | set[str] = NEEDS,
 ) -> tuple[Vector, ...]:
     """The vector ``vid`` and, for each configuration named in ``variants`` (name -> what the
     variant checks), ``vid.<name>``: one body, run plain, then with ``<name>=True`` for each
@@ -267,7 +278,7 @@ def _with_variants(
     async def plain(ctx: VectorContext) -> None:
         await body(ctx)
 
-    made = [vector(vid, title=title, spec=f"PCIe 6.x {spec}", needs=NEEDS)(plain)]
+    made = [vector(vid, title=title, spec=f"PCIe 6.x {spec}", needs=needs)(plain)]
     for name, what in variants.items():
         lead, clause = _VARIANTS[name]
 
@@ -280,7 +291,7 @@ def _with_variants(
                 f"{vid}.{name}",
                 title=f"{lead}: {what}",
                 spec=f"PCIe 6.x {spec}, {clause}",
-                needs=NEEDS,
+                needs=needs,
             )(configured)
         )
     return tuple(made)
@@ -1087,3 +1098,375 @@ async def config_plain_discarded_after_ide(ctx: VectorContext) -> None:
             f"with the stream disabled a plain Configuration Read reads {again:#010x}, not "
             f"{vendor:#010x}: the hold outlived the stream",
         )
+
+
+# --------------------------------------------------------------------------------------------
+# The device's own requests (§6.33.4): which stream a Memory Write it sends goes on
+# --------------------------------------------------------------------------------------------
+
+REQUEST_SPEC = (
+    "§6.33.4 (a Transmitter associates a TLP with a Selective IDE Stream by its Address "
+    "Association, else the Default Stream; TEE-Limited Streams; Link IDE for the rest), "
+    "§7.9.26.5.5 (IDE Address Association Register block)"
+)
+REQUEST_NEEDS = NEEDS | {"dma"}
+#: The second Selective stream's Stream ID (unique at the Port, §6.33.4).
+STREAM_ID_2 = 0x34
+MB = 1 << 20
+#: Host memory the vectors associate with streams (1 MB granules, §7.9.26.5.5): one above
+#: 4 GB (a 4 DW header), one below (3 DW), one far up, and one no stream holds.
+REGION_A = 0x0000_0001_2340_0000
+REGION_B = 0x0000_0000_8000_0000
+REGION_C = 0x0000_00F0_0000_0000
+REGION_OUT = 0x0000_0002_0000_0000
+_SOURCE = 0xC00  # BAR0 memory the device's writes carry
+CMD_BUS_MASTER = 1 << 2  # Command.Bus Master Enable [§7.5.1.1.3]
+
+
+async def _dma_engine(ctx: VectorContext) -> DeviceDma:
+    """The rig's way to make the device write host memory; n/a without one."""
+    dma: DeviceDma = ctx.resource("dma")
+    if not await dma.supported():
+        raise NotApplicable("the device was built without its DMA engine")
+    return dma
+
+
+async def _associate(
+    ctx: VectorContext, rp: IdeRootPort, ranges: list[int], *, size: int = MB
+) -> TxStream:
+    """Program the Address Association blocks of ``rp``'s Selective stream (before Enable): block
+    b holds ``ranges[b]`` .. + ``size`` - 1; the host's view of the stream for the oracle."""
+    regs = await stream_regs(ctx.config, rp.index)
+    if len(ranges) > regs.addr_blocks:
+        raise NotApplicable(
+            f"Selective stream {rp.index} has {regs.addr_blocks} Address Association "
+            f"block(s); the vector needs {len(ranges)}"
+        )
+    for b, base in enumerate(ranges):
+        limit = base + size - 1
+        await ctx.config.write32(regs.addr2(b), limit >> 32)
+        await ctx.config.write32(regs.addr3(b), base >> 32)
+        await ctx.config.write32(regs.addr1(b), addr1_value(base, limit))
+    return TxStream(
+        rp.index,
+        enabled=True,
+        tc=(rp.control >> 19) & 7,
+        default=bool(rp.control & SEL_CTL_DEFAULT),
+        tee_limited=bool(rp.control & SEL_CTL_TEE_LIMITED),
+        ranges=tuple((base, base + size - 1) for base in ranges),
+    )
+
+
+def _carrier(stream_id: int | None) -> str:
+    return "a non-IDE TLP" if stream_id is None else f"an IDE TLP on Stream ID {stream_id:#x}"
+
+
+class _DmaCheck:
+    """Device writes checked where they arrive: on the stream the host's oracle
+    (:func:`hil.ide_model.request_stream` over what the vector programmed) names, decrypted
+    and checked by that stream's root-port model, with the payload and address sent."""
+
+    def __init__(self, ctx: VectorContext, dma: DeviceDma, rps: list[IdeRootPort]) -> None:
+        self.ctx = ctx
+        self.dma = dma
+        self.rps = {rp.stream_id: rp for rp in rps}
+        self.streams: list[TxStream] = []
+        self.rng = random.Random(0xD3A)
+        self.checked = 0
+
+    def stream_id(self, index: int | None, link_ids: dict[int, int] | None = None) -> int | None:
+        if index is None:
+            return None
+        for rp in self.rps.values():
+            if rp.index == index and rp.link_tc is None:
+                return rp.stream_id
+        return (link_ids or {}).get(index)
+
+    async def write(
+        self,
+        address: int,
+        *,
+        tc: int = 0,
+        t: bool = False,
+        size: int = 16,
+        expect: int | str | None = "oracle",
+        link_ids: dict[int, int] | None = None,
+    ) -> int | None:
+        """One device write to ``address``; returns the Stream ID it came on (None: plain)."""
+        ctx, first = self.ctx, next(iter(self.rps.values()))
+        data = self.rng.randbytes(size)
+        await first.port.send(MemWrite.for_bytes(first.bar0 + _SOURCE, data).encode())
+        report = await self.dma.write(address, _SOURCE, size // 4, tc=tc, t=t)
+        want = (
+            self.stream_id(request_stream(self.streams, address, tc=tc, t=t), link_ids)
+            if expect == "oracle"
+            else expect
+        )
+        raw = await first.port.recv(first.timeout_s)
+        where = f"the device's write to {address:#x} (TC{tc}, T={int(t)})"
+        if raw is None:
+            ctx.expect(False, f"{where}: nothing arrived (the device reports {report})")
+            return None
+        got_id: int | None = None
+        if raw[0] == IDE_PREFIX_BYTE0:
+            got_id = raw[2]
+            rp = self.rps.get(got_id)
+            if rp is None:
+                ctx.expect(False, f"{where} came on Stream ID {got_id:#x}, which is not set up")
+                return got_id
+            got = rp.model.receive(raw)  # IdeCheckFailed: a bad MAC, IV or PR counter
+            tlp = None if got is None else got.tlp
+            ctx.expect(
+                got is not None and got.prefix.sub_stream == SubStream.POSTED,
+                f"{where}: not a Posted Request IDE TLP on its stream ({got!r})",
+            )
+            ctx.expect(got is None or got.prefix.t == t, f"{where}: the prefix's T is not {t}")
+        else:
+            tlp = decode_tlp(raw)
+        ctx.expect(
+            isinstance(tlp, MemWrite) and tlp.address == address and tlp.payload == data,
+            f"{where} arrived as {tlp!r}, not a write of the {size} bytes sent",
+        )
+        if isinstance(tlp, MemWrite):
+            ctx.expect(tlp.tc == tc, f"{where} arrived on TC{tlp.tc}")
+        ctx.expect(
+            got_id == want,
+            f"{where} came as {_carrier(got_id)}, not as {_carrier(want)} (PCIe 6.x §6.33.4)",
+        )
+        self.checked += 1
+        return got_id
+
+
+async def _requests_setup(
+    ctx: VectorContext, km: IdeKmRequester, count: int, **config: bool
+) -> list[IdeRootPort]:
+    """``count`` Selective streams' root-port ends (index 0, 1), not yet established."""
+    pcrc, phe = config.get("pcrc", False), PHE_MODE if config.get("phe") else 0
+    return [
+        root_port(ctx, km, sid, index, pcrc=pcrc, phe=phe)
+        for index, sid in zip(range(count), (STREAM_ID, STREAM_ID_2), strict=False)
+    ]
+
+
+async def _bus_master(ctx: VectorContext) -> None:
+    """Command.Bus Master Enable (and Memory Space), as a driver's pci_set_master does."""
+    command = await ctx.config.read32(0x04) & 0xFFFF
+    await ctx.config.write32(0x04, command | CMD_BUS_MASTER | 0x2)
+
+
+async def _address_association(ctx: VectorContext, **config: bool) -> None:
+    dma = await _dma_engine(ctx)
+    stream = _Stream(ctx, **config)  # n/a checks for the variant, and the session
+    await stream.check_config()
+    async with stream.km_cm as km:
+        await stream.check_query(km)
+        rp0, rp1 = await _requests_setup(ctx, km, 2, **config)
+        check = _DmaCheck(ctx, dma, [rp0, rp1])
+        check.streams = [
+            await _associate(ctx, rp0, [REGION_A]),
+            await _associate(ctx, rp1, [REGION_B]),
+        ]
+        await rp0.establish()
+        await rp1.establish()
+        await _bus_master(ctx)
+        for address in (
+            REGION_A,
+            REGION_A + MB - 16,  # the last 16 bytes the range holds
+            REGION_B + 0x1230,  # below 4 GB: a 3 DW header (4 DW with PHE)
+            REGION_A + MB,  # the first byte past the Memory Limit
+            REGION_OUT,
+            REGION_B - 16,
+        ):
+            await check.write(address, size=16)
+        await check.write(REGION_A + 0x4000, size=256)
+        ctx.measure("device_writes_checked", check.checked, "", low=7)
+        states = (await rp0.state(), await rp1.state())
+        ctx.expect(states == (STATE_SECURE, STATE_SECURE), f"stream states {states}")
+
+
+(
+    requests_address_association,
+    requests_address_association_pcrc,
+    requests_address_association_phe,
+) = _with_variants(
+    "ide.requests.address_association",
+    title="The device's own Memory Writes go on the Selective stream whose Address Association "
+    "holds the address (at both ends of the range, above and below 4 GB), and as non-IDE TLPs "
+    "outside every range",
+    spec=REQUEST_SPEC,
+    body=_address_association,
+    variants={
+        "pcrc": "the device's writes on their streams with a good PCRC",
+        "phe": "the device's writes on their streams with the byte enables and Address[17:2] "
+        "encrypted",
+    },
+    needs=REQUEST_NEEDS,
+)
+
+
+@vector(
+    "ide.requests.second_address_block",
+    title="A Selective stream with two Address Association blocks carries the device's writes "
+    "to either range; a write outside both goes as a non-IDE TLP",
+    spec=f"PCIe 6.x {REQUEST_SPEC}: any of the stream's blocks holds the address",
+    needs=REQUEST_NEEDS,
+)
+async def requests_second_address_block(ctx: VectorContext) -> None:
+    dma = await _dma_engine(ctx)
+    caps = await find_ext_capabilities(ctx.config, IDE_CAP_ID)
+    if not caps:
+        raise NotApplicable("no IDE extended capability in configuration space")
+    layout = await IdeLayout.read(ctx.config, caps[0].offset)
+    index = next((b.index for b in layout.selective_blocks if b.addr_blocks >= 2), None)
+    if index is None:
+        raise NotApplicable("no Selective IDE Stream has two Address Association blocks")
+    async with _km(ctx) as km:
+        rp = root_port(ctx, km, STREAM_ID, index)
+        check = _DmaCheck(ctx, dma, [rp])
+        check.streams = [await _associate(ctx, rp, [REGION_B, REGION_C])]
+        await rp.establish()
+        await _bus_master(ctx)
+        for address in (REGION_C + 0x40, REGION_B, REGION_C + MB - 4, REGION_OUT):
+            await check.write(address, size=16 if address != REGION_C + MB - 4 else 4)
+        ctx.measure("device_writes_checked", check.checked, "", low=4)
+
+
+@vector(
+    "ide.requests.default_stream",
+    title="A device write that no Address Association holds goes on the Default Stream; one a "
+    "range holds goes on that range's stream",
+    spec=f"PCIe 6.x {REQUEST_SPEC}: for a TLP not already associated with any other Stream, "
+    "the Default Stream bit must be Set",
+    needs=REQUEST_NEEDS,
+)
+async def requests_default_stream(ctx: VectorContext) -> None:
+    dma = await _dma_engine(ctx)
+    async with _km(ctx) as km:
+        rp0, rp1 = await _requests_setup(ctx, km, 2)
+        rp1.control |= SEL_CTL_DEFAULT
+        check = _DmaCheck(ctx, dma, [rp0, rp1])
+        check.streams = [await _associate(ctx, rp0, [REGION_A]), await _associate(ctx, rp1, [])]
+        await rp0.establish()
+        await rp1.establish()
+        await _bus_master(ctx)
+        for address in (REGION_OUT, REGION_A + 0x80, REGION_B):
+            await check.write(address)
+        ctx.measure("device_writes_checked", check.checked, "", low=3)
+
+
+@vector(
+    "ide.requests.tee_limited",
+    title="On a TEE-Limited stream only the device's T=1 writes take the range; its T=0 writes "
+    "go as non-IDE TLPs",
+    spec=f"PCIe 6.x {REQUEST_SPEC}: Requests that otherwise would be associated with this "
+    "Selective IDE Stream and have the T bit Clear must be Transmitted as non-IDE TLPs if Link "
+    "IDE is not enabled",
+    needs=REQUEST_NEEDS,
+)
+async def requests_tee_limited(ctx: VectorContext) -> None:
+    dma = await _dma_engine(ctx)
+    cap = await config_ide_capability(ctx)
+    if cap is not None and not cap & CAP_TEE_LIMITED:
+        raise NotApplicable(f"the IDE Capability ({cap:#010x}) does not advertise TEE-Limited")
+    async with _km(ctx) as km:
+        (rp,) = await _requests_setup(ctx, km, 1)
+        rp.control |= SEL_CTL_TEE_LIMITED
+        check = _DmaCheck(ctx, dma, [rp])
+        check.streams = [await _associate(ctx, rp, [REGION_A])]
+        await rp.establish()
+        await _bus_master(ctx)
+        for t in (True, False, True):
+            await check.write(REGION_A + 0x100, t=t)
+        ctx.measure("device_writes_checked", check.checked, "", low=3)
+
+
+@vector(
+    "ide.requests.link_fallback",
+    title="With a Link IDE Stream and a Selective stream on one TC, the device's writes in the "
+    "Selective stream's range go on it and the others on the Link stream",
+    spec=f"PCIe 6.x {REQUEST_SPEC}; {LINK_SPEC}: TLPs not associated with any Selective IDE "
+    "Stream must use Link IDE",
+    needs=REQUEST_NEEDS,
+)
+async def requests_link_fallback(ctx: VectorContext) -> None:
+    dma = await _dma_engine(ctx)
+    async with _Stream(ctx, link=True) as link:
+        selective = root_port(ctx, link.km, STREAM_ID)
+        selective.control |= LINK_TC << 19  # the Selective stream on the Link stream's TC
+        selective.tc = LINK_TC
+        check = _DmaCheck(ctx, dma, [link, selective])
+        check.streams = [
+            await _associate(ctx, selective, [REGION_A]),
+            TxStream(link.index + 1000, enabled=True, tc=LINK_TC, link=True),
+        ]
+        await selective.establish()
+        try:
+            await _bus_master(ctx)
+            ids = {link.index + 1000: link.stream_id}
+            for address in (REGION_A + 0x20, REGION_OUT, REGION_A + 0x40):
+                await check.write(address, tc=LINK_TC, link_ids=ids)
+            await check.write(REGION_OUT, tc=0, link_ids=ids)  # TC0: no stream, plain
+            ctx.measure("device_writes_checked", check.checked, "", low=4)
+        finally:
+            await tidy(ctx, "selective_disable", selective.disable())
+
+
+@vector(
+    "ide.requests.pr_sent_counter",
+    title="A completion the device sends after its own Posted writes on the stream carries "
+    "their number in PR_Sent_Counter, and 0 when none came between",
+    spec="PCIe 6.x §6.33.5: when a Completion is Transmitted, PR_Sent_Counter-CPL goes in its "
+    "PR_Sent_Counter field and is then reset to zero",
+    needs=REQUEST_NEEDS,
+)
+async def requests_pr_sent_counter(ctx: VectorContext) -> None:
+    dma = await _dma_engine(ctx)
+    async with _km(ctx) as km:
+        (rp,) = await _requests_setup(ctx, km, 1)
+        check = _DmaCheck(ctx, dma, [rp])
+        check.streams = [await _associate(ctx, rp, [REGION_A])]
+        await rp.establish()
+        await _bus_master(ctx)
+        for writes in (3, 0, 1):
+            for n in range(writes):
+                await check.write(REGION_A + 0x10 * n)
+            req = rp.read_tlp(0x40, 4)
+            await rp.port.send(rp.protect(req).encode())
+            got = await rp.receive_completion(req)
+            ctx.expect(
+                got.prefix.pr_sent_counter == writes,
+                f"the completion after {writes} device writes carries PR_Sent_Counter "
+                f"{got.prefix.pr_sent_counter}",
+            )
+        ctx.measure("device_writes_checked", check.checked, "", low=4)
+
+
+@vector(
+    "ide.requests.insecure_discarded",
+    title="A device write for an enabled stream that has gone Insecure is discarded: it arrives "
+    "neither on the stream nor as a non-IDE TLP",
+    spec=f"PCIe 6.x {REQUEST_SPEC}: a TLP associated with an enabled Stream in the Insecure "
+    "state must be discarded (§6.33.8)",
+    needs=REQUEST_NEEDS,
+)
+async def requests_insecure_discarded(ctx: VectorContext) -> None:
+    dma = await _dma_engine(ctx)
+    async with _km(ctx) as km:
+        (rp,) = await _requests_setup(ctx, km, 1)
+        check = _DmaCheck(ctx, dma, [rp])
+        check.streams = [await _associate(ctx, rp, [REGION_A])]
+        await rp.establish()
+        await _bus_master(ctx)
+        await check.write(REGION_A)  # on the stream while it is Secure
+        bad = bytearray(rp.protect(rp.write_tlp(0x100, bytes(8))).encode())
+        bad[-1] ^= 1  # a MAC that fails: IDE Check Failed, the stream goes Insecure
+        await rp.port.send(bytes(bad))
+        await _expect_insecure(ctx, rp, "a write with a bad MAC")
+        report = await dma.write(REGION_A + 0x200, _SOURCE, 4)
+        raw = await rp.port.recv(rp.timeout_s)
+        ctx.expect(
+            raw is None,
+            f"a write for the Insecure stream arrived ({raw[:4].hex() if raw else ''}...; the "
+            f"device reports {report})",
+        )
+        await check.write(REGION_OUT)  # outside the range: still sent, as a non-IDE TLP
