@@ -1287,3 +1287,50 @@ def test_phe_receiver_fuzz_only_typed_errors_escape(
     except (IdeCheckFailed, IdeMisrouted, TlpDecodeError):
         return
     assert got is not None and bytes(wire[:cut]) == ide.encode()
+
+
+# -- which stream a Port's own request goes on (§6.33.4) -------------------------------------
+
+_MB = 1 << 20
+
+
+def _streams(**change: object) -> list:
+    from hil.ide_model import TxStream
+
+    base = [
+        TxStream(0, enabled=True, tc=0, ranges=((0x1_0000_0000, 0x1_000F_FFFF),)),
+        TxStream(
+            1,
+            enabled=True,
+            tc=0,
+            ranges=((0x8000_0000, 0x800F_FFFF), (0xF0 << 32, (0xF0 << 32) + 2 * _MB - 1)),
+        ),
+        TxStream(2, enabled=True, tc=1, link=True),
+    ]
+    return [replace(s, **change.get(str(s.index), {})) for s in base]
+
+
+@pytest.mark.parametrize(
+    ("address", "tc", "t", "change", "want"),
+    [
+        (0x1_0000_0000, 0, False, {}, 0),  # the Memory Base itself
+        (0x1_000F_FFFC, 0, False, {}, 0),  # the last DW the Memory Limit holds
+        (0x1_0010_0000, 0, False, {}, None),  # one past it: no stream, no Link on TC0
+        ((0xF0 << 32) + _MB + 8, 0, False, {}, 1),  # the stream's second block
+        (0x8000_0000, 1, False, {}, 2),  # another TC: its Link stream, not the range's
+        (0x5000_0000, 0, False, {"1": {"default": True}}, 1),  # the Default Stream
+        (0x1_0000_0040, 0, False, {"1": {"default": True}}, 0),  # a range beats Default
+        (0x8000_0040, 0, False, {"1": {"tee_limited": True}}, None),  # T=0: plain
+        (0x8000_0040, 0, True, {"1": {"tee_limited": True}}, 1),  # T=1: the stream
+        (0x8000_0040, 1, False, {"1": {"tee_limited": True, "tc": 1}}, 2),  # T=0: Link
+        (0x8000_0040, 0, False, {"1": {"enabled": False}}, None),  # not enabled
+        (0x8000_0040, 0, False, {"0": {"ranges": ((0x8000_0000, 0x8FFF_FFFF),)}}, 0),  # overlap
+    ],
+)
+def test_request_stream(address: int, tc: int, t: bool, change: dict, want: int | None) -> None:
+    """PCIe 6.x §6.33.4: address association, then the Default Stream, TEE-Limited taking T=1
+    only (T=0 goes plain, or Link), the TC's Link stream for the rest; the lowest index where
+    software's ranges overlap."""
+    from hil.ide_model import request_stream
+
+    assert request_stream(_streams(**change), address, tc=tc, t=t) == want

@@ -6,7 +6,10 @@
 // that passes (IDE checks, BAR0 range, the TDISP rules) is executed on the BAR0 memory; a read
 // gets a completion, protected on the stream the read came on with the Tx key set of that
 // stream's Completion sub-stream. Failures pulse check_failed_o for the stream (ide_cap makes it
-// Insecure and wipes its keys). See README.md for the stream format, the checks and counters.
+// Insecure and wipes its keys). With DMA_SUPPORTED the path also sends Memory Writes of its own
+// (BAR0 memory to a host address, started on the firmware port) on the stream the Address
+// Association blocks, the Default Stream and Link IDE choose (§6.33.4). See README.md for the
+// stream format, the checks, the DMA engine and counters.
 
 `default_nettype none
 
