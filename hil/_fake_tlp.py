@@ -247,6 +247,11 @@ class FakeTlpPath:
         (the one armed last), its invocation counter, the request's T bit."""
         return end.model.protect(cpl, t=t)
 
+    def _protect_request(self, end: _StreamEnd, req: MemWrite, t: bool) -> IdeTlp | None:
+        """A write of the function's own as an IDE TLP: the Tx key set of the stream's Posted
+        sub-stream (the one armed last), its invocation counter, PR_Sent_Counter counted."""
+        return end.model.protect(req, t=t)
+
     def _stream_of(self, stream_id: int, tc: int | None) -> int | None:
         """The enabled stream (lowest index) with ``stream_id``; a Link stream only if ``tc``
         is its TC (any, for None): it carries the TLPs of that TC alone (§6.33.1,
@@ -512,7 +517,7 @@ class FakeTlpPath:
             self.counters["discarded"] += 1  # §6.33.4: discarded, never sent on another stream
             return report
         try:
-            ide = self._end(j).model.protect(req, t=t)
+            ide = self._protect_request(self._end(j), req, t)
         except IdeKeyUnusable:
             ide = None  # no armed Tx key
         except LocalProtocolError:

@@ -1248,6 +1248,12 @@ def _dma_insecure_sent_plain(
     return report
 
 
+def _requests_on_key_set_0(self: _fake_tlp.FakeTlpPath, end: Any, req: Any, t: bool) -> Any:
+    """The device's own writes stay on key set 0 whatever its Tx slots armed last."""
+    end.model.tx._choose(K.SubStream.POSTED, 0)
+    return end.model.protect(req, t=t)
+
+
 def _completions_pr_sent_zero(self: _fake_tlp.FakeTlpPath, end: Any, cpl: Any, t: bool) -> Any:
     """Completions carry PR_Sent_Counter 0 whatever Posted Requests went before them."""
     end.model.tx.pr_sent_cpl = 0
@@ -2122,7 +2128,9 @@ MUTANTS: tuple[Mutant, ...] = (
             "ide.key_set.switch_both_ways",
             "ide.key_set.switch_both_ways.pcrc",
             "ide.key_set.switch_both_ways.link",
+            "ide.key_set.switch_both_ways.phe",
             "ide.k_set_stop.old_set_rejected",
+            "ide.requests.key_refresh",
         ),
         lambda: _patched(_fake_tlp.FakeTlpPath, "_protect", _tlp_completions_on_key_set_0),
     ),
@@ -2177,6 +2185,13 @@ MUTANTS: tuple[Mutant, ...] = (
         "(PCIe 6.x §6.33.4: it must be discarded)",
         ("ide.requests.insecure_discarded",),
         lambda: _patched(_fake_tlp.FakeTlpPath, "dma_write", _dma_insecure_sent_plain),
+    ),
+    Mutant(
+        "fake_tlp.requests_on_key_set_0",
+        "the device's own writes keep key set 0 after K_SET_GO of its Tx key set 1 (PCIe 6.x "
+        "§6.33.3: the transmitter switches to the new key set)",
+        ("ide.requests.key_refresh",),
+        lambda: _patched(_fake_tlp.FakeTlpPath, "_protect_request", _requests_on_key_set_0),
     ),
     Mutant(
         "fake_tlp.completions_pr_sent_zero",

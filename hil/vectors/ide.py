@@ -20,7 +20,15 @@ from __future__ import annotations
 import random
 from collections.abc import Awaitable, Callable
 
-from ..codec.ide_tlp import IDE_PREFIX_BYTE0, CplStatus, MemRead, MemWrite, SubStream, decode_tlp
+from ..codec.ide_tlp import (
+    IDE_PREFIX_BYTE0,
+    CplStatus,
+    IdePrefix,
+    MemRead,
+    MemWrite,
+    SubStream,
+    decode_tlp,
+)
 from ..errors import NotApplicable, PeerProtocolError
 from ..host.ide import STATE_SECURE, IdeRootPort, NoCompletion
 from ..host.ide_km import IdeKmRequester, stream_regs
@@ -1173,6 +1181,8 @@ class _DmaCheck:
         self.streams: list[TxStream] = []
         self.rng = random.Random(0xD3A)
         self.checked = 0
+        #: The IDE prefix of the last write that came as an IDE TLP (its K, its T).
+        self.prefix: IdePrefix | None = None
 
     def stream_id(self, index: int | None, link_ids: dict[int, int] | None = None) -> int | None:
         if index is None:
@@ -1216,6 +1226,7 @@ class _DmaCheck:
                 return got_id
             got = rp.model.receive(raw)  # IdeCheckFailed: a bad MAC, IV or PR counter
             tlp = None if got is None else got.tlp
+            self.prefix = None if got is None else got.prefix
             ctx.expect(
                 got is not None and got.prefix.sub_stream == SubStream.POSTED,
                 f"{where}: not a Posted Request IDE TLP on its stream ({got!r})",
@@ -1470,3 +1481,42 @@ async def requests_insecure_discarded(ctx: VectorContext) -> None:
             f"device reports {report})",
         )
         await check.write(REGION_OUT)  # outside the range: still sent, as a non-IDE TLP
+
+
+@vector(
+    "ide.requests.key_refresh",
+    title="The device's own writes follow a key refresh: K0 until K_SET_GO of its Tx key set "
+    "K1, K1 from then on (and after K_SET_STOP of K0), each decrypted by the root port",
+    spec="PCIe 6.x §6.33.3 (key refresh: a transmitter uses the new key set from the K_SET_GO "
+    "of its Tx slots), §6.33.4 (K bit)",
+    needs=REQUEST_NEEDS,
+)
+async def requests_key_refresh(ctx: VectorContext) -> None:
+    dma = await _dma_engine(ctx)
+    async with _km(ctx) as km:
+        (rp,) = await _requests_setup(ctx, km, 1)
+        check = _DmaCheck(ctx, dma, [rp])
+        check.streams = [await _associate(ctx, rp, [REGION_A])]
+        await rp.establish()
+        await _bus_master(ctx)
+
+        async def writes_with(k: int, step: str) -> None:
+            for n in range(2):
+                await check.write(REGION_A + 0x100 * n)
+                got = None if check.prefix is None else check.prefix.k
+                ctx.expect(got == k, f"{step}: the device's write came with K={got}, not K{k}")
+
+        await writes_with(0, "K0 established")
+        await rp.program(1)
+        await rp.go(1, 0)  # the device's Rx slots first: its transmitter stays on K0
+        await writes_with(0, "K1 armed for Rx only")
+        await rp.go(1, 1)  # its Tx slots: the transmitter switches (§6.33.3)
+        rp.key_set = 1
+        await writes_with(1, "K1 armed for Tx")
+        await rp.stop(0)
+        await writes_with(1, "K0 stopped")
+        cpl, _ = await rp.read(0, 16)
+        ctx.expect(cpl.status == CplStatus.SC, f"the read after the refresh: {cpl.status!r}")
+        state = await rp.state()
+        ctx.expect(state == STATE_SECURE, f"stream left Secure ({state:04b}) in the refresh")
+        ctx.measure("device_writes_checked", check.checked, "", low=8)
