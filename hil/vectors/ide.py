@@ -1132,7 +1132,8 @@ CMD_BUS_MASTER = 1 << 2  # Command.Bus Master Enable [§7.5.1.1.3]
 
 
 async def _dma_engine(ctx: VectorContext) -> DeviceDma:
-    """The rig's way to make the device write host memory; n/a without one."""
+    """The rig's way to make the device write host memory; n/a without one (asked first, so
+    that a device without an engine costs no session)."""
     dma: DeviceDma = ctx.resource("dma")
     if not await dma.supported():
         raise NotApplicable("the device was built without its DMA engine")
@@ -1249,14 +1250,32 @@ class _DmaCheck:
 
 
 async def _requests_setup(
-    ctx: VectorContext, km: IdeKmRequester, count: int, **config: bool
-) -> list[IdeRootPort]:
-    """``count`` Selective streams' root-port ends (index 0, 1), not yet established."""
+    ctx: VectorContext,
+    km: IdeKmRequester,
+    ranges: list[list[int]],
+    *,
+    control: tuple[int, ...] = (),
+    indexes: tuple[int, ...] = (0, 1),
+    **config: bool,
+) -> tuple[list[IdeRootPort], _DmaCheck]:
+    """Selective streams ``indexes`` (one per entry of ``ranges``: the bases of their Address
+    Association blocks; ``control``: more Stream Control bits each) keyed and Secure, with
+    Bus Master Enable set; and the checker of the device's writes that knows them."""
     pcrc, phe = config.get("pcrc", False), PHE_MODE if config.get("phe") else 0
-    return [
+    rps = [
         root_port(ctx, km, sid, index, pcrc=pcrc, phe=phe)
-        for index, sid in zip(range(count), (STREAM_ID, STREAM_ID_2), strict=False)
+        for index, sid, _ in zip(indexes, (STREAM_ID, STREAM_ID_2), ranges, strict=False)
     ]
+    for rp, bits in zip(rps, control, strict=False):
+        rp.control |= bits
+    check = _DmaCheck(ctx, await _dma_engine(ctx), rps)
+    check.streams = [
+        await _associate(ctx, rp, bases) for rp, bases in zip(rps, ranges, strict=True)
+    ]
+    for rp in rps:
+        await rp.establish()
+    await _bus_master(ctx)
+    return rps, check
 
 
 async def _bus_master(ctx: VectorContext) -> None:
@@ -1266,20 +1285,12 @@ async def _bus_master(ctx: VectorContext) -> None:
 
 
 async def _address_association(ctx: VectorContext, **config: bool) -> None:
-    dma = await _dma_engine(ctx)
+    await _dma_engine(ctx)
     stream = _Stream(ctx, **config)  # n/a checks for the variant, and the session
     await stream.check_config()
     async with stream.km_cm as km:
         await stream.check_query(km)
-        rp0, rp1 = await _requests_setup(ctx, km, 2, **config)
-        check = _DmaCheck(ctx, dma, [rp0, rp1])
-        check.streams = [
-            await _associate(ctx, rp0, [REGION_A]),
-            await _associate(ctx, rp1, [REGION_B]),
-        ]
-        await rp0.establish()
-        await rp1.establish()
-        await _bus_master(ctx)
+        (rp0, rp1), check = await _requests_setup(ctx, km, [[REGION_A], [REGION_B]], **config)
         for address in (
             REGION_A,
             REGION_A + MB - 16,  # the last 16 bytes the range holds
@@ -1323,7 +1334,7 @@ async def _address_association(ctx: VectorContext, **config: bool) -> None:
     needs=REQUEST_NEEDS,
 )
 async def requests_second_address_block(ctx: VectorContext) -> None:
-    dma = await _dma_engine(ctx)
+    await _dma_engine(ctx)
     caps = await find_ext_capabilities(ctx.config, IDE_CAP_ID)
     if not caps:
         raise NotApplicable("no IDE extended capability in configuration space")
@@ -1332,11 +1343,7 @@ async def requests_second_address_block(ctx: VectorContext) -> None:
     if index is None:
         raise NotApplicable("no Selective IDE Stream has two Address Association blocks")
     async with _km(ctx) as km:
-        rp = root_port(ctx, km, STREAM_ID, index)
-        check = _DmaCheck(ctx, dma, [rp])
-        check.streams = [await _associate(ctx, rp, [REGION_B, REGION_C])]
-        await rp.establish()
-        await _bus_master(ctx)
+        _, check = await _requests_setup(ctx, km, [[REGION_B, REGION_C]], indexes=(index,))
         for address in (REGION_C + 0x40, REGION_B, REGION_C + MB - 4, REGION_OUT):
             await check.write(address, size=16 if address != REGION_C + MB - 4 else 4)
         ctx.measure("device_writes_checked", check.checked, "", low=4)
@@ -1351,15 +1358,9 @@ async def requests_second_address_block(ctx: VectorContext) -> None:
     needs=REQUEST_NEEDS,
 )
 async def requests_default_stream(ctx: VectorContext) -> None:
-    dma = await _dma_engine(ctx)
+    await _dma_engine(ctx)
     async with _km(ctx) as km:
-        rp0, rp1 = await _requests_setup(ctx, km, 2)
-        rp1.control |= SEL_CTL_DEFAULT
-        check = _DmaCheck(ctx, dma, [rp0, rp1])
-        check.streams = [await _associate(ctx, rp0, [REGION_A]), await _associate(ctx, rp1, [])]
-        await rp0.establish()
-        await rp1.establish()
-        await _bus_master(ctx)
+        _, check = await _requests_setup(ctx, km, [[REGION_A], []], control=(0, SEL_CTL_DEFAULT))
         for address in (REGION_OUT, REGION_A + 0x80, REGION_B):
             await check.write(address)
         ctx.measure("device_writes_checked", check.checked, "", low=3)
@@ -1375,17 +1376,12 @@ async def requests_default_stream(ctx: VectorContext) -> None:
     needs=REQUEST_NEEDS,
 )
 async def requests_tee_limited(ctx: VectorContext) -> None:
-    dma = await _dma_engine(ctx)
+    await _dma_engine(ctx)
     cap = await config_ide_capability(ctx)
     if cap is not None and not cap & CAP_TEE_LIMITED:
         raise NotApplicable(f"the IDE Capability ({cap:#010x}) does not advertise TEE-Limited")
     async with _km(ctx) as km:
-        (rp,) = await _requests_setup(ctx, km, 1)
-        rp.control |= SEL_CTL_TEE_LIMITED
-        check = _DmaCheck(ctx, dma, [rp])
-        check.streams = [await _associate(ctx, rp, [REGION_A])]
-        await rp.establish()
-        await _bus_master(ctx)
+        _, check = await _requests_setup(ctx, km, [[REGION_A]], control=(SEL_CTL_TEE_LIMITED,))
         for t in (True, False, True):
             await check.write(REGION_A + 0x100, t=t)
         ctx.measure("device_writes_checked", check.checked, "", low=3)
@@ -1431,13 +1427,9 @@ async def requests_link_fallback(ctx: VectorContext) -> None:
     needs=REQUEST_NEEDS,
 )
 async def requests_pr_sent_counter(ctx: VectorContext) -> None:
-    dma = await _dma_engine(ctx)
+    await _dma_engine(ctx)
     async with _km(ctx) as km:
-        (rp,) = await _requests_setup(ctx, km, 1)
-        check = _DmaCheck(ctx, dma, [rp])
-        check.streams = [await _associate(ctx, rp, [REGION_A])]
-        await rp.establish()
-        await _bus_master(ctx)
+        (rp,), check = await _requests_setup(ctx, km, [[REGION_A]])
         for writes in (3, 0, 1):
             for n in range(writes):
                 await check.write(REGION_A + 0x10 * n)
@@ -1461,19 +1453,15 @@ async def requests_pr_sent_counter(ctx: VectorContext) -> None:
     needs=REQUEST_NEEDS,
 )
 async def requests_insecure_discarded(ctx: VectorContext) -> None:
-    dma = await _dma_engine(ctx)
+    await _dma_engine(ctx)
     async with _km(ctx) as km:
-        (rp,) = await _requests_setup(ctx, km, 1)
-        check = _DmaCheck(ctx, dma, [rp])
-        check.streams = [await _associate(ctx, rp, [REGION_A])]
-        await rp.establish()
-        await _bus_master(ctx)
+        (rp,), check = await _requests_setup(ctx, km, [[REGION_A]])
         await check.write(REGION_A)  # on the stream while it is Secure
         bad = bytearray(rp.protect(rp.write_tlp(0x100, bytes(8))).encode())
         bad[-1] ^= 1  # a MAC that fails: IDE Check Failed, the stream goes Insecure
         await rp.port.send(bytes(bad))
         await _expect_insecure(ctx, rp, "a write with a bad MAC")
-        report = await dma.write(REGION_A + 0x200, _SOURCE, 4)
+        report = await check.dma.write(REGION_A + 0x200, _SOURCE, 4)
         raw = await rp.port.recv(rp.timeout_s)
         ctx.expect(
             raw is None,
@@ -1492,13 +1480,9 @@ async def requests_insecure_discarded(ctx: VectorContext) -> None:
     needs=REQUEST_NEEDS,
 )
 async def requests_key_refresh(ctx: VectorContext) -> None:
-    dma = await _dma_engine(ctx)
+    await _dma_engine(ctx)
     async with _km(ctx) as km:
-        (rp,) = await _requests_setup(ctx, km, 1)
-        check = _DmaCheck(ctx, dma, [rp])
-        check.streams = [await _associate(ctx, rp, [REGION_A])]
-        await rp.establish()
-        await _bus_master(ctx)
+        (rp,), check = await _requests_setup(ctx, km, [[REGION_A]])
 
         async def writes_with(k: int, step: str) -> None:
             for n in range(2):
