@@ -35,7 +35,11 @@ The path also sends Memory Writes of its own, as ``hdl/ide_tlp``'s DMA engine do
 (:meth:`FakeTlpPath.dma_write`, the ``dma`` resource): BAR0 memory to a host address, on the
 stream :func:`hil.ide_model.request_stream` picks from the capability's registers (Address
 Association blocks, Default Stream, TEE-Limited Stream, Link IDE, §6.33.4), protected by that
-stream's end of the model (Posted sub-stream, its PR_Sent_Counter rules), or plain.
+stream's end of the model (Posted sub-stream, its PR_Sent_Counter rules), or plain; and Memory
+Reads of host memory into BAR0's (:meth:`FakeTlpPath.dma_read`), whose Completion is taken only
+with the read's Tag, on the read's stream and, on a Selective stream other than the Default
+Stream, from a Completer ID within its RID association (§6.33.4); any other is an Unexpected
+Completion, counted and dropped.
 """
 
 from __future__ import annotations
@@ -175,6 +179,12 @@ class FakeTlpPath:
         #: sub-stream are discarded (§6.33.4).  Cleared by Enable = 0 and by reset.
         self._held: set[tuple[int, int]] = set()
         ide.disable_hooks.append(self._release)
+        #: The DMA read waiting for its Completion: (Tag, stream or None, length DW, BAR0
+        #: offset); the outcome of the last one; the next Tag.
+        self.read_wait: tuple[int, int | None, int, int] | None = None
+        self.read_outcome = DmaOutcome.NONE
+        self._read_tag = 0
+        self.counters["unexpected_cpl"] = 0
 
     # -- IDE --------------------------------------------------------------------------------
     def _end(self, j: int) -> _StreamEnd:
@@ -336,6 +346,8 @@ class FakeTlpPath:
                         self._execute(got.tlp, stream, got.prefix.t)
                     elif isinstance(got.tlp, CfgRead | CfgWrite):
                         self._configure(got.tlp, stream, got.prefix.t)
+                    elif isinstance(got.tlp, Completion):
+                        self._complete(got.tlp, stream)
                     else:
                         self.counters["ur"] += 1  # not a request this function takes
                 return
@@ -355,6 +367,8 @@ class FakeTlpPath:
             return
         if isinstance(tlp, MemWrite | MemRead):
             self._execute(tlp, stream, t)
+        elif isinstance(tlp, Completion):
+            self._complete(tlp, None)
         else:
             self.counters["ur"] += 1  # not a request this function takes
 
@@ -486,48 +500,117 @@ class FakeTlpPath:
             )
         return streams
 
-    def dma_write(
-        self, address: int, source_offset: int, length_dw: int, *, tc: int = 0, t: bool = False
-    ) -> DmaReport:
-        """One Memory Write of ``length_dw`` DW of BAR0 memory from ``source_offset`` to
-        ``address``, queued for the root port as the HDL's DMA engine sends it."""
-        end_offset = source_offset + 4 * length_dw
+    def _refused(self, address: int, offset: int, length_dw: int, read: bool) -> DmaReport | None:
+        """Why the engine would not start this request (as the HDL's StDmaSel), or None."""
         if (
             not 1 <= length_dw <= MAX_PAYLOAD_DW
-            or end_offset > len(self.memory)
-            or (address | source_offset) & 3
+            or offset + 4 * length_dw > len(self.memory)
+            or (address | offset) & 3
             or (address & 0xFFF) + 4 * length_dw > 0x1000  # §2.2.7: no 4 KB crossing
+            or (read and (address & 0x3F) + 4 * length_dw > 0x40)  # one Completion (RCB)
         ):
             return DmaReport(DmaOutcome.BAD_REQUEST)
         if not self.tdi.command & _CMD_BUS_MASTER:
             return DmaReport(DmaOutcome.NO_BUS_MASTER)  # §7.5.1.1.3
-        req = MemWrite.for_bytes(
-            address,
-            bytes(self.memory[source_offset:end_offset]),
-            requester_id=self.completer_id,
-            tc=tc,
-        )
-        j = request_stream(self.tx_streams(), address, tc=tc, t=t)
+        return None
+
+    def _send_request(
+        self, req: MemWrite | MemRead, tc: int, t: bool
+    ) -> tuple[DmaReport, int | None]:
+        """Send ``req`` on the stream §6.33.4 picks for it (or plain): the report, the stream."""
+        j = request_stream(self.tx_streams(), req.address, tc=tc, t=t)
         if j is None:
             self.sent.append(req.encode())
-            return DmaReport(DmaOutcome.SENT_PLAIN)
+            return DmaReport(DmaOutcome.SENT_PLAIN), None
         stream_id = self.ide.streams[j].control >> 24
         report = DmaReport(DmaOutcome.DISCARDED, j, stream_id)
         if not self.ide.is_secure(j):
             self.counters["discarded"] += 1  # §6.33.4: discarded, never sent on another stream
-            return report
+            return report, j
         try:
             ide = self._protect_request(self._end(j), req, t)
         except IdeKeyUnusable:
             ide = None  # no armed Tx key
         except LocalProtocolError:
-            return DmaReport(DmaOutcome.SYNC_DUE, j, stream_id)  # §6.33.5: a Sync is due
+            return DmaReport(DmaOutcome.SYNC_DUE, j, stream_id), j  # §6.33.5: a Sync is due
         if ide is None:
             self.counters["discarded"] += 1
-            return report
+            return report, j
         self.counters["tx"] += 1
         self.sent.append(ide.encode())
-        return DmaReport(DmaOutcome.SENT_IDE, j, stream_id)
+        return DmaReport(DmaOutcome.SENT_IDE, j, stream_id), j
+
+    def dma_write(
+        self, address: int, source_offset: int, length_dw: int, *, tc: int = 0, t: bool = False
+    ) -> DmaReport:
+        """One Memory Write of ``length_dw`` DW of BAR0 memory from ``source_offset`` to
+        ``address``, queued for the root port as the HDL's DMA engine sends it."""
+        refused = self._refused(address, source_offset, length_dw, read=False)
+        if refused is not None:
+            return refused
+        data = bytes(self.memory[source_offset : source_offset + 4 * length_dw])
+        req = MemWrite.for_bytes(address, data, requester_id=self.completer_id, tc=tc)
+        return self._send_request(req, tc, t)[0]
+
+    def dma_read(
+        self, address: int, dest_offset: int, length_dw: int, *, tc: int = 0, t: bool = False
+    ) -> DmaReport:
+        """One Memory Read of ``length_dw`` DW at ``address`` (its Completion goes to BAR0
+        memory at ``dest_offset``), queued for the root port; NONE while it waits."""
+        refused = self._refused(address, dest_offset, length_dw, read=True)
+        if refused is not None:
+            self.read_outcome = refused.outcome
+            return refused
+        tag, self._read_tag = self._read_tag, (self._read_tag + 1) & 0xFF
+        req = MemRead.for_bytes(
+            address, 4 * length_dw, requester_id=self.completer_id, tag=tag, tc=tc
+        )
+        report, j = self._send_request(req, tc, t)
+        if report.outcome not in (DmaOutcome.SENT_IDE, DmaOutcome.SENT_PLAIN):
+            self.read_outcome = report.outcome
+            return report
+        self.read_wait = (
+            tag,
+            j if report.outcome is DmaOutcome.SENT_IDE else None,
+            length_dw,
+            dest_offset,
+        )
+        self.read_outcome = DmaOutcome.NONE
+        return DmaReport(DmaOutcome.NONE, report.stream_index, report.stream_id)
+
+    def _rid_ok(self, stream: int | None, completer_id: int) -> bool:
+        """§6.33.4: on a Selective stream other than the Default Stream, a Completion's
+        Completer ID must lie within the RID association; else it is Unexpected."""
+        s = self.ide.streams[stream] if stream is not None else None
+        if s is None or s.link or s.control & _CTL_DEFAULT:
+            return True
+        return (s.rid2 >> 8) & 0xFFFF <= completer_id <= (s.rid1 >> 8) & 0xFFFF
+
+    def _complete(self, cpl: Completion, stream: int | None) -> None:
+        """A Completion for the DMA read (HDL: StCplRx)."""
+        wait = self.read_wait
+        if (
+            wait is None
+            or (cpl.tag, cpl.requester_id, stream) != (wait[0], self.completer_id, wait[1])
+            or not self._rid_ok(stream, cpl.completer_id)
+        ):
+            self.counters["unexpected_cpl"] += 1  # §2.3.2: dropped, the read waits on
+            return
+        _, _, length_dw, offset = wait
+        self.read_wait = None
+        if cpl.status != CplStatus.SC or len(cpl.payload) != 4 * length_dw:
+            self.read_outcome = DmaOutcome.READ_ERROR
+            return
+        self.memory[offset : offset + 4 * length_dw] = cpl.payload
+        self.read_outcome = DmaOutcome.READ_DONE
+
+    def dma_wait(self) -> DmaReport:
+        """The last request's outcome; a read still waiting has its Completion Timeout now (the
+        fake answers at once, so a Completion that has not come will not)."""
+        if self.read_wait is not None:
+            self.read_wait = None
+            self.read_outcome = DmaOutcome.READ_TIMEOUT
+        return DmaReport(self.read_outcome)
 
 
 class FakeDma(DeviceDma):
@@ -540,6 +623,14 @@ class FakeDma(DeviceDma):
         self, address: int, source_offset: int, length_dw: int, *, tc: int = 0, t: bool = False
     ) -> DmaReport:
         return self.path.dma_write(address, source_offset, length_dw, tc=tc, t=t)
+
+    async def start_read(
+        self, address: int, dest_offset: int, length_dw: int, *, tc: int = 0, t: bool = False
+    ) -> DmaReport:
+        return self.path.dma_read(address, dest_offset, length_dw, tc=tc, t=t)
+
+    async def wait(self) -> DmaReport:
+        return self.path.dma_wait()
 
 
 class FakeTlpPort(TlpPort):

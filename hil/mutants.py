@@ -1254,6 +1254,22 @@ def _requests_on_key_set_0(self: _fake_tlp.FakeTlpPath, end: Any, req: Any, t: b
     return end.model.protect(req, t=t)
 
 
+_ORIGINAL_COMPLETE = _fake_tlp.FakeTlpPath._complete
+
+
+def _reads_pr_sent_zero(self: _fake_tlp.FakeTlpPath, end: Any, req: Any, t: bool) -> Any:
+    """The device's reads carry PR_Sent_Counter 0 whatever writes it sent before them."""
+    if isinstance(req, _fake_tlp.MemRead):
+        end.model.tx.pr_sent_npr = 0
+    return end.model.protect(req, t=t)
+
+
+def _complete_on_any_stream(self: _fake_tlp.FakeTlpPath, cpl: Any, stream: int | None) -> None:
+    """A Completion for the DMA read is taken on whatever stream it came."""
+    wait = self.read_wait
+    _ORIGINAL_COMPLETE(self, cpl, wait[1] if wait is not None else stream)
+
+
 def _completions_pr_sent_zero(self: _fake_tlp.FakeTlpPath, end: Any, cpl: Any, t: bool) -> Any:
     """Completions carry PR_Sent_Counter 0 whatever Posted Requests went before them."""
     end.model.tx.pr_sent_cpl = 0
@@ -2192,6 +2208,36 @@ MUTANTS: tuple[Mutant, ...] = (
         "§6.33.3: the transmitter switches to the new key set)",
         ("ide.requests.key_refresh",),
         lambda: _patched(_fake_tlp.FakeTlpPath, "_protect_request", _requests_on_key_set_0),
+    ),
+    Mutant(
+        "hdl.ide_tlp.cpl_rid_unchecked",
+        "the TLP path takes a Completion for its DMA read from a Completer ID outside the "
+        "stream's RID association (PCIe 6.x §6.33.4: an Unexpected Completion; hdl/ide_tlp "
+        "MUTANT_CPL_RID_UNCHECKED)",
+        ("ide.requests.read_completion_association",),
+        _both(),
+        hdl={"MUTANT_TLP_CPL_RID_UNCHECKED": 1},
+    ),
+    Mutant(
+        "fake_tlp.reads_pr_sent_zero",
+        "the device's own reads carry PR_Sent_Counter 0 after its writes on the stream (PCIe "
+        "6.x §6.33.5: PR_Sent_Counter-NPR, the Posted Requests since the last Non-Posted)",
+        ("ide.requests.read", "ide.requests.read.pcrc", "ide.requests.read.phe"),
+        lambda: _patched(_fake_tlp.FakeTlpPath, "_protect_request", _reads_pr_sent_zero),
+    ),
+    Mutant(
+        "fake_tlp.read_cpl_rid_unchecked",
+        "a Completion for the device's read is taken from any Completer ID (PCIe 6.x §6.33.4: "
+        "outside the RID association it is an Unexpected Completion)",
+        ("ide.requests.read_completion_association",),
+        lambda: _patched(_fake_tlp.FakeTlpPath, "_rid_ok", lambda self, j, cid: True),
+    ),
+    Mutant(
+        "fake_tlp.read_cpl_stream_unchecked",
+        "a Completion for the device's read is taken on any stream (PCIe 6.x §6.33.4: for a "
+        "Completion the Stream ID must match the Non-Posted Request's)",
+        ("ide.requests.read_completion_association",),
+        lambda: _patched(_fake_tlp.FakeTlpPath, "_complete", _complete_on_any_stream),
     ),
     Mutant(
         "fake_tlp.completions_pr_sent_zero",

@@ -70,6 +70,9 @@ ADDR_BLOCKS = 2
 # The DMA engine's registers (hdl/ide_tlp/README.md, "DMA") and DMA_STATUS outcomes
 DMA_ADDR_LO, DMA_ADDR_HI, DMA_CTRL, DMA_STATUS = range(0x30, 0x34)
 DMA_SENT_IDE, DMA_SENT_PLAIN, DMA_DISCARDED, DMA_NO_BUS_MASTER, DMA_BAD_REQUEST = range(1, 6)
+DMA_READ_DONE, DMA_READ_ERROR, DMA_READ_TIMEOUT = range(7, 10)
+DMA_READ = 1 << 30  # DMA_CTRL: a read of host memory into BAR0's
+UNEXPECTED_CPL = 0x27
 FAIL_MAC, FAIL_PR, FAIL_SUB, FAIL_SUB_MISMATCH, FAIL_KEYSET, FAIL_NO_MAC, FAIL_PCRC = range(1, 8)
 FAIL_AGGREGATION = 8
 
@@ -320,13 +323,29 @@ class Bench:
         d.fw_wr_i.value = 0
 
     async def dma(
-        self, address: int, source: int, length_dw: int, *, tc: int = 0, t: bool = False
+        self,
+        address: int,
+        source: int,
+        length_dw: int,
+        *,
+        tc: int = 0,
+        t: bool = False,
+        read: bool = False,
+        wait: bool = True,
     ) -> int:
-        """One DMA write started on the firmware port; DMA_STATUS once it is done."""
+        """One DMA write (or read) started on the firmware port; DMA_STATUS once it is done
+        (``wait``), or at once."""
         await self.fw_write(DMA_ADDR_LO, address & 0xFFFF_FFFF)
         await self.fw_write(DMA_ADDR_HI, address >> 32)
-        await self.fw_write(DMA_CTRL, length_dw | tc << 12 | int(t) << 15 | (source // 4) << 16)
-        for _ in range(200):
+        ctrl = length_dw | tc << 12 | int(t) << 15 | (source // 4) << 16 | DMA_READ * read
+        await self.fw_write(DMA_CTRL, ctrl)
+        if not wait:
+            return await self.counter(DMA_STATUS)
+        return await self.dma_done()
+
+    async def dma_done(self, polls: int = 200) -> int:
+        """DMA_STATUS once the engine is no longer busy."""
+        for _ in range(polls):
             status = await self.counter(DMA_STATUS)
             if not status >> 31 and status & 0xF:
                 return status
@@ -1162,6 +1181,108 @@ async def test_dma_requests(dut: SimHandleBase) -> None:
     assert await b.dma(bb, 0, 4, t=True) & 0xF == DMA_DISCARDED
     assert await b.sink.recv(timeout_ns=4000) is None
     await one(a)  # stream 0 still carries its own
+    assert b.fails == [0, 0, 0]
+
+
+@cocotb.test()
+async def test_dma_reads(dut: SimHandleBase) -> None:
+    """The block's own Memory Reads of host memory into BAR0's: each MRd arrives on the
+    stream request_stream picks (Non-Posted sub-stream, PR_Sent_Counter-NPR = the writes sent
+    since, PHE and PCRC where the stream has them), checked by the root port's model; its
+    Completion is taken only on that stream, with its Tag, and from a Completer ID within the
+    stream's RID association (§6.33.4): else it is an Unexpected Completion and the read waits
+    on.  An error status ends the read; no completion at all, the Completion Timeout."""
+    b = await fresh(dut)
+    rng = random.Random(0x2EAD)
+    a, bb, out = 0x1_2340_0000, 0x8000_0000, 0x2_0000_0000
+    s0, s1, _link = b.streams
+    s0.ranges = [(a, a + MB - 1)]
+    s1.ranges = [(bb, bb + MB - 1)]
+    s1.pcrc, s1.phe = True, 1  # its MRd has P content: the encrypted BE and Address[17:2]
+    for j in range(3):
+        b.establish(j)
+        b.arm(j, KeySet.K0)
+    writes_since_npr = [0, 0, 0]
+
+    async def request(address: int, n: int, dst: int, tc: int = 0) -> tuple[MemRead, int | None]:
+        """Start a read; the MRd as the root port decodes it, and its stream."""
+        await b.dma(address, dst, n, tc=tc, read=True, wait=False)
+        want = request_stream([s.tx_stream(j) for j, s in enumerate(b.streams)], address, tc=tc)
+        raw = await b.sink.recv()
+        assert raw is not None, "no MRd"
+        if want is None:
+            req = decode_tlp(raw)
+        else:
+            s = b.streams[want]
+            assert raw[0] == 0x92 and raw[2] == s.stream_id
+            got = s.rp.receive(raw)  # MAC, PHE, PCRC and the PR_Sent_Counter rule
+            assert got is not None and got.prefix.sub_stream == SubStream.NON_POSTED
+            assert got.prefix.pr_sent_counter == writes_since_npr[want]
+            assert got.prefix.p == (s.pcrc and s.phe != 0)
+            writes_since_npr[want] = 0
+            req = got.tlp
+        assert isinstance(req, MemRead), req
+        assert (req.address, req.length, req.requester_id, req.tc) == (address, n, CPL_ID, tc)
+        return req, want
+
+    async def answer(
+        req: MemRead, stream: int | None, data: bytes, *, completer: int = RID, status=None
+    ) -> None:
+        cpl = Completion(
+            completer_id=completer,
+            requester_id=req.requester_id,
+            tag=req.tag,
+            byte_count=len(data) if status is None else 4,
+            lower_address=req.address & 0x7C,
+            tc=req.tc,
+            payload=data if status is None else b"",
+            **({} if status is None else {"status": status}),
+        )
+        wire = cpl.encode() if stream is None else b.streams[stream].rp.protect(cpl).encode()
+        await b.src.send(wire)
+
+    for address, tc in ((a + 0x40, 0), (bb + 0x80, 0), (out, 0), (a, LINK_TC), (a + 0x10, 0)):
+        n = rng.choice((1, 2, 4, 12))
+        dst = 4 * rng.randrange(0, BAR_SIZE // 4 - n)
+        req, stream = await request(address, n, dst, tc)
+        data = rng.randbytes(4 * n)
+        await answer(req, stream, data)
+        status = await b.dma_done()
+        assert status & 0xF == DMA_READ_DONE, hex(status)
+        b.mem[dst : dst + 4 * n] = data
+        assert bytes((await b.read_plain(dst, 4 * n)).payload) == data
+        # a write on the stream, counted in the next read's PR_Sent_Counter (§6.33.5)
+        await b.dma(a + 0x400, 0, 2)
+        raw = await b.sink.recv()
+        assert raw is not None
+        s0.rp.receive(raw)
+        writes_since_npr[0] += 1
+    # Unexpected Completions: a Completer ID outside stream 0's RID association, then the
+    # right one on stream 1, then a wrong Tag; none lands, the read still waits.
+    before = await b.counter(UNEXPECTED_CPL)
+    req, stream = await request(a + 0x20, 4, 0x300)
+    good = rng.randbytes(16)
+    await answer(req, stream, rng.randbytes(16), completer=RID + 1)
+    await answer(req, 1, rng.randbytes(16))
+    await answer(
+        MemRead.for_bytes(req.address, 16, requester_id=CPL_ID, tag=req.tag ^ 1), 0, b"x" * 16
+    )
+    await b.idle(200)
+    assert await b.counter(UNEXPECTED_CPL) == before + 3
+    assert (await b.counter(DMA_STATUS)) >> 31 == 1, "the read stopped waiting"
+    await answer(req, stream, good)
+    assert await b.dma_done() & 0xF == DMA_READ_DONE
+    assert bytes((await b.read_plain(0x300, 16)).payload) == good
+    b.mem[0x300:0x310] = good
+    # An error status ends the read; no completion at all, the Completion Timeout.
+    req, stream = await request(a + 0x20, 4, 0x300)
+    await answer(req, stream, b"", status=CplStatus.UR)
+    assert await b.dma_done() & 0xF == DMA_READ_ERROR
+    req, stream = await request(bb, 2, 0x300)
+    assert await b.dma_done(polls=20000) & 0xF == DMA_READ_TIMEOUT
+    assert bytes((await b.read_plain(0x300, 16)).payload) == good
+    # A read that would cross 64 bytes (a completer may split it at RCB) is refused.
+    assert await b.dma(a + 0x30, 0, 8, read=True) & 0xF == DMA_BAD_REQUEST
     assert b.fails == [0, 0, 0]
 
 

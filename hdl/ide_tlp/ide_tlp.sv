@@ -74,7 +74,13 @@ module ide_tlp
   // Seeded bugs, as above: 1 = only the first Address Association block of each stream is
   // looked at; 1 = a request with T = 0 may take a TEE-Limited stream. Keep 0.
   parameter bit MUTANT_DMA_BLOCK0_ONLY = 1'b0,
-  parameter bit MUTANT_DMA_TEE_LIMIT_IGNORED = 1'b0
+  parameter bit MUTANT_DMA_TEE_LIMIT_IGNORED = 1'b0,
+  // Seeded bug, as above: 1 = a completion for a DMA read is taken whatever its Completer ID,
+  // outside the stream's RID association too. Keep 0.
+  parameter bit MUTANT_CPL_RID_UNCHECKED = 1'b0,
+  // Clocks a DMA read waits for its completion before DMA_STATUS reports a Completion Timeout
+  // (§2.8; the default range is 50 us .. 50 ms: 16384 clocks are 65.5 us at 250 MHz).
+  parameter int unsigned DMA_CPL_TIMEOUT = 16384
 ) (
   input  logic                       clk_i,
   input  logic                       rst_ni,
@@ -172,6 +178,10 @@ module ide_tlp
     $fatal(1, "ide_tlp: MAX_PAYLOAD_DW must be a power of 2 in 4 .. 256");
   end
 
+  if (DMA_CPL_TIMEOUT < 1 || DMA_CPL_TIMEOUT > 65535) begin : gen_bad_cpl_timeout
+    $fatal(1, "ide_tlp: DMA_CPL_TIMEOUT must be 1 .. 65535 clocks");
+  end
+
   // A TLP: IDE prefix (1 DW), header (<= 4 DW), payload, PCRC (1 DW), MAC (3 DW); rounded up
   // to beats.
   localparam int unsigned BufDw    = ((1 + 4 + MAX_PAYLOAD_DW + 1 + MAC_DW + 3) / 4) * 4;
@@ -247,6 +257,11 @@ module ide_tlp
       b[32*k +: 32] = (32'(i) + 32'(k) < BufDw) ? tbuf_q[32'(i) + 32'(k)] : '0;
     end
     return b;
+  endfunction
+
+  // Saturating increment.
+  function automatic logic [31:0] sat_inc(logic [31:0] v);
+    return (v == '1) ? v : v + 32'd1;
   endfunction
 
   // Keep mask for n bytes of a beat (16 or more: all).
@@ -392,7 +407,8 @@ module ide_tlp
     StAggParse,  // decode it and do it as a checked IDE TLP
     StDmaSel,    // a DMA write: choose its stream (§6.33.4), then read its payload (StRead)
     StDmaHdr,    // its prefix and header into tbuf (two clocks)
-    StDmaFin     // PHE: the encrypted header fields into the header, then the MAC
+    StDmaFin,    // PHE: the encrypted header fields into the header, then the MAC
+    StCplRx      // a Completion for the DMA read: match it, then its data into memory
   } state_e;
 
   state_e state_q, state_d;
@@ -473,6 +489,22 @@ module ide_tlp
   logic             hdr4_q, hdr4_d;             // the DMA write has a 4 DW header
   logic [IdxW-1:0]  tx_o_q, tx_o_d;             // first tbuf DW sent
   logic [95:0]      mac_q, mac_d;               // the MAC, held for StDmaFin (PHE)
+  logic             dma_rd_q;                   // DMA_CTRL READ: host memory into BAR0's
+  logic [7:0]       dma_tag_q;                  // the next DMA read's Tag
+  logic             rd_wait_q;                  // a DMA read waits for its completion
+  logic [7:0]       rd_tag_q;                   // ... its Tag
+  logic             rd_ide_q;                   // ... it went as an IDE TLP
+  logic [StrW-1:0]  rd_str_q;                   // ... on this stream
+  logic [LenW-1:0]  rd_len_q;                   // ... its length
+  logic [15:0]      rd_timer_q;                 // ... clocks waited
+  logic             ev_rd_sent;                 // this clock: a DMA read went out
+  logic             ev_rd_end;                  // this clock: its completion was taken
+  logic             ev_unexp;                   // this clock: an Unexpected Completion
+  logic             cplt_q, cplt_d;             // the received TLP is a Completion
+  logic [2:0]       cst_q, cst_d;               // ... its Completion Status
+  logic [15:0]      creq_q, creq_d;             // ... its Requester ID
+  logic [7:0]       ctag_q, ctag_d;             // ... its Tag
+  logic [31:0]      cnt_unexp_q;                // Unexpected Completions (counter 0x27)
   logic             s_ide;                      // StDmaSel: the write goes on a stream ...
   logic [StrW-1:0]  s_str;                      // ... this one
 
@@ -492,21 +524,24 @@ module ide_tlp
   logic [IdxW-1:0]  tx_beat_q, tx_beat_d;
 
   // Per-stream IDE receive state (PR and NPR sub-streams, key sets 0/1)
-  logic [63:0]      rx_ctr_q [NUM_STREAMS][2][2];
-  logic             rx_ctr_ld_q [NUM_STREAMS][2][2];   // counter loaded from the IFV
-  logic             rx_retired_q [NUM_STREAMS][2][2];  // replaced by the other key set
-  logic             rx_cur_q [NUM_STREAMS][2];         // key set in use
-  logic             rx_cur_vld_q [NUM_STREAMS][2];
-  logic             lk_lock_q [NUM_STREAMS][2];        // Link: an IDE TLP came on the sub-stream
-  logic [31:0]      rx_pr_q [NUM_STREAMS];             // Posted Requests received (NPR view)
-  // Per-stream IDE transmit state, [1]: Completion sub-stream, [0]: Posted (DMA writes)
-  logic [63:0]      tx_ctr_q [NUM_STREAMS][2][2];
-  logic             tx_ctr_ld_q [NUM_STREAMS][2][2];
-  logic             tx_k_q [NUM_STREAMS][2];           // Tx key set (last armed)
+  // Per-stream IDE receive state, by sub-stream (0 Posted, 1 Non-Posted, 2 Completion: the
+  // completions of the DMA engine's reads) and key set
+  logic [63:0]      rx_ctr_q [NUM_STREAMS][3][2];
+  logic             rx_ctr_ld_q [NUM_STREAMS][3][2];   // counter loaded from the IFV
+  logic             rx_retired_q [NUM_STREAMS][3][2];  // replaced by the other key set
+  logic             rx_cur_q [NUM_STREAMS][3];         // key set in use
+  logic             rx_cur_vld_q [NUM_STREAMS][3];
+  logic             lk_lock_q [NUM_STREAMS][3];        // Link: an IDE TLP came on the sub-stream
+  logic [31:0]      rx_pr_q [NUM_STREAMS];             // PR_Received_Counter-NPR (§6.33.5)
+  logic [31:0]      rx_prc_q [NUM_STREAMS];            // PR_Received_Counter-CPL
+  // Per-stream IDE transmit state, by sub-stream as above: Posted (DMA writes), Non-Posted
+  // (DMA reads), Completion
+  logic [63:0]      tx_ctr_q [NUM_STREAMS][3][2];
+  logic             tx_ctr_ld_q [NUM_STREAMS][3][2];
+  logic             tx_k_q [NUM_STREAMS][3];           // Tx key set (last armed)
   logic [7:0]       tx_prs_q [NUM_STREAMS];            // PR_Sent_Counter-CPL (§6.33.5)
-  logic [7:0]       tx_prn_q [NUM_STREAMS];            // PR_Sent_Counter-NPR (no NPR is
-                                                       // sent: only the IDE Sync limit)
-  logic             txs;                               // sub-stream of the TLP in tbuf
+  logic [7:0]       tx_prn_q [NUM_STREAMS];            // PR_Sent_Counter-NPR
+  logic [1:0]       txs;                               // sub-stream of the TLP in tbuf
   logic [12*NUM_STREAMS-1:0] slot_go_q;                // stream_slot_go_i last clock
 
   // Counters
@@ -573,6 +608,7 @@ module ide_tlp
   logic        p_str_hit;
   logic        p_lk_drop;                          // a non-IDE request on a Link IDE TC
   logic        p_cfg;                              // CfgRd / CfgWr, Type 0 or 1
+  logic        p_cplt;                             // Cpl / CplD (a DMA read's answer)
   logic [2:0]  p_phe;                              // the stream's PHE mode for this request
   logic        p_phe_be;                           // PHE covers its byte enables
   logic [63:0] p_addr;                             // the header's address
@@ -591,6 +627,8 @@ module ide_tlp
     p_4dw  = w_dw0[29];                            // Fmt bit 0: 4 DW header
     p_data = w_dw0[30];                            // Fmt bit 1: with data
     p_mem  = (w_dw0[31] == 1'b0) && (w_dw0[28:24] == 5'b00000);   // MRd / MWr
+    p_cplt = DMA_SUPPORTED && (w_dw0[31:29] == 3'b000 || w_dw0[31:29] == 3'b010) &&
+             (w_dw0[28:24] == 5'b01010);
     p_cfg  = (w_dw0[31:30] == 2'b00 || w_dw0[31:29] == 3'b010) &&
              (w_dw0[28:25] == 4'b0010);                             // CfgRd / CfgWr, 3 DW
     p_len  = (w_dw0[9:0] == 10'd0) ? 11'd1024 : {1'b0, w_dw0[9:0]};
@@ -622,14 +660,15 @@ module ide_tlp
     p_addr   = p_4dw ? {w_dw2, w_dw3[31:2], 2'b00} : {32'd0, w_dw2[31:2], 2'b00};
     p_phe_mask = ((64'd1 << (8 * (32'(p_phe) + 1))) - 64'd1) << 2;
     p_sl     = AggSlW'(2 * 32'(p_str) + 32'(w_pfx[4]));
-    p_open   = AGG_SUPPORTED && agg_n_q[p_sl] != '0;
+    p_open   = AGG_SUPPORTED && !p_cplt && agg_n_q[p_sl] != '0;
     // §6.33.4: once a Link IDE Stream is enabled, a receiver takes non-IDE TLPs of its TC on
     // a Sub-Stream only until the first IDE TLP on that Sub-Stream; from then on, while the
     // stream is enabled, it discards them (no error is logged).
     p_lk_drop = 1'b0;
     for (int j = 0; j < NUM_STREAMS; j++) begin
       if (stream_link_i[j] && stream_enable_i[j] && stream_tc_i[3*j +: 3] == w_dw0[22:20] &&
-          lk_lock_q[j][p_data ? SUB_PR : SUB_NPR] && !MUTANT_LINK_TAKES_PLAIN) begin
+          lk_lock_q[j][p_cplt ? SUB_CPL : p_data ? SUB_PR : SUB_NPR] &&
+          !MUTANT_LINK_TAKES_PLAIN) begin
         p_lk_drop = 1'b1;
       end
     end
@@ -791,7 +830,9 @@ module ide_tlp
     // window of the payload, the first one led by the front.
     // (Worked out only for a PHE request: the wide shifts cost simulation time every clock.)
     // No data: an Unsupported Request, or a Configuration Write's Cpl.
-    tx_plen      = (ur_q || (cfg_q && write_q)) ? '0 : IdxW'(len_q) + IdxW'(txp_q);
+    // A DMA read: no payload, its PCRC at most.
+    tx_plen      = (ur_q || (cfg_q && write_q)) ? '0 :
+                   (dma_q && !write_q) ? IdxW'(txp_q) : IdxW'(len_q) + IdxW'(txp_q);
     // A DMA write's (§2.2.4.1, §2.2.7): 4 DW when the address needs it or PHE is on (PHE
     // covers 64-bit addresses), then its prefix (Posted sub-stream, PR_Sent_Counter reserved).
     // Its A is the prefix and header (tbuf DW d_a0 on), its P the payload from DW 8.
@@ -802,13 +843,14 @@ module ide_tlp
     d_p_bytes   = (IdxW+3)'(4 * 32'(tx_plen) + 32'(phe_flen));
     d_pay_beats = IdxW'((d_p_bytes + (IdxW+3)'(15)) >> 4);
     d_p     = feed_q - IdxW'(1) - d_aad_beats;
-    dh0 = {hdr4_q ? 3'b011 : 3'b010, 5'b00000, 1'b0, tc_q, 4'b0000, 1'b0, 1'b0, 2'b00, 2'b00,
+    dh0 = {1'b0, write_q, hdr4_q, 5'b00000, 1'b0, tc_q, 4'b0000, 1'b0, 1'b0, 2'b00, 2'b00,
            10'(len_q)};
-    dh1 = {completer_id_i, 8'd0, (len_q == LenW'(1)) ? 4'h0 : 4'hF, 4'hF};
+    dh1 = {completer_id_i, write_q ? 8'd0 : tag_q, (len_q == LenW'(1)) ? 4'h0 : 4'hF, 4'hF};
     dh2 = hdr4_q ? addr_q[63:32] : {addr_q[31:2], 2'b00};
     dh3 = {addr_q[31:2], 2'b00};
-    dpfx = {IDE_PREFIX_BYTE0, 8'd0, stream_id_i[8*str_q +: 8],
-            1'b0, 3'(SUB_PR), txp_q, 1'b1, tx_k_q[str_q][0], tee_q};
+    // A read carries PR_Sent_Counter-NPR (§6.33.5); for a write the field is reserved.
+    dpfx = {IDE_PREFIX_BYTE0, write_q ? 8'd0 : tx_prn_q[str_q], stream_id_i[8*str_q +: 8],
+            1'b0, write_q ? 3'(SUB_PR) : 3'(SUB_NPR), txp_q, 1'b1, tx_k_q[str_q][txs], tee_q};
     dma_hdr = {bswap32(dh3), bswap32(dh2), bswap32(dh1), bswap32(dh0)};
     phe_a        = '0;
     phe_cf       = '0;
@@ -986,6 +1028,13 @@ module ide_tlp
     ev_dma_take = 1'b0;
     ev_dma_res  = 1'b0;
     ev_dma_code = DMA_NONE;
+    ev_rd_sent  = 1'b0;
+    ev_rd_end   = 1'b0;
+    ev_unexp    = 1'b0;
+    cplt_d      = cplt_q;
+    cst_d       = cst_q;
+    creq_d      = creq_q;
+    ctag_d      = ctag_q;
 
     rx_ready_o = 1'b0;
     tx_valid_o = 1'b0;
@@ -1024,7 +1073,7 @@ module ide_tlp
 
     mem_we    = 1'b0;
     mem_re    = 1'b0;
-    mem_addr  = (dma_q ? MemAw'(dma_src_q) : x_dw) + MemAw'(cnt_q);
+    mem_addr  = ((dma_q || cplt_q) ? MemAw'(dma_src_q) : x_dw) + MemAw'(cnt_q);
     mem_wdata = '0;
     mem_be    = '0;
 
@@ -1059,6 +1108,10 @@ module ide_tlp
       pcrc_d   = p_ide && w_pfx[3];
       pdue_d   = PCRC_SUPPORTED && p_ide && (p_data || p_phe != '0) && stream_pcrc_i[p_str];
       cfg_d    = p_cfg;
+      cplt_d   = p_cplt;
+      cst_d    = w_dw1[15:13];
+      creq_d   = w_dw2[31:16];
+      ctag_d   = w_dw2[15:8];
       cfg_t1_d = w_dw0[24];
       cfg_tgt_d = w_dw2[31:16];
       cfg_reg_d = w_dw2[11:2];
@@ -1069,7 +1122,7 @@ module ide_tlp
       // unless encrypted and 7 - m bytes of address (hil.codec.ide_tlp.phe_split).
       aad_b_d  = (p_phe != '0) ? (IdxW+3)'(18 - 32'(p_phe) + (p_phe_be ? 0 : 1)) :
                                  (IdxW+3)'(4 * (32'(p_hdr) + (p_4dw ? 4 : 3)));
-      ur_d     = !p_len_ok;                      // a read longer than one completion
+      ur_d     = !p_len_ok && !p_cplt;           // a read longer than one completion
       dma_d    = 1'b0;
     end
 
@@ -1124,14 +1177,14 @@ module ide_tlp
         state_d  = StIdle;
         if (rx_long_q || rx_bytes_q != p_bytes) begin
           ev_malformed = 1'b1;                     // the length does not match the header
-        end else if (!p_mem && !(p_cfg && p_ide)) begin
+        end else if (!p_mem && !(p_cfg && p_ide) && !p_cplt) begin
           ev_ur = 1'b1;                            // not a request taken here
         end else if (p_data && !p_len_ok) begin
           ev_malformed = 1'b1;                     // more payload than any we accept
         end else if (!p_ide && p_lk_drop) begin
           ev_discard = 1'b1;                       // non-IDE on a Link IDE TC (§6.33.4)
         end else if (!p_ide) begin
-          state_d = p_len_ok ? StExec : StCplHdr;
+          state_d = (p_len_ok || p_cplt) ? StExec : StCplHdr;
         end else if (!p_str_hit) begin
           ev_misrouted = 1'b1;                     // Misrouted IDE TLP: no such stream
         end else if (p_phe != '0 && !p_4dw) begin
@@ -1146,10 +1199,16 @@ module ide_tlp
           if (w_pfx[6:4] > 3'(SUB_CPL)) begin
             ev_fail = 1'b1;
             ev_fail_reason = FailSubStream;
-          end else if (w_pfx[6:4] != ((p_data && !p_cfg) ? 3'(SUB_PR) : 3'(SUB_NPR))) begin
+          end else if (w_pfx[6:4] != (p_cplt ? 3'(SUB_CPL) :
+                                      (p_data && !p_cfg) ? 3'(SUB_PR) : 3'(SUB_NPR))) begin
             // A MWr is Posted; a MRd and both Configuration Requests are Non-Posted.
             ev_fail = 1'b1;
             ev_fail_reason = FailSubMismatch;
+          end else if (p_cplt && !w_pfx[2]) begin
+            // A DMA read is answered by one completion (it never crosses 64 bytes), so no unit
+            // of completions can form: M = 0 on one is taken as a violation (README "DMA").
+            ev_fail = 1'b1;
+            ev_fail_reason = FailNoMac;
           end else if (!w_pfx[2] && !AGG_SUPPORTED) begin
             // §6.33.6: "If an IDE TLP without a MAC is received at a Receiver where
             // Aggregation is not supported, ... this is an IDE Check Failed error."
@@ -1201,14 +1260,14 @@ module ide_tlp
         key_rd_o   = 1'b1;
         key_slot_o = slot_code(sub_q[1:0], 1'b0, kset_q);
         if (key_rvalid_i) begin
-          if (!key_go_i || rx_retired_q[str_q][sub_q[0]][kset_q]) begin
+          if (!key_go_i || rx_retired_q[str_q][sub_q[1:0]][kset_q]) begin
             ev_fail = 1'b1;                        // stopped, never armed, or replaced
             ev_fail_reason = FailKeySet;
             state_d = StIdle;
           end else begin
             key_d   = key_bytes(key_i);
-            iv_d    = iv_bytes(rx_ctr_ld_q[str_q][sub_q[0]][kset_q] ?
-                               rx_ctr_q[str_q][sub_q[0]][kset_q] : ifv_i);
+            iv_d    = iv_bytes(rx_ctr_ld_q[str_q][sub_q[1:0]][kset_q] ?
+                               rx_ctr_q[str_q][sub_q[1:0]][kset_q] : ifv_i);
             feed_d  = '0;
             drain_d = '0;
             state_d = StRxAes;
@@ -1298,7 +1357,10 @@ module ide_tlp
         if (!tag_ok_q && !MUTANT_SKIP_MAC_CHECK) begin
           ev_fail = 1'b1;
           ev_fail_reason = FailMac;
-        end else if (sub_q[0] && 32'(prs_q) > rx_pr_q[str_q]) begin
+        end else if ((sub_q == 3'(SUB_NPR) && 32'(prs_q) > rx_pr_q[str_q]) ||
+                     (sub_q == 3'(SUB_CPL) && 32'(prs_q) > rx_prc_q[str_q])) begin
+          // An NPR, or a Completion, may not claim more Posted Requests than were received
+          // since the last one (PR_Received_Counter-NPR / -CPL, §6.33.5).
           ev_fail = 1'b1;
           ev_fail_reason = FailPrCounter;
         end else if (unit_q) begin
@@ -1370,7 +1432,9 @@ module ide_tlp
         if (!ide_q) begin
           ev_plain = 1'b1;
         end
-        if (cfg_q) begin
+        if (cplt_q) begin
+          state_d = StCplRx;
+        end else if (cfg_q) begin
           // Selective IDE for Configuration Requests (§6.33.4): "Configuration Requests
           // associated with a Selective IDE Stream will be received at an Upstream Port as
           // Type 1"; taken "provided the Target RID is an implemented Function", else UR.
@@ -1434,11 +1498,43 @@ module ide_tlp
       StWrite: begin
         mem_we    = 1'b1;
         mem_wdata = rbuf_q[pay_q + IdxW'(cnt_q)];
-        mem_be    = (cnt_q == '0) ? fbe_q :
+        mem_be    = cplt_q ? 4'hF :
+                    (cnt_q == '0) ? fbe_q :
                     (cnt_q == len_q - LenW'(1)) ? lbe_q : 4'hF;
         cnt_d     = cnt_q + LenW'(1);
         if (cnt_q == len_q - LenW'(1)) begin
-          state_d = StIdle;
+          state_d     = StIdle;
+          ev_rd_end   = cplt_q;                    // a DMA read's data is in memory
+          ev_dma_res  = cplt_q;
+          ev_dma_code = DMA_READ_DONE;
+        end
+      end
+
+      // A Completion (§2.2.9) for the DMA read: it must answer the outstanding read (its Tag
+      // and Requester ID) on the stream the read went on ("For a Completion, the Stream ID must
+      // match those in the corresponding Non-Posted Request", §6.33.4), and, on a Selective
+      // stream other than the Default Stream, come from a Completer ID within the RID
+      // association: "A Requester receiving a Completion on a Selective IDE Stream other than
+      // the Default Stream must handle it as an Unexpected Completion if the Completer ID field
+      // of the Completion is less than the RID Base or greater than the RID Limit". Else it is
+      // an Unexpected Completion (§2.3.2): dropped and counted, the read still waits. A status
+      // other than Successful Completion, or a length other than the read's, ends the read
+      // with DMA_READ_ERROR; a good one goes to memory (StWrite).
+      StCplRx: begin
+        state_d = StIdle;
+        if (!rd_wait_q || ctag_q != rd_tag_q || creq_q != completer_id_i ||
+            ide_q != rd_ide_q || (ide_q && str_q != rd_str_q) ||
+            (ide_q && !stream_default_i[str_q] && !stream_link_i[str_q] &&
+             !MUTANT_CPL_RID_UNCHECKED &&
+             (rid_q < stream_rid_base_i[16*str_q +: 16] ||
+              rid_q > stream_rid_limit_i[16*str_q +: 16]))) begin
+          ev_unexp = 1'b1;
+        end else if (cst_q != 3'b000 || !write_q || len_q != rd_len_q) begin
+          ev_rd_end   = 1'b1;
+          ev_dma_res  = 1'b1;
+          ev_dma_code = DMA_READ_ERROR;
+        end else begin
+          state_d = StWrite;
         end
       end
 
@@ -1505,7 +1601,7 @@ module ide_tlp
 
       StTxKey: begin
         key_rd_o   = 1'b1;
-        key_slot_o = slot_code(dma_q ? 2'(SUB_PR) : 2'(SUB_CPL), 1'b1, tx_k_q[str_q][txs]);
+        key_slot_o = slot_code(txs, 1'b1, tx_k_q[str_q][txs]);
         if (key_rvalid_i) begin
           if (!key_go_i) begin
             ev_discard  = 1'b1;                    // no armed Tx key: nothing is sent
@@ -1637,7 +1733,8 @@ module ide_tlp
           tx_beat_d = tx_beat_q + IdxW'(1);
           if (tx_last_o) begin
             ev_tx       = 1'b1;
-            ev_dma_res  = dma_q;
+            ev_dma_res  = dma_q && write_q;        // a read: its completion decides
+            ev_rd_sent  = dma_q && !write_q;
             ev_dma_code = ide_q ? DMA_SENT_IDE : DMA_SENT_PLAIN;
             state_d     = StIdle;
           end
@@ -1772,10 +1869,12 @@ module ide_tlp
         dma_d    = 1'b1;
         ide_d    = s_ide;
         str_d    = s_str;
-        sub_d    = 3'(SUB_PR);
+        sub_d    = dma_rd_q ? 3'(SUB_NPR) : 3'(SUB_PR);
         tc_d     = dma_tc_q;
         tee_d    = s_ide && dma_t_q;
-        write_d  = 1'b1;
+        write_d  = !dma_rd_q;
+        tag_d    = dma_tag_q;
+        cplt_d   = 1'b0;
         len_d    = LenW'(dma_len_q);
         addr_d   = dma_addr_q;
         attr_d   = '0;
@@ -1786,23 +1885,27 @@ module ide_tlp
         phe_be_d = 1'b1;
         hdr4_d   = (dma_addr_q[63:32] != '0) || (PHE_SUPPORTED && s_ide &&
                                                   stream_phe_i[4*s_str +: 3] != '0);
-        txp_d    = PCRC_SUPPORTED && s_ide && stream_pcrc_i[s_str] && !MUTANT_NO_TX_PCRC;
+        // A PCRC where there is P content: a write's payload; a read's PHE front alone.
+        txp_d    = PCRC_SUPPORTED && s_ide && stream_pcrc_i[s_str] && !MUTANT_NO_TX_PCRC &&
+                   (!dma_rd_q || (PHE_SUPPORTED && stream_phe_i[4*s_str +: 3] != '0));
         state_d  = StIdle;
         ev_dma_res = 1'b1;
         if (dma_len_q == '0 || 32'(dma_len_q) > MAX_PAYLOAD_DW ||
             32'(dma_src_q) + 32'(dma_len_q) > MemDw ||
-            32'(dma_addr_q[11:0]) + 4 * 32'(dma_len_q) > 4096) begin
+            32'(dma_addr_q[11:0]) + 4 * 32'(dma_len_q) > 4096 ||
+            (dma_rd_q && 32'(dma_addr_q[5:0]) + 4 * 32'(dma_len_q) > 64)) begin
           ev_dma_code = DMA_BAD_REQUEST;
         end else if (!bus_master_i) begin
           ev_dma_code = DMA_NO_BUS_MASTER;
         end else if (s_ide && !stream_secure_i[s_str]) begin
           ev_discard  = 1'b1;
           ev_dma_code = DMA_DISCARDED;
-        end else if (s_ide && (tx_prs_q[s_str] >= 8'd245 || tx_prn_q[s_str] >= 8'd245)) begin
+        end else if (s_ide && !dma_rd_q &&
+                     (tx_prs_q[s_str] >= 8'd245 || tx_prn_q[s_str] >= 8'd245)) begin
           ev_dma_code = DMA_SYNC_DUE;
         end else begin
           ev_dma_res = 1'b0;
-          state_d    = StRead;
+          state_d    = dma_rd_q ? StDmaHdr : StRead;  // a read has no payload to fetch
         end
       end
 
@@ -1815,7 +1918,7 @@ module ide_tlp
           tb_idx  = IdxW'(4);
           tb_data = hdr4_q ? dma_hdr : {bswap32(dh2), bswap32(dh1), bswap32(dh0), bswap32(dpfx)};
           tb_dwen = 4'hF;
-        end else begin
+        end else if (cnt_q == LenW'(1)) begin
           tb_idx    = IdxW'(3);
           tb_data   = {96'd0, bswap32(dpfx)};
           tb_dwen   = 4'b0001;
@@ -1824,7 +1927,15 @@ module ide_tlp
           tx_beat_d = '0;
           feed_d    = '0;
           drain_d   = '0;
-          state_d   = ide_q ? StTxKey : StSend;
+          if (write_q || !txp_q) begin
+            state_d = ide_q ? StTxKey : StSend;
+          end
+        end else begin
+          // A read's PCRC: its P content is the PHE front alone, padded to 64 bits.
+          tb_idx  = IdxW'(8);
+          tb_data = {96'd0, pcrc_dw(pcrc_front(phe_front(dma_hdr, phe_q, 1'b1), phe_flen))};
+          tb_dwen = 4'b0001;
+          state_d = StTxKey;
         end
       end
 
@@ -1940,6 +2051,10 @@ module ide_tlp
       hdr4_q     <= 1'b0;
       tx_o_q     <= '0;
       mac_q      <= '0;
+      cplt_q     <= 1'b0;
+      cst_q      <= '0;
+      creq_q     <= '0;
+      ctag_q     <= '0;
     end else begin
       state_q    <= state_d;
       rx_beat_q  <= rx_beat_d;
@@ -1999,6 +2114,10 @@ module ide_tlp
       hdr4_q     <= hdr4_d;
       tx_o_q     <= tx_o_d;
       mac_q      <= mac_d;
+      cplt_q     <= cplt_d;
+      cst_q      <= cst_d;
+      creq_q     <= creq_d;
+      ctag_q     <= ctag_d;
     end
   end
 
@@ -2119,7 +2238,7 @@ module ide_tlp
   always_ff @(posedge clk_i or negedge rst_ni) begin : p_streams
     if (!rst_ni) begin
       for (int j = 0; j < NUM_STREAMS; j++) begin
-        for (int s = 0; s < 2; s++) begin
+        for (int s = 0; s < 3; s++) begin
           for (int k = 0; k < 2; k++) begin
             rx_ctr_q[j][s][k]     <= '0;
             rx_ctr_ld_q[j][s][k]  <= 1'b0;
@@ -2129,7 +2248,7 @@ module ide_tlp
           rx_cur_vld_q[j][s] <= 1'b0;
           lk_lock_q[j][s]    <= 1'b0;
         end
-        for (int s = 0; s < 2; s++) begin
+        for (int s = 0; s < 3; s++) begin
           for (int k = 0; k < 2; k++) begin
             tx_ctr_q[j][s][k]    <= '0;
             tx_ctr_ld_q[j][s][k] <= 1'b0;
@@ -2137,6 +2256,7 @@ module ide_tlp
           tx_k_q[j][s] <= 1'b0;
         end
         rx_pr_q[j]  <= '0;
+        rx_prc_q[j] <= '0;
         tx_prs_q[j] <= '0;
         tx_prn_q[j] <= '0;
       end
@@ -2157,28 +2277,28 @@ module ide_tlp
       // A good IDE TLP advances its key set's invocation counter and, on a new K, retires
       // the old set for that sub-stream (§6.33.3).
       if (ev_ctr_commit) begin
-        rx_ctr_q[str_q][sub_q[0]][kset_q] <=
-            (rx_ctr_ld_q[str_q][sub_q[0]][kset_q] ? rx_ctr_q[str_q][sub_q[0]][kset_q] :
-                                                    iv_counter(iv_q)) + 64'd1;
-        rx_ctr_ld_q[str_q][sub_q[0]][kset_q] <= 1'b1;
-        if (rx_cur_vld_q[str_q][sub_q[0]] && rx_cur_q[str_q][sub_q[0]] != kset_q) begin
-          rx_retired_q[str_q][sub_q[0]][!kset_q] <= 1'b1;
+        rx_ctr_q[str_q][sub_q[1:0]][kset_q] <=
+            (rx_ctr_ld_q[str_q][sub_q[1:0]][kset_q] ? rx_ctr_q[str_q][sub_q[1:0]][kset_q] :
+                                                      iv_counter(iv_q)) + 64'd1;
+        rx_ctr_ld_q[str_q][sub_q[1:0]][kset_q] <= 1'b1;
+        if (rx_cur_vld_q[str_q][sub_q[1:0]] && rx_cur_q[str_q][sub_q[1:0]] != kset_q) begin
+          rx_retired_q[str_q][sub_q[1:0]][!kset_q] <= 1'b1;
         end
-        rx_cur_q[str_q][sub_q[0]]     <= kset_q;
-        rx_cur_vld_q[str_q][sub_q[0]] <= 1'b1;
-        lk_lock_q[str_q][sub_q[0]]    <= stream_link_i[str_q];
-        if (sub_q[0]) begin
-          rx_pr_q[str_q] <= rx_pr_q[str_q] - 32'(prs_q);
-        end else if (rx_pr_q[str_q] != '1) begin
-          rx_pr_q[str_q] <= rx_pr_q[str_q] + 32'd1;
-        end
+        rx_cur_q[str_q][sub_q[1:0]]     <= kset_q;
+        rx_cur_vld_q[str_q][sub_q[1:0]] <= 1'b1;
+        lk_lock_q[str_q][sub_q[1:0]]    <= stream_link_i[str_q];
       end
-      // A held TLP of a unit counts its Posted Request, or its PR_Sent_Counter, on arrival.
-      if (ev_pr_member) begin
-        if (sub_q[0]) begin
+      // PR_Received_Counter-NPR and -CPL (§6.33.5): a Posted Request adds to both, an NPR
+      // subtracts its PR_Sent_Counter from the first, a Completion from the second; a held TLP
+      // of a unit counts when it arrives.
+      if (ev_ctr_commit || ev_pr_member) begin
+        if (sub_q == 3'(SUB_NPR)) begin
           rx_pr_q[str_q] <= rx_pr_q[str_q] - 32'(prs_q);
-        end else if (rx_pr_q[str_q] != '1) begin
-          rx_pr_q[str_q] <= rx_pr_q[str_q] + 32'd1;
+        end else if (sub_q == 3'(SUB_CPL)) begin
+          rx_prc_q[str_q] <= rx_prc_q[str_q] - 32'(prs_q);
+        end else begin
+          rx_pr_q[str_q]  <= sat_inc(rx_pr_q[str_q]);
+          rx_prc_q[str_q] <= sat_inc(rx_prc_q[str_q]);
         end
       end
       // A protected TLP sent: its invocation counter advances; a Posted Request counts in
@@ -2188,15 +2308,19 @@ module ide_tlp
             (tx_ctr_ld_q[str_q][txs][tx_k_q[str_q][txs]] ?
                  tx_ctr_q[str_q][txs][tx_k_q[str_q][txs]] : iv_counter(iv_q)) + 64'd1;
         tx_ctr_ld_q[str_q][txs][tx_k_q[str_q][txs]] <= 1'b1;
-        tx_prs_q[str_q] <= dma_q ? tx_prs_q[str_q] + 8'd1 : '0;
-        if (dma_q) begin
+        if (txs == 2'(SUB_PR)) begin
+          tx_prs_q[str_q] <= tx_prs_q[str_q] + 8'd1;
           tx_prn_q[str_q] <= tx_prn_q[str_q] + 8'd1;
+        end else if (txs == 2'(SUB_NPR)) begin
+          tx_prn_q[str_q] <= '0;
+        end else begin
+          tx_prs_q[str_q] <= '0;
         end
       end
       for (int j = 0; j < NUM_STREAMS; j++) begin
         // A slot armed anew starts from its IFV; a Tx Completion slot armed anew is the
         // key set the transmitter uses from now on.
-        for (int s = 0; s < 2; s++) begin
+        for (int s = 0; s < 3; s++) begin
           for (int k = 0; k < 2; k++) begin
             if (stream_slot_go_i[12*j + 4*s + k] && !slot_go_q[12*j + 4*s + k]) begin
               rx_ctr_ld_q[j][s][k]  <= 1'b0;
@@ -2204,11 +2328,9 @@ module ide_tlp
             end
           end
         end
-        for (int s = 0; s < 2; s++) begin
+        for (int s = 0; s < 3; s++) begin
           for (int k = 0; k < 2; k++) begin
-            // s = 0: the Posted sub-stream's Tx slot, s = 1: the Completion one's.
-            if (stream_slot_go_i[12*j + 4*(s == 0 ? SUB_PR : SUB_CPL) + 2 + k] &&
-                !slot_go_q[12*j + 4*(s == 0 ? SUB_PR : SUB_CPL) + 2 + k]) begin
+            if (stream_slot_go_i[12*j + 4*s + 2 + k] && !slot_go_q[12*j + 4*s + 2 + k]) begin
               tx_ctr_ld_q[j][s][k] <= 1'b0;
               tx_k_q[j][s]         <= k[0];
             end
@@ -2216,13 +2338,13 @@ module ide_tlp
         end
         // A Link stream's hold on its TC's non-IDE TLPs lasts while it is enabled.
         if (!stream_enable_i[j]) begin
-          for (int s = 0; s < 2; s++) begin
+          for (int s = 0; s < 3; s++) begin
             lk_lock_q[j][s] <= 1'b0;
           end
         end
         // Insecure: every piece of receive and transmit state of the stream starts over.
         if (!stream_secure_i[j]) begin
-          for (int s = 0; s < 2; s++) begin
+          for (int s = 0; s < 3; s++) begin
             for (int k = 0; k < 2; k++) begin
               rx_ctr_ld_q[j][s][k]  <= 1'b0;
               rx_retired_q[j][s][k] <= 1'b0;
@@ -2230,9 +2352,10 @@ module ide_tlp
             rx_cur_vld_q[j][s] <= 1'b0;
           end
           rx_pr_q[j]  <= '0;
+          rx_prc_q[j] <= '0;
           tx_prs_q[j] <= '0;
           tx_prn_q[j] <= '0;
-          for (int s = 0; s < 2; s++) begin
+          for (int s = 0; s < 3; s++) begin
             for (int k = 0; k < 2; k++) begin
               tx_ctr_ld_q[j][s][k] <= 1'b0;
             end
@@ -2241,11 +2364,6 @@ module ide_tlp
       end
     end
   end
-
-  // Saturating increment.
-  function automatic logic [31:0] sat_inc(logic [31:0] v);
-    return (v == '1) ? v : v + 32'd1;
-  endfunction
 
   always_ff @(posedge clk_i or negedge rst_ni) begin : p_counters
     if (!rst_ni) begin
@@ -2261,6 +2379,7 @@ module ide_tlp
       cnt_ur_q        <= '0;
       cnt_malformed_q <= '0;
       cnt_pcrc_q      <= '0;
+      cnt_unexp_q     <= '0;
       fail_total_q    <= '0;
     end else begin
       if (ev_rx_ok)     cnt_rx_ok_q[str_q] <= sat_inc(cnt_rx_ok_q[str_q]);
@@ -2276,6 +2395,7 @@ module ide_tlp
       if (ev_ur)        cnt_ur_q        <= sat_inc(cnt_ur_q);
       if (ev_malformed) cnt_malformed_q <= sat_inc(cnt_malformed_q);
       if (ev_pcrc)      cnt_pcrc_q      <= sat_inc(cnt_pcrc_q);
+      if (ev_unexp)     cnt_unexp_q     <= sat_inc(cnt_unexp_q);
     end
   end
 
@@ -2311,7 +2431,8 @@ module ide_tlp
         5'h06:   fw_rdata_d = cnt_pcrc_q;
         5'h10:   fw_rdata_d = DMA_SUPPORTED ? dma_addr_q[31:0] : '0;
         5'h11:   fw_rdata_d = DMA_SUPPORTED ? dma_addr_q[63:32] : '0;
-        5'h12:   fw_rdata_d = DMA_SUPPORTED ? {2'b00, dma_src_q, dma_t_q, dma_tc_q, 2'b00,
+        5'h07:   fw_rdata_d = cnt_unexp_q;
+        5'h12:   fw_rdata_d = DMA_SUPPORTED ? {1'b0, dma_rd_q, dma_src_q, dma_t_q, dma_tc_q, 2'b00,
                                                dma_len_q} : '0;
         5'h13:   fw_rdata_d = DMA_SUPPORTED ? {dma_busy, 7'd0, stream_id_i[8*dma_str_q +: 8],
                                                5'd0, 3'(dma_str_q), 4'd0, dma_res_q} :
@@ -2323,8 +2444,8 @@ module ide_tlp
 
   // The DMA engine's registers (README "DMA"): DMA_ADDR_LO/HI, then DMA_CTRL starts one.
   // Writes while one is under way are ignored (DMA_STATUS busy).
-  assign dma_busy = dma_pend_q || (dma_q && state_q != StIdle);
-  assign txs      = !dma_q;
+  assign dma_busy = dma_pend_q || (dma_q && state_q != StIdle) || rd_wait_q;
+  assign txs      = !dma_q ? 2'(SUB_CPL) : write_q ? 2'(SUB_PR) : 2'(SUB_NPR);
 
   always_ff @(posedge clk_i or negedge rst_ni) begin : p_dma
     if (!rst_ni) begin
@@ -2336,6 +2457,14 @@ module ide_tlp
       dma_src_q  <= '0;
       dma_res_q  <= DMA_NONE;
       dma_str_q  <= '0;
+      dma_rd_q   <= 1'b0;
+      dma_tag_q  <= '0;
+      rd_wait_q  <= 1'b0;
+      rd_tag_q   <= '0;
+      rd_ide_q   <= 1'b0;
+      rd_str_q   <= '0;
+      rd_len_q   <= '0;
+      rd_timer_q <= '0;
     end else if (DMA_SUPPORTED) begin
       if (fw_wr_i && !dma_busy) begin
         unique case (fw_addr_i)
@@ -2346,6 +2475,7 @@ module ide_tlp
             dma_tc_q   <= fw_wdata_i[14:12];
             dma_t_q    <= fw_wdata_i[15];
             dma_src_q  <= fw_wdata_i[29:16];
+            dma_rd_q   <= fw_wdata_i[30];
             dma_pend_q <= 1'b1;
             dma_res_q  <= DMA_NONE;
           end
@@ -2357,7 +2487,29 @@ module ide_tlp
       end
       if (ev_dma_res) begin
         dma_res_q <= ev_dma_code;
-        dma_str_q <= str_d;
+        if (!ev_rd_end) begin
+          dma_str_q <= str_d;
+        end
+      end
+      // A DMA read in flight: its Tag, stream and length, until its completion or the
+      // Completion Timeout (§2.8), which ends it with DMA_READ_TIMEOUT.
+      if (ev_rd_sent) begin
+        rd_wait_q  <= 1'b1;
+        rd_tag_q   <= tag_q;
+        rd_ide_q   <= ide_q;
+        rd_str_q   <= str_q;
+        rd_len_q   <= len_q;
+        rd_timer_q <= '0;
+        dma_tag_q  <= dma_tag_q + 8'd1;
+        dma_str_q  <= str_q;
+      end else if (ev_rd_end) begin
+        rd_wait_q <= 1'b0;
+      end else if (rd_wait_q) begin
+        rd_timer_q <= rd_timer_q + 16'd1;
+        if (32'(rd_timer_q) + 1 >= DMA_CPL_TIMEOUT) begin
+          rd_wait_q <= 1'b0;
+          dma_res_q <= DMA_READ_TIMEOUT;
+        end
       end
     end
   end

@@ -47,6 +47,9 @@ package ide_tlp_pkg;
   localparam logic [3:0] DMA_NO_BUS_MASTER = 4'd4;  // Command.Bus Master Enable is clear
   localparam logic [3:0] DMA_BAD_REQUEST   = 4'd5;  // length 0, too long, past the memory, 4 KB crossed
   localparam logic [3:0] DMA_SYNC_DUE      = 4'd6;  // a PR_Sent_Counter at 245: IDE Sync due (§6.33.5)
+  localparam logic [3:0] DMA_READ_DONE     = 4'd7;  // a read's completion is in memory
+  localparam logic [3:0] DMA_READ_ERROR    = 4'd8;  // ... came with an error status or length
+  localparam logic [3:0] DMA_READ_TIMEOUT  = 4'd9;  // ... did not come (Completion Timeout)
   localparam logic [3:0] DMA_UNSUPPORTED   = 4'd15; // built without the DMA engine
 
   function automatic logic [31:0] bswap32(logic [31:0] v);

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from typing import Any
 
 import cocotb
 from cocotb.handle import HierarchyObject
@@ -159,6 +160,19 @@ class UspHardIp(Endpoint):
             dut.cfg_mgmt_read_write_done_i.value = 0
             cocotb.start_soon(self._cfg_mgmt())
 
+    # The function's ID goes to user logic as soon as the hard IP has it (the bus number
+    # captured from a CfgWr0, §2.2.6.2), as cfg_completer_id_i: the Completer ID of its
+    # completions and the Requester ID of its own requests, which it may send before any TLP
+    # has reached it.
+    @property
+    def pcie_id(self) -> Any:
+        return Endpoint.pcie_id.fget(self)  # type: ignore[attr-defined]
+
+    @pcie_id.setter
+    def pcie_id(self, value: Any) -> None:
+        Endpoint.pcie_id.fset(self, value)  # type: ignore[attr-defined]
+        self.dut.cfg_completer_id_i.value = int(self._pcie_id)
+
     # -- configuration space: the hard IP's own registers, then the user window ---------------
     def _held(self) -> bool:
         """A plain Configuration Request is discarded now (§6.33.4, ``cfg_ide_hold_o``)."""
@@ -274,7 +288,6 @@ class UspHardIp(Endpoint):
     async def send_tlp(self, tlp: bytes) -> None:
         """Hand one TLP (wire-order bytes, prefixes included) to user logic."""
         async with self._tlp_lock:
-            self.dut.cfg_completer_id_i.value = int(self.pcie_id)
             await self._tlp_src.send(bytes(tlp))
 
     async def recv_tlp(self, timeout_ns: float = 100_000) -> bytes | None:

@@ -114,6 +114,9 @@ class DmaOutcome(IntEnum):
     NO_BUS_MASTER = 4  # Command.Bus Master Enable is clear (§7.5.1.1.3)
     BAD_REQUEST = 5  # a length of 0, too long, past the source memory, or across 4 KB
     SYNC_DUE = 6  # a PR_Sent_Counter is at 245 and the device sends no IDE Sync (§6.33.5)
+    READ_DONE = 7  # a read's completion is in the device's memory
+    READ_ERROR = 8  # a read's completion came with an error status or the wrong length
+    READ_TIMEOUT = 9  # a read's completion did not come (Completion Timeout, §2.8)
     UNSUPPORTED = 15  # the device has no such engine
 
 
@@ -129,10 +132,11 @@ class DmaReport:
 
 
 class DeviceDma(ABC):
-    """The device's own Memory Writes, started from outside the link: what makes a device write
-    host memory (a DMA engine's controls).  The payload is ``length_dw`` DW of the device's
-    BAR0 memory from ``source_offset``; the write goes where the device's IDE registers say
-    (PCIe 6.x §6.33.4) and arrives at the root port's :class:`TlpPort`."""
+    """The device's own Memory Requests, started from outside the link: what makes a device
+    write or read host memory (a DMA engine's controls).  A write's payload is ``length_dw``
+    DW of the device's BAR0 memory from ``source_offset``; a read's completion goes there.
+    Requests go where the device's IDE registers say (PCIe 6.x §6.33.4) and arrive at the root
+    port's :class:`TlpPort`, which answers a read with its Completion."""
 
     async def supported(self) -> bool:
         """Whether the device has the engine (a build without it answers no)."""
@@ -143,6 +147,19 @@ class DeviceDma(ABC):
         self, address: int, source_offset: int, length_dw: int, *, tc: int = 0, t: bool = False
     ) -> DmaReport:
         """Start one write and return the device's report once it is done (or refused)."""
+
+    @abstractmethod
+    async def start_read(
+        self, address: int, dest_offset: int, length_dw: int, *, tc: int = 0, t: bool = False
+    ) -> DmaReport:
+        """Start one read of ``length_dw`` DW at ``address`` into BAR0 memory at
+        ``dest_offset``; the report at once (NONE while the read waits for its Completion, or
+        why it was refused).  :meth:`wait` gives the outcome once the Completion is in."""
+
+    @abstractmethod
+    async def wait(self) -> DmaReport:
+        """The report once the engine is no longer busy (a read's Completion taken, or its
+        Completion Timeout)."""
 
 
 class TlpPort(ABC):

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 
 from ..codec.ide_tlp import (
     IDE_PREFIX_BYTE0,
+    Completion,
     CplStatus,
     IdePrefix,
     MemRead,
@@ -29,7 +30,7 @@ from ..codec.ide_tlp import (
     SubStream,
     decode_tlp,
 )
-from ..errors import NotApplicable, PeerProtocolError
+from ..errors import DeviceFailure, NotApplicable, PeerProtocolError
 from ..host.ide import STATE_SECURE, IdeRootPort, NoCompletion
 from ..host.ide_km import IdeKmRequester, stream_regs
 from ..host.ide_regs import (
@@ -41,8 +42,8 @@ from ..host.ide_regs import (
     addr1_value,
 )
 from ..host.pci import CAP_ID_PCIE, DEVCAP_TEE_IO, find_capability, find_ext_capabilities
-from ..ide_model import TxStream, request_stream
-from ..transport import DeviceDma
+from ..ide_model import Received, TxStream, request_stream
+from ..transport import DeviceDma, DmaOutcome
 from ._cleanup import tidy
 from ._model import Vector, VectorContext, vector
 from .ide_km import _km, config_ide_capability
@@ -1248,6 +1249,72 @@ class _DmaCheck:
         self.checked += 1
         return got_id
 
+    async def read(
+        self, address: int, dest: int, size: int, *, tc: int = 0, t: bool = False
+    ) -> tuple[MemRead, IdeRootPort | None, Received | None]:
+        """Start a device read of ``size`` bytes at ``address`` into BAR0 + ``dest``; its MRd as
+        the root port gets it (on the stream the oracle names, Non-Posted), the root port's end
+        it came on (None: plain) and what that end's model made of it (None: plain)."""
+        first = next(iter(self.rps.values()))
+        report = await self.dma.start_read(address, dest, size // 4, tc=tc, t=t)
+        want = self.stream_id(request_stream(self.streams, address, tc=tc, t=t))
+        raw = await first.port.recv(first.timeout_s)
+        where = f"the device's read of {address:#x} (TC{tc})"
+        if raw is None:
+            raise DeviceFailure(f"{where}: no Memory Read arrived (the device reports {report})")
+        rp: IdeRootPort | None = None
+        got: Received | None = None
+        if raw[0] == IDE_PREFIX_BYTE0:
+            rp = self.rps.get(raw[2])
+            if rp is None:
+                raise DeviceFailure(f"{where} came on Stream ID {raw[2]:#x}, which is not set up")
+            got = rp.model.receive(raw)  # a bad MAC, IV or PR_Sent_Counter: IdeCheckFailed
+            if got is None:
+                raise DeviceFailure(f"{where} came on an Insecure stream")
+            self.ctx.expect(
+                got.prefix.sub_stream == SubStream.NON_POSTED,
+                f"{where} came on sub-stream {got.prefix.sub_stream!r}, not Non-Posted",
+            )
+            req = got.tlp
+        else:
+            req = decode_tlp(raw)
+        if not isinstance(req, MemRead):
+            raise DeviceFailure(f"{where} arrived as {req!r}")
+        self.ctx.expect(
+            (req.address, 4 * req.length, req.tc) == (address, size, tc),
+            f"{where} arrived as a read of {4 * req.length} bytes at {req.address:#x} on "
+            f"TC{req.tc}",
+        )
+        got_id = None if rp is None else rp.stream_id
+        self.ctx.expect(
+            got_id == want,
+            f"{where} came as {_carrier(got_id)}, not as {_carrier(want)} (PCIe 6.x §6.33.4)",
+        )
+        self.checked += 1
+        return req, rp, got
+
+    async def complete(
+        self,
+        req: MemRead,
+        rp: IdeRootPort | None,
+        data: bytes,
+        *,
+        completer: int | None = None,
+    ) -> None:
+        """The root port's Completion for ``req``, protected on ``rp``'s stream (plain for
+        None), from ``completer`` (default: the root port itself, ``rp.requester_id``)."""
+        first = next(iter(self.rps.values()))
+        cpl = Completion(
+            completer_id=first.requester_id if completer is None else completer,
+            requester_id=req.requester_id,
+            tag=req.tag,
+            byte_count=len(data),
+            lower_address=req.address & 0x7C,
+            tc=req.tc,
+            payload=data,
+        )
+        await first.port.send(cpl.encode() if rp is None else rp.protect(cpl).encode())
+
 
 async def _requests_setup(
     ctx: VectorContext,
@@ -1504,3 +1571,95 @@ async def requests_key_refresh(ctx: VectorContext) -> None:
         state = await rp.state()
         ctx.expect(state == STATE_SECURE, f"stream left Secure ({state:04b}) in the refresh")
         ctx.measure("device_writes_checked", check.checked, "", low=8)
+
+
+async def _reads(ctx: VectorContext, **config: bool) -> None:
+    await _dma_engine(ctx)
+    stream = _Stream(ctx, **config)  # n/a checks for the variant, and the session
+    await stream.check_config()
+    async with stream.km_cm as km:
+        await stream.check_query(km)
+        (rp0, rp1), check = await _requests_setup(ctx, km, [[REGION_A], [REGION_B]], **config)
+        writes = dict.fromkeys((rp0.stream_id, rp1.stream_id), 0)  # since each one's last NPR
+        for address, dest in (
+            (REGION_A + 0x40, 0x900),
+            (REGION_B + 0x80, 0x940),  # below 4 GB: a 3 DW header (4 DW with PHE)
+            (REGION_OUT, 0x980),  # no range holds it: a non-IDE read
+            (REGION_A + 0x20, 0x9C0),
+        ):
+            data = check.rng.randbytes(32)
+            req, rp, got = await check.read(address, dest, len(data))
+            if got is not None and rp is not None:
+                ctx.expect(
+                    got.prefix.pr_sent_counter == writes[rp.stream_id],
+                    f"the read on Stream ID {rp.stream_id:#x} carries PR_Sent_Counter "
+                    f"{got.prefix.pr_sent_counter}, but {writes[rp.stream_id]} device writes "
+                    "went on it since its last Non-Posted Request (PCIe 6.x §6.33.5)",
+                )
+                writes[rp.stream_id] = 0
+            await check.complete(req, rp, data)
+            report = await check.dma.wait()
+            ctx.expect(
+                report.outcome is DmaOutcome.READ_DONE,
+                f"the read of {address:#x}: the device reports {report}",
+            )
+            got_data = await _memory(rp0, dest, len(data))
+            ctx.expect(got_data == data, f"BAR0 + {dest:#x} does not hold the read's data")
+            await check.write(REGION_A + 0x200)  # counted in stream 0's next read
+            writes[rp0.stream_id] += 1
+        ctx.measure("device_requests_checked", check.checked, "", low=8)
+
+
+(requests_read, requests_read_pcrc, requests_read_phe) = _with_variants(
+    "ide.requests.read",
+    title="The device's own Memory Reads go on the stream their address selects (Non-Posted, "
+    "PR_Sent_Counter = its writes on the stream since), and the root port's Completion on it "
+    "lands in the device's memory",
+    spec=f"{REQUEST_SPEC}, §6.33.5 (PR_Sent_Counter-NPR)",
+    body=_reads,
+    variants={
+        "pcrc": "the device's reads and their Completions on streams with PCRC Enable",
+        "phe": "the device's reads with the byte enables and Address[17:2] encrypted (their "
+        "PCRC-less P content is those fields alone)",
+    },
+    needs=REQUEST_NEEDS,
+)
+
+
+@vector(
+    "ide.requests.read_completion_association",
+    title="A Completion for the device's read from a Completer ID outside the stream's RID "
+    "association, or on another stream, is an Unexpected Completion: its data does not land; "
+    "the right one then completes the read",
+    spec=f"PCIe 6.x {REQUEST_SPEC}: a Requester receiving a Completion on a Selective IDE "
+    "Stream other than the Default Stream must handle it as an Unexpected Completion if the "
+    "Completer ID is outside RID Base..RID Limit; for a Completion the Stream ID must match "
+    "the Non-Posted Request's; §2.3.2 (Unexpected Completion)",
+    needs=REQUEST_NEEDS,
+)
+async def requests_read_completion_association(ctx: VectorContext) -> None:
+    await _dma_engine(ctx)
+    async with _km(ctx) as km:
+        (rp0, rp1), check = await _requests_setup(ctx, km, [[REGION_A], [REGION_B]])
+        dest = 0xA00
+        before = await _memory(rp0, dest, 16)
+        req, rp, _ = await check.read(REGION_A + 0x40, dest, 16)
+        outside = (rp0.requester_id + 0x0108) & 0xFFFF  # past RID Limit (the root port's RID)
+        await check.complete(req, rp, check.rng.randbytes(16), completer=outside)
+        await check.complete(req, rp1, check.rng.randbytes(16))  # on the other stream
+        after = await _memory(rp0, dest, 16)
+        ctx.expect(
+            after == before,
+            "a Completion from outside the RID association, or on another stream, was taken "
+            "(its data is in BAR0)",
+        )
+        good = check.rng.randbytes(16)
+        await check.complete(req, rp, good)
+        report = await check.dma.wait()
+        ctx.expect(
+            report.outcome is DmaOutcome.READ_DONE,
+            f"the read after its right Completion: the device reports {report}",
+        )
+        ctx.expect(await _memory(rp0, dest, 16) == good, "BAR0 does not hold the right data")
+        states = (await rp0.state(), await rp1.state())
+        ctx.expect(states == (STATE_SECURE, STATE_SECURE), f"stream states {states}")
