@@ -1270,6 +1270,14 @@ def _complete_on_any_stream(self: _fake_tlp.FakeTlpPath, cpl: Any, stream: int |
     _ORIGINAL_COMPLETE(self, cpl, wait[1] if wait is not None else stream)
 
 
+_ORIGINAL_SEND_REQUEST = _fake_tlp.FakeTlpPath._send_request
+
+
+def _requests_from_rid_0(self: _fake_tlp.FakeTlpPath, req: Any, tc: int, t: bool) -> Any:
+    """The device's own requests carry Requester ID 0, not the function's ID."""
+    return _ORIGINAL_SEND_REQUEST(self, dataclasses.replace(req, requester_id=0), tc, t)
+
+
 def _completions_pr_sent_zero(self: _fake_tlp.FakeTlpPath, end: Any, cpl: Any, t: bool) -> Any:
     """Completions carry PR_Sent_Counter 0 whatever Posted Requests went before them."""
     end.model.tx.pr_sent_cpl = 0
@@ -2217,6 +2225,18 @@ MUTANTS: tuple[Mutant, ...] = (
         ("ide.requests.read_completion_association",),
         _both(),
         hdl={"MUTANT_TLP_CPL_RID_UNCHECKED": 1},
+    ),
+    Mutant(
+        "fake_tlp.requests_from_rid_0",
+        "the device's own requests carry Requester ID 0000h instead of the function's ID (PCIe "
+        "6.x §2.2.6.2: a Function's Requester ID is its captured Bus and Device Numbers)",
+        (
+            "ide.requests.address_association",
+            "ide.requests.second_address_block",
+            "ide.requests.read",
+            "ide.requests.read_completion_association",
+        ),
+        lambda: _patched(_fake_tlp.FakeTlpPath, "_send_request", _requests_from_rid_0),
     ),
     Mutant(
         "fake_tlp.reads_pr_sent_zero",

@@ -1183,6 +1183,9 @@ class _DmaCheck:
         self.streams: list[TxStream] = []
         self.rng = random.Random(0xD3A)
         self.checked = 0
+        #: The function's Routing ID, as the Completer ID of its completions shows it: the
+        #: Requester ID its own requests must carry (§2.2.6.2).
+        self.function_id: int | None = None
         #: The IDE prefix of the last write that came as an IDE TLP (its K, its T).
         self.prefix: IdePrefix | None = None
 
@@ -1242,6 +1245,7 @@ class _DmaCheck:
         )
         if isinstance(tlp, MemWrite):
             ctx.expect(tlp.tc == tc, f"{where} arrived on TC{tlp.tc}")
+            self._requester(tlp.requester_id, where)
         ctx.expect(
             got_id == want,
             f"{where} came as {_carrier(got_id)}, not as {_carrier(want)} (PCIe 6.x §6.33.4)",
@@ -1285,6 +1289,7 @@ class _DmaCheck:
             f"{where} arrived as a read of {4 * req.length} bytes at {req.address:#x} on "
             f"TC{req.tc}",
         )
+        self._requester(req.requester_id, where)
         got_id = None if rp is None else rp.stream_id
         self.ctx.expect(
             got_id == want,
@@ -1292,6 +1297,14 @@ class _DmaCheck:
         )
         self.checked += 1
         return req, rp, got
+
+    def _requester(self, requester_id: int, where: str) -> None:
+        if self.function_id is not None:
+            self.ctx.expect(
+                requester_id == self.function_id,
+                f"{where} carries Requester ID {requester_id:#06x}, not the function's "
+                f"{self.function_id:#06x} (the Completer ID of its completions, §2.2.6.2)",
+            )
 
     async def complete(
         self,
@@ -1342,6 +1355,7 @@ async def _requests_setup(
     for rp in rps:
         await rp.establish()
     await _bus_master(ctx)
+    check.function_id = await rps[0].learn_target()  # a protected read's Completer ID
     return rps, check
 
 
@@ -1476,6 +1490,7 @@ async def requests_link_fallback(ctx: VectorContext) -> None:
         await selective.establish()
         try:
             await _bus_master(ctx)
+            check.function_id = await selective.learn_target()
             ids = {link.index + 1000: link.stream_id}
             for address in (REGION_A + 0x20, REGION_OUT, REGION_A + 0x40):
                 await check.write(address, tc=LINK_TC, link_ids=ids)
