@@ -31,30 +31,36 @@ def main() -> None:
             f"{m.get('sim_time', 0) * 1e6:8.1f} {int(m.get('config_accesses', 0)):8d} "
             f"{int(m.get('doe_bytes', 0)):7d}"
         )
-    for vid in (
-        "ide.traffic.protected_rw",
-        "ide.traffic.protected_rw.pcrc",
-        "ide.traffic.protected_rw.link",
-        "ide.traffic.protected_rw.phe",
-        "ide.traffic.protected_rw.aggregation",
-    ):
-        rt = measurements(records[vid]).get("round_trip_256B_ns") if vid in records else None
-        if rt is not None:
-            print(
-                f"protected 256-byte write + read round trip ({vid}): {rt:.0f} ns of device "
-                f"time ({rt / CLOCK_NS:.0f} clocks at {CLOCK_NS} ns)"
-            )
-    for vid in (
-        "ide.requests.address_association",
-        "ide.requests.address_association.pcrc",
-        "ide.requests.address_association.phe",
-    ):
-        rt = measurements(records[vid]).get("device_write_256B_ns") if vid in records else None
-        if rt is not None:
-            print(
-                f"the device's own 256-byte IDE write ({vid}), DMA registers written to TLP at "
-                f"the root port: {rt:.0f} ns of device time ({rt / CLOCK_NS:.0f} clocks)"
-            )
+    figures = (
+        (
+            "round_trip_256B_ns",
+            "protected 256-byte write + read round trip",
+            (
+                "ide.traffic.protected_rw",
+                "ide.traffic.protected_rw.pcrc",
+                "ide.traffic.protected_rw.link",
+                "ide.traffic.protected_rw.phe",
+                "ide.traffic.protected_rw.aggregation",
+            ),
+        ),
+        (
+            "device_write_256B_ns",
+            "the device's own 256-byte IDE write, DMA registers written to TLP at the root port",
+            (
+                "ide.requests.address_association",
+                "ide.requests.address_association.pcrc",
+                "ide.requests.address_association.phe",
+            ),
+        ),
+    )
+    for name, what, vids in figures:
+        for vid in vids:
+            rt = measurements(records[vid]).get(name) if vid in records else None
+            if rt is not None:
+                print(
+                    f"{what} ({vid}): {rt:.0f} ns of device time ({rt / CLOCK_NS:.0f} clocks at "
+                    f"{CLOCK_NS} ns)"
+                )
     if "ide.aggregation.units_carried" in records:
         rt = measurements(records["ide.aggregation.units_carried"]).get("unit_of_4_then_read_ns")
         if rt is not None:

@@ -28,6 +28,7 @@ from ..codec.ide_tlp import (
     MemRead,
     MemWrite,
     SubStream,
+    Tlp,
     decode_tlp,
 )
 from ..errors import DeviceFailure, NotApplicable, PeerProtocolError
@@ -1197,6 +1198,42 @@ class _DmaCheck:
                 return rp.stream_id
         return (link_ids or {}).get(index)
 
+    async def _arrival(
+        self, where: str, report: object, sub_stream: SubStream, want: int | None
+    ) -> tuple[Tlp, IdeRootPort | None, Received | None]:
+        """The TLP the device sent, as the root port gets it: decrypted and checked by the
+        model of the stream it came on (its sub-stream ``sub_stream``), or plain; it must come
+        as the oracle's ``want`` says (a Stream ID, None: plain)."""
+        first = next(iter(self.rps.values()))
+        raw = await first.port.recv(first.timeout_s)
+        if raw is None:
+            raise DeviceFailure(f"{where}: nothing arrived (the device reports {report})")
+        rp: IdeRootPort | None = None
+        got: Received | None = None
+        if raw[0] == IDE_PREFIX_BYTE0:
+            rp = self.rps.get(raw[2])
+            if rp is None:
+                raise DeviceFailure(f"{where} came on Stream ID {raw[2]:#x}, which is not set up")
+            got = rp.model.receive(raw)  # a bad MAC, IV or PR_Sent_Counter: IdeCheckFailed
+            if got is None:
+                raise DeviceFailure(f"{where} came on an Insecure stream")
+            self.ctx.expect(
+                got.prefix.sub_stream == sub_stream,
+                f"{where} came on sub-stream {got.prefix.sub_stream!r}, not {sub_stream!r}",
+            )
+            tlp = got.tlp
+        else:
+            tlp = decode_tlp(raw)
+        got_id = None if rp is None else rp.stream_id
+        self.ctx.expect(
+            got_id == want,
+            f"{where} came as {_carrier(got_id)}, not as {_carrier(want)} (PCIe 6.x §6.33.4)",
+        )
+        if isinstance(tlp, MemWrite | MemRead):
+            self._requester(tlp.requester_id, where)
+        self.checked += 1
+        return tlp, rp, got
+
     async def write(
         self,
         address: int,
@@ -1213,45 +1250,21 @@ class _DmaCheck:
         start = ctx.timebase.now()
         report = await self.dma.write(address, _SOURCE, size // 4, tc=tc, t=t)
         want = self.stream_id(request_stream(self.streams, address, tc=tc, t=t), link_ids)
-        raw = await first.port.recv(first.timeout_s)
-        if size == 256 and raw is not None:
+        where = f"the device's write to {address:#x} (TC{tc}, T={int(t)})"
+        tlp, rp, got = await self._arrival(where, report, SubStream.POSTED, want)
+        if size == 256:
             # From the first DMA register write (the register accesses included) until the
             # root port has the TLP, in device time.
             ctx.measure("device_write_256B_ns", (ctx.timebase.now() - start) * 1e9, "ns")
-        where = f"the device's write to {address:#x} (TC{tc}, T={int(t)})"
-        if raw is None:
-            ctx.expect(False, f"{where}: nothing arrived (the device reports {report})")
-            return None
-        got_id: int | None = None
-        if raw[0] == IDE_PREFIX_BYTE0:
-            got_id = raw[2]
-            rp = self.rps.get(got_id)
-            if rp is None:
-                ctx.expect(False, f"{where} came on Stream ID {got_id:#x}, which is not set up")
-                return got_id
-            got = rp.model.receive(raw)  # IdeCheckFailed: a bad MAC, IV or PR counter
-            tlp = None if got is None else got.tlp
-            self.prefix = None if got is None else got.prefix
-            ctx.expect(
-                got is not None and got.prefix.sub_stream == SubStream.POSTED,
-                f"{where}: not a Posted Request IDE TLP on its stream ({got!r})",
-            )
-            ctx.expect(got is None or got.prefix.t == t, f"{where}: the prefix's T is not {t}")
-        else:
-            tlp = decode_tlp(raw)
+        self.prefix = None if got is None else got.prefix
+        ctx.expect(got is None or got.prefix.t == t, f"{where}: the prefix's T is not {t}")
         ctx.expect(
             isinstance(tlp, MemWrite) and tlp.address == address and tlp.payload == data,
             f"{where} arrived as {tlp!r}, not a write of the {size} bytes sent",
         )
         if isinstance(tlp, MemWrite):
             ctx.expect(tlp.tc == tc, f"{where} arrived on TC{tlp.tc}")
-            self._requester(tlp.requester_id, where)
-        ctx.expect(
-            got_id == want,
-            f"{where} came as {_carrier(got_id)}, not as {_carrier(want)} (PCIe 6.x §6.33.4)",
-        )
-        self.checked += 1
-        return got_id
+        return None if rp is None else rp.stream_id
 
     async def read(
         self, address: int, dest: int, size: int, *, tc: int = 0, t: bool = False
@@ -1259,29 +1272,10 @@ class _DmaCheck:
         """Start a device read of ``size`` bytes at ``address`` into BAR0 + ``dest``; its MRd as
         the root port gets it (on the stream the oracle names, Non-Posted), the root port's end
         it came on (None: plain) and what that end's model made of it (None: plain)."""
-        first = next(iter(self.rps.values()))
         report = await self.dma.start_read(address, dest, size // 4, tc=tc, t=t)
         want = self.stream_id(request_stream(self.streams, address, tc=tc, t=t))
-        raw = await first.port.recv(first.timeout_s)
         where = f"the device's read of {address:#x} (TC{tc})"
-        if raw is None:
-            raise DeviceFailure(f"{where}: no Memory Read arrived (the device reports {report})")
-        rp: IdeRootPort | None = None
-        got: Received | None = None
-        if raw[0] == IDE_PREFIX_BYTE0:
-            rp = self.rps.get(raw[2])
-            if rp is None:
-                raise DeviceFailure(f"{where} came on Stream ID {raw[2]:#x}, which is not set up")
-            got = rp.model.receive(raw)  # a bad MAC, IV or PR_Sent_Counter: IdeCheckFailed
-            if got is None:
-                raise DeviceFailure(f"{where} came on an Insecure stream")
-            self.ctx.expect(
-                got.prefix.sub_stream == SubStream.NON_POSTED,
-                f"{where} came on sub-stream {got.prefix.sub_stream!r}, not Non-Posted",
-            )
-            req = got.tlp
-        else:
-            req = decode_tlp(raw)
+        req, rp, got = await self._arrival(where, report, SubStream.NON_POSTED, want)
         if not isinstance(req, MemRead):
             raise DeviceFailure(f"{where} arrived as {req!r}")
         self.ctx.expect(
@@ -1289,13 +1283,6 @@ class _DmaCheck:
             f"{where} arrived as a read of {4 * req.length} bytes at {req.address:#x} on "
             f"TC{req.tc}",
         )
-        self._requester(req.requester_id, where)
-        got_id = None if rp is None else rp.stream_id
-        self.ctx.expect(
-            got_id == want,
-            f"{where} came as {_carrier(got_id)}, not as {_carrier(want)} (PCIe 6.x §6.33.4)",
-        )
-        self.checked += 1
         return req, rp, got
 
     def _requester(self, requester_id: int, where: str) -> None:
@@ -1332,6 +1319,7 @@ class _DmaCheck:
 async def _requests_setup(
     ctx: VectorContext,
     km: IdeKmRequester,
+    dma: DeviceDma,
     ranges: list[list[int]],
     *,
     control: tuple[int, ...] = (),
@@ -1348,7 +1336,7 @@ async def _requests_setup(
     ]
     for rp, bits in zip(rps, control, strict=False):
         rp.control |= bits
-    check = _DmaCheck(ctx, await _dma_engine(ctx), rps)
+    check = _DmaCheck(ctx, dma, rps)
     check.streams = [
         await _associate(ctx, rp, bases) for rp, bases in zip(rps, ranges, strict=True)
     ]
@@ -1366,12 +1354,12 @@ async def _bus_master(ctx: VectorContext) -> None:
 
 
 async def _address_association(ctx: VectorContext, **config: bool) -> None:
-    await _dma_engine(ctx)
+    dma = await _dma_engine(ctx)
     stream = _Stream(ctx, **config)  # n/a checks for the variant, and the session
     await stream.check_config()
     async with stream.km_cm as km:
         await stream.check_query(km)
-        (rp0, rp1), check = await _requests_setup(ctx, km, [[REGION_A], [REGION_B]], **config)
+        (rp0, rp1), check = await _requests_setup(ctx, km, dma, [[REGION_A], [REGION_B]], **config)
         for address in (
             REGION_A,
             REGION_A + MB - 16,  # the last 16 bytes the range holds
@@ -1415,7 +1403,7 @@ async def _address_association(ctx: VectorContext, **config: bool) -> None:
     needs=REQUEST_NEEDS,
 )
 async def requests_second_address_block(ctx: VectorContext) -> None:
-    await _dma_engine(ctx)
+    dma = await _dma_engine(ctx)
     caps = await find_ext_capabilities(ctx.config, IDE_CAP_ID)
     if not caps:
         raise NotApplicable("no IDE extended capability in configuration space")
@@ -1424,7 +1412,7 @@ async def requests_second_address_block(ctx: VectorContext) -> None:
     if index is None:
         raise NotApplicable("no Selective IDE Stream has two Address Association blocks")
     async with _km(ctx) as km:
-        _, check = await _requests_setup(ctx, km, [[REGION_B, REGION_C]], indexes=(index,))
+        _, check = await _requests_setup(ctx, km, dma, [[REGION_B, REGION_C]], indexes=(index,))
         for address in (REGION_C + 0x40, REGION_B, REGION_C + MB - 4, REGION_OUT):
             await check.write(address, size=16 if address != REGION_C + MB - 4 else 4)
         ctx.measure("device_writes_checked", check.checked, "", low=4)
@@ -1439,9 +1427,11 @@ async def requests_second_address_block(ctx: VectorContext) -> None:
     needs=REQUEST_NEEDS,
 )
 async def requests_default_stream(ctx: VectorContext) -> None:
-    await _dma_engine(ctx)
+    dma = await _dma_engine(ctx)
     async with _km(ctx) as km:
-        _, check = await _requests_setup(ctx, km, [[REGION_A], []], control=(0, SEL_CTL_DEFAULT))
+        _, check = await _requests_setup(
+            ctx, km, dma, [[REGION_A], []], control=(0, SEL_CTL_DEFAULT)
+        )
         for address in (REGION_OUT, REGION_A + 0x80, REGION_B):
             await check.write(address)
         ctx.measure("device_writes_checked", check.checked, "", low=3)
@@ -1457,12 +1447,12 @@ async def requests_default_stream(ctx: VectorContext) -> None:
     needs=REQUEST_NEEDS,
 )
 async def requests_tee_limited(ctx: VectorContext) -> None:
-    await _dma_engine(ctx)
+    dma = await _dma_engine(ctx)
     cap = await config_ide_capability(ctx)
     if cap is not None and not cap & CAP_TEE_LIMITED:
         raise NotApplicable(f"the IDE Capability ({cap:#010x}) does not advertise TEE-Limited")
     async with _km(ctx) as km:
-        _, check = await _requests_setup(ctx, km, [[REGION_A]], control=(SEL_CTL_TEE_LIMITED,))
+        _, check = await _requests_setup(ctx, km, dma, [[REGION_A]], control=(SEL_CTL_TEE_LIMITED,))
         for t in (True, False, True):
             await check.write(REGION_A + 0x100, t=t)
         ctx.measure("device_writes_checked", check.checked, "", low=3)
@@ -1509,9 +1499,9 @@ async def requests_link_fallback(ctx: VectorContext) -> None:
     needs=REQUEST_NEEDS,
 )
 async def requests_pr_sent_counter(ctx: VectorContext) -> None:
-    await _dma_engine(ctx)
+    dma = await _dma_engine(ctx)
     async with _km(ctx) as km:
-        (rp,), check = await _requests_setup(ctx, km, [[REGION_A]])
+        (rp,), check = await _requests_setup(ctx, km, dma, [[REGION_A]])
         for writes in (3, 0, 1):
             for n in range(writes):
                 await check.write(REGION_A + 0x10 * n)
@@ -1535,9 +1525,9 @@ async def requests_pr_sent_counter(ctx: VectorContext) -> None:
     needs=REQUEST_NEEDS,
 )
 async def requests_insecure_discarded(ctx: VectorContext) -> None:
-    await _dma_engine(ctx)
+    dma = await _dma_engine(ctx)
     async with _km(ctx) as km:
-        (rp,), check = await _requests_setup(ctx, km, [[REGION_A]])
+        (rp,), check = await _requests_setup(ctx, km, dma, [[REGION_A]])
         await check.write(REGION_A)  # on the stream while it is Secure
         bad = bytearray(rp.protect(rp.write_tlp(0x100, bytes(8))).encode())
         bad[-1] ^= 1  # a MAC that fails: IDE Check Failed, the stream goes Insecure
@@ -1562,9 +1552,9 @@ async def requests_insecure_discarded(ctx: VectorContext) -> None:
     needs=REQUEST_NEEDS,
 )
 async def requests_key_refresh(ctx: VectorContext) -> None:
-    await _dma_engine(ctx)
+    dma = await _dma_engine(ctx)
     async with _km(ctx) as km:
-        (rp,), check = await _requests_setup(ctx, km, [[REGION_A]])
+        (rp,), check = await _requests_setup(ctx, km, dma, [[REGION_A]])
 
         async def writes_with(k: int, step: str) -> None:
             for n in range(2):
@@ -1589,12 +1579,12 @@ async def requests_key_refresh(ctx: VectorContext) -> None:
 
 
 async def _reads(ctx: VectorContext, **config: bool) -> None:
-    await _dma_engine(ctx)
+    dma = await _dma_engine(ctx)
     stream = _Stream(ctx, **config)  # n/a checks for the variant, and the session
     await stream.check_config()
     async with stream.km_cm as km:
         await stream.check_query(km)
-        (rp0, rp1), check = await _requests_setup(ctx, km, [[REGION_A], [REGION_B]], **config)
+        (rp0, rp1), check = await _requests_setup(ctx, km, dma, [[REGION_A], [REGION_B]], **config)
         writes = dict.fromkeys((rp0.stream_id, rp1.stream_id), 0)  # since each one's last NPR
         for address, dest in (
             (REGION_A + 0x40, 0x900),
@@ -1653,9 +1643,9 @@ async def _reads(ctx: VectorContext, **config: bool) -> None:
     needs=REQUEST_NEEDS,
 )
 async def requests_read_completion_association(ctx: VectorContext) -> None:
-    await _dma_engine(ctx)
+    dma = await _dma_engine(ctx)
     async with _km(ctx) as km:
-        (rp0, rp1), check = await _requests_setup(ctx, km, [[REGION_A], [REGION_B]])
+        (rp0, rp1), check = await _requests_setup(ctx, km, dma, [[REGION_A], [REGION_B]])
         dest = 0xA00
         before = await _memory(rp0, dest, 16)
         req, rp, _ = await check.read(REGION_A + 0x40, dest, 16)
